@@ -1,0 +1,8 @@
+//! Host tool library: builds the seL4 kernel from the `sel4-sys` crate's
+//! source, builds the seL4 programs, boots them in QEMU and turns the
+//! guest's serial log and exit port into a status.
+
+pub mod host_deps;
+pub mod kernel;
+pub mod progress;
+pub mod workspace;
