@@ -1,2 +1,5 @@
-//! Client library for the seL4 kernel-region memory server.
+//! Client library for the seL4 kernel-region memory server, and the small
+//! stable-Rust seL4 layer every seL4 program of this project is built on.
 #![cfg_attr(not(test), no_std)]
+
+pub mod sel4;
