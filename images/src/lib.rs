@@ -2,6 +2,7 @@
 //! source, builds the seL4 programs, boots them in QEMU and turns the
 //! guest's serial log and exit port into a status.
 
+pub mod abi_probe;
 pub mod host_deps;
 pub mod kernel;
 pub mod progress;

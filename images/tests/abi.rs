@@ -1,0 +1,173 @@
+//! ABI check: every seL4 number client-lib hard-codes (syscalls, labels,
+//! object types, caps, sizes, layouts, faults, errors, `seL4_BootInfo`)
+//! must equal what the configured kernel tree says, read by
+//! `images::abi_probe`. One failure lists every mismatch.
+
+use client_lib::sel4::abi::{self, fault, init_cap, ipc_layout, label, object_type, size, syscall};
+use client_lib::sel4::bootinfo::{BootInfo, SlotRegion, UntypedDesc};
+use client_lib::sel4::error::{ALL_ERRORS, NUM_ERRORS};
+use core::mem::{offset_of, size_of};
+
+/// A Rust constant and the C expression the kernel tree must agree with.
+struct Check {
+    rust: String,
+    value: i128,
+    c: String,
+}
+
+/// `checks![rust_expr => "c_expr", ...]`: one `Check` each, named by the
+/// Rust expression's text.
+macro_rules! checks {
+    ($($rust:expr => $c:expr),* $(,)?) => {
+        vec![$(Check { rust: stringify!($rust).to_string(), value: $rust as i128, c: $c.to_string() }),*]
+    };
+}
+
+/// `offset_of!` checks of a packed struct's fields, plus its size.
+macro_rules! layout {
+    ($rust:ty, $c:literal, $($field:ident => $c_field:literal),* $(,)?) => {{
+        let mut v = checks![$(offset_of!($rust, $field) => concat!("offsetof(", $c, ", ", $c_field, ")")),*];
+        v.extend(checks![size_of::<$rust>() => concat!("sizeof(", $c, ")")]);
+        v
+    }};
+}
+
+fn all_checks() -> Vec<Check> {
+    let mut all = checks![
+        abi::WORD_BITS => "seL4_WordBits",
+        syscall::CALL => "seL4_SysCall",
+        syscall::REPLY_RECV => "seL4_SysReplyRecv",
+        syscall::SEND => "seL4_SysSend",
+        syscall::NB_SEND => "seL4_SysNBSend",
+        syscall::RECV => "seL4_SysRecv",
+        syscall::REPLY => "seL4_SysReply",
+        syscall::YIELD => "seL4_SysYield",
+        syscall::NB_RECV => "seL4_SysNBRecv",
+        syscall::DEBUG_PUT_CHAR => "seL4_SysDebugPutChar",
+        syscall::DEBUG_HALT => "seL4_SysDebugHalt",
+        label::UNTYPED_RETYPE => "UntypedRetype",
+        label::TCB_WRITE_REGISTERS => "TCBWriteRegisters",
+        label::TCB_CONFIGURE => "TCBConfigure",
+        label::TCB_SET_PRIORITY => "TCBSetPriority",
+        label::TCB_SUSPEND => "TCBSuspend",
+        label::TCB_RESUME => "TCBResume",
+        label::TCB_SET_AFFINITY => "TCBSetAffinity",
+        label::CNODE_REVOKE => "CNodeRevoke",
+        label::CNODE_DELETE => "CNodeDelete",
+        label::CNODE_COPY => "CNodeCopy",
+        label::CNODE_MINT => "CNodeMint",
+        label::X86_PDPT_MAP => "X86PDPTMap",
+        label::X86_PDPT_UNMAP => "X86PDPTUnmap",
+        label::X86_PAGE_DIRECTORY_MAP => "X86PageDirectoryMap",
+        label::X86_PAGE_DIRECTORY_UNMAP => "X86PageDirectoryUnmap",
+        label::X86_PAGE_TABLE_MAP => "X86PageTableMap",
+        label::X86_PAGE_TABLE_UNMAP => "X86PageTableUnmap",
+        label::X86_PAGE_MAP => "X86PageMap",
+        label::X86_PAGE_UNMAP => "X86PageUnmap",
+        label::X86_PAGE_GET_ADDRESS => "X86PageGetAddress",
+        label::X86_ASID_POOL_ASSIGN => "X86ASIDPoolAssign",
+        label::X86_IO_PORT_OUT8 => "X86IOPortOut8",
+        object_type::UNTYPED => "seL4_UntypedObject",
+        object_type::TCB => "seL4_TCBObject",
+        object_type::ENDPOINT => "seL4_EndpointObject",
+        object_type::NOTIFICATION => "seL4_NotificationObject",
+        object_type::CAP_TABLE => "seL4_CapTableObject",
+        object_type::X86_PDPT => "seL4_X86_PDPTObject",
+        object_type::X64_PML4 => "seL4_X64_PML4Object",
+        object_type::X64_HUGE_PAGE => "seL4_X64_HugePageObject",
+        object_type::X86_4K => "seL4_X86_4K",
+        object_type::X86_LARGE_PAGE => "seL4_X86_LargePageObject",
+        object_type::X86_PAGE_TABLE => "seL4_X86_PageTableObject",
+        object_type::X86_PAGE_DIRECTORY => "seL4_X86_PageDirectoryObject",
+        init_cap::TCB => "seL4_CapInitThreadTCB",
+        init_cap::CNODE => "seL4_CapInitThreadCNode",
+        init_cap::VSPACE => "seL4_CapInitThreadVSpace",
+        init_cap::IRQ_CONTROL => "seL4_CapIRQControl",
+        init_cap::ASID_CONTROL => "seL4_CapASIDControl",
+        init_cap::ASID_POOL => "seL4_CapInitThreadASIDPool",
+        init_cap::IO_PORT => "seL4_CapIOPort",
+        init_cap::BOOT_INFO_FRAME => "seL4_CapBootInfoFrame",
+        init_cap::IPC_BUFFER => "seL4_CapInitThreadIPCBuffer",
+        size::PAGE_BITS => "seL4_PageBits",
+        size::LARGE_PAGE_BITS => "seL4_LargePageBits",
+        size::SLOT_BITS => "seL4_SlotBits",
+        size::TCB_BITS => "seL4_TCBBits",
+        size::ENDPOINT_BITS => "seL4_EndpointBits",
+        size::MSG_MAX_LENGTH => "seL4_MsgMaxLength",
+        size::MSG_MAX_EXTRA_CAPS => "seL4_MsgMaxExtraCaps",
+        size::RETYPE_MAX_OBJECTS => "seL4_UntypedRetypeMaxObjects",
+        1u64 << size::IPC_BUFFER_SIZE_BITS => "sizeof(seL4_IPCBuffer)",
+        size::MAX_BOOTINFO_UNTYPED => "CONFIG_MAX_NUM_BOOTINFO_UNTYPED_CAPS",
+        ipc_layout::TAG => "offsetof(seL4_IPCBuffer, tag)",
+        ipc_layout::MSG => "offsetof(seL4_IPCBuffer, msg)",
+        ipc_layout::USER_DATA => "offsetof(seL4_IPCBuffer, userData)",
+        ipc_layout::CAPS_OR_BADGES => "offsetof(seL4_IPCBuffer, caps_or_badges)",
+        ipc_layout::RECEIVE_CNODE => "offsetof(seL4_IPCBuffer, receiveCNode)",
+        ipc_layout::RECEIVE_INDEX => "offsetof(seL4_IPCBuffer, receiveIndex)",
+        ipc_layout::RECEIVE_DEPTH => "offsetof(seL4_IPCBuffer, receiveDepth)",
+        abi::MSG_REGISTERS_IN_CPU => "n_msgRegisters",
+        abi::X86_DEFAULT_VM_ATTRIBUTES => "seL4_X86_Default_VMAttributes",
+        fault::NULL => "seL4_Fault_NullFault",
+        fault::CAP_FAULT => "seL4_Fault_CapFault",
+        fault::UNKNOWN_SYSCALL => "seL4_Fault_UnknownSyscall",
+        fault::USER_EXCEPTION => "seL4_Fault_UserException",
+        fault::VM_FAULT => "seL4_Fault_VMFault",
+        NUM_ERRORS => "seL4_NumErrors",
+    ];
+    // The error variants are named as in seL4: `InvalidArgument` is
+    // `seL4_InvalidArgument`.
+    all.extend(ALL_ERRORS.iter().map(|e| Check {
+        rust: format!("Sel4Error::{e:?}"),
+        value: *e as i128,
+        c: format!("seL4_{e:?}"),
+    }));
+    all.extend(layout!(SlotRegion, "seL4_SlotRegion", start => "start", end => "end"));
+    all.extend(layout!(UntypedDesc, "seL4_UntypedDesc",
+        paddr => "paddr",
+        padding1 => "padding1",
+        padding2 => "padding2",
+        size_bits => "sizeBits",
+        is_device => "isDevice",
+    ));
+    all.extend(layout!(BootInfo, "seL4_BootInfo",
+        extra_len => "extraLen",
+        node_id => "nodeID",
+        num_nodes => "numNodes",
+        num_io_pt_levels => "numIOPTLevels",
+        ipc_buffer => "ipcBuffer",
+        empty => "empty",
+        shared_frames => "sharedFrames",
+        user_image_frames => "userImageFrames",
+        user_image_paging => "userImagePaging",
+        io_space_caps => "ioSpaceCaps",
+        extra_bi_pages => "extraBIPages",
+        init_thread_cnode_size_bits => "initThreadCNodeSizeBits",
+        init_thread_domain => "initThreadDomain",
+        arch_info => "archInfo",
+        untyped => "untyped",
+        untyped_list => "untypedList",
+    ));
+    all
+}
+
+#[test]
+fn abi_numbers_match_the_kernel_source() -> anyhow::Result<()> {
+    let ws = images::workspace::Workspace::load()?;
+    let kernel = images::kernel::build(&ws)?;
+    let checks = all_checks();
+    let exprs: Vec<&str> = checks.iter().map(|c| c.c.as_str()).collect();
+    let kernel_values = images::abi_probe::probe(&ws, &kernel, &exprs)?;
+    let mismatches: Vec<String> = checks
+        .iter()
+        .filter(|c| c.value != i128::from(kernel_values[&c.c]))
+        .map(|c| format!("  {}: Rust {}, kernel `{}` {}", c.rust, c.value, c.c, kernel_values[&c.c]))
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} seL4 ABI numbers differ from the kernel source:\n{}",
+        mismatches.len(),
+        checks.len(),
+        mismatches.join("\n")
+    );
+    Ok(())
+}
