@@ -81,7 +81,7 @@ fn compile_flags(kernel: &KernelBuild, generated: &Path) -> Vec<String> {
 /// includes need, with libsel4's own generators from the kernel tree.
 fn generate_libsel4_headers(ws: &Workspace, kernel: &KernelBuild, out: &Path, flags: &[String]) -> Result<()> {
     // The venv `kernel::build` creates holds the generators' PyPI packages.
-    let python = host_deps::ensure_python_venv(&ws.sel4_dir().join("venv"))?.join("python3");
+    let python = host_deps::ensure_python_venv(&ws.python_venv())?.join("python3");
     let tools = kernel.source.join("libsel4/tools");
     let generator = |script: &str| {
         let mut command = Command::new(&python);

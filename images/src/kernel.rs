@@ -137,21 +137,36 @@ pub fn build(ws: &Workspace) -> Result<KernelBuild> {
         return Ok(build);
     }
     host_deps::ensure_debian_packages()?;
-    let venv_bin = host_deps::ensure_python_venv(&ws.sel4_dir().join("venv"))?;
+    let venv_bin = host_deps::ensure_python_venv(&ws.python_venv())?;
     let step = Step::start(format!("building the seL4 5.0.0 kernel (up to {MAX_CPUS} CPUs)"));
-    if root.exists() {
-        std::fs::remove_dir_all(&root)?;
+    // Build in a private folder and rename it into place when complete, so
+    // an interrupted or concurrent build never leaves a half cache entry.
+    let partial = root.with_extension(format!("partial-{}", std::process::id()));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
     }
-    std::fs::create_dir_all(&build.build_dir)?;
-    copy_tree(&locate_source(ws)?, &build.source)?;
-    let header = build.source.join("include/plat/pc99/autoconf.h");
+    let source = partial.join("src");
+    let build_dir = partial.join("build");
+    std::fs::create_dir_all(&build_dir)?;
+    copy_tree(&locate_source(ws)?, &source)?;
+    let header = source.join("include/plat/pc99/autoconf.h");
     let stock = std::fs::read_to_string(&header)?;
     std::fs::write(&header, apply_edits(&stock, &edits()))?;
-    make(&build, &venv_bin)?;
-    let elf = build.build_dir.join("kernel.elf");
-    let status = Command::new("objcopy").args(["-O", "elf32-i386"]).arg(&elf).arg(&build.image).status()?;
+    make(&source, &build_dir, &venv_bin)?;
+    let status = Command::new("objcopy")
+        .args(["-O", "elf32-i386"])
+        .arg(build_dir.join("kernel.elf"))
+        .arg(partial.join("kernel32.elf"))
+        .status()?;
     if !status.success() {
-        bail!("objcopy of {} failed", elf.display());
+        bail!("objcopy of {} failed", build_dir.join("kernel.elf").display());
+    }
+    if let Err(e) = std::fs::rename(&partial, &root) {
+        // Another build finished first: keep its result.
+        std::fs::remove_dir_all(&partial)?;
+        if !build.image.is_file() {
+            return Err(e).context("cannot move the kernel build into place");
+        }
     }
     step.finish(&build.image.display().to_string());
     Ok(build)
@@ -165,18 +180,18 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn make(build: &KernelBuild, venv_bin: &Path) -> Result<()> {
+fn make(source: &Path, build_dir: &Path, venv_bin: &Path) -> Result<()> {
     let path = std::env::join_paths(
         std::iter::once(venv_bin.to_path_buf())
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )?;
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let log = build.build_dir.join("make.log");
+    let log = build_dir.join("make.log");
     let output = Command::new("make")
-        .current_dir(&build.build_dir)
+        .current_dir(build_dir)
         .arg("-f")
-        .arg(build.source.join("Makefile"))
-        .arg(format!("SOURCE_ROOT={}", build.source.display()))
+        .arg(source.join("Makefile"))
+        .arg(format!("SOURCE_ROOT={}", source.display()))
         .args(MAKE_ARGS)
         .arg(format!("-j{jobs}"))
         .env("PATH", path)

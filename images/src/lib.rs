@@ -5,5 +5,8 @@
 pub mod abi_probe;
 pub mod host_deps;
 pub mod kernel;
+pub mod programs;
 pub mod progress;
+pub mod qemu;
+pub mod system;
 pub mod workspace;

@@ -28,4 +28,9 @@ impl Workspace {
     pub fn sel4_dir(&self) -> PathBuf {
         self.metadata.target_directory.join("sel4").into_std_path_buf()
     }
+
+    /// The Python venv that holds the kernel generator scripts' packages.
+    pub fn python_venv(&self) -> PathBuf {
+        self.sel4_dir().join("venv")
+    }
 }

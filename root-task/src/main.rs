@@ -69,7 +69,7 @@ fn serve_hello_child(endpoint: u64) {
         match (msg.badge, msg.info.label()) {
             (CHILD_FAULT_BADGE, kind) => {
                 let what = if kind == fault::VM_FAULT { "VM fault" } else { "fault" };
-                panic!("hello-child: {what} (type {kind}), message {:#x?}", msg.mrs)
+                panic!("hello-child: {what} (type {kind}), message registers {:x?}", msg.mrs)
             }
             (CHILD_BADGE, hello_protocol::CHALLENGE) => {
                 let answer = hello_protocol::answer(msg.mrs[0]);

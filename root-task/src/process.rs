@@ -29,7 +29,6 @@ pub mod slot {
 pub struct Process {
     pub tcb: Tcb,
     pub cnode: CNode,
-    pub vspace: VSpace,
     entry: u64,
 }
 
@@ -89,7 +88,7 @@ impl Process {
             ipc_frame,
         )
         .unwrap_or_else(|e| panic!("{name}: TCB configure failed: {e:?}"));
-        Process { tcb, cnode, vspace, entry: file.ehdr.e_entry }
+        Process { tcb, cnode, entry: file.ehdr.e_entry }
     }
 
     /// Puts a copy of the root task's cap `src` in the program's slot

@@ -1,0 +1,20 @@
+//! End to end: build the kernel and the seL4 programs, boot them in QEMU
+//! on 4 CPUs, and require the guest's own success status and the hello
+//! child's IPC exchange in the serial log.
+
+use images::kernel::MAX_CPUS;
+use images::qemu::BootOptions;
+use std::time::Duration;
+
+#[test]
+fn demo_system_boots_and_the_child_ipc_exchange_succeeds() {
+    let options = BootOptions { smp: MAX_CPUS, timeout: Duration::from_secs(300), echo: false };
+    let outcome = images::system::build_and_boot(&options).expect("build and boot");
+    let log = &outcome.log;
+    assert!(outcome.success(), "{}\n--- serial log ---\n{log}", outcome.verdict());
+    assert!(log.contains(&format!("{MAX_CPUS} CPUs")), "bootinfo summary missing:\n{log}");
+    let child = log.lines().find(|l| l.starts_with("hello-child: challenge")).expect("no line from the child");
+    let (answer, expected) = child.split_once(", answer ").and_then(|(_, r)| r.split_once(", expected ")).unwrap();
+    assert_eq!(answer, expected, "child saw a wrong answer: {child}");
+    assert!(log.contains("root-task: hello-child exchange ok"), "root task did not confirm:\n{log}");
+}
