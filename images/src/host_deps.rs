@@ -4,6 +4,7 @@
 
 use crate::progress::{self, Step};
 use anyhow::{bail, Context, Result};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,11 +26,14 @@ const DEBIAN_NEEDS: &[DebianNeed] = &[
 /// PyPI packages the kernel's generator scripts import, pinned.
 const PYTHON_NEEDS: &[&str] = &["tempita==0.6.0", "six==1.17.0", "ply==3.11"];
 
-/// True when `command` is found on PATH.
-fn on_path(command: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
-        .unwrap_or(false)
+/// The Debian packages whose commands are not found on `path` (a
+/// PATH-style list of folders).
+fn missing_packages(path: &OsStr) -> Vec<&'static str> {
+    DEBIAN_NEEDS
+        .iter()
+        .filter(|need| !std::env::split_paths(path).any(|dir| dir.join(need.command).is_file()))
+        .map(|need| need.package)
+        .collect()
 }
 
 fn is_root() -> bool {
@@ -47,8 +51,7 @@ fn run(command: &mut Command) -> Result<()> {
 /// Installs the Debian packages whose commands are missing, or fails with
 /// the list and the command to run when this process is not root.
 pub fn ensure_debian_packages() -> Result<()> {
-    let missing: Vec<&str> =
-        DEBIAN_NEEDS.iter().filter(|need| !on_path(need.command)).map(|need| need.package).collect();
+    let missing = missing_packages(&std::env::var_os("PATH").unwrap_or_default());
     if missing.is_empty() {
         return Ok(());
     }
@@ -83,4 +86,21 @@ pub fn ensure_python_venv(venv: &Path) -> Result<PathBuf> {
     progress::note("venv ready");
     step.finish("");
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_are_missing_exactly_when_their_command_is_not_on_path() {
+        let dir = std::env::temp_dir().join(format!("images-host-deps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let all: Vec<&str> = DEBIAN_NEEDS.iter().map(|n| n.package).collect();
+        assert_eq!(missing_packages(dir.as_os_str()), all);
+        std::fs::write(dir.join("xmllint"), "").unwrap();
+        assert!(!missing_packages(dir.as_os_str()).contains(&"libxml2-utils"));
+        assert!(missing_packages(dir.as_os_str()).contains(&"qemu-system-x86"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
