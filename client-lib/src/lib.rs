@@ -2,4 +2,11 @@
 //! stable-Rust seL4 layer every seL4 program of this project is built on.
 #![cfg_attr(not(test), no_std)]
 
+pub use client::{AdminClient, MemClient};
+pub use protocol::{ErrorCode, Quota, Reply, Request};
+
+pub mod client;
+pub mod protocol;
 pub mod sel4;
+pub mod transport;
+pub mod wire;

@@ -1,0 +1,199 @@
+//! The memory server's wire protocol: requests, replies and error codes,
+//! shared by the client API and the server (which decodes with these very
+//! types). Encoded with `postcard`; every message fits the IPC buffer, and
+//! the common requests and their replies fit the four message registers
+//! seL4's IPC fastpath carries (checked by tests).
+//!
+//! Stability: the wire code of a variant is its position. New variants go
+//! at the end; none is ever reordered or removed within a version.
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version a client announces in [`Request::Hello`].
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Per-client limits the administrator sets at registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Quota {
+    /// Frames the client's allocations may hold.
+    pub frames: u32,
+    /// Live vmalloc / vmemmap / percpu allocations the client may hold.
+    pub areas: u32,
+}
+
+/// A request to the memory server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Request {
+    /// First contact: the client's protocol version.
+    Hello { version: u16 },
+    /// Allocate `size` bytes of zeroed virtual memory in the vmalloc area;
+    /// `large_pages` asks for 2 MiB pages where size and alignment allow.
+    Vmalloc { size: u64, large_pages: bool },
+    /// Free the area at `addr` (the caller's own).
+    Vfree { addr: u64 },
+    /// Allocate `size` bytes aligned to `align` in every CPU's percpu unit.
+    PercpuAlloc { size: u32, align: u32 },
+    /// Free the percpu allocation at `offset`.
+    PercpuFree { offset: u32 },
+    /// How the kernel region maps `addr` (canonical table).
+    Translate { addr: u64 },
+    /// Back the page descriptors of `nr_pages` pfns from `start_pfn`;
+    /// `compound_order` > 0 applies the compound-page optimisation for
+    /// compound pages of that order.
+    VmemmapPopulate { start_pfn: u64, nr_pages: u64, compound_order: u8 },
+    /// Free the descriptor frames of a pfn range (memory hot-remove).
+    VmemmapDepopulate { start_pfn: u64, nr_pages: u64 },
+    /// Server statistics.
+    Stats,
+    /// Administrator only: register address space `space`, whose VSpace
+    /// capability travels with the message, for client `client` (the badge
+    /// of its endpoint) with `quota`.
+    Register { space: u8, client: u64, quota: Quota },
+    /// Administrator only: remove address space `space` and reclaim what
+    /// its client owned.
+    Unregister { space: u8 },
+}
+
+/// Number of [`Request`] variants: a message whose operation number is at
+/// or above this is an unknown operation rather than a malformed one.
+pub const REQUESTS: u32 = 11;
+
+/// Where the kernel region's areas are, for clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct RegionInfo {
+    pub vmalloc_start: u64,
+    pub vmemmap_start: u64,
+    pub percpu_start: u64,
+    /// Bytes between consecutive CPUs' percpu units.
+    pub percpu_unit_size: u64,
+    /// CPUs that have a percpu unit.
+    pub cpus: u16,
+}
+
+impl RegionInfo {
+    /// The address of percpu `offset` in CPU `cpu`'s unit.
+    pub fn percpu_address(&self, offset: u32, cpu: u16) -> u64 {
+        self.percpu_start + cpu as u64 * self.percpu_unit_size + offset as u64
+    }
+
+    /// The address of pfn `pfn`'s 64-byte page descriptor.
+    pub fn descriptor_address(&self, pfn: u64) -> u64 {
+        self.vmemmap_start + pfn * DESCRIPTOR_SIZE
+    }
+}
+
+/// Size of one page descriptor ("struct page") in the vmemmap area.
+pub const DESCRIPTOR_SIZE: u64 = 64;
+
+/// A translation of a kernel-region address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Translation {
+    /// Physical address the virtual address translates to.
+    pub paddr: u64,
+    /// A 2 MiB page (otherwise 4 KiB).
+    pub large: bool,
+    /// Writable (otherwise read-only).
+    pub writable: bool,
+}
+
+/// Server statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Stats {
+    /// Faults in the region repaired from the canonical table: in eager
+    /// mode this stays 0.
+    pub missed_syncs: u64,
+    /// Registered address spaces.
+    pub spaces: u32,
+    /// Frames the server holds (in use).
+    pub frames: u64,
+    /// Paging structures the server created in registered spaces.
+    pub structures: u64,
+    /// seL4 invocations the server has made.
+    pub invocations: u64,
+    /// Bytes of untyped memory the server has not retyped yet.
+    pub untyped_free: u64,
+}
+
+/// A reply from the memory server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Reply {
+    /// Answer to [`Request::Hello`]: the server's version and the layout.
+    Hello { version: u16, region: RegionInfo },
+    /// The request succeeded and returns nothing.
+    Done,
+    /// A virtual address (vmalloc).
+    Address(u64),
+    /// A percpu offset.
+    Offset(u32),
+    /// Answer to [`Request::Translate`]: `None` when unmapped.
+    Translation(Option<Translation>),
+    /// Answer to [`Request::Stats`].
+    Stats(Stats),
+    /// The request failed and changed nothing.
+    Error(ErrorCode),
+}
+
+/// Number of [`Reply`] variants.
+pub const REPLIES: u32 = 7;
+
+/// Why a request failed. Stable wire codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum ErrorCode {
+    /// The message could not be decoded.
+    Malformed,
+    /// The operation number is not one this server knows.
+    UnknownOperation,
+    /// The client's protocol version differs from the server's.
+    VersionMismatch,
+    /// The server's memory pool is exhausted.
+    OutOfMemory,
+    /// The client's quota would be exceeded.
+    QuotaExceeded,
+    /// A size, alignment, address or range is not acceptable.
+    InvalidArgument,
+    /// The range overlaps one already in use.
+    Overlap,
+    /// Nothing is allocated at that address or offset.
+    NotFound,
+    /// The area belongs to another client.
+    NotOwner,
+    /// Only the administrator may do this.
+    NotAdmin,
+    /// No address space with that id is registered.
+    NoSuchSpace,
+    /// That address space id (or client) is already registered.
+    AlreadyRegistered,
+    /// A fixed limit of the server was reached.
+    LimitReached,
+    /// seL4 refused an operation the server made (a capability problem).
+    Kernel,
+    /// The caller has no address space registered with the server.
+    NotRegistered,
+}
+
+/// The longest encoding of any request or reply, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = if Request::POSTCARD_MAX_SIZE > Reply::POSTCARD_MAX_SIZE {
+    Request::POSTCARD_MAX_SIZE
+} else {
+    Reply::POSTCARD_MAX_SIZE
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_counts_every_variant() {
+        let last = Request::Unregister { space: 0 };
+        let mut buf = [0u8; 8];
+        assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
+    }
+
+    #[test]
+    fn replies_counts_every_variant() {
+        let last = Reply::Error(ErrorCode::Malformed);
+        let mut buf = [0u8; 8];
+        assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REPLIES - 1);
+    }
+}
