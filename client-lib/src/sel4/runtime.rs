@@ -6,20 +6,26 @@
 //! calls (no libc here), and the panic handler.
 //!
 //! Start-up registers: the root task receives the bootinfo address in rdi;
-//! programs the root task starts receive their IPC buffer address in rdi
-//! and two words of the starter's choice in rsi and rdx.
+//! threads the root task starts receive their IPC buffer address in rdi
+//! and three words of the starter's choice in rsi, rdx and rcx. A thread
+//! started with rsp = 0 (the root task, and each program's first thread)
+//! runs on the program's static stack; other threads bring their own.
 
 use super::invocation::IoPort;
 use super::ipc_buffer;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// The three start-up registers (rdi, rsi, rdx).
+/// The start-up registers (rdi, rsi, rdx, rcx).
 #[derive(Clone, Copy, Debug)]
 pub struct StartRegs {
     pub rdi: u64,
     pub rsi: u64,
     pub rdx: u64,
+    pub rcx: u64,
 }
+
+/// Bytes of a program's static stack unless it asks for another size.
+pub const DEFAULT_STACK_BYTES: usize = 0x20000;
 
 /// QEMU's `isa-debug-exit` device: a write of v ends QEMU with status
 /// (v << 1) | 1.
@@ -76,27 +82,35 @@ pub fn panic(info: &core::panic::PanicInfo) -> ! {
 
 /// Defines the entry point, static stack, memory functions and panic
 /// handler of an seL4 program whose `main` takes the start-up registers.
-/// `ipc_buffer` maps them to this thread's IPC buffer address.
+/// `ipc_buffer` maps them to this thread's IPC buffer address; `stack`
+/// (optional) sets the static stack's size in bytes.
 #[macro_export]
 macro_rules! sel4_program {
     ($main:path, ipc_buffer = $ipc:expr) => {
+        $crate::sel4_program!($main, ipc_buffer = $ipc, stack = $crate::sel4::runtime::DEFAULT_STACK_BYTES);
+    };
+    ($main:path, ipc_buffer = $ipc:expr, stack = $stack:expr) => {
         core::arch::global_asm!(
             ".section .bss.sel4_stack, \"aw\", @nobits",
             ".balign 16",
-            ".space 0x20000",
+            ".space {stack}",
             "sel4_stack_top:",
             ".section .text._start, \"ax\", @progbits",
             ".global _start",
             "_start:",
+            "test rsp, rsp",
+            "jnz 2f",
             "lea rsp, [rip + sel4_stack_top]",
+            "2:",
             "xor ebp, ebp",
             "call {entry}",
             "ud2",
+            stack = const $stack,
             entry = sym sel4_rust_start,
         );
 
-        extern "C" fn sel4_rust_start(rdi: u64, rsi: u64, rdx: u64) -> ! {
-            let regs = $crate::sel4::runtime::StartRegs { rdi, rsi, rdx };
+        extern "C" fn sel4_rust_start(rdi: u64, rsi: u64, rdx: u64, rcx: u64) -> ! {
+            let regs = $crate::sel4::runtime::StartRegs { rdi, rsi, rdx, rcx };
             let ipc: fn($crate::sel4::runtime::StartRegs) -> u64 = $ipc;
             $crate::sel4::runtime::start(regs, ipc(regs), $main)
         }
