@@ -1,3 +1,36 @@
 //! Kernel-region memory server core: the canonical table, the one
 //! populate_kernel path, and the vmalloc, vmemmap and percpu allocators.
-#![cfg_attr(not(test), no_std)]
+//!
+//! `no_std` and allocation-free: all state is fixed-size (see [`limits`]),
+//! and no request input can make it panic. The `sim` feature (host only)
+//! adds a simulated MMU backend and the invariant checker.
+#![cfg_attr(not(any(test, feature = "sim")), no_std)]
+
+pub mod accounting;
+mod avl;
+pub mod backend;
+pub mod error;
+pub mod ids;
+#[cfg(feature = "sim")]
+pub mod invariant;
+pub mod layout;
+pub mod limits;
+pub mod percpu;
+pub mod populate;
+mod pool;
+pub mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod vmalloc;
+pub mod vmemmap;
+
+pub use accounting::{ClientUsage, FrameTally, SpaceCost, Stats};
+pub use backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+pub use error::{BackendError, Error, FaultError, Limit};
+pub use ids::{Badge, CpuId, Pfn, SpaceId};
+pub use layout::{Area, Level, LevelMask, PageSize, PercpuAddr, RegionAddr, VmallocAddr, VmemmapAddr};
+pub use percpu::{PercpuAlloc, PercpuOffset};
+pub use populate::{Access, FrameKind, Leaf, Region, Table};
+pub use server::{Config, MemServer};
+pub use vmalloc::{Backing, VmArea, VmallocFlags};
+pub use vmemmap::{VmemmapOptions, VmemmapRange};

@@ -1,0 +1,117 @@
+//! The invariant checker (host only, `sim` feature), run by the tests after
+//! every operation: every registered space translates every kernel-region
+//! address exactly as the canonical table does (same frame, size, rights)
+//! and maps nothing there the canonical table lacks; it holds exactly the
+//! canonical structures; spaces not registered hold nothing of the region;
+//! the server's frame tally matches the live frames; the allocators' records
+//! tile their areas and add up to the clients' usage.
+
+use std::collections::BTreeMap;
+
+use crate::backend::Rights;
+use crate::layout::{Area, DESCRIPTOR_SIZE};
+use crate::server::MemServer;
+use crate::sim::{Sim, SimMapping};
+use crate::vmalloc::Backing;
+
+/// Check every invariant; the error says which one broke and where.
+pub fn check(server: &MemServer<Sim>) -> Result<(), String> {
+    check_spaces(server)?;
+    check_allocators(server)
+}
+
+fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
+    let region = server.region();
+    let sim = region.backend();
+    let canonical = region.canonical();
+    let expected: Vec<(u64, SimMapping)> = canonical
+        .leaves()
+        .map(|l| (l.addr.get(), SimMapping { frame: l.frame, size: l.size, writable: l.rights == Rights::ReadWrite }))
+        .collect();
+    let mut registered_mask = 0u32;
+    let mut registered = Vec::new();
+    for id in region.space_ids() {
+        let vspace = region.vspace(id).ok_or("registered space without a handle")?;
+        registered_mask |= 1 << id.index();
+        registered.push(vspace);
+        let actual = sim.region_leaves(vspace);
+        if actual != expected {
+            let diff = actual.iter().zip(&expected).find(|(a, e)| a != e);
+            return Err(format!(
+                "space {id:?}: {} leaves vs {} canonical; first difference {diff:?}",
+                actual.len(),
+                expected.len()
+            ));
+        }
+        if sim.structure_count(vspace) != canonical.structure_count() {
+            return Err(format!("space {id:?}: {} structures vs {}", sim.structure_count(vspace), canonical.structure_count()));
+        }
+        for s in canonical.structures() {
+            let held = s.replicas.get(id.index()).copied().flatten().is_some();
+            if !held || !sim.has_structure(vspace, s.level, s.base) {
+                return Err(format!("space {id:?} lacks {:?} at {:#x}", s.level, s.base));
+            }
+        }
+    }
+    for v in sim.vspaces().filter(|v| !registered.contains(v)) {
+        if !sim.region_leaves(v).is_empty() || sim.structure_count(v) != 0 {
+            return Err(format!("unregistered {v:?} still holds part of the region"));
+        }
+    }
+    if let Some(l) = canonical.leaves().find(|l| l.mapped_mask() != registered_mask) {
+        return Err(format!("leaf at {:?} installed in {:#x}, registered {registered_mask:#x}", l.addr, l.mapped_mask()));
+    }
+    let frames = region.frames();
+    if sim.live_frames() != (frames.small as usize, frames.large as usize) {
+        return Err(format!("live frames {:?} vs tally {frames:?}", sim.live_frames()));
+    }
+    if sim.live_structures() != canonical.structure_count() * registered.len() {
+        return Err("structures alive outside the registered spaces".into());
+    }
+    Ok(())
+}
+
+fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
+    // vmalloc: areas and free ranges tile the area exactly, in order.
+    let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
+    let mut usage: BTreeMap<u64, u64> = BTreeMap::new();
+    for a in server.vmalloc_areas() {
+        let page = match a.backing {
+            Backing::Frames(size) => size.bytes(),
+            Backing::Vmap => crate::layout::PAGE_SIZE,
+        };
+        pieces.push((a.start.get(), a.size + crate::layout::PAGE_SIZE));
+        let mapped = (0..a.size / page).all(|i| server.translate(a.start.get() + i * page).is_some());
+        let guard = server.translate(a.start.get() + a.size).is_none();
+        if !mapped || !guard {
+            return Err(format!("area {a:?}: mapped {mapped}, guard unmapped {guard}"));
+        }
+        if !a.lazy {
+            *usage.entry(a.owner.0).or_default() += a.size;
+        }
+    }
+    pieces.sort_unstable();
+    let mut at = Area::Vmalloc.start();
+    for (start, len) in pieces {
+        if start != at {
+            return Err(format!("vmalloc tiling broken at {at:#x} (next piece at {start:#x})"));
+        }
+        at = start + len;
+    }
+    if at != Area::Vmalloc.end() {
+        return Err(format!("vmalloc tiling ends at {at:#x}"));
+    }
+    for r in server.vmemmap_ranges() {
+        *usage.entry(r.owner.0).or_default() += r.pages * DESCRIPTOR_SIZE;
+    }
+    for p in server.percpu_allocations() {
+        *usage.entry(p.owner.0).or_default() += p.size * server.cpus() as u64;
+    }
+    let recorded: BTreeMap<u64, u64> =
+        server.clients().iter().filter(|c| c.used > 0).map(|c| (c.badge.0, c.used)).collect();
+    usage.retain(|_, v| *v > 0);
+    if recorded != usage {
+        return Err(format!("client usage {recorded:?} vs holdings {usage:?}"));
+    }
+    Ok(())
+}

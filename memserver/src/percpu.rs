@@ -1,0 +1,271 @@
+//! percpu: per-CPU allocations. A chunk holds one unit of
+//! [`PERCPU_UNIT_SIZE`] bytes for each configured CPU, chunk `c` at
+//! `percpu start + c * MAX_CPUS * PERCPU_UNIT_SIZE`, unit `u` of it
+//! `u * PERCPU_UNIT_SIZE` further. An offset names the same place in every
+//! unit; `address(offset, cpu)` finds it for one CPU.
+//!
+//! The first chunk is populated at start-up and kept; further chunks are
+//! created and populated when no chunk has room, and depopulated when their
+//! last allocation is freed. Only the owner may free an allocation.
+
+use crate::accounting::Clients;
+use crate::avl::AvlMap;
+use crate::backend::Backend;
+use crate::error::{Error, Limit};
+use crate::ids::{Badge, CpuId};
+use crate::layout::{Area, PageSize, PercpuAddr, RegionAddr, PAGE_SIZE};
+use crate::limits::{MAX_CPUS, MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
+use crate::populate::{pages_of, Contiguous, Region};
+
+/// Granules in one unit.
+const GRANULES: usize = (PERCPU_UNIT_SIZE / PERCPU_GRANULE) as usize;
+const WORDS: usize = GRANULES.div_ceil(64);
+/// Address distance between chunks: room for every possible CPU's unit.
+const CHUNK_STRIDE: u64 = MAX_CPUS as u64 * PERCPU_UNIT_SIZE;
+
+const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= Area::Percpu.size());
+
+/// A percpu allocation: the same offset in every unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PercpuOffset(u64);
+
+impl PercpuOffset {
+    /// `raw` as an offset (validity is checked by the allocator).
+    pub const fn new(raw: u64) -> Self {
+        Self(raw)
+    }
+
+    /// The raw offset: chunk index times the unit size plus the offset in
+    /// the unit.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    fn chunk(self) -> usize {
+        (self.0 / PERCPU_UNIT_SIZE) as usize
+    }
+
+    fn in_unit(self) -> u64 {
+        self.0 % PERCPU_UNIT_SIZE
+    }
+}
+
+/// A live allocation as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PercpuAlloc {
+    /// Where it is.
+    pub offset: PercpuOffset,
+    /// Bytes asked for (per CPU).
+    pub size: u64,
+    /// Who allocated it.
+    pub owner: Badge,
+}
+
+#[derive(Clone, Copy)]
+struct AllocRecord {
+    size: u64,
+    owner: Badge,
+}
+
+/// Occupancy of one chunk's units, a bit per granule.
+#[derive(Clone, Copy)]
+struct Chunk {
+    map: [u64; WORDS],
+    used: usize,
+}
+
+impl Chunk {
+    const EMPTY: Chunk = Chunk { map: [0; WORDS], used: 0 };
+
+    fn is_set(&self, g: usize) -> bool {
+        self.map.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0)
+    }
+
+    fn set(&mut self, from: usize, count: usize, on: bool) {
+        for g in from..from + count {
+            if let Some(w) = self.map.get_mut(g / 64) {
+                if on {
+                    *w |= 1 << (g % 64);
+                } else {
+                    *w &= !(1 << (g % 64));
+                }
+            }
+        }
+        self.used = if on { self.used + count } else { self.used.saturating_sub(count) };
+    }
+
+    /// The first free run of `count` granules starting at a multiple of
+    /// `align` granules; each busy granule skips the search past it.
+    fn find(&self, count: usize, align: usize) -> Option<usize> {
+        let mut start = 0;
+        'search: while start + count <= GRANULES {
+            for g in start..start + count {
+                if self.is_set(g) {
+                    start = (g + 1).next_multiple_of(align);
+                    continue 'search;
+                }
+            }
+            return Some(start);
+        }
+        None
+    }
+}
+
+/// The percpu allocator.
+pub(crate) struct Percpu {
+    cpus: usize,
+    chunks: [Option<Chunk>; MAX_PERCPU_CHUNKS],
+    allocs: AvlMap<AllocRecord, MAX_PERCPU_ALLOCS>,
+}
+
+impl Percpu {
+    /// The allocator for `cpus` CPUs, with no chunk yet: see
+    /// [`Percpu::start`].
+    pub(crate) const fn new(cpus: usize) -> Self {
+        Self { cpus, chunks: [None; MAX_PERCPU_CHUNKS], allocs: AvlMap::new() }
+    }
+
+    /// Check the CPU count and populate the first chunk (once).
+    pub(crate) fn start<B: Backend>(&mut self, region: &mut Region<B>) -> Result<(), Error> {
+        if self.cpus == 0 || self.cpus > MAX_CPUS {
+            return Err(Error::InvalidArgument);
+        }
+        match self.chunks.first() {
+            Some(Some(_)) => Ok(()),
+            _ => self.populate_chunk(region, 0),
+        }
+    }
+
+    fn chunk_start(index: usize) -> Option<RegionAddr> {
+        PercpuAddr::at_offset(index as u64 * CHUNK_STRIDE).map(PercpuAddr::region)
+    }
+
+    fn chunk_len(&self) -> u64 {
+        self.cpus as u64 * PERCPU_UNIT_SIZE
+    }
+
+    fn populate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) -> Result<(), Error> {
+        let start = Self::chunk_start(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        let len = self.chunk_len();
+        let slot = self.chunks.get_mut(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        region.map(&mut Contiguous::fresh(start, len, PageSize::Small))?;
+        *slot = Some(Chunk::EMPTY);
+        Ok(())
+    }
+
+    fn depopulate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) {
+        if let Some(start) = Self::chunk_start(index) {
+            region.unmap(pages_of(start, self.chunk_len(), PageSize::Small));
+        }
+        if let Some(slot) = self.chunks.get_mut(index) {
+            *slot = None;
+        }
+    }
+
+    /// `size` bytes aligned to `align` in every unit, for `owner`, who is
+    /// charged `size` times the number of CPUs.
+    pub(crate) fn alloc<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        owner: Badge,
+        size: u64,
+        align: u64,
+    ) -> Result<PercpuOffset, Error> {
+        if size == 0 || size > PERCPU_UNIT_SIZE || !align.is_power_of_two() || align > PAGE_SIZE {
+            return Err(Error::InvalidArgument);
+        }
+        if self.allocs.is_full() {
+            return Err(Error::LimitReached(Limit::PercpuAllocs));
+        }
+        let count = size.div_ceil(PERCPU_GRANULE) as usize;
+        let align_granules = (align.max(PERCPU_GRANULE) / PERCPU_GRANULE) as usize;
+        let charge = size * self.cpus as u64;
+        clients.charge(owner, charge)?;
+        let found = self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align_granules).map(|g| (i, g)));
+        let placed = match found {
+            Some(place) => Ok(place),
+            None => self.grow(region).map(|index| (index, 0)),
+        };
+        let (index, granule) = match placed {
+            Ok(place) => place,
+            Err(e) => {
+                clients.refund(owner, charge);
+                return Err(e);
+            }
+        };
+        let offset = PercpuOffset(index as u64 * PERCPU_UNIT_SIZE + granule as u64 * PERCPU_GRANULE);
+        if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
+            chunk.set(granule, count, true);
+        }
+        // Capacity was checked above and offsets of live allocations differ.
+        let _ = self.allocs.insert(offset.0, count as u64 * PERCPU_GRANULE, AllocRecord { size, owner });
+        Ok(offset)
+    }
+
+    /// Create and populate a chunk in the first free slot.
+    fn grow<B: Backend>(&mut self, region: &mut Region<B>) -> Result<usize, Error> {
+        let index = self.chunks.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        self.populate_chunk(region, index)?;
+        Ok(index)
+    }
+
+    /// Free `offset`; a chunk other than the first is depopulated when empty.
+    pub(crate) fn free<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        caller: Badge,
+        offset: PercpuOffset,
+    ) -> Result<(), Error> {
+        let entry = self.allocs.get(offset.0).ok_or(Error::NotFound)?;
+        let (span, record) = (entry.span, *entry.val);
+        if record.owner != caller {
+            return Err(Error::NotOwner);
+        }
+        self.allocs.remove(offset.0);
+        let index = offset.chunk();
+        let granule = (offset.in_unit() / PERCPU_GRANULE) as usize;
+        let mut now_empty = false;
+        if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
+            chunk.set(granule, (span / PERCPU_GRANULE) as usize, false);
+            now_empty = chunk.used == 0;
+        }
+        if now_empty && index != 0 {
+            self.depopulate_chunk(region, index);
+        }
+        clients.refund(caller, record.size * self.cpus as u64);
+        Ok(())
+    }
+
+    /// The address of `offset` in `cpu`'s unit.
+    pub(crate) fn address(&self, offset: PercpuOffset, cpu: CpuId) -> Result<PercpuAddr, Error> {
+        if cpu.index() >= self.cpus {
+            return Err(Error::InvalidArgument);
+        }
+        let index = offset.chunk();
+        self.chunks.get(index).and_then(Option::as_ref).ok_or(Error::NotFound)?;
+        let raw = index as u64 * CHUNK_STRIDE + cpu.index() as u64 * PERCPU_UNIT_SIZE + offset.in_unit();
+        PercpuAddr::at_offset(raw).ok_or(Error::NotFound)
+    }
+
+    /// Live allocations in offset order.
+    pub(crate) fn allocations(&self) -> impl Iterator<Item = PercpuAlloc> + '_ {
+        self.allocs.iter().map(|e| PercpuAlloc { offset: PercpuOffset(e.key), size: e.val.size, owner: e.val.owner })
+    }
+
+    /// Live allocations.
+    pub(crate) fn allocation_count(&self) -> usize {
+        self.allocs.len()
+    }
+
+    /// Populated chunks.
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.chunks.iter().flatten().count()
+    }
+
+    /// Configured CPUs.
+    pub(crate) fn cpus(&self) -> usize {
+        self.cpus
+    }
+}

@@ -1,0 +1,467 @@
+//! The one populate_kernel path: the only code that creates kernel-region
+//! structures, installs or removes leaves, or calls the backend.
+//!
+//! [`Region`] owns the canonical table, the registry of spaces and the
+//! backend. Every change goes through [`Region::map`] or [`Region::unmap`],
+//! which update the canonical table and then install the change in every
+//! registered space before returning (eager, like Linux's
+//! `arch_sync_kernel_mappings`), so no caller can forget the sync. A map
+//! first updates the canonical table for the whole batch, recording the mask
+//! of levels it created, then replicates per space: the structure walk is
+//! done only when the mask is not empty. A failing map is undone by the same
+//! unmap path, leaving state and accounting exactly as before.
+
+mod table;
+
+use heapless::Vec;
+
+pub use table::{FrameKind, Leaf, Leaves, Structure, Table};
+
+use crate::accounting::{FrameTally, SpaceCost};
+use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+use crate::error::{BackendError, Error, FaultError, Limit};
+use crate::ids::SpaceId;
+use crate::layout::{Level, LevelMask, PageSize, RegionAddr};
+use crate::limits::{MAX_PAGES_PER_OP, MAX_SPACES};
+
+/// Where the frame of a page to map comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FrameSource<F> {
+    /// A new zeroed frame, owned by the server.
+    Fresh,
+    /// A frame a client supplied (vmap).
+    Given(F),
+    /// The owned frame already mapped at that address (vmemmap shared tail).
+    AliasOf(RegionAddr),
+}
+
+/// One page of a map operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PageSpec<F> {
+    pub(crate) addr: RegionAddr,
+    pub(crate) size: PageSize,
+    pub(crate) rights: Rights,
+    pub(crate) frame: FrameSource<F>,
+}
+
+/// The pages of one map operation, produced one at a time; a producer may
+/// look at the canonical table as it stands (to skip what is mapped).
+pub(crate) trait Batch<F> {
+    fn next<S: Copy>(&mut self, canonical: &Table<F, S>) -> Option<PageSpec<F>>;
+}
+
+/// The pages of a virtually contiguous range: fresh frames, or the given
+/// frames in order (one small page each).
+pub(crate) struct Contiguous<'a, F> {
+    next: u64,
+    end: u64,
+    size: PageSize,
+    rights: Rights,
+    given: Option<&'a [F]>,
+    index: usize,
+}
+
+impl<'a, F> Contiguous<'a, F> {
+    /// Fresh zeroed frames of `size` for `[start, start + len)`.
+    pub(crate) fn fresh(start: RegionAddr, len: u64, size: PageSize) -> Self {
+        let next = start.get();
+        Self { next, end: next.saturating_add(len), size, rights: Rights::ReadWrite, given: None, index: 0 }
+    }
+
+    /// `frames`, one small page each, from `start` on.
+    pub(crate) fn given(start: RegionAddr, frames: &'a [F], rights: Rights) -> Self {
+        let next = start.get();
+        let len = frames.len() as u64 * PageSize::Small.bytes();
+        Self { next, end: next.saturating_add(len), size: PageSize::Small, rights, given: Some(frames), index: 0 }
+    }
+}
+
+impl<F: Copy> Batch<F> for Contiguous<'_, F> {
+    fn next<S: Copy>(&mut self, _: &Table<F, S>) -> Option<PageSpec<F>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let addr = RegionAddr::new(self.next)?;
+        let frame = match self.given {
+            Some(frames) => FrameSource::Given(*frames.get(self.index)?),
+            None => FrameSource::Fresh,
+        };
+        self.next += self.size.bytes();
+        self.index += 1;
+        Some(PageSpec { addr, size: self.size, rights: self.rights, frame })
+    }
+}
+
+/// The start address of each `size` page of `[start, start + len)`: the
+/// pages a contiguous map installed, for unmapping them.
+pub(crate) fn pages_of(start: RegionAddr, len: u64, size: PageSize) -> impl Iterator<Item = RegionAddr> + Clone {
+    let base = start.get();
+    (0..len / size.bytes()).filter_map(move |i| RegionAddr::new(base + i * size.bytes()))
+}
+
+/// What a fault handler should check the mapping's rights against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A read or instruction fetch.
+    Read,
+    /// A write.
+    Write,
+}
+
+/// The backend with its operation counters and frame tally: every call is
+/// counted here, in one place.
+struct Mmu<B> {
+    backend: B,
+    counts: OpCounts,
+    frames: FrameTally,
+}
+
+impl<B: Backend> Mmu<B> {
+    fn alloc_frame(&mut self, size: PageSize) -> Result<B::Frame, BackendError> {
+        self.counts.record(OpKind::AllocFrame);
+        let frame = self.backend.alloc_frame(size)?;
+        *self.frames.of_size(size) += 1;
+        Ok(frame)
+    }
+
+    fn free_frame(&mut self, frame: B::Frame, size: PageSize) {
+        self.counts.record(OpKind::FreeFrame);
+        self.backend.free_frame(frame);
+        let n = self.frames.of_size(size);
+        *n = n.saturating_sub(1);
+    }
+
+    fn revoke_frame(&mut self, frame: B::Frame) {
+        self.counts.record(OpKind::RevokeFrame);
+        self.backend.revoke_frame(frame);
+    }
+
+    fn create_structure(
+        &mut self,
+        space: SpaceRef<B::VSpace>,
+        level: Level,
+        addr: RegionAddr,
+    ) -> Result<B::Structure, BackendError> {
+        self.counts.record(OpKind::CreateStructure);
+        self.backend.create_structure(space, level, addr)
+    }
+
+    fn delete_structure(&mut self, space: SpaceRef<B::VSpace>, structure: B::Structure) {
+        self.counts.record(OpKind::DeleteStructure);
+        self.backend.delete_structure(space, structure);
+    }
+
+    fn map_frame(&mut self, space: SpaceRef<B::VSpace>, leaf: &Leaf<B::Frame>) -> Result<(), BackendError> {
+        self.counts.record(OpKind::MapFrame);
+        self.backend.map_frame(space, leaf.addr, leaf.frame, leaf.size, leaf.rights)
+    }
+
+    fn unmap_frame(&mut self, space: SpaceRef<B::VSpace>, leaf: &Leaf<B::Frame>) {
+        self.counts.record(OpKind::UnmapFrame);
+        self.backend.unmap_frame(space, leaf.addr, leaf.frame);
+    }
+}
+
+/// The canonical kernel region, the registry of spaces that replicate it,
+/// and the backend that installs it.
+pub struct Region<B: Backend> {
+    mmu: Mmu<B>,
+    table: Table<B::Frame, B::Structure>,
+    spaces: [Option<B::VSpace>; MAX_SPACES],
+    missed_syncs: u64,
+}
+
+impl<B: Backend> Region<B> {
+    /// An empty region with no space registered.
+    pub(crate) const fn new(backend: B) -> Self {
+        Self {
+            mmu: Mmu { backend, counts: OpCounts::ZERO, frames: FrameTally::ZERO },
+            table: Table::new(),
+            spaces: [None; MAX_SPACES],
+            missed_syncs: 0,
+        }
+    }
+
+    /// The backend, for inspection.
+    pub fn backend(&self) -> &B {
+        &self.mmu.backend
+    }
+
+    /// The backend, for test hooks (failure injection). Changing MMU state
+    /// through it bypasses the server.
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.mmu.backend
+    }
+
+    /// The canonical table.
+    pub fn canonical(&self) -> &Table<B::Frame, B::Structure> {
+        &self.table
+    }
+
+    /// Backend operations performed so far, by kind.
+    pub fn op_counts(&self) -> OpCounts {
+        self.mmu.counts
+    }
+
+    /// Frames the server owns.
+    pub fn frames(&self) -> FrameTally {
+        self.mmu.frames
+    }
+
+    /// Faults repaired from the canonical table: syncs that were missed. The
+    /// eager path keeps this at 0.
+    pub fn missed_syncs(&self) -> u64 {
+        self.missed_syncs
+    }
+
+    /// The handle of registered space `id`.
+    pub fn vspace(&self, id: SpaceId) -> Option<B::VSpace> {
+        self.spaces.get(id.index()).copied().flatten()
+    }
+
+    /// Registered spaces, in id order.
+    pub fn space_ids(&self) -> impl Iterator<Item = SpaceId> + '_ {
+        self.spaces.iter().enumerate().filter(|(_, v)| v.is_some()).filter_map(|(i, _)| SpaceId::new(i))
+    }
+
+    fn space_ref(&self, id: SpaceId) -> Option<SpaceRef<B::VSpace>> {
+        self.vspace(id).map(|vspace| SpaceRef { id, vspace })
+    }
+
+    /// What replicating the region costs space `id`.
+    pub fn space_cost(&self, id: SpaceId) -> Option<SpaceCost> {
+        self.vspace(id)?;
+        let structures = self.table.structures().filter(|s| s.replicas.get(id.index()).is_some_and(Option::is_some));
+        let copies = self.table.leaves().filter(|l| l.is_mapped_in(id));
+        Some(SpaceCost { structures: structures.count() as u64, frame_copies: copies.count() as u64 })
+    }
+
+    /// Register `vspace`: it is entered in the registry first, then receives
+    /// every structure and leaf of the region before this returns. On error
+    /// everything installed in it is removed and it is not registered.
+    pub(crate) fn register(&mut self, vspace: B::VSpace) -> Result<SpaceId, Error> {
+        if self.spaces.iter().flatten().any(|v| *v == vspace) {
+            return Err(Error::AlreadyRegistered);
+        }
+        let index = self.spaces.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::Spaces))?;
+        let id = SpaceId::new(index).ok_or(Error::LimitReached(Limit::Spaces))?;
+        if let Some(slot) = self.spaces.get_mut(index) {
+            *slot = Some(vspace);
+        }
+        let space = SpaceRef { id, vspace };
+        if let Err(e) = self.replicate_all(space) {
+            self.teardown(space);
+            self.forget(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), Error> {
+        for level in Level::CREATED_TOP_DOWN {
+            for node in Table::<B::Frame, B::Structure>::node_ids() {
+                let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
+                let addr = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
+                let handle = self.mmu.create_structure(space, level, addr)?;
+                self.table.set_replica(node, space.id, Some(handle));
+            }
+        }
+        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+            let Some(leaf) = self.table.leaf_by_id(id).copied() else { continue };
+            self.mmu.map_frame(space, &leaf)?;
+            if let Some(l) = self.table.leaf_by_id_mut(id) {
+                l.set_mapped(space.id, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove everything the server installed in `space`, leaves first, then
+    /// structures from the bottom up.
+    fn teardown(&mut self, space: SpaceRef<B::VSpace>) {
+        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+            let Some(leaf) = self.table.leaf_by_id(id).copied().filter(|l| l.is_mapped_in(space.id)) else {
+                continue;
+            };
+            self.mmu.unmap_frame(space, &leaf);
+            if let Some(l) = self.table.leaf_by_id_mut(id) {
+                l.set_mapped(space.id, false);
+            }
+        }
+        for level in Level::CREATED_TOP_DOWN.into_iter().rev() {
+            for node in Table::<B::Frame, B::Structure>::node_ids() {
+                let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
+                if let Some(handle) = s.replicas.get(space.id.index()).copied().flatten() {
+                    self.mmu.delete_structure(space, handle);
+                    self.table.set_replica(node, space.id, None);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, id: SpaceId) {
+        if let Some(slot) = self.spaces.get_mut(id.index()) {
+            *slot = None;
+        }
+    }
+
+    /// Unregister space `id`, removing everything the server created in it;
+    /// gives back its handle so the caller can release it.
+    pub(crate) fn unregister(&mut self, id: SpaceId) -> Result<B::VSpace, Error> {
+        let space = self.space_ref(id).ok_or(Error::NoSuchSpace)?;
+        self.teardown(space);
+        self.forget(id);
+        Ok(space.vspace)
+    }
+
+    /// Map every page of `batch` in the canonical table and in every
+    /// registered space. Returns the levels created. On error nothing of it
+    /// remains: state and accounting are as before.
+    pub(crate) fn map<T: Batch<B::Frame>>(&mut self, batch: &mut T) -> Result<LevelMask, Error> {
+        let mut log: Vec<RegionAddr, MAX_PAGES_PER_OP> = Vec::new();
+        let mut created = LevelMask::EMPTY;
+        let result = self.map_canonical(batch, &mut log, &mut created).and_then(|()| self.sync(&log, created));
+        match result {
+            Ok(()) => Ok(created),
+            Err(e) => {
+                self.unmap(log.iter().copied());
+                Err(e)
+            }
+        }
+    }
+
+    fn map_canonical<T: Batch<B::Frame>>(
+        &mut self,
+        batch: &mut T,
+        log: &mut Vec<RegionAddr, MAX_PAGES_PER_OP>,
+        created: &mut LevelMask,
+    ) -> Result<(), Error> {
+        while let Some(page) = batch.next(&self.table) {
+            if log.is_full() {
+                return Err(Error::LimitReached(Limit::PagesPerOp));
+            }
+            let (frame, kind) = match page.frame {
+                FrameSource::Fresh => (self.mmu.alloc_frame(page.size)?, FrameKind::Owned),
+                FrameSource::Given(frame) => (frame, FrameKind::Borrowed),
+                FrameSource::AliasOf(at) => {
+                    let owner = self.table.translate(at).filter(|l| l.addr == at && l.kind == FrameKind::Owned);
+                    (owner.ok_or(Error::InvalidArgument)?.frame, FrameKind::Alias)
+                }
+            };
+            match self.table.insert(Leaf::new(page.addr, frame, page.size, page.rights, kind)) {
+                Ok(mask) => {
+                    *created = created.union(mask);
+                    log.push(page.addr).map_err(|_| Error::LimitReached(Limit::PagesPerOp))?;
+                }
+                Err(e) => {
+                    if kind == FrameKind::Owned {
+                        self.mmu.free_frame(frame, page.size);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Install the leaves of `log`, and the structures created for them
+    /// (walked only if `created` is not empty), in every registered space.
+    fn sync(&mut self, log: &[RegionAddr], created: LevelMask) -> Result<(), Error> {
+        for index in 0..MAX_SPACES {
+            let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
+            if !created.is_empty() {
+                for &addr in log {
+                    for node in self.table.path(addr) {
+                        let Some(s) = self.table.structure_by_id(node) else { continue };
+                        if s.replicas.get(index).is_some_and(Option::is_some) {
+                            continue;
+                        }
+                        let base = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
+                        let handle = self.mmu.create_structure(space, s.level, base)?;
+                        self.table.set_replica(node, space.id, Some(handle));
+                    }
+                }
+            }
+            for &addr in log {
+                let leaf = *self.table.translate(addr).ok_or(Error::NotFound)?;
+                self.mmu.map_frame(space, &leaf)?;
+                self.mark_mapped(addr, space.id);
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_mapped(&mut self, addr: RegionAddr, id: SpaceId) {
+        if let Some(leaf) = self.table.translate_mut(addr) {
+            leaf.set_mapped(id, true);
+        }
+    }
+
+    /// Unmap the pages starting at each address of `pages` from every space
+    /// and the canonical table, releasing frames and pruning structures.
+    /// Addresses where no page starts are skipped. Aliases and borrowed
+    /// frames go first (their copies one by one), then owned frames (all
+    /// copies revoked at once, then freed).
+    pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I) {
+        for owned_pass in [false, true] {
+            for addr in pages.clone() {
+                let Some(leaf) = self
+                    .table
+                    .translate(addr)
+                    .copied()
+                    .filter(|l| l.addr == addr && (l.kind == FrameKind::Owned) == owned_pass)
+                else {
+                    continue;
+                };
+                self.release_copies(&leaf);
+                if let Some(pruned) = self.table.remove(addr) {
+                    for s in &pruned {
+                        self.delete_replicas(s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn release_copies(&mut self, leaf: &Leaf<B::Frame>) {
+        if leaf.kind == FrameKind::Owned {
+            if leaf.mapped_mask() != 0 {
+                self.mmu.revoke_frame(leaf.frame);
+            }
+            self.mmu.free_frame(leaf.frame, leaf.size);
+            return;
+        }
+        for index in 0..MAX_SPACES {
+            let Some(space) = SpaceId::new(index).filter(|id| leaf.is_mapped_in(*id)).and_then(|id| self.space_ref(id))
+            else {
+                continue;
+            };
+            self.mmu.unmap_frame(space, leaf);
+        }
+    }
+
+    fn delete_replicas(&mut self, s: &Structure<B::Structure>) {
+        for (index, handle) in s.replicas.iter().enumerate() {
+            let (Some(handle), Some(space)) = (handle, SpaceId::new(index).and_then(|id| self.space_ref(id))) else {
+                continue;
+            };
+            self.mmu.delete_structure(space, *handle);
+        }
+    }
+
+    /// Repair a fault at `raw` in space `id` from the canonical table: if it
+    /// maps the address with rights that allow `access`, reinstall that leaf
+    /// in the space and count a missed sync; otherwise it is a real fault.
+    pub fn handle_fault(&mut self, id: SpaceId, raw: u64, access: Access) -> Result<(), FaultError> {
+        let space = self.space_ref(id).ok_or(FaultError::NoSuchSpace)?;
+        let addr = RegionAddr::new(raw).ok_or(FaultError::OutsideRegion)?;
+        let leaf = *self.table.translate(addr).ok_or(FaultError::NotMapped)?;
+        if access == Access::Write && leaf.rights == Rights::ReadOnly {
+            return Err(FaultError::Protection);
+        }
+        self.mmu.map_frame(space, &leaf).map_err(FaultError::RepairFailed)?;
+        self.mark_mapped(leaf.addr, id);
+        self.missed_syncs += 1;
+        Ok(())
+    }
+}

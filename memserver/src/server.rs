@@ -1,0 +1,236 @@
+//! The memory server: one object holding the region, the allocators and the
+//! client records, with one method per request. Every method validates its
+//! input, checks who may do it, and either succeeds or returns a typed error
+//! with the state and accounting exactly as before (a purge of lazily freed
+//! vmalloc areas, which a request may trigger to make room, excepted).
+//! The seL4 program decodes a request, calls the method with the caller's
+//! badge, and encodes the result.
+
+use crate::accounting::{Clients, ClientUsage, Stats};
+use crate::backend::{Backend, Rights};
+use crate::error::{Error, FaultError};
+use crate::ids::{Badge, CpuId, Pfn, SpaceId};
+use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
+use crate::limits::MAX_SPACES;
+use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
+use crate::populate::{Access, Leaf, Region};
+use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
+use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
+
+/// Start-up configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The administrator's badge (the root task's).
+    pub admin: Badge,
+    /// CPUs served by the percpu allocator (1 to `MAX_CPUS`).
+    pub cpus: usize,
+}
+
+/// The memory server core.
+///
+/// It is large (hundreds of KiB of fixed tables), so build it where it will
+/// live: `new` is `const`, for a `static` on seL4 or a `Box` on the host,
+/// then call [`MemServer::start`] once before serving requests.
+pub struct MemServer<B: Backend> {
+    region: Region<B>,
+    vmalloc: Vmalloc,
+    vmemmap: Vmemmap,
+    percpu: Percpu,
+    clients: Clients,
+    started: bool,
+}
+
+impl<B: Backend> MemServer<B> {
+    /// A server over `backend`; no backend operation is made yet.
+    pub const fn new(backend: B, config: Config) -> Self {
+        Self {
+            region: Region::new(backend),
+            vmalloc: Vmalloc::new(),
+            vmemmap: Vmemmap::new(),
+            percpu: Percpu::new(config.cpus),
+            clients: Clients::new(config.admin),
+            started: false,
+        }
+    }
+
+    /// Check the configuration, free the vmalloc area and populate the first
+    /// percpu chunk. Until this succeeds every request fails with
+    /// [`Error::NotStarted`]; after, it does nothing.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if !self.started {
+            self.percpu.start(&mut self.region)?;
+            self.vmalloc.start();
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        if self.started {
+            Ok(())
+        } else {
+            Err(Error::NotStarted)
+        }
+    }
+
+    /// The region: canonical table, registry, backend and counters.
+    pub fn region(&self) -> &Region<B> {
+        &self.region
+    }
+
+    /// The backend, for test hooks; changing MMU state through it bypasses
+    /// the server.
+    pub fn backend_mut(&mut self) -> &mut B {
+        self.region.backend_mut()
+    }
+
+    /// Register `vspace` (admin only); it holds the whole region on return.
+    pub fn register_space(&mut self, caller: Badge, vspace: B::VSpace) -> Result<SpaceId, Error> {
+        self.ready()?;
+        self.clients.require_admin(caller)?;
+        self.region.register(vspace)
+    }
+
+    /// Unregister space `id` (admin only), removing all the server created
+    /// in it; returns its handle for the caller to release.
+    pub fn unregister_space(&mut self, caller: Badge, id: SpaceId) -> Result<B::VSpace, Error> {
+        self.ready()?;
+        self.clients.require_admin(caller)?;
+        self.region.unregister(id)
+    }
+
+    /// `size` bytes of zeroed memory in the vmalloc area.
+    pub fn vmalloc(&mut self, caller: Badge, size: u64, flags: VmallocFlags) -> Result<VmallocAddr, Error> {
+        self.ready()?;
+        self.vmalloc.vmalloc(&mut self.region, &mut self.clients, caller, size, flags)
+    }
+
+    /// Map the caller's `frames` contiguously in the vmalloc area.
+    pub fn vmap(&mut self, caller: Badge, frames: &[B::Frame], rights: Rights) -> Result<VmallocAddr, Error> {
+        self.ready()?;
+        self.vmalloc.vmap(&mut self.region, &mut self.clients, caller, frames, rights)
+    }
+
+    /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily).
+    pub fn vfree(&mut self, caller: Badge, addr: VmallocAddr) -> Result<(), Error> {
+        self.ready()?;
+        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)
+    }
+
+    /// Unmap all lazily freed vmalloc areas now and make their addresses
+    /// reusable.
+    pub fn purge(&mut self) {
+        self.vmalloc.purge(&mut self.region);
+    }
+
+    /// Map descriptor frames for pfns `[start, start + pages)`.
+    pub fn vmemmap_populate(
+        &mut self,
+        caller: Badge,
+        start: Pfn,
+        pages: u64,
+        options: VmemmapOptions,
+    ) -> Result<(), Error> {
+        self.ready()?;
+        self.vmemmap.populate(&mut self.region, &mut self.clients, caller, start, pages, options)
+    }
+
+    /// Take out the populated range `[start, start + pages)`.
+    pub fn vmemmap_depopulate(&mut self, caller: Badge, start: Pfn, pages: u64) -> Result<(), Error> {
+        self.ready()?;
+        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, start, pages)
+    }
+
+    /// `size` bytes aligned to `align` in every CPU's unit.
+    pub fn percpu_alloc(&mut self, caller: Badge, size: u64, align: u64) -> Result<PercpuOffset, Error> {
+        self.ready()?;
+        self.percpu.alloc(&mut self.region, &mut self.clients, caller, size, align)
+    }
+
+    /// Free the caller's percpu allocation at `offset`.
+    pub fn percpu_free(&mut self, caller: Badge, offset: PercpuOffset) -> Result<(), Error> {
+        self.ready()?;
+        self.percpu.free(&mut self.region, &mut self.clients, caller, offset)
+    }
+
+    /// The address of `offset` in `cpu`'s unit.
+    pub fn percpu_address(&self, offset: PercpuOffset, cpu: CpuId) -> Result<PercpuAddr, Error> {
+        self.percpu.address(offset, cpu)
+    }
+
+    /// What the canonical table maps at `raw`.
+    pub fn translate(&self, raw: u64) -> Option<&Leaf<B::Frame>> {
+        self.region.canonical().translate(RegionAddr::new(raw)?)
+    }
+
+    /// A fault at `raw` in space `id`: repaired from the canonical table if
+    /// it maps the address (a missed sync, counted), else a real fault.
+    pub fn handle_fault(&mut self, id: SpaceId, raw: u64, access: Access) -> Result<(), FaultError> {
+        self.region.handle_fault(id, raw, access)
+    }
+
+    /// Set `client`'s quota in bytes (admin only).
+    pub fn set_quota(&mut self, caller: Badge, client: Badge, bytes: u64) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.set_quota(client, bytes)
+    }
+
+    /// `client`'s usage and quota.
+    pub fn usage(&self, client: Badge) -> ClientUsage {
+        self.clients.usage(client)
+    }
+
+    /// Clients with a usage or quota record.
+    pub fn clients(&self) -> &[ClientUsage] {
+        self.clients.records()
+    }
+
+    /// vmalloc and vmap areas, in address order.
+    pub fn vmalloc_areas(&self) -> impl Iterator<Item = VmArea> + '_ {
+        self.vmalloc.areas()
+    }
+
+    /// Free vmalloc ranges `(start, length)`, in address order.
+    pub fn vmalloc_free_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.vmalloc.free_ranges()
+    }
+
+    /// Populated vmemmap ranges, in pfn order.
+    pub fn vmemmap_ranges(&self) -> impl Iterator<Item = VmemmapRange> + '_ {
+        self.vmemmap.ranges()
+    }
+
+    /// Live percpu allocations, in offset order.
+    pub fn percpu_allocations(&self) -> impl Iterator<Item = PercpuAlloc> + '_ {
+        self.percpu.allocations()
+    }
+
+    /// CPUs served by the percpu allocator.
+    pub fn cpus(&self) -> usize {
+        self.percpu.cpus()
+    }
+
+    /// A snapshot of the accounting.
+    pub fn stats(&self) -> Stats {
+        let mut spaces = [None; MAX_SPACES];
+        for id in self.region.space_ids() {
+            if let Some(slot) = spaces.get_mut(id.index()) {
+                *slot = self.region.space_cost(id);
+            }
+        }
+        Stats {
+            frames: self.region.frames(),
+            canonical_structures: self.region.canonical().structure_count(),
+            canonical_leaves: self.region.canonical().leaf_count(),
+            spaces,
+            ops: self.region.op_counts(),
+            missed_syncs: self.region.missed_syncs(),
+            vmalloc_areas: self.vmalloc.area_count(),
+            vmalloc_lazy_pages: self.vmalloc.lazy_pages(),
+            vmemmap_ranges: self.vmemmap.range_count(),
+            percpu_chunks: self.percpu.chunk_count(),
+            percpu_allocs: self.percpu.allocation_count(),
+            clients: self.clients.records().len(),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! vmalloc: virtually contiguous areas in the vmalloc area, backed by fresh
+//! zeroed frames (`vmalloc`) or by caller frames (`vmap`).
+//!
+//! Free address ranges live in an augmented AVL tree (lowest fit in
+//! O(log n)); each area is followed by an unmapped guard page; 2 MiB pages are
+//! used when asked and the size allows. `vfree` is lazy: the area stays
+//! mapped and its addresses reserved until a purge unmaps the freed areas in
+//! one batch; only then are the addresses reused. Every area records its
+//! owner, and only the owner may free it.
+
+use heapless::Vec;
+
+use crate::accounting::Clients;
+use crate::avl::{AvlMap, InsertError};
+use crate::backend::{Backend, Rights};
+use crate::error::{Error, Limit};
+use crate::ids::Badge;
+use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
+use crate::limits::{LAZY_PURGE_PAGES, MAX_PAGES_PER_OP, MAX_VMALLOC_AREAS, MAX_VMAP_FRAMES};
+use crate::populate::{pages_of, Contiguous, Region};
+
+/// Options of [`crate::MemServer::vmalloc`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmallocFlags {
+    /// Use 2 MiB pages if the size is at least 2 MiB (it is then rounded up
+    /// to a multiple of 2 MiB).
+    pub huge: bool,
+}
+
+/// How an area is backed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Fresh frames of this size, owned by the server.
+    Frames(PageSize),
+    /// Caller frames (4 KiB each).
+    Vmap,
+}
+
+/// An area as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmArea {
+    /// Its first address.
+    pub start: VmallocAddr,
+    /// Mapped bytes (the guard page excluded).
+    pub size: u64,
+    /// Who allocated it.
+    pub owner: Badge,
+    /// How it is backed.
+    pub backing: Backing,
+    /// Freed, awaiting the purge.
+    pub lazy: bool,
+}
+
+#[derive(Clone, Copy)]
+struct AreaRecord {
+    size: u64,
+    owner: Badge,
+    backing: Backing,
+    lazy: bool,
+}
+
+impl AreaRecord {
+    fn page_size(&self) -> PageSize {
+        match self.backing {
+            Backing::Frames(size) => size,
+            Backing::Vmap => PageSize::Small,
+        }
+    }
+}
+
+/// Free ranges are separated by areas, so there is at most one more.
+const MAX_FREE_RANGES: usize = MAX_VMALLOC_AREAS + 1;
+
+/// The vmalloc allocator.
+pub(crate) struct Vmalloc {
+    free: AvlMap<(), MAX_FREE_RANGES>,
+    busy: AvlMap<AreaRecord, MAX_VMALLOC_AREAS>,
+    lazy_pages: u64,
+}
+
+impl Vmalloc {
+    /// An allocator with no free range yet: see [`Vmalloc::start`].
+    pub(crate) const fn new() -> Self {
+        Self { free: AvlMap::new(), busy: AvlMap::new(), lazy_pages: 0 }
+    }
+
+    /// Make the whole vmalloc area free (once, on an unused allocator).
+    pub(crate) fn start(&mut self) {
+        if self.free.len() == 0 && self.busy.len() == 0 {
+            // The first insert into an empty map cannot fail.
+            let _ = self.free.insert(Area::Vmalloc.start(), Area::Vmalloc.size(), ());
+        }
+    }
+
+    /// Take `len` bytes aligned to `align` from the lowest free range that
+    /// surely fits.
+    fn take_range(&mut self, len: u64, align: u64) -> Result<u64, Error> {
+        let search = len.checked_add(align - PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        let (start, span) = self.free.first_fit(search).map(|e| (e.key, e.span)).ok_or(Error::NoAddressSpace)?;
+        let addr = start.next_multiple_of(align);
+        let end = start + span;
+        self.free.remove(start);
+        // One range out, at most two back: the spare slot exists because
+        // free ranges never outnumber areas plus one.
+        if addr > start {
+            self.free.insert(start, addr - start, ()).map_err(|_| Error::LimitReached(Limit::VmallocAreas))?;
+        }
+        if addr + len < end {
+            self.free.insert(addr + len, end - addr - len, ()).map_err(|_| Error::LimitReached(Limit::VmallocAreas))?;
+        }
+        Ok(addr)
+    }
+
+    /// Give `[start, start + len)` back, merged with its free neighbours.
+    fn give_range(&mut self, start: u64, len: u64) {
+        let (mut lo, mut hi) = (start, start + len);
+        if let Some(prev) = self.free.floor(start).filter(|e| e.key + e.span == start).map(|e| e.key) {
+            if let Some((span, ())) = self.free.remove(prev) {
+                lo = prev;
+                hi = hi.max(prev + span);
+            }
+        }
+        if let Some((span, ())) = self.free.remove(hi) {
+            hi += span;
+        }
+        // Merging removed at least as many ranges as this adds, or the
+        // areas bound keeps a slot free.
+        let _ = self.free.insert(lo, hi - lo, ());
+    }
+
+    /// Reserve an area of `size` (plus guard) aligned to `page`, purging
+    /// lazily freed areas once if the area is out of room.
+    fn reserve<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        size: u64,
+        page: PageSize,
+        record: AreaRecord,
+    ) -> Result<u64, Error> {
+        if self.busy.is_full() {
+            self.purge(region);
+        }
+        if self.busy.is_full() {
+            return Err(Error::LimitReached(Limit::VmallocAreas));
+        }
+        let len = size.checked_add(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        let start = match self.take_range(len, page.bytes()) {
+            Err(Error::NoAddressSpace) if self.lazy_pages > 0 => {
+                self.purge(region);
+                self.take_range(len, page.bytes())
+            }
+            other => other,
+        }?;
+        if let Err(e) = self.busy.insert(start, len, record) {
+            self.give_range(start, len);
+            return Err(match e {
+                InsertError::Full => Error::LimitReached(Limit::VmallocAreas),
+                InsertError::Duplicate => Error::Overlap,
+            });
+        }
+        Ok(start)
+    }
+
+    fn unreserve(&mut self, start: u64) {
+        if let Some((len, _)) = self.busy.remove(start) {
+            self.give_range(start, len);
+        }
+    }
+
+    /// Reserve, charge and map an area; undo all of it on failure.
+    fn create<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        record: AreaRecord,
+        map: impl FnOnce(&mut Region<B>, RegionAddr) -> Result<(), Error>,
+    ) -> Result<VmallocAddr, Error> {
+        let pages = record.size / record.page_size().bytes();
+        if pages as usize > MAX_PAGES_PER_OP {
+            return Err(Error::LimitReached(Limit::PagesPerOp));
+        }
+        clients.charge(record.owner, record.size)?;
+        let start = match self.reserve(region, record.size, record.page_size(), record) {
+            Ok(start) => start,
+            Err(e) => {
+                clients.refund(record.owner, record.size);
+                return Err(e);
+            }
+        };
+        let result = VmallocAddr::new(start).ok_or(Error::NoAddressSpace).and_then(|addr| {
+            map(region, addr.region())?;
+            Ok(addr)
+        });
+        if result.is_err() {
+            self.unreserve(start);
+            clients.refund(record.owner, record.size);
+        }
+        result
+    }
+
+    /// `size` bytes of fresh zeroed memory for `owner`.
+    pub(crate) fn vmalloc<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        owner: Badge,
+        size: u64,
+        flags: VmallocFlags,
+    ) -> Result<VmallocAddr, Error> {
+        if size == 0 || size > Area::Vmalloc.size() {
+            return Err(Error::InvalidArgument);
+        }
+        let page = if flags.huge && size >= PageSize::Large.bytes() { PageSize::Large } else { PageSize::Small };
+        let size = size.next_multiple_of(page.bytes());
+        let record = AreaRecord { size, owner, backing: Backing::Frames(page), lazy: false };
+        self.create(region, clients, record, |region, start| {
+            region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
+        })
+    }
+
+    /// Map `frames` (4 KiB each) contiguously for `owner`.
+    pub(crate) fn vmap<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        owner: Badge,
+        frames: &[B::Frame],
+        rights: Rights,
+    ) -> Result<VmallocAddr, Error> {
+        if frames.is_empty() {
+            return Err(Error::InvalidArgument);
+        }
+        if frames.len() > MAX_VMAP_FRAMES {
+            return Err(Error::LimitReached(Limit::VmapFrames));
+        }
+        let size = frames.len() as u64 * PAGE_SIZE;
+        let record = AreaRecord { size, owner, backing: Backing::Vmap, lazy: false };
+        self.create(region, clients, record, |region, start| {
+            region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
+        })
+    }
+
+    /// Free the area at `addr`: it is refunded now and unmapped, with its
+    /// addresses made reusable, at the next purge.
+    pub(crate) fn vfree<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        caller: Badge,
+        addr: VmallocAddr,
+    ) -> Result<(), Error> {
+        let area = self.busy.get_mut(addr.get()).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
+        if area.owner != caller {
+            return Err(Error::NotOwner);
+        }
+        area.lazy = true;
+        let (size, pages) = (area.size, area.size / area.page_size().bytes());
+        clients.refund(caller, size);
+        self.lazy_pages += pages;
+        if self.lazy_pages > LAZY_PURGE_PAGES {
+            self.purge(region);
+        }
+        Ok(())
+    }
+
+    /// Unmap every lazily freed area in one batch and make its addresses
+    /// (guard page included) free again.
+    pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>) {
+        let mut lazy: Vec<(u64, AreaRecord), MAX_VMALLOC_AREAS> = Vec::new();
+        for e in self.busy.iter().filter(|e| e.val.lazy) {
+            let _ = lazy.push((e.key, *e.val));
+        }
+        for (start, area) in lazy {
+            if let Some(addr) = RegionAddr::new(start) {
+                region.unmap(pages_of(addr, area.size, area.page_size()));
+            }
+            self.unreserve(start);
+        }
+        self.lazy_pages = 0;
+    }
+
+    /// Areas in address order.
+    pub(crate) fn areas(&self) -> impl Iterator<Item = VmArea> + '_ {
+        self.busy.iter().filter_map(|e| {
+            let a = e.val;
+            let start = VmallocAddr::new(e.key)?;
+            Some(VmArea { start, size: a.size, owner: a.owner, backing: a.backing, lazy: a.lazy })
+        })
+    }
+
+    /// Free ranges `(start, length)` in address order.
+    pub(crate) fn free_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.free.iter().map(|e| (e.key, e.span))
+    }
+
+    /// Areas, live or awaiting the purge.
+    pub(crate) fn area_count(&self) -> usize {
+        self.busy.len()
+    }
+
+    /// Freed pages awaiting the purge.
+    pub(crate) fn lazy_pages(&self) -> u64 {
+        self.lazy_pages
+    }
+}

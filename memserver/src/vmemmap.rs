@@ -1,0 +1,222 @@
+//! vmemmap: backing frames for the page descriptors ("struct page", 64
+//! bytes) of pfn ranges; the descriptor of pfn `p` is at
+//! `vmemmap start + p * 64`.
+//!
+//! Populate maps 4 KiB descriptor frames, or 2 MiB ones for each 2 MiB block
+//! of descriptors the range covers whole (when asked and the block is empty).
+//! With the compound-page optimisation (as Linux's
+//! `vmemmap_populate_compound_pages`), each compound page of order k keeps
+//! two private frames, the head descriptors' and the first tail
+//! descriptors', and every further descriptor frame of it maps the first
+//! tail frame again, read-only. Populating an already populated range is
+//! harmless; ranges may not partly overlap. Depopulate (hot-remove) takes a
+//! populated range out and frees every frame no other range still uses.
+
+use crate::accounting::Clients;
+use crate::avl::AvlMap;
+use crate::backend::{Backend, Rights};
+use crate::error::{Error, Limit};
+use crate::ids::{Badge, Pfn, MAX_PFN};
+use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
+use crate::limits::{MAX_COMPOUND_ORDER, MAX_VMEMMAP_RANGES, MIN_COMPOUND_ORDER};
+use crate::populate::{Batch, FrameSource, PageSpec, Region, Table};
+
+/// Descriptors in one 4 KiB frame.
+const PFNS_PER_FRAME: u64 = PAGE_SIZE / DESCRIPTOR_SIZE;
+/// Private descriptor frames per compound page (Linux's
+/// `VMEMMAP_RESERVE_NR`): the head's and the first tails'.
+const PRIVATE_FRAMES: u64 = 2;
+
+/// Options of [`crate::MemServer::vmemmap_populate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmemmapOptions {
+    /// Map 2 MiB descriptor frames where a whole 2 MiB block is covered.
+    pub huge: bool,
+    /// The range holds compound pages of this order: share their tail
+    /// descriptor frames. Start and length must be multiples of `1 << order`.
+    pub compound_order: Option<u32>,
+}
+
+/// A populated range as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmemmapRange {
+    /// First pfn.
+    pub start: Pfn,
+    /// Number of pfns.
+    pub pages: u64,
+    /// Who populated it.
+    pub owner: Badge,
+    /// Compound order, if optimised.
+    pub compound_order: Option<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct RangeRecord {
+    owner: Badge,
+    compound_order: Option<u32>,
+}
+
+/// The descriptor address of `pfn` (any pfn up to [`MAX_PFN`]).
+fn descriptor(pfn: u64) -> u64 {
+    Area::Vmemmap.start() + pfn * DESCRIPTOR_SIZE
+}
+
+/// The pages of one populate: descriptor frames over `[pos, end)`.
+struct Descriptors {
+    /// Exact descriptor bytes of the range.
+    first: u64,
+    last: u64,
+    /// Next frame to consider.
+    pos: u64,
+    huge: bool,
+    /// Descriptor frames per compound page, if optimised.
+    compound_frames: Option<u64>,
+}
+
+impl<F: Copy> Batch<F> for Descriptors {
+    fn next<S: Copy>(&mut self, canonical: &Table<F, S>) -> Option<PageSpec<F>> {
+        let large = PageSize::Large.bytes();
+        while self.pos < self.last {
+            let addr = RegionAddr::new(self.pos)?;
+            if let Some(per_page) = self.compound_frames {
+                let index = (self.pos - self.first) / PAGE_SIZE % per_page;
+                self.pos += PAGE_SIZE;
+                let (frame, rights) = if index < PRIVATE_FRAMES {
+                    (FrameSource::Fresh, Rights::ReadWrite)
+                } else {
+                    let first_tail = addr.get() - (index - 1) * PAGE_SIZE;
+                    (FrameSource::AliasOf(RegionAddr::new(first_tail)?), Rights::ReadOnly)
+                };
+                return Some(PageSpec { addr, size: PageSize::Small, rights, frame });
+            }
+            let whole_block = self.pos % large == 0 && self.pos >= self.first && self.pos + large <= self.last;
+            if self.huge && whole_block && !canonical.occupied(addr, PageSize::Large) {
+                self.pos += large;
+                return Some(PageSpec { addr, size: PageSize::Large, rights: Rights::ReadWrite, frame: FrameSource::Fresh });
+            }
+            self.pos += PAGE_SIZE;
+            if !canonical.occupied(addr, PageSize::Small) {
+                return Some(PageSpec { addr, size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Fresh });
+            }
+        }
+        None
+    }
+}
+
+/// The vmemmap populator.
+pub(crate) struct Vmemmap {
+    ranges: AvlMap<RangeRecord, MAX_VMEMMAP_RANGES>,
+}
+
+impl Vmemmap {
+    pub(crate) const fn new() -> Self {
+        Self { ranges: AvlMap::new() }
+    }
+
+    /// Validate `[start, start + pages)` with `options`, returning its end.
+    fn check(start: Pfn, pages: u64, options: VmemmapOptions) -> Result<u64, Error> {
+        let end = start.get().checked_add(pages).filter(|e| pages > 0 && *e <= MAX_PFN).ok_or(Error::InvalidArgument)?;
+        if let Some(order) = options.compound_order {
+            let valid = (MIN_COMPOUND_ORDER..=MAX_COMPOUND_ORDER).contains(&order)
+                && start.get() % (1 << order) == 0
+                && pages % (1 << order) == 0;
+            if !valid {
+                return Err(Error::InvalidArgument);
+            }
+        }
+        Ok(end)
+    }
+
+    /// Map descriptors for `[start, start + pages)`, charged to `owner`.
+    pub(crate) fn populate<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        owner: Badge,
+        start: Pfn,
+        pages: u64,
+        options: VmemmapOptions,
+    ) -> Result<(), Error> {
+        let end = Self::check(start, pages, options)?;
+        let s = start.get();
+        if let Some(before) = self.ranges.floor(s) {
+            if before.key + before.span >= end {
+                return Ok(());
+            }
+            if before.key + before.span > s {
+                return Err(Error::Overlap);
+            }
+        }
+        if self.ranges.ceil(s).is_some_and(|after| after.key < end) {
+            return Err(Error::Overlap);
+        }
+        if self.ranges.is_full() {
+            return Err(Error::LimitReached(Limit::VmemmapRanges));
+        }
+        let charge = pages * DESCRIPTOR_SIZE;
+        clients.charge(owner, charge)?;
+        let (first, last) = (descriptor(s), descriptor(end));
+        let mut batch = Descriptors {
+            first,
+            last,
+            pos: first - first % PAGE_SIZE,
+            huge: options.huge,
+            compound_frames: options.compound_order.map(|order| (1u64 << order) / PFNS_PER_FRAME),
+        };
+        let inserted = region.map(&mut batch).and_then(|_| {
+            let record = RangeRecord { owner, compound_order: options.compound_order };
+            self.ranges.insert(s, pages, record).map_err(|_| Error::LimitReached(Limit::VmemmapRanges))
+        });
+        if inserted.is_err() {
+            clients.refund(owner, charge);
+        }
+        inserted
+    }
+
+    /// Unmap the descriptors of the populated range `[start, start + pages)`
+    /// (exactly as populated) and free the frames no other range uses.
+    pub(crate) fn depopulate<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        caller: Badge,
+        start: Pfn,
+        pages: u64,
+    ) -> Result<(), Error> {
+        let s = start.get();
+        let range = self.ranges.get(s).filter(|r| r.span == pages).ok_or(Error::NotFound)?;
+        if range.val.owner != caller {
+            return Err(Error::NotOwner);
+        }
+        self.ranges.remove(s);
+        let ranges = &self.ranges;
+        let first_frame = descriptor(s) / PAGE_SIZE;
+        let end_frame = descriptor(s + pages).div_ceil(PAGE_SIZE);
+        // A frame is still used if any remaining range has a pfn in it; only
+        // the range's first and last frames can be shared.
+        let unused = move |frame: &u64| {
+            let lo = (frame * PAGE_SIZE - Area::Vmemmap.start()) / DESCRIPTOR_SIZE;
+            let hi = lo + PFNS_PER_FRAME;
+            let below = ranges.floor(lo).is_some_and(|r| r.key + r.span > lo);
+            let above = ranges.ceil(lo).is_some_and(|r| r.key < hi);
+            !(below || above)
+        };
+        let frames = (first_frame..end_frame).filter(unused).filter_map(|f| RegionAddr::new(f * PAGE_SIZE));
+        region.unmap(frames);
+        clients.refund(caller, pages * DESCRIPTOR_SIZE);
+        Ok(())
+    }
+
+    /// Populated ranges.
+    pub(crate) fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Populated ranges in pfn order.
+    pub(crate) fn ranges(&self) -> impl Iterator<Item = VmemmapRange> + '_ {
+        self.ranges.iter().filter_map(|e| {
+            let r = e.val;
+            Some(VmemmapRange { start: Pfn::new(e.key)?, pages: e.span, owner: r.owner, compound_order: r.compound_order })
+        })
+    }
+}
