@@ -5,6 +5,7 @@
 pub use client::{AdminClient, MemClient};
 pub use protocol::{ErrorCode, Quota, Reply, Request};
 
+pub mod bootstrap;
 pub mod client;
 pub mod protocol;
 pub mod sel4;

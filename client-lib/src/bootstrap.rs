@@ -1,0 +1,111 @@
+//! The contract between the program that starts the memory server (the
+//! root task) and the server: which capability sits in which slot of the
+//! server's CNode, what the start-up registers carry, which badges mean
+//! what, and how the server reports a real fault.
+
+use crate::sel4::abi::Word;
+
+/// Slots of the memory server's CNode.
+pub mod server_slot {
+    /// The endpoint the server receives requests and client faults on.
+    pub const ENDPOINT: u64 = 1;
+    /// The server's own CNode (unguarded, so indices resolve `SERVER_CNODE_BITS`).
+    pub const CNODE: u64 = 2;
+    /// The server's own VSpace (PML4), for its scratch mappings.
+    pub const VSPACE: u64 = 3;
+    /// The starter's endpoint, badged [`super::badge::SERVER_REPORT`]: real faults are reported here.
+    pub const REPORT: u64 = 4;
+    /// The server thread's own fault endpoint (the starter's, badged).
+    pub const FAULT: u64 = 5;
+    /// The first of the untyped capabilities the server may use.
+    pub const UNTYPED_START: u64 = 16;
+}
+
+/// Slots in the server's CNode: 2^17.
+pub const SERVER_CNODE_BITS: u64 = 17;
+
+/// What the memory server's start-up registers carry (besides its IPC
+/// buffer in rdi): rsi = number of untyped caps from
+/// `server_slot::UNTYPED_START`, rdx = first free slot, rcx = CPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerStart {
+    pub untypeds: u64,
+    pub first_free_slot: u64,
+    pub cpus: u64,
+}
+
+/// Badges on endpoints to the memory server and to the starter.
+pub mod badge {
+    /// The administrator (the root task) calling the server.
+    pub const ADMIN: u64 = 0x1;
+    /// First client badge; client `i` calls with `CLIENT_BASE + i`.
+    pub const CLIENT_BASE: u64 = 0x100;
+    /// Faults of a registered space's threads reach the server with
+    /// `SPACE_FAULT | space`.
+    pub const SPACE_FAULT: u64 = 0x1000;
+    /// The server's fault reports to the starter.
+    pub const SERVER_REPORT: u64 = 0x2000;
+    /// The server's own faults, at the starter.
+    pub const SERVER_FAULT: u64 = 0x2001;
+}
+
+/// What kind of real fault the server reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A read of an address nothing maps.
+    UnmappedRead,
+    /// A write of an address nothing maps.
+    UnmappedWrite,
+    /// A write of a read-only mapping.
+    ReadOnlyWrite,
+    /// Any other exception (invalid opcode, ...): the thread is broken.
+    Exception,
+}
+
+impl FaultKind {
+    const ALL: [FaultKind; 4] =
+        [FaultKind::UnmappedRead, FaultKind::UnmappedWrite, FaultKind::ReadOnlyWrite, FaultKind::Exception];
+}
+
+/// Label of a fault report message.
+pub const FAULT_REPORT_LABEL: u64 = 0xfa;
+
+/// A real fault the server could not repair, as sent to the starter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultReport {
+    /// The faulting thread's space id.
+    pub space: u8,
+    /// The address it touched (for exceptions: its instruction pointer).
+    pub addr: u64,
+    /// Its instruction pointer.
+    pub ip: u64,
+    pub kind: FaultKind,
+}
+
+impl FaultReport {
+    /// The report as four message words.
+    pub fn to_words(self) -> [Word; 4] {
+        [self.space as Word, self.addr, self.ip, self.kind as Word]
+    }
+
+    /// Reads a report from four message words.
+    pub fn from_words(words: [Word; 4]) -> Option<FaultReport> {
+        let kind = *FaultKind::ALL.get(words[3] as usize)?;
+        Some(FaultReport { space: u8::try_from(words[0]).ok()?, addr: words[1], ip: words[2], kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_reports_round_trip_and_reject_bad_words() {
+        for kind in FaultKind::ALL {
+            let r = FaultReport { space: 7, addr: 0x7000_0000_1000, ip: 0x201234, kind };
+            assert_eq!(FaultReport::from_words(r.to_words()), Some(r));
+        }
+        assert_eq!(FaultReport::from_words([0, 0, 0, 4]), None);
+        assert_eq!(FaultReport::from_words([256, 0, 0, 0]), None);
+    }
+}
