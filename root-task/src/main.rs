@@ -15,7 +15,7 @@ use client_lib::sel4::abi::{fault, init_cap, object_type};
 use client_lib::sel4::bootinfo::BootInfo;
 use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::sel4::{syscall, CapRights, MessageInfo};
-use process::Process;
+use process::{Process, ProcessSpec};
 use vspace::VSpace;
 
 /// The hello child's ELF image, built by `images` before this program.
@@ -53,10 +53,17 @@ fn main(regs: StartRegs) -> ! {
     let mut alloc = Allocator::new(bootinfo);
     let mut root_vspace = VSpace::root_task();
     let endpoint = alloc.retype(object_type::ENDPOINT, 0);
-    let child = Process::load(&mut alloc, &mut root_vspace, "hello-child", HELLO_CHILD, CHILD_PRIORITY);
-    child.give(process::slot::ENDPOINT, endpoint, CapRights::ALL, CHILD_BADGE);
-    child.give(process::slot::FAULT, endpoint, CapRights::ALL, CHILD_FAULT_BADGE);
-    child.start(CHALLENGE, 0);
+    let spec = ProcessSpec {
+        name: "hello-child",
+        image: HELLO_CHILD,
+        priority: CHILD_PRIORITY,
+        cnode_bits: 12,
+        fault_slot: hello_protocol::slot::FAULT,
+    };
+    let child = Process::load(&mut alloc, &mut root_vspace, &spec);
+    child.give(hello_protocol::slot::ENDPOINT, endpoint, CapRights::ALL, CHILD_BADGE);
+    child.give(hello_protocol::slot::FAULT, endpoint, CapRights::ALL, CHILD_FAULT_BADGE);
+    child.start(&child.main, [CHALLENGE, 0, 0]);
     serve_hello_child(endpoint);
     println!("root-task: hello-child exchange ok");
     runtime::exit(true)

@@ -11,8 +11,7 @@ use client_lib::println;
 use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::sel4::{syscall, MessageInfo};
 
-/// This program's CNode slot of the endpoint to the root task.
-const ENDPOINT: u64 = 1;
+use hello_protocol::slot::ENDPOINT;
 
 client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 

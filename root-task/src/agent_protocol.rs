@@ -1,0 +1,65 @@
+//! The root task's commands to client agents, and their outcomes. An agent
+//! is a client program in its own address space that carries out, in its
+//! own identity and VSpace, what a scenario asks: memory-server requests
+//! and memory accesses.
+
+use client_lib::protocol::{ErrorCode, Reply, Request};
+use serde::{Deserialize, Serialize};
+
+/// What an agent thread does, given in its rsi at start.
+pub mod role {
+    /// Carry out commands from the root task.
+    pub const AGENT: u64 = 0;
+    /// Increment the percpu counter at rdx, rcx times, then report.
+    pub const PERCPU_WORKER: u64 = 1;
+}
+
+/// Slots of an agent's CNode.
+pub mod slot {
+    /// Endpoint to the memory server, badged with the agent's identity.
+    pub const MEMSERVER: u64 = 1;
+    /// Fault endpoint: the memory server's, badged with the agent's space.
+    pub const FAULT: u64 = 2;
+    /// Endpoint the agent receives commands on.
+    pub const COMMAND: u64 = 3;
+    /// Endpoint to the root task, badged with the agent's identity.
+    pub const OUTCOME: u64 = 4;
+}
+
+/// A command from the root task.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub enum Command {
+    /// Send `Request` to the memory server and return its reply.
+    Request(Request),
+    /// Send the first `len` of `words` to the memory server as they are.
+    Raw { words: [u64; 4], len: u8 },
+    /// Write the pattern of `seed` over `len` bytes at `addr` (8-aligned).
+    Fill { addr: u64, len: u64, seed: u64 },
+    /// Check the pattern of `seed` over `len` bytes at `addr`.
+    Check { addr: u64, len: u64, seed: u64 },
+    /// Write one word.
+    Write { addr: u64, value: u64 },
+    /// Read one word.
+    Read { addr: u64 },
+}
+
+/// What an agent reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Started and connected (or not) to the memory server.
+    Ready(Result<(), ErrorCode>),
+    /// The memory server's reply.
+    Reply(Result<Reply, ErrorCode>),
+    /// A word read.
+    Value(u64),
+    /// A pattern check: `None` if every word matched, else the first
+    /// offset that did not.
+    Checked(Option<u64>),
+    /// A write or fill finished; a percpu worker finished.
+    Done,
+}
+
+/// The pattern word at byte `offset` for `seed`.
+pub const fn pattern(seed: u64, offset: u64) -> u64 {
+    (seed ^ offset).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}

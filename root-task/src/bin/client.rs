@@ -1,0 +1,94 @@
+//! A client agent: a program in its own address space, registered with the
+//! memory server, that carries out the root task's scenario commands.
+//! Its first thread serves commands; further threads (percpu workers) each
+//! increment one CPU's unit of a percpu counter.
+#![no_std]
+#![no_main]
+
+#[path = "../agent_protocol.rs"]
+mod agent_protocol;
+
+use agent_protocol::{pattern, role, slot, Command, Outcome};
+use client_lib::sel4::runtime::StartRegs;
+use client_lib::sel4::syscall;
+use client_lib::transport;
+use client_lib::wire::Words;
+use client_lib::{ErrorCode, MemClient};
+
+client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
+
+fn main(regs: StartRegs) -> ! {
+    match regs.rsi {
+        role::PERCPU_WORKER => percpu_worker(regs.rdx, regs.rcx),
+        _ => serve(),
+    }
+}
+
+/// Sends `outcome` to the root task.
+fn report(outcome: &Outcome) {
+    let words = Words::encode(outcome).unwrap_or_else(|| panic!("outcome does not fit a message"));
+    let (info, mrs) = transport::stage(&words, 0);
+    syscall::send(slot::OUTCOME, info, mrs);
+}
+
+fn serve() -> ! {
+    let client = MemClient::connect(slot::MEMSERVER);
+    report(&Outcome::Ready(client.map(drop)));
+    loop {
+        let msg = syscall::recv(slot::COMMAND);
+        let outcome = match transport::received(&msg).decode::<Command>(u32::MAX) {
+            Ok(command) => execute(client, command),
+            Err(e) => panic!("undecodable command from the root task: {e:?}"),
+        };
+        report(&outcome);
+    }
+}
+
+fn execute(client: Result<MemClient, ErrorCode>, command: Command) -> Outcome {
+    let words = |addr: u64, len: u64| (0..len / 8).map(move |i| (addr + 8 * i) as *mut u64);
+    match command {
+        Command::Request(request) => Outcome::Reply(client.and_then(|c| c.request(&request))),
+        Command::Raw { words, len } => {
+            let words = Words::from_slice(&words[..(len as usize).min(4)]);
+            Outcome::Reply(transport::call_words(slot::MEMSERVER, &words, None))
+        }
+        Command::Fill { addr, len, seed } => {
+            for (i, p) in words(addr, len).enumerate() {
+                // SAFETY: the root task names memory the scenario mapped in
+                // this space; a bad address faults to the memory server,
+                // which reports it, and the root task restarts this thread.
+                unsafe { p.write_volatile(pattern(seed, 8 * i as u64)) };
+            }
+            Outcome::Done
+        }
+        Command::Check { addr, len, seed } => Outcome::Checked(
+            words(addr, len)
+                .enumerate()
+                // SAFETY: as for Fill.
+                .find(|&(i, p)| unsafe { p.read_volatile() } != pattern(seed, 8 * i as u64))
+                .map(|(i, _)| 8 * i as u64),
+        ),
+        Command::Write { addr, value } => {
+            // SAFETY: as for Fill.
+            unsafe { (addr as *mut u64).write_volatile(value) };
+            Outcome::Done
+        }
+        // SAFETY: as for Fill.
+        Command::Read { addr } => Outcome::Value(unsafe { (addr as *const u64).read_volatile() }),
+    }
+}
+
+/// Increments the counter at `addr` `times` times, then reports.
+fn percpu_worker(addr: u64, times: u64) -> ! {
+    let counter = addr as *mut u64;
+    for _ in 0..times {
+        // SAFETY: `addr` is this CPU's unit of a percpu allocation the root
+        // task made; only this thread writes it.
+        unsafe { counter.write_volatile(counter.read_volatile() + 1) };
+    }
+    report(&Outcome::Done);
+    // Nothing more to do; the root task suspends this thread.
+    loop {
+        syscall::yield_now();
+    }
+}
