@@ -63,3 +63,28 @@ pub enum Outcome {
 pub const fn pattern(seed: u64, offset: u64) -> u64 {
     (seed ^ offset).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use client_lib::wire::Words;
+
+    #[test]
+    fn patterns_differ_by_seed_and_offset() {
+        assert_ne!(pattern(1, 0), pattern(2, 0));
+        assert_ne!(pattern(1, 0), pattern(1, 8));
+    }
+
+    #[test]
+    fn every_command_and_outcome_fits_a_message() {
+        let request = Request::VmemmapPopulate { start_pfn: u64::MAX, nr_pages: u64::MAX, compound_order: 255 };
+        for command in [
+            Command::Request(request),
+            Command::Raw { words: [u64::MAX; 4], len: 4 },
+            Command::Check { addr: u64::MAX, len: u64::MAX, seed: u64::MAX },
+        ] {
+            assert!(Words::encode(&command).is_some());
+        }
+        assert!(Words::encode(&Outcome::Reply(Err(ErrorCode::NotRegistered))).is_some());
+    }
+}

@@ -5,7 +5,6 @@
 #![no_main]
 
 mod allocator;
-mod hello_protocol;
 mod process;
 mod vspace;
 
@@ -16,6 +15,7 @@ use client_lib::sel4::bootinfo::BootInfo;
 use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::sel4::{syscall, CapRights, MessageInfo};
 use process::{Process, ProcessSpec};
+use root_task::hello_protocol;
 use vspace::VSpace;
 
 /// The hello child's ELF image, built by `images` before this program.

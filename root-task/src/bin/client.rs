@@ -5,15 +5,12 @@
 #![no_std]
 #![no_main]
 
-#[path = "../agent_protocol.rs"]
-mod agent_protocol;
-
-use agent_protocol::{pattern, role, slot, Command, Outcome};
 use client_lib::sel4::runtime::StartRegs;
 use client_lib::sel4::syscall;
 use client_lib::transport;
 use client_lib::wire::Words;
 use client_lib::{ErrorCode, MemClient};
+use root_task::agent_protocol::{pattern, role, slot, Command, Outcome};
 
 client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 

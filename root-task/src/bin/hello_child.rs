@@ -4,14 +4,11 @@
 #![no_std]
 #![no_main]
 
-#[path = "../hello_protocol.rs"]
-mod hello_protocol;
-
 use client_lib::println;
 use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::sel4::{syscall, MessageInfo};
 
-use hello_protocol::slot::ENDPOINT;
+use root_task::hello_protocol::{self, slot::ENDPOINT};
 
 client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 
