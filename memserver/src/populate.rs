@@ -228,12 +228,30 @@ impl<B: Backend> Region<B> {
         self.vspace(id).map(|vspace| SpaceRef { id, vspace })
     }
 
-    /// What replicating the region costs space `id`.
-    pub fn space_cost(&self, id: SpaceId) -> Option<SpaceCost> {
-        self.vspace(id)?;
-        let structures = self.table.structures().filter(|s| s.replicas.get(id.index()).is_some_and(Option::is_some));
-        let copies = self.table.leaves().filter(|l| l.is_mapped_in(id));
-        Some(SpaceCost { structures: structures.count() as u64, frame_copies: copies.count() as u64 })
+    /// What replicating the region costs each registered space, by space
+    /// index, in one pass over the table.
+    pub fn space_costs(&self) -> [Option<SpaceCost>; MAX_SPACES] {
+        let mut costs = [None; MAX_SPACES];
+        for id in self.space_ids() {
+            if let Some(c) = costs.get_mut(id.index()) {
+                *c = Some(SpaceCost::default());
+            }
+        }
+        for s in self.table.structures() {
+            for (cost, replica) in costs.iter_mut().zip(s.replicas) {
+                if let (Some(cost), Some(_)) = (cost, replica) {
+                    cost.structures += 1;
+                }
+            }
+        }
+        for leaf in self.table.leaves() {
+            for (index, cost) in costs.iter_mut().enumerate() {
+                if let (Some(cost), Some(id)) = (cost, SpaceId::new(index)) {
+                    cost.frame_copies += u64::from(leaf.is_mapped_in(id));
+                }
+            }
+        }
+        costs
     }
 
     /// Register `vspace`: it is entered in the registry first, then receives

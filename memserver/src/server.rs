@@ -11,7 +11,6 @@ use crate::backend::{Backend, Rights};
 use crate::error::{Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
-use crate::limits::MAX_SPACES;
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
 use crate::populate::{Access, Leaf, Region};
 use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
@@ -212,17 +211,11 @@ impl<B: Backend> MemServer<B> {
 
     /// A snapshot of the accounting.
     pub fn stats(&self) -> Stats {
-        let mut spaces = [None; MAX_SPACES];
-        for id in self.region.space_ids() {
-            if let Some(slot) = spaces.get_mut(id.index()) {
-                *slot = self.region.space_cost(id);
-            }
-        }
         Stats {
             frames: self.region.frames(),
             canonical_structures: self.region.canonical().structure_count(),
             canonical_leaves: self.region.canonical().leaf_count(),
-            spaces,
+            spaces: self.region.space_costs(),
             ops: self.region.op_counts(),
             missed_syncs: self.region.missed_syncs(),
             vmalloc_areas: self.vmalloc.area_count(),

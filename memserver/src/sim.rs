@@ -181,7 +181,14 @@ impl Sim {
 
     /// Whether `vspace` has a structure of `level` covering `raw`.
     pub fn has_structure(&self, vspace: SimVSpace, level: Level, raw: u64) -> bool {
-        self.structures.values().any(|&(v, l, base)| v == vspace && l == level && raw & !(level.span() - 1) == base)
+        let Some(mut node) = self.vspaces.get(&vspace) else { return false };
+        while node.level != level {
+            match node.entries.get(&node.level.index(raw)) {
+                Some(SimEntry::Table(_, child)) => node = child,
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// What `vspace` maps at `raw`, walking its 4-level table.

@@ -359,7 +359,9 @@ impl<F: Copy, S: Copy> Table<F, S> {
     /// Leaves in address order.
     pub fn leaves(&self) -> Leaves<'_, F, S> {
         let mut stack = Vec::new();
-        let _ = stack.push((ROOT, 0));
+        if let Some(root) = self.node(ROOT) {
+            let _ = stack.push(Cursor { entries: &root.entries, slot: 0, remaining: root.used });
+        }
         Leaves { table: self, stack }
     }
 
@@ -382,7 +384,15 @@ impl<F: Copy, S: Copy> Table<F, S> {
 /// Iterator over the leaves of a [`Table`] in address order.
 pub struct Leaves<'a, F, S> {
     table: &'a Table<F, S>,
-    stack: Vec<(NodeId, usize), 4>,
+    stack: Vec<Cursor<'a>, 4>,
+}
+
+/// Position in one node: the entries not yet visited, and how many of them
+/// are in use (so the scan stops after the last one).
+struct Cursor<'a> {
+    entries: &'a [Entry; ENTRIES],
+    slot: usize,
+    remaining: u16,
 }
 
 impl<'a, F: Copy, S: Copy> Iterator for Leaves<'a, F, S> {
@@ -390,19 +400,23 @@ impl<'a, F: Copy, S: Copy> Iterator for Leaves<'a, F, S> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (id, slot) = self.stack.last_mut()?;
-            if *slot >= ENTRIES {
+            let top = self.stack.last_mut()?;
+            let rest = top.entries.get(top.slot..).unwrap_or(&[]);
+            let found = rest.iter().position(|e| *e != Entry::Empty).filter(|_| top.remaining > 0);
+            let Some(offset) = found else {
                 self.stack.pop();
                 continue;
-            }
-            let entry = self.table.entry(*id, *slot);
-            *slot += 1;
-            match entry {
-                Entry::Empty => {}
-                Entry::Leaf(leaf) => return self.table.leaf_by_id(leaf),
-                Entry::Table(next) => {
-                    let _ = self.stack.push((next, 0));
+            };
+            top.slot += offset + 1;
+            top.remaining -= 1;
+            match rest.get(offset) {
+                Some(Entry::Leaf(leaf)) => return self.table.leaf_by_id(*leaf),
+                Some(Entry::Table(next)) => {
+                    if let Some(node) = self.table.node(*next) {
+                        let _ = self.stack.push(Cursor { entries: &node.entries, slot: 0, remaining: node.used });
+                    }
                 }
+                _ => {}
             }
         }
     }

@@ -4,8 +4,10 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use memserver::sim::Sim;
-use memserver::{invariant, Badge, Config, MemServer, Stats};
+use memserver::sim::{Sim, SimFrame};
+use memserver::{
+    invariant, Badge, ClientUsage, Config, Leaf, MemServer, OpCounts, PercpuAlloc, Stats, VmArea, VmemmapRange,
+};
 
 /// The administrator (root task) badge.
 pub const ADMIN: Badge = Badge(0);
@@ -30,27 +32,27 @@ pub fn check(s: &MemServer<Sim>) {
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     stats: Stats,
-    leaves: Vec<String>,
-    areas: Vec<String>,
+    leaves: Vec<Leaf<SimFrame>>,
+    areas: Vec<VmArea>,
     free: Vec<(u64, u64)>,
-    ranges: Vec<String>,
-    percpu: Vec<String>,
-    clients: Vec<String>,
+    ranges: Vec<VmemmapRange>,
+    percpu: Vec<PercpuAlloc>,
+    clients: Vec<ClientUsage>,
     live_frames: (usize, usize),
     live_structures: usize,
 }
 
 pub fn snapshot(s: &MemServer<Sim>) -> Snapshot {
     let mut stats = s.stats();
-    stats.ops = Default::default();
+    stats.ops = OpCounts::ZERO;
     Snapshot {
         stats,
-        leaves: s.region().canonical().leaves().map(|l| format!("{l:?}")).collect(),
-        areas: s.vmalloc_areas().map(|a| format!("{a:?}")).collect(),
+        leaves: s.region().canonical().leaves().copied().collect(),
+        areas: s.vmalloc_areas().collect(),
         free: s.vmalloc_free_ranges().collect(),
-        ranges: s.vmemmap_ranges().map(|r| format!("{r:?}")).collect(),
-        percpu: s.percpu_allocations().map(|p| format!("{p:?}")).collect(),
-        clients: s.clients().iter().map(|c| format!("{c:?}")).collect(),
+        ranges: s.vmemmap_ranges().collect(),
+        percpu: s.percpu_allocations().collect(),
+        clients: s.clients().to_vec(),
         live_frames: s.region().backend().live_frames(),
         live_structures: s.region().backend().live_structures(),
     }

@@ -1,0 +1,67 @@
+//! Counting of the seL4 invocations the server makes, by kind, so every
+//! request's cost can be compared with its lower bound.
+
+/// Kinds of seL4 invocation the server makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Untyped Retype.
+    Retype,
+    /// CNode Copy (a frame capability for one space).
+    Copy,
+    /// CNode Delete (which also unmaps a mapped frame copy).
+    Delete,
+    /// CNode Revoke (every copy of a frame at once).
+    Revoke,
+    /// PDPT Map.
+    MapPdpt,
+    /// PageDirectory Map.
+    MapPd,
+    /// PageTable Map.
+    MapPt,
+    /// Page Map.
+    MapPage,
+    /// Page Unmap.
+    UnmapPage,
+    /// PDPT, PageDirectory or PageTable Unmap.
+    UnmapStructure,
+    /// Page GetAddress.
+    GetAddress,
+}
+
+impl Invocation {
+    /// Every kind, in counter order.
+    pub const ALL: [Invocation; 11] = [
+        Invocation::Retype,
+        Invocation::Copy,
+        Invocation::Delete,
+        Invocation::Revoke,
+        Invocation::MapPdpt,
+        Invocation::MapPd,
+        Invocation::MapPt,
+        Invocation::MapPage,
+        Invocation::UnmapPage,
+        Invocation::UnmapStructure,
+        Invocation::GetAddress,
+    ];
+}
+
+/// Invocations made, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InvocationCounts([u64; Invocation::ALL.len()]);
+
+impl InvocationCounts {
+    /// Counts one invocation of `kind`.
+    pub fn record(&mut self, kind: Invocation) {
+        self.0[kind as usize] += 1;
+    }
+
+    /// Invocations of `kind`.
+    pub fn get(&self, kind: Invocation) -> u64 {
+        self.0[kind as usize]
+    }
+
+    /// All invocations.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
