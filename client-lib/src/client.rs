@@ -1,7 +1,7 @@
 //! The typed client API: `MemClient` for programs whose address space is
 //! registered with the server, `AdminClient` for the root task.
 
-use crate::protocol::{ErrorCode, Quota, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION};
+use crate::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION};
 use crate::sel4::abi::CPtr;
 use crate::transport;
 use crate::wire::Words;
@@ -128,15 +128,24 @@ impl AdminClient {
         AdminClient { endpoint }
     }
 
-    /// Registers the VSpace `vspace` as space `space` of client `client`;
-    /// it holds the whole region when this returns.
-    pub fn register(&self, space: u8, client: u64, quota: Quota, vspace: CPtr) -> Result<(), ErrorCode> {
-        done(call(self.endpoint, &Request::Register { space, client, quota }, Some(vspace))?)
+    /// Registers the VSpace `vspace` for client `client` (its endpoint
+    /// badge) with a quota of `quota_bytes`; returns the space id. The
+    /// space holds the whole region when this returns.
+    pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<u8, ErrorCode> {
+        match call(self.endpoint, &Request::Register { client, quota_bytes }, Some(vspace))? {
+            Reply::Space(space) => Ok(space),
+            _ => Err(ErrorCode::Malformed),
+        }
     }
 
     /// Unregisters space `space` and reclaims what its client owned.
     pub fn unregister(&self, space: u8) -> Result<(), ErrorCode> {
         done(call(self.endpoint, &Request::Unregister { space }, None)?)
+    }
+
+    /// Unmaps lazily freed vmalloc areas now.
+    pub fn purge(&self) -> Result<(), ErrorCode> {
+        done(call(self.endpoint, &Request::Purge, None)?)
     }
 
     /// Server statistics.

@@ -3,7 +3,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub use client::{AdminClient, MemClient};
-pub use protocol::{ErrorCode, Quota, Reply, Request};
+pub use protocol::{ErrorCode, Reply, Request};
 
 pub mod bootstrap;
 pub mod client;

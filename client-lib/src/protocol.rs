@@ -13,15 +13,6 @@ use serde::{Deserialize, Serialize};
 /// The protocol version a client announces in [`Request::Hello`].
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// Per-client limits the administrator sets at registration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
-pub struct Quota {
-    /// Frames the client's allocations may hold.
-    pub frames: u32,
-    /// Live vmalloc / vmemmap / percpu allocations the client may hold.
-    pub areas: u32,
-}
-
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum Request {
@@ -46,18 +37,22 @@ pub enum Request {
     VmemmapDepopulate { start_pfn: u64, nr_pages: u64 },
     /// Server statistics.
     Stats,
-    /// Administrator only: register address space `space`, whose VSpace
-    /// capability travels with the message, for client `client` (the badge
-    /// of its endpoint) with `quota`.
-    Register { space: u8, client: u64, quota: Quota },
-    /// Administrator only: remove address space `space` and reclaim what
-    /// its client owned.
+    /// Administrator only: register the address space whose VSpace
+    /// capability travels with the message, for the client whose endpoint
+    /// badge is `client`, which may then hold `quota_bytes` of memory. The
+    /// reply names the space; it holds the whole region already.
+    Register { client: u64, quota_bytes: u64 },
+    /// Administrator only: remove address space `space`; what its client
+    /// owned is reclaimed when it has no other space.
     Unregister { space: u8 },
+    /// Administrator only: unmap every lazily freed vmalloc area now (like
+    /// Linux's `vm_unmap_aliases`) and make its addresses reusable.
+    Purge,
 }
 
 /// Number of [`Request`] variants: a message whose operation number is at
 /// or above this is an unknown operation rather than a malformed one.
-pub const REQUESTS: u32 = 11;
+pub const REQUESTS: u32 = 12;
 
 /// Where the kernel region's areas are, for clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -132,10 +127,12 @@ pub enum Reply {
     Stats(Stats),
     /// The request failed and changed nothing.
     Error(ErrorCode),
+    /// Answer to [`Request::Register`]: the new space's id.
+    Space(u8),
 }
 
 /// Number of [`Reply`] variants.
-pub const REPLIES: u32 = 7;
+pub const REPLIES: u32 = 8;
 
 /// Why a request failed. Stable wire codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -185,14 +182,14 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::Unregister { space: 0 };
+        let last = Request::Purge;
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }
 
     #[test]
     fn replies_counts_every_variant() {
-        let last = Reply::Error(ErrorCode::Malformed);
+        let last = Reply::Space(0);
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REPLIES - 1);
     }

@@ -102,11 +102,7 @@ mod tests {
             Request::Hello { version: 1 },
             Request::Vmalloc { size: 1 << 20, large_pages: false },
             Request::VmemmapPopulate { start_pfn: 123_456_789, nr_pages: 512, compound_order: 9 },
-            Request::Register {
-                space: 3,
-                client: 0x1_0000_0003,
-                quota: crate::protocol::Quota { frames: 9, areas: 2 },
-            },
+            Request::Register { client: 0x103, quota_bytes: 1 << 30 },
             Request::Unregister { space: 3 },
         ];
         for r in requests {
