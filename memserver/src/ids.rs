@@ -12,7 +12,7 @@ pub struct SpaceId(u8);
 impl SpaceId {
     /// The id with registry index `index`, if below [`MAX_SPACES`].
     pub fn new(index: usize) -> Option<Self> {
-        (index < MAX_SPACES).then(|| Self(index as u8))
+        (index < MAX_SPACES).then_some(Self(index as u8))
     }
 
     /// The registry index, always below [`MAX_SPACES`].
@@ -33,7 +33,7 @@ pub struct CpuId(u16);
 impl CpuId {
     /// The CPU with number `n`, if below [`MAX_CPUS`].
     pub fn new(n: usize) -> Option<Self> {
-        (n < MAX_CPUS).then(|| Self(n as u16))
+        (n < MAX_CPUS).then_some(Self(n as u16))
     }
 
     /// The CPU number.

@@ -67,9 +67,11 @@ pub const LAYOUT: [AreaSpec; 3] = [
 /// First address of the kernel region.
 pub const REGION_START: u64 = LAYOUT[0].first_entry * TOP_ENTRY_SPAN;
 /// End (exclusive) of the kernel region.
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time, where a bad index fails the build")]
 pub const REGION_END: u64 =
     (LAYOUT[LAYOUT.len() - 1].first_entry + LAYOUT[LAYOUT.len() - 1].entries) * TOP_ENTRY_SPAN;
 
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time, where a bad index fails the build")]
 const fn layout_is_valid() -> bool {
     let mut i = 0;
     let mut prev_end = 0;
@@ -91,6 +93,10 @@ impl Area {
     pub const ALL: [Area; 3] = [Area::Vmalloc, Area::Vmemmap, Area::Percpu];
 
     /// This area's row of [`LAYOUT`].
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the discriminant indexes its own row: checked by layout_is_valid at compile time"
+    )]
     pub const fn spec(self) -> AreaSpec {
         LAYOUT[self as usize]
     }

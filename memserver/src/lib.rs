@@ -5,6 +5,12 @@
 //! and no request input can make it panic. The `sim` feature (host only)
 //! adds a simulated MMU backend and the invariant checker.
 #![cfg_attr(not(any(test, feature = "sim")), no_std)]
+// The server must not panic on any input: no unwrap, expect, panic or
+// unchecked indexing in its code (the host-only simulator opts out).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
+)]
 
 pub mod accounting;
 mod avl;

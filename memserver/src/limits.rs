@@ -41,6 +41,7 @@ pub const MAX_CLIENTS: usize = 32;
 pub const DEFAULT_QUOTA_BYTES: u64 = 64 * LARGE_PAGE_SIZE;
 
 const _: () = assert!(MAX_SPACES <= 32, "space sets are u32 masks");
-const _: () = assert!(MAX_TABLES <= u16::MAX as usize && MAX_LEAVES <= u16::MAX as usize);
+const _: () = assert!(MAX_TABLES < u16::MAX as usize);
+const _: () = assert!(MAX_LEAVES < u16::MAX as usize);
 const _: () = assert!(MAX_VMAP_FRAMES <= MAX_PAGES_PER_OP);
-const _: () = assert!(PERCPU_UNIT_SIZE % PAGE_SIZE == 0 && PERCPU_GRANULE.is_power_of_two());
+const _: () = assert!(PERCPU_UNIT_SIZE.is_multiple_of(PAGE_SIZE) && PERCPU_GRANULE.is_power_of_two());

@@ -98,14 +98,11 @@ impl Chunk {
     /// `align` granules; each busy granule skips the search past it.
     fn find(&self, count: usize, align: usize) -> Option<usize> {
         let mut start = 0;
-        'search: while start + count <= GRANULES {
-            for g in start..start + count {
-                if self.is_set(g) {
-                    start = (g + 1).next_multiple_of(align);
-                    continue 'search;
-                }
+        while start + count <= GRANULES {
+            match (start..start + count).find(|&g| self.is_set(g)) {
+                Some(busy) => start = (busy + 1).next_multiple_of(align),
+                None => return Some(start),
             }
-            return Some(start);
         }
         None
     }
@@ -267,5 +264,29 @@ impl Percpu {
     /// Configured CPUs.
     pub(crate) fn cpus(&self) -> usize {
         self.cpus
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_search_skips_busy_granules_and_keeps_alignment() {
+        let mut c = Chunk::EMPTY;
+        c.set(0, 3, true);
+        assert_eq!(c.find(2, 1), Some(3));
+        assert_eq!(c.find(2, 4), Some(4));
+        c.set(4, GRANULES - 4, true);
+        assert_eq!(c.find(1, 1), Some(3));
+        assert_eq!(c.find(2, 1), None);
+        c.set(0, GRANULES, false);
+        assert_eq!((c.used, c.find(GRANULES, 1)), (0, Some(0)));
+    }
+
+    #[test]
+    fn offsets_name_one_place_per_unit() {
+        let off = PercpuOffset::new(2 * PERCPU_UNIT_SIZE + 48);
+        assert_eq!((off.chunk(), off.in_unit()), (2, 48));
     }
 }

@@ -483,3 +483,74 @@ impl<B: Backend> Region<B> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{Area, PAGE_SIZE};
+    use crate::sim::{Sim, SimFrame};
+
+    fn region_with_spaces(n: usize) -> Box<Region<Sim>> {
+        let mut r = Box::new(Region::new(Sim::new()));
+        for _ in 0..n {
+            let v = r.backend_mut().new_vspace();
+            assert!(r.register(v).is_ok());
+        }
+        r
+    }
+
+    /// A batch of explicit pages.
+    struct List<'a, I>(&'a mut I);
+
+    impl<I: Iterator<Item = PageSpec<SimFrame>>> Batch<SimFrame> for List<'_, I> {
+        fn next<S: Copy>(&mut self, _: &Table<SimFrame, S>) -> Option<PageSpec<SimFrame>> {
+            self.0.next()
+        }
+    }
+
+    fn at(offset: u64) -> RegionAddr {
+        RegionAddr::new(Area::Vmalloc.start() + offset).expect("in vmalloc")
+    }
+
+    #[test]
+    fn the_level_mask_reports_created_structures_and_skips_the_walk_when_empty() {
+        let mut r = region_with_spaces(2);
+        let all = LevelMask::EMPTY.with(Level::Pdpt).with(Level::Pd).with(Level::Pt);
+        assert_eq!(r.map(&mut Contiguous::<SimFrame>::fresh(at(0), 2 * PAGE_SIZE, PageSize::Small)), Ok(all));
+        let before = r.op_counts();
+        assert_eq!(r.map(&mut Contiguous::<SimFrame>::fresh(at(2 * PAGE_SIZE), PAGE_SIZE, PageSize::Small)), Ok(LevelMask::EMPTY));
+        let ops = r.op_counts().since(&before);
+        assert_eq!((ops.get(OpKind::CreateStructure), ops.get(OpKind::MapFrame)), (0, 2));
+        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small));
+        assert_eq!((r.canonical().leaf_count(), r.canonical().structure_count()), (0, 0));
+        assert_eq!(r.backend().live_structures(), 0);
+    }
+
+    #[test]
+    fn aliases_go_before_their_owner_and_borrowed_frames_stay_with_the_client() {
+        let mut r = region_with_spaces(2);
+        let lent = r.backend_mut().client_frame();
+        assert!(r.map(&mut Contiguous::fresh(at(0), PAGE_SIZE, PageSize::Small)).is_ok());
+        let alias = PageSpec { addr: at(PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadOnly, frame: FrameSource::AliasOf(at(0)) };
+        let borrowed = PageSpec { addr: at(2 * PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Given(lent) };
+        let mut pages = [alias, borrowed].into_iter();
+        assert!(r.map(&mut List(&mut pages)).is_ok());
+        assert_eq!(r.canonical().translate(at(PAGE_SIZE)).map(|l| l.kind), Some(FrameKind::Alias));
+        assert_eq!(r.frames().small, 1, "one owned frame for two mappings");
+        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small));
+        assert_eq!(r.backend().live_frames(), (0, 0));
+        assert_eq!(r.canonical().leaf_count(), 0);
+    }
+
+    #[test]
+    fn an_alias_of_nothing_is_refused_and_rolled_back() {
+        let mut r = region_with_spaces(1);
+        let mut pages = [
+            PageSpec { addr: at(0), size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Fresh },
+            PageSpec { addr: at(PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadOnly, frame: FrameSource::AliasOf(at(8 * PAGE_SIZE)) },
+        ]
+        .into_iter();
+        assert_eq!(r.map(&mut List(&mut pages)), Err(Error::InvalidArgument));
+        assert_eq!((r.canonical().leaf_count(), r.frames().small, r.backend().live_frames()), (0, 0, (0, 0)));
+    }
+}

@@ -303,3 +303,24 @@ impl Vmalloc {
         self.lazy_pages
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taking_and_giving_back_a_range_restores_the_free_tree() {
+        let mut v = Vmalloc::new();
+        v.start();
+        let whole: std::vec::Vec<(u64, u64)> = v.free_ranges().collect();
+        let a = v.take_range(3 * PAGE_SIZE, PAGE_SIZE).expect("room");
+        let b = v.take_range(PageSize::Large.bytes() + PAGE_SIZE, PageSize::Large.bytes()).expect("room");
+        assert_eq!(a, Area::Vmalloc.start());
+        assert_eq!(b % PageSize::Large.bytes(), 0);
+        assert_eq!(v.free_ranges().count(), 2, "the alignment gap stays free");
+        v.give_range(a, 3 * PAGE_SIZE);
+        v.give_range(b, PageSize::Large.bytes() + PAGE_SIZE);
+        assert_eq!(v.free_ranges().collect::<std::vec::Vec<_>>(), whole);
+        assert_eq!(v.take_range(Area::Vmalloc.size() + PAGE_SIZE, PAGE_SIZE), Err(Error::NoAddressSpace));
+    }
+}

@@ -89,7 +89,7 @@ impl<F: Copy> Batch<F> for Descriptors {
                 };
                 return Some(PageSpec { addr, size: PageSize::Small, rights, frame });
             }
-            let whole_block = self.pos % large == 0 && self.pos >= self.first && self.pos + large <= self.last;
+            let whole_block = self.pos.is_multiple_of(large) && self.pos >= self.first && self.pos + large <= self.last;
             if self.huge && whole_block && !canonical.occupied(addr, PageSize::Large) {
                 self.pos += large;
                 return Some(PageSpec { addr, size: PageSize::Large, rights: Rights::ReadWrite, frame: FrameSource::Fresh });
@@ -118,8 +118,8 @@ impl Vmemmap {
         let end = start.get().checked_add(pages).filter(|e| pages > 0 && *e <= MAX_PFN).ok_or(Error::InvalidArgument)?;
         if let Some(order) = options.compound_order {
             let valid = (MIN_COMPOUND_ORDER..=MAX_COMPOUND_ORDER).contains(&order)
-                && start.get() % (1 << order) == 0
-                && pages % (1 << order) == 0;
+                && start.get().is_multiple_of(1 << order)
+                && pages.is_multiple_of(1 << order);
             if !valid {
                 return Err(Error::InvalidArgument);
             }
@@ -218,5 +218,53 @@ impl Vmemmap {
             let r = e.val;
             Some(VmemmapRange { start: Pfn::new(e.key)?, pages: e.span, owner: r.owner, compound_order: r.compound_order })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE};
+    use crate::sim::Sim;
+    use crate::{Badge, Config, MemServer, PageSize, Pfn, VmemmapOptions};
+
+    const OWNER: Badge = Badge(1);
+
+    fn server() -> Box<MemServer<Sim>> {
+        let mut s = Box::new(MemServer::new(Sim::new(), Config { admin: Badge(0), cpus: 1 }));
+        assert!(s.start().is_ok());
+        s
+    }
+
+    fn descriptor_mapped(s: &MemServer<Sim>, pfn: u64) -> bool {
+        s.translate(Area::Vmemmap.start() + pfn * DESCRIPTOR_SIZE).is_some()
+    }
+
+    #[test]
+    fn a_descriptor_frame_shared_by_two_ranges_lives_until_both_go() {
+        let mut s = server();
+        let plain = VmemmapOptions::default();
+        assert!(s.vmemmap_populate(OWNER, Pfn::new(0).unwrap(), 100, plain).is_ok());
+        let frames = s.stats().frames.small;
+        assert!(s.vmemmap_populate(OWNER, Pfn::new(100).unwrap(), 100, plain).is_ok());
+        assert_eq!(s.stats().frames.small, frames + 2, "pfns 64..127 share a frame: 128..199 need two more");
+        assert!(s.vmemmap_depopulate(OWNER, Pfn::new(0).unwrap(), 100).is_ok());
+        assert!(!descriptor_mapped(&s, 10));
+        assert!(descriptor_mapped(&s, 64) && descriptor_mapped(&s, 100), "shared frame kept");
+        assert!(s.vmemmap_depopulate(OWNER, Pfn::new(100).unwrap(), 100).is_ok());
+        assert!(!descriptor_mapped(&s, 100));
+    }
+
+    #[test]
+    fn whole_2mib_blocks_of_descriptors_get_large_frames() {
+        let mut s = server();
+        let per_block = LARGE_PAGE_SIZE / DESCRIPTOR_SIZE;
+        let huge = VmemmapOptions { huge: true, compound_order: None };
+        // One whole block plus 64 pfns (one small frame) after it.
+        assert!(s.vmemmap_populate(OWNER, Pfn::new(per_block).unwrap(), per_block + 64, huge).is_ok());
+        assert_eq!(s.stats().frames.large, 1);
+        let first = s.translate(Area::Vmemmap.start() + per_block * DESCRIPTOR_SIZE).map(|l| l.size);
+        assert_eq!(first, Some(PageSize::Large));
+        assert!(s.vmemmap_depopulate(OWNER, Pfn::new(per_block).unwrap(), per_block + 64).is_ok());
+        assert_eq!(s.stats().frames.large, 0);
     }
 }

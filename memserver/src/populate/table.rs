@@ -124,6 +124,7 @@ pub struct Table<F, S> {
 
 impl<F: Copy, S: Copy> Table<F, S> {
     /// An empty table: only the root.
+    #[allow(clippy::indexing_slicing, reason = "ROOT is a constant index below MAX_TABLES")]
     pub(super) const fn new() -> Self {
         let mut nodes = [None; MAX_TABLES];
         nodes[ROOT as usize] = Some(Node::new(Level::Pml4, 0));
@@ -259,7 +260,7 @@ impl<F: Copy, S: Copy> Table<F, S> {
     pub(super) fn insert(&mut self, leaf: Leaf<F>) -> Result<LevelMask, Error> {
         let raw = leaf.addr.get();
         let target = leaf.size.leaf_level();
-        if raw % leaf.size.bytes() != 0 {
+        if !raw.is_multiple_of(leaf.size.bytes()) {
             return Err(Error::InvalidArgument);
         }
         // Check first, so that a failure leaves the table untouched.
