@@ -60,6 +60,39 @@ fn edits() -> Vec<Edit> {
     ]
 }
 
+/// A fix of a bug in the seL4 5.0.0 source: `from` must occur exactly
+/// once in `file`, and becomes `to`.
+#[derive(Debug)]
+struct Patch {
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+}
+
+/// The kernel bugs this project fixes, each with why.
+///
+/// seL4 5.0.0's x86 `handleVMFault` keeps the fault address in a
+/// `uint32_t`, so on x86-64 a fault handler receives only the low 32 bits
+/// of the address (later seL4 releases hold it in a `word_t`). The memory
+/// server repairs and reports faults in a region far above 4 GiB, so it
+/// needs the whole address.
+const PATCHES: &[Patch] = &[Patch {
+    file: "src/arch/x86/kernel/vspace.c",
+    from: "    uint32_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
+    to: "    word_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
+}];
+
+/// Applies `patch` to the source tree at `source`.
+fn apply_patch(source: &Path, patch: &Patch) -> Result<()> {
+    let path = source.join(patch.file);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if text.matches(patch.from).count() != 1 {
+        bail!("patch for {} does not apply: its context occurs {} times", patch.file, text.matches(patch.from).count());
+    }
+    std::fs::write(&path, text.replacen(patch.from, patch.to, 1))?;
+    Ok(())
+}
+
 /// Applies `edits` to the text of an `autoconf.h`.
 fn apply_edits(header: &str, edits: &[Edit]) -> String {
     let mut out = String::new();
@@ -123,7 +156,7 @@ pub fn locate_source(ws: &Workspace) -> Result<PathBuf> {
 /// Everything that decides the kernel image, hashed into its cache key.
 fn cache_key() -> String {
     let mut hash = Sha256::new();
-    hash.update(format!("{SOURCE_CRATE}-{SOURCE_VERSION}|{KERNEL_CFLAGS}|{MAKE_ARGS:?}|{:?}", edits()));
+    hash.update(format!("{SOURCE_CRATE}-{SOURCE_VERSION}|{KERNEL_CFLAGS}|{MAKE_ARGS:?}|{:?}|{PATCHES:?}", edits()));
     hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -152,6 +185,9 @@ pub fn build(ws: &Workspace) -> Result<KernelBuild> {
     let header = source.join("include/plat/pc99/autoconf.h");
     let stock = std::fs::read_to_string(&header)?;
     std::fs::write(&header, apply_edits(&stock, &edits()))?;
+    for patch in PATCHES {
+        apply_patch(&source, patch)?;
+    }
     make(&source, &build_dir, &venv_bin)?;
     let status = Command::new("objcopy")
         .args(["-O", "elf32-i386"])
@@ -217,6 +253,16 @@ fn make(source: &Path, build_dir: &Path, venv_bin: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patches_apply_once_to_the_pinned_source() {
+        let ws = Workspace::load().unwrap();
+        let pristine = locate_source(&ws).unwrap();
+        for patch in PATCHES {
+            let text = std::fs::read_to_string(pristine.join(patch.file)).unwrap();
+            assert_eq!(text.matches(patch.from).count(), 1, "{}", patch.file);
+        }
+    }
 
     #[test]
     fn edits_remove_rename_and_set_every_definition() {
