@@ -84,11 +84,11 @@ impl Clients {
 
     /// The record of `badge` (a fresh one if it has none).
     pub(crate) fn usage(&self, badge: Badge) -> ClientUsage {
-        self.records
-            .iter()
-            .find(|r| r.badge == badge)
-            .copied()
-            .unwrap_or(ClientUsage { badge, used: 0, quota: self.default_quota(badge) })
+        self.records.iter().find(|r| r.badge == badge).copied().unwrap_or(ClientUsage {
+            badge,
+            used: 0,
+            quota: self.default_quota(badge),
+        })
     }
 
     fn store(&mut self, record: ClientUsage) -> Result<(), Error> {

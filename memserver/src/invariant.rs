@@ -44,7 +44,11 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
             ));
         }
         if sim.structure_count(vspace) != canonical.structure_count() {
-            return Err(format!("space {id:?}: {} structures vs {}", sim.structure_count(vspace), canonical.structure_count()));
+            return Err(format!(
+                "space {id:?}: {} structures vs {}",
+                sim.structure_count(vspace),
+                canonical.structure_count()
+            ));
         }
         for s in canonical.structures() {
             let held = s.replicas.get(id.index()).copied().flatten().is_some();
@@ -59,7 +63,11 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
         }
     }
     if let Some(l) = canonical.leaves().find(|l| l.mapped_mask() != registered_mask) {
-        return Err(format!("leaf at {:?} installed in {:#x}, registered {registered_mask:#x}", l.addr, l.mapped_mask()));
+        return Err(format!(
+            "leaf at {:?} installed in {:#x}, registered {registered_mask:#x}",
+            l.addr,
+            l.mapped_mask()
+        ));
     }
     let frames = region.frames();
     if sim.live_frames() != (frames.small as usize, frames.large as usize) {

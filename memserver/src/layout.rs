@@ -68,8 +68,7 @@ pub const LAYOUT: [AreaSpec; 3] = [
 pub const REGION_START: u64 = LAYOUT[0].first_entry * TOP_ENTRY_SPAN;
 /// End (exclusive) of the kernel region.
 #[allow(clippy::indexing_slicing, reason = "evaluated at compile time, where a bad index fails the build")]
-pub const REGION_END: u64 =
-    (LAYOUT[LAYOUT.len() - 1].first_entry + LAYOUT[LAYOUT.len() - 1].entries) * TOP_ENTRY_SPAN;
+pub const REGION_END: u64 = (LAYOUT[LAYOUT.len() - 1].first_entry + LAYOUT[LAYOUT.len() - 1].entries) * TOP_ENTRY_SPAN;
 
 #[allow(clippy::indexing_slicing, reason = "evaluated at compile time, where a bad index fails the build")]
 const fn layout_is_valid() -> bool {
@@ -83,8 +82,7 @@ const fn layout_is_valid() -> bool {
         prev_end = row.first_entry + row.entries;
         i += 1;
     }
-    prev_end * TOP_ENTRY_SPAN <= USER_HALF_END
-        && LAYOUT[Area::Vmemmap as usize].entries >= 2
+    prev_end * TOP_ENTRY_SPAN <= USER_HALF_END && LAYOUT[Area::Vmemmap as usize].entries >= 2
 }
 const _: () = assert!(layout_is_valid(), "the layout table is inconsistent");
 

@@ -15,6 +15,7 @@
 pub mod accounting;
 mod avl;
 pub mod backend;
+pub mod dispatch;
 pub mod error;
 pub mod ids;
 #[cfg(feature = "sim")]
@@ -22,8 +23,10 @@ pub mod invariant;
 pub mod layout;
 pub mod limits;
 pub mod percpu;
-pub mod populate;
 mod pool;
+pub mod populate;
+#[cfg(feature = "sel4")]
+pub mod sel4;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -2,7 +2,7 @@
 //! fixed-size; reaching any of these is a typed [`Limit`](crate::Limit)
 //! error, never a panic.
 
-use crate::layout::{PAGE_SIZE, LARGE_PAGE_SIZE};
+use crate::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
 
 /// Registered address spaces (a space set is a `u32` bit mask).
 pub const MAX_SPACES: usize = 16;

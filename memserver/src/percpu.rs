@@ -179,7 +179,8 @@ impl Percpu {
         let align_granules = (align.max(PERCPU_GRANULE) / PERCPU_GRANULE) as usize;
         let charge = size * self.cpus as u64;
         clients.charge(owner, charge)?;
-        let found = self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align_granules).map(|g| (i, g)));
+        let found =
+            self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align_granules).map(|g| (i, g)));
         let placed = match found {
             Some(place) => Ok(place),
             None => self.grow(region).map(|index| (index, 0)),

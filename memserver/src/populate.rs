@@ -518,7 +518,10 @@ mod tests {
         let all = LevelMask::EMPTY.with(Level::Pdpt).with(Level::Pd).with(Level::Pt);
         assert_eq!(r.map(&mut Contiguous::<SimFrame>::fresh(at(0), 2 * PAGE_SIZE, PageSize::Small)), Ok(all));
         let before = r.op_counts();
-        assert_eq!(r.map(&mut Contiguous::<SimFrame>::fresh(at(2 * PAGE_SIZE), PAGE_SIZE, PageSize::Small)), Ok(LevelMask::EMPTY));
+        assert_eq!(
+            r.map(&mut Contiguous::<SimFrame>::fresh(at(2 * PAGE_SIZE), PAGE_SIZE, PageSize::Small)),
+            Ok(LevelMask::EMPTY)
+        );
         let ops = r.op_counts().since(&before);
         assert_eq!((ops.get(OpKind::CreateStructure), ops.get(OpKind::MapFrame)), (0, 2));
         r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small));
@@ -531,8 +534,18 @@ mod tests {
         let mut r = region_with_spaces(2);
         let lent = r.backend_mut().client_frame();
         assert!(r.map(&mut Contiguous::fresh(at(0), PAGE_SIZE, PageSize::Small)).is_ok());
-        let alias = PageSpec { addr: at(PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadOnly, frame: FrameSource::AliasOf(at(0)) };
-        let borrowed = PageSpec { addr: at(2 * PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Given(lent) };
+        let alias = PageSpec {
+            addr: at(PAGE_SIZE),
+            size: PageSize::Small,
+            rights: Rights::ReadOnly,
+            frame: FrameSource::AliasOf(at(0)),
+        };
+        let borrowed = PageSpec {
+            addr: at(2 * PAGE_SIZE),
+            size: PageSize::Small,
+            rights: Rights::ReadWrite,
+            frame: FrameSource::Given(lent),
+        };
         let mut pages = [alias, borrowed].into_iter();
         assert!(r.map(&mut List(&mut pages)).is_ok());
         assert_eq!(r.canonical().translate(at(PAGE_SIZE)).map(|l| l.kind), Some(FrameKind::Alias));
@@ -547,7 +560,12 @@ mod tests {
         let mut r = region_with_spaces(1);
         let mut pages = [
             PageSpec { addr: at(0), size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Fresh },
-            PageSpec { addr: at(PAGE_SIZE), size: PageSize::Small, rights: Rights::ReadOnly, frame: FrameSource::AliasOf(at(8 * PAGE_SIZE)) },
+            PageSpec {
+                addr: at(PAGE_SIZE),
+                size: PageSize::Small,
+                rights: Rights::ReadOnly,
+                frame: FrameSource::AliasOf(at(8 * PAGE_SIZE)),
+            },
         ]
         .into_iter();
         assert_eq!(r.map(&mut List(&mut pages)), Err(Error::InvalidArgument));

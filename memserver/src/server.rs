@@ -6,7 +6,7 @@
 //! The seL4 program decodes a request, calls the method with the caller's
 //! badge, and encodes the result.
 
-use crate::accounting::{Clients, ClientUsage, Stats};
+use crate::accounting::{ClientUsage, Clients, Stats};
 use crate::backend::{Backend, Rights};
 use crate::error::{Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};

@@ -345,3 +345,22 @@ impl Backend for Sim {
         assert!(self.remove_leaf(space.vspace, addr.get(), size, frame), "sim: unmap of a missing copy");
     }
 }
+
+impl crate::dispatch::Platform for Sim {
+    fn frame_address(&mut self, frame: SimFrame) -> u64 {
+        frame.0 << 12
+    }
+
+    fn invocations(&self) -> u64 {
+        self.counts.total()
+    }
+
+    fn untyped_free(&self) -> u64 {
+        let pages = self.frame_limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.frames.len()) as u64);
+        pages.saturating_mul(crate::layout::PAGE_SIZE)
+    }
+
+    /// The simulation holds no capability for a space: the VSpace stays
+    /// with whoever created it, as on seL4 the root task keeps its own.
+    fn release_vspace(&mut self, _vspace: SimVSpace) {}
+}

@@ -249,6 +249,9 @@ impl Vmalloc {
         caller: Badge,
         addr: VmallocAddr,
     ) -> Result<(), Error> {
+        if !addr.get().is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
         let area = self.busy.get_mut(addr.get()).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
         if area.owner != caller {
             return Err(Error::NotOwner);

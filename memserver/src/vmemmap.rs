@@ -92,11 +92,21 @@ impl<F: Copy> Batch<F> for Descriptors {
             let whole_block = self.pos.is_multiple_of(large) && self.pos >= self.first && self.pos + large <= self.last;
             if self.huge && whole_block && !canonical.occupied(addr, PageSize::Large) {
                 self.pos += large;
-                return Some(PageSpec { addr, size: PageSize::Large, rights: Rights::ReadWrite, frame: FrameSource::Fresh });
+                return Some(PageSpec {
+                    addr,
+                    size: PageSize::Large,
+                    rights: Rights::ReadWrite,
+                    frame: FrameSource::Fresh,
+                });
             }
             self.pos += PAGE_SIZE;
             if !canonical.occupied(addr, PageSize::Small) {
-                return Some(PageSpec { addr, size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Fresh });
+                return Some(PageSpec {
+                    addr,
+                    size: PageSize::Small,
+                    rights: Rights::ReadWrite,
+                    frame: FrameSource::Fresh,
+                });
             }
         }
         None
@@ -115,7 +125,8 @@ impl Vmemmap {
 
     /// Validate `[start, start + pages)` with `options`, returning its end.
     fn check(start: Pfn, pages: u64, options: VmemmapOptions) -> Result<u64, Error> {
-        let end = start.get().checked_add(pages).filter(|e| pages > 0 && *e <= MAX_PFN).ok_or(Error::InvalidArgument)?;
+        let end =
+            start.get().checked_add(pages).filter(|e| pages > 0 && *e <= MAX_PFN).ok_or(Error::InvalidArgument)?;
         if let Some(order) = options.compound_order {
             let valid = (MIN_COMPOUND_ORDER..=MAX_COMPOUND_ORDER).contains(&order)
                 && start.get().is_multiple_of(1 << order)
@@ -216,7 +227,12 @@ impl Vmemmap {
     pub(crate) fn ranges(&self) -> impl Iterator<Item = VmemmapRange> + '_ {
         self.ranges.iter().filter_map(|e| {
             let r = e.val;
-            Some(VmemmapRange { start: Pfn::new(e.key)?, pages: e.span, owner: r.owner, compound_order: r.compound_order })
+            Some(VmemmapRange {
+                start: Pfn::new(e.key)?,
+                pages: e.span,
+                owner: r.owner,
+                compound_order: r.compound_order,
+            })
         })
     }
 }

@@ -65,7 +65,12 @@ fn every_failing_step_rolls_back_exactly() {
             s.vmemmap_populate(CLIENT, Pfn::new(boundary - 512).unwrap(), 1024, options)
         }),
         inject_everywhere("huge vmemmap", |s| {
-            s.vmemmap_populate(CLIENT, Pfn::new(1 << 20).unwrap(), 3 << 15, VmemmapOptions { huge: true, compound_order: None })
+            s.vmemmap_populate(
+                CLIENT,
+                Pfn::new(1 << 20).unwrap(),
+                3 << 15,
+                VmemmapOptions { huge: true, compound_order: None },
+            )
         }),
         inject_everywhere("percpu growing a chunk", |s| s.percpu_alloc(CLIENT, 8, 8).map(|_| ())),
         inject_everywhere("late registration", |s| {
@@ -110,13 +115,26 @@ fn bad_requests_are_errors_that_change_nothing() {
     assert_eq!(s.vmalloc(CLIENT, 0, VmallocFlags::default()), Err(Error::InvalidArgument));
     assert_eq!(s.vmalloc(CLIENT, u64::MAX, VmallocFlags { huge: true }), Err(Error::InvalidArgument));
     assert_eq!(s.vmap(CLIENT, &[], Rights::ReadOnly), Err(Error::InvalidArgument));
-    assert_eq!(s.vmemmap_populate(CLIENT, Pfn::new(0).unwrap(), 0, VmemmapOptions::default()), Err(Error::InvalidArgument));
+    assert_eq!(
+        s.vmemmap_populate(CLIENT, Pfn::new(0).unwrap(), 0, VmemmapOptions::default()),
+        Err(Error::InvalidArgument)
+    );
     assert_eq!(s.vmemmap_populate(CLIENT, Pfn::new(100).unwrap(), 256, order(8)), Err(Error::InvalidArgument));
     assert_eq!(s.vmemmap_populate(CLIENT, Pfn::new(0).unwrap(), 256, order(30)), Err(Error::InvalidArgument));
     let max = memserver::ids::MAX_PFN;
-    assert_eq!(s.vmemmap_populate(CLIENT, Pfn::new(max - 1).unwrap(), 2, VmemmapOptions::default()), Err(Error::InvalidArgument));
-    assert_eq!(s.vmemmap_populate(CLIENT, Pfn::new(4000).unwrap(), 100, VmemmapOptions::default()), Err(Error::Overlap));
-    assert_eq!(s.vmemmap_populate(Badge(9), Pfn::new(4100).unwrap(), 4, VmemmapOptions::default()), Ok(()), "already populated");
+    assert_eq!(
+        s.vmemmap_populate(CLIENT, Pfn::new(max - 1).unwrap(), 2, VmemmapOptions::default()),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(
+        s.vmemmap_populate(CLIENT, Pfn::new(4000).unwrap(), 100, VmemmapOptions::default()),
+        Err(Error::Overlap)
+    );
+    assert_eq!(
+        s.vmemmap_populate(Badge(9), Pfn::new(4100).unwrap(), 4, VmemmapOptions::default()),
+        Ok(()),
+        "already populated"
+    );
     assert_eq!(s.vmemmap_depopulate(Badge(9), Pfn::new(4096).unwrap(), 64), Err(Error::NotOwner));
     assert_eq!(s.vmemmap_depopulate(CLIENT, Pfn::new(4096).unwrap(), 63), Err(Error::NotFound));
     assert_eq!(s.percpu_alloc(CLIENT, 0, 8), Err(Error::InvalidArgument));

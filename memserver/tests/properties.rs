@@ -16,8 +16,7 @@ use memserver::layout::{DESCRIPTOR_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
 use memserver::limits::{MAX_SPACES, PERCPU_UNIT_SIZE};
 use memserver::sim::Sim;
 use memserver::{
-    Access, Badge, FaultError, MemServer, PercpuOffset, Pfn, Rights, SpaceId, VmallocAddr, VmallocFlags,
-    VmemmapOptions,
+    Access, Badge, FaultError, MemServer, PercpuOffset, Pfn, Rights, SpaceId, VmallocAddr, VmallocFlags, VmemmapOptions,
 };
 use proptest::prelude::*;
 

@@ -6,9 +6,7 @@ mod common;
 
 use common::{check, server, ADMIN};
 use memserver::sim::Sim;
-use memserver::{
-    Access, Badge, CpuId, Error, FaultError, Pfn, Rights, VmallocFlags, VmemmapOptions,
-};
+use memserver::{Access, Badge, CpuId, Error, FaultError, Pfn, Rights, VmallocFlags, VmemmapOptions};
 
 const CLIENT: Badge = Badge(7);
 

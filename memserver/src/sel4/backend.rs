@@ -15,6 +15,7 @@ use super::cspace::{own_cnode, Slots};
 use super::invocations::{Invocation, InvocationCounts};
 use super::untyped_pool::UntypedPool;
 use crate::backend::{Backend, Rights, SpaceRef};
+use crate::dispatch::Platform;
 use crate::error::BackendError;
 use crate::layout::{Level, PageSize, RegionAddr};
 use crate::limits::{MAX_LEAVES, MAX_SPACES, MAX_TABLES};
@@ -46,6 +47,7 @@ const SCRATCH_SMALL: u64 = 0x6000_0000_0000;
 const SCRATCH_LARGE: u64 = SCRATCH_SMALL + (1 << 21);
 
 /// The server's seL4 state behind the core.
+#[derive(Default)]
 pub struct Sel4Backend {
     pub slots: Slots,
     pub pool: UntypedPool,
@@ -54,7 +56,9 @@ pub struct Sel4Backend {
     copies: heapless::FnvIndexMap<(u8, u64), (CPtr, CPtr), MAX_COPIES>,
     spare_small: heapless::Vec<CPtr, MAX_SPARE>,
     spare_large: heapless::Vec<CPtr, MAX_SPARE>,
-    spare_structures: [heapless::Vec<CPtr, MAX_TABLES>; 3],
+    spare_pdpts: heapless::Vec<CPtr, MAX_TABLES>,
+    spare_pds: heapless::Vec<CPtr, MAX_TABLES>,
+    spare_pts: heapless::Vec<CPtr, MAX_TABLES>,
 }
 
 fn rejected(e: Sel4Error) -> BackendError {
@@ -64,13 +68,13 @@ fn rejected(e: Sel4Error) -> BackendError {
     }
 }
 
-/// The seL4 paging level of a created structure level (`None` for the
-/// PML4, which the server never creates).
-fn paging_level(level: Level) -> Option<(PagingLevel, u64, Invocation, usize)> {
+/// The seL4 paging level, object type and map invocation of a created
+/// structure level (`None` for the PML4, which the server never creates).
+fn paging_level(level: Level) -> Option<(PagingLevel, u64, Invocation)> {
     match level {
-        Level::Pdpt => Some((PagingLevel::Pdpt, object_type::X86_PDPT, Invocation::MapPdpt, 0)),
-        Level::Pd => Some((PagingLevel::PageDirectory, object_type::X86_PAGE_DIRECTORY, Invocation::MapPd, 1)),
-        Level::Pt => Some((PagingLevel::PageTable, object_type::X86_PAGE_TABLE, Invocation::MapPt, 2)),
+        Level::Pdpt => Some((PagingLevel::Pdpt, object_type::X86_PDPT, Invocation::MapPdpt)),
+        Level::Pd => Some((PagingLevel::PageDirectory, object_type::X86_PAGE_DIRECTORY, Invocation::MapPd)),
+        Level::Pt => Some((PagingLevel::PageTable, object_type::X86_PAGE_TABLE, Invocation::MapPt)),
         Level::Pml4 => None,
     }
 }
@@ -81,11 +85,13 @@ impl Sel4Backend {
         Sel4Backend {
             slots: Slots::new(),
             pool: UntypedPool::new(),
-            counts: InvocationCounts([0; Invocation::ALL.len()]),
+            counts: InvocationCounts::new(),
             copies: heapless::FnvIndexMap::new(),
             spare_small: heapless::Vec::new(),
             spare_large: heapless::Vec::new(),
-            spare_structures: [heapless::Vec::new(), heapless::Vec::new(), heapless::Vec::new()],
+            spare_pdpts: heapless::Vec::new(),
+            spare_pds: heapless::Vec::new(),
+            spare_pts: heapless::Vec::new(),
         }
     }
 
@@ -132,21 +138,39 @@ impl Sel4Backend {
         }
     }
 
+    /// Unused structures of `level`, kept for reuse.
+    fn spares(&mut self, level: Level) -> Option<&mut heapless::Vec<CPtr, MAX_TABLES>> {
+        match level {
+            Level::Pdpt => Some(&mut self.spare_pdpts),
+            Level::Pd => Some(&mut self.spare_pds),
+            Level::Pt => Some(&mut self.spare_pts),
+            Level::Pml4 => None,
+        }
+    }
+
+    /// Keeps an unused structure for reuse, or gives it up.
+    fn keep_spare(&mut self, structure: Structure) {
+        let kept = self.spares(structure.level).is_some_and(|spares| spares.push(structure.cap).is_ok());
+        if !kept {
+            self.delete(structure.cap);
+        }
+    }
+
     /// A structure of `level`: a spare one, or a new one.
     fn new_structure(&mut self, level: Level) -> Result<CPtr, BackendError> {
-        let (_, object, _, spare) = paging_level(level).ok_or(BackendError::Rejected(0))?;
-        match self.spare_structures[spare].pop() {
+        let (_, object, _) = paging_level(level).ok_or(BackendError::Rejected(0))?;
+        match self.spares(level).and_then(|spares| spares.pop()) {
             Some(cap) => Ok(cap),
             None => self.retype(object, 0, 1 << size::PAGE_BITS),
         }
     }
 
     fn map_structure(&mut self, vspace: CPtr, structure: Structure, addr: u64) -> Result<(), BackendError> {
-        let (paging, _, invocation, spare) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
+        let (paging, _, invocation) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
         self.counts.record(invocation);
         PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr).map_err(|e| {
-            // Keep the object for later: nothing refers to it.
-            let _ = self.spare_structures[spare].push(structure.cap);
+            // Nothing refers to the object: keep it for later.
+            self.keep_spare(structure);
             rejected(e)
         })
     }
@@ -219,7 +243,12 @@ impl Backend for Sel4Backend {
         });
     }
 
-    fn create_structure(&mut self, space: SpaceRef<CPtr>, level: Level, addr: RegionAddr) -> Result<Structure, BackendError> {
+    fn create_structure(
+        &mut self,
+        space: SpaceRef<CPtr>,
+        level: Level,
+        addr: RegionAddr,
+    ) -> Result<Structure, BackendError> {
         let cap = self.new_structure(level)?;
         let structure = Structure { cap, level };
         self.map_structure(space.vspace, structure, addr.get())?;
@@ -227,13 +256,11 @@ impl Backend for Sel4Backend {
     }
 
     fn delete_structure(&mut self, _space: SpaceRef<CPtr>, structure: Structure) {
-        let Some((paging, _, _, spare)) = paging_level(structure.level) else { return };
+        let Some((paging, _, _)) = paging_level(structure.level) else { return };
         self.counts.record(Invocation::UnmapStructure);
         // Unmapping a structure the server mapped cannot fail.
         let _ = PagingStructure { cap: structure.cap, level: paging }.unmap();
-        if self.spare_structures[spare].push(structure.cap).is_err() {
-            self.delete(structure.cap);
-        }
+        self.keep_spare(structure);
     }
 
     fn map_frame(
@@ -273,5 +300,25 @@ impl Backend for Sel4Backend {
         if let Some((copy, _)) = self.copies.remove(&(space.id.index() as u8, addr.get())) {
             self.delete(copy);
         }
+    }
+}
+
+impl Platform for Sel4Backend {
+    fn frame_address(&mut self, frame: Frame) -> u64 {
+        self.counts.record(Invocation::GetAddress);
+        // The server's own frame capability always has an address.
+        Page(frame.cap).address().unwrap_or(0)
+    }
+
+    fn invocations(&self) -> u64 {
+        self.counts.total()
+    }
+
+    fn untyped_free(&self) -> u64 {
+        self.pool.free_bytes()
+    }
+
+    fn release_vspace(&mut self, vspace: CPtr) {
+        self.delete(vspace);
     }
 }

@@ -13,6 +13,7 @@ pub fn own_cnode() -> CNode {
 }
 
 /// A stack of free slots.
+#[derive(Default)]
 pub struct Slots {
     free: heapless::Vec<u32, SLOTS>,
 }

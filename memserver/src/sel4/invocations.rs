@@ -50,14 +50,21 @@ impl Invocation {
 pub struct InvocationCounts([u64; Invocation::ALL.len()]);
 
 impl InvocationCounts {
+    /// No invocation yet.
+    pub const fn new() -> InvocationCounts {
+        InvocationCounts([0; Invocation::ALL.len()])
+    }
+
     /// Counts one invocation of `kind`.
     pub fn record(&mut self, kind: Invocation) {
-        self.0[kind as usize] += 1;
+        if let Some(count) = self.0.get_mut(kind as usize) {
+            *count += 1;
+        }
     }
 
     /// Invocations of `kind`.
     pub fn get(&self, kind: Invocation) -> u64 {
-        self.0[kind as usize]
+        self.0.get(kind as usize).copied().unwrap_or(0)
     }
 
     /// All invocations.

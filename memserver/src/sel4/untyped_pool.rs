@@ -10,6 +10,7 @@ use client_lib::sel4::{Sel4Error, Slot, Untyped};
 const MAX_UNTYPEDS: usize = 64;
 
 /// The server's untyped memory.
+#[derive(Default)]
 pub struct UntypedPool {
     /// (slot, size in bytes) of each untyped.
     untypeds: heapless::Vec<(CPtr, u64), MAX_UNTYPEDS>,

@@ -1,0 +1,246 @@
+//! Where the wire protocol meets the core: a decoded request becomes a call
+//! of the server's method with the caller's badge, and its result becomes a
+//! reply with a stable error code. Faults of registered spaces are turned
+//! into repairs or reports here too. The seL4 receive loop and the host
+//! fuzz targets call exactly this code.
+
+use crate::backend::Backend;
+use crate::error::{Error, FaultError};
+use crate::ids::{Badge, CpuId, Pfn, SpaceId};
+use crate::layout::{Area, PageSize, VmallocAddr};
+use crate::limits::MAX_SPACES;
+use crate::percpu::PercpuOffset;
+use crate::populate::Access;
+use crate::server::{Config, MemServer};
+use crate::vmalloc::VmallocFlags;
+use crate::vmemmap::VmemmapOptions;
+use crate::Rights;
+use client_lib::bootstrap::{FaultKind, FaultReport};
+use client_lib::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION, REQUESTS};
+use client_lib::wire::{DecodeError, Words};
+
+/// What the dispatcher needs from a backend beyond [`Backend`]: facts for
+/// replies and statistics, and releasing a space's handle.
+pub trait Platform: Backend {
+    /// The physical address of `frame` (on the simulator, any stable id).
+    fn frame_address(&mut self, frame: Self::Frame) -> u64;
+    /// Kernel invocations made so far.
+    fn invocations(&self) -> u64;
+    /// Bytes of memory not yet turned into frames or structures.
+    fn untyped_free(&self) -> u64;
+    /// Gives up the handle of a space that was unregistered.
+    fn release_vspace(&mut self, vspace: Self::VSpace);
+}
+
+/// What became of the capability that came with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapUse {
+    /// The server keeps it (a registered space's VSpace).
+    Kept,
+    /// It was not wanted: the caller of `handle` must delete it.
+    Unused,
+}
+
+/// The memory server behind the protocol.
+pub struct Dispatcher<B: Platform> {
+    server: MemServer<B>,
+    admin: Badge,
+    /// The client badge each registered space belongs to.
+    owners: [Option<Badge>; MAX_SPACES],
+}
+
+fn code(e: Error) -> ErrorCode {
+    match e {
+        Error::OutOfMemory | Error::NoAddressSpace => ErrorCode::OutOfMemory,
+        Error::Backend(_) | Error::NotStarted => ErrorCode::Kernel,
+        Error::QuotaExceeded => ErrorCode::QuotaExceeded,
+        Error::InvalidArgument => ErrorCode::InvalidArgument,
+        Error::Overlap => ErrorCode::Overlap,
+        Error::NotFound => ErrorCode::NotFound,
+        Error::NotOwner => ErrorCode::NotOwner,
+        Error::NotAdmin => ErrorCode::NotAdmin,
+        Error::NoSuchSpace => ErrorCode::NoSuchSpace,
+        Error::AlreadyRegistered => ErrorCode::AlreadyRegistered,
+        Error::LimitReached(_) => ErrorCode::LimitReached,
+    }
+}
+
+impl<B: Platform> Dispatcher<B> {
+    /// A dispatcher over a new server; `const` so it can live in a static.
+    pub const fn new(backend: B, config: Config) -> Self {
+        Dispatcher { server: MemServer::new(backend, config), admin: config.admin, owners: [None; MAX_SPACES] }
+    }
+
+    /// Starts the server (see [`MemServer::start`]).
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.server.start()
+    }
+
+    /// The server, for statistics and checks.
+    pub fn server(&self) -> &MemServer<B> {
+        &self.server
+    }
+
+    /// The backend.
+    pub fn backend_mut(&mut self) -> &mut B {
+        self.server.backend_mut()
+    }
+
+    /// Handles one message from `caller`. `cap` is the capability that
+    /// came with it, if any.
+    pub fn handle(&mut self, caller: Badge, words: &Words, cap: Option<B::VSpace>) -> (Reply, CapUse) {
+        let request = match words.decode::<Request>(REQUESTS) {
+            Ok(request) => request,
+            Err(DecodeError::Malformed) => return (Reply::Error(ErrorCode::Malformed), CapUse::Unused),
+            Err(DecodeError::UnknownOperation) => return (Reply::Error(ErrorCode::UnknownOperation), CapUse::Unused),
+        };
+        let mut cap_use = CapUse::Unused;
+        let reply = self.request(caller, request, cap, &mut cap_use).unwrap_or_else(Reply::Error);
+        (reply, cap_use)
+    }
+
+    /// The layout clients learn at first contact.
+    pub fn region_info(&self) -> RegionInfo {
+        RegionInfo {
+            vmalloc_start: Area::Vmalloc.start(),
+            vmemmap_start: Area::Vmemmap.start(),
+            percpu_start: Area::Percpu.start(),
+            percpu_unit_size: crate::limits::PERCPU_UNIT_SIZE,
+            cpus: self.server.cpus() as u16,
+        }
+    }
+
+    fn registered(&self, caller: Badge) -> Result<(), ErrorCode> {
+        if self.owners.contains(&Some(caller)) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NotRegistered)
+        }
+    }
+
+    fn request(
+        &mut self,
+        caller: Badge,
+        request: Request,
+        cap: Option<B::VSpace>,
+        cap_use: &mut CapUse,
+    ) -> Result<Reply, ErrorCode> {
+        let server = &mut self.server;
+        match request {
+            Request::Hello { version: PROTOCOL_VERSION } => {
+                Ok(Reply::Hello { version: PROTOCOL_VERSION, region: self.region_info() })
+            }
+            Request::Hello { .. } => Err(ErrorCode::VersionMismatch),
+            Request::Stats => Ok(Reply::Stats(self.stats())),
+            Request::Translate { addr } => {
+                let leaf = server.translate(addr).copied();
+                Ok(Reply::Translation(leaf.map(|leaf| Translation {
+                    paddr: server.backend_mut().frame_address(leaf.frame),
+                    large: leaf.size == PageSize::Large,
+                    writable: leaf.rights == Rights::ReadWrite,
+                })))
+            }
+            Request::Register { client, quota_bytes } => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
+                server.set_quota(caller, Badge(client), quota_bytes).map_err(code)?;
+                let space = server.register_space(caller, vspace).map_err(code)?;
+                if let Some(owner) = self.owners.get_mut(space.index()) {
+                    *owner = Some(Badge(client));
+                }
+                *cap_use = CapUse::Kept;
+                Ok(Reply::Space(space.index() as u8))
+            }
+            Request::Unregister { space } => {
+                let id = SpaceId::new(space as usize).ok_or(ErrorCode::NoSuchSpace)?;
+                let vspace = server.unregister_space(caller, id).map_err(code)?;
+                server.backend_mut().release_vspace(vspace);
+                if let Some(owner) = self.owners.get_mut(id.index()) {
+                    *owner = None;
+                }
+                Ok(Reply::Done)
+            }
+            Request::Purge => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                server.purge();
+                Ok(Reply::Done)
+            }
+            Request::Vmalloc { size, large_pages } => {
+                self.registered(caller)?;
+                let addr = self.server.vmalloc(caller, size, VmallocFlags { huge: large_pages }).map_err(code)?;
+                Ok(Reply::Address(addr.get()))
+            }
+            Request::Vfree { addr } => {
+                self.registered(caller)?;
+                let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
+                self.server.vfree(caller, addr).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::PercpuAlloc { size, align } => {
+                self.registered(caller)?;
+                let offset = self.server.percpu_alloc(caller, size as u64, align as u64).map_err(code)?;
+                Ok(Reply::Offset(u32::try_from(offset.get()).map_err(|_| ErrorCode::LimitReached)?))
+            }
+            Request::PercpuFree { offset } => {
+                self.registered(caller)?;
+                self.server.percpu_free(caller, PercpuOffset::new(offset as u64)).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::VmemmapPopulate { start_pfn, nr_pages, compound_order } => {
+                self.registered(caller)?;
+                let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
+                let options = VmemmapOptions {
+                    huge: false,
+                    compound_order: (compound_order > 0).then_some(compound_order as u32),
+                };
+                self.server.vmemmap_populate(caller, start, nr_pages, options).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::VmemmapDepopulate { start_pfn, nr_pages } => {
+                self.registered(caller)?;
+                let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
+                self.server.vmemmap_depopulate(caller, start, nr_pages).map_err(code)?;
+                Ok(Reply::Done)
+            }
+        }
+    }
+
+    /// The statistics clients and tools see.
+    pub fn stats(&self) -> Stats {
+        let stats = self.server.stats();
+        let spaces = stats.spaces.iter().flatten();
+        Stats {
+            missed_syncs: stats.missed_syncs,
+            spaces: spaces.clone().count() as u32,
+            frames: stats.frames.small + stats.frames.large,
+            structures: spaces.map(|cost| cost.structures).sum(),
+            invocations: self.server.region().backend().invocations(),
+            untyped_free: self.server.region().backend().untyped_free(),
+        }
+    }
+
+    /// A fault of a thread in space `space` at `addr` (instruction pointer
+    /// `ip`): repaired from the canonical table if it maps the address
+    /// (`None`), else the report to send to the administrator.
+    pub fn handle_fault(&mut self, space: u8, addr: u64, ip: u64, access: Access) -> Option<FaultReport> {
+        let id = SpaceId::new(space as usize)?;
+        let kind = match self.server.handle_fault(id, addr, access) {
+            Ok(()) => return None,
+            Err(FaultError::Protection) => FaultKind::ReadOnlyWrite,
+            Err(_) if access == Access::Write => FaultKind::UnmappedWrite,
+            Err(_) => FaultKind::UnmappedRead,
+        };
+        Some(FaultReport { space, addr, ip, kind })
+    }
+
+    /// The percpu address of `offset` in `cpu`'s unit, as the server
+    /// computes it (for checking the clients' formula).
+    pub fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
+        let cpu = CpuId::new(cpu as usize)?;
+        self.server.percpu_address(PercpuOffset::new(offset as u64), cpu).ok().map(|a| a.get())
+    }
+}
