@@ -24,14 +24,30 @@ pub mod server_slot {
 /// Slots in the server's CNode: 2^17.
 pub const SERVER_CNODE_BITS: u64 = 17;
 
-/// What the memory server's start-up registers carry (besides its IPC
-/// buffer in rdi): rsi = number of untyped caps from
-/// `server_slot::UNTYPED_START`, rdx = first free slot, rcx = CPUs.
+/// CPUs the memory server keeps percpu units for: the most the kernel
+/// runs (`CONFIG_MAX_NUM_NODES` of the `images` build).
+pub const MAX_CPUS: usize = 4;
+
+/// What the memory server's start-up registers carry besides its IPC
+/// buffer: rsi = number of untyped caps from `server_slot::UNTYPED_START`
+/// (low 32 bits) and their size in bits (high 32), rdx = first free slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerStart {
-    pub untypeds: u64,
+    pub untypeds: u32,
+    pub untyped_bits: u32,
     pub first_free_slot: u64,
-    pub cpus: u64,
+}
+
+impl ServerStart {
+    /// The values for rsi, rdx and rcx.
+    pub fn to_args(self) -> [Word; 3] {
+        [self.untypeds as Word | ((self.untyped_bits as Word) << 32), self.first_free_slot, 0]
+    }
+
+    /// Reads the values of rsi and rdx.
+    pub fn from_args([rsi, rdx, _]: [Word; 3]) -> ServerStart {
+        ServerStart { untypeds: rsi as u32, untyped_bits: (rsi >> 32) as u32, first_free_slot: rdx }
+    }
 }
 
 /// Badges on endpoints to the memory server and to the starter.
@@ -98,6 +114,12 @@ impl FaultReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_arguments_round_trip() {
+        let start = ServerStart { untypeds: 4, untyped_bits: 24, first_free_slot: 20 };
+        assert_eq!(ServerStart::from_args(start.to_args()), start);
+    }
 
     #[test]
     fn fault_reports_round_trip_and_reject_bad_words() {

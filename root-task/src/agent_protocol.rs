@@ -26,6 +26,9 @@ pub mod slot {
     pub const OUTCOME: u64 = 4;
 }
 
+/// Agent `i` reports to the root task with badge `OUTCOME_BADGE_BASE + i`.
+pub const OUTCOME_BADGE_BASE: u64 = 0x400;
+
 /// A command from the root task.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub enum Command {

@@ -1,34 +1,35 @@
 //! The root task: the first user program seL4 starts. It summarises
-//! bootinfo, loads the embedded hello child into its own VSpace, answers
-//! its call, and ends QEMU with the outcome.
+//! bootinfo, runs the hello-child self-test, starts the memory server and
+//! the client agents in their own address spaces, registers the agents'
+//! spaces, runs the scenarios and ends QEMU with the outcome.
 #![no_std]
 #![no_main]
 
+mod agent;
 mod allocator;
+mod hello;
+mod inbox;
+mod memserver_process;
 mod process;
+mod scenarios;
+mod verdict;
 mod vspace;
 
+use agent::Agent;
 use allocator::Allocator;
 use client_lib::println;
-use client_lib::sel4::abi::{fault, init_cap, object_type};
+use client_lib::sel4::abi::{init_cap, object_type};
 use client_lib::sel4::bootinfo::BootInfo;
 use client_lib::sel4::runtime::{self, StartRegs};
-use client_lib::sel4::{syscall, CapRights, MessageInfo};
-use process::{Process, ProcessSpec};
-use root_task::hello_protocol;
+use client_lib::MemClient;
+use memserver_process::MemServerProcess;
+use scenarios::World;
 use vspace::VSpace;
 
-/// The hello child's ELF image, built by `images` before this program.
-static HELLO_CHILD: &[u8] = include_bytes!(env!("ROOT_TASK_HELLO_CHILD_ELF"));
-
-/// Badge of the hello child's calls.
-const CHILD_BADGE: u64 = 0x100;
-/// Badge of the hello child's faults.
-const CHILD_FAULT_BADGE: u64 = 0x101;
-/// The hello child's thread priority (below the root task's 255).
-const CHILD_PRIORITY: u8 = 200;
-/// The challenge the child sends back.
-const CHALLENGE: u64 = 0xc0ffee;
+/// The memory server's and the client agents' ELF images, built by
+/// `images` before this program.
+static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
+static CLIENT: &[u8] = include_bytes!(env!("ROOT_TASK_CLIENT_ELF"));
 
 fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo
@@ -41,53 +42,36 @@ client_lib::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
 fn main(regs: StartRegs) -> ! {
     runtime::set_exit_capability(init_cap::IO_PORT);
     let bootinfo = bootinfo(regs);
-    let (empty, untyped) = (bootinfo.empty, bootinfo.untyped);
+    let (empty, untyped, cpus) = (bootinfo.empty, bootinfo.untyped, bootinfo.num_nodes);
     println!(
         "root-task: {} untypeds ({} MiB RAM), empty slots {:#x}..{:#x}, {} CPUs",
         untyped.end - untyped.start,
         bootinfo.ram_bytes() >> 20,
         { empty.start },
         { empty.end },
-        { bootinfo.num_nodes }
+        cpus
     );
     let mut alloc = Allocator::new(bootinfo);
     let mut root_vspace = VSpace::root_task();
-    let endpoint = alloc.retype(object_type::ENDPOINT, 0);
-    let spec = ProcessSpec {
-        name: "hello-child",
-        image: HELLO_CHILD,
-        priority: CHILD_PRIORITY,
-        cnode_bits: 12,
-        fault_slot: hello_protocol::slot::FAULT,
-    };
-    let child = Process::load(&mut alloc, &mut root_vspace, &spec);
-    child.give(hello_protocol::slot::ENDPOINT, endpoint, CapRights::ALL, CHILD_BADGE);
-    child.give(hello_protocol::slot::FAULT, endpoint, CapRights::ALL, CHILD_FAULT_BADGE);
-    child.start(&child.main, [CHALLENGE, 0, 0]);
-    serve_hello_child(endpoint);
-    println!("root-task: hello-child exchange ok");
-    runtime::exit(true)
-}
+    hello::run(&mut alloc, &mut root_vspace);
 
-/// Answers the child's challenge and waits for its verdict.
-fn serve_hello_child(endpoint: u64) {
-    loop {
-        let msg = syscall::recv(endpoint);
-        match (msg.badge, msg.info.label()) {
-            (CHILD_FAULT_BADGE, kind) => {
-                let what = if kind == fault::VM_FAULT { "VM fault" } else { "fault" };
-                panic!("hello-child: {what} (type {kind}), message registers {:x?}", msg.mrs)
-            }
-            (CHILD_BADGE, hello_protocol::CHALLENGE) => {
-                let answer = hello_protocol::answer(msg.mrs[0]);
-                syscall::reply(MessageInfo::new(0, 0, 0, 1), [answer, 0, 0, 0]);
-            }
-            (CHILD_BADGE, hello_protocol::VERDICT) if msg.mrs[0] == 1 => {
-                syscall::reply(MessageInfo::new(0, 0, 0, 0), [0; 4]);
-                return;
-            }
-            (CHILD_BADGE, hello_protocol::VERDICT) => panic!("hello-child rejected the root task's answer"),
-            (badge, label) => panic!("unexpected message: badge {badge:#x}, label {label}"),
-        }
+    let root_endpoint = alloc.retype(object_type::ENDPOINT, 0);
+    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint);
+    println!("root-task: memory server launched");
+    let region = *MemClient::connect(server.admin_endpoint())
+        .unwrap_or_else(|e| panic!("the memory server does not answer: {e:?}"))
+        .region();
+    let mut load =
+        |name, index| Agent::load(&mut alloc, &mut root_vspace, name, CLIENT, index, server.endpoint, root_endpoint);
+    let mut agents = [load("A", 0), load("B", 1), load("C", 2)];
+    let late = load("D", 3);
+    for agent in &mut agents {
+        agent.start().unwrap_or_else(|e| panic!("starting {}: {e}", agent.name));
+        let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
+        registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));
     }
+    let mut world = World::new(&mut alloc, &server, region, agents, late, cpus);
+    let all_ok = scenarios::run_all(&mut world);
+    println!("root-task: {}", if all_ok { "all scenarios ok" } else { "some scenarios FAILED" });
+    runtime::exit(all_ok)
 }

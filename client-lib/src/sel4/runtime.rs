@@ -47,8 +47,9 @@ pub fn set_exit_capability(cap: u64) {
 }
 
 /// Ends the system with success or failure when this program holds the
-/// exit capability; otherwise a failure faults (`ud2`), so the supervisor
-/// hears of it through the fault endpoint, and a success blocks forever.
+/// exit capability. Otherwise a failure faults (`ud2`), so the supervisor
+/// hears of it through the fault endpoint, and a success yields until the
+/// supervisor, told by the program's last message, suspends the thread.
 pub fn exit(success: bool) -> ! {
     let cap = EXIT_CAP.load(Ordering::Relaxed);
     if cap != 0 {

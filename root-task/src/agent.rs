@@ -1,0 +1,135 @@
+//! Client agents as the root task drives them: loading, registering with
+//! the memory server, commands and their outcomes, and recovery of an
+//! agent whose access was reported as a real fault.
+
+use crate::allocator::Allocator;
+use crate::inbox::{self, Event};
+use crate::process::{Process, ProcessSpec, Thread};
+use crate::vspace::VSpace;
+use client_lib::bootstrap::{badge, FaultReport};
+use client_lib::protocol::{ErrorCode, Reply, Request};
+use client_lib::sel4::abi::{object_type, CPtr};
+use client_lib::sel4::{syscall, CapRights};
+use client_lib::transport;
+use client_lib::wire::Words;
+use client_lib::AdminClient;
+use core::fmt;
+use root_task::agent_protocol::{role, slot, Command, Outcome, OUTCOME_BADGE_BASE};
+
+/// Agents' thread priority: below the memory server's.
+const PRIORITY: u8 = 150;
+
+/// Why a command did not produce an outcome.
+#[derive(Debug)]
+pub enum Trouble {
+    /// The memory server reported a real fault of the agent (the agent was
+    /// restarted and is ready again).
+    Faulted(FaultReport),
+    /// Something else arrived, or the agent could not be restarted.
+    Broken(Event),
+}
+
+impl fmt::Display for Trouble {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trouble::Faulted(r) => write!(f, "reported fault: {}", Event::Fault(*r)),
+            Trouble::Broken(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A client agent.
+pub struct Agent {
+    pub name: &'static str,
+    index: u64,
+    pub process: Process,
+    command: CPtr,
+    root_endpoint: CPtr,
+    mem_endpoint: CPtr,
+    /// The space id the memory server gave it.
+    pub space: Option<u8>,
+}
+
+impl Agent {
+    /// Loads agent `index` from `image`, connected to the memory server's
+    /// `mem_endpoint` and reporting to `root_endpoint`. Not yet started.
+    pub fn load(
+        alloc: &mut Allocator,
+        root: &mut VSpace,
+        name: &'static str,
+        image: &[u8],
+        index: u64,
+        mem_endpoint: CPtr,
+        root_endpoint: CPtr,
+    ) -> Agent {
+        let spec = ProcessSpec { name, image, priority: PRIORITY, cnode_bits: 12, fault_slot: slot::FAULT };
+        let process = Process::load(alloc, root, &spec);
+        let command = alloc.retype(object_type::ENDPOINT, 0);
+        process.give(slot::MEMSERVER, mem_endpoint, CapRights::ALL, badge::CLIENT_BASE + index);
+        process.give(slot::COMMAND, command, CapRights::ALL, 0);
+        process.give(slot::OUTCOME, root_endpoint, CapRights::ALL, OUTCOME_BADGE_BASE + index);
+        Agent { name, index, process, command, root_endpoint, mem_endpoint, space: None }
+    }
+
+    /// The badge the agent calls the memory server with.
+    pub fn client_badge(&self) -> u64 {
+        badge::CLIENT_BASE + self.index
+    }
+
+    /// Registers the agent's VSpace with the memory server, with a quota,
+    /// and routes its threads' faults to the server.
+    pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u8, ErrorCode> {
+        let space = admin.register(self.client_badge(), quota_bytes, self.process.vspace.pml4)?;
+        self.process.give(slot::FAULT, self.mem_endpoint, CapRights::ALL, badge::SPACE_FAULT | space as u64);
+        self.space = Some(space);
+        Ok(space)
+    }
+
+    /// Starts (or restarts) the agent's command thread and waits until it
+    /// is connected.
+    pub fn start(&self) -> Result<(), Trouble> {
+        self.process.start(&self.process.main, [role::AGENT, 0, 0]);
+        match self.wait()? {
+            Outcome::Ready(Ok(())) => Ok(()),
+            other => Err(Trouble::Broken(Event::Outcome { index: self.index, outcome: other })),
+        }
+    }
+
+    /// Starts a percpu worker thread on `cpu` that increments the counter
+    /// at `addr` `times` times.
+    pub fn start_worker(&mut self, alloc: &mut Allocator, cpu: u64, addr: u64, times: u64) -> Thread {
+        let worker = self.process.add_thread(alloc);
+        worker.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("{}: affinity {cpu}: {e:?}", self.name));
+        self.process.start(&worker, [role::PERCPU_WORKER, addr, times]);
+        worker
+    }
+
+    /// Waits for this agent's next outcome. A real fault reported for its
+    /// space restarts it.
+    pub fn wait(&self) -> Result<Outcome, Trouble> {
+        match inbox::next(self.root_endpoint) {
+            Event::Outcome { index, outcome } if index == self.index => Ok(outcome),
+            Event::Fault(report) if Some(report.space) == self.space => {
+                self.start()?;
+                Err(Trouble::Faulted(report))
+            }
+            other => Err(Trouble::Broken(other)),
+        }
+    }
+
+    /// Has the agent carry out `command` and returns its outcome.
+    pub fn run(&self, command: Command) -> Result<Outcome, Trouble> {
+        let words = Words::encode(&command).unwrap_or_else(|| panic!("command does not fit a message"));
+        let (info, mrs) = transport::stage(&words, 0);
+        syscall::send(self.command, info, mrs);
+        self.wait()
+    }
+
+    /// Has the agent send `request` to the memory server.
+    pub fn request(&self, request: Request) -> Result<Result<Reply, ErrorCode>, Trouble> {
+        match self.run(Command::Request(request))? {
+            Outcome::Reply(reply) => Ok(reply),
+            other => Err(Trouble::Broken(Event::Outcome { index: self.index, outcome: other })),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Starting the memory server: its process, its endpoint, a pool of
+//! untyped memory, and the capabilities the bootstrap contract names.
+
+use crate::allocator::Allocator;
+use crate::process::{Process, ProcessSpec};
+use crate::vspace::VSpace;
+use client_lib::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
+use client_lib::sel4::abi::{init_cap, object_type, CPtr};
+use client_lib::sel4::{CNode, CapRights};
+use client_lib::AdminClient;
+
+/// The server's priority: above its clients, below the root task.
+const PRIORITY: u8 = 200;
+/// Untyped memory the server gets: `UNTYPEDS` pieces of 2^`UNTYPED_BITS`.
+const UNTYPEDS: u64 = 4;
+const UNTYPED_BITS: u64 = 24;
+
+/// The running memory server, as the root task holds it.
+pub struct MemServerProcess {
+    /// The server's endpoint (unbadged; minted for each client).
+    pub endpoint: CPtr,
+    /// The administrator's connection.
+    pub admin: AdminClient,
+    admin_endpoint: CPtr,
+}
+
+impl MemServerProcess {
+    /// Loads the server from `image`, hands it its capabilities and
+    /// `UNTYPEDS << UNTYPED_BITS` bytes of untyped memory, and starts it.
+    /// `root_endpoint` receives its fault reports and its own faults.
+    pub fn launch(alloc: &mut Allocator, root: &mut VSpace, image: &[u8], root_endpoint: CPtr) -> Self {
+        let spec = ProcessSpec {
+            name: "memserver",
+            image,
+            priority: PRIORITY,
+            cnode_bits: SERVER_CNODE_BITS,
+            fault_slot: server_slot::FAULT,
+        };
+        let process = Process::load(alloc, root, &spec);
+        let endpoint = alloc.retype(object_type::ENDPOINT, 0);
+        process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
+        process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
+        process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
+        process.give(server_slot::REPORT, root_endpoint, CapRights::ALL, badge::SERVER_REPORT);
+        process.give(server_slot::FAULT, root_endpoint, CapRights::ALL, badge::SERVER_FAULT);
+        for i in 0..UNTYPEDS {
+            let untyped = alloc.retype(object_type::UNTYPED, UNTYPED_BITS);
+            process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
+        }
+        let first_free = server_slot::UNTYPED_START + UNTYPEDS;
+        let start =
+            ServerStart { untypeds: UNTYPEDS as u32, untyped_bits: UNTYPED_BITS as u32, first_free_slot: first_free };
+        process.start(&process.main, start.to_args());
+        let admin = alloc.slot();
+        CNode::root_task(init_cap::CNODE)
+            .mint(admin, CNode::root_task(init_cap::CNODE), endpoint, CapRights::ALL, badge::ADMIN)
+            .unwrap_or_else(|e| panic!("minting the administrator's endpoint failed: {e:?}"));
+        MemServerProcess { endpoint, admin: AdminClient::new(admin), admin_endpoint: admin }
+    }
+
+    /// The administrator's badged endpoint, for requests any client may
+    /// make (such as learning the region layout).
+    pub fn admin_endpoint(&self) -> CPtr {
+        self.admin_endpoint
+    }
+}
