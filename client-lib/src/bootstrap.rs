@@ -33,8 +33,11 @@ pub const MAX_CPUS: usize = 4;
 /// (low 32 bits) and their size in bits (high 32), rdx = first free slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerStart {
+    /// How many untyped capabilities follow `server_slot::UNTYPED_START`.
     pub untypeds: u32,
+    /// The size of each, in bits.
     pub untyped_bits: u32,
+    /// The first empty slot of the server's CNode after them.
     pub first_free_slot: u64,
 }
 
@@ -95,6 +98,7 @@ pub struct FaultReport {
     pub addr: u64,
     /// Its instruction pointer.
     pub ip: u64,
+    /// What kind of fault it was.
     pub kind: FaultKind,
 }
 

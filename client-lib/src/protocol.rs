@@ -17,34 +17,76 @@ pub const PROTOCOL_VERSION: u16 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum Request {
     /// First contact: the client's protocol version.
-    Hello { version: u16 },
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the client.
+        version: u16,
+    },
     /// Allocate `size` bytes of zeroed virtual memory in the vmalloc area;
     /// `large_pages` asks for 2 MiB pages where size and alignment allow.
-    Vmalloc { size: u64, large_pages: bool },
+    Vmalloc {
+        /// Bytes (rounded up to whole pages).
+        size: u64,
+        /// Use 2 MiB pages where possible.
+        large_pages: bool,
+    },
     /// Free the area at `addr` (the caller's own).
-    Vfree { addr: u64 },
+    Vfree {
+        /// The area's first address, as vmalloc returned it.
+        addr: u64,
+    },
     /// Allocate `size` bytes aligned to `align` in every CPU's percpu unit.
-    PercpuAlloc { size: u32, align: u32 },
+    PercpuAlloc {
+        /// Bytes in each CPU's unit.
+        size: u32,
+        /// Alignment (a power of two).
+        align: u32,
+    },
     /// Free the percpu allocation at `offset`.
-    PercpuFree { offset: u32 },
+    PercpuFree {
+        /// The offset percpu alloc returned.
+        offset: u32,
+    },
     /// How the kernel region maps `addr` (canonical table).
-    Translate { addr: u64 },
+    Translate {
+        /// Any address.
+        addr: u64,
+    },
     /// Back the page descriptors of `nr_pages` pfns from `start_pfn`;
     /// `compound_order` > 0 applies the compound-page optimisation for
     /// compound pages of that order.
-    VmemmapPopulate { start_pfn: u64, nr_pages: u64, compound_order: u8 },
+    VmemmapPopulate {
+        /// First page frame number.
+        start_pfn: u64,
+        /// Number of page frames.
+        nr_pages: u64,
+        /// Order of the compound pages the range holds (0: none).
+        compound_order: u8,
+    },
     /// Free the descriptor frames of a pfn range (memory hot-remove).
-    VmemmapDepopulate { start_pfn: u64, nr_pages: u64 },
+    VmemmapDepopulate {
+        /// First page frame number of a populated range.
+        start_pfn: u64,
+        /// Its number of page frames.
+        nr_pages: u64,
+    },
     /// Server statistics.
     Stats,
     /// Administrator only: register the address space whose VSpace
     /// capability travels with the message, for the client whose endpoint
     /// badge is `client`, which may then hold `quota_bytes` of memory. The
     /// reply names the space; it holds the whole region already.
-    Register { client: u64, quota_bytes: u64 },
+    Register {
+        /// The client's endpoint badge.
+        client: u64,
+        /// Bytes of memory the client may hold.
+        quota_bytes: u64,
+    },
     /// Administrator only: remove address space `space`; what its client
     /// owned is reclaimed when it has no other space.
-    Unregister { space: u8 },
+    Unregister {
+        /// The id [`Request::Register`] returned.
+        space: u8,
+    },
     /// Administrator only: unmap every lazily freed vmalloc area now (like
     /// Linux's `vm_unmap_aliases`) and make its addresses reusable.
     Purge,
@@ -57,8 +99,11 @@ pub const REQUESTS: u32 = 12;
 /// Where the kernel region's areas are, for clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct RegionInfo {
+    /// First address of the vmalloc area.
     pub vmalloc_start: u64,
+    /// First address of the vmemmap area (the descriptor of pfn 0).
     pub vmemmap_start: u64,
+    /// First address of the percpu area.
     pub percpu_start: u64,
     /// Bytes between consecutive CPUs' percpu units.
     pub percpu_unit_size: u64,
@@ -114,7 +159,12 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum Reply {
     /// Answer to [`Request::Hello`]: the server's version and the layout.
-    Hello { version: u16, region: RegionInfo },
+    Hello {
+        /// The server's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The region layout.
+        region: RegionInfo,
+    },
     /// The request succeeded and returns nothing.
     Done,
     /// A virtual address (vmalloc).

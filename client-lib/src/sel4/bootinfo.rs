@@ -8,7 +8,9 @@ use super::abi::{size, Word};
 #[repr(C, packed)]
 #[derive(Clone, Copy, Debug)]
 pub struct SlotRegion {
+    /// `start`.
     pub start: Word,
+    /// `end`.
     pub end: Word,
 }
 
@@ -16,31 +18,52 @@ pub struct SlotRegion {
 #[repr(C, packed)]
 #[derive(Clone, Copy, Debug)]
 pub struct UntypedDesc {
+    /// `paddr`.
     pub paddr: Word,
+    /// `padding1`.
     pub padding1: u8,
+    /// `padding2`.
     pub padding2: u8,
+    /// `sizeBits`.
     pub size_bits: u8,
+    /// `isDevice`.
     pub is_device: u8,
 }
 
 /// `seL4_BootInfo`.
 #[repr(C, packed)]
 pub struct BootInfo {
+    /// `extraLen`.
     pub extra_len: Word,
+    /// `nodeID`.
     pub node_id: Word,
+    /// `numNodes`.
     pub num_nodes: Word,
+    /// `numIOPTLevels`.
     pub num_io_pt_levels: Word,
+    /// `ipcBuffer`.
     pub ipc_buffer: Word,
+    /// `empty`.
     pub empty: SlotRegion,
+    /// `sharedFrames`.
     pub shared_frames: SlotRegion,
+    /// `userImageFrames`.
     pub user_image_frames: SlotRegion,
+    /// `userImagePaging`.
     pub user_image_paging: SlotRegion,
+    /// `ioSpaceCaps`.
     pub io_space_caps: SlotRegion,
+    /// `extraBIPages`.
     pub extra_bi_pages: SlotRegion,
+    /// `initThreadCNodeSizeBits`.
     pub init_thread_cnode_size_bits: u8,
+    /// `initThreadDomain`.
     pub init_thread_domain: Word,
+    /// `archInfo`.
     pub arch_info: Word,
+    /// `untyped`.
     pub untyped: SlotRegion,
+    /// `untypedList`.
     pub untyped_list: [UntypedDesc; size::MAX_BOOTINFO_UNTYPED],
 }
 

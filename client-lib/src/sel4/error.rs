@@ -4,15 +4,25 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Sel4Error {
+    /// `seL4_InvalidArgument`.
     InvalidArgument = 1,
+    /// `seL4_InvalidCapability`.
     InvalidCapability = 2,
+    /// `seL4_IllegalOperation`.
     IllegalOperation = 3,
+    /// `seL4_RangeError`.
     RangeError = 4,
+    /// `seL4_AlignmentError`.
     AlignmentError = 5,
+    /// `seL4_FailedLookup`.
     FailedLookup = 6,
+    /// `seL4_TruncatedMessage`.
     TruncatedMessage = 7,
+    /// `seL4_DeleteFirst`.
     DeleteFirst = 8,
+    /// `seL4_RevokeFirst`.
     RevokeFirst = 9,
+    /// `seL4_NotEnoughMemory`.
     NotEnoughMemory = 10,
     /// A label outside the kernel's error range (never sent by seL4 5.0).
     Unknown = u64::MAX,

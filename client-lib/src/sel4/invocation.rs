@@ -30,14 +30,20 @@ pub fn invoke(cap: CPtr, label: u64, words: &[Word], caps: &[CPtr]) -> Result<Sy
 /// Access rights of a capability (`seL4_CapRights_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CapRights {
+    /// May transfer capabilities (and, for endpoints, be called).
     pub grant: bool,
+    /// May receive, or read a frame.
     pub read: bool,
+    /// May send, or write a frame.
     pub write: bool,
 }
 
 impl CapRights {
+    /// Every right.
     pub const ALL: CapRights = CapRights { grant: true, read: true, write: true };
+    /// Read and write (a writable frame).
     pub const READ_WRITE: CapRights = CapRights { grant: false, read: true, write: true };
+    /// Read only (a read-only frame).
     pub const READ: CapRights = CapRights { grant: false, read: true, write: false };
 
     /// The bitfield word: write bit 0, read bit 1, grant bit 2.
@@ -48,7 +54,10 @@ impl CapRights {
 
 /// An Untyped capability.
 #[derive(Clone, Copy, Debug)]
-pub struct Untyped(pub CPtr);
+pub struct Untyped(
+    /// The capability.
+    pub CPtr,
+);
 
 impl Untyped {
     /// `seL4_Untyped_Retype`: creates `count` objects of `object_type`
@@ -69,9 +78,13 @@ impl Untyped {
 /// `node_index` at `node_depth` bits, starting at slot `offset`.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot {
+    /// The CNode capability the lookup starts from.
     pub root: CPtr,
+    /// The destination CNode, as an index resolved from `root`.
     pub node_index: Word,
+    /// Bits of `node_index` to resolve (0: `root` itself).
     pub node_depth: Word,
+    /// The first slot in the destination CNode.
     pub offset: Word,
 }
 
@@ -85,6 +98,7 @@ impl Slot {
 /// A CNode capability, used to address slots at a given depth.
 #[derive(Clone, Copy, Debug)]
 pub struct CNode {
+    /// The CNode capability.
     pub cap: CPtr,
     /// Bits an index resolves in this CNode (64 for the root task's own
     /// CNode, whose guard covers the rest).
@@ -149,24 +163,43 @@ impl CNode {
 /// Registers of an x86-64 thread (`seL4_UserContext`), in message order.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UserContext {
+    /// `rip`.
     pub rip: Word,
+    /// `rsp`.
     pub rsp: Word,
+    /// `rflags`.
     pub rflags: Word,
+    /// `rax`.
     pub rax: Word,
+    /// `rbx`.
     pub rbx: Word,
+    /// `rcx`.
     pub rcx: Word,
+    /// `rdx`.
     pub rdx: Word,
+    /// `rsi`.
     pub rsi: Word,
+    /// `rdi`.
     pub rdi: Word,
+    /// `rbp`.
     pub rbp: Word,
+    /// `r8`.
     pub r8: Word,
+    /// `r9`.
     pub r9: Word,
+    /// `r10`.
     pub r10: Word,
+    /// `r11`.
     pub r11: Word,
+    /// `r12`.
     pub r12: Word,
+    /// `r13`.
     pub r13: Word,
+    /// `r14`.
     pub r14: Word,
+    /// `r15`.
     pub r15: Word,
+    /// `tls_base`.
     pub tls_base: Word,
 }
 
@@ -201,7 +234,10 @@ impl UserContext {
 
 /// A thread control block capability.
 #[derive(Clone, Copy, Debug)]
-pub struct Tcb(pub CPtr);
+pub struct Tcb(
+    /// The capability.
+    pub CPtr,
+);
 
 impl Tcb {
     /// `seL4_TCB_Configure`: fault endpoint (a CPtr in the thread's own
@@ -263,7 +299,10 @@ impl Tcb {
 
 /// An ASID pool capability.
 #[derive(Clone, Copy, Debug)]
-pub struct AsidPool(pub CPtr);
+pub struct AsidPool(
+    /// The capability.
+    pub CPtr,
+);
 
 impl AsidPool {
     /// `seL4_X86_ASIDPool_Assign`: gives the VSpace `pml4` an ASID.
@@ -296,7 +335,9 @@ impl PagingLevel {
 /// A PDPT, page directory or page table capability.
 #[derive(Clone, Copy, Debug)]
 pub struct PagingStructure {
+    /// The structure's capability.
     pub cap: CPtr,
+    /// Its level.
     pub level: PagingLevel,
 }
 
@@ -315,7 +356,10 @@ impl PagingStructure {
 
 /// A frame (page) capability.
 #[derive(Clone, Copy, Debug)]
-pub struct Page(pub CPtr);
+pub struct Page(
+    /// The capability.
+    pub CPtr,
+);
 
 impl Page {
     /// `seL4_X86_Page_Map`: maps the frame at `vaddr` in `vspace`.
@@ -336,7 +380,10 @@ impl Page {
 
 /// The I/O port capability.
 #[derive(Clone, Copy, Debug)]
-pub struct IoPort(pub CPtr);
+pub struct IoPort(
+    /// The capability.
+    pub CPtr,
+);
 
 impl IoPort {
     /// `seL4_X86_IOPort_Out8`: writes `value` to `port`.

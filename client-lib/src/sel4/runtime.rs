@@ -18,9 +18,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// The start-up registers (rdi, rsi, rdx, rcx).
 #[derive(Clone, Copy, Debug)]
 pub struct StartRegs {
+    /// Bootinfo (root task) or the IPC buffer address (other threads).
     pub rdi: u64,
+    /// First word from the starter.
     pub rsi: u64,
+    /// Second word from the starter.
     pub rdx: u64,
+    /// Third word from the starter.
     pub rcx: u64,
 }
 
