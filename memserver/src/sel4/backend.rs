@@ -272,7 +272,11 @@ impl Backend for Sel4Backend {
         rights: Rights,
     ) -> Result<(), BackendError> {
         let key = (space.id.index() as u8, addr.get());
-        if self.copies.len() == self.copies.capacity() || self.copies.contains_key(&key) {
+        if self.copies.contains_key(&key) {
+            // seL4 would refuse to map over the existing copy.
+            return Err(BackendError::Rejected(Sel4Error::DeleteFirst as u8));
+        }
+        if self.copies.len() == self.copies.capacity() {
             return Err(BackendError::OutOfMemory);
         }
         let rights = match rights {

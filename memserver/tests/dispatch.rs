@@ -1,0 +1,174 @@
+//! The protocol side of the server on the host: requests as the seL4 loop
+//! receives them (message words and badges), decoded and dispatched over
+//! the simulated MMU, with the invariant checked after every message.
+
+mod common;
+
+use client_lib::bootstrap::FaultKind;
+use client_lib::protocol::{ErrorCode, Reply, Request, PROTOCOL_VERSION, REQUESTS};
+use client_lib::wire::Words;
+use memserver::dispatch::{CapUse, Dispatcher};
+use memserver::sim::{Sim, SimVSpace};
+use memserver::{Access, Badge, Config};
+
+const ADMIN: Badge = common::ADMIN;
+const A: Badge = Badge(0x100);
+const B: Badge = Badge(0x101);
+const MIB: u64 = 1 << 20;
+
+/// A started dispatcher on the heap. Built on a thread with a large stack:
+/// unoptimised builds move the half-megabyte server through the stack
+/// several times on its way into the box.
+fn dispatcher() -> Box<Dispatcher<Sim>> {
+    let build = || {
+        let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus: 4 }));
+        d.start().expect("server starts");
+        d
+    };
+    std::thread::Builder::new().stack_size(64 << 20).spawn(build).unwrap().join().unwrap()
+}
+
+/// Sends `request` from `caller` (with `cap`), checks the invariant, and
+/// returns the reply.
+fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<SimVSpace>) -> Reply {
+    let (reply, _) = d.handle(caller, &Words::encode(&request).unwrap(), cap);
+    common::check(d.server());
+    assert!(Words::encode(&reply).is_some(), "reply {reply:?} does not fit a message");
+    reply
+}
+
+/// Registers a new VSpace for `client`; returns its space id.
+fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
+    let vspace = d.backend_mut().new_vspace();
+    let (reply, cap_use) = d.handle(
+        ADMIN,
+        &Words::encode(&Request::Register { client: client.0, quota_bytes: 64 * MIB }).unwrap(),
+        Some(vspace),
+    );
+    assert_eq!(cap_use, CapUse::Kept);
+    match reply {
+        Reply::Space(space) => space,
+        other => panic!("register: {other:?}"),
+    }
+}
+
+fn address(reply: Reply) -> u64 {
+    match reply {
+        Reply::Address(addr) => addr,
+        other => panic!("expected an address, got {other:?}"),
+    }
+}
+
+#[test]
+fn hello_checks_the_version_and_the_percpu_formula_matches_the_server() {
+    let mut d = dispatcher();
+    let region = match send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION }, None) {
+        Reply::Hello { version: PROTOCOL_VERSION, region } => region,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION + 1 }, None),
+        Reply::Error(ErrorCode::VersionMismatch)
+    );
+    register(&mut d, A);
+    for size in [8, 64, 4096] {
+        let Reply::Offset(offset) = send(&mut d, A, Request::PercpuAlloc { size, align: 8 }, None) else { panic!() };
+        for cpu in 0..region.cpus {
+            assert_eq!(Some(region.percpu_address(offset, cpu)), d.percpu_address(offset, cpu));
+        }
+    }
+}
+
+#[test]
+fn only_the_admin_registers_and_only_registered_clients_allocate() {
+    let mut d = dispatcher();
+    let vmalloc = Request::Vmalloc { size: MIB, large_pages: false };
+    assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::NotRegistered));
+    let vspace = d.backend_mut().new_vspace();
+    let register = Request::Register { client: A.0, quota_bytes: MIB };
+    assert_eq!(send(&mut d, B, register, Some(vspace)), Reply::Error(ErrorCode::NotAdmin));
+    assert_eq!(send(&mut d, ADMIN, register, None), Reply::Error(ErrorCode::InvalidArgument));
+    let space = register_with(&mut d, register, vspace);
+    assert_eq!(send(&mut d, ADMIN, register, Some(vspace)), Reply::Error(ErrorCode::AlreadyRegistered));
+    address(send(&mut d, A, vmalloc, None));
+    assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::QuotaExceeded));
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: 15 }, None), Reply::Error(ErrorCode::NoSuchSpace));
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: 200 }, None), Reply::Error(ErrorCode::NoSuchSpace));
+    assert_eq!(send(&mut d, A, Request::Unregister { space }, None), Reply::Error(ErrorCode::NotAdmin));
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space }, None), Reply::Done);
+    assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::NotRegistered));
+}
+
+fn register_with(d: &mut Dispatcher<Sim>, register: Request, vspace: SimVSpace) -> u8 {
+    match send(d, ADMIN, register, Some(vspace)) {
+        Reply::Space(space) => space,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_and_unknown_messages_get_their_codes_and_change_nothing() {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    let before = common::snapshot(d.server());
+    let cases: [(&[u64], ErrorCode); 4] = [
+        (&[], ErrorCode::Malformed),
+        (&[0x02_00_01], ErrorCode::Malformed),
+        (&[REQUESTS as u64], ErrorCode::UnknownOperation),
+        (&[u64::MAX; 4], ErrorCode::Malformed),
+    ];
+    for (words, code) in cases {
+        let (reply, cap_use) = d.handle(A, &Words::from_slice(words), None);
+        assert_eq!((reply, cap_use), (Reply::Error(code), CapUse::Unused), "{words:x?}");
+    }
+    assert_eq!(common::snapshot(d.server()), before);
+}
+
+#[test]
+fn every_request_keeps_every_space_identical() {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    register(&mut d, B);
+    let area = address(send(&mut d, A, Request::Vmalloc { size: 3 * MIB, large_pages: true }, None));
+    let small = address(send(&mut d, B, Request::Vmalloc { size: 20_000, large_pages: false }, None));
+    let populate = Request::VmemmapPopulate { start_pfn: (1 << 33) - 1024, nr_pages: 2048, compound_order: 9 };
+    assert_eq!(send(&mut d, A, populate, None), Reply::Done);
+    let late = register(&mut d, B);
+    let Reply::Translation(Some(t)) = send(&mut d, B, Request::Translate { addr: area }, None) else { panic!() };
+    assert!(t.large && t.writable);
+    assert_eq!(send(&mut d, B, Request::Translate { addr: 0x1000 }, None), Reply::Translation(None));
+    assert_eq!(send(&mut d, B, Request::Vfree { addr: area }, None), Reply::Error(ErrorCode::NotOwner));
+    assert_eq!(send(&mut d, A, Request::Vfree { addr: area }, None), Reply::Done);
+    assert_eq!(send(&mut d, B, Request::Vfree { addr: small }, None), Reply::Done);
+    assert_eq!(send(&mut d, A, Request::Purge, None), Reply::Error(ErrorCode::NotAdmin));
+    assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
+    assert_eq!(send(&mut d, B, Request::Translate { addr: area }, None), Reply::Translation(None));
+    let depopulate = Request::VmemmapDepopulate { start_pfn: (1 << 33) - 1024, nr_pages: 2048 };
+    assert_eq!(send(&mut d, A, depopulate, None), Reply::Done);
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: late }, None), Reply::Done);
+    let Reply::Stats(stats) = send(&mut d, ADMIN, Request::Stats, None) else { panic!() };
+    assert_eq!((stats.spaces, stats.missed_syncs), (2, 0));
+}
+
+#[test]
+fn faults_are_repaired_from_the_canonical_table_or_reported() {
+    let mut d = dispatcher();
+    let vspace = d.backend_mut().new_vspace();
+    let register = Request::Register { client: A.0, quota_bytes: 64 * MIB };
+    let space = register_with(&mut d, register, vspace);
+    let area = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
+    assert!(d.backend_mut().drop_mapping(vspace, area), "simulate a missed sync");
+    assert_eq!(d.handle_fault(space, area + 16, 0x1234, Access::Write), None, "repaired, not reported");
+    let Reply::Stats(stats) = send(&mut d, ADMIN, Request::Stats, None) else { panic!() };
+    assert_eq!(stats.missed_syncs, 1);
+    let unmapped = area + 64 * 1024 * 1024;
+    let report = d.handle_fault(space, unmapped, 0x1234, Access::Read).expect("a real fault");
+    assert_eq!((report.space, report.addr, report.ip, report.kind), (space, unmapped, 0x1234, FaultKind::UnmappedRead));
+    assert_eq!(d.handle_fault(space, unmapped, 0, Access::Write).map(|r| r.kind), Some(FaultKind::UnmappedWrite));
+    let populate = Request::VmemmapPopulate { start_pfn: 0, nr_pages: 512, compound_order: 9 };
+    assert_eq!(send(&mut d, A, populate, None), Reply::Done);
+    let shared_tail = 0x7100_0000_0000 + 3 * 4096;
+    assert_eq!(d.handle_fault(space, shared_tail, 0, Access::Write).map(|r| r.kind), Some(FaultKind::ReadOnlyWrite));
+    assert_eq!(d.handle_fault(200, area, 0, Access::Read).map(|r| r.kind), None, "no such space: nothing to report to");
+    common::check(d.server());
+}
