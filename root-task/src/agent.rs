@@ -2,6 +2,7 @@
 //! the memory server, commands and their outcomes, and recovery of an
 //! agent whose access was reported as a real fault.
 
+use crate::agent_protocol::{role, slot, Command, Outcome, OUTCOME_BADGE_BASE};
 use crate::allocator::Allocator;
 use crate::inbox::{self, Event};
 use crate::process::{Process, ProcessSpec, Thread};
@@ -14,7 +15,6 @@ use client_lib::transport;
 use client_lib::wire::Words;
 use client_lib::AdminClient;
 use core::fmt;
-use root_task::agent_protocol::{role, slot, Command, Outcome, OUTCOME_BADGE_BASE};
 
 /// Agents' thread priority: below the memory server's.
 const PRIORITY: u8 = 150;

@@ -1,13 +1,13 @@
 //! The boot self-test: the hello child, loaded into its own VSpace, calls
 //! the root task with a challenge and checks the computed answer.
 
-use crate::allocator::Allocator;
-use crate::process::{Process, ProcessSpec};
-use crate::vspace::VSpace;
 use client_lib::println;
 use client_lib::sel4::abi::{fault, object_type};
 use client_lib::sel4::{syscall, CapRights, MessageInfo};
+use root_task::allocator::Allocator;
 use root_task::hello_protocol;
+use root_task::process::{Process, ProcessSpec};
+use root_task::vspace::VSpace;
 
 /// The hello child's ELF image, built by `images` before this program.
 static HELLO_CHILD: &[u8] = include_bytes!(env!("ROOT_TASK_HELLO_CHILD_ELF"));

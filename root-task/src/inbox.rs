@@ -2,11 +2,11 @@
 //! Agents report outcomes; the memory server reports real faults of
 //! client threads; the memory server's own faults arrive too.
 
+use crate::agent_protocol::{Outcome, OUTCOME_BADGE_BASE};
 use client_lib::bootstrap::{badge, FaultReport, FAULT_REPORT_LABEL};
 use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::syscall;
 use client_lib::transport;
-use root_task::agent_protocol::{Outcome, OUTCOME_BADGE_BASE};
 
 /// A message on the root task's endpoint.
 #[derive(Debug)]

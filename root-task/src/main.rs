@@ -5,26 +5,20 @@
 #![no_std]
 #![no_main]
 
-mod agent;
-mod allocator;
 mod hello;
-mod inbox;
-mod memserver_process;
-mod process;
 mod scenarios;
 mod verdict;
-mod vspace;
 
-use agent::Agent;
-use allocator::Allocator;
 use client_lib::println;
 use client_lib::sel4::abi::{init_cap, object_type};
 use client_lib::sel4::bootinfo::BootInfo;
 use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::MemClient;
-use memserver_process::MemServerProcess;
+use root_task::agent::Agent;
+use root_task::allocator::Allocator;
+use root_task::memserver_process::MemServerProcess;
+use root_task::vspace::VSpace;
 use scenarios::World;
-use vspace::VSpace;
 
 /// The memory server's and the client agents' ELF images, built by
 /// `images` before this program.

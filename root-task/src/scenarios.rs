@@ -2,15 +2,15 @@
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
 
-use crate::agent::{Agent, Trouble};
-use crate::allocator::Allocator;
 use crate::fail;
-use crate::memserver_process::MemServerProcess;
 use crate::verdict::{Context, Verdict};
 use client_lib::bootstrap::FaultKind;
 use client_lib::println;
 use client_lib::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS};
+use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{Command, Outcome};
+use root_task::allocator::Allocator;
+use root_task::memserver_process::MemServerProcess;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
