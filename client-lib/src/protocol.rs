@@ -7,6 +7,7 @@
 //! Stability: the wire code of a variant is its position. New variants go
 //! at the end; none is ever reordered or removed within a version.
 
+pub use crate::invocation_counts::{Invocation, InvocationCounts};
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
@@ -149,8 +150,8 @@ pub struct Stats {
     pub frames: u64,
     /// Paging structures the server created in registered spaces.
     pub structures: u64,
-    /// seL4 invocations the server has made.
-    pub invocations: u64,
+    /// seL4 invocations the server has made, by kind.
+    pub invocations: InvocationCounts,
     /// Bytes of untyped memory the server has not retyped yet.
     pub untyped_free: u64,
 }

@@ -11,6 +11,11 @@ use crate::wire::{DecodeError, Words};
 /// Label of protocol messages (faults carry their fault type instead).
 pub const PROTOCOL_LABEL: u64 = 0;
 
+/// Label of a ping: the server answers it at once with an empty message,
+/// without decoding, so its round trip is the raw seL4 IPC cost that a
+/// request's cost is measured against.
+pub const PING_LABEL: u64 = 0x9;
+
 /// Places `words` for sending: words beyond the fourth go to the IPC
 /// buffer; returns the tag and the register words.
 pub fn stage(words: &Words, caps: u64) -> (MessageInfo, CpuMrs) {

@@ -16,7 +16,9 @@ use crate::vmalloc::VmallocFlags;
 use crate::vmemmap::VmemmapOptions;
 use crate::Rights;
 use client_lib::bootstrap::{FaultKind, FaultReport};
-use client_lib::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION, REQUESTS};
+use client_lib::protocol::{
+    ErrorCode, InvocationCounts, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION, REQUESTS,
+};
 use client_lib::wire::{DecodeError, Words};
 
 /// What the dispatcher needs from a backend beyond [`Backend`]: facts for
@@ -24,8 +26,8 @@ use client_lib::wire::{DecodeError, Words};
 pub trait Platform: Backend {
     /// The physical address of `frame` (on the simulator, any stable id).
     fn frame_address(&mut self, frame: Self::Frame) -> u64;
-    /// Kernel invocations made so far.
-    fn invocations(&self) -> u64;
+    /// Kernel invocations made so far, by kind.
+    fn invocations(&self) -> InvocationCounts;
     /// Bytes of memory not yet turned into frames or structures.
     fn untyped_free(&self) -> u64;
     /// Gives up the handle of a space that was unregistered.

@@ -351,8 +351,10 @@ impl crate::dispatch::Platform for Sim {
         frame.0 << 12
     }
 
-    fn invocations(&self) -> u64 {
-        self.counts.total()
+    /// The simulation makes no kernel invocations (its own operation
+    /// counts are [`Sim::counts`]).
+    fn invocations(&self) -> client_lib::protocol::InvocationCounts {
+        client_lib::protocol::InvocationCounts::new()
     }
 
     fn untyped_free(&self) -> u64 {

@@ -12,7 +12,6 @@
 //!   promise zeroed memory); fresh frames from Retype are zero already.
 
 use super::cspace::{own_cnode, Slots};
-use super::invocations::{Invocation, InvocationCounts};
 use super::untyped_pool::UntypedPool;
 use crate::backend::{Backend, Rights, SpaceRef};
 use crate::dispatch::Platform;
@@ -20,6 +19,7 @@ use crate::error::BackendError;
 use crate::layout::{Level, PageSize, RegionAddr};
 use crate::limits::{MAX_LEAVES, MAX_SPACES, MAX_TABLES};
 use client_lib::bootstrap::server_slot;
+use client_lib::invocation_counts::{Invocation, InvocationCounts};
 use client_lib::sel4::abi::{object_type, size, CPtr};
 use client_lib::sel4::{CapRights, Page, PagingLevel, PagingStructure, Sel4Error};
 
@@ -314,8 +314,8 @@ impl Platform for Sel4Backend {
         Page(frame.cap).address().unwrap_or(0)
     }
 
-    fn invocations(&self) -> u64 {
-        self.counts.total()
+    fn invocations(&self) -> InvocationCounts {
+        self.counts
     }
 
     fn untyped_free(&self) -> u64 {

@@ -4,6 +4,5 @@
 
 pub mod backend;
 pub mod cspace;
-pub mod invocations;
 pub mod server_loop;
 pub mod untyped_pool;

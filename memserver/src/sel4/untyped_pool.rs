@@ -1,8 +1,8 @@
 //! The untyped memory the root task gave the server: objects are retyped
 //! from it one at a time, moving to the next untyped when one is full.
 
-use super::invocations::{Invocation, InvocationCounts};
 use client_lib::bootstrap::server_slot;
+use client_lib::invocation_counts::{Invocation, InvocationCounts};
 use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::{Sel4Error, Slot, Untyped};
 

@@ -1,5 +1,9 @@
-//! Counting of the seL4 invocations the server makes, by kind, so every
-//! request's cost can be compared with its lower bound.
+//! The seL4 invocations the memory server makes, counted by kind, so every
+//! request's cost can be compared with its lower bound; the server reports
+//! them in its statistics.
+
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
 
 /// Kinds of seL4 invocation the server makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +49,8 @@ impl Invocation {
     ];
 }
 
-/// Invocations made, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Invocations made, by kind (in [`Invocation::ALL`] order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct InvocationCounts([u64; Invocation::ALL.len()]);
 
 impl InvocationCounts {
@@ -70,5 +74,14 @@ impl InvocationCounts {
     /// All invocations.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
+    }
+
+    /// The invocations counted since `earlier` was taken.
+    pub fn since(&self, earlier: &InvocationCounts) -> InvocationCounts {
+        let mut out = *self;
+        for (o, e) in out.0.iter_mut().zip(earlier.0) {
+            *o = o.saturating_sub(e);
+        }
+        out
     }
 }
