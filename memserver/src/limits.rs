@@ -5,7 +5,7 @@
 use crate::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
 
 /// Registered address spaces (a space set is a `u32` bit mask).
-pub const MAX_SPACES: usize = 16;
+pub const MAX_SPACES: usize = 32;
 /// Paging structures in the canonical table, including its root.
 pub const MAX_TABLES: usize = 128;
 /// Mapped pages (leaves) in the canonical table.
