@@ -3,6 +3,8 @@
 //! guest's serial log and exit port into a status.
 
 pub mod abi_probe;
+pub mod bench;
+pub mod bench_report;
 pub mod host_deps;
 pub mod kernel;
 pub mod programs;

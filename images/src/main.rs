@@ -2,8 +2,10 @@
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use images::kernel::MAX_CPUS;
+use images::bench_report;
+use images::kernel::{self, MAX_CPUS};
 use images::qemu::BootOptions;
+use images::workspace::Workspace;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -25,18 +27,35 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Boot the benchmark image under `-icount` once per number of
+    /// registered spaces, print the tables and the summary line, and write
+    /// target/bench/ and the README's figures.
+    Bench,
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Run { smp, timeout } => {
-            let options = BootOptions { smp, timeout: Duration::from_secs(timeout), echo: true };
+            let options = BootOptions::demo(smp, Duration::from_secs(timeout), true);
             let outcome = images::system::build_and_boot(&options)?;
             if !outcome.success() {
                 bail!("{}", outcome.verdict());
             }
             println!("{}", outcome.verdict());
             Ok(())
+        }
+        Cmd::Bench => {
+            let ws = Workspace::load()?;
+            let kernel = kernel::build(&ws)?;
+            let records = images::bench::run(&ws, &kernel.image)?;
+            let report = bench_report::report(&records)?;
+            println!("{}\n{}", report.markdown, report.summary);
+            bench_report::write(
+                &ws.root(),
+                &ws.metadata.target_directory.join("bench").into_std_path_buf(),
+                &records,
+                &report,
+            )
         }
     }
 }

@@ -6,6 +6,7 @@
 use crate::progress::Step;
 use crate::workspace::Workspace;
 use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,15 +26,16 @@ const EMBEDDED: &[Embedded] = &[
     Embedded { package: "memserver", bin: "memserver", features: "sel4", env: "ROOT_TASK_MEMSERVER_ELF" },
 ];
 
-/// The root task's package and binary.
-const ROOT_TASK: (&str, &str) = ("root-task", "root-task");
+/// The package of the root programs (the demo root task and the
+/// benchmark root task).
+const ROOT_PACKAGE: &str = "root-task";
 
 /// Builds binary `bin` of `package` with `features` in `target_dir`.
 fn cargo_build(
     ws: &Workspace,
     target_dir: &Path,
     (package, bin, features): (&str, &str, &str),
-    env: &[(&str, PathBuf)],
+    env: &[(&str, OsString)],
 ) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -47,18 +49,34 @@ fn cargo_build(
     Ok(())
 }
 
-/// Builds the embedded programs, then the root task that carries them, and
-/// returns the root task's ELF file.
-pub fn build(ws: &Workspace) -> Result<PathBuf> {
-    let step = Step::start("building the seL4 programs");
+/// Builds the embedded programs, then the root program `root_bin` that
+/// carries them (with `extra` build environment), and returns its ELF file.
+fn build_root(ws: &Workspace, root_bin: &str, extra: &[(&str, OsString)]) -> Result<PathBuf> {
+    let step = Step::start(format!("building the seL4 programs ({root_bin})"));
     let target_dir = ws.sel4_dir().join("programs");
     let out = target_dir.join("release");
     for e in EMBEDDED {
         cargo_build(ws, &target_dir, (e.package, e.bin, e.features), &[])?;
     }
-    let env: Vec<(&str, PathBuf)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin))).collect();
-    cargo_build(ws, &target_dir, (ROOT_TASK.0, ROOT_TASK.1, "sel4"), &env)?;
-    let root_task = out.join(ROOT_TASK.1);
-    step.finish(&root_task.display().to_string());
-    Ok(root_task)
+    let mut env: Vec<(&str, OsString)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin).into_os_string())).collect();
+    env.extend(extra.iter().cloned());
+    cargo_build(ws, &target_dir, (ROOT_PACKAGE, root_bin, "sel4"), &env)?;
+    let root = out.join(root_bin);
+    step.finish(&root.display().to_string());
+    Ok(root)
+}
+
+/// Builds the demo system's root task (with every program it embeds) and
+/// returns its ELF file.
+pub fn build(ws: &Workspace) -> Result<PathBuf> {
+    build_root(ws, "root-task", &[])
+}
+
+/// Builds the benchmark root task for `spaces` registered spaces and
+/// returns its ELF file (a copy of its own, one per space count).
+pub fn build_bench(ws: &Workspace, spaces: usize) -> Result<PathBuf> {
+    let built = build_root(ws, "bench", &[("BENCH_SPACES", spaces.to_string().into())])?;
+    let copy = built.with_file_name(format!("bench-{spaces}"));
+    std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+    Ok(copy)
 }

@@ -12,8 +12,6 @@ use wait_timeout::ChildExt;
 
 /// The CPU model that boots seL4 under TCG (see SEL4_BOOT_FACTS).
 const CPU: &str = "Nehalem,-vme,+pdpe1gb,+fsgsbase";
-/// Guest RAM in MiB.
-const MEMORY_MIB: u32 = 512;
 /// QEMU's exit status when the guest wrote the success value to the exit
 /// port (`client_lib::sel4::runtime::QEMU_SUCCESS_STATUS`).
 pub const SUCCESS_STATUS: i32 = 33;
@@ -27,6 +25,19 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// Echo the serial log to standard output while it runs.
     pub echo: bool,
+    /// Run with `-icount shift=0,sleep=off`: guest time (and the time stamp
+    /// counter) then advances with executed instructions, so cycle counts
+    /// are repeatable.
+    pub icount: bool,
+    /// Guest RAM in MiB.
+    pub memory_mib: u32,
+}
+
+impl BootOptions {
+    /// The demo system's boot: `smp` CPUs, 512 MiB, the host's clock.
+    pub fn demo(smp: u32, timeout: Duration, echo: bool) -> BootOptions {
+        BootOptions { smp, timeout, echo, icount: false, memory_mib: 512 }
+    }
 }
 
 /// What a boot produced.
@@ -59,7 +70,8 @@ impl BootOutcome {
 pub fn boot(kernel: &Path, root_task: &Path, options: &BootOptions) -> Result<BootOutcome> {
     let step = Step::start(format!("booting in QEMU ({} CPUs, timeout {} s)", options.smp, options.timeout.as_secs()));
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-cpu", CPU, "-m", &MEMORY_MIB.to_string(), "-smp", &options.smp.to_string()])
+        .args(["-cpu", CPU, "-m", &options.memory_mib.to_string(), "-smp", &options.smp.to_string()])
+        .args(if options.icount { &["-icount", "shift=0,sleep=off"][..] } else { &[] })
         .args(["-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .arg("-kernel")

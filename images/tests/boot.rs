@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn demo_system_boots_and_every_scenario_succeeds() {
-    let options = BootOptions { smp: MAX_CPUS, timeout: Duration::from_secs(300), echo: false };
+    let options = BootOptions::demo(MAX_CPUS, Duration::from_secs(300), false);
     let outcome = images::system::build_and_boot(&options).expect("build and boot");
     let log = &outcome.log;
     assert!(outcome.success(), "{}\n--- serial log ---\n{log}", outcome.verdict());

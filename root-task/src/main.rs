@@ -16,7 +16,7 @@ use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::MemClient;
 use root_task::agent::Agent;
 use root_task::allocator::Allocator;
-use root_task::memserver_process::MemServerProcess;
+use root_task::memserver_process::{MemServerProcess, UntypedGrant};
 use root_task::vspace::VSpace;
 use scenarios::World;
 
@@ -50,7 +50,7 @@ fn main(regs: StartRegs) -> ! {
     hello::run(&mut alloc, &mut root_vspace);
 
     let root_endpoint = alloc.retype(object_type::ENDPOINT, 0);
-    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint);
+    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, UntypedGrant::DEMO);
     println!("root-task: memory server launched");
     let region = *MemClient::connect(server.admin_endpoint())
         .unwrap_or_else(|e| panic!("the memory server does not answer: {e:?}"))

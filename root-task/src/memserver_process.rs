@@ -11,9 +11,19 @@ use client_lib::AdminClient;
 
 /// The server's priority: above its clients, below the root task.
 const PRIORITY: u8 = 200;
-/// Untyped memory the server gets: `UNTYPEDS` pieces of 2^`UNTYPED_BITS`.
-const UNTYPEDS: u64 = 4;
-const UNTYPED_BITS: u64 = 24;
+/// Untyped memory for the server: `count` pieces of 2^`bits` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct UntypedGrant {
+    /// How many pieces.
+    pub count: u64,
+    /// The size of each, in bits.
+    pub bits: u64,
+}
+
+impl UntypedGrant {
+    /// What the demo system gives the server: 64 MiB.
+    pub const DEMO: UntypedGrant = UntypedGrant { count: 4, bits: 24 };
+}
 
 /// The running memory server, as the root task holds it.
 pub struct MemServerProcess {
@@ -25,10 +35,16 @@ pub struct MemServerProcess {
 }
 
 impl MemServerProcess {
-    /// Loads the server from `image`, hands it its capabilities and
-    /// `UNTYPEDS << UNTYPED_BITS` bytes of untyped memory, and starts it.
-    /// `root_endpoint` receives its fault reports and its own faults.
-    pub fn launch(alloc: &mut Allocator, root: &mut VSpace, image: &[u8], root_endpoint: CPtr) -> Self {
+    /// Loads the server from `image`, hands it its capabilities and the
+    /// untyped memory of `grant`, and starts it. `root_endpoint` receives its
+    /// fault reports and its own faults.
+    pub fn launch(
+        alloc: &mut Allocator,
+        root: &mut VSpace,
+        image: &[u8],
+        root_endpoint: CPtr,
+        grant: UntypedGrant,
+    ) -> Self {
         let spec = ProcessSpec {
             name: "memserver",
             image,
@@ -43,19 +59,22 @@ impl MemServerProcess {
         process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
         process.give(server_slot::REPORT, root_endpoint, CapRights::ALL, badge::SERVER_REPORT);
         process.give(server_slot::FAULT, root_endpoint, CapRights::ALL, badge::SERVER_FAULT);
-        for i in 0..UNTYPEDS {
-            let untyped = alloc.retype(object_type::UNTYPED, UNTYPED_BITS);
+        for i in 0..grant.count {
+            let untyped = alloc.retype(object_type::UNTYPED, grant.bits);
             process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
         }
-        let first_free = server_slot::UNTYPED_START + UNTYPEDS;
+        let first_free = server_slot::UNTYPED_START + grant.count;
         let start =
-            ServerStart { untypeds: UNTYPEDS as u32, untyped_bits: UNTYPED_BITS as u32, first_free_slot: first_free };
+            ServerStart { untypeds: grant.count as u32, untyped_bits: grant.bits as u32, first_free_slot: first_free };
         process.start(&process.main, start.to_args());
-        let admin = alloc.slot();
-        CNode::root_task(init_cap::CNODE)
-            .mint(admin, CNode::root_task(init_cap::CNODE), endpoint, CapRights::ALL, badge::ADMIN)
-            .unwrap_or_else(|e| panic!("minting the administrator's endpoint failed: {e:?}"));
+        let admin = mint_badged(alloc, endpoint, badge::ADMIN);
         MemServerProcess { endpoint, admin: AdminClient::new(admin), admin_endpoint: admin }
+    }
+
+    /// A new endpoint capability of the root task's own to the server, with
+    /// `badge` (for calling the server as a client).
+    pub fn endpoint_with_badge(&self, alloc: &mut Allocator, badge: u64) -> CPtr {
+        mint_badged(alloc, self.endpoint, badge)
     }
 
     /// The administrator's badged endpoint, for requests any client may
@@ -63,4 +82,13 @@ impl MemServerProcess {
     pub fn admin_endpoint(&self) -> CPtr {
         self.admin_endpoint
     }
+}
+
+/// Mints `endpoint` with `badge` into a new slot of the root task's CNode.
+fn mint_badged(alloc: &mut Allocator, endpoint: CPtr, badge: u64) -> CPtr {
+    let slot = alloc.slot();
+    CNode::root_task(init_cap::CNODE)
+        .mint(slot, CNode::root_task(init_cap::CNODE), endpoint, CapRights::ALL, badge)
+        .unwrap_or_else(|e| panic!("minting an endpoint with badge {badge:#x} failed: {e:?}"));
+    slot
 }

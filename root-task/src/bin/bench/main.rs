@@ -1,0 +1,57 @@
+//! The benchmark root task: starts the memory server, registers bare
+//! address spaces, and measures what the server's operations cost in seL4
+//! invocations (counted by the server) and guest cycles (the time stamp
+//! counter, which under QEMU's `-icount` counts executed instructions).
+//! Prints one `bench <table> key=value ...` line per measurement; `images
+//! bench` turns them into tables, files and a plot.
+#![no_std]
+#![no_main]
+
+mod measure;
+mod tables;
+
+use client_lib::println;
+use client_lib::sel4::abi::{init_cap, object_type};
+use client_lib::sel4::bootinfo::BootInfo;
+use client_lib::sel4::runtime::{self, StartRegs};
+use measure::Bench;
+use root_task::allocator::Allocator;
+use root_task::memserver_process::{MemServerProcess, UntypedGrant};
+use root_task::vspace::VSpace;
+
+/// The memory server's ELF image, built by `images` before this program.
+static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
+
+/// Registered spaces for the replication table, chosen by `images bench`
+/// for each boot (a fresh boot per N keeps "cold" frames truly fresh).
+const SPACES: &str = env!("BENCH_SPACES");
+
+/// The server's untyped memory for benchmarks: 256 MiB.
+const GRANT: UntypedGrant = UntypedGrant { count: 16, bits: 24 };
+
+fn bootinfo(regs: StartRegs) -> &'static BootInfo {
+    // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo
+    // frame, mapped read-only for the task's whole life.
+    unsafe { &*(regs.rdi as *const BootInfo) }
+}
+
+client_lib::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
+
+fn main(regs: StartRegs) -> ! {
+    runtime::set_exit_capability(init_cap::IO_PORT);
+    let spaces: usize = SPACES.parse().unwrap_or_else(|_| panic!("BENCH_SPACES={SPACES} is not a number"));
+    let mut alloc = Allocator::new(bootinfo(regs));
+    let mut root_vspace = VSpace::root_task();
+    let root_endpoint = alloc.retype(object_type::ENDPOINT, 0);
+    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, GRANT);
+    let mut bench = Bench::new(&mut alloc, &server);
+    tables::replication(&mut bench, spaces);
+    if spaces == 1 {
+        tables::request_cost(&mut bench);
+        tables::large_pages(&mut bench);
+        tables::late_registration(&mut bench);
+        tables::vmemmap(&mut bench);
+    }
+    println!("bench done");
+    runtime::exit(true)
+}

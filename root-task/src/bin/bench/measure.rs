@@ -1,0 +1,90 @@
+//! Measuring: the server's invocation counter and statistics around an
+//! operation, bare address spaces to register, and the root task's own
+//! client connection.
+
+use client_lib::bootstrap::badge;
+use client_lib::protocol::{Reply, Request, Stats};
+use client_lib::sel4::abi::CPtr;
+use client_lib::{AdminClient, ErrorCode, MemClient};
+use root_task::allocator::Allocator;
+use root_task::memserver_process::MemServerProcess;
+use root_task::vspace::VSpace;
+
+/// The badge the benchmark calls the server with as a client.
+const CLIENT: u64 = badge::CLIENT_BASE;
+/// The benchmark's quota: more than any table needs.
+const QUOTA: u64 = 1 << 34;
+
+/// What the benchmark works with.
+pub struct Bench<'a> {
+    alloc: &'a mut Allocator,
+    pub admin: AdminClient,
+    pub client: MemClient,
+    /// The client endpoint, for raw calls.
+    pub endpoint: CPtr,
+    /// Registered bare spaces.
+    pub spaces: heapless::Vec<u8, 64>,
+}
+
+impl<'a> Bench<'a> {
+    pub fn new(alloc: &'a mut Allocator, server: &MemServerProcess) -> Bench<'a> {
+        let endpoint = server.endpoint_with_badge(alloc, CLIENT);
+        let client = MemClient::connect(endpoint).unwrap_or_else(|e| panic!("connect: {e:?}"));
+        Bench { alloc, admin: server.admin, client, endpoint, spaces: heapless::Vec::new() }
+    }
+
+    /// Creates and registers one more bare address space.
+    pub fn add_space(&mut self) -> u8 {
+        let vspace = VSpace::new(self.alloc);
+        let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}"));
+        self.spaces.push(space).unwrap_or_else(|_| panic!("too many spaces"));
+        space
+    }
+
+    /// The server's statistics.
+    pub fn stats(&self) -> Stats {
+        self.admin.stats().unwrap_or_else(|e| panic!("stats: {e:?}"))
+    }
+
+    /// Invocations the server made for `f`, and what `f` returned.
+    pub fn invocations<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> (u64, T) {
+        let before = self.stats().invocations.total();
+        let out = f(self);
+        (self.stats().invocations.total() - before, out)
+    }
+
+    /// A vmalloc that must succeed.
+    pub fn vmalloc(&self, pages: u64, large: bool) -> u64 {
+        self.client.vmalloc(pages << 12, large).unwrap_or_else(|e| panic!("vmalloc of {pages} pages: {e:?}"))
+    }
+
+    /// A vfree and the purge that unmaps it.
+    pub fn vfree(&self, addr: u64) {
+        self.client.vfree(addr).unwrap_or_else(|e| panic!("vfree: {e:?}"));
+        self.admin.purge().unwrap_or_else(|e| panic!("purge: {e:?}"));
+    }
+
+    /// A request that must succeed with `Reply::Done`.
+    pub fn done(&self, request: Request) {
+        match self.client.request(&request) {
+            Ok(Reply::Done) => {}
+            other => panic!("{request:?}: {other:?}"),
+        }
+    }
+
+    /// A translate of an address nothing maps (a request that does no
+    /// kernel work).
+    pub fn noop(&self) -> Result<(), ErrorCode> {
+        self.client.translate(0x1000).map(drop)
+    }
+}
+
+/// The time stamp counter. Under `-icount shift=0` it advances with
+/// executed instructions, so differences are repeatable cost figures.
+pub fn cycles() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc reads the time stamp counter into edx:eax and has no
+    // other effect.
+    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    ((hi as u64) << 32) | lo as u64
+}
