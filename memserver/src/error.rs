@@ -10,6 +10,12 @@ pub enum BackendError {
     Rejected(u8),
 }
 
+impl BackendError {
+    /// The refusal to map into a slot that holds a mapping already, as both
+    /// backends report it (seL4's `DeleteFirst`).
+    pub const OCCUPIED: BackendError = BackendError::Rejected(client_lib::sel4::error::Sel4Error::DeleteFirst as u8);
+}
+
 /// A fixed capacity of the server (see [`crate::limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {

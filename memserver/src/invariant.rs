@@ -4,20 +4,57 @@
 //! and maps nothing there the canonical table lacks; it holds exactly the
 //! canonical structures; spaces not registered hold nothing of the region;
 //! the server's frame tally matches the live frames; the allocators' records
-//! tile their areas and add up to the clients' usage.
+//! tile their areas and add up to the clients' usage. Also the [`snapshot`]
+//! of the state a failed operation must leave exactly as it was.
 
 use std::collections::BTreeMap;
 
-use crate::backend::Rights;
+use crate::accounting::{ClientUsage, Stats};
+use crate::backend::{OpCounts, Rights};
 use crate::layout::{Area, DESCRIPTOR_SIZE};
+use crate::percpu::PercpuAlloc;
+use crate::populate::Leaf;
 use crate::server::MemServer;
-use crate::sim::{Sim, SimMapping};
-use crate::vmalloc::Backing;
+use crate::sim::{Sim, SimFrame, SimMapping};
+use crate::vmalloc::{Backing, VmArea};
+use crate::vmemmap::VmemmapRange;
 
 /// Check every invariant; the error says which one broke and where.
 pub fn check(server: &MemServer<Sim>) -> Result<(), String> {
     check_spaces(server)?;
     check_allocators(server)
+}
+
+/// Everything the server's state consists of, apart from the backend's op
+/// counters: compared before and after an operation that failed.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    stats: Stats,
+    leaves: Vec<Leaf<SimFrame>>,
+    areas: Vec<VmArea>,
+    free: Vec<(u64, u64)>,
+    ranges: Vec<VmemmapRange>,
+    percpu: Vec<PercpuAlloc>,
+    clients: Vec<ClientUsage>,
+    live_frames: (usize, usize),
+    live_structures: usize,
+}
+
+/// The server's state now.
+pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
+    let mut stats = server.stats();
+    stats.ops = OpCounts::ZERO;
+    Snapshot {
+        stats,
+        leaves: server.region().canonical().leaves().copied().collect(),
+        areas: server.vmalloc_areas().collect(),
+        free: server.vmalloc_free_ranges().collect(),
+        ranges: server.vmemmap_ranges().collect(),
+        percpu: server.percpu_allocations().collect(),
+        clients: server.clients().to_vec(),
+        live_frames: server.region().backend().live_frames(),
+        live_structures: server.region().backend().live_structures(),
+    }
 }
 
 fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {

@@ -3,7 +3,7 @@
 //!
 //! `no_std` and allocation-free: all state is fixed-size (see [`limits`]),
 //! and no request input can make it panic. The `sim` feature (host only)
-//! adds a simulated MMU backend and the invariant checker.
+//! adds a simulated MMU backend, the invariant checker and the fuzzing harness.
 #![cfg_attr(not(any(test, feature = "sim")), no_std)]
 // The server must not panic on any input: no unwrap, expect, panic or
 // unchecked indexing in its code (the host-only simulator opts out).
@@ -17,6 +17,8 @@ mod avl;
 pub mod backend;
 pub mod dispatch;
 pub mod error;
+#[cfg(feature = "sim")]
+pub mod harness;
 pub mod ids;
 #[cfg(feature = "sim")]
 pub mod invariant;

@@ -8,7 +8,7 @@
 
 use crate::accounting::{ClientUsage, Clients, Stats};
 use crate::backend::{Backend, Rights};
-use crate::error::{Error, FaultError};
+use crate::error::{BackendError, Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
@@ -164,8 +164,14 @@ impl<B: Backend> MemServer<B> {
 
     /// A fault at `raw` in space `id`: repaired from the canonical table if
     /// it maps the address (a missed sync, counted), else a real fault.
+    /// A fault at a mapped address raced with the installation of the
+    /// mapping (by a request, or by the repair of another thread's fault):
+    /// there is nothing to repair, and the thread only has to retry.
     pub fn handle_fault(&mut self, id: SpaceId, raw: u64, access: Access) -> Result<(), FaultError> {
-        self.region.handle_fault(id, raw, access)
+        match self.region.handle_fault(id, raw, access) {
+            Err(FaultError::RepairFailed(BackendError::OCCUPIED)) => Ok(()),
+            other => other,
+        }
     }
 
     /// Set `client`'s quota in bytes (admin only).

@@ -4,9 +4,10 @@
 //! kind, and failure injection ("fail the n-th creating operation").
 //!
 //! It holds the server to seL4's rules and panics on a breach (a server bug,
-//! never input): a structure or leaf needs its parent structure, a slot must
-//! be empty to fill, a structure must be empty to delete, a frame must have
-//! no copies left to free.
+//! never input): a structure or leaf needs its parent structure, a
+//! structure's slot must be empty to fill, a structure must be empty to
+//! delete, a frame must have no copies left to free. A map into a leaf slot
+//! that is not empty is refused, as seL4 refuses it.
 
 #![allow(
     clippy::expect_used,
@@ -331,7 +332,10 @@ impl Backend for Sim {
         let root = self.vspaces.get_mut(&space.vspace).expect("sim: unknown VSpace");
         let node = root.descend(raw, size.leaf_level()).expect("sim: map without its structure");
         let slot = node.level.index(raw);
-        assert!(!node.entries.contains_key(&slot), "sim: map over an existing entry at {raw:#x}");
+        if node.entries.contains_key(&slot) {
+            // Not a server bug: a fault at a mapped address asks for it.
+            return Err(BackendError::OCCUPIED);
+        }
         let writable = rights == Rights::ReadWrite;
         node.entries.insert(slot, SimEntry::Leaf(SimMapping { frame, size, writable }));
         let state = self.frames.get_mut(&frame).or_else(|| self.client_frames.get_mut(&frame));

@@ -1,0 +1,5 @@
+//! Fuzz target: arbitrary message words through the protocol decoder, as a
+//! request and as a reply (see `memserver::harness::decode`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| memserver::harness::decode(data));
