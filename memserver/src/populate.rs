@@ -11,10 +11,15 @@
 //! done only when the mask is not empty. A failing map is undone by the same
 //! unmap path, leaving state and accounting exactly as before.
 
+mod arena;
+#[cfg(feature = "sim")]
+mod host;
 mod table;
 
 use heapless::Vec;
 
+#[cfg(feature = "sim")]
+pub use host::HostTable;
 pub use table::{FrameKind, Leaf, Leaves, Structure, Table};
 
 use crate::accounting::{FrameTally, SpaceCost};

@@ -5,30 +5,64 @@
 //!
 //! Reading (translate, iteration) is public. Every mutator is `pub(super)`:
 //! only the populate path, which owns the one instance, can change it.
-//! Guarantees: no node other than the root is ever empty (removal prunes), a
-//! failed insert changes nothing, and no operation panics.
+//! Capacities are const parameters defaulting to the server's limits, so the
+//! host can measure a table of millions of pages. Guarantees: no node other
+//! than the root is ever empty (removal prunes), a failed insert changes
+//! nothing, and no operation panics.
 
 use heapless::Vec;
+
+use super::arena::Arena;
 
 use crate::backend::Rights;
 use crate::error::{Error, Limit};
 use crate::ids::SpaceId;
 use crate::layout::{Level, LevelMask, PageSize, RegionAddr, ENTRIES};
 use crate::limits::{MAX_LEAVES, MAX_SPACES, MAX_TABLES};
-use crate::pool::IdPool;
 
-/// Index of a node in the pool; the root is node 0.
-pub(super) type NodeId = u16;
-/// Index of a leaf record in the pool.
-pub(super) type LeafId = u16;
+/// Index of a node in its arena; the root is node 0.
+pub(super) type NodeId = u32;
+/// Index of a leaf record in its arena.
+pub(super) type LeafId = u32;
 
 const ROOT: NodeId = 0;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
+/// The levels of a walk, from the root down. Walks loop over this constant,
+/// which the compiler unrolls into fixed shifts, like a hardware walker.
+const WALK: [Level; 4] = [Level::Pml4, Level::Pdpt, Level::Pd, Level::Pt];
+
+/// An entry of a node, packed in 32 bits like a hardware entry: 0 is empty,
+/// [`Entry::TABLE`] plus a node id is a structure, anything else a leaf id
+/// plus one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Entry(u32);
+
+/// What an [`Entry`] refers to.
+enum Target {
     Empty,
     Table(NodeId),
     Leaf(LeafId),
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry(0);
+    const TABLE: u32 = 1 << 31;
+
+    const fn table(id: NodeId) -> Self {
+        Self(Self::TABLE | id)
+    }
+
+    const fn leaf(id: LeafId) -> Self {
+        Self(id + 1)
+    }
+
+    const fn target(self) -> Target {
+        match self.0 {
+            0 => Target::Empty,
+            e if e & Self::TABLE != 0 => Target::Table(e & !Self::TABLE),
+            e => Target::Leaf(e - 1),
+        }
+    }
 }
 
 /// How the canonical table holds a leaf's frame, which decides how the frame
@@ -85,18 +119,19 @@ impl<F> Leaf<F> {
     }
 }
 
+/// What the table knows of a node besides its entries.
 #[derive(Clone, Copy)]
 struct Node<S> {
     level: Level,
     base: u64,
+    /// Entries in use.
     used: u16,
-    entries: [Entry; ENTRIES],
     replicas: [Option<S>; MAX_SPACES],
 }
 
 impl<S: Copy> Node<S> {
     const fn new(level: Level, base: u64) -> Self {
-        Self { level, base, used: 0, entries: [Entry::Empty; ENTRIES], replicas: [None; MAX_SPACES] }
+        Self { level, base, used: 0, replicas: [None; MAX_SPACES] }
     }
 }
 
@@ -114,65 +149,106 @@ pub struct Structure<S> {
 /// Structures a leaf removal left empty and pruned, deepest first.
 pub(super) type Pruned<S> = Vec<Structure<S>, 3>;
 
-/// The canonical table.
-pub struct Table<F, S> {
-    nodes: [Option<Node<S>>; MAX_TABLES],
-    leaves: [Option<Leaf<F>>; MAX_LEAVES],
-    node_ids: IdPool<MAX_TABLES>,
-    leaf_ids: IdPool<MAX_LEAVES>,
+/// The canonical table: at most `TABLES` structures (the root included)
+/// and `LEAVES` mapped pages.
+///
+/// The entries of node `i` are `entries[i]`, apart from the rest of the node
+/// and 2 KiB apart, so a walk reads nothing but entries and finds each next
+/// node by a shift, as a hardware walker does. A node not in use has only
+/// empty entries (a node is freed only once empty).
+pub struct Table<F, S, const TABLES: usize = MAX_TABLES, const LEAVES: usize = MAX_LEAVES> {
+    entries: [[Entry; ENTRIES]; TABLES],
+    nodes: Arena<Node<S>, TABLES>,
+    leaves: Arena<Leaf<F>, LEAVES>,
 }
 
-impl<F: Copy, S: Copy> Table<F, S> {
+impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TABLES, LEAVES> {
+    const IDS_FIT: () = assert!(TABLES > 0 && TABLES <= Entry::TABLE as usize && LEAVES < Entry::TABLE as usize);
+
+    /// The empty table, built at compile time: copying it is the only work
+    /// [`Table::new`] does, even in unoptimised host builds.
+    const EMPTY: Self = {
+        let () = Self::IDS_FIT;
+        Self {
+            entries: [[Entry::EMPTY; ENTRIES]; TABLES],
+            nodes: Arena::with_first(Node::new(Level::Pml4, 0)),
+            leaves: Arena::new(),
+        }
+    };
+
     /// An empty table: only the root.
-    #[allow(clippy::indexing_slicing, reason = "ROOT is a constant index below MAX_TABLES")]
     pub(super) const fn new() -> Self {
-        let mut nodes = [None; MAX_TABLES];
-        nodes[ROOT as usize] = Some(Node::new(Level::Pml4, 0));
-        Self { nodes, leaves: [None; MAX_LEAVES], node_ids: IdPool::new(ROOT + 1), leaf_ids: IdPool::new(0) }
+        Self::EMPTY
+    }
+
+    /// An empty table built in place on the heap, for capacities too large
+    /// for the stack.
+    #[cfg(feature = "sim")]
+    pub(super) fn new_boxed() -> Box<Self> {
+        let () = Self::IDS_FIT;
+        let mut boxed = Box::<Self>::new_uninit();
+        let this = boxed.as_mut_ptr();
+        // SAFETY: the box is writable and aligned for a table, and each of
+        // its fields is initialised in place before it is assumed so; an
+        // entry is a `u32`, and all zeroes is `Entry::EMPTY`.
+        let mut table = unsafe {
+            (&raw mut (*this).entries).write_bytes(0, 1);
+            Arena::init_empty(&raw mut (*this).nodes);
+            Arena::init_empty(&raw mut (*this).leaves);
+            boxed.assume_init()
+        };
+        // The first slot of an empty arena: the root's id.
+        let _ = table.nodes.insert(Node::new(Level::Pml4, 0));
+        table
     }
 
     fn node(&self, id: NodeId) -> Option<&Node<S>> {
-        self.nodes.get(id as usize).and_then(Option::as_ref)
+        self.nodes.get(id)
     }
 
     fn node_mut(&mut self, id: NodeId) -> Option<&mut Node<S>> {
-        self.nodes.get_mut(id as usize).and_then(Option::as_mut)
+        self.nodes.get_mut(id)
     }
 
-    fn entry(&self, id: NodeId, slot: usize) -> Entry {
-        self.node(id).and_then(|n| n.entries.get(slot).copied()).unwrap_or(Entry::Empty)
+    fn entry(&self, id: NodeId, slot: usize) -> Target {
+        self.entries.get(id as usize).and_then(|n| n.get(slot)).map_or(Target::Empty, |e| e.target())
     }
 
     fn set_entry(&mut self, id: NodeId, slot: usize, new: Entry) {
-        if let Some(node) = self.node_mut(id) {
-            if let Some(e) = node.entries.get_mut(slot) {
-                match (*e == Entry::Empty, new == Entry::Empty) {
-                    (true, false) => node.used += 1,
-                    (false, true) => node.used -= 1,
-                    _ => {}
-                }
-                *e = new;
+        let e = self.entries.get_mut(id as usize).and_then(|n| n.get_mut(slot));
+        if let (Some(e), Some(node)) = (e, self.nodes.get_mut(id)) {
+            match (*e == Entry::EMPTY, new == Entry::EMPTY) {
+                (true, false) => node.used += 1,
+                (false, true) => node.used -= 1,
+                _ => {}
             }
+            *e = new;
         }
     }
 
-    /// The leaf record with pool index `id`, if in use.
+    /// A scan of the entries of node `id` from the first.
+    fn cursor(&self, id: NodeId) -> Option<Cursor<'_>> {
+        let entries = self.entries.get(id as usize)?;
+        Some(Cursor { entries, slot: 0, remaining: self.node(id)?.used })
+    }
+
+    /// The leaf record with arena index `id`, if in use.
     pub(super) fn leaf_by_id(&self, id: LeafId) -> Option<&Leaf<F>> {
-        self.leaves.get(id as usize).and_then(Option::as_ref)
+        self.leaves.get(id)
     }
 
     pub(super) fn leaf_by_id_mut(&mut self, id: LeafId) -> Option<&mut Leaf<F>> {
-        self.leaves.get_mut(id as usize).and_then(Option::as_mut)
+        self.leaves.get_mut(id)
     }
 
-    /// Pool indices of leaves, for scans that mutate as they go.
+    /// Arena indices of leaves, for scans that mutate as they go.
     pub(super) fn leaf_ids() -> impl Iterator<Item = LeafId> {
-        0..MAX_LEAVES as LeafId
+        Arena::<Leaf<F>, LEAVES>::ids()
     }
 
-    /// Pool indices of non-root nodes.
+    /// Arena indices of non-root nodes.
     pub(super) fn node_ids() -> impl Iterator<Item = NodeId> {
-        1..MAX_TABLES as NodeId
+        Arena::<Node<S>, TABLES>::ids().skip(1)
     }
 
     /// The structure with pool index `id`, if in use and not the root.
@@ -201,17 +277,14 @@ impl<F: Copy, S: Copy> Table<F, S> {
     fn find_leaf(&self, addr: RegionAddr) -> Option<LeafId> {
         let raw = addr.get();
         let mut id = ROOT;
-        let mut level = Level::Pml4;
-        loop {
+        for level in WALK {
             match self.entry(id, level.index(raw)) {
-                Entry::Empty => return None,
-                Entry::Leaf(leaf) => return Some(leaf),
-                Entry::Table(next) => {
-                    id = next;
-                    level = level.below()?;
-                }
+                Target::Empty => return None,
+                Target::Leaf(leaf) => return Some(leaf),
+                Target::Table(next) => id = next,
             }
         }
+        None
     }
 
     /// Whether anything is mapped in the `size`-aligned page containing `addr`.
@@ -219,21 +292,15 @@ impl<F: Copy, S: Copy> Table<F, S> {
         let raw = addr.get();
         let target = size.leaf_level();
         let mut id = ROOT;
-        let mut level = Level::Pml4;
-        loop {
+        for level in WALK {
             match self.entry(id, level.index(raw)) {
-                Entry::Empty => return false,
-                Entry::Leaf(_) => return true,
-                Entry::Table(_) if level == target => return true,
-                Entry::Table(next) => match level.below() {
-                    Some(below) => {
-                        id = next;
-                        level = below;
-                    }
-                    None => return true,
-                },
+                Target::Empty => return false,
+                Target::Leaf(_) => return true,
+                Target::Table(_) if level == target => return true,
+                Target::Table(next) => id = next,
             }
         }
+        true
     }
 
     /// Nodes below the root on the way to the leaf at `addr`, top down.
@@ -241,78 +308,60 @@ impl<F: Copy, S: Copy> Table<F, S> {
         let raw = addr.get();
         let mut out = Vec::new();
         let mut id = ROOT;
-        let mut level = Level::Pml4;
-        while let Entry::Table(next) = self.entry(id, level.index(raw)) {
+        for level in WALK {
+            let Target::Table(next) = self.entry(id, level.index(raw)) else { break };
             if out.push(next).is_err() {
                 break;
             }
             id = next;
-            match level.below() {
-                Some(below) => level = below,
-                None => break,
-            }
         }
         out
     }
 
     /// Insert `leaf`, creating the structures on its way. Reports which
-    /// levels were created. On error nothing has changed.
+    /// levels were created. On error nothing has changed: every check comes
+    /// before the first change.
     pub(super) fn insert(&mut self, leaf: Leaf<F>) -> Result<LevelMask, Error> {
         let raw = leaf.addr.get();
         let target = leaf.size.leaf_level();
         if !raw.is_multiple_of(leaf.size.bytes()) {
             return Err(Error::InvalidArgument);
         }
-        // Check first, so that a failure leaves the table untouched.
+        if self.leaves.available() == 0 {
+            return Err(Error::LimitReached(Limit::Leaves));
+        }
         let mut id = ROOT;
-        let mut level = Level::Pml4;
-        let mut missing = 0;
-        while level != target {
-            match self.entry(id, level.index(raw)) {
-                Entry::Empty => {
-                    missing = level as usize - target as usize;
-                    break;
-                }
-                Entry::Leaf(_) => return Err(Error::Overlap),
-                Entry::Table(next) => {
-                    id = next;
-                    level = level.below().ok_or(Error::InvalidArgument)?;
-                }
-            }
-        }
-        if missing == 0 && self.entry(id, target.index(raw)) != Entry::Empty {
-            return Err(Error::Overlap);
-        }
-        if self.node_ids.available() < missing {
-            return Err(Error::LimitReached(Limit::Tables));
-        }
-        let leaf_id = self.leaf_ids.alloc().ok_or(Error::LimitReached(Limit::Leaves))?;
-        // Build: every pop below is covered by the check above.
         let mut created = LevelMask::EMPTY;
-        while level != target {
-            let below = level.below().ok_or(Error::InvalidArgument)?;
+        for level in WALK {
             let slot = level.index(raw);
-            let next = match self.entry(id, slot) {
-                Entry::Table(next) => next,
-                _ => {
-                    let new = self.node_ids.alloc().ok_or(Error::LimitReached(Limit::Tables))?;
-                    let base = raw & !(below.span() - 1);
-                    if let Some(n) = self.nodes.get_mut(new as usize) {
-                        *n = Some(Node::new(below, base));
+            if level == target {
+                // Empty when this walk created the node.
+                if !matches!(self.entry(id, slot), Target::Empty) {
+                    return Err(Error::Overlap);
+                }
+                let leaf_id = self.leaves.insert(leaf).ok_or(Error::LimitReached(Limit::Leaves))?;
+                self.set_entry(id, slot, Entry::leaf(leaf_id));
+                return Ok(created);
+            }
+            id = match self.entry(id, slot) {
+                Target::Table(next) => next,
+                Target::Leaf(_) => return Err(Error::Overlap),
+                Target::Empty => {
+                    // The first missing level: all of them must fit. Below
+                    // it every entry is in a node this walk created.
+                    if created.is_empty() && self.nodes.available() < level as usize - target as usize {
+                        return Err(Error::LimitReached(Limit::Tables));
                     }
-                    self.set_entry(id, slot, Entry::Table(new));
+                    let below = level.below().ok_or(Error::InvalidArgument)?;
+                    let base = raw & !(below.span() - 1);
+                    let new = self.nodes.insert(Node::new(below, base)).ok_or(Error::LimitReached(Limit::Tables))?;
+                    self.set_entry(id, slot, Entry::table(new));
                     created = created.with(below);
                     new
                 }
             };
-            id = next;
-            level = below;
         }
-        if let Some(l) = self.leaves.get_mut(leaf_id as usize) {
-            *l = Some(leaf);
-        }
-        self.set_entry(id, target.index(raw), Entry::Leaf(leaf_id));
-        Ok(created)
+        Err(Error::InvalidArgument)
     }
 
     /// Remove the leaf that starts at `addr`, pruning structures it leaves
@@ -326,9 +375,9 @@ impl<F: Copy, S: Copy> Table<F, S> {
             let slot = level.index(raw);
             path.push((id, slot)).ok()?;
             match self.entry(id, slot) {
-                Entry::Empty => return None,
-                Entry::Leaf(leaf) => break leaf,
-                Entry::Table(next) => {
+                Target::Empty => return None,
+                Target::Leaf(leaf) => break leaf,
+                Target::Table(next) => {
                     id = next;
                     level = level.below()?;
                 }
@@ -336,32 +385,28 @@ impl<F: Copy, S: Copy> Table<F, S> {
         };
         self.leaf_by_id(leaf_id).filter(|l| l.addr == addr)?;
         let (last, slot) = path.pop()?;
-        self.set_entry(last, slot, Entry::Empty);
-        if let Some(l) = self.leaves.get_mut(leaf_id as usize) {
-            *l = None;
-        }
-        self.leaf_ids.release(leaf_id);
+        self.set_entry(last, slot, Entry::EMPTY);
+        self.leaves.remove(leaf_id);
         let mut pruned = Vec::new();
         let mut child = last;
         while let Some((parent, slot)) = path.pop() {
             if child == ROOT || self.node(child).is_none_or(|n| n.used > 0) {
                 break;
             }
-            if let Some(node) = self.nodes.get_mut(child as usize).and_then(Option::take) {
+            if let Some(node) = self.nodes.remove(child) {
                 let _ = pruned.push(Structure { level: node.level, base: node.base, replicas: node.replicas });
-                self.node_ids.release(child);
             }
-            self.set_entry(parent, slot, Entry::Empty);
+            self.set_entry(parent, slot, Entry::EMPTY);
             child = parent;
         }
         Some(pruned)
     }
 
     /// Leaves in address order.
-    pub fn leaves(&self) -> Leaves<'_, F, S> {
+    pub fn leaves(&self) -> Leaves<'_, F, S, TABLES, LEAVES> {
         let mut stack = Vec::new();
-        if let Some(root) = self.node(ROOT) {
-            let _ = stack.push(Cursor { entries: &root.entries, slot: 0, remaining: root.used });
+        if let Some(root) = self.cursor(ROOT) {
+            let _ = stack.push(root);
         }
         Leaves { table: self, stack }
     }
@@ -373,18 +418,18 @@ impl<F: Copy, S: Copy> Table<F, S> {
 
     /// Number of mapped pages.
     pub fn leaf_count(&self) -> usize {
-        MAX_LEAVES - self.leaf_ids.available()
+        self.leaves.len()
     }
 
     /// Number of structures other than the root.
     pub fn structure_count(&self) -> usize {
-        MAX_TABLES - 1 - self.node_ids.available()
+        self.nodes.len().saturating_sub(1)
     }
 }
 
 /// Iterator over the leaves of a [`Table`] in address order.
-pub struct Leaves<'a, F, S> {
-    table: &'a Table<F, S>,
+pub struct Leaves<'a, F, S, const TABLES: usize = MAX_TABLES, const LEAVES: usize = MAX_LEAVES> {
+    table: &'a Table<F, S, TABLES, LEAVES>,
     stack: Vec<Cursor<'a>, 4>,
 }
 
@@ -396,25 +441,25 @@ struct Cursor<'a> {
     remaining: u16,
 }
 
-impl<'a, F: Copy, S: Copy> Iterator for Leaves<'a, F, S> {
+impl<'a, F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Iterator for Leaves<'a, F, S, TABLES, LEAVES> {
     type Item = &'a Leaf<F>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let top = self.stack.last_mut()?;
             let rest = top.entries.get(top.slot..).unwrap_or(&[]);
-            let found = rest.iter().position(|e| *e != Entry::Empty).filter(|_| top.remaining > 0);
+            let found = rest.iter().position(|e| *e != Entry::EMPTY).filter(|_| top.remaining > 0);
             let Some(offset) = found else {
                 self.stack.pop();
                 continue;
             };
             top.slot += offset + 1;
             top.remaining -= 1;
-            match rest.get(offset) {
-                Some(Entry::Leaf(leaf)) => return self.table.leaf_by_id(*leaf),
-                Some(Entry::Table(next)) => {
-                    if let Some(node) = self.table.node(*next) {
-                        let _ = self.stack.push(Cursor { entries: &node.entries, slot: 0, remaining: node.used });
+            match rest.get(offset).map(|e| e.target()) {
+                Some(Target::Leaf(leaf)) => return self.table.leaf_by_id(leaf),
+                Some(Target::Table(next)) => {
+                    if let Some(below) = self.table.cursor(next) {
+                        let _ = self.stack.push(below);
                     }
                 }
                 _ => {}
@@ -480,6 +525,11 @@ mod tests {
         assert_eq!((t.leaf_count(), t.structure_count()), (1, 3));
         assert!(t.remove(addr(TOP_ENTRY_SPAN)).is_some());
         assert_eq!((t.leaf_count(), t.structure_count()), (0, 0));
+        // Freed nodes come back empty.
+        assert!(t.insert(leaf(LARGE_PAGE_SIZE, PageSize::Small, 3)).is_ok());
+        assert!(t.translate(addr(0)).is_none() && t.translate(addr(TOP_ENTRY_SPAN)).is_none());
+        let frames: std::vec::Vec<u32> = t.leaves().map(|l| l.frame).collect();
+        assert_eq!((frames.as_slice(), t.structure_count()), ([3].as_slice(), 3));
     }
 
     #[test]
