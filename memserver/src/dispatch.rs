@@ -147,8 +147,13 @@ impl<B: Platform> Dispatcher<B> {
                     return Err(ErrorCode::NotAdmin);
                 }
                 let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
+                let before = server.usage(Badge(client)).quota;
                 server.set_quota(caller, Badge(client), quota_bytes).map_err(code)?;
-                let space = server.register_space(caller, vspace).map_err(code)?;
+                let space = server.register_space(caller, vspace).map_err(|e| {
+                    // Restoring the quota it had never needs a new record.
+                    let _ = server.set_quota(caller, Badge(client), before);
+                    code(e)
+                })?;
                 if let Some(owner) = self.owners.get_mut(space.index()) {
                     *owner = Some(Badge(client));
                 }

@@ -32,3 +32,12 @@ fn dispatch_seeds_replay_cleanly() {
 fn fault_at_a_mapped_address() {
     harness::session(include_bytes!("../fuzz/regressions/dispatch-fault-at-mapped-address"));
 }
+
+/// A registration refused because every space id was taken (found with 16
+/// ids; this input fills 32) had already set the client's quota, creating a
+/// record for a client the server did not know: a failed request changed
+/// the state. Now the quota is restored when the registration fails.
+#[test]
+fn failed_registration_keeps_the_quota() {
+    harness::session(include_bytes!("../fuzz/regressions/dispatch-failed-register-keeps-quota"));
+}
