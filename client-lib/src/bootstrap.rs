@@ -21,8 +21,8 @@ pub mod server_slot {
     pub const UNTYPED_START: u64 = 16;
 }
 
-/// Slots in the server's CNode: 2^17.
-pub const SERVER_CNODE_BITS: u64 = 17;
+/// Slots in the server's CNode: 2^18.
+pub const SERVER_CNODE_BITS: u64 = 18;
 
 /// CPUs the memory server keeps percpu units for: the most the kernel
 /// runs (`CONFIG_MAX_NUM_NODES` of the `images` build).

@@ -1,7 +1,9 @@
 //! The typed client API: `MemClient` for programs whose address space is
 //! registered with the server, `AdminClient` for the root task.
 
-use crate::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION};
+use crate::protocol::{
+    ErrorCode, FailurePoint, Quota, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
+};
 use crate::sel4::abi::CPtr;
 use crate::transport;
 use crate::wire::Words;
@@ -132,10 +134,22 @@ impl AdminClient {
     /// badge) with a quota of `quota_bytes`; returns the space id. The
     /// space holds the whole region when this returns.
     pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<u8, ErrorCode> {
-        match call(self.endpoint, &Request::Register { client, quota_bytes }, Some(vspace))? {
+        self.register_with_quota(client, Quota::bytes(quota_bytes), vspace)
+    }
+
+    /// Registers the VSpace `vspace` for client `client` with limits on
+    /// bytes, frames, structures and areas; returns the space id.
+    pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<u8, ErrorCode> {
+        match call(self.endpoint, &Request::Register { client, quota }, Some(vspace))? {
             Reply::Space(space) => Ok(space),
             _ => Err(ErrorCode::Malformed),
         }
+    }
+
+    /// Makes the `nth` server invocation of kind `point` from now fail
+    /// (`nth` = 0 disarms).
+    pub fn inject_failure(&self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
+        done(call(self.endpoint, &Request::InjectFailure { point, nth }, None)?)
     }
 
     /// Unregisters space `space` and reclaims what its client owned.

@@ -74,13 +74,13 @@ pub enum Request {
     Stats,
     /// Administrator only: register the address space whose VSpace
     /// capability travels with the message, for the client whose endpoint
-    /// badge is `client`, which may then hold `quota_bytes` of memory. The
+    /// badge is `client`, which may then hold what `quota` allows. The
     /// reply names the space; it holds the whole region already.
     Register {
         /// The client's endpoint badge.
         client: u64,
-        /// Bytes of memory the client may hold.
-        quota_bytes: u64,
+        /// What the client may hold.
+        quota: Quota,
     },
     /// Administrator only: remove address space `space`; what its client
     /// owned is reclaimed when it has no other space.
@@ -91,11 +91,53 @@ pub enum Request {
     /// Administrator only: unmap every lazily freed vmalloc area now (like
     /// Linux's `vm_unmap_aliases`) and make its addresses reusable.
     Purge,
+    /// Administrator only: make the `nth` invocation of kind `point` from
+    /// now on fail as seL4 would (`nth` = 0 disarms). For failure-injection
+    /// tests; a server built without support answers `UnknownOperation`.
+    InjectFailure {
+        /// Which kind of invocation fails.
+        point: FailurePoint,
+        /// Which one, counting from 1.
+        nth: u32,
+    },
 }
 
 /// Number of [`Request`] variants: a message whose operation number is at
 /// or above this is an unknown operation rather than a malformed one.
-pub const REQUESTS: u32 = 12;
+pub const REQUESTS: u32 = 13;
+
+/// What a client may hold, set by the administrator at registration.
+/// Exceeding any part is `QuotaExceeded` for that client's request alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Quota {
+    /// Bytes of region memory (vmalloc sizes, vmemmap descriptor bytes,
+    /// percpu sizes times the CPUs).
+    pub bytes: u64,
+    /// Frames its requests made the server allocate.
+    pub frames: u32,
+    /// Paging structures its requests made the server create, in all spaces.
+    pub structures: u32,
+    /// Live vmalloc areas, vmemmap ranges and percpu allocations.
+    pub areas: u32,
+}
+
+impl Quota {
+    /// A limit on bytes only.
+    pub const fn bytes(bytes: u64) -> Quota {
+        Quota { bytes, frames: u32::MAX, structures: u32::MAX, areas: u32::MAX }
+    }
+}
+
+/// Kinds of seL4 invocation a failure can be injected into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum FailurePoint {
+    /// Untyped Retype (fails with `NotEnoughMemory`).
+    Retype,
+    /// CNode Copy of a frame capability (fails with `FailedLookup`).
+    Copy,
+    /// Page or paging-structure Map (fails with `FailedLookup`).
+    Map,
+}
 
 /// Where the kernel region's areas are, for clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -154,6 +196,18 @@ pub struct Stats {
     pub invocations: InvocationCounts,
     /// Bytes of untyped memory the server has not retyped yet.
     pub untyped_free: u64,
+    /// Empty slots of the server's CNode.
+    pub free_slots: u64,
+    /// Objects retyped earlier and kept unused for reuse (each holds a slot).
+    pub spare_objects: u64,
+    /// Bytes of untyped memory those spare objects hold.
+    pub spare_bytes: u64,
+    /// vmalloc and vmap areas, live or awaiting the purge.
+    pub vmalloc_areas: u32,
+    /// Populated vmemmap ranges.
+    pub vmemmap_ranges: u32,
+    /// Live percpu allocations.
+    pub percpu_allocs: u32,
 }
 
 /// A reply from the memory server.
@@ -233,7 +287,7 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::Purge;
+        let last = Request::InjectFailure { point: FailurePoint::Map, nth: 0 };
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }

@@ -32,12 +32,7 @@ pub fn stage(words: &Words, caps: u64) -> (MessageInfo, CpuMrs) {
 /// The words of a received message: the first four from the registers,
 /// the rest from the IPC buffer.
 pub fn received(result: &SyscallResult) -> Words {
-    let len = (result.info.length() as usize).min(crate::sel4::abi::size::MSG_MAX_LENGTH);
-    let mut words = [0; crate::sel4::abi::size::MSG_MAX_LENGTH];
-    for (i, w) in words.iter_mut().enumerate().take(len) {
-        *w = result.mrs.get(i).copied().unwrap_or_else(|| ipc_buffer::mr(i));
-    }
-    Words::from_slice(&words[..len])
+    Words::from_fn(result.info.length() as usize, |i| result.mrs.get(i).copied().unwrap_or_else(|| ipc_buffer::mr(i)))
 }
 
 /// Calls `endpoint` with the encoded message `words` (and `cap`, if any)

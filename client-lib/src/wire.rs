@@ -5,8 +5,13 @@ use crate::sel4::abi::{size::MSG_MAX_LENGTH, Word};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Bytes the message registers hold.
-pub const MAX_BYTES: usize = MSG_MAX_LENGTH * 8;
+/// Words a message of this project uses at most: every protocol message
+/// fits (checked below), far fewer than the IPC buffer's 120, so the buffers
+/// encoding and decoding go through stay small and cheap to clear.
+pub const MAX_WORDS: usize = 32;
+/// Bytes of the largest message.
+pub const MAX_BYTES: usize = MAX_WORDS * 8;
+const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH);
 
 // Every protocol message fits the message registers, by construction.
 const _: () = assert!(crate::protocol::MAX_MESSAGE_BYTES <= MAX_BYTES);
@@ -14,7 +19,7 @@ const _: () = assert!(crate::protocol::MAX_MESSAGE_BYTES <= MAX_BYTES);
 /// A message as message-register words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Words {
-    words: [Word; MSG_MAX_LENGTH],
+    words: [Word; MAX_WORDS],
     len: usize,
 }
 
@@ -28,10 +33,17 @@ pub enum DecodeError {
 }
 
 impl Words {
-    /// The first `len` words of `words` (at most `MSG_MAX_LENGTH`).
+    /// The first `len` words of `words` (at most `MAX_WORDS`).
     pub fn from_slice(words: &[Word]) -> Words {
-        let mut out = Words { words: [0; MSG_MAX_LENGTH], len: words.len().min(MSG_MAX_LENGTH) };
-        out.words[..out.len].copy_from_slice(&words[..out.len]);
+        Words::from_fn(words.len(), |i| words[i])
+    }
+
+    /// `len` words (at most `MAX_WORDS`), word `i` being `word(i)`.
+    pub fn from_fn(len: usize, mut word: impl FnMut(usize) -> Word) -> Words {
+        let mut out = Words { words: [0; MAX_WORDS], len: len.min(MAX_WORDS) };
+        for (i, w) in out.words.iter_mut().enumerate().take(out.len) {
+            *w = word(i);
+        }
         out
     }
 
@@ -40,7 +52,7 @@ impl Words {
     pub fn encode<T: Serialize>(value: &T) -> Option<Words> {
         let mut bytes = [0u8; MAX_BYTES];
         let used = postcard::to_slice(value, &mut bytes).ok()?.len();
-        let mut out = Words { words: [0; MSG_MAX_LENGTH], len: used.div_ceil(8) };
+        let mut out = Words { words: [0; MAX_WORDS], len: used.div_ceil(8) };
         for (word, chunk) in out.words.iter_mut().zip(bytes.chunks_exact(8)).take(out.len) {
             let mut le = [0u8; 8];
             le.copy_from_slice(chunk);
@@ -56,10 +68,10 @@ impl Words {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         let bytes = &bytes[..self.len * 8];
-        match postcard::take_from_bytes::<u32>(bytes) {
-            Ok((op, _)) if op >= known => Err(DecodeError::UnknownOperation),
-            _ => postcard::from_bytes(bytes).map_err(|_| DecodeError::Malformed),
-        }
+        postcard::from_bytes(bytes).map_err(|_| match postcard::take_from_bytes::<u32>(bytes) {
+            Ok((op, _)) if op >= known => DecodeError::UnknownOperation,
+            _ => DecodeError::Malformed,
+        })
     }
 
     /// The message's words.
@@ -98,7 +110,8 @@ mod tests {
             Request::Hello { version: 1 },
             Request::Vmalloc { size: 1 << 20, large_pages: false },
             Request::VmemmapPopulate { start_pfn: 123_456_789, nr_pages: 512, compound_order: 9 },
-            Request::Register { client: 0x103, quota_bytes: 1 << 30 },
+            Request::Register { client: 0x103, quota: crate::protocol::Quota::bytes(1 << 30) },
+            Request::InjectFailure { point: crate::protocol::FailurePoint::Copy, nth: 7 },
             Request::Unregister { space: 3 },
         ];
         for r in requests {

@@ -2,7 +2,8 @@
 //! each space, per-client usage against quotas, and the statistics snapshot.
 //! A charge that would pass a quota fails and changes nothing; a refund
 //! restores the record exactly (a record back at zero usage and the default
-//! quota is dropped, as if never made).
+//! quota is dropped, as if never made). Object quotas (frames, structures,
+//! areas) are charged per allocation through the [`Ledger`].
 
 use heapless::Vec;
 
@@ -11,6 +12,7 @@ use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::PageSize;
 use crate::limits::{DEFAULT_QUOTA_BYTES, MAX_CLIENTS, MAX_SPACES};
+use crate::quota::{Held, Ledger, Objects};
 
 /// Frames the server owns, by size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,17 +54,22 @@ pub struct ClientUsage {
     pub used: u64,
     /// Bytes it may hold.
     pub quota: u64,
+    /// Objects its live allocations were charged.
+    pub objects: Objects,
+    /// Objects it may hold.
+    pub object_quota: Objects,
 }
 
 /// Usage and quota records of the clients, and who the administrator is.
 pub(crate) struct Clients {
     admin: Badge,
     records: Vec<ClientUsage, MAX_CLIENTS>,
+    ledger: Ledger,
 }
 
 impl Clients {
     pub(crate) const fn new(admin: Badge) -> Self {
-        Self { admin, records: Vec::new() }
+        Self { admin, records: Vec::new(), ledger: Ledger::new() }
     }
 
     fn default_quota(&self, badge: Badge) -> u64 {
@@ -88,11 +95,16 @@ impl Clients {
             badge,
             used: 0,
             quota: self.default_quota(badge),
+            objects: Objects::ZERO,
+            object_quota: Objects::UNLIMITED,
         })
     }
 
     fn store(&mut self, record: ClientUsage) -> Result<(), Error> {
-        let keep = record.used != 0 || record.quota != self.default_quota(record.badge);
+        let keep = record.used != 0
+            || record.quota != self.default_quota(record.badge)
+            || record.objects != Objects::ZERO
+            || record.object_quota != Objects::UNLIMITED;
         match self.records.iter().position(|r| r.badge == record.badge) {
             Some(i) if keep => {
                 if let Some(r) = self.records.get_mut(i) {
@@ -128,6 +140,51 @@ impl Clients {
     pub(crate) fn set_quota(&mut self, badge: Badge, bytes: u64) -> Result<(), Error> {
         let record = ClientUsage { quota: bytes, ..self.usage(badge) };
         self.store(record)
+    }
+
+    /// Set the object quota of `badge` (as [`Clients::set_quota`]).
+    pub(crate) fn set_object_quota(&mut self, badge: Badge, limit: Objects) -> Result<(), Error> {
+        let record = ClientUsage { object_quota: limit, ..self.usage(badge) };
+        self.store(record)
+    }
+
+    /// Back to the default quotas for `badge` (its record goes once it
+    /// holds nothing).
+    pub(crate) fn reset_quotas(&mut self, badge: Badge) {
+        let record =
+            ClientUsage { quota: self.default_quota(badge), object_quota: Objects::UNLIMITED, ..self.usage(badge) };
+        // Resetting never needs a new slot: the record exists or is default.
+        let _ = self.store(record);
+    }
+
+    /// `Err(QuotaExceeded)` unless `badge` may hold one more area.
+    pub(crate) fn admit(&self, badge: Badge) -> Result<(), Error> {
+        let record = self.usage(badge);
+        let one = Objects { areas: 1, ..Objects::ZERO };
+        record.objects.plus_within(one, record.object_quota).map(drop).ok_or(Error::QuotaExceeded)
+    }
+
+    /// Charge `cost` to `badge` for the allocation `held`, within its
+    /// object quota; on error nothing is charged or recorded.
+    pub(crate) fn hold(&mut self, badge: Badge, held: Held, cost: Objects) -> Result<(), Error> {
+        let before = self.usage(badge);
+        let objects = before.objects.plus_within(cost, before.object_quota).ok_or(Error::QuotaExceeded)?;
+        self.store(ClientUsage { objects, ..before })?;
+        if let Err(e) = self.ledger.record(held, badge, cost) {
+            // Back to the record as it was: it existed or needs no slot.
+            let _ = self.store(before);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The allocation `held` is gone: refund its owner what it was charged.
+    pub(crate) fn release(&mut self, held: Held) {
+        if let Some((owner, cost)) = self.ledger.take(held) {
+            let record = self.usage(owner);
+            // Shrinking a record never needs a new slot.
+            let _ = self.store(ClientUsage { objects: record.objects.minus(cost), ..record });
+        }
     }
 
     /// Clients with a record.
@@ -194,5 +251,23 @@ mod tests {
         }
         assert_eq!(c.charge(Badge(999), 1), Err(Error::LimitReached(Limit::Clients)));
         assert_eq!(c.charge(Badge(1), 1), Ok(()), "existing records still grow");
+    }
+
+    #[test]
+    fn object_quotas_bound_holdings_and_releases_refund_exactly() {
+        let mut c = Clients::new(Badge(0));
+        let limit = Objects { frames: 3, structures: 10, areas: 2 };
+        assert_eq!(c.set_object_quota(Badge(1), limit), Ok(()));
+        let cost = Objects { frames: 2, structures: 1, areas: 1 };
+        assert_eq!(c.admit(Badge(1)), Ok(()));
+        assert_eq!(c.hold(Badge(1), Held::Area(0), cost), Ok(()));
+        assert_eq!(c.hold(Badge(1), Held::Area(1), cost), Err(Error::QuotaExceeded), "5 frames > 3");
+        assert_eq!(c.usage(Badge(1)).objects, cost, "the refused charge left nothing");
+        assert_eq!(c.hold(Badge(2), Held::Area(1), cost), Ok(()), "another client is not limited");
+        c.release(Held::Area(0));
+        assert_eq!(c.usage(Badge(1)).objects, Objects::ZERO);
+        c.reset_quotas(Badge(1));
+        c.release(Held::Area(1));
+        assert!(c.records().is_empty(), "records back at defaults are dropped");
     }
 }

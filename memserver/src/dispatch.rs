@@ -3,21 +3,28 @@
 //! reply with a stable error code. Faults of registered spaces are turned
 //! into repairs or reports here too. The seL4 receive loop and the host
 //! fuzz targets call exactly this code.
+//!
+//! Registration sets the client's quotas; unregistering a client's last
+//! space reclaims everything it held (its vmalloc areas, percpu
+//! allocations and vmemmap ranges) and gives it the default quotas again,
+//! so a client that died leaves nothing behind.
 
 use crate::backend::Backend;
 use crate::error::{Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{Area, PageSize, VmallocAddr};
-use crate::limits::MAX_SPACES;
+use crate::limits::{MAX_PERCPU_ALLOCS, MAX_SPACES, MAX_VMALLOC_AREAS, MAX_VMEMMAP_RANGES};
 use crate::percpu::PercpuOffset;
 use crate::populate::Access;
+use crate::quota::Objects;
 use crate::server::{Config, MemServer};
 use crate::vmalloc::VmallocFlags;
 use crate::vmemmap::VmemmapOptions;
 use crate::Rights;
 use client_lib::bootstrap::{FaultKind, FaultReport};
 use client_lib::protocol::{
-    ErrorCode, InvocationCounts, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FailurePoint, InvocationCounts, Quota, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
+    REQUESTS,
 };
 use client_lib::wire::{DecodeError, Words};
 
@@ -30,8 +37,17 @@ pub trait Platform: Backend {
     fn invocations(&self) -> InvocationCounts;
     /// Bytes of memory not yet turned into frames or structures.
     fn untyped_free(&self) -> u64;
-    /// Gives up the handle of a space that was unregistered.
-    fn release_vspace(&mut self, vspace: Self::VSpace);
+    /// Gives up the handle of space `id`, just unregistered, and whatever
+    /// the backend kept for it.
+    fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
+    /// Empty capability slots left.
+    fn free_slots(&self) -> u64;
+    /// Objects held ready or kept for reuse (each in a slot), and the
+    /// bytes of memory they hold: resources not in use.
+    fn spares(&self) -> (u64, u64);
+    /// Makes the `nth` invocation of kind `point` from now fail (0
+    /// disarms); `Err` if this platform cannot inject failures.
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode>;
 }
 
 /// What became of the capability that came with a message.
@@ -98,6 +114,7 @@ impl<B: Platform> Dispatcher<B> {
         };
         let mut cap_use = CapUse::Unused;
         let reply = self.request(caller, request, cap, &mut cap_use).unwrap_or_else(Reply::Error);
+
         (reply, cap_use)
     }
 
@@ -142,31 +159,30 @@ impl<B: Platform> Dispatcher<B> {
                     writable: leaf.rights == Rights::ReadWrite,
                 })))
             }
-            Request::Register { client, quota_bytes } => {
+            Request::Register { client, quota } => {
                 if caller != self.admin {
                     return Err(ErrorCode::NotAdmin);
                 }
                 let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
-                let before = server.usage(Badge(client)).quota;
-                server.set_quota(caller, Badge(client), quota_bytes).map_err(code)?;
-                let space = server.register_space(caller, vspace).map_err(|e| {
-                    // Restoring the quota it had never needs a new record.
-                    let _ = server.set_quota(caller, Badge(client), before);
-                    code(e)
-                })?;
-                if let Some(owner) = self.owners.get_mut(space.index()) {
-                    *owner = Some(Badge(client));
-                }
+                let space = self.register(Badge(client), quota, vspace).map_err(code)?;
                 *cap_use = CapUse::Kept;
                 Ok(Reply::Space(space.index() as u8))
             }
             Request::Unregister { space } => {
                 let id = SpaceId::new(space as usize).ok_or(ErrorCode::NoSuchSpace)?;
                 let vspace = server.unregister_space(caller, id).map_err(code)?;
-                server.backend_mut().release_vspace(vspace);
-                if let Some(owner) = self.owners.get_mut(id.index()) {
-                    *owner = None;
+                server.backend_mut().release_vspace(id, vspace);
+                let owner = self.owners.get_mut(id.index()).and_then(Option::take);
+                if let Some(client) = owner.filter(|client| !self.owners.contains(&Some(*client))) {
+                    self.reclaim(client);
                 }
+                Ok(Reply::Done)
+            }
+            Request::InjectFailure { point, nth } => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                server.backend_mut().inject_failure(point, nth)?;
                 Ok(Reply::Done)
             }
             Request::Purge => {
@@ -216,9 +232,69 @@ impl<B: Platform> Dispatcher<B> {
         }
     }
 
+    /// Sets `client`'s quotas and registers `vspace` for it; on error the
+    /// quotas are as before.
+    fn register(&mut self, client: Badge, quota: Quota, vspace: B::VSpace) -> Result<SpaceId, Error> {
+        let before = self.server.usage(client);
+        let limit =
+            Objects { frames: quota.frames.into(), structures: quota.structures.into(), areas: quota.areas.into() };
+        let result = self
+            .server
+            .set_quota(self.admin, client, quota.bytes)
+            .and_then(|()| self.server.set_object_quota(self.admin, client, limit))
+            .and_then(|()| self.server.register_space(self.admin, vspace));
+        match result {
+            Ok(space) => {
+                if let Some(owner) = self.owners.get_mut(space.index()) {
+                    *owner = Some(client);
+                }
+                Ok(space)
+            }
+            Err(e) => {
+                // Restoring what was there never needs a new record.
+                let _ = self.server.set_quota(self.admin, client, before.quota);
+                let _ = self.server.set_object_quota(self.admin, client, before.object_quota);
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees everything `client` holds (it has no space left: it is gone),
+    /// unmaps it at once, and gives it the default quotas again.
+    fn reclaim(&mut self, client: Badge) {
+        let server = &mut self.server;
+        let mut areas: heapless::Vec<VmallocAddr, MAX_VMALLOC_AREAS> = heapless::Vec::new();
+        let mut allocs: heapless::Vec<PercpuOffset, MAX_PERCPU_ALLOCS> = heapless::Vec::new();
+        let mut ranges: heapless::Vec<(Pfn, u64), MAX_VMEMMAP_RANGES> = heapless::Vec::new();
+        // Each list has room for all the server can hold of its kind (and
+        // `collect` would panic where `push` only refuses).
+        for a in server.vmalloc_areas().filter(|a| a.owner == client && !a.lazy) {
+            let _ = areas.push(a.start);
+        }
+        for a in server.percpu_allocations().filter(|a| a.owner == client) {
+            let _ = allocs.push(a.offset);
+        }
+        for r in server.vmemmap_ranges().filter(|r| r.owner == client) {
+            let _ = ranges.push((r.start, r.pages));
+        }
+        // Each was just listed as the client's own, so each free succeeds.
+        for addr in areas {
+            let _ = server.vfree(client, addr);
+        }
+        for offset in allocs {
+            let _ = server.percpu_free(client, offset);
+        }
+        for (start, pages) in ranges {
+            let _ = server.vmemmap_depopulate(client, start, pages);
+        }
+        server.purge();
+        let _ = server.reset_quotas(self.admin, client);
+    }
+
     /// The statistics clients and tools see.
     pub fn stats(&self) -> Stats {
         let stats = self.server.stats();
+        let (spare_objects, spare_bytes) = self.server.region().backend().spares();
         let spaces = stats.spaces.iter().flatten();
         Stats {
             missed_syncs: stats.missed_syncs,
@@ -227,6 +303,12 @@ impl<B: Platform> Dispatcher<B> {
             structures: spaces.map(|cost| cost.structures).sum(),
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
+            free_slots: self.server.region().backend().free_slots(),
+            spare_objects,
+            spare_bytes,
+            vmalloc_areas: stats.vmalloc_areas as u32,
+            vmemmap_ranges: stats.vmemmap_ranges as u32,
+            percpu_allocs: stats.percpu_allocs as u32,
         }
     }
 

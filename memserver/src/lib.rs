@@ -27,6 +27,7 @@ pub mod limits;
 pub mod percpu;
 mod pool;
 pub mod populate;
+pub mod quota;
 #[cfg(feature = "sel4")]
 pub mod sel4;
 pub mod server;
@@ -42,6 +43,7 @@ pub use ids::{Badge, CpuId, Pfn, SpaceId};
 pub use layout::{Area, Level, LevelMask, PageSize, PercpuAddr, RegionAddr, VmallocAddr, VmemmapAddr};
 pub use percpu::{PercpuAlloc, PercpuOffset};
 pub use populate::{Access, FrameKind, Leaf, Region, Table};
+pub use quota::Objects;
 pub use server::{Config, MemServer};
 pub use vmalloc::{Backing, VmArea, VmallocFlags};
 pub use vmemmap::{VmemmapOptions, VmemmapRange};

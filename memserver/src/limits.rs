@@ -9,9 +9,9 @@ pub const MAX_SPACES: usize = 32;
 /// Paging structures in the canonical table, including its root.
 pub const MAX_TABLES: usize = 128;
 /// Mapped pages (leaves) in the canonical table.
-pub const MAX_LEAVES: usize = 4096;
+pub const MAX_LEAVES: usize = 24576;
 /// Pages one operation may map (the size of its undo log).
-pub const MAX_PAGES_PER_OP: usize = 1024;
+pub const MAX_PAGES_PER_OP: usize = 16384;
 /// vmalloc and vmap areas, live or awaiting purge.
 pub const MAX_VMALLOC_AREAS: usize = 128;
 /// Freed vmalloc pages that may await a purge before one is forced.

@@ -426,6 +426,19 @@ impl<B: Backend> Region<B> {
     /// frames go first (their copies one by one), then owned frames (all
     /// copies revoked at once, then freed).
     pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I) {
+        self.unmap_pages(pages, true);
+    }
+
+    /// Like [`Region::unmap`], but page directories and PDPTs left empty
+    /// stay in place (in the canonical table and in every space), as Linux
+    /// keeps the upper levels of its vmalloc page tables: the next
+    /// allocation in the range needs at most a page table. Page tables are
+    /// still pruned, so a 2 MiB page can later take their place.
+    pub(crate) fn unmap_keeping_structures<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I) {
+        self.unmap_pages(pages, false);
+    }
+
+    fn unmap_pages<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: bool) {
         for owned_pass in [false, true] {
             for addr in pages.clone() {
                 let Some(leaf) = self
@@ -437,7 +450,7 @@ impl<B: Backend> Region<B> {
                     continue;
                 };
                 self.release_copies(&leaf);
-                if let Some(pruned) = self.table.remove(addr) {
+                if let Some(pruned) = self.table.remove(addr, prune) {
                     for s in &pruned {
                         self.delete_replicas(s);
                     }

@@ -13,6 +13,7 @@ use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
 use crate::populate::{Access, Leaf, Region};
+use crate::quota::{Held, Objects};
 use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
 
@@ -72,6 +73,31 @@ impl<B: Backend> MemServer<B> {
         }
     }
 
+    /// Runs `make`, an allocation by `caller`, and charges what it created
+    /// against `caller`'s object quota; over quota, `undo` takes it back.
+    /// `held` names what `make` allocated (`None`: nothing new).
+    fn charged<T: Copy>(
+        &mut self,
+        caller: Badge,
+        make: impl FnOnce(&mut Self) -> Result<T, Error>,
+        held: impl FnOnce(T) -> Option<Held>,
+        undo: impl FnOnce(&mut Self, T),
+    ) -> Result<T, Error> {
+        self.ready()?;
+        self.clients.admit(caller)?;
+        let before = self.region.op_counts();
+        let made = make(self)?;
+        let Some(held) = held(made) else { return Ok(made) };
+        let cost = Objects::one_area(&before, &self.region.op_counts());
+        match self.clients.hold(caller, held, cost) {
+            Ok(()) => Ok(made),
+            Err(e) => {
+                undo(self, made);
+                Err(e)
+            }
+        }
+    }
+
     /// The region: canonical table, registry, backend and counters.
     pub fn region(&self) -> &Region<B> {
         &self.region
@@ -100,20 +126,34 @@ impl<B: Backend> MemServer<B> {
 
     /// `size` bytes of zeroed memory in the vmalloc area.
     pub fn vmalloc(&mut self, caller: Badge, size: u64, flags: VmallocFlags) -> Result<VmallocAddr, Error> {
-        self.ready()?;
-        self.vmalloc.vmalloc(&mut self.region, &mut self.clients, caller, size, flags)
+        self.charged(
+            caller,
+            |s| s.vmalloc.vmalloc(&mut s.region, &mut s.clients, caller, size, flags),
+            |addr| Some(Held::Area(addr.get())),
+            Self::revert_area,
+        )
     }
 
     /// Map the caller's `frames` contiguously in the vmalloc area.
     pub fn vmap(&mut self, caller: Badge, frames: &[B::Frame], rights: Rights) -> Result<VmallocAddr, Error> {
-        self.ready()?;
-        self.vmalloc.vmap(&mut self.region, &mut self.clients, caller, frames, rights)
+        self.charged(
+            caller,
+            |s| s.vmalloc.vmap(&mut s.region, &mut s.clients, caller, frames, rights),
+            |addr| Some(Held::Area(addr.get())),
+            Self::revert_area,
+        )
+    }
+
+    fn revert_area(&mut self, addr: VmallocAddr) {
+        self.vmalloc.revert(&mut self.region, &mut self.clients, addr);
     }
 
     /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily).
     pub fn vfree(&mut self, caller: Badge, addr: VmallocAddr) -> Result<(), Error> {
         self.ready()?;
-        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)
+        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)?;
+        self.clients.release(Held::Area(addr.get()));
+        Ok(())
     }
 
     /// Unmap all lazily freed vmalloc areas now and make their addresses
@@ -130,26 +170,50 @@ impl<B: Backend> MemServer<B> {
         pages: u64,
         options: VmemmapOptions,
     ) -> Result<(), Error> {
-        self.ready()?;
-        self.vmemmap.populate(&mut self.region, &mut self.clients, caller, start, pages, options)
+        self.charged(
+            caller,
+            |s| {
+                let ranges = s.vmemmap.range_count();
+                s.vmemmap.populate(&mut s.region, &mut s.clients, caller, start, pages, options)?;
+                // A range already populated whole is not a new one.
+                Ok(s.vmemmap.range_count() > ranges)
+            },
+            |new| new.then_some(Held::Range(start.get())),
+            // Depopulating the range just populated succeeds.
+            |s, _| {
+                let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, start, pages);
+            },
+        )
+        .map(drop)
     }
 
     /// Take out the populated range `[start, start + pages)`.
     pub fn vmemmap_depopulate(&mut self, caller: Badge, start: Pfn, pages: u64) -> Result<(), Error> {
         self.ready()?;
-        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, start, pages)
+        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, start, pages)?;
+        self.clients.release(Held::Range(start.get()));
+        Ok(())
     }
 
     /// `size` bytes aligned to `align` in every CPU's unit.
     pub fn percpu_alloc(&mut self, caller: Badge, size: u64, align: u64) -> Result<PercpuOffset, Error> {
-        self.ready()?;
-        self.percpu.alloc(&mut self.region, &mut self.clients, caller, size, align)
+        self.charged(
+            caller,
+            |s| s.percpu.alloc(&mut s.region, &mut s.clients, caller, size, align),
+            |offset| Some(Held::Percpu(offset.get())),
+            // Freeing the allocation just made succeeds.
+            |s, offset| {
+                let _ = s.percpu.free(&mut s.region, &mut s.clients, caller, offset);
+            },
+        )
     }
 
     /// Free the caller's percpu allocation at `offset`.
     pub fn percpu_free(&mut self, caller: Badge, offset: PercpuOffset) -> Result<(), Error> {
         self.ready()?;
-        self.percpu.free(&mut self.region, &mut self.clients, caller, offset)
+        self.percpu.free(&mut self.region, &mut self.clients, caller, offset)?;
+        self.clients.release(Held::Percpu(offset.get()));
+        Ok(())
     }
 
     /// The address of `offset` in `cpu`'s unit.
@@ -178,6 +242,19 @@ impl<B: Backend> MemServer<B> {
     pub fn set_quota(&mut self, caller: Badge, client: Badge, bytes: u64) -> Result<(), Error> {
         self.clients.require_admin(caller)?;
         self.clients.set_quota(client, bytes)
+    }
+
+    /// Set `client`'s object quota (admin only).
+    pub fn set_object_quota(&mut self, caller: Badge, client: Badge, limit: Objects) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.set_object_quota(client, limit)
+    }
+
+    /// Give `client` the default quotas again (admin only).
+    pub fn reset_quotas(&mut self, caller: Badge, client: Badge) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.reset_quotas(client);
+        Ok(())
     }
 
     /// `client`'s usage and quota.

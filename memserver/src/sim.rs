@@ -368,5 +368,26 @@ impl crate::dispatch::Platform for Sim {
 
     /// The simulation holds no capability for a space: the VSpace stays
     /// with whoever created it, as on seL4 the root task keeps its own.
-    fn release_vspace(&mut self, _vspace: SimVSpace) {}
+    fn release_vspace(&mut self, _id: crate::ids::SpaceId, _vspace: SimVSpace) {}
+
+    /// The simulation has no capability slots to run out of.
+    fn free_slots(&self) -> u64 {
+        0
+    }
+
+    /// The simulation keeps nothing for reuse.
+    fn spares(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// Every kind of failure point is the simulation's `nth` creating
+    /// operation (frame allocation, structure creation or frame map).
+    fn inject_failure(
+        &mut self,
+        _point: client_lib::protocol::FailurePoint,
+        nth: u32,
+    ) -> Result<(), client_lib::protocol::ErrorCode> {
+        self.fail_after(nth.checked_sub(1).map(u64::from));
+        Ok(())
+    }
 }

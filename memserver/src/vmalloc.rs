@@ -274,12 +274,25 @@ impl Vmalloc {
             let _ = lazy.push((e.key, *e.val));
         }
         for (start, area) in lazy {
-            if let Some(addr) = RegionAddr::new(start) {
-                region.unmap(pages_of(addr, area.size, area.page_size()));
-            }
-            self.unreserve(start);
+            self.take_down(region, start, &area);
         }
         self.lazy_pages = 0;
+    }
+
+    /// Unmap the area at `start` and make its addresses free.
+    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord) {
+        if let Some(addr) = RegionAddr::new(start) {
+            region.unmap_keeping_structures(pages_of(addr, area.size, area.page_size()));
+        }
+        self.unreserve(start);
+    }
+
+    /// Undo the live area at `addr` at once (unmapped, addresses free,
+    /// refunded): for a vmalloc or vmap that must not stand.
+    pub(crate) fn revert<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients, addr: VmallocAddr) {
+        let Some(area) = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy) else { return };
+        self.take_down(region, addr.get(), &area);
+        clients.refund(area.owner, area.size);
     }
 
     /// Areas in address order.

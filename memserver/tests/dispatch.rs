@@ -5,7 +5,7 @@
 mod common;
 
 use client_lib::bootstrap::FaultKind;
-use client_lib::protocol::{ErrorCode, Reply, Request, PROTOCOL_VERSION, REQUESTS};
+use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS};
 use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher};
 use memserver::sim::{Sim, SimVSpace};
@@ -39,12 +39,14 @@ fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<Si
 
 /// Registers a new VSpace for `client`; returns its space id.
 fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
+    register_quota(d, client, Quota::bytes(64 * MIB))
+}
+
+/// Registers a new VSpace for `client` with `quota`; returns its space id.
+fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
     let vspace = d.backend_mut().new_vspace();
-    let (reply, cap_use) = d.handle(
-        ADMIN,
-        &Words::encode(&Request::Register { client: client.0, quota_bytes: 64 * MIB }).unwrap(),
-        Some(vspace),
-    );
+    let (reply, cap_use) =
+        d.handle(ADMIN, &Words::encode(&Request::Register { client: client.0, quota }).unwrap(), Some(vspace));
     assert_eq!(cap_use, CapUse::Kept);
     match reply {
         Reply::Space(space) => space,
@@ -85,7 +87,7 @@ fn only_the_admin_registers_and_only_registered_clients_allocate() {
     let vmalloc = Request::Vmalloc { size: MIB, large_pages: false };
     assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::NotRegistered));
     let vspace = d.backend_mut().new_vspace();
-    let register = Request::Register { client: A.0, quota_bytes: MIB };
+    let register = Request::Register { client: A.0, quota: Quota::bytes(MIB) };
     assert_eq!(send(&mut d, B, register, Some(vspace)), Reply::Error(ErrorCode::NotAdmin));
     assert_eq!(send(&mut d, ADMIN, register, None), Reply::Error(ErrorCode::InvalidArgument));
     let space = register_with(&mut d, register, vspace);
@@ -154,7 +156,7 @@ fn every_request_keeps_every_space_identical() {
 fn faults_are_repaired_from_the_canonical_table_or_reported() {
     let mut d = dispatcher();
     let vspace = d.backend_mut().new_vspace();
-    let register = Request::Register { client: A.0, quota_bytes: 64 * MIB };
+    let register = Request::Register { client: A.0, quota: Quota::bytes(64 * MIB) };
     let space = register_with(&mut d, register, vspace);
     let area = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
     assert!(d.backend_mut().drop_mapping(vspace, area), "simulate a missed sync");
@@ -171,4 +173,83 @@ fn faults_are_repaired_from_the_canonical_table_or_reported() {
     assert_eq!(d.handle_fault(space, shared_tail, 0, Access::Write).map(|r| r.kind), Some(FaultKind::ReadOnlyWrite));
     assert_eq!(d.handle_fault(200, area, 0, Access::Read).map(|r| r.kind), None, "no such space: nothing to report to");
     common::check(d.server());
+}
+
+/// `caller` fills its allocations of every kind; returns the vmalloc address.
+fn hold_one_of_each(d: &mut Dispatcher<Sim>, caller: Badge, pfn: u64) -> u64 {
+    let area = address(send(d, caller, Request::Vmalloc { size: 5 * 4096, large_pages: false }, None));
+    assert!(matches!(send(d, caller, Request::PercpuAlloc { size: 64, align: 8 }, None), Reply::Offset(_)));
+    let populate = Request::VmemmapPopulate { start_pfn: pfn, nr_pages: 1024, compound_order: 0 };
+    assert_eq!(send(d, caller, populate, None), Reply::Done);
+    area
+}
+
+#[test]
+fn unregistering_a_clients_last_space_reclaims_everything_it_held() {
+    let mut d = dispatcher();
+    register(&mut d, B);
+    let theirs = hold_one_of_each(&mut d, B, 0);
+    let before = common::snapshot(d.server());
+    let first = register(&mut d, A);
+    let second = register(&mut d, A);
+    hold_one_of_each(&mut d, A, 1 << 20);
+    hold_one_of_each(&mut d, A, 1 << 21);
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: first }, None), Reply::Done);
+    assert_eq!(d.server().vmalloc_areas().filter(|a| a.owner == A).count(), 2, "A still has a space: it keeps all");
+    let (reply, _) = d.handle(ADMIN, &Words::encode(&Request::Unregister { space: second }).unwrap(), None);
+    assert_eq!(reply, Reply::Done);
+    common::check(d.server());
+    assert!(d.server().vmalloc_areas().all(|a| a.owner != A));
+    assert!(d.server().percpu_allocations().all(|a| a.owner != A));
+    assert!(d.server().vmemmap_ranges().all(|r| r.owner != A));
+    assert_eq!(common::snapshot(d.server()), before, "A's frames, structures and records are all gone");
+    let check = Request::Translate { addr: theirs };
+    assert!(matches!(send(&mut d, B, check, None), Reply::Translation(Some(_))), "B's area stays");
+    address(send(&mut d, B, Request::Vmalloc { size: 4096, large_pages: false }, None));
+}
+
+#[test]
+fn object_quotas_refuse_only_the_client_over_them_and_change_nothing() {
+    let mut d = dispatcher();
+    register_quota(&mut d, A, Quota { bytes: 64 * MIB, frames: 8, structures: u32::MAX, areas: 3 });
+    register_quota(&mut d, B, Quota { bytes: 64 * MIB, frames: u32::MAX, structures: 2, areas: u32::MAX });
+    let small = Request::Vmalloc { size: 4 * 4096, large_pages: false };
+    let first = address(send(&mut d, A, small, None));
+    address(send(&mut d, A, small, None));
+    let before = common::snapshot(d.server());
+    assert_eq!(send(&mut d, A, small, None), Reply::Error(ErrorCode::QuotaExceeded), "12 frames > 8");
+    assert_eq!(common::snapshot(d.server()), before);
+    assert!(matches!(send(&mut d, A, Request::PercpuAlloc { size: 8, align: 8 }, None), Reply::Offset(_)));
+    let before = common::snapshot(d.server());
+    assert_eq!(
+        send(&mut d, A, Request::PercpuAlloc { size: 8, align: 8 }, None),
+        Reply::Error(ErrorCode::QuotaExceeded),
+        "a fourth area"
+    );
+    assert_eq!(common::snapshot(d.server()), before);
+    // A new vmemmap page table, its directory and pointer table, in two
+    // spaces: more than B's two structures.
+    let far = Request::VmemmapPopulate { start_pfn: 1 << 31, nr_pages: 64, compound_order: 0 };
+    assert_eq!(send(&mut d, B, far, None), Reply::Error(ErrorCode::QuotaExceeded));
+    assert_eq!(common::snapshot(d.server()), before);
+    address(send(&mut d, B, small, None));
+    assert_eq!(send(&mut d, A, Request::Vfree { addr: first }, None), Reply::Done);
+    address(send(&mut d, A, small, None));
+    assert_eq!(d.server().usage(A).objects.frames, 8, "the freed area was refunded exactly");
+}
+
+#[test]
+fn injected_failures_are_administrator_only_and_leave_nothing_behind() {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    register(&mut d, B);
+    let inject = Request::InjectFailure { point: FailurePoint::Retype, nth: 3 };
+    assert_eq!(send(&mut d, A, inject, None), Reply::Error(ErrorCode::NotAdmin));
+    let vmalloc = Request::Vmalloc { size: 8 * 4096, large_pages: false };
+    let before = common::snapshot(d.server());
+    assert_eq!(send(&mut d, ADMIN, inject, None), Reply::Done);
+    assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::OutOfMemory));
+    assert_eq!(common::snapshot(d.server()), before);
+    assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point: FailurePoint::Map, nth: 0 }, None), Reply::Done);
+    address(send(&mut d, A, vmalloc, None));
 }

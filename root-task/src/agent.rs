@@ -1,6 +1,10 @@
 //! Client agents as the root task drives them: loading, registering with
 //! the memory server, commands and their outcomes, and recovery of an
 //! agent whose access was reported as a real fault.
+#![allow(
+    clippy::result_large_err,
+    reason = "a Trouble carries the whole event that broke a command (server statistics included); the root task's stack has room"
+)]
 
 use crate::agent_protocol::{role, slot, Command, Outcome, OUTCOME_BADGE_BASE};
 use crate::allocator::Allocator;
@@ -8,9 +12,9 @@ use crate::inbox::{self, Event};
 use crate::process::{Process, ProcessSpec, Thread};
 use crate::vspace::VSpace;
 use client_lib::bootstrap::{badge, FaultReport};
-use client_lib::protocol::{ErrorCode, Reply, Request};
-use client_lib::sel4::abi::{object_type, CPtr};
-use client_lib::sel4::{syscall, CapRights};
+use client_lib::protocol::{ErrorCode, Quota, Reply, Request};
+use client_lib::sel4::abi::{init_cap, object_type, CPtr};
+use client_lib::sel4::{syscall, CNode, CapRights, Sel4Error};
 use client_lib::transport;
 use client_lib::wire::Words;
 use client_lib::AdminClient;
@@ -79,7 +83,13 @@ impl Agent {
     /// Registers the agent's VSpace with the memory server, with a quota,
     /// and routes its threads' faults to the server.
     pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u8, ErrorCode> {
-        let space = admin.register(self.client_badge(), quota_bytes, self.process.vspace.pml4)?;
+        self.register_with_quota(admin, Quota::bytes(quota_bytes))
+    }
+
+    /// Registers the agent's VSpace with limits on bytes, frames,
+    /// structures and areas, and routes its threads' faults to the server.
+    pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ErrorCode> {
+        let space = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
         self.process.give(slot::FAULT, self.mem_endpoint, CapRights::ALL, badge::SPACE_FAULT | space as u64);
         self.space = Some(space);
         Ok(space)
@@ -119,10 +129,28 @@ impl Agent {
 
     /// Has the agent carry out `command` and returns its outcome.
     pub fn run(&self, command: Command) -> Result<Outcome, Trouble> {
+        self.send(command);
+        self.wait()
+    }
+
+    /// Gives the agent `command` without waiting for its outcome (see
+    /// [`gather`]).
+    pub fn send(&self, command: Command) {
         let words = Words::encode(&command).unwrap_or_else(|| panic!("command does not fit a message"));
         let (info, mrs) = transport::stage(&words, 0);
         syscall::send(self.command, info, mrs);
-        self.wait()
+    }
+
+    /// Runs the agent's command thread on `cpu` from now on.
+    pub fn pin(&self, cpu: u64) -> Result<(), Sel4Error> {
+        self.process.main.tcb.set_affinity(cpu)
+    }
+
+    /// Kills the agent wherever it is: its command thread is stopped and
+    /// its TCB deleted. Its space stays registered until unregistered.
+    pub fn kill(&self) -> Result<(), Sel4Error> {
+        self.process.main.tcb.suspend()?;
+        CNode::root_task(init_cap::CNODE).delete(self.process.main.tcb.0)
     }
 
     /// Has the agent send `request` to the memory server.
@@ -132,4 +160,26 @@ impl Agent {
             other => Err(Trouble::Broken(Event::Outcome { index: self.index, outcome: other })),
         }
     }
+}
+
+/// Waits for one outcome from each of `agents`, which run concurrently,
+/// and returns them in the agents' order.
+pub fn gather<const N: usize>(agents: &[&Agent], root_endpoint: CPtr) -> Result<[Option<Outcome>; N], Trouble> {
+    let mut outcomes = [None; N];
+    for _ in 0..agents.len().min(N) {
+        let event = inbox::next(root_endpoint);
+        client_lib::println!("DEBUG gather: {event}");
+        match event {
+            Event::Outcome { index, outcome } => match agents.iter().position(|a| a.index == index) {
+                Some(i) => {
+                    if let Some(slot) = outcomes.get_mut(i) {
+                        *slot = Some(outcome);
+                    }
+                }
+                None => return Err(Trouble::Broken(Event::Outcome { index, outcome })),
+            },
+            other => return Err(Trouble::Broken(other)),
+        }
+    }
+    Ok(outcomes)
 }

@@ -3,6 +3,7 @@
 //! own identity and VSpace, what a scenario asks: memory-server requests
 //! and memory accesses.
 
+use crate::stress::{StressPlan, StressSummary};
 use client_lib::protocol::{ErrorCode, Reply, Request};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,12 @@ pub enum Command {
     Write { addr: u64, value: u64 },
     /// Read one word.
     Read { addr: u64 },
+    /// Make the pseudo-random requests of `StressPlan`, keeping what is
+    /// live at the end; report `Outcome::Stressed`.
+    Stress(StressPlan),
+    /// Free all a stress run holds (canaries checked first); report
+    /// `Outcome::Stressed`.
+    Release,
 }
 
 /// What an agent reports.
@@ -60,6 +67,10 @@ pub enum Outcome {
     Checked(Option<u64>),
     /// A write or fill finished; a percpu worker finished.
     Done,
+    /// A stress run reached its announcement point and goes on.
+    Working,
+    /// A stress run or release finished.
+    Stressed(StressSummary),
 }
 
 /// The pattern word at byte `offset` for `seed`.
@@ -85,9 +96,25 @@ mod tests {
             Command::Request(request),
             Command::Raw { words: [u64::MAX; 4], len: 4 },
             Command::Check { addr: u64::MAX, len: u64::MAX, seed: u64::MAX },
+            Command::Stress(StressPlan {
+                seed: u64::MAX,
+                ops: u32::MAX,
+                pfn_base: u64::MAX,
+                greedy: true,
+                announce: u32::MAX,
+            }),
         ] {
             assert!(Words::encode(&command).is_some());
         }
         assert!(Words::encode(&Outcome::Reply(Err(ErrorCode::NotRegistered))).is_some());
+        let summary = StressSummary {
+            requests: u32::MAX,
+            refused: u32::MAX,
+            over_quota: u32::MAX,
+            unexpected: Some(ErrorCode::NotRegistered),
+            corrupt: u32::MAX,
+            published: Some((u64::MAX, u64::MAX, u64::MAX)),
+        };
+        assert!(Words::encode(&Outcome::Stressed(summary)).is_some());
     }
 }

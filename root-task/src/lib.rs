@@ -11,4 +11,5 @@ pub mod hello_protocol;
 pub mod inbox;
 pub mod memserver_process;
 pub mod process;
+pub mod stress;
 pub mod vspace;

@@ -59,12 +59,13 @@ fn main(regs: StartRegs) -> ! {
         |name, index| Agent::load(&mut alloc, &mut root_vspace, name, CLIENT, index, server.endpoint, root_endpoint);
     let mut agents = [load("A", 0), load("B", 1), load("C", 2)];
     let late = load("D", 3);
+    let crowd = scenarios::CROWD_NAMES.iter().zip(4..).map(|(name, index)| load(name, index)).collect();
     for agent in &mut agents {
         agent.start().unwrap_or_else(|e| panic!("starting {}: {e}", agent.name));
         let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
         registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));
     }
-    let mut world = World::new(&mut alloc, &server, region, agents, late, cpus);
+    let mut world = World::new(&mut alloc, &server, region, agents, late, crowd, root_endpoint, cpus);
     let all_ok = scenarios::run_all(&mut world);
     println!("root-task: {}", if all_ok { "all scenarios ok" } else { "some scenarios FAILED" });
     runtime::exit(all_ok)

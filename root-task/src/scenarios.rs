@@ -1,16 +1,26 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
+//! The hardening scenarios (failure injection, stress, client death) have
+//! their own files.
+
+mod client_death;
+mod fault_injection;
+mod stress;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
+use core::fmt;
 use client_lib::bootstrap::FaultKind;
 use client_lib::println;
-use client_lib::protocol::{ErrorCode, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS};
+use client_lib::protocol::{
+    ErrorCode, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
+};
 use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{Command, Outcome};
 use root_task::allocator::Allocator;
 use root_task::memserver_process::MemServerProcess;
+use client_lib::sel4::abi::CPtr;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -25,6 +35,11 @@ const COMPOUND_ORDER: u8 = 9;
 const COMPOUND_PAGES: u64 = 8;
 /// Increments each percpu worker makes.
 const PERCPU_INCREMENTS: u64 = 10_000;
+/// Agents beyond A-D, for the hardening scenarios: the stress crowd (the
+/// last of them greedy) and the one that dies.
+pub const CROWD_NAMES: [&str; CROWD] =
+    ["S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "S12", "S13", "S14", "S15", "E"];
+const CROWD: usize = stress::AGENTS + 1;
 
 /// What the scenarios work with.
 pub struct World<'a> {
@@ -35,6 +50,10 @@ pub struct World<'a> {
     pub agents: [Agent; 3],
     /// Agent D, registered only by `late-register`.
     pub late: Agent,
+    /// The stress crowd and, last, the agent `client-death` kills.
+    pub crowd: heapless::Vec<Agent, CROWD>,
+    /// The root task's endpoint, where agents report.
+    pub root_endpoint: CPtr,
     /// CPUs the kernel runs.
     pub cpus: u64,
     /// Head descriptors written by `vmemmap-crosses-top-level`: (address, value).
@@ -42,15 +61,18 @@ pub struct World<'a> {
 }
 
 impl<'a> World<'a> {
+    #[allow(clippy::too_many_arguments, reason = "one argument per part of the world, each named")]
     pub fn new(
         alloc: &'a mut Allocator,
         server: &'a MemServerProcess,
         region: RegionInfo,
         agents: [Agent; 3],
         late: Agent,
+        crowd: heapless::Vec<Agent, CROWD>,
+        root_endpoint: CPtr,
         cpus: u64,
     ) -> World<'a> {
-        World { alloc, server, region, agents, late, cpus, heads: heapless::Vec::new() }
+        World { alloc, server, region, agents, late, crowd, root_endpoint, cpus, heads: heapless::Vec::new() }
     }
 
     fn stats(&self) -> Result<Stats, crate::verdict::Reason> {
@@ -59,7 +81,7 @@ impl<'a> World<'a> {
 }
 
 /// The scenarios, in the order they run.
-pub const SCENARIOS: [(&str, fn(&mut World) -> Verdict); 8] = [
+pub const SCENARIOS: [(&str, fn(&mut World) -> Verdict); 11] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
@@ -67,6 +89,9 @@ pub const SCENARIOS: [(&str, fn(&mut World) -> Verdict); 8] = [
     ("unregister", unregister),
     ("bad-input", bad_input),
     ("exhaustion", exhaustion),
+    ("fault-injection", fault_injection::run),
+    ("stress", stress::run),
+    ("client-death", client_death::run),
     ("missed-syncs", missed_syncs),
 ];
 
@@ -312,7 +337,7 @@ fn bad_input(w: &mut World) -> Verdict {
     let theirs = vmalloc(a, 4 * KIB)?;
     expect_error(b, "freeing another client's area", req(Request::Vfree { addr: theirs }), ErrorCode::NotOwner)?;
     done(a, Request::Vfree { addr: theirs })?;
-    let register = Request::Register { client: b.client_badge(), quota_bytes: MIB };
+    let register = Request::Register { client: b.client_badge(), quota: Quota::bytes(MIB) };
     expect_error(b, "registration without the administrator badge", req(register), ErrorCode::NotAdmin)?;
     match w.server.admin.unregister(200) {
         Err(ErrorCode::NoSuchSpace) => {}
@@ -343,6 +368,65 @@ fn exhaustion(w: &mut World) -> Verdict {
     w.server.admin.purge().context("purge")?;
     let addr = vmalloc(a, MIB).context("allocating again after freeing")?;
     done(a, Request::Vfree { addr })
+}
+
+/// What the server holds, as a failed request or a full clean-up must leave
+/// it: memory and slots in use count, spares kept for reuse do not.
+#[derive(Clone, Copy, Debug)]
+struct Resources {
+    spaces: u32,
+    frames: u64,
+    structures: u64,
+    /// Untyped bytes not in use: never retyped, or held by spare objects.
+    untyped_unused: u64,
+    /// Slots not in use: empty, or holding spare objects.
+    slots_unused: u64,
+    vmalloc_areas: u32,
+    vmemmap_ranges: u32,
+    percpu_allocs: u32,
+    missed_syncs: u64,
+}
+
+impl Resources {
+    /// Each field, named.
+    fn fields(&self) -> [(&'static str, u64); 9] {
+        [
+            ("spaces", self.spaces.into()),
+            ("frames", self.frames),
+            ("structures", self.structures),
+            ("unused untyped bytes", self.untyped_unused),
+            ("unused slots", self.slots_unused),
+            ("vmalloc areas", self.vmalloc_areas.into()),
+            ("vmemmap ranges", self.vmemmap_ranges.into()),
+            ("percpu allocations", self.percpu_allocs.into()),
+            ("missed syncs", self.missed_syncs),
+        ]
+    }
+
+    fn of(s: &Stats) -> Resources {
+        Resources {
+            spaces: s.spaces,
+            frames: s.frames,
+            structures: s.structures,
+            untyped_unused: s.untyped_free + s.spare_bytes,
+            slots_unused: s.free_slots + s.spare_objects,
+            vmalloc_areas: s.vmalloc_areas,
+            vmemmap_ranges: s.vmemmap_ranges,
+            percpu_allocs: s.percpu_allocs,
+            missed_syncs: s.missed_syncs,
+        }
+    }
+}
+
+/// The server's resources now must be `before`'s.
+fn unchanged(w: &World, before: &Resources, what: fmt::Arguments) -> Verdict {
+    let now = Resources::of(&w.stats()?);
+    for ((name, was), (_, is)) in before.fields().into_iter().zip(now.fields()) {
+        if was != is {
+            fail!("{what}: {name} {was} became {is} ({before:?})");
+        }
+    }
+    Ok(())
 }
 
 fn missed_syncs(w: &mut World) -> Verdict {

@@ -130,11 +130,24 @@ macro_rules! sel4_program {
         #[no_mangle]
         extern "C" fn rust_eh_personality() {}
 
-        /// `memcpy` for the compiler (there is no libc).
+        /// `memcpy` for the compiler (there is no libc): whole words, then
+        /// the remaining bytes.
         #[no_mangle]
         unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-            // SAFETY: the caller guarantees valid, non-overlapping ranges.
-            unsafe { core::arch::asm!("rep movsb", inout("rcx") n => _, inout("rdi") dest => _, inout("rsi") src => _, options(nostack, preserves_flags)) };
+            // SAFETY: the caller guarantees valid, non-overlapping ranges;
+            // the two string moves cover exactly `n` bytes, forwards.
+            unsafe {
+                core::arch::asm!(
+                    "rep movsq",
+                    "mov rcx, {tail}",
+                    "rep movsb",
+                    tail = in(reg) n % 8,
+                    inout("rcx") n / 8 => _,
+                    inout("rdi") dest => _,
+                    inout("rsi") src => _,
+                    options(nostack, preserves_flags)
+                )
+            };
             dest
         }
 
@@ -159,11 +172,24 @@ macro_rules! sel4_program {
             dest
         }
 
-        /// `memset` for the compiler.
+        /// `memset` for the compiler: whole words, then the remaining bytes.
         #[no_mangle]
         unsafe extern "C" fn memset(dest: *mut u8, value: i32, n: usize) -> *mut u8 {
-            // SAFETY: the caller guarantees `dest..dest+n` is writable.
-            unsafe { core::arch::asm!("rep stosb", inout("rcx") n => _, inout("rdi") dest => _, in("al") value as u8, options(nostack, preserves_flags)) };
+            let word = (value as u8 as u64).wrapping_mul(0x0101_0101_0101_0101);
+            // SAFETY: the caller guarantees `dest..dest+n` is writable; the
+            // two string stores cover exactly `n` bytes.
+            unsafe {
+                core::arch::asm!(
+                    "rep stosq",
+                    "mov rcx, {tail}",
+                    "rep stosb",
+                    tail = in(reg) n % 8,
+                    inout("rcx") n / 8 => _,
+                    inout("rdi") dest => _,
+                    in("rax") word,
+                    options(nostack, preserves_flags)
+                )
+            };
             dest
         }
 

@@ -364,9 +364,11 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         Err(Error::InvalidArgument)
     }
 
-    /// Remove the leaf that starts at `addr`, pruning structures it leaves
-    /// empty. `None` if no leaf starts there.
-    pub(super) fn remove(&mut self, addr: RegionAddr) -> Option<Pruned<S>> {
+    /// Remove the leaf that starts at `addr`, pruning the structures it
+    /// leaves empty: all of them with `prune_all`, else only page tables
+    /// (page directories and PDPTs stay for the next mapping in their
+    /// range). `None` if no leaf starts there.
+    pub(super) fn remove(&mut self, addr: RegionAddr, prune_all: bool) -> Option<Pruned<S>> {
         let raw = addr.get();
         let mut path: Vec<(NodeId, usize), 4> = Vec::new();
         let mut id = ROOT;
@@ -390,7 +392,7 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         let mut pruned = Vec::new();
         let mut child = last;
         while let Some((parent, slot)) = path.pop() {
-            if child == ROOT || self.node(child).is_none_or(|n| n.used > 0) {
+            if child == ROOT || self.node(child).is_none_or(|n| n.used > 0 || !(prune_all || n.level == Level::Pt)) {
                 break;
             }
             if let Some(node) = self.nodes.remove(child) {
@@ -518,12 +520,12 @@ mod tests {
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
         assert!(t.insert(leaf(TOP_ENTRY_SPAN, PageSize::Small, 2)).is_ok());
         assert_eq!(t.structure_count(), 6);
-        assert!(t.remove(addr(PAGE_SIZE)).is_none(), "nothing starts there");
-        let pruned = t.remove(addr(0)).expect("mapped");
+        assert!(t.remove(addr(PAGE_SIZE), true).is_none(), "nothing starts there");
+        let pruned = t.remove(addr(0), true).expect("mapped");
         let levels: std::vec::Vec<Level> = pruned.iter().map(|s| s.level).collect();
         assert_eq!(levels, [Level::Pt, Level::Pd, Level::Pdpt]);
         assert_eq!((t.leaf_count(), t.structure_count()), (1, 3));
-        assert!(t.remove(addr(TOP_ENTRY_SPAN)).is_some());
+        assert!(t.remove(addr(TOP_ENTRY_SPAN), true).is_some());
         assert_eq!((t.leaf_count(), t.structure_count()), (0, 0));
         // Freed nodes come back empty.
         assert!(t.insert(leaf(LARGE_PAGE_SIZE, PageSize::Small, 3)).is_ok());

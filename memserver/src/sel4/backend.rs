@@ -1,32 +1,41 @@
 //! The core's [`Backend`] with real seL4 invocations.
 //!
-//! - A frame is an original frame capability the server keeps (never
-//!   mapped itself, except briefly at the scratch address to zero it for
-//!   reuse); each space that maps it gets a CNode Copy, read-only where the
-//!   mapping is, which Page Map installs. Unmapping deletes that copy
-//!   (deleting a mapped frame capability unmaps it): one invocation.
-//! - Revoking the original removes every copy in every space at once.
-//! - Paging structures are retyped once and reused: deleting one from a
-//!   space unmaps it and keeps it for the next space that needs that level.
-//! - Freed frames are kept and zeroed when reused (vmalloc and vmemmap
-//!   promise zeroed memory); fresh frames from Retype are zero already.
+//! - Frames and paging structures are retyped in batches (up to 256
+//!   objects per Untyped Retype) by [`ObjectPool`]s, so creating one costs a
+//!   fraction of an invocation.
+//! - A frame is an original capability the server keeps. Each space maps it
+//!   through a copy (CNode Copy, then Page Map); the copy is kept after
+//!   Page Unmap, so a recycled frame maps again with one Page Map
+//!   ([`FrameCopies`]). Freed frames are kept for reuse and zeroed through
+//!   the server's own [`Window`]; a frame given up is revoked (every copy in
+//!   every space goes in one invocation) and deleted.
+//! - Paging structures deleted from a space are unmapped and kept for the
+//!   next space that needs that level.
 
 use super::cspace::{own_cnode, Slots};
+use super::fault_injection;
+use super::frame_copies::{CopyFor, FrameCopies, Unmapped, MAX_FRAMES};
+use super::object_pool::ObjectPool;
 use super::untyped_pool::UntypedPool;
+use super::window::Window;
 use crate::backend::{Backend, Rights, SpaceRef};
 use crate::dispatch::Platform;
 use crate::error::BackendError;
+use crate::ids::SpaceId;
 use crate::layout::{Level, PageSize, RegionAddr};
-use crate::limits::{MAX_LEAVES, MAX_SPACES, MAX_TABLES};
+use crate::limits::MAX_TABLES;
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
+use client_lib::protocol::{ErrorCode, FailurePoint};
 use client_lib::sel4::abi::{object_type, size, CPtr};
 use client_lib::sel4::{CapRights, Page, PagingLevel, PagingStructure, Sel4Error};
 
-/// A frame: the slot of its original capability, and its size.
+/// A frame: its original capability, its index in the server's frame
+/// tables, and its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub cap: CPtr,
+    pub index: u32,
     pub size: PageSize,
 }
 
@@ -37,28 +46,37 @@ pub struct Structure {
     pub level: Level,
 }
 
-/// Mapped frame copies the server can track: one per leaf per space.
-const MAX_COPIES: usize = (MAX_LEAVES * MAX_SPACES).next_power_of_two();
-/// Spare objects kept for reuse, per kind.
-const MAX_SPARE: usize = MAX_LEAVES;
-/// Where the server maps a reused 4 KiB frame to zero it.
-const SCRATCH_SMALL: u64 = 0x6000_0000_0000;
+/// Recycled frames kept, per size.
+const MAX_SPARE: usize = 8192;
 /// Where the server maps a reused 2 MiB frame to zero it.
-const SCRATCH_LARGE: u64 = SCRATCH_SMALL + (1 << 21);
+const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
 
 /// The server's seL4 state behind the core.
-#[derive(Default)]
 pub struct Sel4Backend {
     pub slots: Slots,
     pub pool: UntypedPool,
     pub counts: InvocationCounts,
-    /// (space, address) -> slot of the frame copy mapped there.
-    copies: heapless::FnvIndexMap<(u8, u64), (CPtr, CPtr), MAX_COPIES>,
-    spare_small: heapless::Vec<CPtr, MAX_SPARE>,
-    spare_large: heapless::Vec<CPtr, MAX_SPARE>,
+    small: ObjectPool,
+    large: ObjectPool,
+    pdpts: ObjectPool,
+    pds: ObjectPool,
+    pts: ObjectPool,
+    copies: FrameCopies,
+    window: Window,
+    /// Frame indices given back, and the next never-used one.
+    free_indices: heapless::Vec<u32, MAX_FRAMES>,
+    next_index: u32,
+    spare_small: heapless::Vec<Frame, MAX_SPARE>,
+    spare_large: heapless::Vec<Frame, MAX_SPARE>,
     spare_pdpts: heapless::Vec<CPtr, MAX_TABLES>,
     spare_pds: heapless::Vec<CPtr, MAX_TABLES>,
     spare_pts: heapless::Vec<CPtr, MAX_TABLES>,
+}
+
+impl Default for Sel4Backend {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 fn rejected(e: Sel4Error) -> BackendError {
@@ -68,15 +86,40 @@ fn rejected(e: Sel4Error) -> BackendError {
     }
 }
 
-/// The seL4 paging level, object type and map invocation of a created
-/// structure level (`None` for the PML4, which the server never creates).
-fn paging_level(level: Level) -> Option<(PagingLevel, u64, Invocation)> {
+/// The seL4 paging level and map invocation of a created structure level
+/// (`None` for the PML4, which the server never creates).
+fn paging_level(level: Level) -> Option<(PagingLevel, Invocation)> {
     match level {
-        Level::Pdpt => Some((PagingLevel::Pdpt, object_type::X86_PDPT, Invocation::MapPdpt)),
-        Level::Pd => Some((PagingLevel::PageDirectory, object_type::X86_PAGE_DIRECTORY, Invocation::MapPd)),
-        Level::Pt => Some((PagingLevel::PageTable, object_type::X86_PAGE_TABLE, Invocation::MapPt)),
+        Level::Pdpt => Some((PagingLevel::Pdpt, Invocation::MapPdpt)),
+        Level::Pd => Some((PagingLevel::PageDirectory, Invocation::MapPd)),
+        Level::Pt => Some((PagingLevel::PageTable, Invocation::MapPt)),
         Level::Pml4 => None,
     }
+}
+
+/// Deletes a capability in the server's own CNode and frees its slot.
+fn delete_cap(slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
+    counts.record(Invocation::Delete);
+    // Deleting a capability the server created in its own CNode cannot
+    // fail.
+    let _ = own_cnode().delete(slot);
+    slots.give_back(slot);
+}
+
+/// Unmaps a kept copy (keeping it) or deletes an extra one.
+fn dispose(slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped) {
+    match unmapped {
+        Unmapped::Kept(copy) => {
+            counts.record(Invocation::UnmapPage);
+            // Unmapping a copy the server mapped cannot fail.
+            let _ = Page(copy).unmap();
+        }
+        Unmapped::Extra(copy) => delete_cap(slots, counts, copy),
+    }
+}
+
+const fn kind(object: u64, bits: u64) -> (u64, u64, u64) {
+    (object, 0, 1 << bits)
 }
 
 impl Sel4Backend {
@@ -86,7 +129,15 @@ impl Sel4Backend {
             slots: Slots::new(),
             pool: UntypedPool::new(),
             counts: InvocationCounts::new(),
-            copies: heapless::FnvIndexMap::new(),
+            small: ObjectPool::new(kind(object_type::X86_4K, size::PAGE_BITS), 256),
+            large: ObjectPool::new(kind(object_type::X86_LARGE_PAGE, size::LARGE_PAGE_BITS), 1),
+            pdpts: ObjectPool::new(kind(object_type::X86_PDPT, size::PAGE_BITS), 8),
+            pds: ObjectPool::new(kind(object_type::X86_PAGE_DIRECTORY, size::PAGE_BITS), 32),
+            pts: ObjectPool::new(kind(object_type::X86_PAGE_TABLE, size::PAGE_BITS), 128),
+            copies: FrameCopies::new(),
+            window: Window::new(),
+            free_indices: heapless::Vec::new(),
+            next_index: 0,
             spare_small: heapless::Vec::new(),
             spare_large: heapless::Vec::new(),
             spare_pdpts: heapless::Vec::new(),
@@ -96,98 +147,139 @@ impl Sel4Backend {
     }
 
     /// Takes the free slots from `first_free_slot` and the untyped caps,
-    /// and prepares the scratch area in the server's own VSpace.
+    /// and prepares the server's own VSpace: the structures of the large
+    /// scratch address and of the zeroing window.
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
-        self.slots.add_range(first_free_slot);
+        self.slots.start_at(first_free_slot);
         for &(slot, size_bits) in untypeds {
             self.pool.add(slot, size_bits);
         }
-        for level in Level::CREATED_TOP_DOWN {
+        for (level, addr) in [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))]
+        {
             let cap = self.new_structure(level)?;
-            self.map_structure(server_slot::VSPACE, Structure { cap, level }, SCRATCH_SMALL)?;
+            self.map_structure(server_slot::VSPACE, Structure { cap, level }, addr)?;
         }
         Ok(())
     }
 
-    /// Frames mapped copies track, for statistics.
-    pub fn copies(&self) -> usize {
-        self.copies.len()
-    }
-
-    fn take_slot(&mut self) -> Result<CPtr, BackendError> {
-        self.slots.take().ok_or(BackendError::OutOfMemory)
+    /// Objects not in use and the bytes they hold: fresh objects retyped
+    /// ahead, recycled frames, kept structures and kept unmapped copies.
+    pub fn spare_objects(&self) -> (u64, u64) {
+        let pools = [&self.small, &self.large, &self.pdpts, &self.pds, &self.pts];
+        let fresh = pools.iter().map(|p| (p.fresh_count(), p.fresh_bytes()));
+        let small = (self.spare_small.len() as u64, self.spare_small.len() as u64 * PageSize::Small.bytes());
+        let large = (self.spare_large.len() as u64, self.spare_large.len() as u64 * PageSize::Large.bytes());
+        let structures = (self.spare_pdpts.len() + self.spare_pds.len() + self.spare_pts.len()) as u64;
+        let kept = (structures, structures << size::PAGE_BITS);
+        let copies = (self.copies.kept_unmapped(self.next_index), 0);
+        fresh.chain([small, large, kept, copies]).fold((0, 0), |(n, b), (dn, db)| (n + dn, b + db))
     }
 
     fn delete(&mut self, slot: CPtr) {
-        self.counts.record(Invocation::Delete);
-        // Deleting a capability the server created in its own CNode cannot
-        // fail.
-        let _ = own_cnode().delete(slot);
-        self.slots.give_back(slot);
-    }
-
-    /// Retypes one object into a new slot.
-    fn retype(&mut self, object: u64, size_bits: u64, bytes: u64) -> Result<CPtr, BackendError> {
-        let slot = self.take_slot()?;
-        match self.pool.retype(&mut self.counts, object, size_bits, bytes, slot) {
-            Ok(()) => Ok(slot),
-            Err(e) => {
-                self.slots.give_back(slot);
-                Err(rejected(e))
-            }
-        }
-    }
-
-    /// Unused structures of `level`, kept for reuse.
-    fn spares(&mut self, level: Level) -> Option<&mut heapless::Vec<CPtr, MAX_TABLES>> {
-        match level {
-            Level::Pdpt => Some(&mut self.spare_pdpts),
-            Level::Pd => Some(&mut self.spare_pds),
-            Level::Pt => Some(&mut self.spare_pts),
-            Level::Pml4 => None,
-        }
+        delete_cap(&mut self.slots, &mut self.counts, slot);
     }
 
     /// Keeps an unused structure for reuse, or gives it up.
     fn keep_spare(&mut self, structure: Structure) {
-        let kept = self.spares(structure.level).is_some_and(|spares| spares.push(structure.cap).is_ok());
-        if !kept {
+        let spares = match structure.level {
+            Level::Pdpt => &mut self.spare_pdpts,
+            Level::Pd => &mut self.spare_pds,
+            Level::Pt => &mut self.spare_pts,
+            Level::Pml4 => return,
+        };
+        if spares.push(structure.cap).is_err() {
             self.delete(structure.cap);
         }
     }
 
-    /// A structure of `level`: a spare one, or a new one.
+    /// A structure of `level`: a spare one, or a fresh one.
     fn new_structure(&mut self, level: Level) -> Result<CPtr, BackendError> {
-        let (_, object, _) = paging_level(level).ok_or(BackendError::Rejected(0))?;
-        match self.spares(level).and_then(|spares| spares.pop()) {
+        let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
+        let (objects, spares) = match level {
+            Level::Pdpt => (&mut self.pdpts, &mut self.spare_pdpts),
+            Level::Pd => (&mut self.pds, &mut self.spare_pds),
+            Level::Pt => (&mut self.pts, &mut self.spare_pts),
+            Level::Pml4 => return Err(BackendError::Rejected(0)),
+        };
+        match spares.pop() {
             Some(cap) => Ok(cap),
-            None => self.retype(object, 0, 1 << size::PAGE_BITS),
+            None => objects.take(pool, slots, counts).map_err(rejected),
         }
     }
 
     fn map_structure(&mut self, vspace: CPtr, structure: Structure, addr: u64) -> Result<(), BackendError> {
-        let (paging, _, invocation) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
+        let (paging, invocation) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
         self.counts.record(invocation);
-        PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr).map_err(|e| {
+        let mapped = fault_injection::check(FailurePoint::Map);
+        mapped.and_then(|()| PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr)).map_err(|e| {
             // Nothing refers to the object: keep it for later.
             self.keep_spare(structure);
             rejected(e)
         })
     }
 
-    /// Zeroes a reused frame through the scratch mapping.
+    fn new_index(&mut self) -> Option<u32> {
+        self.free_indices.pop().or_else(|| {
+            let index = self.next_index;
+            ((index as usize) < MAX_FRAMES).then(|| {
+                self.next_index += 1;
+                index
+            })
+        })
+    }
+
+    /// Zeroes a recycled frame: 4 KiB frames through the window (mapped
+    /// there on their first reuse, and left there), 2 MiB frames through
+    /// the large scratch address.
     fn zero(&mut self, frame: Frame) -> Result<(), BackendError> {
         let addr = match frame.size {
-            PageSize::Small => SCRATCH_SMALL,
-            PageSize::Large => SCRATCH_LARGE,
+            PageSize::Small => {
+                let addr = Window::address(frame.index);
+                if !self.window.holds(frame.index) {
+                    if !self.window.has_table_for(frame.index) {
+                        let cap = self.new_structure(Level::Pt)?;
+                        self.map_structure(server_slot::VSPACE, Structure { cap, level: Level::Pt }, addr)?;
+                        self.window.set_table_for(frame.index);
+                    }
+                    self.counts.record(Invocation::MapPage);
+                    Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
+                    self.window.set_holds(frame.index, true);
+                }
+                addr
+            }
+            PageSize::Large => {
+                self.counts.record(Invocation::MapPage);
+                Page(frame.cap).map(server_slot::VSPACE, SCRATCH_LARGE, CapRights::READ_WRITE).map_err(rejected)?;
+                SCRATCH_LARGE
+            }
         };
-        self.counts.record(Invocation::MapPage);
-        Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
         // SAFETY: the frame is mapped read-write at `addr` in this VSpace for
-        // its whole size, and nothing else uses the scratch address.
+        // its whole size, and only the server uses its own mappings.
         unsafe { core::ptr::write_bytes(addr as *mut u8, 0, frame.size.bytes() as usize) };
-        self.counts.record(Invocation::UnmapPage);
-        Page(frame.cap).unmap().map_err(rejected)
+        if frame.size == PageSize::Large {
+            self.counts.record(Invocation::UnmapPage);
+            Page(frame.cap).unmap().map_err(rejected)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every copy of `frame`, in every space, with one CNode Revoke.
+    fn revoke_all_copies(&mut self, frame: Frame) {
+        self.counts.record(Invocation::Revoke);
+        // Revoking the server's own original capability cannot fail.
+        let _ = own_cnode().revoke(frame.cap);
+        let slots = &mut self.slots;
+        self.copies.forget_frame(frame.index, |copy| slots.give_back(copy));
+    }
+
+    /// Gives a frame up: every copy in every space is revoked at once, then
+    /// the original is deleted.
+    fn release(&mut self, frame: Frame) {
+        self.revoke_all_copies(frame);
+        self.window.set_holds(frame.index, false);
+        self.delete(frame.cap);
+        // The index was taken, so there is room.
+        let _ = self.free_indices.push(frame.index);
     }
 }
 
@@ -201,8 +293,7 @@ impl Backend for Sel4Backend {
             PageSize::Small => self.spare_small.pop(),
             PageSize::Large => self.spare_large.pop(),
         };
-        if let Some(cap) = spare {
-            let frame = Frame { cap, size };
+        if let Some(frame) = spare {
             return match self.zero(frame) {
                 Ok(()) => Ok(frame),
                 Err(e) => {
@@ -211,11 +302,20 @@ impl Backend for Sel4Backend {
                 }
             };
         }
-        let (object, bits) = match size {
-            PageSize::Small => (object_type::X86_4K, size::PAGE_BITS),
-            PageSize::Large => (object_type::X86_LARGE_PAGE, size::LARGE_PAGE_BITS),
+        let index = self.new_index().ok_or(BackendError::OutOfMemory)?;
+        let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
+        let objects = match size {
+            PageSize::Small => &mut self.small,
+            PageSize::Large => &mut self.large,
         };
-        Ok(Frame { cap: self.retype(object, 0, 1 << bits)?, size })
+        match objects.take(pool, slots, counts) {
+            Ok(cap) => Ok(Frame { cap, index, size }),
+            Err(e) => {
+                // The index was taken, so there is room.
+                let _ = self.free_indices.push(index);
+                Err(rejected(e))
+            }
+        }
     }
 
     fn free_frame(&mut self, frame: Frame) {
@@ -223,24 +323,24 @@ impl Backend for Sel4Backend {
             PageSize::Small => &mut self.spare_small,
             PageSize::Large => &mut self.spare_large,
         };
-        if spare.push(frame.cap).is_err() {
-            // No room to keep it: give the capability up.
-            self.delete(frame.cap);
+        if spare.push(frame).is_err() {
+            self.release(frame);
         }
     }
 
+    /// Unmaps the frame from every space. Each kept copy is unmapped with
+    /// its own Page Unmap and kept, so the frame maps again without copies
+    /// when recycled; extra copies are deleted.
+    ///
+    /// A 4 KiB frame used for the first time (not yet in the zeroing
+    /// window) instead loses all its copies in one CNode Revoke: most frames
+    /// are never recycled, and for them one invocation beats one per space.
     fn revoke_frame(&mut self, frame: Frame) {
-        self.counts.record(Invocation::Revoke);
-        // Revoking the server's own original capability cannot fail.
-        let _ = own_cnode().revoke(frame.cap);
-        let slots = &mut self.slots;
-        self.copies.retain(|_, (copy, original)| {
-            let keep = *original != frame.cap;
-            if !keep {
-                slots.give_back(*copy);
-            }
-            keep
-        });
+        if frame.size == PageSize::Small && !self.window.holds(frame.index) {
+            return self.revoke_all_copies(frame);
+        }
+        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
+        copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
     }
 
     fn create_structure(
@@ -256,7 +356,7 @@ impl Backend for Sel4Backend {
     }
 
     fn delete_structure(&mut self, _space: SpaceRef<CPtr>, structure: Structure) {
-        let Some((paging, _, _)) = paging_level(structure.level) else { return };
+        let Some((paging, _)) = paging_level(structure.level) else { return };
         self.counts.record(Invocation::UnmapStructure);
         // Unmapping a structure the server mapped cannot fail.
         let _ = PagingStructure { cap: structure.cap, level: paging }.unmap();
@@ -271,38 +371,49 @@ impl Backend for Sel4Backend {
         _size: PageSize,
         rights: Rights,
     ) -> Result<(), BackendError> {
-        let key = (space.id.index() as u8, addr.get());
-        if self.copies.contains_key(&key) {
-            // seL4 would refuse to map over the existing copy.
-            return Err(BackendError::Rejected(Sel4Error::DeleteFirst as u8));
-        }
-        if self.copies.len() == self.copies.capacity() {
-            return Err(BackendError::OutOfMemory);
-        }
+        let index = space.id.index();
         let rights = match rights {
             Rights::ReadOnly => CapRights::READ,
             Rights::ReadWrite => CapRights::READ_WRITE,
         };
-        let copy = self.take_slot()?;
-        let cnode = own_cnode();
-        self.counts.record(Invocation::Copy);
-        if let Err(e) = cnode.copy(copy, cnode, frame.cap, rights) {
-            self.slots.give_back(copy);
-            return Err(rejected(e));
-        }
+        let plan = self.copies.plan(frame.index, index);
+        let copy = match plan {
+            CopyFor::Reuse(copy) => copy,
+            CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
+            CopyFor::NewKept | CopyFor::NewExtra => {
+                let copy = self.slots.take().ok_or(BackendError::OutOfMemory)?;
+                let cnode = own_cnode();
+                self.counts.record(Invocation::Copy);
+                // Kept copies may later map read-write; the mapping's own
+                // rights make a read-only mapping read-only.
+                let copied = fault_injection::check(FailurePoint::Copy);
+                if let Err(e) = copied.and_then(|()| cnode.copy(copy, cnode, frame.cap, CapRights::READ_WRITE)) {
+                    self.slots.give_back(copy);
+                    return Err(rejected(e));
+                }
+                copy
+            }
+        };
         self.counts.record(Invocation::MapPage);
-        if let Err(e) = Page(copy).map(space.vspace, addr.get(), rights) {
-            self.delete(copy);
+        if let Err(e) =
+            fault_injection::check(FailurePoint::Map).and_then(|()| Page(copy).map(space.vspace, addr.get(), rights))
+        {
+            match plan {
+                CopyFor::NewExtra => self.delete(copy),
+                // A new kept copy stays kept, unmapped.
+                CopyFor::NewKept => self.copies.keep_unmapped(frame.index, index, copy),
+                CopyFor::Reuse(_) => {}
+            }
             return Err(rejected(e));
         }
-        // Room was checked above.
-        let _ = self.copies.insert(key, (copy, frame.cap));
+        // Room for an extra copy was checked above.
+        self.copies.mapped(frame.index, index, addr.get(), copy, plan);
         Ok(())
     }
 
-    fn unmap_frame(&mut self, space: SpaceRef<CPtr>, addr: RegionAddr, _frame: Frame) {
-        if let Some((copy, _)) = self.copies.remove(&(space.id.index() as u8, addr.get())) {
-            self.delete(copy);
+    fn unmap_frame(&mut self, space: SpaceRef<CPtr>, addr: RegionAddr, frame: Frame) {
+        if let Some(unmapped) = self.copies.unmapped(frame.index, space.id.index(), addr.get()) {
+            dispose(&mut self.slots, &mut self.counts, unmapped);
         }
     }
 }
@@ -322,7 +433,22 @@ impl Platform for Sel4Backend {
         self.pool.free_bytes()
     }
 
-    fn release_vspace(&mut self, vspace: CPtr) {
+    fn free_slots(&self) -> u64 {
+        self.slots.available() as u64
+    }
+
+    fn spares(&self) -> (u64, u64) {
+        self.spare_objects()
+    }
+
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
+        fault_injection::arm(point, nth);
+        Ok(())
+    }
+
+    fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {
+        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
+        copies.forget_space(id.index(), |copy| delete_cap(slots, counts, copy));
         self.delete(vspace);
     }
 }

@@ -3,6 +3,7 @@
 
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
+use client_lib::protocol::FailurePoint;
 use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::{Sel4Error, Slot, Untyped};
 
@@ -38,22 +39,23 @@ impl UntypedPool {
         self.untypeds.iter().map(|(_, size)| size).sum::<u64>().saturating_sub(self.used)
     }
 
-    /// Retypes one object of `object_type` (`size_bits` for variable-size
-    /// types, `bytes` big) into the empty slot `dest`.
+    /// Retypes `count` objects of `object_type` (`size_bits` for
+    /// variable-size types, `bytes` big each) into the empty slots
+    /// `dest..dest + count`, with one invocation.
     pub fn retype(
         &mut self,
         counts: &mut InvocationCounts,
-        object_type: u64,
-        size_bits: u64,
-        bytes: u64,
+        (object_type, size_bits, bytes): (u64, u64, u64),
         dest: CPtr,
+        count: u64,
     ) -> Result<(), Sel4Error> {
         while let Some(&(untyped, _)) = self.untypeds.get(self.current) {
             counts.record(Invocation::Retype);
+            super::fault_injection::check(FailurePoint::Retype)?;
             let target = Slot { root: server_slot::CNODE, node_index: 0, node_depth: 0, offset: dest };
-            match Untyped(untyped).retype(object_type, size_bits, target, 1) {
+            match Untyped(untyped).retype(object_type, size_bits, target, count) {
                 Ok(()) => {
-                    self.used += bytes;
+                    self.used += bytes * count;
                     return Ok(());
                 }
                 Err(Sel4Error::NotEnoughMemory) => self.current += 1,

@@ -1,7 +1,8 @@
 //! A client agent: a program in its own address space, registered with the
 //! memory server, that carries out the root task's scenario commands.
-//! Its first thread serves commands; further threads (percpu workers) each
-//! increment one CPU's unit of a percpu counter.
+//! Its first thread serves commands (and runs stress loops, see
+//! `root_task::stress`); further threads (percpu workers) each increment
+//! one CPU's unit of a percpu counter.
 #![no_std]
 #![no_main]
 
@@ -10,7 +11,8 @@ use client_lib::sel4::syscall;
 use client_lib::transport;
 use client_lib::wire::Words;
 use client_lib::{ErrorCode, MemClient};
-use root_task::agent_protocol::{pattern, role, slot, Command, Outcome};
+use root_task::agent_protocol::{role, slot, Command, Outcome};
+use root_task::stress::{self, Stress};
 
 client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 
@@ -31,18 +33,18 @@ fn report(outcome: &Outcome) {
 fn serve() -> ! {
     let client = MemClient::connect(slot::MEMSERVER);
     report(&Outcome::Ready(client.map(drop)));
+    let mut held = Stress::new();
     loop {
         let msg = syscall::recv(slot::COMMAND);
         let outcome = match transport::received(&msg).decode::<Command>(u32::MAX) {
-            Ok(command) => execute(client, command),
+            Ok(command) => execute(client, &mut held, command),
             Err(e) => panic!("undecodable command from the root task: {e:?}"),
         };
         report(&outcome);
     }
 }
 
-fn execute(client: Result<MemClient, ErrorCode>, command: Command) -> Outcome {
-    let words = |addr: u64, len: u64| (0..len / 8).map(move |i| (addr + 8 * i) as *mut u64);
+fn execute(client: Result<MemClient, ErrorCode>, held: &mut Stress, command: Command) -> Outcome {
     match command {
         Command::Request(request) => Outcome::Reply(client.and_then(|c| c.request(&request))),
         Command::Raw { words, len } => {
@@ -50,21 +52,14 @@ fn execute(client: Result<MemClient, ErrorCode>, command: Command) -> Outcome {
             Outcome::Reply(transport::call_words(slot::MEMSERVER, &words, None))
         }
         Command::Fill { addr, len, seed } => {
-            for (i, p) in words(addr, len).enumerate() {
-                // SAFETY: the root task names memory the scenario mapped in
-                // this space; a bad address faults to the memory server,
-                // which reports it, and the root task restarts this thread.
-                unsafe { p.write_volatile(pattern(seed, 8 * i as u64)) };
-            }
+            // SAFETY: the root task names memory the scenario mapped in this
+            // space; a bad address faults to the memory server, which
+            // reports it, and the root task restarts this thread.
+            unsafe { stress::fill(addr, len, seed) };
             Outcome::Done
         }
-        Command::Check { addr, len, seed } => Outcome::Checked(
-            words(addr, len)
-                .enumerate()
-                // SAFETY: as for Fill.
-                .find(|&(i, p)| unsafe { p.read_volatile() } != pattern(seed, 8 * i as u64))
-                .map(|(i, _)| 8 * i as u64),
-        ),
+        // SAFETY: as for Fill.
+        Command::Check { addr, len, seed } => Outcome::Checked(unsafe { stress::first_mismatch(addr, len, seed) }),
         Command::Write { addr, value } => {
             // SAFETY: as for Fill.
             unsafe { (addr as *mut u64).write_volatile(value) };
@@ -72,6 +67,14 @@ fn execute(client: Result<MemClient, ErrorCode>, command: Command) -> Outcome {
         }
         // SAFETY: as for Fill.
         Command::Read { addr } => Outcome::Value(unsafe { (addr as *const u64).read_volatile() }),
+        Command::Stress(plan) => match client {
+            Ok(mem) => Outcome::Stressed(held.run(&mem, &plan, || report(&Outcome::Working))),
+            Err(e) => Outcome::Reply(Err(e)),
+        },
+        Command::Release => match client {
+            Ok(mem) => Outcome::Stressed(held.release(&mem)),
+            Err(e) => Outcome::Reply(Err(e)),
+        },
     }
 }
 

@@ -1,0 +1,128 @@
+//! Per-client object quotas: besides bytes (see [`crate::accounting`]), a
+//! client may hold at most so many frames, paging structures and areas.
+//! A request is charged what it actually made the server create (frames
+//! allocated, structures created in every space) and one area; the charge
+//! is recorded against the allocation it made and refunded exactly when
+//! that allocation goes, so one client's requests never count against
+//! another's limits.
+
+use heapless::FnvIndexMap;
+
+use crate::backend::{OpCounts, OpKind};
+use crate::error::{Error, Limit};
+use crate::ids::Badge;
+
+/// Counts of objects a client holds, or may hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Objects {
+    /// Frames the server allocated for the client's requests.
+    pub frames: u64,
+    /// Paging structures the server created for them, summed over spaces.
+    pub structures: u64,
+    /// vmalloc areas, vmemmap ranges and percpu allocations.
+    pub areas: u64,
+}
+
+impl Objects {
+    /// Nothing.
+    pub const ZERO: Objects = Objects { frames: 0, structures: 0, areas: 0 };
+    /// No limit.
+    pub const UNLIMITED: Objects = Objects { frames: u64::MAX, structures: u64::MAX, areas: u64::MAX };
+
+    /// What one allocation cost: the frames and structures created between
+    /// the backend operation counts `before` and `after`, and one area.
+    pub(crate) fn one_area(before: &OpCounts, after: &OpCounts) -> Objects {
+        let made = after.since(before);
+        Objects { frames: made.get(OpKind::AllocFrame), structures: made.get(OpKind::CreateStructure), areas: 1 }
+    }
+
+    /// `self + other`, if it stays within `limit`.
+    pub(crate) fn plus_within(self, other: Objects, limit: Objects) -> Option<Objects> {
+        let sum = Objects {
+            frames: self.frames.checked_add(other.frames)?,
+            structures: self.structures.checked_add(other.structures)?,
+            areas: self.areas.checked_add(other.areas)?,
+        };
+        (sum.frames <= limit.frames && sum.structures <= limit.structures && sum.areas <= limit.areas).then_some(sum)
+    }
+
+    /// `self - other`, floored at zero.
+    pub(crate) fn minus(self, other: Objects) -> Objects {
+        Objects {
+            frames: self.frames.saturating_sub(other.frames),
+            structures: self.structures.saturating_sub(other.structures),
+            areas: self.areas.saturating_sub(other.areas),
+        }
+    }
+}
+
+/// An allocation that carries an object charge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Held {
+    /// The vmalloc or vmap area starting at this address.
+    Area(u64),
+    /// The vmemmap range starting at this pfn.
+    Range(u64),
+    /// The percpu allocation at this offset.
+    Percpu(u64),
+}
+
+/// Allocations that can be live at once, rounded up for the map.
+const MAX_HELD: usize = 512;
+const _: () = assert!(
+    crate::limits::MAX_VMALLOC_AREAS + crate::limits::MAX_VMEMMAP_RANGES + crate::limits::MAX_PERCPU_ALLOCS <= MAX_HELD
+);
+
+/// Who holds each allocation, and what it was charged.
+pub(crate) struct Ledger {
+    entries: FnvIndexMap<Held, (Badge, Objects), MAX_HELD>,
+}
+
+impl Ledger {
+    pub(crate) const fn new() -> Self {
+        Self { entries: FnvIndexMap::new() }
+    }
+
+    /// Records that `owner` holds `held` at `cost`.
+    pub(crate) fn record(&mut self, held: Held, owner: Badge, cost: Objects) -> Result<(), Error> {
+        match self.entries.insert(held, (owner, cost)) {
+            Ok(None) => Ok(()),
+            Ok(Some(previous)) => {
+                // A key is never live twice; put the old record back.
+                let _ = self.entries.insert(held, previous);
+                Err(Error::Overlap)
+            }
+            Err(_) => Err(Error::LimitReached(Limit::Clients)),
+        }
+    }
+
+    /// Forgets `held`, returning its owner and charge.
+    pub(crate) fn take(&mut self, held: Held) -> Option<(Badge, Objects)> {
+        self.entries.remove(&held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_stay_within_every_limit_and_differences_floor_at_zero() {
+        let limit = Objects { frames: 4, structures: 2, areas: 1 };
+        let one = Objects { frames: 2, structures: 1, areas: 1 };
+        assert_eq!(Objects::ZERO.plus_within(one, limit), Some(one));
+        assert_eq!(one.plus_within(one, limit), None, "a second area is over the limit");
+        assert_eq!(Objects::ZERO.minus(one), Objects::ZERO);
+        assert_eq!(Objects::UNLIMITED.plus_within(one, Objects::UNLIMITED), None, "overflow is refused");
+    }
+
+    #[test]
+    fn the_ledger_keeps_one_record_per_allocation() {
+        let mut l = Ledger::new();
+        let cost = Objects { frames: 1, structures: 0, areas: 1 };
+        assert_eq!(l.record(Held::Area(0x1000), Badge(1), cost), Ok(()));
+        assert_eq!(l.record(Held::Area(0x1000), Badge(2), cost), Err(Error::Overlap));
+        assert_eq!(l.take(Held::Area(0x1000)), Some((Badge(1), cost)));
+        assert_eq!(l.take(Held::Area(0x1000)), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! Scenario `fault-injection`: a multi-page vmalloc, a vmemmap populate and
+//! a registration, each tried with the k-th Retype, Copy or Map invocation
+//! of the server failing, for k = 1, 2, ... until the request succeeds.
+//! After every failed try the server's resources and every space's view
+//! (a reference pattern, the vmemmap head descriptors) are as before.
+
+use super::{check, done, read, vmalloc, Resources, World, AGENT_QUOTA, KIB};
+use crate::fail;
+use crate::verdict::{Context, Verdict};
+use client_lib::println;
+use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request};
+
+/// Tries before giving up on a request ever succeeding.
+const MAX_TRIES: u32 = 4096;
+/// The reference area's pattern seed.
+const SEED: u64 = 0xfa;
+/// A vmemmap range that needs new structures: far from every other range.
+const FRESH_PFN: u64 = 3 << 30;
+
+/// A request under test: it either succeeds (and is then undone) or fails.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Vmalloc,
+    VmemmapPopulate,
+    Register,
+}
+
+pub fn run(w: &mut World) -> Verdict {
+    let verdict = try_everything(w);
+    // Whatever happened, nothing stays armed for the scenarios after.
+    for point in [FailurePoint::Retype, FailurePoint::Copy, FailurePoint::Map] {
+        w.server.admin.inject_failure(point, 0).context("disarm")?;
+    }
+    verdict
+}
+
+fn try_everything(w: &mut World) -> Verdict {
+    let reference = vmalloc(&w.agents[0], 16 * KIB)?;
+    super::run_done(
+        &w.agents[0],
+        root_task::agent_protocol::Command::Fill { addr: reference, len: 16 * KIB, seed: SEED },
+    )?;
+    for target in [Target::Vmalloc, Target::VmemmapPopulate, Target::Register] {
+        let mut tries = [0; 3];
+        for (point, tried) in [FailurePoint::Retype, FailurePoint::Copy, FailurePoint::Map].into_iter().zip(&mut tries)
+        {
+            *tried = until_success(w, target, point, reference)?;
+        }
+        println!("fault-injection: {target:?} succeeded at try {tries:?} (Retype, Copy, Map)");
+    }
+    done(&w.agents[0], Request::Vfree { addr: reference })
+}
+
+/// Tries `target` with the k-th `point` invocation failing, k = 1, 2, ...;
+/// returns the k at which it succeeded.
+fn until_success(
+    w: &mut World,
+    target: Target,
+    point: FailurePoint,
+    reference: u64,
+) -> Result<u32, crate::verdict::Reason> {
+    for k in 1..=MAX_TRIES {
+        let before = Resources::of(&w.stats()?);
+        w.server.admin.inject_failure(point, k).context("inject")?;
+        match attempt(w, target)? {
+            Ok(undo) => {
+                w.server.admin.inject_failure(point, 0).context("disarm")?;
+                undo_success(w, target, undo)?;
+                return Ok(k);
+            }
+            Err(ErrorCode::OutOfMemory | ErrorCode::Kernel) => {
+                let what = format_args!("{target:?} with {point:?} #{k} failing");
+                super::unchanged(w, &before, what)?;
+                views_intact(w, reference)?;
+            }
+            Err(other) => fail!("{target:?} with {point:?} #{k} failing answered {other:?}"),
+        }
+    }
+    fail!("{target:?} still fails after {MAX_TRIES} tries with {point:?} failures")
+}
+
+/// Makes the request; `Ok` carries what undoing it needs.
+fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crate::verdict::Reason> {
+    let a = &w.agents[0];
+    let answer = match target {
+        Target::Vmalloc => a.request(Request::Vmalloc { size: 8 * 4 * KIB, large_pages: false }).context("A")?,
+        Target::VmemmapPopulate => {
+            let populate = Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 1024, compound_order: 0 };
+            a.request(populate).context("A")?
+        }
+        Target::Register => {
+            let c = &w.agents[2];
+            let quota = Quota::bytes(AGENT_QUOTA);
+            return Ok(w
+                .server
+                .admin
+                .register_with_quota(c.client_badge(), quota, c.process.vspace.pml4)
+                .map(u64::from));
+        }
+    };
+    Ok(match answer {
+        Ok(Reply::Address(addr)) => Ok(addr),
+        Ok(Reply::Done) => Ok(FRESH_PFN),
+        Ok(other) => fail!("{target:?} answered {other:?}"),
+        Err(code) => Err(code),
+    })
+}
+
+/// Checks what succeeded through another space, then takes it back.
+fn undo_success(w: &mut World, target: Target, made: u64) -> Verdict {
+    let (a, b) = (&w.agents[0], &w.agents[1]);
+    match target {
+        Target::Vmalloc => {
+            super::run_done(a, root_task::agent_protocol::Command::Fill { addr: made, len: 32 * KIB, seed: 1 })?;
+            check(b, made, 32 * KIB, 1)?;
+            done(a, Request::Vfree { addr: made })?;
+            w.server.admin.purge().context("purge")
+        }
+        Target::VmemmapPopulate => {
+            let head = w.region.descriptor_address(made);
+            super::run_done(a, root_task::agent_protocol::Command::Write { addr: head, value: 7 })?;
+            if read(b, head)? != 7 {
+                fail!("B does not see A's descriptor write at {head:#x}");
+            }
+            done(a, Request::VmemmapDepopulate { start_pfn: made, nr_pages: 1024 })
+        }
+        Target::Register => w.server.admin.unregister(made as u8).context("unregister C again"),
+    }
+}
+
+/// Every registered agent's view is as before: B and D see the reference
+/// pattern, A the head descriptors.
+fn views_intact(w: &World, reference: u64) -> Verdict {
+    check(&w.agents[1], reference, 16 * KIB, SEED)?;
+    check(&w.late, reference, 16 * KIB, SEED)?;
+    for &(head, value) in &w.heads {
+        if read(&w.agents[0], head)? != value {
+            fail!("A lost head {head:#x}");
+        }
+    }
+    Ok(())
+}
