@@ -274,15 +274,23 @@ impl Vmalloc {
             let _ = lazy.push((e.key, *e.val));
         }
         for (start, area) in lazy {
-            self.take_down(region, start, &area);
+            self.take_down(region, start, &area, false);
         }
         self.lazy_pages = 0;
     }
 
     /// Unmap the area at `start` and make its addresses free.
-    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord) {
+    /// Unmaps an area and frees its addresses. A purge keeps the upper
+    /// structures for the next area; an undo (`exact`) removes every
+    /// structure the area created, so the state is exactly as before it.
+    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord, exact: bool) {
         if let Some(addr) = RegionAddr::new(start) {
-            region.unmap_keeping_structures(pages_of(addr, area.size, area.page_size()));
+            let pages = pages_of(addr, area.size, area.page_size());
+            if exact {
+                region.unmap(pages);
+            } else {
+                region.unmap_keeping_structures(pages);
+            }
         }
         self.unreserve(start);
     }
@@ -291,7 +299,7 @@ impl Vmalloc {
     /// refunded): for a vmalloc or vmap that must not stand.
     pub(crate) fn revert<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients, addr: VmallocAddr) {
         let Some(area) = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy) else { return };
-        self.take_down(region, addr.get(), &area);
+        self.take_down(region, addr.get(), &area, true);
         clients.refund(area.owner, area.size);
     }
 

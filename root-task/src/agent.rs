@@ -167,9 +167,7 @@ impl Agent {
 pub fn gather<const N: usize>(agents: &[&Agent], root_endpoint: CPtr) -> Result<[Option<Outcome>; N], Trouble> {
     let mut outcomes = [None; N];
     for _ in 0..agents.len().min(N) {
-        let event = inbox::next(root_endpoint);
-        client_lib::println!("DEBUG gather: {event}");
-        match event {
+        match inbox::next(root_endpoint) {
             Event::Outcome { index, outcome } => match agents.iter().position(|a| a.index == index) {
                 Some(i) => {
                     if let Some(slot) = outcomes.get_mut(i) {

@@ -13,17 +13,17 @@ mod stress;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
-use core::fmt;
 use client_lib::bootstrap::FaultKind;
 use client_lib::println;
 use client_lib::protocol::{
     ErrorCode, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
 };
+use client_lib::sel4::abi::CPtr;
+use core::fmt;
 use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{Command, Outcome};
 use root_task::allocator::Allocator;
 use root_task::memserver_process::MemServerProcess;
-use client_lib::sel4::abi::CPtr;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;

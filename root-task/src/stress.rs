@@ -198,9 +198,6 @@ impl Stress {
         self.rng = plan.seed | 1;
         self.summary = StressSummary::default();
         for op in 0..plan.ops {
-            if op % 50 == 0 || op < 3 {
-                client_lib::println!("DEBUG agent {:#x} op {op}", plan.seed);
-            }
             if plan.announce != 0 && op == plan.announce {
                 announce();
             }

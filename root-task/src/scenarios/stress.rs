@@ -49,7 +49,6 @@ pub fn run(w: &mut World) -> Verdict {
             }
         }
         let active = if round == 0 { AGENTS - LATE } else { AGENTS };
-        println!("DEBUG stress: round {round} starts");
         let crowd: heapless::Vec<&Agent, AGENTS> = w.crowd.iter().take(active).collect();
         for (i, agent) in crowd.iter().enumerate() {
             let seed = 0x5eed_0000 + (round as u64) * 0x100 + i as u64;
@@ -57,7 +56,6 @@ pub fn run(w: &mut World) -> Verdict {
             let pfn_base = PFN_BASE + i as u64 * RANGES as u64 * RANGE_STRIDE;
             agent.send(Command::Stress(StressPlan { seed, ops: OPS, pfn_base, greedy, announce: 0 }));
         }
-        println!("DEBUG stress: sent");
         let summaries = summaries(&crowd, w.root_endpoint)?;
         println!("stress: round {round}: {active} agents done");
         for (i, s) in summaries.iter().enumerate() {
