@@ -71,16 +71,33 @@ struct Patch {
 
 /// The kernel bugs this project fixes, each with why.
 ///
-/// seL4 5.0.0's x86 `handleVMFault` keeps the fault address in a
-/// `uint32_t`, so on x86-64 a fault handler receives only the low 32 bits
-/// of the address (later seL4 releases hold it in a `word_t`). The memory
-/// server repairs and reports faults in a region far above 4 GiB, so it
-/// needs the whole address.
-const PATCHES: &[Patch] = &[Patch {
-    file: "src/arch/x86/kernel/vspace.c",
-    from: "    uint32_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
-    to: "    word_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
-}];
+/// 1. seL4 5.0.0's x86 `handleVMFault` keeps the fault address in a
+///    `uint32_t`, so on x86-64 a fault handler receives only the low 32 bits
+///    of the address (later seL4 releases hold it in a `word_t`). The memory
+///    server repairs and reports faults in a region far above 4 GiB, so it
+///    needs the whole address.
+/// 2. The barrier that ends a cross-CPU remote call (`ipi_wait`) flips a
+///    sense bit, and each waiter spins until the bit differs from what it
+///    read on arrival. The cores of one call are not those of the next, so
+///    a waiter whose CPU is slow to look (a QEMU vCPU thread the host has
+///    descheduled) can see two calls complete, the bit flipped back, and
+///    spin forever; the next call aimed at that CPU then waits for it
+///    forever, with the kernel lock held. The stress scenario hung this way
+///    (two CPUs in `ipi_wait`, two in `clh_lock_acquire`). Counting
+///    generations instead of flipping a bit makes every completed call
+///    visible to every earlier waiter.
+const PATCHES: &[Patch] = &[
+    Patch {
+        file: "src/arch/x86/kernel/vspace.c",
+        from: "    uint32_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
+        to: "    word_t addr;\n    uint32_t fault;\n\n    addr = getFaultAddr();",
+    },
+    Patch {
+        file: "src/arch/x86/kernel/ipi.c",
+        from: "        ipiSyncBarrier.globalsense =\n            ~ipiSyncBarrier.globalsense;",
+        to: "        ipiSyncBarrier.globalsense =\n            ipiSyncBarrier.globalsense + 1;",
+    },
+];
 
 /// Applies `patch` to the source tree at `source`.
 fn apply_patch(source: &Path, patch: &Patch) -> Result<()> {

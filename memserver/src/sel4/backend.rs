@@ -23,7 +23,7 @@ use crate::dispatch::Platform;
 use crate::error::BackendError;
 use crate::ids::SpaceId;
 use crate::layout::{Level, PageSize, RegionAddr};
-use crate::limits::MAX_TABLES;
+use crate::limits::{MAX_SPACES, MAX_TABLES};
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
 use client_lib::protocol::{ErrorCode, FailurePoint};
@@ -46,8 +46,13 @@ pub struct Structure {
     pub level: Level,
 }
 
-/// Recycled frames kept, per size.
-const MAX_SPARE: usize = 8192;
+/// Recycled frames kept, per size: every frame there can be, so a freed
+/// frame is always kept. (A deleted object's memory does not go back to its
+/// untyped until the whole untyped is revoked, so giving one up loses it.)
+const MAX_SPARE: usize = MAX_FRAMES;
+/// Kept paging structures, per level: as many as every space's mirror of a
+/// full canonical table, and the server's own.
+const MAX_SPARE_STRUCTURES: usize = MAX_TABLES * (MAX_SPACES + 1);
 /// Where the server maps a reused 2 MiB frame to zero it.
 const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
 
@@ -68,9 +73,9 @@ pub struct Sel4Backend {
     next_index: u32,
     spare_small: heapless::Vec<Frame, MAX_SPARE>,
     spare_large: heapless::Vec<Frame, MAX_SPARE>,
-    spare_pdpts: heapless::Vec<CPtr, MAX_TABLES>,
-    spare_pds: heapless::Vec<CPtr, MAX_TABLES>,
-    spare_pts: heapless::Vec<CPtr, MAX_TABLES>,
+    spare_pdpts: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
+    spare_pds: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
+    spare_pts: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
 }
 
 impl Default for Sel4Backend {
@@ -148,14 +153,14 @@ impl Sel4Backend {
 
     /// Takes the free slots from `first_free_slot` and the untyped caps,
     /// and prepares the server's own VSpace: the structures of the large
-    /// scratch address and of the zeroing window.
+    /// scratch address and of the whole zeroing window.
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
         self.slots.start_at(first_free_slot);
         for &(slot, size_bits) in untypeds {
             self.pool.add(slot, size_bits);
         }
-        for (level, addr) in [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))]
-        {
+        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
+        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
             let cap = self.new_structure(level)?;
             self.map_structure(server_slot::VSPACE, Structure { cap, level }, addr)?;
         }
@@ -236,11 +241,6 @@ impl Sel4Backend {
             PageSize::Small => {
                 let addr = Window::address(frame.index);
                 if !self.window.holds(frame.index) {
-                    if !self.window.has_table_for(frame.index) {
-                        let cap = self.new_structure(Level::Pt)?;
-                        self.map_structure(server_slot::VSPACE, Structure { cap, level: Level::Pt }, addr)?;
-                        self.window.set_table_for(frame.index);
-                    }
                     self.counts.record(Invocation::MapPage);
                     Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
                     self.window.set_holds(frame.index, true);

@@ -104,7 +104,11 @@ fn fault(dispatcher: &mut Dispatcher<Sel4Backend>, msg: &SyscallResult) -> Optio
     let [ip, addr, _, fsr] = msg.mrs;
     let report = if msg.info.label() == fault::VM_FAULT {
         let access = if fsr & FSR_WRITE != 0 { Access::Write } else { Access::Read };
-        dispatcher.handle_fault(space, addr, ip, access)?
+        match dispatcher.handle_fault(space, addr, ip, access) {
+            // Repaired: an empty reply restarts the thread at the access.
+            None => return Some((MessageInfo::new(0, 0, 0, 0), [0; 4])),
+            Some(report) => report,
+        }
     } else {
         // Any other fault: the thread is broken; its first message
         // register is its instruction pointer for every x86 fault type.

@@ -1,7 +1,8 @@
 //! A window in the server's own VSpace where recycled 4 KiB frames stay
 //! mapped, so zeroing a frame for reuse costs no invocation after its first
-//! reuse. Frame index `i` sits at `WINDOW + i * 4 KiB`; page tables for
-//! the window are created as needed.
+//! reuse. Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's page
+//! tables are all made at start ([`Window::tables`]), so the server's own
+//! memory use does not grow while it serves.
 
 use super::frame_copies::MAX_FRAMES;
 use client_lib::sel4::abi::size;
@@ -11,10 +12,9 @@ pub const WINDOW: u64 = 0x6000_4000_0000;
 /// Frames one window page table covers.
 const PER_TABLE: usize = 512;
 
-/// Which frames and page tables the window holds.
+/// Which frames the window holds.
 pub struct Window {
     frames: [u64; MAX_FRAMES / 64],
-    tables: [u64; MAX_FRAMES / PER_TABLE / 64 + 1],
 }
 
 impl Default for Window {
@@ -40,7 +40,7 @@ fn set(bits: &mut [u64], i: usize, on: bool) {
 impl Window {
     /// An empty window.
     pub const fn new() -> Window {
-        Window { frames: [0; MAX_FRAMES / 64], tables: [0; MAX_FRAMES / PER_TABLE / 64 + 1] }
+        Window { frames: [0; MAX_FRAMES / 64] }
     }
 
     /// Where frame `index` is (or would be) in the window.
@@ -58,13 +58,8 @@ impl Window {
         set(&mut self.frames, index as usize, mapped);
     }
 
-    /// Whether the page table for frame `index` exists.
-    pub fn has_table_for(&self, index: u32) -> bool {
-        bit(&self.tables, index as usize / PER_TABLE)
-    }
-
-    /// Records the page table for frame `index` as created.
-    pub fn set_table_for(&mut self, index: u32) {
-        set(&mut self.tables, index as usize / PER_TABLE, true);
+    /// The address of each of the window's page tables.
+    pub fn tables() -> impl Iterator<Item = u64> {
+        (0..MAX_FRAMES.div_ceil(PER_TABLE)).map(|t| Window::address((t * PER_TABLE) as u32))
     }
 }

@@ -21,7 +21,7 @@ pub const AGENTS: usize = 16;
 const LATE: usize = 4;
 /// Rounds, and requests per agent per round.
 const ROUNDS: u32 = 2;
-const OPS: u32 = 520;
+const OPS: u32 = 130;
 const MIB: u64 = 1 << 20;
 /// An ordinary agent's quota: ample for what a run can hold at once.
 const QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 1024, structures: 4096, areas: 16 };
