@@ -1,10 +1,13 @@
-//! Scenario `stress`: `AGENTS` client spaces (some registered late) run
-//! `ROUNDS` rounds of `OPS` pseudo-random requests each, concurrently, on
-//! every CPU; one of them is greedy and runs into its quota while the
-//! others never do. Between rounds each agent's published area is checked
-//! through another space. At the end nothing is lost or corrupted, no sync
-//! was missed, and once everything is freed and the crowd unregistered the
-//! server's resources are back to what they were before.
+//! Scenario `stress`: `AGENTS` client spaces run `ROUNDS` rounds of `OPS`
+//! pseudo-random requests each, concurrently, spread over every CPU; one
+//! of them is greedy and runs into its quota while the others never do.
+//! `LATE` agents are registered only while the others run their second
+//! round, so their spaces join while mappings change around them. Between
+//! rounds each agent's published area is checked through other spaces. At
+//! the end nothing is lost or corrupted, no sync was missed, every agent
+//! made at least `MIN_REQUESTS` requests, and once everything is freed and
+//! the crowd unregistered the server's resources are what they were before
+//! the crowd came.
 
 use super::{check, unchanged, Resources, World};
 use crate::fail;
@@ -13,15 +16,18 @@ use client_lib::println;
 use client_lib::protocol::Quota;
 use root_task::agent::{gather, Agent};
 use root_task::agent_protocol::{Command, Outcome};
+use root_task::memserver_process::MemServerProcess;
 use root_task::stress::{StressPlan, StressSummary, RANGES, RANGE_STRIDE};
 
 /// Client spaces of the crowd (the last one greedy).
 pub const AGENTS: usize = 16;
-/// Agents registered only after the first round.
+/// Agents registered only during the second round.
 const LATE: usize = 4;
 /// Rounds, and requests per agent per round.
-const ROUNDS: u32 = 2;
-const OPS: u32 = 130;
+const ROUNDS: u32 = 3;
+const OPS: u32 = 500;
+/// Requests every agent, late ones included, must have made.
+const MIN_REQUESTS: u32 = 1000;
 const MIB: u64 = 1 << 20;
 /// An ordinary agent's quota: ample for what a run can hold at once.
 const QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 1024, structures: 4096, areas: 16 };
@@ -30,44 +36,50 @@ const GREEDY_QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 24, structures: 409
 /// First pfn of the crowd's vmemmap windows.
 const PFN_BASE: u64 = 1 << 22;
 
+const _: () = assert!((ROUNDS - 1) * OPS >= MIN_REQUESTS, "late agents must make MIN_REQUESTS too");
+
 pub fn run(w: &mut World) -> Verdict {
     w.server.admin.purge().context("purge")?;
     let baseline = Resources::of(&w.stats()?);
     let cpus = w.cpus.max(1);
+    // Every agent is started (connected) now; the late ones are registered
+    // only in the second round.
     for (i, agent) in w.crowd.iter_mut().take(AGENTS).enumerate() {
-        let quota = if i == AGENTS - 1 { GREEDY_QUOTA } else { QUOTA };
+        agent.pin(i as u64 % cpus).context(agent.name)?;
+        agent.start().context(agent.name)?;
         if i < AGENTS - LATE {
-            enrol(w.server, agent, quota, i as u64 % cpus)?;
+            register(w.server, agent, i)?;
         }
     }
-    let mut requests = 0u64;
+    let mut totals = [0u32; AGENTS];
     for round in 0..ROUNDS {
-        if round == 1 {
-            for (i, agent) in w.crowd.iter_mut().enumerate().take(AGENTS).skip(AGENTS - LATE) {
-                let quota = if i == AGENTS - 1 { GREEDY_QUOTA } else { QUOTA };
-                enrol(w.server, agent, quota, i as u64 % cpus)?;
+        for (i, agent) in w.crowd.iter_mut().enumerate().take(AGENTS) {
+            if i >= AGENTS - LATE {
+                match round {
+                    0 => continue,
+                    // Registered while the early agents' requests run.
+                    1 => register(w.server, agent, i)?,
+                    _ => {}
+                }
             }
+            let seed = 0x5eed_0000 + (round as u64) * 0x100 + i as u64;
+            let pfn_base = PFN_BASE + i as u64 * RANGES as u64 * RANGE_STRIDE;
+            agent.send(Command::Stress(StressPlan { seed, ops: OPS, pfn_base, greedy: greedy(i), announce: 0 }));
         }
         let active = if round == 0 { AGENTS - LATE } else { AGENTS };
         let crowd: heapless::Vec<&Agent, AGENTS> = w.crowd.iter().take(active).collect();
-        for (i, agent) in crowd.iter().enumerate() {
-            let seed = 0x5eed_0000 + (round as u64) * 0x100 + i as u64;
-            let greedy = i == AGENTS - 1;
-            let pfn_base = PFN_BASE + i as u64 * RANGES as u64 * RANGE_STRIDE;
-            agent.send(Command::Stress(StressPlan { seed, ops: OPS, pfn_base, greedy, announce: 0 }));
-        }
         let summaries = summaries(&crowd, w.root_endpoint)?;
         println!("stress: round {round}: {active} agents done");
-        for (i, s) in summaries.iter().enumerate() {
-            judge(i, s, i == AGENTS - 1, round)?;
-            requests += u64::from(s.requests);
+        for ((i, s), total) in summaries.iter().enumerate().zip(totals.iter_mut()) {
+            judge(i, s, round)?;
+            *total += s.requests;
         }
-        // Every published area, seen through the next agent's space.
+        // Every published area, seen through the next agent's space and A's.
         for (i, s) in summaries.iter().enumerate() {
             let Some((addr, len, seed)) = s.published else { fail!("S{i} published nothing") };
             let other = crowd.get((i + 1) % crowd.len()).copied().ok_or_else(|| reason("no crowd"))?;
             check(other, addr, len, seed)?;
-            check(&w.agents[1], addr, len, seed)?;
+            check(&w.agents[0], addr, len, seed)?;
         }
     }
     let crowd: heapless::Vec<&Agent, AGENTS> = w.crowd.iter().take(AGENTS).collect();
@@ -79,6 +91,11 @@ pub fn run(w: &mut World) -> Verdict {
             fail!("S{i} releasing: {s:?}");
         }
     }
+    if let Some((i, least)) = totals.iter().enumerate().min_by_key(|(_, n)| **n) {
+        if *least < MIN_REQUESTS {
+            fail!("S{i} made only {least} requests");
+        }
+    }
     w.server.admin.purge().context("purge")?;
     let stats = w.stats()?;
     if stats.missed_syncs != 0 {
@@ -88,24 +105,25 @@ pub fn run(w: &mut World) -> Verdict {
         let space = agent.space.ok_or_else(|| reason("an unregistered crowd agent"))?;
         w.server.admin.unregister(space).context("unregister")?;
     }
-    println!("stress: {AGENTS} spaces, {requests} requests, 0 lost or corrupted canaries");
+    let requests: u32 = totals.iter().sum();
+    let least = totals.iter().min().copied().unwrap_or(0);
+    println!("stress: {AGENTS} spaces, {requests} requests (at least {least} each), 0 lost or corrupted canaries");
     unchanged(w, &baseline, format_args!("after the crowd freed everything and left"))
+}
+
+/// The last agent of the crowd is the greedy one.
+fn greedy(i: usize) -> bool {
+    i == AGENTS - 1
+}
+
+/// Registers crowd agent `i` with its quota.
+fn register(server: &MemServerProcess, agent: &mut Agent, i: usize) -> Verdict {
+    let quota = if greedy(i) { GREEDY_QUOTA } else { QUOTA };
+    agent.register_with_quota(&server.admin, quota).context(agent.name).map(drop)
 }
 
 fn reason(what: &str) -> Reason {
     crate::verdict::reason(format_args!("{what}"))
-}
-
-/// Registers `agent` with `quota`, pins it to `cpu` and starts it.
-fn enrol(
-    server: &root_task::memserver_process::MemServerProcess,
-    agent: &mut Agent,
-    quota: Quota,
-    cpu: u64,
-) -> Verdict {
-    agent.register_with_quota(&server.admin, quota).context(agent.name)?;
-    agent.pin(cpu).context(agent.name)?;
-    agent.start().context(agent.name)
 }
 
 /// One stress summary from each of `crowd`, in its order.
@@ -126,8 +144,8 @@ fn summaries(crowd: &[&Agent], root_endpoint: u64) -> Result<heapless::Vec<Stres
 
 /// An ordinary agent is never refused and sees no corruption; the greedy
 /// one is refused for its quota and nothing else.
-fn judge(i: usize, s: &StressSummary, greedy: bool, round: u32) -> Verdict {
-    let starved = if greedy { s.over_quota == 0 } else { s.over_quota != 0 };
+fn judge(i: usize, s: &StressSummary, round: u32) -> Verdict {
+    let starved = if greedy(i) { s.over_quota == 0 } else { s.over_quota != 0 };
     if s.requests < OPS || s.corrupt != 0 || s.unexpected.is_some() || s.refused != 0 || starved {
         fail!("S{i} round {round}: {s:?}");
     }
