@@ -1,16 +1,17 @@
 //! The narrow trait through which the server changes MMU and capability
 //! state, with the per-kind operation counters both implementations share.
 //!
-//! On seL4 each method is a small fixed set of invocations:
-//! `alloc_frame` = Untyped Retype (the memory comes back zeroed),
-//! `free_frame` = delete of the original frame cap (memory returns to the
-//! untyped), `revoke_frame` = CNode Revoke of the original (removes every
-//! copy, in every space, at once), `create_structure` = Untyped Retype of a
-//! PDPT / PageDirectory / PageTable plus its Map into the VSpace,
-//! `delete_structure` = delete of that cap (unmaps it), `map_frame` = CNode
-//! Copy of the frame cap plus Page Map, `unmap_frame` = Page Unmap plus delete
-//! of that copy. Only the creating operations can fail; removal of objects the
-//! server owns cannot.
+//! On seL4 (`sel4::backend`) each method is a small fixed set of
+//! invocations: `alloc_frame` = a frame from a batched Untyped Retype, or a
+//! recycled one zeroed; `free_frame` = none (the frame is kept for reuse:
+//! deleting it would not give its memory back to the untyped);
+//! `revoke_frame` = a Page Unmap per mapping (plus one CNode Revoke that
+//! drops the copies of a frame used for the first time);
+//! `create_structure` = a batched-retype or kept structure plus its Map;
+//! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a
+//! CNode Copy of the frame cap (first time in a space) plus Page Map;
+//! `unmap_frame` = Page Unmap. Only the creating operations can fail;
+//! removal of objects the server owns cannot.
 
 use core::fmt::Debug;
 

@@ -6,9 +6,10 @@
 //! - A frame is an original capability the server keeps. Each space maps it
 //!   through a copy (CNode Copy, then Page Map); the copy is kept after
 //!   Page Unmap, so a recycled frame maps again with one Page Map
-//!   ([`FrameCopies`]). Freed frames are kept for reuse and zeroed through
-//!   the server's own [`Window`]; a frame given up is revoked (every copy in
-//!   every space goes in one invocation) and deleted.
+//!   ([`FrameCopies`]). Every mapping is removed with its own Page Unmap:
+//!   seL4 5.0.0 removes a mapping on deletion only with the frame's last
+//!   capability. Freed frames are kept for reuse and zeroed through the
+//!   server's own [`Window`].
 //! - Paging structures deleted from a space are unmapped and kept for the
 //!   next space that needs that level.
 
@@ -111,15 +112,19 @@ fn delete_cap(slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
     slots.give_back(slot);
 }
 
-/// Unmaps a kept copy (keeping it) or deletes an extra one.
+/// Unmaps a copy, keeping a kept one and deleting an extra one.
+///
+/// The unmap is explicit: seL4 5.0.0 unmaps a frame when a capability is
+/// deleted or revoked only if it is the frame's last capability, and the
+/// server always holds the original, so deleting a mapped copy would leave
+/// its page-table entry behind.
 fn dispose(slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped) {
-    match unmapped {
-        Unmapped::Kept(copy) => {
-            counts.record(Invocation::UnmapPage);
-            // Unmapping a copy the server mapped cannot fail.
-            let _ = Page(copy).unmap();
-        }
-        Unmapped::Extra(copy) => delete_cap(slots, counts, copy),
+    let (Unmapped::Kept(copy) | Unmapped::Extra(copy)) = unmapped;
+    counts.record(Invocation::UnmapPage);
+    // Unmapping a copy the server mapped cannot fail.
+    let _ = Page(copy).unmap();
+    if let Unmapped::Extra(copy) = unmapped {
+        delete_cap(slots, counts, copy);
     }
 }
 
@@ -263,7 +268,8 @@ impl Sel4Backend {
         Ok(())
     }
 
-    /// Removes every copy of `frame`, in every space, with one CNode Revoke.
+    /// Deletes every copy of `frame` with one CNode Revoke. The copies must
+    /// be unmapped already (see [`dispose`]).
     fn revoke_all_copies(&mut self, frame: Frame) {
         self.counts.record(Invocation::Revoke);
         // Revoking the server's own original capability cannot fail.
@@ -272,8 +278,8 @@ impl Sel4Backend {
         self.copies.forget_frame(frame.index, |copy| slots.give_back(copy));
     }
 
-    /// Gives a frame up: every copy in every space is revoked at once, then
-    /// the original is deleted.
+    /// Gives an unmapped frame up: its copies are revoked at once, then the
+    /// original is deleted (which unmaps it from the zeroing window).
     fn release(&mut self, frame: Frame) {
         self.revoke_all_copies(frame);
         self.window.set_holds(frame.index, false);
@@ -328,19 +334,19 @@ impl Backend for Sel4Backend {
         }
     }
 
-    /// Unmaps the frame from every space. Each kept copy is unmapped with
-    /// its own Page Unmap and kept, so the frame maps again without copies
-    /// when recycled; extra copies are deleted.
+    /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
+    /// copies stay, so the frame maps again without copies when recycled;
+    /// extra copies are deleted.
     ///
     /// A 4 KiB frame used for the first time (not yet in the zeroing
-    /// window) instead loses all its copies in one CNode Revoke: most frames
-    /// are never recycled, and for them one invocation beats one per space.
+    /// window) then also loses its kept copies, in one CNode Revoke: most
+    /// frames are never recycled, and their copies would only hold slots.
     fn revoke_frame(&mut self, frame: Frame) {
-        if frame.size == PageSize::Small && !self.window.holds(frame.index) {
-            return self.revoke_all_copies(frame);
-        }
         let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
         copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
+        if frame.size == PageSize::Small && !self.window.holds(frame.index) {
+            self.revoke_all_copies(frame);
+        }
     }
 
     fn create_structure(
