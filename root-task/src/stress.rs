@@ -56,8 +56,10 @@ const PERCPU: usize = 4;
 const SIZES: [u64; 3] = [4096, 2 * 4096, 4 * 4096];
 /// The greedy run's size: 4 pages.
 const GREEDY_SIZE: u64 = 4 * 4096;
-/// vmemmap range lengths in pfns: 1, 2 and 4 descriptor frames.
-const PFNS: [u64; 3] = [64, 128, 256];
+/// vmemmap ranges as (pfns, compound order): 1, 2 and 4 descriptor frames
+/// each their own, or two compound pages of order 8 (8 frames, of which
+/// each page's last two map its first tail frame again).
+const SHAPES: [(u64, u8); 4] = [(64, 0), (128, 0), (256, 0), (512, 8)];
 
 #[derive(Clone, Copy)]
 struct Area {
@@ -283,11 +285,9 @@ impl Stress {
         if self.ranges.get(i).is_some_and(Option::is_some) {
             return self.free_range(mem, i);
         }
-        let pages = self.pick(&PFNS).unwrap_or(PFNS[0]);
-        // Plain ranges only: repopulating a compound range after its
-        // depopulation is refused on seL4 (see the README's known issues).
+        let (pages, compound_order) = self.pick(&SHAPES).unwrap_or(SHAPES[0]);
         let pfn = plan.pfn_base + i as u64 * RANGE_STRIDE;
-        let reply = self.request(mem, Request::VmemmapPopulate { start_pfn: pfn, nr_pages: pages, compound_order: 0 });
+        let reply = self.request(mem, Request::VmemmapPopulate { start_pfn: pfn, nr_pages: pages, compound_order });
         if reply.is_none() {
             return;
         }
