@@ -12,9 +12,10 @@ pub enum Invocation {
     Retype,
     /// CNode Copy (a frame capability for one space).
     Copy,
-    /// CNode Delete (which also unmaps a mapped frame copy).
+    /// CNode Delete (of an unmapped copy or an unused object: in seL4 5.0.0
+    /// deleting a copy does not unmap it).
     Delete,
-    /// CNode Revoke (every copy of a frame at once).
+    /// CNode Revoke (every unmapped copy of a frame at once).
     Revoke,
     /// PDPT Map.
     MapPdpt,
