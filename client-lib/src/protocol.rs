@@ -131,7 +131,8 @@ impl Quota {
 /// Kinds of seL4 invocation a failure can be injected into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum FailurePoint {
-    /// Untyped Retype (fails with `NotEnoughMemory`).
+    /// Obtaining a frame or paging structure, fresh or recycled (fails as
+    /// an Untyped Retype without memory would: `NotEnoughMemory`).
     Retype,
     /// CNode Copy of a frame capability (fails with `FailedLookup`).
     Copy,

@@ -204,6 +204,7 @@ impl Sel4Backend {
 
     /// A structure of `level`: a spare one, or a fresh one.
     fn new_structure(&mut self, level: Level) -> Result<CPtr, BackendError> {
+        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
         let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
         let (objects, spares) = match level {
             Level::Pdpt => (&mut self.pdpts, &mut self.spare_pdpts),
@@ -295,6 +296,7 @@ impl Backend for Sel4Backend {
     type VSpace = CPtr;
 
     fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
+        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
         let spare = match size {
             PageSize::Small => self.spare_small.pop(),
             PageSize::Large => self.spare_large.pop(),

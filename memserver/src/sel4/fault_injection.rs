@@ -1,8 +1,11 @@
-//! Failure injection for tests: the administrator arms one kind of seL4
-//! invocation (Retype, Copy or Map) to fail at its n-th call from now, with
-//! the error seL4 itself would give, so the rollback of every request can
-//! be exercised on the real kernel. Each invocation point calls [`check`]
-//! once before invoking; with nothing armed it always passes.
+//! Failure injection for tests: the administrator arms one point (Retype,
+//! Copy or Map) to fail at its n-th pass from now, with the error seL4
+//! itself would give, so the rollback of every request can be exercised on
+//! the real kernel. Copy and Map are the CNode Copy and Map invocations;
+//! Retype is every object the server obtains (a frame or a paging
+//! structure, whether an Untyped Retype makes it now or it was retyped
+//! ahead or recycled), failing as a Retype without memory would. Each
+//! point calls [`check`] once; with nothing armed it always passes.
 
 use client_lib::protocol::FailurePoint;
 use client_lib::sel4::Sel4Error;

@@ -3,7 +3,6 @@
 
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
-use client_lib::protocol::FailurePoint;
 use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::{Sel4Error, Slot, Untyped};
 
@@ -51,7 +50,6 @@ impl UntypedPool {
     ) -> Result<(), Sel4Error> {
         while let Some(&(untyped, _)) = self.untypeds.get(self.current) {
             counts.record(Invocation::Retype);
-            super::fault_injection::check(FailurePoint::Retype)?;
             let target = Slot { root: server_slot::CNODE, node_index: 0, node_depth: 0, offset: dest };
             match Untyped(untyped).retype(object_type, size_bits, target, count) {
                 Ok(()) => {

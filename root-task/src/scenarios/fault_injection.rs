@@ -1,6 +1,7 @@
 //! Scenario `fault-injection`: a multi-page vmalloc, a vmemmap populate and
-//! a registration, each tried with the k-th Retype, Copy or Map invocation
-//! of the server failing, for k = 1, 2, ... until the request succeeds.
+//! a registration, each tried with the k-th object the server obtains
+//! (Retype), or its k-th Copy or Map invocation, failing, for k = 1, 2, ...
+//! until the request succeeds.
 //! After every failed try the server's resources and every space's view
 //! (a reference pattern, the vmemmap head descriptors) are as before.
 
