@@ -80,8 +80,11 @@ impl<'a> World<'a> {
     }
 }
 
+/// A scenario: its name and what runs it.
+type Scenario = (&'static str, fn(&mut World) -> Verdict);
+
 /// The scenarios, in the order they run.
-pub const SCENARIOS: [(&str, fn(&mut World) -> Verdict); 11] = [
+pub const SCENARIOS: [Scenario; 11] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
