@@ -2,8 +2,7 @@
 //! request's cost can be compared with its lower bound; the server reports
 //! them in its statistics.
 
-use postcard::experimental::max_size::MaxSize;
-use serde::{Deserialize, Serialize};
+use crate::counts::{Counts, Kind};
 
 /// Kinds of seL4 invocation the server makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,39 +49,11 @@ impl Invocation {
     ];
 }
 
-/// Invocations made, by kind (in [`Invocation::ALL`] order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
-pub struct InvocationCounts([u64; Invocation::ALL.len()]);
-
-impl InvocationCounts {
-    /// No invocation yet.
-    pub const fn new() -> InvocationCounts {
-        InvocationCounts([0; Invocation::ALL.len()])
-    }
-
-    /// Counts one invocation of `kind`.
-    pub fn record(&mut self, kind: Invocation) {
-        if let Some(count) = self.0.get_mut(kind as usize) {
-            *count += 1;
-        }
-    }
-
-    /// Invocations of `kind`.
-    pub fn get(&self, kind: Invocation) -> u64 {
-        self.0.get(kind as usize).copied().unwrap_or(0)
-    }
-
-    /// All invocations.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// The invocations counted since `earlier` was taken.
-    pub fn since(&self, earlier: &InvocationCounts) -> InvocationCounts {
-        let mut out = *self;
-        for (o, e) in out.0.iter_mut().zip(earlier.0) {
-            *o = o.saturating_sub(e);
-        }
-        out
+impl Kind for Invocation {
+    fn index(self) -> usize {
+        self as usize
     }
 }
+
+/// Invocations made, by kind.
+pub type InvocationCounts = Counts<Invocation, { Invocation::ALL.len() }>;

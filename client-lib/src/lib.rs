@@ -8,6 +8,7 @@ pub use protocol::{ErrorCode, Reply, Request};
 
 pub mod bootstrap;
 pub mod client;
+pub mod counts;
 pub mod invocation_counts;
 pub mod protocol;
 pub mod sel4;

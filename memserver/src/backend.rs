@@ -13,6 +13,7 @@
 //! `unmap_frame` = Page Unmap. Only the creating operations can fail;
 //! removal of objects the server owns cannot.
 
+use client_lib::counts::{Counts, Kind};
 use core::fmt::Debug;
 
 use crate::error::BackendError;
@@ -111,37 +112,11 @@ impl OpKind {
     ];
 }
 
-/// Backend operations performed, by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OpCounts([u64; OpKind::ALL.len()]);
-
-impl OpCounts {
-    /// No operation counted.
-    pub const ZERO: OpCounts = OpCounts([0; OpKind::ALL.len()]);
-
-    /// Count one operation of `kind`.
-    pub fn record(&mut self, kind: OpKind) {
-        if let Some(c) = self.0.get_mut(kind as usize) {
-            *c += 1;
-        }
-    }
-
-    /// Operations of `kind` so far.
-    pub fn get(&self, kind: OpKind) -> u64 {
-        self.0.get(kind as usize).copied().unwrap_or(0)
-    }
-
-    /// All operations so far.
-    pub fn total(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    /// The operations counted since `earlier` was taken.
-    pub fn since(&self, earlier: &OpCounts) -> OpCounts {
-        let mut out = *self;
-        for (o, e) in out.0.iter_mut().zip(earlier.0.iter()) {
-            *o = o.saturating_sub(*e);
-        }
-        out
+impl Kind for OpKind {
+    fn index(self) -> usize {
+        self as usize
     }
 }
+
+/// Backend operations performed, by kind.
+pub type OpCounts = Counts<OpKind, { OpKind::ALL.len() }>;

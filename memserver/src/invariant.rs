@@ -43,7 +43,7 @@ pub struct Snapshot {
 /// The server's state now.
 pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
     let mut stats = server.stats();
-    stats.ops = OpCounts::ZERO;
+    stats.ops = OpCounts::new();
     Snapshot {
         stats,
         leaves: server.region().canonical().leaves().copied().collect(),

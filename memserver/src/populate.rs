@@ -180,7 +180,7 @@ impl<B: Backend> Region<B> {
     /// An empty region with no space registered.
     pub(crate) const fn new(backend: B) -> Self {
         Self {
-            mmu: Mmu { backend, counts: OpCounts::ZERO, frames: FrameTally::ZERO },
+            mmu: Mmu { backend, counts: OpCounts::new(), frames: FrameTally::ZERO },
             table: Table::new(),
             spaces: [None; MAX_SPACES],
             missed_syncs: 0,
