@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_report;
 pub mod host_deps;
 pub mod kernel;
+pub mod panic_sites;
 pub mod programs;
 pub mod progress;
 pub mod qemu;

@@ -72,6 +72,16 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
     build_root(ws, "root-task", &[])
 }
 
+/// Builds the memory server exactly as [`build`] does for the root task to
+/// embed (same features, profile and target folder; no kernel needed) and
+/// returns its ELF file.
+pub fn build_memserver(ws: &Workspace) -> Result<PathBuf> {
+    let target_dir = ws.sel4_dir().join("programs");
+    let e = EMBEDDED.iter().find(|e| e.package == "memserver").context("no memserver among the embedded programs")?;
+    cargo_build(ws, &target_dir, (e.package, e.bin, e.features), &[])?;
+    Ok(target_dir.join("release").join(e.bin))
+}
+
 /// Builds the benchmark root task for `spaces` registered spaces and
 /// returns its ELF file (a copy of its own, one per space count).
 pub fn build_bench(ws: &Workspace, spaces: usize) -> Result<PathBuf> {
