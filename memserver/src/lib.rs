@@ -17,6 +17,7 @@ mod avl;
 pub mod backend;
 pub mod dispatch;
 pub mod error;
+pub mod frame_copies;
 #[cfg(feature = "sim")]
 pub mod harness;
 pub mod ids;

@@ -15,13 +15,13 @@
 
 use super::cspace::{own_cnode, Slots};
 use super::fault_injection;
-use super::frame_copies::{CopyFor, FrameCopies, Unmapped, MAX_FRAMES};
 use super::object_pool::ObjectPool;
 use super::untyped_pool::UntypedPool;
 use super::window::Window;
 use crate::backend::{Backend, Rights, SpaceRef};
 use crate::dispatch::Platform;
 use crate::error::BackendError;
+use crate::frame_copies::{CopyFor, FrameCopies, Unmapped, MAX_FRAMES};
 use crate::ids::SpaceId;
 use crate::layout::{Level, PageSize, RegionAddr};
 use crate::limits::{MAX_SPACES, MAX_TABLES};
@@ -54,6 +54,8 @@ const MAX_SPARE: usize = MAX_FRAMES;
 /// Kept paging structures, per level: as many as every space's mirror of a
 /// full canonical table, and the server's own.
 const MAX_SPARE_STRUCTURES: usize = MAX_TABLES * (MAX_SPACES + 1);
+/// Unmapped kept copies given up at once when the server's CNode is full.
+const DROP_BATCH: usize = 1024;
 /// Where the server maps a reused 2 MiB frame to zero it.
 const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
 
@@ -189,6 +191,24 @@ impl Sel4Backend {
         delete_cap(&mut self.slots, &mut self.counts, slot);
     }
 
+    /// Makes sure a slot is free: when none is, kept copies that are not
+    /// mapped are deleted (they only save a CNode Copy). Without this, the
+    /// copies of recycled frames (up to one per frame per space) could fill
+    /// the CNode while memory is still free.
+    fn make_room(&mut self) {
+        if self.slots.available() == 0 {
+            let (slots, counts) = (&mut self.slots, &mut self.counts);
+            self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(slots, counts, copy));
+        }
+    }
+
+    /// A free slot (making room if needed), or `None` when the CNode holds
+    /// nothing but objects in use.
+    pub fn take_slot(&mut self) -> Option<CPtr> {
+        self.make_room();
+        self.slots.take()
+    }
+
     /// Keeps an unused structure for reuse, or gives it up.
     fn keep_spare(&mut self, structure: Structure) {
         let spares = match structure.level {
@@ -205,6 +225,7 @@ impl Sel4Backend {
     /// A structure of `level`: a spare one, or a fresh one.
     fn new_structure(&mut self, level: Level) -> Result<CPtr, BackendError> {
         fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
+        self.make_room();
         let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
         let (objects, spares) = match level {
             Level::Pdpt => (&mut self.pdpts, &mut self.spare_pdpts),
@@ -311,6 +332,7 @@ impl Backend for Sel4Backend {
             };
         }
         let index = self.new_index().ok_or(BackendError::OutOfMemory)?;
+        self.make_room();
         let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
         let objects = match size {
             PageSize::Small => &mut self.small,
@@ -389,7 +411,7 @@ impl Backend for Sel4Backend {
             CopyFor::Reuse(copy) => copy,
             CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
             CopyFor::NewKept | CopyFor::NewExtra => {
-                let copy = self.slots.take().ok_or(BackendError::OutOfMemory)?;
+                let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
                 let cnode = own_cnode();
                 self.counts.record(Invocation::Copy);
                 // Kept copies may later map read-write; the mapping's own

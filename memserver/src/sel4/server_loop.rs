@@ -60,7 +60,7 @@ pub fn run(start: ServerStart) -> ! {
 fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
     // Where the next capability that arrives goes; with no slot left,
     // capabilities are not received (a registration then fails cleanly).
-    let mut receive_slot = dispatcher.backend_mut().slots.take();
+    let mut receive_slot = dispatcher.backend_mut().take_slot();
     let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
     loop {
         match receive_slot {
@@ -82,7 +82,7 @@ fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
         let cap = receive_slot.filter(|_| msg.info.extra_caps() == 1 && msg.info.caps_unwrapped() == 0);
         let (reply, cap_use) = dispatcher.handle(Badge(msg.badge), &transport::received(&msg), cap);
         match (cap, cap_use) {
-            (Some(_), CapUse::Kept) => receive_slot = dispatcher.backend_mut().slots.take(),
+            (Some(_), CapUse::Kept) => receive_slot = dispatcher.backend_mut().take_slot(),
             // Deleting what arrived in the server's own empty slot cannot
             // fail in a way that matters: the slot is empty afterwards.
             (Some(slot), CapUse::Unused) => drop(own_cnode().delete(slot)),

@@ -4,7 +4,7 @@
 //! tables are all made at start ([`Window::tables`]), so the server's own
 //! memory use does not grow while it serves.
 
-use super::frame_copies::MAX_FRAMES;
+use crate::frame_copies::MAX_FRAMES;
 use client_lib::sel4::abi::size;
 
 /// First address of the window (1 GiB aligned, in the server's own VSpace).

@@ -4,7 +4,12 @@
 //! per space even after unmapping, so a recycled frame is mapped again
 //! with a single Page Map and no CNode Copy. A frame mapped at a second
 //! address of the same space (a shared vmemmap tail frame) uses extra
-//! copies, deleted when unmapped.
+//! copies, deleted when unmapped. Kept copies that are not mapped only
+//! save a CNode Copy; when the server runs out of slots they are given up
+//! ([`FrameCopies::drop_unmapped`]).
+//!
+//! Pure bookkeeping, so it is built and tested on the host too; the seL4
+//! backend (`sel4::backend`) makes the invocations.
 
 use crate::limits::MAX_SPACES;
 use client_lib::sel4::abi::CPtr;
@@ -153,6 +158,18 @@ impl FrameCopies {
         });
     }
 
+    /// Gives up to `max` kept copies that are not mapped, calling `delete`
+    /// with each copy's slot; returns how many.
+    pub fn drop_unmapped(&mut self, max: usize, mut delete: impl FnMut(CPtr)) -> usize {
+        let mut dropped = 0;
+        for e in self.kept.iter_mut().flatten().filter(|e| **e != 0 && **e & MAPPED == 0).take(max) {
+            delete(*e as CPtr);
+            *e = 0;
+            dropped += 1;
+        }
+        dropped
+    }
+
     /// Forgets every copy in `space` (for an unregistered space), calling
     /// `delete` with each copy's slot.
     pub fn forget_space(&mut self, space: usize, mut delete: impl FnMut(CPtr)) {
@@ -169,5 +186,75 @@ impl FrameCopies {
             }
             keep
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copies() -> Box<FrameCopies> {
+        Box::new(FrameCopies::new())
+    }
+
+    #[test]
+    fn a_kept_copy_is_reused_and_a_second_address_gets_an_extra() {
+        let mut c = copies();
+        assert_eq!(c.plan(7, 2), CopyFor::NewKept);
+        assert!(c.mapped(7, 2, 0x1000, 100, CopyFor::NewKept));
+        assert_eq!(c.plan(7, 2), CopyFor::NewExtra);
+        assert!(c.mapped(7, 2, 0x5000, 101, CopyFor::NewExtra));
+        assert_eq!(c.unmapped(7, 2, 0x5000), Some(Unmapped::Extra(101)));
+        assert_eq!(c.unmapped(7, 2, 0x1000), Some(Unmapped::Kept(100)));
+        assert_eq!(c.unmapped(7, 2, 0x1000), None);
+        assert_eq!(c.plan(7, 2), CopyFor::Reuse(100));
+        assert_eq!(c.kept_unmapped(8), 1);
+    }
+
+    #[test]
+    fn unmap_all_reports_every_mapping_once() {
+        let mut c = copies();
+        for space in 0..3 {
+            c.mapped(4, space, 0x1000, 10 + space as u64, CopyFor::NewKept);
+        }
+        c.mapped(4, 1, 0x2000, 20, CopyFor::NewExtra);
+        let mut seen = Vec::new();
+        c.unmap_all(4, |u| seen.push(u));
+        seen.sort_by_key(|u| match u {
+            Unmapped::Kept(s) | Unmapped::Extra(s) => *s,
+        });
+        assert_eq!(seen, [Unmapped::Kept(10), Unmapped::Kept(11), Unmapped::Kept(12), Unmapped::Extra(20)]);
+        c.unmap_all(4, |u| panic!("{u:?} reported twice"));
+        assert_eq!(c.kept_unmapped(5), 3);
+    }
+
+    #[test]
+    fn only_unmapped_kept_copies_are_dropped_and_at_most_max() {
+        let mut c = copies();
+        c.mapped(1, 0, 0x1000, 50, CopyFor::NewKept);
+        for frame in 2..6 {
+            c.keep_unmapped(frame, 0, 60 + frame as u64);
+        }
+        let mut deleted = Vec::new();
+        assert_eq!(c.drop_unmapped(3, |s| deleted.push(s)), 3);
+        assert_eq!(deleted, [62, 63, 64]);
+        assert_eq!(c.drop_unmapped(10, |s| deleted.push(s)), 1);
+        assert_eq!(c.drop_unmapped(10, |s| deleted.push(s)), 0);
+        assert_eq!(c.plan(1, 0), CopyFor::NewExtra, "the mapped copy stays");
+        assert_eq!(c.plan(3, 0), CopyFor::NewKept, "a dropped copy is made again");
+    }
+
+    #[test]
+    fn forgetting_a_space_deletes_its_copies_only() {
+        let mut c = copies();
+        c.mapped(9, 0, 0x1000, 70, CopyFor::NewKept);
+        c.mapped(9, 1, 0x1000, 71, CopyFor::NewKept);
+        c.mapped(9, 1, 0x3000, 72, CopyFor::NewExtra);
+        let mut deleted = Vec::new();
+        c.forget_space(1, |s| deleted.push(s));
+        deleted.sort();
+        assert_eq!(deleted, [71, 72]);
+        assert_eq!(c.plan(9, 0), CopyFor::NewExtra);
+        assert_eq!(c.plan(9, 1), CopyFor::NewKept);
     }
 }
