@@ -5,11 +5,11 @@
 //! invocations: `alloc_frame` = a frame from a batched Untyped Retype, or a
 //! recycled one zeroed; `free_frame` = none (the frame is kept for reuse:
 //! deleting it would not give its memory back to the untyped);
-//! `revoke_frame` = a Page Unmap per mapping (plus one CNode Revoke that
-//! drops the copies of a frame used for the first time);
+//! `revoke_frame` = a Page Unmap per mapping (the copies are kept);
 //! `create_structure` = a batched-retype or kept structure plus its Map;
 //! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a
-//! CNode Copy of the frame cap (first time in a space) plus Page Map;
+//! CNode Copy of the frame cap (first time in a space, but one space maps
+//! the original) plus Page Map;
 //! `unmap_frame` = Page Unmap. Only the creating operations can fail;
 //! removal of objects the server owns cannot.
 

@@ -8,6 +8,11 @@
 //! save a CNode Copy; when the server runs out of slots they are given up
 //! ([`FrameCopies::drop_unmapped`]).
 //!
+//! The frame's original capability serves as one space's kept copy while
+//! the server does not need it itself (it maps the original to zero a
+//! recycled frame: [`FrameCopies::take_original`]), which saves one copy
+//! per frame. It is never deleted here: it stays the server's.
+//!
 //! Pure bookkeeping, so it is built and tested on the host too; the seL4
 //! backend (`sel4::backend`) makes the invocations.
 
@@ -20,12 +25,18 @@ pub const MAX_FRAMES: usize = 32768;
 const MAX_EXTRA: usize = 1 << 14;
 /// Marks a kept copy that is mapped.
 const MAPPED: u32 = 1 << 31;
+/// Marks a kept "copy" that is the frame's original capability.
+const ORIGINAL: u32 = 1 << 30;
+/// The slot of an entry.
+const SLOT: u32 = !(MAPPED | ORIGINAL);
 
 /// How to map a frame in a space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CopyFor {
     /// Map the kept copy, which is unmapped.
     Reuse(CPtr),
+    /// Map the original capability, and keep it for this space.
+    Original(CPtr),
     /// Make a copy and keep it for this space.
     NewKept,
     /// The kept copy is mapped elsewhere: make an extra copy.
@@ -43,8 +54,8 @@ pub enum Unmapped {
 
 /// Copies by frame index and space.
 pub struct FrameCopies {
-    /// `kept[frame][space]`: slot of the kept copy (`MAPPED` while mapped),
-    /// 0 for none.
+    /// `kept[frame][space]`: slot of the kept copy (`MAPPED` while mapped,
+    /// `ORIGINAL` if it is the original), 0 for none.
     kept: [[u32; MAX_SPACES]; MAX_FRAMES],
     /// (space, address) -> (extra copy, frame index).
     extra: heapless::FnvIndexMap<(u8, u64), (u32, u32), MAX_EXTRA>,
@@ -66,12 +77,18 @@ impl FrameCopies {
         self.kept.get_mut(frame as usize)?.get_mut(space)
     }
 
-    /// How to map `frame` in `space`.
-    pub fn plan(&mut self, frame: u32, space: usize) -> CopyFor {
+    /// How to map `frame` in `space`; `original` is the frame's original
+    /// capability if the server does not need it itself.
+    pub fn plan(&mut self, frame: u32, space: usize, original: Option<CPtr>) -> CopyFor {
+        let original_free = !self.kept.get(frame as usize).is_some_and(|row| row.iter().any(|e| e & ORIGINAL != 0));
         match self.entry(frame, space).map(|e| *e) {
-            Some(0) | None => CopyFor::NewKept,
+            Some(0) => match original {
+                Some(cap) if original_free => CopyFor::Original(cap),
+                _ => CopyFor::NewKept,
+            },
+            None => CopyFor::NewKept,
             Some(e) if e & MAPPED != 0 => CopyFor::NewExtra,
-            Some(e) => CopyFor::Reuse(e as CPtr),
+            Some(e) => CopyFor::Reuse((e & SLOT) as CPtr),
         }
     }
 
@@ -79,9 +96,12 @@ impl FrameCopies {
     /// as `plan` said. False if an extra copy cannot be recorded.
     pub fn mapped(&mut self, frame: u32, space: usize, addr: u64, copy: CPtr, how: CopyFor) -> bool {
         match how {
-            CopyFor::Reuse(_) | CopyFor::NewKept => match self.entry(frame, space) {
+            CopyFor::Reuse(_) | CopyFor::NewKept | CopyFor::Original(_) => match self.entry(frame, space) {
                 Some(e) => {
-                    *e = copy as u32 | MAPPED;
+                    *e = copy as u32 | MAPPED | (*e & ORIGINAL);
+                    if matches!(how, CopyFor::Original(_)) {
+                        *e |= ORIGINAL;
+                    }
                     true
                 }
                 None => false,
@@ -101,7 +121,7 @@ impl FrameCopies {
     /// for reuse.
     pub fn kept_unmapped(&self, frames: u32) -> u64 {
         let rows = self.kept.iter().take(frames as usize);
-        rows.flatten().filter(|e| **e != 0 && **e & MAPPED == 0).count() as u64
+        rows.flatten().filter(|e| **e != 0 && **e & (MAPPED | ORIGINAL) == 0).count() as u64
     }
 
     /// Whether an extra copy could be recorded now.
@@ -118,7 +138,7 @@ impl FrameCopies {
         let e = self.entry(frame, space)?;
         (*e & MAPPED != 0).then(|| {
             *e &= !MAPPED;
-            Unmapped::Kept(*e as CPtr)
+            Unmapped::Kept((*e & SLOT) as CPtr)
         })
     }
 
@@ -128,7 +148,7 @@ impl FrameCopies {
         if let Some(row) = self.kept.get_mut(frame as usize) {
             for e in row.iter_mut().filter(|e| **e & MAPPED != 0) {
                 *e &= !MAPPED;
-                unmapped(Unmapped::Kept(*e as CPtr));
+                unmapped(Unmapped::Kept((*e & SLOT) as CPtr));
             }
         }
         self.extra.retain(|_, (copy, f)| {
@@ -141,11 +161,13 @@ impl FrameCopies {
     }
 
     /// Forgets every copy of `frame` (revoked by the caller), calling
-    /// `freed` with each copy's slot.
+    /// `freed` with each copy's slot (not the original's).
     pub fn forget_frame(&mut self, frame: u32, mut freed: impl FnMut(CPtr)) {
         if let Some(row) = self.kept.get_mut(frame as usize) {
             for e in row.iter_mut().filter(|e| **e != 0) {
-                freed((*e & !MAPPED) as CPtr);
+                if *e & ORIGINAL == 0 {
+                    freed((*e & SLOT) as CPtr);
+                }
                 *e = 0;
             }
         }
@@ -158,11 +180,21 @@ impl FrameCopies {
         });
     }
 
-    /// Gives up to `max` kept copies that are not mapped, calling `delete`
-    /// with each copy's slot; returns how many.
+    /// The original capability of `frame`, kept for a space and unmapped,
+    /// is the server's again (to be mapped in its own VSpace).
+    pub fn take_original(&mut self, frame: u32) {
+        if let Some(row) = self.kept.get_mut(frame as usize) {
+            for e in row.iter_mut().filter(|e| **e & ORIGINAL != 0) {
+                *e = 0;
+            }
+        }
+    }
+
+    /// Gives up to `max` kept copies that are not mapped (never an
+    /// original), calling `delete` with each copy's slot; returns how many.
     pub fn drop_unmapped(&mut self, max: usize, mut delete: impl FnMut(CPtr)) -> usize {
         let mut dropped = 0;
-        for e in self.kept.iter_mut().flatten().filter(|e| **e != 0 && **e & MAPPED == 0).take(max) {
+        for e in self.kept.iter_mut().flatten().filter(|e| **e != 0 && **e & (MAPPED | ORIGINAL) == 0).take(max) {
             delete(*e as CPtr);
             *e = 0;
             dropped += 1;
@@ -171,11 +203,13 @@ impl FrameCopies {
     }
 
     /// Forgets every copy in `space` (for an unregistered space), calling
-    /// `delete` with each copy's slot.
+    /// `delete` with each copy's slot (not an original's).
     pub fn forget_space(&mut self, space: usize, mut delete: impl FnMut(CPtr)) {
         for row in self.kept.iter_mut() {
             if let Some(e) = row.get_mut(space).filter(|e| **e != 0) {
-                delete((*e & !MAPPED) as CPtr);
+                if *e & ORIGINAL == 0 {
+                    delete((*e & SLOT) as CPtr);
+                }
                 *e = 0;
             }
         }
@@ -200,14 +234,14 @@ mod tests {
     #[test]
     fn a_kept_copy_is_reused_and_a_second_address_gets_an_extra() {
         let mut c = copies();
-        assert_eq!(c.plan(7, 2), CopyFor::NewKept);
+        assert_eq!(c.plan(7, 2, None), CopyFor::NewKept);
         assert!(c.mapped(7, 2, 0x1000, 100, CopyFor::NewKept));
-        assert_eq!(c.plan(7, 2), CopyFor::NewExtra);
+        assert_eq!(c.plan(7, 2, None), CopyFor::NewExtra);
         assert!(c.mapped(7, 2, 0x5000, 101, CopyFor::NewExtra));
         assert_eq!(c.unmapped(7, 2, 0x5000), Some(Unmapped::Extra(101)));
         assert_eq!(c.unmapped(7, 2, 0x1000), Some(Unmapped::Kept(100)));
         assert_eq!(c.unmapped(7, 2, 0x1000), None);
-        assert_eq!(c.plan(7, 2), CopyFor::Reuse(100));
+        assert_eq!(c.plan(7, 2, None), CopyFor::Reuse(100));
         assert_eq!(c.kept_unmapped(8), 1);
     }
 
@@ -240,8 +274,8 @@ mod tests {
         assert_eq!(deleted, [62, 63, 64]);
         assert_eq!(c.drop_unmapped(10, |s| deleted.push(s)), 1);
         assert_eq!(c.drop_unmapped(10, |s| deleted.push(s)), 0);
-        assert_eq!(c.plan(1, 0), CopyFor::NewExtra, "the mapped copy stays");
-        assert_eq!(c.plan(3, 0), CopyFor::NewKept, "a dropped copy is made again");
+        assert_eq!(c.plan(1, 0, None), CopyFor::NewExtra, "the mapped copy stays");
+        assert_eq!(c.plan(3, 0, None), CopyFor::NewKept, "a dropped copy is made again");
     }
 
     #[test]
@@ -254,7 +288,33 @@ mod tests {
         c.forget_space(1, |s| deleted.push(s));
         deleted.sort();
         assert_eq!(deleted, [71, 72]);
-        assert_eq!(c.plan(9, 0), CopyFor::NewExtra);
-        assert_eq!(c.plan(9, 1), CopyFor::NewKept);
+        assert_eq!(c.plan(9, 0, None), CopyFor::NewExtra);
+        assert_eq!(c.plan(9, 1, None), CopyFor::NewKept);
+    }
+
+    #[test]
+    fn the_original_serves_one_space_until_the_server_takes_it_back() {
+        let mut c = copies();
+        assert_eq!(c.plan(5, 0, Some(900)), CopyFor::Original(900));
+        c.mapped(5, 0, 0x1000, 900, CopyFor::Original(900));
+        assert_eq!(c.plan(5, 1, Some(900)), CopyFor::NewKept, "the original maps once");
+        c.mapped(5, 1, 0x1000, 30, CopyFor::NewKept);
+        let mut seen = Vec::new();
+        c.unmap_all(5, |u| seen.push(u));
+        seen.sort_by_key(|u| match u {
+            Unmapped::Kept(s) | Unmapped::Extra(s) => *s,
+        });
+        assert_eq!(seen, [Unmapped::Kept(30), Unmapped::Kept(900)]);
+        assert_eq!(c.kept_unmapped(6), 1, "the original is no spare copy");
+        assert_eq!(c.drop_unmapped(10, |s| assert_ne!(s, 900)), 1);
+        assert_eq!(c.plan(5, 0, Some(900)), CopyFor::Reuse(900));
+        c.take_original(5);
+        assert_eq!(c.plan(5, 0, None), CopyFor::NewKept);
+        c.mapped(5, 2, 0x1000, 900, CopyFor::Original(900));
+        c.unmap_all(5, |_| {});
+        c.forget_space(2, |s| panic!("deleted {s}: the original is the server's"));
+        c.mapped(5, 3, 0x1000, 900, CopyFor::Original(900));
+        c.unmap_all(5, |_| {});
+        c.forget_frame(5, |s| panic!("freed {s}: the original is the server's"));
     }
 }

@@ -3,10 +3,11 @@
 //! - Frames and paging structures are retyped in batches (up to 256
 //!   objects per Untyped Retype) by [`ObjectPool`]s, so creating one costs a
 //!   fraction of an invocation.
-//! - A frame is an original capability the server keeps. Each space maps it
-//!   through a copy (CNode Copy, then Page Map); the copy is kept after
-//!   Page Unmap, so a recycled frame maps again with one Page Map
-//!   ([`FrameCopies`]). Every mapping is removed with its own Page Unmap:
+//! - A frame is an original capability the server keeps. One space maps
+//!   the original itself until the server needs it (to zero the frame for
+//!   reuse); every other space maps a copy (CNode Copy, then Page Map). A
+//!   copy is kept after Page Unmap, so a recycled frame maps again with one
+//!   Page Map ([`FrameCopies`]). Every mapping is removed with its own Page Unmap:
 //!   seL4 5.0.0 removes a mapping on deletion only with the frame's last
 //!   capability. Freed frames are kept for reuse and zeroed through the
 //!   server's own [`Window`].
@@ -264,6 +265,9 @@ impl Sel4Backend {
     /// there on their first reuse, and left there), 2 MiB frames through
     /// the large scratch address.
     fn zero(&mut self, frame: Frame) -> Result<(), BackendError> {
+        // The frame is unmapped everywhere; its original is the server's
+        // again, to map here.
+        self.copies.take_original(frame.index);
         let addr = match frame.size {
             PageSize::Small => {
                 let addr = Window::address(frame.index);
@@ -359,18 +363,12 @@ impl Backend for Sel4Backend {
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
-    /// copies stay, so the frame maps again without copies when recycled;
-    /// extra copies are deleted.
-    ///
-    /// A 4 KiB frame used for the first time (not yet in the zeroing
-    /// window) then also loses its kept copies, in one CNode Revoke: most
-    /// frames are never recycled, and their copies would only hold slots.
+    /// copies stay, so the frame maps again without copies when recycled
+    /// (they are given up only when slots run out, see `make_room`); extra
+    /// copies are deleted.
     fn revoke_frame(&mut self, frame: Frame) {
         let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
         copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
-        if frame.size == PageSize::Small && !self.window.holds(frame.index) {
-            self.revoke_all_copies(frame);
-        }
     }
 
     fn create_structure(
@@ -406,9 +404,12 @@ impl Backend for Sel4Backend {
             Rights::ReadOnly => CapRights::READ,
             Rights::ReadWrite => CapRights::READ_WRITE,
         };
-        let plan = self.copies.plan(frame.index, index);
+        // The original maps in one space while the zeroing window does not
+        // hold it.
+        let original = (!self.window.holds(frame.index)).then_some(frame.cap);
+        let plan = self.copies.plan(frame.index, index, original);
         let copy = match plan {
-            CopyFor::Reuse(copy) => copy,
+            CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
             CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
             CopyFor::NewKept | CopyFor::NewExtra => {
                 let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
@@ -432,7 +433,7 @@ impl Backend for Sel4Backend {
                 CopyFor::NewExtra => self.delete(copy),
                 // A new kept copy stays kept, unmapped.
                 CopyFor::NewKept => self.copies.keep_unmapped(frame.index, index, copy),
-                CopyFor::Reuse(_) => {}
+                CopyFor::Reuse(_) | CopyFor::Original(_) => {}
             }
             return Err(rejected(e));
         }
