@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use images::bench_report;
 use images::kernel::{self, MAX_CPUS};
-use images::qemu::{default_cpus, BootOptions};
+use images::qemu::BootOptions;
 use images::workspace::Workspace;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ enum Cmd {
     /// Build everything, boot the demo system, stream its serial log and
     /// exit with the guest's verdict (0 for success).
     Run {
-        /// CPUs to boot (1 to 4; by default one per host core, at least 2).
-        #[arg(long, default_value_t = default_cpus(), value_parser = clap::value_parser!(u32).range(1..=MAX_CPUS as i64))]
+        /// CPUs to boot (1 to 4).
+        #[arg(long, default_value_t = MAX_CPUS, value_parser = clap::value_parser!(u32).range(1..=MAX_CPUS as i64))]
         smp: u32,
         /// Seconds the guest may run before it counts as hung.
         #[arg(long, default_value_t = 300)]

@@ -1,7 +1,6 @@
 //! Booting an image in QEMU: the software CPU, `isa-debug-exit` for the
 //! guest's status, the serial log streamed and kept, and a timeout.
 
-use crate::kernel::MAX_CPUS;
 use crate::progress::Step;
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader};
@@ -32,18 +31,6 @@ pub struct BootOptions {
     pub icount: bool,
     /// Guest RAM in MiB.
     pub memory_mib: u32,
-}
-
-/// The demo's number of CPUs: one per host core, at least 2 (the SMP
-/// scenarios need two) and at most the kernel's `MAX_CPUS`.
-///
-/// More vCPUs than host cores is slow under TCG: seL4's kernel lock and
-/// its cross-CPU calls spin, and a spinning vCPU thread keeps the one it
-/// waits for off the host CPU. On a 2-core host the stress scenario took
-/// about 10 ms per request with 4 vCPUs and 0.1 ms with 2.
-pub fn default_cpus() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    u32::try_from(cores).unwrap_or(MAX_CPUS).clamp(2, MAX_CPUS)
 }
 
 impl BootOptions {

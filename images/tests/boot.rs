@@ -1,18 +1,18 @@
 //! End to end: build the kernel and the seL4 programs, boot them in QEMU
-//! on the demo's CPUs (one per host core, 2 to 4), and require the guest's own success status, the hello
+//! on 4 CPUs, and require the guest's own success status, the hello
 //! child's IPC exchange and an `ok` line for every scenario.
 
-use images::qemu::{default_cpus, BootOptions};
+use images::kernel::MAX_CPUS;
+use images::qemu::BootOptions;
 use std::time::Duration;
 
 #[test]
 fn demo_system_boots_and_every_scenario_succeeds() {
-    let cpus = default_cpus();
-    let options = BootOptions::demo(cpus, Duration::from_secs(300), false);
+    let options = BootOptions::demo(MAX_CPUS, Duration::from_secs(300), false);
     let outcome = images::system::build_and_boot(&options).expect("build and boot");
     let log = &outcome.log;
     assert!(outcome.success(), "{}\n--- serial log ---\n{log}", outcome.verdict());
-    assert!(log.contains(&format!("{cpus} CPUs")), "bootinfo summary missing:\n{log}");
+    assert!(log.contains(&format!("{MAX_CPUS} CPUs")), "bootinfo summary missing:\n{log}");
     let child = log.lines().find(|l| l.starts_with("hello-child: challenge")).expect("no line from the child");
     let (answer, expected) = child.split_once(", answer ").and_then(|(_, r)| r.split_once(", expected ")).unwrap();
     assert_eq!(answer, expected, "child saw a wrong answer: {child}");
