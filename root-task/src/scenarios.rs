@@ -260,21 +260,25 @@ fn late_register(w: &mut World) -> Verdict {
     done(a, Request::Vfree { addr })
 }
 
+/// C's threads, one per CPU, increment their own units; B reads them. The
+/// workers run in C's space, which `unregister` removes next: a space that
+/// has run on every CPU gets a TLB shootdown to every CPU on each unmap, and
+/// under TCG each costs milliseconds.
 fn percpu_smp(w: &mut World) -> Verdict {
     let cpus = w.cpus.min(w.region.cpus as u64);
-    let offset = match w.agents[0].request(Request::PercpuAlloc { size: 8, align: 8 }).context("A")? {
+    let offset = match w.agents[2].request(Request::PercpuAlloc { size: 8, align: 8 }).context("C")? {
         Ok(Reply::Offset(offset)) => offset,
-        other => fail!("A: percpu alloc answered {other:?}"),
+        other => fail!("C: percpu alloc answered {other:?}"),
     };
     let mut workers: heapless::Vec<_, 8> = heapless::Vec::new();
     for cpu in 0..cpus {
         let addr = w.region.percpu_address(offset, cpu as u16);
-        let worker = w.agents[0].start_worker(w.alloc, cpu, addr, PERCPU_INCREMENTS);
+        let worker = w.agents[2].start_worker(w.alloc, cpu, addr, PERCPU_INCREMENTS);
         // At most 8 CPUs.
         let _ = workers.push(worker);
     }
     for _ in 0..cpus {
-        match w.agents[0].wait() {
+        match w.agents[2].wait() {
             Ok(Outcome::Done) => {}
             other => fail!("percpu worker: {other:?}"),
         }
@@ -293,7 +297,7 @@ fn percpu_smp(w: &mut World) -> Verdict {
     if sum != cpus * PERCPU_INCREMENTS {
         fail!("sum {sum} over {cpus} CPUs");
     }
-    done(&w.agents[0], Request::PercpuFree { offset })
+    done(&w.agents[2], Request::PercpuFree { offset })
 }
 
 fn unregister(w: &mut World) -> Verdict {
