@@ -14,8 +14,6 @@ pub enum Invocation {
     /// CNode Delete (of an unmapped copy or an unused object: in seL4 5.0.0
     /// deleting a copy does not unmap it).
     Delete,
-    /// CNode Revoke (every unmapped copy of a frame at once).
-    Revoke,
     /// PDPT Map.
     MapPdpt,
     /// PageDirectory Map.
@@ -34,11 +32,10 @@ pub enum Invocation {
 
 impl Invocation {
     /// Every kind, in counter order.
-    pub const ALL: [Invocation; 11] = [
+    pub const ALL: [Invocation; 10] = [
         Invocation::Retype,
         Invocation::Copy,
         Invocation::Delete,
-        Invocation::Revoke,
         Invocation::MapPdpt,
         Invocation::MapPd,
         Invocation::MapPt,

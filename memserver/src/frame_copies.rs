@@ -160,26 +160,6 @@ impl FrameCopies {
         });
     }
 
-    /// Forgets every copy of `frame` (revoked by the caller), calling
-    /// `freed` with each copy's slot (not the original's).
-    pub fn forget_frame(&mut self, frame: u32, mut freed: impl FnMut(CPtr)) {
-        if let Some(row) = self.kept.get_mut(frame as usize) {
-            for e in row.iter_mut().filter(|e| **e != 0) {
-                if *e & ORIGINAL == 0 {
-                    freed((*e & SLOT) as CPtr);
-                }
-                *e = 0;
-            }
-        }
-        self.extra.retain(|_, (copy, f)| {
-            let keep = *f != frame;
-            if !keep {
-                freed(*copy as CPtr);
-            }
-            keep
-        });
-    }
-
     /// The original capability of `frame`, kept for a space and unmapped,
     /// is the server's again (to be mapped in its own VSpace).
     pub fn take_original(&mut self, frame: u32) {
@@ -313,8 +293,5 @@ mod tests {
         c.mapped(5, 2, 0x1000, 900, CopyFor::Original(900));
         c.unmap_all(5, |_| {});
         c.forget_space(2, |s| panic!("deleted {s}: the original is the server's"));
-        c.mapped(5, 3, 0x1000, 900, CopyFor::Original(900));
-        c.unmap_all(5, |_| {});
-        c.forget_frame(5, |s| panic!("freed {s}: the original is the server's"));
     }
 }

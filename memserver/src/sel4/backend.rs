@@ -210,7 +210,7 @@ impl Sel4Backend {
         self.slots.take()
     }
 
-    /// Keeps an unused structure for reuse, or gives it up.
+    /// Keeps an unused structure for reuse.
     fn keep_spare(&mut self, structure: Structure) {
         let spares = match structure.level {
             Level::Pdpt => &mut self.spare_pdpts,
@@ -218,9 +218,8 @@ impl Sel4Backend {
             Level::Pt => &mut self.spare_pts,
             Level::Pml4 => return,
         };
-        if spares.push(structure.cap).is_err() {
-            self.delete(structure.cap);
-        }
+        // Capacity is every structure of the level there can be.
+        let _ = spares.push(structure.cap);
     }
 
     /// A structure of `level`: a spare one, or a fresh one.
@@ -274,7 +273,7 @@ impl Sel4Backend {
                 if !self.window.holds(frame.index) {
                     self.counts.record(Invocation::MapPage);
                     Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
-                    self.window.set_holds(frame.index, true);
+                    self.window.hold(frame.index);
                 }
                 addr
             }
@@ -292,26 +291,6 @@ impl Sel4Backend {
             Page(frame.cap).unmap().map_err(rejected)?;
         }
         Ok(())
-    }
-
-    /// Deletes every copy of `frame` with one CNode Revoke. The copies must
-    /// be unmapped already (see [`dispose`]).
-    fn revoke_all_copies(&mut self, frame: Frame) {
-        self.counts.record(Invocation::Revoke);
-        // Revoking the server's own original capability cannot fail.
-        let _ = own_cnode().revoke(frame.cap);
-        let slots = &mut self.slots;
-        self.copies.forget_frame(frame.index, |copy| slots.give_back(copy));
-    }
-
-    /// Gives an unmapped frame up: its copies are revoked at once, then the
-    /// original is deleted (which unmaps it from the zeroing window).
-    fn release(&mut self, frame: Frame) {
-        self.revoke_all_copies(frame);
-        self.window.set_holds(frame.index, false);
-        self.delete(frame.cap);
-        // The index was taken, so there is room.
-        let _ = self.free_indices.push(frame.index);
     }
 }
 
@@ -357,9 +336,8 @@ impl Backend for Sel4Backend {
             PageSize::Small => &mut self.spare_small,
             PageSize::Large => &mut self.spare_large,
         };
-        if spare.push(frame).is_err() {
-            self.release(frame);
-        }
+        // Capacity is every frame there can be (one per frame index).
+        let _ = spare.push(frame);
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept

@@ -23,20 +23,6 @@ impl Default for Window {
     }
 }
 
-fn bit(bits: &[u64], i: usize) -> bool {
-    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-}
-
-fn set(bits: &mut [u64], i: usize, on: bool) {
-    if let Some(w) = bits.get_mut(i / 64) {
-        if on {
-            *w |= 1 << (i % 64);
-        } else {
-            *w &= !(1 << (i % 64));
-        }
-    }
-}
-
 impl Window {
     /// An empty window.
     pub const fn new() -> Window {
@@ -50,12 +36,16 @@ impl Window {
 
     /// Whether frame `index` is mapped in the window.
     pub fn holds(&self, index: u32) -> bool {
-        bit(&self.frames, index as usize)
+        let i = index as usize;
+        self.frames.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Records frame `index` as mapped (or not).
-    pub fn set_holds(&mut self, index: u32, mapped: bool) {
-        set(&mut self.frames, index as usize, mapped);
+    /// Records frame `index` as mapped (it stays so).
+    pub fn hold(&mut self, index: u32) {
+        let i = index as usize;
+        if let Some(w) = self.frames.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
     }
 
     /// The address of each of the window's page tables.

@@ -100,10 +100,9 @@ pub fn run(w: &mut World) -> Verdict {
             fail!("S{i} releasing: {s:?}");
         }
     }
-    if let Some((i, least)) = totals.iter().enumerate().min_by_key(|(_, n)| **n) {
-        if *least < MIN_REQUESTS {
-            fail!("S{i} made only {least} requests");
-        }
+    let (fewest, least) = totals.iter().copied().enumerate().min_by_key(|&(_, n)| n).unwrap_or((0, 0));
+    if least < MIN_REQUESTS {
+        fail!("S{fewest} made only {least} requests");
     }
     w.server.admin.purge().context("purge")?;
     let stats = w.stats()?;
@@ -115,7 +114,6 @@ pub fn run(w: &mut World) -> Verdict {
         w.server.admin.unregister(space).context("unregister")?;
     }
     let requests: u32 = totals.iter().sum();
-    let least = totals.iter().min().copied().unwrap_or(0);
     println!("stress: {AGENTS} spaces, {requests} requests (at least {least} each), 0 lost or corrupted canaries");
     unchanged(w, &baseline, format_args!("after the crowd freed everything and left"))
 }
