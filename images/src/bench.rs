@@ -4,7 +4,7 @@
 //! `bench <table> key=value ...` lines.
 
 use crate::programs;
-use crate::qemu::{self, BootOptions};
+use crate::qemu::{self, BootOptions, Medium};
 use crate::workspace::Workspace;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -52,7 +52,7 @@ pub fn run(ws: &Workspace, kernel: &std::path::Path) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for spaces in SPACE_COUNTS {
         let root = programs::build_bench(ws, spaces)?;
-        let outcome = qemu::boot(kernel, &root, &options)?;
+        let outcome = qemu::boot(Medium::Direct { kernel, root_task: &root }, &options)?;
         if !outcome.success() || !outcome.log.lines().any(|l| l == "bench done") {
             bail!("benchmark boot with {spaces} spaces failed: {}\n{}", outcome.verdict(), outcome.log);
         }

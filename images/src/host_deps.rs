@@ -8,32 +8,52 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A command the build runs, and the Debian package that provides it.
-struct DebianNeed {
-    command: &'static str,
+/// What the build needs from a Debian package: a command on PATH, or a
+/// file at a fixed place (for packages that bring no command of their own).
+#[derive(Clone, Copy, Debug)]
+pub enum Probe {
+    /// A command found on PATH.
+    Command(&'static str),
+    /// A file that exists when the package is installed.
+    File(&'static str),
+}
+
+/// Something the build uses, and the Debian package that provides it.
+#[derive(Clone, Copy, Debug)]
+pub struct DebianNeed {
+    probe: Probe,
     package: &'static str,
 }
 
 /// Host commands the kernel build and the QEMU boot need.
-const DEBIAN_NEEDS: &[DebianNeed] = &[
-    DebianNeed { command: "qemu-system-x86_64", package: "qemu-system-x86" },
-    DebianNeed { command: "xmllint", package: "libxml2-utils" },
-    DebianNeed { command: "make", package: "make" },
-    DebianNeed { command: "gcc", package: "gcc" },
-    DebianNeed { command: "objcopy", package: "binutils" },
+pub const BUILD_AND_BOOT: &[DebianNeed] = &[
+    DebianNeed { probe: Probe::Command("qemu-system-x86_64"), package: "qemu-system-x86" },
+    DebianNeed { probe: Probe::Command("xmllint"), package: "libxml2-utils" },
+    DebianNeed { probe: Probe::Command("make"), package: "make" },
+    DebianNeed { probe: Probe::Command("gcc"), package: "gcc" },
+    DebianNeed { probe: Probe::Command("objcopy"), package: "binutils" },
+];
+
+/// What `grub-mkrescue` needs to write a BIOS-bootable ISO: GRUB's tools,
+/// its i386-pc platform files, and the ISO 9660 and FAT image writers.
+pub const ISO: &[DebianNeed] = &[
+    DebianNeed { probe: Probe::Command("grub-mkrescue"), package: "grub-common" },
+    DebianNeed { probe: Probe::File("/usr/lib/grub/i386-pc/multiboot.mod"), package: "grub-pc-bin" },
+    DebianNeed { probe: Probe::Command("xorriso"), package: "xorriso" },
+    DebianNeed { probe: Probe::Command("mformat"), package: "mtools" },
 ];
 
 /// PyPI packages the kernel's generator scripts import, pinned.
 const PYTHON_NEEDS: &[&str] = &["tempita==0.6.0", "six==1.17.0", "ply==3.11"];
 
-/// The Debian packages whose commands are not found on `path` (a
-/// PATH-style list of folders).
-fn missing_packages(path: &OsStr) -> Vec<&'static str> {
-    DEBIAN_NEEDS
-        .iter()
-        .filter(|need| !std::env::split_paths(path).any(|dir| dir.join(need.command).is_file()))
-        .map(|need| need.package)
-        .collect()
+/// The packages of `needs` whose probe fails: a command not found on
+/// `path` (a PATH-style list of folders), or a file that does not exist.
+fn missing_packages(needs: &[DebianNeed], path: &OsStr) -> Vec<&'static str> {
+    let present = |need: &DebianNeed| match need.probe {
+        Probe::Command(command) => std::env::split_paths(path).any(|dir| dir.join(command).is_file()),
+        Probe::File(file) => Path::new(file).exists(),
+    };
+    needs.iter().filter(|need| !present(need)).map(|need| need.package).collect()
 }
 
 fn is_root() -> bool {
@@ -48,10 +68,10 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Installs the Debian packages whose commands are missing, or fails with
+/// Installs the Debian packages of `needs` that are missing, or fails with
 /// the list and the command to run when this process is not root.
-pub fn ensure_debian_packages() -> Result<()> {
-    let missing = missing_packages(&std::env::var_os("PATH").unwrap_or_default());
+pub fn ensure_debian_packages(needs: &[DebianNeed]) -> Result<()> {
+    let missing = missing_packages(needs, &std::env::var_os("PATH").unwrap_or_default());
     if missing.is_empty() {
         return Ok(());
     }
@@ -96,11 +116,18 @@ mod tests {
     fn packages_are_missing_exactly_when_their_command_is_not_on_path() {
         let dir = std::env::temp_dir().join(format!("images-host-deps-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let all: Vec<&str> = DEBIAN_NEEDS.iter().map(|n| n.package).collect();
-        assert_eq!(missing_packages(dir.as_os_str()), all);
+        let all: Vec<&str> = BUILD_AND_BOOT.iter().map(|n| n.package).collect();
+        assert_eq!(missing_packages(BUILD_AND_BOOT, dir.as_os_str()), all);
         std::fs::write(dir.join("xmllint"), "").unwrap();
-        assert!(!missing_packages(dir.as_os_str()).contains(&"libxml2-utils"));
-        assert!(missing_packages(dir.as_os_str()).contains(&"qemu-system-x86"));
+        assert!(!missing_packages(BUILD_AND_BOOT, dir.as_os_str()).contains(&"libxml2-utils"));
+        assert!(missing_packages(BUILD_AND_BOOT, dir.as_os_str()).contains(&"qemu-system-x86"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_probe_checks_the_file_not_the_path() {
+        let present = DebianNeed { probe: Probe::File("/"), package: "root" };
+        let absent = DebianNeed { probe: Probe::File("/no/such/file/here"), package: "absent" };
+        assert_eq!(missing_packages(&[present, absent], OsStr::new("")), ["absent"]);
     }
 }

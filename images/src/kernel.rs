@@ -86,6 +86,14 @@ struct Patch {
 ///    (two CPUs in `ipi_wait`, two in `clh_lock_acquire`). Counting
 ///    generations instead of flipping a bit makes every completed call
 ///    visible to every earlier waiter.
+/// 3. seL4 5.0.0 declares the multiboot information's address fields after
+///    `mmap_addr` as C pointers, 64 bits on x86-64, where the multiboot
+///    specification has 32-bit physical addresses: every field from
+///    `drives_addr` on is read at the wrong offset. A loader that passes
+///    VBE video information (GRUB, booting the ISO) then makes the kernel
+///    dereference a garbage address and triple-fault at boot (QEMU's own
+///    loader passes none). The fields become `uint32_t` and the two VBE
+///    reads convert them to pointers.
 const PATCHES: &[Patch] = &[
     Patch {
         file: "src/arch/x86/kernel/vspace.c",
@@ -96,6 +104,23 @@ const PATCHES: &[Patch] = &[
         file: "src/arch/x86/kernel/ipi.c",
         from: "        ipiSyncBarrier.globalsense =\n            ~ipiSyncBarrier.globalsense;",
         to: "        ipiSyncBarrier.globalsense =\n            ipiSyncBarrier.globalsense + 1;",
+    },
+    Patch {
+        file: "include/arch/x86/arch/kernel/multiboot.h",
+        from: "    void *drives_addr;\n    void *config_table;\n    void *boot_loader_name;\n    void *apm_table;\n    \
+               /* The bootinfo types are declared to be precisely the VBE layout, so\n     \
+               * we can reuse those types here */\n    \
+               seL4_VBEInfoBlock_t *vbe_control_info;\n    seL4_VBEModeInfoBlock_t *vbe_mode_info;",
+        to: "    uint32_t drives_addr;\n    uint32_t config_table;\n    uint32_t boot_loader_name;\n    \
+             uint32_t apm_table;\n    /* Physical addresses of the VBE blocks */\n    \
+             uint32_t vbe_control_info;\n    uint32_t vbe_mode_info;",
+    },
+    Patch {
+        file: "src/arch/x86/kernel/boot_sys.c",
+        from: "        boot_state.vbe_info.vbeInfoBlock = *mbi->vbe_control_info;\n        \
+               boot_state.vbe_info.vbeModeInfoBlock = *mbi->vbe_mode_info;",
+        to: "        boot_state.vbe_info.vbeInfoBlock = *(seL4_VBEInfoBlock_t *)(word_t)mbi->vbe_control_info;\n        \
+             boot_state.vbe_info.vbeModeInfoBlock = *(seL4_VBEModeInfoBlock_t *)(word_t)mbi->vbe_mode_info;",
     },
 ];
 
@@ -186,7 +211,7 @@ pub fn build(ws: &Workspace) -> Result<KernelBuild> {
         progress::note(&format!("kernel: cached at {}", build.image.display()));
         return Ok(build);
     }
-    host_deps::ensure_debian_packages()?;
+    host_deps::ensure_debian_packages(host_deps::BUILD_AND_BOOT)?;
     let venv_bin = host_deps::ensure_python_venv(&ws.python_venv())?;
     let step = Step::start(format!("building the seL4 5.0.0 kernel (up to {MAX_CPUS} CPUs)"));
     // Build in a private folder and rename it into place when complete, so

@@ -6,6 +6,7 @@ pub mod abi_probe;
 pub mod bench;
 pub mod bench_report;
 pub mod host_deps;
+pub mod iso;
 pub mod kernel;
 pub mod panic_sites;
 pub mod programs;

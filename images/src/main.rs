@@ -6,6 +6,7 @@ use images::bench_report;
 use images::kernel::{self, MAX_CPUS};
 use images::qemu::BootOptions;
 use images::workspace::Workspace;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -26,6 +27,18 @@ enum Cmd {
         /// Seconds the guest may run before it counts as hung.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Boot this ISO (as `build` writes it) from QEMU's CD drive
+        /// instead of building and booting directly.
+        #[arg(long)]
+        iso: Option<PathBuf>,
+    },
+    /// Build everything and write the kernel, the root task and a
+    /// bootable ISO (GRUB) to a folder.
+    Build {
+        /// The folder to write `kernel.elf`, `root-task.elf` and
+        /// `system.iso` to.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Boot the benchmark image under `-icount` once per number of
     /// registered spaces, print the tables and the summary line, and write
@@ -35,13 +48,21 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Run { smp, timeout } => {
+        Cmd::Run { smp, timeout, iso } => {
             let options = BootOptions::demo(smp, Duration::from_secs(timeout), true);
-            let outcome = images::system::build_and_boot(&options)?;
+            let outcome = match iso {
+                Some(iso) => images::system::boot_iso(&iso, &options)?,
+                None => images::system::build_and_boot(&options)?,
+            };
             if !outcome.success() {
                 bail!("{}", outcome.verdict());
             }
             println!("{}", outcome.verdict());
+            Ok(())
+        }
+        Cmd::Build { out } => {
+            let written = images::system::write(&out)?;
+            println!("{}\n{}\n{}", written.kernel.display(), written.root_task.display(), written.iso.display());
             Ok(())
         }
         Cmd::Bench => {

@@ -66,22 +66,37 @@ impl BootOutcome {
     }
 }
 
-/// Boots `kernel` with `root_task` as its only boot module.
-pub fn boot(kernel: &Path, root_task: &Path, options: &BootOptions) -> Result<BootOutcome> {
+/// What QEMU boots from.
+#[derive(Clone, Copy, Debug)]
+pub enum Medium<'a> {
+    /// QEMU's own multiboot loader: the kernel, with the root task as its
+    /// only module.
+    Direct {
+        /// The kernel (a 32-bit ELF, as QEMU's loader wants).
+        kernel: &'a Path,
+        /// The root task's ELF.
+        root_task: &'a Path,
+    },
+    /// A bootable ISO (see [`crate::iso`]) in the CD drive, booted by the
+    /// BIOS and GRUB.
+    Iso(&'a Path),
+}
+
+/// Boots `medium`.
+pub fn boot(medium: Medium, options: &BootOptions) -> Result<BootOutcome> {
     let step = Step::start(format!("booting in QEMU ({} CPUs, timeout {} s)", options.smp, options.timeout.as_secs()));
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut command = Command::new("qemu-system-x86_64");
+    command
         .args(["-cpu", CPU, "-m", &options.memory_mib.to_string(), "-smp", &options.smp.to_string()])
         .args(if options.icount { &["-icount", "shift=0,sleep=off"][..] } else { &[] })
         .args(["-accel", "tcg", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-kernel")
-        .arg(kernel)
-        .arg("-initrd")
-        .arg(root_task)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start qemu-system-x86_64")?;
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+    match medium {
+        Medium::Direct { kernel, root_task } => command.arg("-kernel").arg(kernel).arg("-initrd").arg(root_task),
+        Medium::Iso(iso) => command.args(["-boot", "d", "-cdrom"]).arg(iso),
+    };
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().context("cannot start qemu-system-x86_64")?;
     let log = Arc::new(Mutex::new(String::new()));
     let stdout = child.stdout.take().context("no QEMU stdout")?;
     let reader = {
