@@ -28,13 +28,14 @@ fn demo_system_boots_and_every_scenario_succeeds() {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
     "percpu-smp",
     "unregister",
     "bad-input",
+    "forged-faults",
     "exhaustion",
     "fault-injection",
     "client-death",
