@@ -51,6 +51,9 @@ pub enum Command {
     /// Send `RawMessage` as it is; report `Outcome::Done`, or, if it is a
     /// call, `Outcome::Answered`.
     Message(RawMessage),
+    /// Receive on the agent's endpoint in slot `from`; report
+    /// `Outcome::Received`.
+    Receive { from: u64 },
     /// Write the pattern of `seed` over `len` bytes at `addr` (8-aligned).
     Fill { addr: u64, len: u64, seed: u64 },
     /// Check the pattern of `seed` over `len` bytes at `addr`.
@@ -97,6 +100,8 @@ pub enum Outcome {
     /// The label and length of the answer to the last call of a
     /// `RawMessage`.
     Answered { label: u64, length: u64 },
+    /// The badge and label of what a `Command::Receive` received.
+    Received { badge: u64, label: u64 },
     /// A word read.
     Value(u64),
     /// A pattern check: `None` if every word matched, else the first

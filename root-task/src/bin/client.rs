@@ -52,6 +52,10 @@ fn execute(client: Result<MemClient, ErrorCode>, held: &mut Stress, command: Com
             Outcome::Reply(transport::call_words(slot::MEMSERVER, &words, None))
         }
         Command::Message(message) => send_raw(&message),
+        Command::Receive { from } => {
+            let msg = syscall::recv(from);
+            Outcome::Received { badge: msg.badge, label: msg.info.label() }
+        }
         Command::Fill { addr, len, seed } => {
             // SAFETY: the root task names memory the scenario mapped in this
             // space; a bad address faults to the memory server, which

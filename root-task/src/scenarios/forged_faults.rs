@@ -3,19 +3,20 @@
 //! and can send on it what it likes. B forges VM faults there: at an
 //! address A maps (nothing happens: B maps it too), at an address nothing
 //! maps (reported, naming B's space), in shapes no kernel fault has
-//! (dropped), and a flood of them from another CPU while the root task
-//! keeps calling the server (reports never block the server: each is taken
-//! or counted as dropped). Then C's fault identity is retired: a copy of
-//! its old fault badge reaches nothing, before and after C registers
-//! again, while C's new one works. Through it all A's data is intact for
-//! A and D, and nothing is repaired.
+//! (dropped). It cannot receive on its server or fault endpoint (that is a
+//! capability fault of its own, reported). It floods forged faults from
+//! another CPU while the root task keeps calling the server (reports never
+//! block the server: each is taken or counted as dropped). Then C's fault
+//! identity is retired: a copy of its old fault badge reaches nothing,
+//! before and after C registers again, while C's new one works. Through it
+//! all A's data is intact for A and D, and nothing is repaired.
 
 use super::{check, done, expect_fault, run_done, vmalloc, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{reason, Context, Reason, Verdict};
 use client_lib::protocol::{FaultKind, FaultReport};
 use client_lib::sel4::abi::fault;
-use root_task::agent::Agent;
+use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
 use root_task::inbox::Event;
 
@@ -61,7 +62,7 @@ pub fn run(w: &mut World) -> Verdict {
     reaches_nothing(b, "a fault at A's address", vm_fault(slot::FAULT, theirs, 0, 1))?;
     reaches_nothing(b, "a write fault at A's address", vm_fault(slot::FAULT, theirs + 8, FSR_WRITE, 1))?;
     match b.run(Command::Message(vm_fault(slot::FAULT, unmapped, 0, 1))) {
-        Err(root_task::agent::Trouble::Faulted(r))
+        Err(Trouble::Faulted(r))
             if (r.space, r.addr, r.ip, r.kind) == (b_space, unmapped, FORGED_IP, FaultKind::UnmappedRead) => {}
         other => fail!("B's fault at an unmapped address: expected a report of its own space, got {other:?}"),
     }
@@ -71,6 +72,13 @@ pub fn run(w: &mut World) -> Verdict {
     reaches_nothing(b, "a message with no fault's label", unknown)?;
     let exception = RawMessage { label: fault::USER_EXCEPTION, ..vm_fault(slot::FAULT, unmapped, 0, 1) };
     reaches_nothing(b, "an exception of a VM fault's length", exception)?;
+    for (what, from) in [("server endpoint", slot::MEMSERVER), ("fault endpoint", slot::FAULT)] {
+        // Without the Receive right a receive is a capability fault of B's own.
+        match b.run(Command::Receive { from }) {
+            Err(Trouble::Faulted(r)) if (r.space, r.kind) == (b_space, FaultKind::Exception) => {}
+            other => fail!("B receiving on its {what}: expected its own capability fault, got {other:?}"),
+        }
+    }
     flood(w, b_space, unmapped)?;
     retired_identity(w, unmapped)?;
     for reader in [&w.agents[0], &w.late] {
