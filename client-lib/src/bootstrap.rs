@@ -1,7 +1,48 @@
 //! The contract between the program that starts the memory server (the
 //! root task) and the server: which capability sits in which slot of the
 //! server's CNode, what the start-up registers carry, which badges mean
-//! what, and how the server reports a real fault.
+//! what, and how faults of client threads reach the server and how the
+//! server reports the real ones.
+//!
+//! # Faults of client threads
+//! seL4 5.0.0 without MCS finds a thread's fault endpoint by a capability
+//! address in the thread's own CSpace when the fault happens, so that
+//! capability sits in the client's CSpace and the client can send on it
+//! too. The contract makes what a client can send there harmless:
+//! - The administrator mints the server's endpoint into that slot with the
+//!   badge [`Request::Register`](crate::protocol::Request::Register)
+//!   returned ([`FaultBadge`]: the space id and the registration's
+//!   generation) and the rights
+//!   [`CapRights::SEND_GRANT`](crate::sel4::CapRights::SEND_GRANT): Send
+//!   and Grant, both of which the kernel requires of a fault endpoint, and
+//!   no Receive, so the client cannot take messages meant for the server.
+//!   seL4 5.0.0 has no Grant-Reply right, so a client can attach a
+//!   capability to what it sends; the server deletes whatever arrives in
+//!   its receive slot, on any message, before it receives the next.
+//! - On a fault badge the server accepts only messages shaped as the
+//!   kernel's fault messages (a fault label, exactly the kernel's length
+//!   for it, no capability) and only with the generation of the space's
+//!   current registration; anything else is dropped unanswered. A VM fault
+//!   is repaired only by installing what the canonical table maps, into
+//!   the badge's own space; otherwise it becomes a report naming that
+//!   space. A forged fault can so do only what a real fault of one of the
+//!   client's own threads could.
+//! - Reporting never blocks the server: reports wait in a bounded queue
+//!   per space, and a full queue drops the newest and counts it in the next
+//!   report it gives (so a client flooding forged faults loses only its own
+//!   reports, and never silently). While reports wait, the server signals
+//!   the notification in [`server_slot::REPORT`] (badge
+//!   [`badge::REPORT_NOTICE`]); a signal never blocks. The administrator
+//!   takes the reports with
+//!   [`Request::TakeFault`](crate::protocol::Request::TakeFault); the root
+//!   task binds that notification to its thread, so its receive on its own
+//!   endpoint wakes for it too.
+//! - `Unregister` ends the identity: from then on the server drops what
+//!   the old badge carries (a later registration of the id has another
+//!   generation) and forgets the space's pending reports, and the
+//!   administrator revokes the old fault capability before it hands the
+//!   slot anything else (the root task then routes the threads' faults to
+//!   itself).
 
 use crate::sel4::abi::Word;
 
@@ -13,7 +54,8 @@ pub mod server_slot {
     pub const CNODE: u64 = 2;
     /// The server's own VSpace (PML4), for its scratch mappings.
     pub const VSPACE: u64 = 3;
-    /// The starter's endpoint, badged [`super::badge::SERVER_REPORT`]: real faults are reported here.
+    /// The starter's notification (Send right only), badged
+    /// [`super::badge::REPORT_NOTICE`]: signalled while fault reports wait.
     pub const REPORT: u64 = 4;
     /// The server thread's own fault endpoint (the starter's, badged).
     pub const FAULT: u64 = 5;
@@ -53,65 +95,60 @@ impl ServerStart {
     }
 }
 
-/// Badges on endpoints to the memory server and to the starter.
+/// Badges on endpoints to the memory server and to the starter. seL4
+/// 5.0.0 keeps 28 bits of an endpoint badge.
 pub mod badge {
     /// The administrator (the root task) calling the server.
     pub const ADMIN: u64 = 0x1;
-    /// First client badge; client `i` calls with `CLIENT_BASE + i`.
+    /// First client badge; client `i` calls with `CLIENT_BASE + i`. Client
+    /// badges are below [`SPACE_FAULT`] (the server refuses others).
     pub const CLIENT_BASE: u64 = 0x100;
-    /// Faults of a registered space's threads reach the server with
-    /// `SPACE_FAULT | space`.
-    pub const SPACE_FAULT: u64 = 0x1000;
-    /// The server's fault reports to the starter.
-    pub const SERVER_REPORT: u64 = 0x2000;
+    /// The bit that marks a fault badge ([`super::FaultBadge`]), the
+    /// highest an endpoint badge has.
+    pub const SPACE_FAULT: u64 = 1 << 27;
+    /// The server's signal to the starter that fault reports wait (the
+    /// badge of the notification in [`super::server_slot::REPORT`]).
+    pub const REPORT_NOTICE: u64 = 0x2000;
     /// The server's own faults, at the starter.
     pub const SERVER_FAULT: u64 = 0x2001;
 }
 
-/// What kind of real fault the server reports.
+/// The badge of a registered space's fault endpoint: [`badge::SPACE_FAULT`],
+/// the space id in bits 0-7 and the registration's generation in bits
+/// 8-26 (it wraps after 2^19 registrations of one id). Every badge word
+/// with bit 27 as its highest is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// A read of an address nothing maps.
-    UnmappedRead,
-    /// A write of an address nothing maps.
-    UnmappedWrite,
-    /// A write of a read-only mapping.
-    ReadOnlyWrite,
-    /// Any other exception (invalid opcode, ...): the thread is broken.
-    Exception,
+pub struct FaultBadge {
+    space: u8,
+    /// Below 2^19.
+    generation: u32,
 }
 
-impl FaultKind {
-    const ALL: [FaultKind; 4] =
-        [FaultKind::UnmappedRead, FaultKind::UnmappedWrite, FaultKind::ReadOnlyWrite, FaultKind::Exception];
-}
+impl FaultBadge {
+    const GENERATION_MASK: u32 = (1 << 19) - 1;
 
-/// Label of a fault report message.
-pub const FAULT_REPORT_LABEL: u64 = 0xfa;
-
-/// A real fault the server could not repair, as sent to the starter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FaultReport {
-    /// The faulting thread's space id.
-    pub space: u8,
-    /// The address it touched (for exceptions: its instruction pointer).
-    pub addr: u64,
-    /// Its instruction pointer.
-    pub ip: u64,
-    /// What kind of fault it was.
-    pub kind: FaultKind,
-}
-
-impl FaultReport {
-    /// The report as four message words.
-    pub fn to_words(self) -> [Word; 4] {
-        [self.space as Word, self.addr, self.ip, self.kind as Word]
+    /// The identity of registration `generation` (modulo 2^19) of space
+    /// `space`.
+    pub const fn new(space: u8, generation: u32) -> FaultBadge {
+        FaultBadge { space, generation: generation & Self::GENERATION_MASK }
     }
 
-    /// Reads a report from four message words.
-    pub fn from_words(words: [Word; 4]) -> Option<FaultReport> {
-        let kind = *FaultKind::ALL.get(words[3] as usize)?;
-        Some(FaultReport { space: u8::try_from(words[0]).ok()?, addr: words[1], ip: words[2], kind })
+    /// The space id.
+    pub const fn space(self) -> u8 {
+        self.space
+    }
+
+    /// The badge word.
+    pub const fn word(self) -> u64 {
+        badge::SPACE_FAULT | ((self.generation as u64) << 8) | self.space as u64
+    }
+
+    /// The fault badge `word` is, if it is one.
+    pub const fn from_word(word: u64) -> Option<FaultBadge> {
+        if word & !(badge::SPACE_FAULT - 1) != badge::SPACE_FAULT {
+            return None;
+        }
+        Some(FaultBadge::new(word as u8, (word >> 8) as u32))
     }
 }
 
@@ -126,12 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn fault_reports_round_trip_and_reject_bad_words() {
-        for kind in FaultKind::ALL {
-            let r = FaultReport { space: 7, addr: 0x7000_0000_1000, ip: 0x201234, kind };
-            assert_eq!(FaultReport::from_words(r.to_words()), Some(r));
+    fn fault_badges_round_trip_fit_an_endpoint_badge_and_reject_other_badges() {
+        for (space, generation) in [(0, 0), (31, 1), (255, (1 << 19) - 1)] {
+            let b = FaultBadge::new(space, generation);
+            assert_eq!(FaultBadge::from_word(b.word()), Some(b));
+            assert!(b.word() < 1 << 28, "seL4 5.0.0 keeps 28 bits of a badge");
         }
-        assert_eq!(FaultReport::from_words([0, 0, 0, 4]), None);
-        assert_eq!(FaultReport::from_words([256, 0, 0, 0]), None);
+        assert_eq!(FaultBadge::new(3, 1 << 19), FaultBadge::new(3, 0), "generations wrap");
+        for other in [badge::ADMIN, badge::CLIENT_BASE + 7, 0, badge::SPACE_FAULT << 1 | badge::SPACE_FAULT, 1 << 26] {
+            assert_eq!(FaultBadge::from_word(other), None, "{other:#x}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! registered with the server, `AdminClient` for the root task.
 
 use crate::protocol::{
-    ErrorCode, FailurePoint, Quota, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
+    ErrorCode, FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation,
+    PROTOCOL_VERSION,
 };
 use crate::sel4::abi::CPtr;
 use crate::transport;
@@ -131,17 +132,26 @@ impl AdminClient {
     }
 
     /// Registers the VSpace `vspace` for client `client` (its endpoint
-    /// badge) with a quota of `quota_bytes`; returns the space id. The
-    /// space holds the whole region when this returns.
-    pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<u8, ErrorCode> {
+    /// badge) with a quota of `quota_bytes`; returns the space id and its
+    /// fault badge. The space holds the whole region when this returns.
+    pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<Registration, ErrorCode> {
         self.register_with_quota(client, Quota::bytes(quota_bytes), vspace)
     }
 
     /// Registers the VSpace `vspace` for client `client` with limits on
-    /// bytes, frames, structures and areas; returns the space id.
-    pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<u8, ErrorCode> {
+    /// bytes, frames, structures and areas; returns the space id and its
+    /// fault badge.
+    pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<Registration, ErrorCode> {
         match call(self.endpoint, &Request::Register { client, quota }, Some(vspace))? {
-            Reply::Space(space) => Ok(space),
+            Reply::Space(registration) => Ok(registration),
+            _ => Err(ErrorCode::Malformed),
+        }
+    }
+
+    /// Takes the oldest pending fault report, if any.
+    pub fn take_fault(&self) -> Result<Option<FaultReport>, ErrorCode> {
+        match call(self.endpoint, &Request::TakeFault, None)? {
+            Reply::Fault(report) => Ok(report),
             _ => Err(ErrorCode::Malformed),
         }
     }

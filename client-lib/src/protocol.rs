@@ -12,7 +12,7 @@ use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -100,11 +100,15 @@ pub enum Request {
         /// Which one, counting from 1.
         nth: u32,
     },
+    /// Administrator only: take the oldest pending report of a real fault
+    /// (see [`crate::bootstrap`]: the server signals the administrator's
+    /// notification while reports are pending).
+    TakeFault,
 }
 
 /// Number of [`Request`] variants: a message whose operation number is at
 /// or above this is an unknown operation rather than a malformed one.
-pub const REQUESTS: u32 = 13;
+pub const REQUESTS: u32 = 14;
 
 /// What a client may hold, set by the administrator at registration.
 /// Exceeding any part is `QuotaExceeded` for that client's request alone.
@@ -211,6 +215,47 @@ pub struct Stats {
     pub percpu_allocs: u32,
 }
 
+/// What [`Request::Register`] made: the space and its fault identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Registration {
+    /// The new space's id.
+    pub space: u8,
+    /// The badge the space's threads' fault endpoint must carry (see
+    /// [`crate::bootstrap::FaultBadge`]); the server accepts fault
+    /// messages with it only while this registration lasts.
+    pub fault_badge: u64,
+}
+
+/// What kind of real fault the server reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum FaultKind {
+    /// A read of an address nothing maps.
+    UnmappedRead,
+    /// A write of an address nothing maps.
+    UnmappedWrite,
+    /// A write of a read-only mapping.
+    ReadOnlyWrite,
+    /// Any other exception (invalid opcode, ...): the thread is broken.
+    Exception,
+}
+
+/// A real fault the server could not repair: the faulting thread stays
+/// blocked until the administrator restarts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FaultReport {
+    /// The faulting thread's space id.
+    pub space: u8,
+    /// The address it touched (for exceptions: its instruction pointer).
+    pub addr: u64,
+    /// Its instruction pointer.
+    pub ip: u64,
+    /// What kind of fault it was.
+    pub kind: FaultKind,
+    /// Reports of the same space the server dropped, its queue for the
+    /// space being full, since the one taken before this.
+    pub dropped: u32,
+}
+
 /// A reply from the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum Reply {
@@ -233,12 +278,14 @@ pub enum Reply {
     Stats(Stats),
     /// The request failed and changed nothing.
     Error(ErrorCode),
-    /// Answer to [`Request::Register`]: the new space's id.
-    Space(u8),
+    /// Answer to [`Request::Register`]: the new space and its fault badge.
+    Space(Registration),
+    /// Answer to [`Request::TakeFault`]: the oldest pending report, if any.
+    Fault(Option<FaultReport>),
 }
 
 /// Number of [`Reply`] variants.
-pub const REPLIES: u32 = 8;
+pub const REPLIES: u32 = 9;
 
 /// Why a request failed. Stable wire codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -288,14 +335,14 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::InjectFailure { point: FailurePoint::Map, nth: 0 };
+        let last = Request::TakeFault;
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }
 
     #[test]
     fn replies_counts_every_variant() {
-        let last = Reply::Space(0);
+        let last = Reply::Fault(None);
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REPLIES - 1);
     }

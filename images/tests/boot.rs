@@ -57,13 +57,14 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
     "percpu-smp",
     "unregister",
     "bad-input",
+    "forged-faults",
     "exhaustion",
     "fault-injection",
     "client-death",

@@ -1,8 +1,10 @@
 //! Where the wire protocol meets the core: a decoded request becomes a call
 //! of the server's method with the caller's badge, and its result becomes a
-//! reply with a stable error code. Faults of registered spaces are turned
-//! into repairs or reports here too. The seL4 receive loop and the host
-//! fuzz targets call exactly this code.
+//! reply with a stable error code. Messages on fault badges are turned
+//! into repairs or queued reports here too: only those shaped as the
+//! kernel's fault messages and carrying the badge of a space's current
+//! registration (`client_lib::bootstrap` has the contract). The seL4
+//! receive loop and the host fuzz targets call exactly this code.
 //!
 //! Registration sets the client's quotas; unregistering a client's last
 //! space reclaims everything it held (its vmalloc areas, percpu
@@ -11,6 +13,8 @@
 
 use crate::backend::Backend;
 use crate::error::{Error, FaultError};
+use crate::fault_message::KernelFault;
+use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{Area, PageSize, VmallocAddr};
 use crate::limits::{MAX_PERCPU_ALLOCS, MAX_SPACES, MAX_VMALLOC_AREAS, MAX_VMEMMAP_RANGES};
@@ -21,11 +25,12 @@ use crate::server::{Config, MemServer};
 use crate::vmalloc::VmallocFlags;
 use crate::vmemmap::VmemmapOptions;
 use crate::Rights;
-use client_lib::bootstrap::{FaultKind, FaultReport};
+use client_lib::bootstrap::{badge, FaultBadge};
 use client_lib::protocol::{
-    ErrorCode, FailurePoint, InvocationCounts, Quota, RegionInfo, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
-    REQUESTS,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, InvocationCounts, Quota, RegionInfo, Registration, Reply, Request,
+    Stats, Translation, PROTOCOL_VERSION, REQUESTS,
 };
+use client_lib::sel4::MessageInfo;
 use client_lib::wire::{DecodeError, Words};
 
 /// What the dispatcher needs from a backend beyond [`Backend`]: facts for
@@ -59,12 +64,31 @@ pub enum CapUse {
     Unused,
 }
 
+/// What became of a message on a fault badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Repaired, or nothing was missing: an empty reply restarts the thread.
+    Resume,
+    /// A real fault, queued for the administrator: no reply (the thread
+    /// waits for the administrator).
+    Reported,
+    /// Not a fault of a registered space (another shape, or a badge that
+    /// is not the current registration's): no reply, nothing changes.
+    Dropped,
+}
+
 /// The memory server behind the protocol.
 pub struct Dispatcher<B: Platform> {
     server: MemServer<B>,
     admin: Badge,
     /// The client badge each registered space belongs to.
     owners: [Option<Badge>; MAX_SPACES],
+    /// How often each space id was registered: its fault badge's generation.
+    generations: [u32; MAX_SPACES],
+    /// Real faults waiting for the administrator.
+    reports: FaultReports,
+    /// Whether the administrator must be told that reports wait.
+    notice: bool,
 }
 
 fn code(e: Error) -> ErrorCode {
@@ -86,7 +110,14 @@ fn code(e: Error) -> ErrorCode {
 impl<B: Platform> Dispatcher<B> {
     /// A dispatcher over a new server; `const` so it can live in a static.
     pub const fn new(backend: B, config: Config) -> Self {
-        Dispatcher { server: MemServer::new(backend, config), admin: config.admin, owners: [None; MAX_SPACES] }
+        Dispatcher {
+            server: MemServer::new(backend, config),
+            admin: config.admin,
+            owners: [None; MAX_SPACES],
+            generations: [0; MAX_SPACES],
+            reports: FaultReports::new(),
+            notice: false,
+        }
     }
 
     /// Starts the server (see [`MemServer::start`]).
@@ -163,15 +194,25 @@ impl<B: Platform> Dispatcher<B> {
                 if caller != self.admin {
                     return Err(ErrorCode::NotAdmin);
                 }
+                // A client badge with the fault bit would make its requests faults.
+                if client >= badge::SPACE_FAULT {
+                    return Err(ErrorCode::InvalidArgument);
+                }
                 let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
                 let space = self.register(Badge(client), quota, vspace).map_err(code)?;
                 *cap_use = CapUse::Kept;
-                Ok(Reply::Space(space.index() as u8))
+                let generation = self.generations.get_mut(space.index()).map_or(0, |g| {
+                    *g = g.wrapping_add(1);
+                    *g
+                });
+                let space = space.index() as u8;
+                Ok(Reply::Space(Registration { space, fault_badge: FaultBadge::new(space, generation).word() }))
             }
             Request::Unregister { space } => {
                 let id = SpaceId::new(space as usize).ok_or(ErrorCode::NoSuchSpace)?;
                 let vspace = server.unregister_space(caller, id).map_err(code)?;
                 server.backend_mut().release_vspace(id, vspace);
+                self.reports.forget(id);
                 let owner = self.owners.get_mut(id.index()).and_then(Option::take);
                 if let Some(client) = owner.filter(|client| !self.owners.contains(&Some(*client))) {
                     self.reclaim(client);
@@ -191,6 +232,14 @@ impl<B: Platform> Dispatcher<B> {
                 }
                 server.purge();
                 Ok(Reply::Done)
+            }
+            Request::TakeFault => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                let report = self.reports.take();
+                self.notice |= self.reports.pending();
+                Ok(Reply::Fault(report))
             }
             Request::Vmalloc { size, large_pages } => {
                 self.registered(caller)?;
@@ -312,18 +361,46 @@ impl<B: Platform> Dispatcher<B> {
         }
     }
 
-    /// A fault of a thread in space `space` at `addr` (instruction pointer
-    /// `ip`): repaired from the canonical table if it maps the address
-    /// (`None`), else the report to send to the administrator.
-    pub fn handle_fault(&mut self, space: u8, addr: u64, ip: u64, access: Access) -> Option<FaultReport> {
-        let id = SpaceId::new(space as usize)?;
-        let kind = match self.server.handle_fault(id, addr, access) {
-            Ok(()) => return None,
-            Err(FaultError::Protection) => FaultKind::ReadOnlyWrite,
-            Err(_) if access == Access::Write => FaultKind::UnmappedWrite,
-            Err(_) => FaultKind::UnmappedRead,
+    /// A message on fault badge `badge` with tag `info` and words `words`:
+    /// a VM fault of the space's thread is repaired from the canonical
+    /// table if it maps the address; any other fault of it is queued for
+    /// the administrator. Only messages shaped as the kernel's fault
+    /// messages, with the badge of the space's current registration, count.
+    pub fn fault(&mut self, badge: u64, info: MessageInfo, words: &Words) -> FaultAction {
+        let (Some(id), Some(fault)) = (self.registered_space(badge), KernelFault::parse(info, words.as_slice())) else {
+            return FaultAction::Dropped;
         };
-        Some(FaultReport { space, addr, ip, kind })
+        let space = id.index() as u8;
+        let report = match fault {
+            KernelFault::Vm { ip, addr, access } => {
+                let kind = match self.server.handle_fault(id, addr, access) {
+                    Ok(()) => return FaultAction::Resume,
+                    Err(FaultError::Protection) => FaultKind::ReadOnlyWrite,
+                    Err(_) if access == Access::Write => FaultKind::UnmappedWrite,
+                    Err(_) => FaultKind::UnmappedRead,
+                };
+                FaultReport { space, addr, ip, kind, dropped: 0 }
+            }
+            KernelFault::Other { ip } => FaultReport { space, addr: ip, ip, kind: FaultKind::Exception, dropped: 0 },
+        };
+        self.reports.push(id, report);
+        self.notice = true;
+        FaultAction::Reported
+    }
+
+    /// The registered space whose current fault badge `badge` is.
+    fn registered_space(&self, badge: u64) -> Option<SpaceId> {
+        let claimed = FaultBadge::from_word(badge)?;
+        let id = SpaceId::new(claimed.space().into())?;
+        let current = FaultBadge::new(claimed.space(), *self.generations.get(id.index())?);
+        (self.owners.get(id.index())?.is_some() && current == claimed).then_some(id)
+    }
+
+    /// Whether the administrator must be told, now, that fault reports
+    /// wait: once after reports were queued, and after a report was taken
+    /// while others still wait.
+    pub fn take_notice(&mut self) -> bool {
+        core::mem::take(&mut self.notice)
     }
 
     /// The percpu address of `offset` in `cpu`'s unit, as the server

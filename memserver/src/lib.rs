@@ -17,6 +17,8 @@ mod avl;
 pub mod backend;
 pub mod dispatch;
 pub mod error;
+pub mod fault_message;
+pub mod fault_reports;
 pub mod frame_copies;
 #[cfg(feature = "sim")]
 pub mod harness;

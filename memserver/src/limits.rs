@@ -35,6 +35,8 @@ pub const PERCPU_GRANULE: u64 = 16;
 pub const MAX_PERCPU_CHUNKS: usize = 8;
 /// Live percpu allocations.
 pub const MAX_PERCPU_ALLOCS: usize = 256;
+/// Fault reports waiting for the administrator, per space.
+pub const REPORTS_PER_SPACE: usize = 8;
 /// Clients with a usage or quota record.
 pub const MAX_CLIENTS: usize = 32;
 /// Quota of a client the administrator has not set one for, in bytes.

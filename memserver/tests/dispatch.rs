@@ -4,12 +4,18 @@
 
 mod common;
 
-use client_lib::bootstrap::FaultKind;
-use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS};
+use client_lib::bootstrap::badge::SPACE_FAULT;
+use client_lib::protocol::{
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Quota, Registration, Reply, Request, PROTOCOL_VERSION, REQUESTS,
+};
+use client_lib::sel4::abi::fault;
+use client_lib::sel4::MessageInfo;
+use client_lib::transport::PING_LABEL;
 use client_lib::wire::Words;
-use memserver::dispatch::{CapUse, Dispatcher};
+use memserver::dispatch::{CapUse, Dispatcher, FaultAction};
+use memserver::limits::REPORTS_PER_SPACE;
 use memserver::sim::{Sim, SimVSpace};
-use memserver::{Access, Badge, Config};
+use memserver::{Badge, Config};
 
 const ADMIN: Badge = common::ADMIN;
 const A: Badge = Badge(0x100);
@@ -39,17 +45,28 @@ fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<Si
 
 /// Registers a new VSpace for `client`; returns its space id.
 fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
-    register_quota(d, client, Quota::bytes(64 * MIB))
+    registration(d, client).space
+}
+
+/// Registers a new VSpace for `client`.
+fn registration(d: &mut Dispatcher<Sim>, client: Badge) -> Registration {
+    let vspace = d.backend_mut().new_vspace();
+    register_space(d, client, Quota::bytes(64 * MIB), vspace)
 }
 
 /// Registers a new VSpace for `client` with `quota`; returns its space id.
 fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
     let vspace = d.backend_mut().new_vspace();
+    register_space(d, client, quota, vspace).space
+}
+
+/// Registers `vspace` for `client` with `quota`.
+fn register_space(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota, vspace: SimVSpace) -> Registration {
     let (reply, cap_use) =
         d.handle(ADMIN, &Words::encode(&Request::Register { client: client.0, quota }).unwrap(), Some(vspace));
     assert_eq!(cap_use, CapUse::Kept);
     match reply {
-        Reply::Space(space) => space,
+        Reply::Space(registration) => registration,
         other => panic!("register: {other:?}"),
     }
 }
@@ -103,7 +120,7 @@ fn only_the_admin_registers_and_only_registered_clients_allocate() {
 
 fn register_with(d: &mut Dispatcher<Sim>, register: Request, vspace: SimVSpace) -> u8 {
     match send(d, ADMIN, register, Some(vspace)) {
-        Reply::Space(space) => space,
+        Reply::Space(registration) => registration.space,
         other => panic!("{other:?}"),
     }
 }
@@ -152,27 +169,164 @@ fn every_request_keeps_every_space_identical() {
     assert_eq!((stats.spaces, stats.missed_syncs), (2, 0));
 }
 
+/// A VM fault message as the kernel sends it, on `badge`.
+fn vm_fault(d: &mut Dispatcher<Sim>, badge: u64, addr: u64, write: bool) -> FaultAction {
+    let fsr = if write { 0b110 } else { 0b100 };
+    let info = MessageInfo::new(fault::VM_FAULT, 0, 0, fault::VM_FAULT_LENGTH);
+    let action = d.fault(badge, info, &Words::from_slice(&[0x1234, addr, 0, fsr]));
+    common::check(d.server());
+    action
+}
+
+/// Every report waiting, as the administrator takes them.
+fn take_all(d: &mut Dispatcher<Sim>) -> Vec<FaultReport> {
+    std::iter::from_fn(|| match send(d, ADMIN, Request::TakeFault, None) {
+        Reply::Fault(report) => report,
+        other => panic!("take fault: {other:?}"),
+    })
+    .collect()
+}
+
 #[test]
 fn faults_are_repaired_from_the_canonical_table_or_reported() {
     let mut d = dispatcher();
     let vspace = d.backend_mut().new_vspace();
-    let register = Request::Register { client: A.0, quota: Quota::bytes(64 * MIB) };
-    let space = register_with(&mut d, register, vspace);
+    let a = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
     let area = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
     assert!(d.backend_mut().drop_mapping(vspace, area), "simulate a missed sync");
-    assert_eq!(d.handle_fault(space, area + 16, 0x1234, Access::Write), None, "repaired, not reported");
+    assert_eq!(vm_fault(&mut d, a.fault_badge, area + 16, true), FaultAction::Resume, "repaired, not reported");
+    assert!(!d.take_notice());
     let Reply::Stats(stats) = send(&mut d, ADMIN, Request::Stats, None) else { panic!() };
     assert_eq!(stats.missed_syncs, 1);
+    assert_eq!(vm_fault(&mut d, a.fault_badge, area, false), FaultAction::Resume, "mapped already: retry");
     let unmapped = area + 64 * 1024 * 1024;
-    let report = d.handle_fault(space, unmapped, 0x1234, Access::Read).expect("a real fault");
-    assert_eq!((report.space, report.addr, report.ip, report.kind), (space, unmapped, 0x1234, FaultKind::UnmappedRead));
-    assert_eq!(d.handle_fault(space, unmapped, 0, Access::Write).map(|r| r.kind), Some(FaultKind::UnmappedWrite));
+    assert_eq!(vm_fault(&mut d, a.fault_badge, unmapped, false), FaultAction::Reported);
+    assert!(d.take_notice() && !d.take_notice(), "the administrator is told once");
+    assert_eq!(vm_fault(&mut d, a.fault_badge, unmapped, true), FaultAction::Reported);
     let populate = Request::VmemmapPopulate { start_pfn: 0, nr_pages: 512, compound_order: 9 };
     assert_eq!(send(&mut d, A, populate, None), Reply::Done);
     let shared_tail = 0x7100_0000_0000 + 3 * 4096;
-    assert_eq!(d.handle_fault(space, shared_tail, 0, Access::Write).map(|r| r.kind), Some(FaultKind::ReadOnlyWrite));
-    assert_eq!(d.handle_fault(200, area, 0, Access::Read).map(|r| r.kind), None, "no such space: nothing to report to");
-    common::check(d.server());
+    assert_eq!(vm_fault(&mut d, a.fault_badge, shared_tail, true), FaultAction::Reported);
+    let exception = MessageInfo::new(fault::USER_EXCEPTION, 0, 0, fault::USER_EXCEPTION_LENGTH);
+    assert_eq!(d.fault(a.fault_badge, exception, &Words::from_slice(&[0x4321, 0, 0, 6, 0])), FaultAction::Reported);
+    assert_eq!(send(&mut d, A, Request::TakeFault, None), Reply::Error(ErrorCode::NotAdmin));
+    let report = |addr, ip, kind| FaultReport { space: a.space, addr, ip, kind, dropped: 0 };
+    assert_eq!(
+        take_all(&mut d),
+        [
+            report(unmapped, 0x1234, FaultKind::UnmappedRead),
+            report(unmapped, 0x1234, FaultKind::UnmappedWrite),
+            report(shared_tail, 0x1234, FaultKind::ReadOnlyWrite),
+            report(0x4321, 0x4321, FaultKind::Exception),
+        ]
+    );
+}
+
+#[test]
+fn fault_messages_count_only_in_the_kernels_shape_and_with_the_current_registrations_badge() {
+    let mut d = dispatcher();
+    let vspace = d.backend_mut().new_vspace();
+    let first = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
+    let unmapped = 0x7000_0000_0000 + 64 * MIB;
+    let before = common::snapshot(d.server());
+    let vm = [0x1234, unmapped, 0, 0];
+    let misshapen: [(u64, u64, &[u64]); 6] = [
+        (fault::VM_FAULT, 1, &vm),
+        (fault::VM_FAULT, 0, &vm[..3]),
+        (fault::VM_FAULT, 0, &[0; 5]),
+        (PING_LABEL, 0, &vm),
+        (0, 0, &vm),
+        (fault::USER_EXCEPTION, 0, &vm),
+    ];
+    for (label, caps, words) in misshapen {
+        let info = MessageInfo::new(label, 0, caps, words.len() as u64);
+        assert_eq!(
+            d.fault(first.fault_badge, info, &Words::from_slice(words)),
+            FaultAction::Dropped,
+            "{label} {words:x?}"
+        );
+    }
+    assert_eq!(
+        vm_fault(&mut d, first.fault_badge ^ 0x100, unmapped, false),
+        FaultAction::Dropped,
+        "another generation"
+    );
+    assert_eq!(
+        vm_fault(&mut d, first.fault_badge + 1, unmapped, false),
+        FaultAction::Dropped,
+        "a space not registered"
+    );
+    assert_eq!(vm_fault(&mut d, A.0, unmapped, false), FaultAction::Dropped, "a client badge");
+    assert!(!d.take_notice());
+    assert_eq!(common::snapshot(d.server()), before);
+    assert_eq!(take_all(&mut d), []);
+    assert_eq!(vm_fault(&mut d, first.fault_badge, unmapped, false), FaultAction::Reported);
+    // Unregistering ends the identity, and its waiting reports go with it.
+    assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: first.space }, None), Reply::Done);
+    assert_eq!(vm_fault(&mut d, first.fault_badge, unmapped, false), FaultAction::Dropped, "unregistered");
+    assert_eq!(take_all(&mut d), []);
+    let again = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
+    assert_eq!(again.space, first.space, "the id is reused");
+    assert_ne!(again.fault_badge, first.fault_badge);
+    let area = address(send(&mut d, A, Request::Vmalloc { size: 4096, large_pages: false }, None));
+    let before = common::snapshot(d.server());
+    for addr in [unmapped, area] {
+        assert_eq!(vm_fault(&mut d, first.fault_badge, addr, false), FaultAction::Dropped, "the old identity");
+    }
+    assert_eq!(common::snapshot(d.server()), before);
+    assert_eq!(take_all(&mut d), []);
+    assert_eq!(vm_fault(&mut d, again.fault_badge, unmapped, false), FaultAction::Reported, "the new identity");
+    assert_eq!(take_all(&mut d).len(), 1);
+    let faulty = Request::Register { client: SPACE_FAULT | 5, quota: Quota::bytes(MIB) };
+    let other = d.backend_mut().new_vspace();
+    assert_eq!(send(&mut d, ADMIN, faulty, Some(other)), Reply::Error(ErrorCode::InvalidArgument));
+}
+
+#[test]
+fn a_forged_fault_reaches_only_the_forgers_own_space() {
+    let mut d = dispatcher();
+    let a_vspace = d.backend_mut().new_vspace();
+    let a = register_space(&mut d, A, Quota::bytes(64 * MIB), a_vspace);
+    let b = registration(&mut d, B);
+    let theirs = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
+    assert!(d.backend_mut().drop_mapping(a_vspace, theirs), "A's space misses a page");
+    assert_eq!(vm_fault_unchecked(&mut d, b.fault_badge, theirs), FaultAction::Resume, "B maps it: nothing to do");
+    assert!(d.backend_mut().translate(a_vspace, theirs).is_none(), "B's fault repaired nothing in A's space");
+    assert_eq!(vm_fault(&mut d, a.fault_badge, theirs, false), FaultAction::Resume, "A's own fault repairs it");
+    let unmapped = theirs + 64 * MIB;
+    assert_eq!(vm_fault(&mut d, b.fault_badge, unmapped, false), FaultAction::Reported);
+    let reports = take_all(&mut d);
+    assert_eq!(reports.iter().map(|r| (r.space, r.addr)).collect::<Vec<_>>(), [(b.space, unmapped)]);
+}
+
+/// As `vm_fault`, without the invariant check (for a space left broken on purpose).
+fn vm_fault_unchecked(d: &mut Dispatcher<Sim>, badge: u64, addr: u64) -> FaultAction {
+    let info = MessageInfo::new(fault::VM_FAULT, 0, 0, fault::VM_FAULT_LENGTH);
+    d.fault(badge, info, &Words::from_slice(&[0x1234, addr, 0, 0b100]))
+}
+
+#[test]
+fn a_flood_of_reports_never_blocks_and_loses_only_the_flooders_reports_never_silently() {
+    let mut d = dispatcher();
+    let (a, b) = (registration(&mut d, A), registration(&mut d, B));
+    let unmapped = 0x7000_0000_0000 + 64 * MIB;
+    const FLOOD: usize = 1000;
+    for i in 0..FLOOD {
+        assert_eq!(vm_fault_unchecked(&mut d, b.fault_badge, unmapped + 8 * i as u64), FaultAction::Reported);
+    }
+    assert_eq!(vm_fault(&mut d, a.fault_badge, unmapped, true), FaultAction::Reported);
+    assert!(d.take_notice());
+    // Each report taken while others wait tells the administrator again.
+    let mut taken = Vec::new();
+    while let Reply::Fault(Some(report)) = send(&mut d, ADMIN, Request::TakeFault, None) {
+        assert!(d.take_notice() || send(&mut d, ADMIN, Request::TakeFault, None) == Reply::Fault(None));
+        taken.push(report);
+    }
+    let (of_b, of_a): (Vec<FaultReport>, Vec<FaultReport>) = taken.iter().partition(|r| r.space == b.space);
+    assert_eq!(of_a.len(), 1, "A's report is kept whole");
+    assert_eq!(of_b.len(), REPORTS_PER_SPACE);
+    let dropped: usize = of_b.iter().map(|r| r.dropped as usize).sum();
+    assert_eq!(of_b.len() + dropped, FLOOD, "every report of B is taken or counted as dropped");
 }
 
 /// `caller` fills its allocations of every kind; returns the vmalloc address.

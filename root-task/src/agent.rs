@@ -1,18 +1,19 @@
 //! Client agents as the root task drives them: loading, registering with
-//! the memory server, commands and their outcomes, and recovery of an
-//! agent whose access was reported as a real fault.
+//! the memory server and unregistering (and with it, where their threads'
+//! faults go), commands and their outcomes, and recovery of an agent whose
+//! access was reported as a real fault.
 #![allow(
     clippy::result_large_err,
     reason = "a Trouble carries the whole event that broke a command (server statistics included); the root task's stack has room"
 )]
 
-use crate::agent_protocol::{role, slot, Command, Outcome, OUTCOME_BADGE_BASE};
+use crate::agent_protocol::{role, slot, Command, Outcome, FAULT_BADGE_BASE, OUTCOME_BADGE_BASE};
 use crate::allocator::Allocator;
-use crate::inbox::{self, Event};
+use crate::inbox::{Event, Inbox};
 use crate::process::{Process, ProcessSpec, Thread};
 use crate::vspace::VSpace;
-use client_lib::bootstrap::{badge, FaultReport};
-use client_lib::protocol::{ErrorCode, Quota, Reply, Request};
+use client_lib::bootstrap::badge;
+use client_lib::protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Request};
 use client_lib::sel4::abi::{init_cap, object_type, CPtr};
 use client_lib::sel4::{syscall, CNode, CapRights, Sel4Error};
 use client_lib::transport;
@@ -29,6 +30,10 @@ pub enum Trouble {
     /// The memory server reported a real fault of the agent (the agent was
     /// restarted and is ready again).
     Faulted(FaultReport),
+    /// A thread of the agent faulted while its space was not registered:
+    /// the kernel's message (fault type and registers) reached the root
+    /// task itself (the agent was restarted and is ready again).
+    KernelFault { kind: u64, mrs: [u64; 4] },
     /// Something else arrived, or the agent could not be restarted.
     Broken(Event),
 }
@@ -37,6 +42,7 @@ impl fmt::Display for Trouble {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Trouble::Faulted(r) => write!(f, "reported fault: {}", Event::Fault(*r)),
+            Trouble::KernelFault { kind, mrs } => write!(f, "fault without a registered space: type {kind}, {mrs:x?}"),
             Trouble::Broken(e) => write!(f, "{e}"),
         }
     }
@@ -48,15 +54,20 @@ pub struct Agent {
     index: u64,
     pub process: Process,
     command: CPtr,
-    root_endpoint: CPtr,
+    inbox: Inbox,
     mem_endpoint: CPtr,
-    /// The space id the memory server gave it.
-    pub space: Option<u8>,
+    /// The root task's slot of the original of the agent's fault
+    /// capability: the agent's is a copy, so revoking this takes it back.
+    fault_original: CPtr,
+    /// The space id and fault badge the memory server gave it.
+    pub registration: Option<Registration>,
 }
 
 impl Agent {
     /// Loads agent `index` from `image`, connected to the memory server's
-    /// `mem_endpoint` and reporting to `root_endpoint`. Not yet started.
+    /// `mem_endpoint` and reporting to the endpoint of `inbox`, where its
+    /// threads' faults go too until its space is registered. Not yet
+    /// started.
     pub fn load(
         alloc: &mut Allocator,
         root: &mut VSpace,
@@ -64,20 +75,36 @@ impl Agent {
         image: &[u8],
         index: u64,
         mem_endpoint: CPtr,
-        root_endpoint: CPtr,
+        inbox: Inbox,
     ) -> Agent {
         let spec = ProcessSpec { name, image, priority: PRIORITY, cnode_bits: 12, fault_slot: slot::FAULT };
         let process = Process::load(alloc, root, &spec);
         let command = alloc.retype(object_type::ENDPOINT, 0);
-        process.give(slot::MEMSERVER, mem_endpoint, CapRights::ALL, badge::CLIENT_BASE + index);
+        process.give(slot::MEMSERVER, mem_endpoint, CapRights::SEND_GRANT, badge::CLIENT_BASE + index);
         process.give(slot::COMMAND, command, CapRights::ALL, 0);
-        process.give(slot::OUTCOME, root_endpoint, CapRights::ALL, OUTCOME_BADGE_BASE + index);
-        Agent { name, index, process, command, root_endpoint, mem_endpoint, space: None }
+        process.give(slot::OUTCOME, inbox.endpoint, CapRights::ALL, OUTCOME_BADGE_BASE + index);
+        let agent = Agent {
+            name,
+            index,
+            process,
+            command,
+            inbox,
+            mem_endpoint,
+            fault_original: alloc.slot(),
+            registration: None,
+        };
+        agent.route_faults(inbox.endpoint, FAULT_BADGE_BASE + index);
+        agent
     }
 
     /// The badge the agent calls the memory server with.
     pub fn client_badge(&self) -> u64 {
         badge::CLIENT_BASE + self.index
+    }
+
+    /// The space id the memory server gave it.
+    pub fn space(&self) -> Option<u8> {
+        self.registration.map(|r| r.space)
     }
 
     /// Registers the agent's VSpace with the memory server, with a quota,
@@ -89,10 +116,45 @@ impl Agent {
     /// Registers the agent's VSpace with limits on bytes, frames,
     /// structures and areas, and routes its threads' faults to the server.
     pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ErrorCode> {
-        let space = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
-        self.process.give(slot::FAULT, self.mem_endpoint, CapRights::ALL, badge::SPACE_FAULT | space as u64);
-        self.space = Some(space);
-        Ok(space)
+        let registration = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
+        self.route_faults(self.mem_endpoint, registration.fault_badge);
+        self.registration = Some(registration);
+        Ok(registration.space)
+    }
+
+    /// Unregisters the agent's space and takes its fault identity back:
+    /// the fault capability is revoked, and the agent's threads' faults
+    /// reach the root task itself from then on.
+    pub fn unregister(&mut self, admin: &AdminClient) -> Result<(), ErrorCode> {
+        let space = self.space().ok_or(ErrorCode::NoSuchSpace)?;
+        admin.unregister(space)?;
+        self.registration = None;
+        self.route_faults(self.inbox.endpoint, FAULT_BADGE_BASE + self.index);
+        Ok(())
+    }
+
+    /// Makes the agent's fault endpoint `endpoint` with `badge`, with the
+    /// rights a fault endpoint needs (Send and Grant, no Receive). The
+    /// previous one is revoked first, so no copy of it stays anywhere.
+    fn route_faults(&self, endpoint: CPtr, badge: u64) {
+        let root = CNode::root_task(init_cap::CNODE);
+        let (original, rights) = (self.fault_original, CapRights::SEND_GRANT);
+        root.revoke(original)
+            .and_then(|()| root.delete(original))
+            .and_then(|()| root.mint(original, root, endpoint, rights, badge))
+            .and_then(|()| self.process.cnode.copy(slot::FAULT, root, original, rights))
+            .unwrap_or_else(|e| panic!("{}: fault endpoint with badge {badge:#x}: {e:?}", self.name));
+    }
+
+    /// Lends the agent an endpoint to the memory server with `badge`, in
+    /// `slot::LENT`, until [`Agent::take_back`].
+    pub fn lend(&self, badge: u64) {
+        self.process.give(slot::LENT, self.mem_endpoint, CapRights::SEND_GRANT, badge);
+    }
+
+    /// Takes back what [`Agent::lend`] lent.
+    pub fn take_back(&self) -> Result<(), Sel4Error> {
+        self.process.cnode.delete(slot::LENT)
     }
 
     /// Starts (or restarts) the agent's command thread and waits until it
@@ -114,14 +176,19 @@ impl Agent {
         worker
     }
 
-    /// Waits for this agent's next outcome. A real fault reported for its
-    /// space restarts it.
+    /// Waits for this agent's next outcome. A real fault of its threads,
+    /// reported for its space or, with no space registered, by the kernel,
+    /// restarts it.
     pub fn wait(&self) -> Result<Outcome, Trouble> {
-        match inbox::next(self.root_endpoint) {
+        match self.inbox.next() {
             Event::Outcome { index, outcome } if index == self.index => Ok(outcome),
-            Event::Fault(report) if Some(report.space) == self.space => {
+            Event::Fault(report) if Some(report.space) == self.space() => {
                 self.start()?;
                 Err(Trouble::Faulted(report))
+            }
+            Event::AgentFault { index, kind, mrs } if index == self.index => {
+                self.start()?;
+                Err(Trouble::KernelFault { kind, mrs })
             }
             other => Err(Trouble::Broken(other)),
         }
@@ -164,10 +231,10 @@ impl Agent {
 
 /// Waits for one outcome from each of `agents`, which run concurrently,
 /// and returns them in the agents' order.
-pub fn gather<const N: usize>(agents: &[&Agent], root_endpoint: CPtr) -> Result<[Option<Outcome>; N], Trouble> {
+pub fn gather<const N: usize>(agents: &[&Agent], inbox: Inbox) -> Result<[Option<Outcome>; N], Trouble> {
     let mut outcomes = [None; N];
     for _ in 0..agents.len().min(N) {
-        match inbox::next(root_endpoint) {
+        match inbox.next() {
             Event::Outcome { index, outcome } => match agents.iter().position(|a| a.index == index) {
                 Some(i) => {
                     if let Some(slot) = outcomes.get_mut(i) {

@@ -17,18 +17,29 @@ pub mod role {
 
 /// Slots of an agent's CNode.
 pub mod slot {
-    /// Endpoint to the memory server, badged with the agent's identity.
+    /// Endpoint to the memory server, badged with the agent's identity
+    /// (Send and Grant: it can call, not receive).
     pub const MEMSERVER: u64 = 1;
-    /// Fault endpoint: the memory server's, badged with the agent's space.
+    /// Fault endpoint: while the agent's space is registered, the memory
+    /// server's with the space's fault badge; otherwise the root task's,
+    /// badged `FAULT_BADGE_BASE + i`.
     pub const FAULT: u64 = 2;
     /// Endpoint the agent receives commands on.
     pub const COMMAND: u64 = 3;
     /// Endpoint to the root task, badged with the agent's identity.
     pub const OUTCOME: u64 = 4;
+    /// An endpoint to the memory server with a badge the root task chose,
+    /// lent for a scenario step.
+    pub const LENT: u64 = 5;
 }
 
 /// Agent `i` reports to the root task with badge `OUTCOME_BADGE_BASE + i`.
 pub const OUTCOME_BADGE_BASE: u64 = 0x400;
+/// While agent `i`'s space is not registered, its threads' faults reach
+/// the root task with badge `FAULT_BADGE_BASE + i`.
+pub const FAULT_BADGE_BASE: u64 = 0x800;
+/// Agents each of those badge ranges has room for.
+pub const MAX_AGENTS: u64 = 0x400;
 
 /// A command from the root task.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -37,6 +48,12 @@ pub enum Command {
     Request(Request),
     /// Send the first `len` of `words` to the memory server as they are.
     Raw { words: [u64; 4], len: u8 },
+    /// Send `RawMessage` as it is; report `Outcome::Done`, or, if it is a
+    /// call, `Outcome::Answered`.
+    Message(RawMessage),
+    /// Receive on the agent's endpoint in slot `from`; report
+    /// `Outcome::Received`.
+    Receive { from: u64 },
     /// Write the pattern of `seed` over `len` bytes at `addr` (8-aligned).
     Fill { addr: u64, len: u64, seed: u64 },
     /// Check the pattern of `seed` over `len` bytes at `addr`.
@@ -53,6 +70,26 @@ pub enum Command {
     Release,
 }
 
+/// A message as seL4 carries it, for a client that sends what it likes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct RawMessage {
+    /// The agent's slot of the endpoint to send on.
+    pub to: u64,
+    /// The label.
+    pub label: u64,
+    /// Message words; the first `len` are sent.
+    pub words: [u64; 4],
+    /// How many words.
+    pub len: u8,
+    /// The agent's slots of the capabilities to attach, in order, up to
+    /// the first 0.
+    pub caps: [u64; 2],
+    /// Call (and wait for the answer) rather than send.
+    pub call: bool,
+    /// How many times to send it, one after the other.
+    pub times: u32,
+}
+
 /// What an agent reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
@@ -60,6 +97,11 @@ pub enum Outcome {
     Ready(Result<(), ErrorCode>),
     /// The memory server's reply.
     Reply(Result<Reply, ErrorCode>),
+    /// The label and length of the answer to the last call of a
+    /// `RawMessage`.
+    Answered { label: u64, length: u64 },
+    /// The badge and label of what a `Command::Receive` received.
+    Received { badge: u64, label: u64 },
     /// A word read.
     Value(u64),
     /// A pattern check: `None` if every word matched, else the first
@@ -95,6 +137,15 @@ mod tests {
         for command in [
             Command::Request(request),
             Command::Raw { words: [u64::MAX; 4], len: 4 },
+            Command::Message(RawMessage {
+                to: u64::MAX,
+                label: u64::MAX,
+                words: [u64::MAX; 4],
+                len: 4,
+                caps: [u64::MAX; 2],
+                call: true,
+                times: u32::MAX,
+            }),
             Command::Check { addr: u64::MAX, len: u64::MAX, seed: u64::MAX },
             Command::Stress(StressPlan {
                 seed: u64::MAX,
@@ -107,6 +158,7 @@ mod tests {
             assert!(Words::encode(&command).is_some());
         }
         assert!(Words::encode(&Outcome::Reply(Err(ErrorCode::NotRegistered))).is_some());
+        assert!(Words::encode(&Outcome::Answered { label: u64::MAX, length: u64::MAX }).is_some());
         let summary = StressSummary {
             requests: u32::MAX,
             refused: u32::MAX,

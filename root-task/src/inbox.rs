@@ -1,12 +1,16 @@
-//! The root task's endpoint: what arrives on it, classified by badge.
-//! Agents report outcomes; the memory server reports real faults of
-//! client threads; the memory server's own faults arrive too.
+//! The root task's endpoint, and the notification bound to its thread:
+//! what arrives, classified by badge. Agents report outcomes; the memory
+//! server signals that fault reports of client threads wait, and the inbox
+//! takes them from it; the kernel sends the memory server's own faults,
+//! and those of agents whose space is not registered.
 
-use crate::agent_protocol::{Outcome, OUTCOME_BADGE_BASE};
-use client_lib::bootstrap::{badge, FaultReport, FAULT_REPORT_LABEL};
+use crate::agent_protocol::{Outcome, FAULT_BADGE_BASE, MAX_AGENTS, OUTCOME_BADGE_BASE};
+use client_lib::bootstrap::badge;
+use client_lib::protocol::FaultReport;
 use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::syscall;
 use client_lib::transport;
+use client_lib::AdminClient;
 
 /// A message on the root task's endpoint.
 #[derive(Debug)]
@@ -15,6 +19,9 @@ pub enum Event {
     Outcome { index: u64, outcome: Outcome },
     /// The memory server could not repair a client thread's fault.
     Fault(FaultReport),
+    /// A thread of agent `index`, whose space is not registered, faulted:
+    /// the kernel's fault message (fault type and registers).
+    AgentFault { index: u64, kind: u64, mrs: [u64; 4] },
     /// The memory server itself faulted (fault type and registers).
     ServerFault { kind: u64, mrs: [u64; 4] },
     /// Anything else: a bug somewhere.
@@ -25,27 +32,58 @@ impl core::fmt::Display for Event {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Event::Outcome { index, outcome } => write!(f, "outcome {outcome:?} from agent {index}"),
-            Event::Fault(r) => write!(f, "{:?} at {:#x} (ip {:#x}) in space {}", r.kind, r.addr, r.ip, r.space),
+            Event::Fault(r) => write!(
+                f,
+                "{:?} at {:#x} (ip {:#x}) in space {} ({} reports dropped before)",
+                r.kind, r.addr, r.ip, r.space, r.dropped
+            ),
+            Event::AgentFault { index, kind, mrs } => {
+                write!(f, "fault of unregistered agent {index} (type {kind}, registers {mrs:x?})")
+            }
             Event::ServerFault { kind, mrs } => write!(f, "memory server fault (type {kind}, registers {mrs:x?})"),
             Event::Unexpected { badge, label } => write!(f, "unexpected message (badge {badge:#x}, label {label})"),
         }
     }
 }
 
-/// Waits for the next message on `endpoint`.
-pub fn next(endpoint: CPtr) -> Event {
-    let msg = syscall::recv(endpoint);
-    let label = msg.info.label();
-    match msg.badge {
-        badge::SERVER_REPORT if label == FAULT_REPORT_LABEL => match FaultReport::from_words(msg.mrs) {
-            Some(report) => Event::Fault(report),
-            None => Event::Unexpected { badge: msg.badge, label },
-        },
-        badge::SERVER_FAULT => Event::ServerFault { kind: label, mrs: msg.mrs },
-        b if b >= OUTCOME_BADGE_BASE => match transport::received(&msg).decode::<Outcome>(u32::MAX) {
-            Ok(outcome) => Event::Outcome { index: b - OUTCOME_BADGE_BASE, outcome },
-            Err(_) => Event::Unexpected { badge: msg.badge, label },
-        },
-        _ => Event::Unexpected { badge: msg.badge, label },
+/// Where the root task's events come from: its endpoint, and the memory
+/// server it takes fault reports from.
+#[derive(Clone, Copy, Debug)]
+pub struct Inbox {
+    /// The root task's endpoint.
+    pub endpoint: CPtr,
+    admin: AdminClient,
+}
+
+impl Inbox {
+    /// The inbox of `endpoint`, taking reports through `admin`.
+    pub fn new(endpoint: CPtr, admin: AdminClient) -> Inbox {
+        Inbox { endpoint, admin }
+    }
+
+    /// Waits for the next event. The server's notice that reports wait
+    /// becomes the report it takes (a notice that finds none is skipped).
+    pub fn next(&self) -> Event {
+        loop {
+            let msg = syscall::recv(self.endpoint);
+            let label = msg.info.label();
+            let agent = |base: u64| (base..base + MAX_AGENTS).contains(&msg.badge).then(|| msg.badge - base);
+            return match msg.badge {
+                badge::REPORT_NOTICE => match self.admin.take_fault() {
+                    Ok(Some(report)) => Event::Fault(report),
+                    Ok(None) => continue,
+                    Err(_) => Event::Unexpected { badge: msg.badge, label },
+                },
+                badge::SERVER_FAULT => Event::ServerFault { kind: label, mrs: msg.mrs },
+                _ => match (agent(FAULT_BADGE_BASE), agent(OUTCOME_BADGE_BASE)) {
+                    (Some(index), _) => Event::AgentFault { index, kind: label, mrs: msg.mrs },
+                    (_, Some(index)) => match transport::received(&msg).decode::<Outcome>(u32::MAX) {
+                        Ok(outcome) => Event::Outcome { index, outcome },
+                        Err(_) => Event::Unexpected { badge: msg.badge, label },
+                    },
+                    _ => Event::Unexpected { badge: msg.badge, label },
+                },
+            };
+        }
     }
 }

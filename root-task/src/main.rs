@@ -20,6 +20,7 @@ use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::MemClient;
 use root_task::agent::Agent;
 use root_task::allocator::Allocator;
+use root_task::inbox::Inbox;
 use root_task::memserver_process::{MemServerProcess, UntypedGrant};
 use root_task::vspace::VSpace;
 use scenarios::World;
@@ -59,8 +60,8 @@ fn main(regs: StartRegs) -> ! {
     let region = *MemClient::connect(server.admin_endpoint())
         .unwrap_or_else(|e| panic!("the memory server does not answer: {e:?}"))
         .region();
-    let mut load =
-        |name, index| Agent::load(&mut alloc, &mut root_vspace, name, CLIENT, index, server.endpoint, root_endpoint);
+    let inbox = Inbox::new(root_endpoint, server.admin);
+    let mut load = |name, index| Agent::load(&mut alloc, &mut root_vspace, name, CLIENT, index, server.endpoint, inbox);
     let mut agents = [load("A", 0), load("B", 1), load("C", 2)];
     let late = load("D", 3);
     let crowd = scenarios::CROWD_NAMES.iter().zip(4..).map(|(name, index)| load(name, index)).collect();
@@ -69,7 +70,7 @@ fn main(regs: StartRegs) -> ! {
         let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
         registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));
     }
-    let mut world = World::new(&mut alloc, &server, region, agents, late, crowd, root_endpoint, cpus);
+    let mut world = World::new(&mut alloc, &server, region, agents, late, crowd, inbox, cpus);
     let all_ok = scenarios::run_all(&mut world);
     println!("root-task: {}", if all_ok { "all scenarios ok" } else { "some scenarios FAILED" });
     runtime::exit(all_ok)

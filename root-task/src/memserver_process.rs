@@ -1,12 +1,14 @@
 //! Starting the memory server: its process, its endpoint, a pool of
-//! untyped memory, and the capabilities the bootstrap contract names.
+//! untyped memory, and the capabilities the bootstrap contract names,
+//! among them the notification by which the server tells the starting
+//! thread that fault reports wait.
 
 use crate::allocator::Allocator;
 use crate::process::{Process, ProcessSpec};
 use crate::vspace::VSpace;
 use client_lib::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
 use client_lib::sel4::abi::{init_cap, object_type, CPtr};
-use client_lib::sel4::{CNode, CapRights};
+use client_lib::sel4::{CNode, CapRights, Tcb};
 use client_lib::AdminClient;
 
 /// The server's priority: above its clients, below the root task.
@@ -36,8 +38,11 @@ pub struct MemServerProcess {
 
 impl MemServerProcess {
     /// Loads the server from `image`, hands it its capabilities and the
-    /// untyped memory of `grant`, and starts it. `root_endpoint` receives its
-    /// fault reports and its own faults.
+    /// untyped memory of `grant`, and starts it. `root_endpoint` receives
+    /// its own faults. The notification it signals while fault reports
+    /// wait is bound to the calling thread (the root task's): a receive of
+    /// that thread on any endpoint then returns for it too, with badge
+    /// `badge::REPORT_NOTICE`.
     pub fn launch(
         alloc: &mut Allocator,
         root: &mut VSpace,
@@ -57,7 +62,9 @@ impl MemServerProcess {
         process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
         process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
         process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
-        process.give(server_slot::REPORT, root_endpoint, CapRights::ALL, badge::SERVER_REPORT);
+        let notice = alloc.retype(object_type::NOTIFICATION, 0);
+        process.give(server_slot::REPORT, notice, CapRights::SEND, badge::REPORT_NOTICE);
+        Tcb(init_cap::TCB).bind_notification(notice).unwrap_or_else(|e| panic!("binding the report notice: {e:?}"));
         process.give(server_slot::FAULT, root_endpoint, CapRights::ALL, badge::SERVER_FAULT);
         for i in 0..grant.count {
             let untyped = alloc.retype(object_type::UNTYPED, grant.bits);

@@ -1,25 +1,28 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The hardening scenarios (failure injection, stress, client death) have
-//! their own files.
+//! The hardening scenarios (forged faults, failure injection, stress,
+//! client death) have their own files.
 
 mod client_death;
 mod fault_injection;
+mod forged_faults;
 mod stress;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
-use client_lib::bootstrap::FaultKind;
 use client_lib::println;
 use client_lib::protocol::{
-    ErrorCode, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
+    ErrorCode, FaultKind, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
 };
-use client_lib::sel4::abi::CPtr;
+use client_lib::sel4::abi::fault;
+use client_lib::transport;
+use client_lib::wire::Words;
 use core::fmt;
 use root_task::agent::{Agent, Trouble};
-use root_task::agent_protocol::{Command, Outcome};
+use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
 use root_task::allocator::Allocator;
+use root_task::inbox::Inbox;
 use root_task::memserver_process::MemServerProcess;
 
 const KIB: u64 = 1 << 10;
@@ -52,8 +55,9 @@ pub struct World<'a> {
     pub late: Agent,
     /// The stress crowd and, last, the agent `client-death` kills.
     pub crowd: heapless::Vec<Agent, CROWD>,
-    /// The root task's endpoint, where agents report.
-    pub root_endpoint: CPtr,
+    /// The root task's endpoint, where agents report, and the fault
+    /// reports the memory server signals there.
+    pub inbox: Inbox,
     /// CPUs the kernel runs.
     pub cpus: u64,
     /// Head descriptors written by `vmemmap-crosses-top-level`: (address, value).
@@ -69,10 +73,10 @@ impl<'a> World<'a> {
         agents: [Agent; 3],
         late: Agent,
         crowd: heapless::Vec<Agent, CROWD>,
-        root_endpoint: CPtr,
+        inbox: Inbox,
         cpus: u64,
     ) -> World<'a> {
-        World { alloc, server, region, agents, late, crowd, root_endpoint, cpus, heads: heapless::Vec::new() }
+        World { alloc, server, region, agents, late, crowd, inbox, cpus, heads: heapless::Vec::new() }
     }
 
     fn stats(&self) -> Result<Stats, crate::verdict::Reason> {
@@ -84,13 +88,14 @@ impl<'a> World<'a> {
 type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 11] = [
+pub const SCENARIOS: [Scenario; 12] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
     ("percpu-smp", percpu_smp),
     ("unregister", unregister),
     ("bad-input", bad_input),
+    ("forged-faults", forged_faults::run),
     ("exhaustion", exhaustion),
     ("fault-injection", fault_injection::run),
     ("client-death", client_death::run),
@@ -302,8 +307,7 @@ fn percpu_smp(w: &mut World) -> Verdict {
 
 fn unregister(w: &mut World) -> Verdict {
     let before = w.stats()?;
-    let space = w.agents[2].space.ok_or_else(|| crate::verdict::reason(format_args!("C has no space")))?;
-    w.server.admin.unregister(space).context("unregister C")?;
+    w.agents[2].unregister(&w.server.admin).context("unregister C")?;
     let after = w.stats()?;
     if after.spaces + 1 != before.spaces || after.structures >= before.structures {
         fail!("spaces {} -> {}, structures {} -> {}", before.spaces, after.spaces, before.structures, after.structures);
@@ -315,8 +319,12 @@ fn unregister(w: &mut World) -> Verdict {
             }
         }
     }
+    // C's space lacks the region now, and its faults are the root task's.
     let head = w.heads.first().map(|h| h.0).unwrap_or(w.region.vmemmap_start);
-    expect_fault(&w.agents[2], Command::Read { addr: head }, head, FaultKind::UnmappedRead)
+    match w.agents[2].run(Command::Read { addr: head }) {
+        Err(Trouble::KernelFault { kind: fault::VM_FAULT, mrs }) if mrs[fault::VM_FAULT_ADDR] == head => Ok(()),
+        other => fail!("C's read of {head:#x} after unregistering: {other:?}"),
+    }
 }
 
 /// `agent`'s request must fail with `code`.
@@ -359,8 +367,54 @@ fn bad_input(w: &mut World) -> Verdict {
         Err(ErrorCode::NoSuchSpace) => {}
         other => fail!("unknown space id: expected NoSuchSpace, got {other:?}"),
     }
+    capabilities_never_stay(w)?;
+    let b = &w.agents[1];
     let addr = vmalloc(b, 4 * KIB).context("the final good request")?;
     done(b, Request::Vfree { addr })
+}
+
+/// B sends messages with capabilities the server does not want: a ping,
+/// requests whose first or second capability is unwrapped (one to the
+/// server's own endpoint arrives as its badge), a fault-labelled message
+/// through its fault endpoint. After each, a registration (of C, whose
+/// space `unregister` removed) still receives its VSpace capability.
+fn capabilities_never_stay(w: &mut World) -> Verdict {
+    let [a, b, c] = &mut w.agents;
+    let mapped = vmalloc(a, 4 * KIB)?;
+    let call = |label, len, caps| {
+        // A statistics request: one word.
+        let words = [Words::encode(&Request::Stats).and_then(|w| w.as_slice().first().copied()).unwrap_or(0), 0, 0, 0];
+        RawMessage { to: slot::MEMSERVER, label, words, len, caps, call: true, times: 1 }
+    };
+    let (ping, request) = (transport::PING_LABEL, transport::PROTOCOL_LABEL);
+    let messages = [
+        ("a ping with a capability", call(ping, 0, [slot::COMMAND, 0])),
+        ("a request with an unwrapped, then a real capability", call(request, 1, [slot::MEMSERVER, slot::COMMAND])),
+        ("a request with a real, then an unwrapped capability", call(request, 1, [slot::COMMAND, slot::MEMSERVER])),
+        (
+            "a fault message with a capability",
+            RawMessage {
+                to: slot::FAULT,
+                label: fault::VM_FAULT,
+                words: [0x20_1000, mapped, 0, 0],
+                len: 4,
+                caps: [slot::COMMAND, 0],
+                call: false,
+                times: 1,
+            },
+        ),
+    ];
+    for (what, message) in messages {
+        match b.run(Command::Message(message)) {
+            Ok(Outcome::Answered { label: 0, .. }) if message.call => {}
+            Ok(Outcome::Done) if !message.call => {}
+            other => fail!("B sending {what}: {other:?}"),
+        }
+        let registered = c.register(&w.server.admin, AGENT_QUOTA);
+        registered.map_err(|e| crate::verdict::reason(format_args!("registering C after {what}: {e:?}")))?;
+        c.unregister(&w.server.admin).context("unregistering C")?;
+    }
+    done(a, Request::Vfree { addr: mapped })
 }
 
 fn exhaustion(w: &mut World) -> Verdict {

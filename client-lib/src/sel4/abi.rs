@@ -49,6 +49,8 @@ pub mod label {
     pub const TCB_SUSPEND: u64 = 10;
     /// The `TCBResume` invocation.
     pub const TCB_RESUME: u64 = 11;
+    /// The `TCBBindNotification` invocation.
+    pub const TCB_BIND_NOTIFICATION: u64 = 12;
     /// The `TCBSetAffinity` invocation.
     pub const TCB_SET_AFFINITY: u64 = 14;
     /// The `CNodeRevoke` invocation.
@@ -193,4 +195,27 @@ pub mod fault {
     pub const USER_EXCEPTION: u64 = 3;
     /// Fault type `vm_fault`.
     pub const VM_FAULT: u64 = 5;
+
+    /// Message registers of a VM fault: `seL4_VMFault_Length`.
+    pub const VM_FAULT_LENGTH: u64 = 4;
+    /// Where a VM fault, a user exception and a capability fault message
+    /// have the faulting instruction's address (`seL4_VMFault_IP`,
+    /// `seL4_UserException_FaultIP`, `seL4_CapFault_IP`).
+    pub const IP: usize = 0;
+    /// Where it has the address touched: `seL4_VMFault_Addr`.
+    pub const VM_FAULT_ADDR: usize = 1;
+    /// Where it has the page-fault error code: `seL4_VMFault_FSR`.
+    pub const VM_FAULT_FSR: usize = 3;
+    /// Message registers of a user exception: `seL4_UserException_Length`.
+    pub const USER_EXCEPTION_LENGTH: u64 = 5;
+    /// Message registers of an unknown syscall: `seL4_UnknownSyscall_Length`.
+    pub const UNKNOWN_SYSCALL_LENGTH: u64 = 19;
+    /// Where an unknown syscall has the instruction pointer:
+    /// `seL4_UnknownSyscall_FaultIP`.
+    pub const UNKNOWN_SYSCALL_IP: usize = 15;
+    /// Fewest message registers of a capability fault (an invalid root:
+    /// up to the lookup failure type).
+    pub const CAP_FAULT_MIN_LENGTH: u64 = 4;
+    /// Most message registers of a capability fault (a guard mismatch).
+    pub const CAP_FAULT_MAX_LENGTH: u64 = 7;
 }

@@ -45,6 +45,13 @@ impl CapRights {
     pub const READ_WRITE: CapRights = CapRights { grant: false, read: true, write: true };
     /// Read only (a read-only frame).
     pub const READ: CapRights = CapRights { grant: false, read: true, write: false };
+    /// Send and Grant, no Receive: an endpoint that may be called (seL4
+    /// 5.0.0 makes a reply capability only for a sender with Grant) or be
+    /// a fault endpoint (the kernel requires Send and Grant), but whose
+    /// holder cannot receive what others send on it.
+    pub const SEND_GRANT: CapRights = CapRights { grant: true, read: false, write: true };
+    /// Send only: a notification that may be signalled but not waited on.
+    pub const SEND: CapRights = CapRights { grant: false, read: false, write: true };
 
     /// The bitfield word: write bit 0, read bit 1, grant bit 2.
     pub const fn word(self) -> Word {
@@ -289,6 +296,13 @@ impl Tcb {
     /// `seL4_TCB_Resume`.
     pub fn resume(self) -> Result<(), Sel4Error> {
         invoke(self.0, label::TCB_RESUME, &[], &[]).map(drop)
+    }
+
+    /// `seL4_TCB_BindNotification`: a signal of `notification` then wakes
+    /// the thread from a receive on any endpoint, with the notification's
+    /// word as the badge.
+    pub fn bind_notification(self, notification: CPtr) -> Result<(), Sel4Error> {
+        invoke(self.0, label::TCB_BIND_NOTIFICATION, &[], &[notification]).map(drop)
     }
 
     /// `seL4_TCB_Suspend`.

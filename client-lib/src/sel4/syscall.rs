@@ -73,6 +73,11 @@ pub fn nb_send(dest: CPtr, info: MessageInfo, mrs: CpuMrs) {
     raw(nr::NB_SEND, dest, info, mrs);
 }
 
+/// `seL4_Signal`: signal the notification `dest`; never blocks.
+pub fn signal(dest: CPtr) {
+    raw(nr::SEND, dest, MessageInfo(0), [0; MSG_REGISTERS_IN_CPU]);
+}
+
 /// `seL4_Recv`: wait for a message on `src`.
 pub fn recv(src: CPtr) -> SyscallResult {
     raw(nr::RECV, src, MessageInfo(0), [0; MSG_REGISTERS_IN_CPU])

@@ -1,24 +1,20 @@
 //! The server program's loop: receive, decode, dispatch, reply. Faults of
-//! registered spaces' threads arrive on the same endpoint (badged with
-//! the space); they are repaired from the canonical table or reported to
-//! the administrator. Nothing a message contains can stop the loop.
-//!
-//! Contract with the administrator: real faults are reported with a
-//! blocking send, so the administrator must be receiving on its endpoint
-//! whenever client threads run.
+//! registered spaces' threads arrive on the same endpoint (on their fault
+//! badges); they are repaired from the canonical table or queued as
+//! reports for the administrator, who is told by a signal of its
+//! notification, which never blocks (`client_lib::bootstrap`). Nothing a
+//! message contains can stop the loop, and whatever capability arrives
+//! with any message is gone from the receive slot before the next receive.
 
 use super::backend::Sel4Backend;
 use super::cspace::own_cnode;
-use crate::dispatch::{CapUse, Dispatcher};
+use crate::dispatch::{CapUse, Dispatcher, FaultAction};
 use crate::ids::Badge;
-use crate::populate::Access;
 use crate::server::Config;
-use client_lib::bootstrap::{
-    badge, server_slot, FaultKind, FaultReport, ServerStart, FAULT_REPORT_LABEL, MAX_CPUS, SERVER_CNODE_BITS,
-};
+use client_lib::bootstrap::{badge, server_slot, ServerStart, MAX_CPUS, SERVER_CNODE_BITS};
 use client_lib::protocol::{ErrorCode, Reply};
-use client_lib::sel4::abi::{fault, CPtr};
-use client_lib::sel4::syscall::{self, CpuMrs, SyscallResult};
+use client_lib::sel4::abi::CPtr;
+use client_lib::sel4::syscall::{self, CpuMrs};
 use client_lib::sel4::{ipc_buffer, MessageInfo};
 use client_lib::transport;
 use client_lib::wire::Words;
@@ -27,8 +23,8 @@ use client_lib::wire::Words;
 static DISPATCHER: spin::Mutex<Dispatcher<Sel4Backend>> =
     spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: MAX_CPUS }));
 
-/// The bit of x86's page-fault error code that marks a write.
-const FSR_WRITE: u64 = 1 << 1;
+/// The empty reply: answers a ping, restarts a thread after a repair.
+const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
 
 /// Most untyped capabilities the server takes at start.
 const MAX_START_UNTYPEDS: u32 = 64;
@@ -71,49 +67,44 @@ fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
             Some((info, mrs)) => syscall::reply_recv(server_slot::ENDPOINT, info, mrs),
             None => syscall::recv(server_slot::ENDPOINT),
         };
+        // seL4 moves at most one capability into the receive slot: the
+        // first it does not unwrap (one to this very endpoint arrives as
+        // its badge alone). It is there exactly when more capabilities
+        // came than were unwrapped, whatever the message.
+        let arrived = receive_slot.filter(|_| msg.info.extra_caps() > msg.info.caps_unwrapped().count_ones().into());
+        let mut reply = None;
+        let mut kept = false;
         if msg.badge & badge::SPACE_FAULT != 0 {
-            pending_reply = fault(dispatcher, &msg);
-            continue;
+            pending_reply = match dispatcher.fault(msg.badge, msg.info, &transport::received(&msg)) {
+                FaultAction::Resume => Some(EMPTY),
+                // The thread waits for the administrator; a forger, for nothing.
+                FaultAction::Reported | FaultAction::Dropped => None,
+            };
+        } else if msg.info.label() == transport::PING_LABEL {
+            pending_reply = Some(EMPTY);
+        } else {
+            let (answer, cap_use) = dispatcher.handle(Badge(msg.badge), &transport::received(&msg), arrived);
+            reply = Some(answer);
+            kept = cap_use == CapUse::Kept;
         }
-        if msg.info.label() == transport::PING_LABEL {
-            pending_reply = Some((MessageInfo::new(0, 0, 0, 0), [0; 4]));
-            continue;
-        }
-        let cap = receive_slot.filter(|_| msg.info.extra_caps() == 1 && msg.info.caps_unwrapped() == 0);
-        let (reply, cap_use) = dispatcher.handle(Badge(msg.badge), &transport::received(&msg), cap);
-        match (cap, cap_use) {
-            (Some(_), CapUse::Kept) => receive_slot = dispatcher.backend_mut().take_slot(),
-            // Deleting what arrived in the server's own empty slot cannot
-            // fail in a way that matters: the slot is empty afterwards.
-            (Some(slot), CapUse::Unused) => drop(own_cnode().delete(slot)),
+        // Empty the slot again: the next message's capability could not
+        // arrive in an occupied one.
+        match (arrived, kept) {
+            (Some(_), true) => receive_slot = dispatcher.backend_mut().take_slot(),
+            // Deleting what arrived in the server's own slot cannot fail
+            // in a way that matters: the slot is empty afterwards.
+            (Some(slot), false) => drop(own_cnode().delete(slot)),
             (None, _) => {}
         }
-        let words = Words::encode(&reply).unwrap_or_else(|| {
-            // Every reply fits (tested); answer something rather than die.
-            Words::encode(&Reply::Error(ErrorCode::Kernel)).unwrap_or_else(|| Words::from_slice(&[]))
-        });
-        pending_reply = Some(transport::stage(&words, 0));
-    }
-}
-
-/// A fault of a registered space's thread: the reply that restarts the
-/// thread after a repair, or `None` after reporting a real fault (the
-/// thread stays blocked until the administrator restarts it).
-fn fault(dispatcher: &mut Dispatcher<Sel4Backend>, msg: &SyscallResult) -> Option<(MessageInfo, CpuMrs)> {
-    let space = (msg.badge & !badge::SPACE_FAULT) as u8;
-    let [ip, addr, _, fsr] = msg.mrs;
-    let report = if msg.info.label() == fault::VM_FAULT {
-        let access = if fsr & FSR_WRITE != 0 { Access::Write } else { Access::Read };
-        match dispatcher.handle_fault(space, addr, ip, access) {
-            // Repaired: an empty reply restarts the thread at the access.
-            None => return Some((MessageInfo::new(0, 0, 0, 0), [0; 4])),
-            Some(report) => report,
+        if dispatcher.take_notice() {
+            syscall::signal(server_slot::REPORT);
         }
-    } else {
-        // Any other fault: the thread is broken; its first message
-        // register is its instruction pointer for every x86 fault type.
-        FaultReport { space, addr: ip, ip, kind: FaultKind::Exception }
-    };
-    syscall::send(server_slot::REPORT, MessageInfo::new(FAULT_REPORT_LABEL, 0, 0, 4), report.to_words());
-    None
+        if let Some(reply) = reply {
+            let words = Words::encode(&reply).unwrap_or_else(|| {
+                // Every reply fits (tested); answer something rather than die.
+                Words::encode(&Reply::Error(ErrorCode::Kernel)).unwrap_or_else(|| Words::from_slice(&[]))
+            });
+            pending_reply = Some(transport::stage(&words, 0));
+        }
+    }
 }

@@ -7,11 +7,11 @@
 #![no_main]
 
 use client_lib::sel4::runtime::StartRegs;
-use client_lib::sel4::syscall;
+use client_lib::sel4::{ipc_buffer, syscall, MessageInfo};
 use client_lib::transport;
 use client_lib::wire::Words;
 use client_lib::{ErrorCode, MemClient};
-use root_task::agent_protocol::{role, slot, Command, Outcome};
+use root_task::agent_protocol::{role, slot, Command, Outcome, RawMessage};
 use root_task::stress::{self, Stress};
 
 client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
@@ -51,6 +51,11 @@ fn execute(client: Result<MemClient, ErrorCode>, held: &mut Stress, command: Com
             let words = Words::from_slice(&words[..(len as usize).min(4)]);
             Outcome::Reply(transport::call_words(slot::MEMSERVER, &words, None))
         }
+        Command::Message(message) => send_raw(&message),
+        Command::Receive { from } => {
+            let msg = syscall::recv(from);
+            Outcome::Received { badge: msg.badge, label: msg.info.label() }
+        }
         Command::Fill { addr, len, seed } => {
             // SAFETY: the root task names memory the scenario mapped in this
             // space; a bad address faults to the memory server, which
@@ -76,6 +81,28 @@ fn execute(client: Result<MemClient, ErrorCode>, held: &mut Stress, command: Com
             Err(e) => Outcome::Reply(Err(e)),
         },
     }
+}
+
+/// Sends `m` as it is, `m.times` times.
+fn send_raw(m: &RawMessage) -> Outcome {
+    let caps = m.caps.iter().take_while(|&&cap| cap != 0).count();
+    let len = usize::from(m.len).min(m.words.len());
+    let mut mrs = [0; 4];
+    mrs[..len].copy_from_slice(&m.words[..len]);
+    let info = MessageInfo::new(m.label, 0, caps as u64, len as u64);
+    let mut outcome = Outcome::Done;
+    for _ in 0..m.times {
+        for (i, &cap) in m.caps.iter().take(caps).enumerate() {
+            ipc_buffer::set_cap(i, cap);
+        }
+        if m.call {
+            let answer = syscall::call(m.to, info, mrs);
+            outcome = Outcome::Answered { label: answer.info.label(), length: answer.info.length() };
+        } else {
+            syscall::send(m.to, info, mrs);
+        }
+    }
+    outcome
 }
 
 /// Increments the counter at `addr` `times` times, then reports.

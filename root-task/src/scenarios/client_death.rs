@@ -31,13 +31,13 @@ pub fn run(w: &mut World) -> Verdict {
         other => fail!("E did not start working: {other:?}"),
     }
     e.kill().context("killing E")?;
-    let space = e.space.ok_or_else(|| crate::verdict::reason(format_args!("E has no space")))?;
     let held = Resources::of(&w.stats()?);
     let count = |r: &Resources| r.vmalloc_areas + r.vmemmap_ranges + r.percpu_allocs;
     if count(&held) <= count(&baseline) {
         fail!("E held nothing when it died");
     }
-    w.server.admin.unregister(space).context("unregistering E")?;
+    let e = w.crowd.last_mut().ok_or_else(|| crate::verdict::reason(format_args!("no agent E")))?;
+    e.unregister(&w.server.admin).context("unregistering E")?;
     unchanged(w, &baseline, format_args!("after E died and was unregistered"))?;
     // The others keep working.
     let [a, b, _] = &w.agents;

@@ -96,7 +96,7 @@ fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crat
                 .server
                 .admin
                 .register_with_quota(c.client_badge(), quota, c.process.vspace.pml4)
-                .map(u64::from));
+                .map(|r| u64::from(r.space)));
         }
     };
     Ok(match answer {

@@ -17,6 +17,7 @@ use client_lib::println;
 use client_lib::protocol::Quota;
 use root_task::agent::{gather, Agent};
 use root_task::agent_protocol::{Command, Outcome};
+use root_task::inbox::Inbox;
 use root_task::memserver_process::MemServerProcess;
 use root_task::stress::{StressPlan, StressSummary, RANGES, RANGE_STRIDE};
 
@@ -77,7 +78,7 @@ pub fn run(w: &mut World) -> Verdict {
         }
         let active = if round == 0 { AGENTS - LATE } else { AGENTS };
         let crowd: heapless::Vec<&Agent, AGENTS> = w.crowd.iter().take(active).collect();
-        let summaries = summaries(&crowd, w.root_endpoint)?;
+        let summaries = summaries(&crowd, w.inbox)?;
         println!("stress: round {round}: {active} agents done");
         for ((i, s), total) in summaries.iter().enumerate().zip(totals.iter_mut()) {
             judge(i, s, round)?;
@@ -95,11 +96,12 @@ pub fn run(w: &mut World) -> Verdict {
     for agent in &crowd {
         agent.send(Command::Release);
     }
-    for (i, s) in summaries(&crowd, w.root_endpoint)?.iter().enumerate() {
+    for (i, s) in summaries(&crowd, w.inbox)?.iter().enumerate() {
         if s.corrupt != 0 || s.unexpected.is_some() || s.refused != 0 {
             fail!("S{i} releasing: {s:?}");
         }
     }
+    drop(crowd);
     let (fewest, least) = totals.iter().copied().enumerate().min_by_key(|&(_, n)| n).unwrap_or((0, 0));
     if least < MIN_REQUESTS {
         fail!("S{fewest} made only {least} requests");
@@ -109,9 +111,8 @@ pub fn run(w: &mut World) -> Verdict {
     if stats.missed_syncs != 0 {
         fail!("{} missed syncs", stats.missed_syncs);
     }
-    for agent in w.crowd.iter().take(AGENTS) {
-        let space = agent.space.ok_or_else(|| reason("an unregistered crowd agent"))?;
-        w.server.admin.unregister(space).context("unregister")?;
+    for agent in w.crowd.iter_mut().take(AGENTS) {
+        agent.unregister(&w.server.admin).context(agent.name)?;
     }
     let requests: u32 = totals.iter().sum();
     println!("stress: {AGENTS} spaces, {requests} requests (at least {least} each), 0 lost or corrupted canaries");
@@ -134,8 +135,8 @@ fn reason(what: &str) -> Reason {
 }
 
 /// One stress summary from each of `crowd`, in its order.
-fn summaries(crowd: &[&Agent], root_endpoint: u64) -> Result<heapless::Vec<StressSummary, AGENTS>, Reason> {
-    let outcomes = gather::<AGENTS>(crowd, root_endpoint).context("gathering the crowd")?;
+fn summaries(crowd: &[&Agent], inbox: Inbox) -> Result<heapless::Vec<StressSummary, AGENTS>, Reason> {
+    let outcomes = gather::<AGENTS>(crowd, inbox).context("gathering the crowd")?;
     let mut out = heapless::Vec::new();
     for (i, outcome) in outcomes.iter().take(crowd.len()).enumerate() {
         match outcome {

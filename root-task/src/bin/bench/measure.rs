@@ -36,7 +36,7 @@ impl<'a> Bench<'a> {
     /// Creates and registers one more bare address space.
     pub fn add_space(&mut self) -> u8 {
         let vspace = VSpace::new(self.alloc);
-        let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}"));
+        let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}")).space;
         self.spaces.push(space).unwrap_or_else(|_| panic!("too many spaces"));
         space
     }
