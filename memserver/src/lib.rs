@@ -18,6 +18,7 @@ pub mod backend;
 pub mod dispatch;
 pub mod error;
 pub mod frame_copies;
+pub mod granules;
 #[cfg(feature = "sim")]
 pub mod harness;
 pub mod ids;
