@@ -28,7 +28,7 @@ fn demo_system_boots_and_every_scenario_succeeds() {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
@@ -36,6 +36,7 @@ const SCENARIOS: [&str; 11] = [
     "unregister",
     "bad-input",
     "exhaustion",
+    "reuse-across-kinds",
     "fault-injection",
     "client-death",
     "stress",

@@ -142,6 +142,12 @@ impl Process {
             .unwrap_or_else(|e| panic!("{}: mint into slot {dest} failed: {e:?}", self.name));
     }
 
+    /// Like [`Process::give`], replacing whatever slot `dest` holds.
+    pub fn replace(&self, dest: u64, src: CPtr, rights: CapRights, badge: u64) {
+        self.cnode.delete(dest).unwrap_or_else(|e| panic!("{}: emptying slot {dest} failed: {e:?}", self.name));
+        self.give(dest, src, rights, badge);
+    }
+
     /// (Re)starts `thread` at the program's entry with rdi = its IPC
     /// buffer and `args` in rsi, rdx and rcx.
     pub fn start(&self, thread: &Thread, args: [u64; 3]) {

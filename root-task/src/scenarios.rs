@@ -1,11 +1,12 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The hardening scenarios (failure injection, stress, client death) have
-//! their own files.
+//! The hardening scenarios (memory reuse across kinds, failure injection,
+//! stress, client death) have their own files.
 
 mod client_death;
 mod fault_injection;
+mod reuse_across_kinds;
 mod stress;
 
 use crate::fail;
@@ -84,7 +85,7 @@ impl<'a> World<'a> {
 type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 11] = [
+pub const SCENARIOS: [Scenario; 12] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
@@ -92,6 +93,7 @@ pub const SCENARIOS: [Scenario; 11] = [
     ("unregister", unregister),
     ("bad-input", bad_input),
     ("exhaustion", exhaustion),
+    ("reuse-across-kinds", reuse_across_kinds::run),
     ("fault-injection", fault_injection::run),
     ("client-death", client_death::run),
     ("stress", stress::run),
