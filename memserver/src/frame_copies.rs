@@ -232,6 +232,14 @@ mod tests {
         Box::new(FrameCopies::new())
     }
 
+    /// Maps `frame` at 0x1000 in `spaces` spaces through new kept copies
+    /// in slots from `first_slot` on.
+    fn kept_in(c: &mut FrameCopies, frame: u32, spaces: usize, first_slot: u64) {
+        for space in 0..spaces {
+            c.mapped(frame, space, 0x1000, first_slot + space as u64, CopyFor::NewKept);
+        }
+    }
+
     /// The unmapped kept copies of frames `0..frames`, counted one by one.
     fn scanned(c: &FrameCopies, frames: usize) -> u64 {
         c.kept.iter().take(frames).flatten().filter(|e| **e != 0 && **e & (MAPPED | ORIGINAL) == 0).count() as u64
@@ -254,9 +262,7 @@ mod tests {
     #[test]
     fn unmap_all_reports_every_mapping_once() {
         let mut c = copies();
-        for space in 0..3 {
-            c.mapped(4, space, 0x1000, 10 + space as u64, CopyFor::NewKept);
-        }
+        kept_in(&mut c, 4, 3, 10);
         c.mapped(4, 1, 0x2000, 20, CopyFor::NewExtra);
         let mut seen = Vec::new();
         c.unmap_all(4, |u| seen.push(u));
@@ -327,9 +333,7 @@ mod tests {
     #[test]
     fn forgetting_a_frame_frees_its_kept_copies_and_nothing_else() {
         let mut c = copies();
-        for space in 0..4 {
-            c.mapped(3, space, 0x1000, 40 + space as u64, CopyFor::NewKept);
-        }
+        kept_in(&mut c, 3, 4, 40);
         c.mapped(2, 0, 0x2000, 50, CopyFor::NewKept);
         c.unmap_all(3, |_| {});
         let mut freed = Vec::new();
