@@ -79,7 +79,8 @@ impl UntypedPool {
                 self.add(untyped, 1 << (bits - size::PAGE_BITS as u8));
                 continue;
             }
-            let count = (1u64 << (bits - GRANULE_BITS)).min(room as u64);
+            let granules = 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX);
+            let count = granules.min(room as u64);
             let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
             counts.record(Invocation::Retype);
             let target = Slot::in_root(server_slot::CNODE, first);
