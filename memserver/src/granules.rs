@@ -13,7 +13,8 @@
 //! - [`Granules::take`] hands out an object of a kind that is not in use
 //!   (fresh from a Retype, or spare after use), from the granule with the
 //!   most objects in use that has one: freed objects then gather in
-//!   granules that end up wholly unused.
+//!   granules that end up wholly unused. A granule with nothing in use
+//!   offers its objects of a kind only if they are at least half of it.
 //! - [`Granules::batch`] says where to make new objects of a kind: a
 //!   granule of 4 KiB objects with room (again the fullest), else an empty
 //!   granule; [`Granules::made`] records them.
@@ -200,6 +201,14 @@ impl Granule {
         self.available(kind).is_some_and(|words| words.iter().any(|w| *w != 0))
     }
 
+    /// Whether an unused object of `kind` should be taken from here: the
+    /// granule is in use anyway, or at least half of it is such objects.
+    /// (Taking one from a granule of other unused objects would keep all
+    /// of them from a reset; new objects made elsewhere cost no memory.)
+    fn offers(&self, kind: ObjectKind) -> bool {
+        self.has(kind) && (self.in_use > 0 || 2 * self.count_available(kind) >= self.made as u64)
+    }
+
     /// The lowest place holding an object of `kind` not in use.
     fn first_available(&self, kind: ObjectKind) -> Option<usize> {
         let words = self.available(kind)?;
@@ -243,8 +252,10 @@ impl Granule {
 pub struct Granules {
     granules: [Granule; MAX_GRANULES],
     count: usize,
-    /// The granule each kind was last taken from (it stays the fullest
-    /// while it has one).
+    /// The granule each kind was last taken from: it stays the fullest
+    /// while it has one, until one of the kind is given back. (So the same
+    /// free objects are taken in the same order again: a recycled frame
+    /// then is one the zeroing window already maps.)
     preferred: [Option<usize>; KINDS],
 }
 
@@ -279,11 +290,11 @@ impl Granules {
     }
 
     /// An object of `kind` not in use, now in use, and what it was; from
-    /// the granule with the most objects in use that has one.
+    /// the granule with the most objects in use that offers one.
     pub fn take(&mut self, kind: ObjectKind) -> Option<(ObjectId, State)> {
         let preferred = self.preferred.get(kind.index()).copied().flatten();
-        let granule = preferred.filter(|&g| self.granules.get(g).is_some_and(|gr| gr.has(kind))).or_else(|| {
-            let candidates = self.live().filter(|(_, gr)| gr.has(kind));
+        let granule = preferred.filter(|&g| self.granules.get(g).is_some_and(|gr| gr.offers(kind))).or_else(|| {
+            let candidates = self.live().filter(|(_, gr)| gr.offers(kind));
             candidates.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g)
         })?;
         if let Some(p) = self.preferred.get_mut(kind.index()) {
@@ -297,8 +308,11 @@ impl Granules {
 
     /// Gives object `id` back: it is spare.
     pub fn give_back(&mut self, id: ObjectId) {
-        if let Some(granule) = self.granules.get_mut(id.granule()) {
-            granule.set_state(id.place(), State::Spare);
+        let Some(granule) = self.granules.get_mut(id.granule()) else { return };
+        let kind = granule.objects.get(id.place()).copied().flatten().map(|o| o.kind);
+        granule.set_state(id.place(), State::Spare);
+        if let Some(preferred) = kind.and_then(|kind| self.preferred.get_mut(kind.index())) {
+            *preferred = None;
         }
     }
 
@@ -476,6 +490,25 @@ mod tests {
         let again: Vec<_> = (0..511).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
         assert!(again.iter().all(|id| id.granule() == 1), "granule 1 was the fuller");
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), Some(0), "granule 0 is wholly unused");
+    }
+
+    #[test]
+    fn objects_given_back_are_taken_again_in_the_same_order() {
+        let mut g = granules(3);
+        for _ in 0..3 {
+            let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+            g.made(b, ObjectKind::SmallFrame);
+        }
+        let take = |g: &mut Granules, n| -> Vec<ObjectId> {
+            (0..n).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect()
+        };
+        let pinned = take(&mut g, 300);
+        let first = take(&mut g, 200);
+        for id in &first {
+            g.give_back(*id);
+        }
+        assert_eq!(take(&mut g, 200), first);
+        drop(pinned);
     }
 
     #[test]
