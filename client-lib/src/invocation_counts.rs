@@ -14,6 +14,9 @@ pub enum Invocation {
     /// CNode Delete (of an unmapped copy or an unused object: in seL4 5.0.0
     /// deleting a copy does not unmap it).
     Delete,
+    /// CNode Revoke (of a granule of untyped memory, whose objects are all
+    /// unused: it deletes them and every copy of their capabilities).
+    Revoke,
     /// PDPT Map.
     MapPdpt,
     /// PageDirectory Map.
@@ -32,10 +35,11 @@ pub enum Invocation {
 
 impl Invocation {
     /// Every kind, in counter order.
-    pub const ALL: [Invocation; 10] = [
+    pub const ALL: [Invocation; 11] = [
         Invocation::Retype,
         Invocation::Copy,
         Invocation::Delete,
+        Invocation::Revoke,
         Invocation::MapPdpt,
         Invocation::MapPd,
         Invocation::MapPt,

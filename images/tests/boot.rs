@@ -57,7 +57,7 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
@@ -66,6 +66,7 @@ const SCENARIOS: [&str; 12] = [
     "bad-input",
     "forged-faults",
     "exhaustion",
+    "reuse-across-kinds",
     "fault-injection",
     "client-death",
     "stress",

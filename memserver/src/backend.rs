@@ -3,8 +3,11 @@
 //!
 //! On seL4 (`sel4::backend`) each method is a small fixed set of
 //! invocations: `alloc_frame` = a frame from a batched Untyped Retype, or a
-//! recycled one zeroed; `free_frame` = none (the frame is kept for reuse:
-//! deleting it would not give its memory back to the untyped);
+//! recycled one zeroed (when no memory of any kind is left, first a reset
+//! of a 2 MiB granule of untyped memory none of whose objects is in use:
+//! its window mappings' Page Unmaps and one CNode Revoke); `free_frame` =
+//! none (the frame is kept for reuse until its granule is reset: deleting
+//! it alone would not give its memory back to the untyped);
 //! `revoke_frame` = a Page Unmap per mapping (the copies are kept);
 //! `create_structure` = a batched-retype or kept structure plus its Map;
 //! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a

@@ -57,6 +57,8 @@ pub struct FrameCopies {
     /// `kept[frame][space]`: slot of the kept copy (`MAPPED` while mapped,
     /// `ORIGINAL` if it is the original), 0 for none.
     kept: [[u32; MAX_SPACES]; MAX_FRAMES],
+    /// Kept copies that are not mapped (originals not counted).
+    unmapped_kept: u64,
     /// (space, address) -> (extra copy, frame index).
     extra: heapless::FnvIndexMap<(u8, u64), (u32, u32), MAX_EXTRA>,
 }
@@ -70,18 +72,27 @@ impl Default for FrameCopies {
 impl FrameCopies {
     /// No copies.
     pub const fn new() -> FrameCopies {
-        FrameCopies { kept: [[0; MAX_SPACES]; MAX_FRAMES], extra: heapless::FnvIndexMap::new() }
+        FrameCopies { kept: [[0; MAX_SPACES]; MAX_FRAMES], unmapped_kept: 0, extra: heapless::FnvIndexMap::new() }
     }
 
-    fn entry(&mut self, frame: u32, space: usize) -> Option<&mut u32> {
-        self.kept.get_mut(frame as usize)?.get_mut(space)
+    fn entry(&self, frame: u32, space: usize) -> Option<u32> {
+        self.kept.get(frame as usize)?.get(space).copied()
+    }
+
+    /// Sets the kept entry of `frame` in `space` (if there is one), keeping
+    /// the count of unmapped kept copies.
+    fn set(&mut self, frame: u32, space: usize, value: u32) {
+        let Some(e) = self.kept.get_mut(frame as usize).and_then(|row| row.get_mut(space)) else { return };
+        let counted = |e: u32| u64::from(e != 0 && e & (MAPPED | ORIGINAL) == 0);
+        self.unmapped_kept = self.unmapped_kept + counted(value) - counted(*e);
+        *e = value;
     }
 
     /// How to map `frame` in `space`; `original` is the frame's original
     /// capability if the server does not need it itself.
     pub fn plan(&mut self, frame: u32, space: usize, original: Option<CPtr>) -> CopyFor {
         let original_free = !self.kept.get(frame as usize).is_some_and(|row| row.iter().any(|e| e & ORIGINAL != 0));
-        match self.entry(frame, space).map(|e| *e) {
+        match self.entry(frame, space) {
             Some(0) => match original {
                 Some(cap) if original_free => CopyFor::Original(cap),
                 _ => CopyFor::NewKept,
@@ -98,10 +109,8 @@ impl FrameCopies {
         match how {
             CopyFor::Reuse(_) | CopyFor::NewKept | CopyFor::Original(_) => match self.entry(frame, space) {
                 Some(e) => {
-                    *e = copy as u32 | MAPPED | (*e & ORIGINAL);
-                    if matches!(how, CopyFor::Original(_)) {
-                        *e |= ORIGINAL;
-                    }
+                    let original = if matches!(how, CopyFor::Original(_)) { ORIGINAL } else { e & ORIGINAL };
+                    self.set(frame, space, copy as u32 | MAPPED | original);
                     true
                 }
                 None => false,
@@ -112,16 +121,12 @@ impl FrameCopies {
 
     /// Records `copy` as the kept, unmapped copy of `frame` in `space`.
     pub fn keep_unmapped(&mut self, frame: u32, space: usize, copy: CPtr) {
-        if let Some(e) = self.entry(frame, space) {
-            *e = copy as u32;
-        }
+        self.set(frame, space, copy as u32);
     }
 
-    /// Kept copies not mapped now, among frames `0..frames`: slots held
-    /// for reuse.
-    pub fn kept_unmapped(&self, frames: u32) -> u64 {
-        let rows = self.kept.iter().take(frames as usize);
-        rows.flatten().filter(|e| **e != 0 && **e & (MAPPED | ORIGINAL) == 0).count() as u64
+    /// Kept copies not mapped now: slots held for reuse.
+    pub fn kept_unmapped(&self) -> u64 {
+        self.unmapped_kept
     }
 
     /// Whether an extra copy could be recorded now.
@@ -135,20 +140,18 @@ impl FrameCopies {
         if let Some((copy, _)) = self.extra.remove(&(space as u8, addr)) {
             return Some(Unmapped::Extra(copy as CPtr));
         }
-        let e = self.entry(frame, space)?;
-        (*e & MAPPED != 0).then(|| {
-            *e &= !MAPPED;
-            Unmapped::Kept((*e & SLOT) as CPtr)
-        })
+        let e = self.entry(frame, space).filter(|e| e & MAPPED != 0)?;
+        self.set(frame, space, e & !MAPPED);
+        Some(Unmapped::Kept((e & SLOT) as CPtr))
     }
 
     /// Records every mapping of `frame` as unmapped, calling `unmapped`
     /// with how each copy is to be disposed of.
     pub fn unmap_all(&mut self, frame: u32, mut unmapped: impl FnMut(Unmapped)) {
-        if let Some(row) = self.kept.get_mut(frame as usize) {
-            for e in row.iter_mut().filter(|e| **e & MAPPED != 0) {
-                *e &= !MAPPED;
-                unmapped(Unmapped::Kept((*e & SLOT) as CPtr));
+        for space in 0..MAX_SPACES {
+            if let Some(e) = self.entry(frame, space).filter(|e| e & MAPPED != 0) {
+                self.set(frame, space, e & !MAPPED);
+                unmapped(Unmapped::Kept((e & SLOT) as CPtr));
             }
         }
         self.extra.retain(|_, (copy, f)| {
@@ -163,9 +166,26 @@ impl FrameCopies {
     /// The original capability of `frame`, kept for a space and unmapped,
     /// is the server's again (to be mapped in its own VSpace).
     pub fn take_original(&mut self, frame: u32) {
-        if let Some(row) = self.kept.get_mut(frame as usize) {
-            for e in row.iter_mut().filter(|e| **e & ORIGINAL != 0) {
-                *e = 0;
+        for space in 0..MAX_SPACES {
+            if self.entry(frame, space).is_some_and(|e| e & ORIGINAL != 0) {
+                self.set(frame, space, 0);
+            }
+        }
+    }
+
+    /// Forgets the kept copies of `frame`, which is mapped nowhere and
+    /// whose capabilities the caller deleted (with its untyped's revoke),
+    /// calling `freed` with each copy's slot (not the original's).
+    pub fn forget_frame(&mut self, frame: u32, mut freed: impl FnMut(CPtr)) {
+        for space in 0..MAX_SPACES {
+            match self.entry(frame, space) {
+                Some(0) | None => {}
+                Some(e) => {
+                    if e & ORIGINAL == 0 {
+                        freed((e & SLOT) as CPtr);
+                    }
+                    self.set(frame, space, 0);
+                }
             }
         }
     }
@@ -179,18 +199,19 @@ impl FrameCopies {
             *e = 0;
             dropped += 1;
         }
+        self.unmapped_kept -= dropped as u64;
         dropped
     }
 
     /// Forgets every copy in `space` (for an unregistered space), calling
     /// `delete` with each copy's slot (not an original's).
     pub fn forget_space(&mut self, space: usize, mut delete: impl FnMut(CPtr)) {
-        for row in self.kept.iter_mut() {
-            if let Some(e) = row.get_mut(space).filter(|e| **e != 0) {
-                if *e & ORIGINAL == 0 {
-                    delete((*e & SLOT) as CPtr);
+        for frame in 0..MAX_FRAMES as u32 {
+            if let Some(e) = self.entry(frame, space).filter(|e| *e != 0) {
+                if e & ORIGINAL == 0 {
+                    delete((e & SLOT) as CPtr);
                 }
-                *e = 0;
+                self.set(frame, space, 0);
             }
         }
         self.extra.retain(|(s, _), (copy, _)| {
@@ -211,6 +232,19 @@ mod tests {
         Box::new(FrameCopies::new())
     }
 
+    /// Maps `frame` at 0x1000 in `spaces` spaces through new kept copies
+    /// in slots from `first_slot` on.
+    fn kept_in(c: &mut FrameCopies, frame: u32, spaces: usize, first_slot: u64) {
+        for space in 0..spaces {
+            c.mapped(frame, space, 0x1000, first_slot + space as u64, CopyFor::NewKept);
+        }
+    }
+
+    /// The unmapped kept copies of frames `0..frames`, counted one by one.
+    fn scanned(c: &FrameCopies, frames: usize) -> u64 {
+        c.kept.iter().take(frames).flatten().filter(|e| **e != 0 && **e & (MAPPED | ORIGINAL) == 0).count() as u64
+    }
+
     #[test]
     fn a_kept_copy_is_reused_and_a_second_address_gets_an_extra() {
         let mut c = copies();
@@ -222,15 +256,13 @@ mod tests {
         assert_eq!(c.unmapped(7, 2, 0x1000), Some(Unmapped::Kept(100)));
         assert_eq!(c.unmapped(7, 2, 0x1000), None);
         assert_eq!(c.plan(7, 2, None), CopyFor::Reuse(100));
-        assert_eq!(c.kept_unmapped(8), 1);
+        assert_eq!(c.kept_unmapped(), 1);
     }
 
     #[test]
     fn unmap_all_reports_every_mapping_once() {
         let mut c = copies();
-        for space in 0..3 {
-            c.mapped(4, space, 0x1000, 10 + space as u64, CopyFor::NewKept);
-        }
+        kept_in(&mut c, 4, 3, 10);
         c.mapped(4, 1, 0x2000, 20, CopyFor::NewExtra);
         let mut seen = Vec::new();
         c.unmap_all(4, |u| seen.push(u));
@@ -239,7 +271,7 @@ mod tests {
         });
         assert_eq!(seen, [Unmapped::Kept(10), Unmapped::Kept(11), Unmapped::Kept(12), Unmapped::Extra(20)]);
         c.unmap_all(4, |u| panic!("{u:?} reported twice"));
-        assert_eq!(c.kept_unmapped(5), 3);
+        assert_eq!(c.kept_unmapped(), 3);
     }
 
     #[test]
@@ -285,7 +317,7 @@ mod tests {
             Unmapped::Kept(s) | Unmapped::Extra(s) => *s,
         });
         assert_eq!(seen, [Unmapped::Kept(30), Unmapped::Kept(900)]);
-        assert_eq!(c.kept_unmapped(6), 1, "the original is no spare copy");
+        assert_eq!(c.kept_unmapped(), 1, "the original is no spare copy");
         assert_eq!(c.drop_unmapped(10, |s| assert_ne!(s, 900)), 1);
         assert_eq!(c.plan(5, 0, Some(900)), CopyFor::Reuse(900));
         c.take_original(5);
@@ -293,5 +325,65 @@ mod tests {
         c.mapped(5, 2, 0x1000, 900, CopyFor::Original(900));
         c.unmap_all(5, |_| {});
         c.forget_space(2, |s| panic!("deleted {s}: the original is the server's"));
+        c.mapped(5, 3, 0x1000, 900, CopyFor::Original(900));
+        c.unmap_all(5, |_| {});
+        c.forget_frame(5, |s| panic!("freed {s}: the original is the server's"));
+    }
+
+    #[test]
+    fn forgetting_a_frame_frees_its_kept_copies_and_nothing_else() {
+        let mut c = copies();
+        kept_in(&mut c, 3, 4, 40);
+        c.mapped(2, 0, 0x2000, 50, CopyFor::NewKept);
+        c.unmap_all(3, |_| {});
+        let mut freed = Vec::new();
+        c.forget_frame(3, |s| freed.push(s));
+        assert_eq!(freed, [40, 41, 42, 43]);
+        assert_eq!(c.plan(3, 0, None), CopyFor::NewKept, "a new frame of that index starts with no copy");
+        assert_eq!(c.plan(2, 0, None), CopyFor::NewExtra, "another frame keeps its copy");
+        assert_eq!(c.kept_unmapped(), 0);
+    }
+
+    /// The count of unmapped kept copies (a statistic the server reports)
+    /// follows every change, over a long mixed sequence.
+    #[test]
+    fn the_unmapped_count_follows_every_change() {
+        let mut c = copies();
+        let mut next_slot = 100;
+        for step in 0u64..4000 {
+            let (frame, space) = ((step * 7 % 13) as u32, (step * 5 % 6) as usize);
+            let addr = 0x1000 * (step % 3);
+            match step % 9 {
+                0..=3 => {
+                    let original = (step % 2 == 0).then_some(7000 + frame as u64);
+                    let plan = c.plan(frame, space, original);
+                    let copy = match plan {
+                        CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
+                        CopyFor::NewKept | CopyFor::NewExtra => {
+                            next_slot += 1;
+                            next_slot
+                        }
+                    };
+                    if step % 4 == 0 && plan == CopyFor::NewKept {
+                        c.keep_unmapped(frame, space, copy);
+                    } else {
+                        c.mapped(frame, space, addr, copy, plan);
+                    }
+                }
+                4 | 5 => drop(c.unmapped(frame, space, addr)),
+                6 => c.unmap_all(frame, |_| {}),
+                7 => match step % 4 {
+                    0 => c.take_original(frame),
+                    1 => drop(c.drop_unmapped(2, |_| {})),
+                    2 => c.forget_space(space, |_| {}),
+                    _ => {
+                        c.unmap_all(frame, |_| {});
+                        c.forget_frame(frame, |_| {});
+                    }
+                },
+                _ => {}
+            }
+            assert_eq!(c.kept_unmapped(), scanned(&c, 13), "step {step}");
+        }
     }
 }

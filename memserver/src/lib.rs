@@ -20,6 +20,7 @@ pub mod error;
 pub mod fault_message;
 pub mod fault_reports;
 pub mod frame_copies;
+pub mod granules;
 #[cfg(feature = "sim")]
 pub mod harness;
 pub mod ids;

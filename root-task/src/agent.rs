@@ -114,7 +114,9 @@ impl Agent {
     }
 
     /// Registers the agent's VSpace with limits on bytes, frames,
-    /// structures and areas, and routes its threads' faults to the server.
+    /// structures and areas, and routes its threads' faults to the server
+    /// (badged with the new space: an agent can be registered again after
+    /// it was unregistered).
     pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ErrorCode> {
         let registration = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
         self.route_faults(self.mem_endpoint, registration.fault_badge);

@@ -1,12 +1,13 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The hardening scenarios (forged faults, failure injection, stress,
-//! client death) have their own files.
+//! The hardening scenarios (forged faults, memory reuse across kinds,
+//! failure injection, stress, client death) have their own files.
 
 mod client_death;
 mod fault_injection;
 mod forged_faults;
+mod reuse_across_kinds;
 mod stress;
 
 use crate::fail;
@@ -88,7 +89,7 @@ impl<'a> World<'a> {
 type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 12] = [
+pub const SCENARIOS: [Scenario; 13] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
@@ -97,6 +98,7 @@ pub const SCENARIOS: [Scenario; 12] = [
     ("bad-input", bad_input),
     ("forged-faults", forged_faults::run),
     ("exhaustion", exhaustion),
+    ("reuse-across-kinds", reuse_across_kinds::run),
     ("fault-injection", fault_injection::run),
     ("client-death", client_death::run),
     ("stress", stress::run),

@@ -1,8 +1,13 @@
 //! The core's [`Backend`] with real seL4 invocations.
 //!
 //! - Frames and paging structures are retyped in batches (up to 256
-//!   objects per Untyped Retype) by [`ObjectPool`]s, so creating one costs a
-//!   fraction of an invocation.
+//!   objects per Untyped Retype) from 2 MiB granules of untyped memory
+//!   ([`UntypedPool`]), so creating one costs a fraction of an invocation.
+//!   Unused objects are kept for reuse; when a kind has none left and no
+//!   granule has room, a granule none of whose objects is in use is reset
+//!   (its window mappings removed, then one CNode Revoke deletes its
+//!   objects and their copies) and serves that kind: memory freed by any
+//!   use serves every use.
 //! - A frame is an original capability the server keeps. One space maps
 //!   the original itself until the server needs it (to zero the frame for
 //!   reuse); every other space maps a copy (CNode Copy, then Page Map). A
@@ -16,24 +21,23 @@
 
 use super::cspace::{own_cnode, Slots};
 use super::fault_injection;
-use super::object_pool::ObjectPool;
 use super::untyped_pool::UntypedPool;
 use super::window::Window;
 use crate::backend::{Backend, Rights, SpaceRef};
 use crate::dispatch::Platform;
 use crate::error::BackendError;
-use crate::frame_copies::{CopyFor, FrameCopies, Unmapped, MAX_FRAMES};
+use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
+use crate::granules::{ObjectId, ObjectKind, State};
 use crate::ids::SpaceId;
 use crate::layout::{Level, PageSize, RegionAddr};
-use crate::limits::{MAX_SPACES, MAX_TABLES};
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
 use client_lib::protocol::{ErrorCode, FailurePoint};
-use client_lib::sel4::abi::{object_type, size, CPtr};
+use client_lib::sel4::abi::CPtr;
 use client_lib::sel4::{CapRights, Page, PagingLevel, PagingStructure, Sel4Error};
 
-/// A frame: its original capability, its index in the server's frame
-/// tables, and its size.
+/// A frame: its original capability, its object number (which is its
+/// index in the server's frame tables), and its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub cap: CPtr,
@@ -41,20 +45,15 @@ pub struct Frame {
     pub size: PageSize,
 }
 
-/// A paging structure: the slot of its capability, and its level.
+/// A paging structure: the slot of its capability, its object number, and
+/// its level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Structure {
     pub cap: CPtr,
+    pub id: ObjectId,
     pub level: Level,
 }
 
-/// Recycled frames kept, per size: every frame there can be, so a freed
-/// frame is always kept. (A deleted object's memory does not go back to its
-/// untyped until the whole untyped is revoked, so giving one up loses it.)
-const MAX_SPARE: usize = MAX_FRAMES;
-/// Kept paging structures, per level: as many as every space's mirror of a
-/// full canonical table, and the server's own.
-const MAX_SPARE_STRUCTURES: usize = MAX_TABLES * (MAX_SPACES + 1);
 /// Unmapped kept copies given up at once when the server's CNode is full.
 const DROP_BATCH: usize = 1024;
 /// Where the server maps a reused 2 MiB frame to zero it.
@@ -65,21 +64,8 @@ pub struct Sel4Backend {
     pub slots: Slots,
     pub pool: UntypedPool,
     pub counts: InvocationCounts,
-    small: ObjectPool,
-    large: ObjectPool,
-    pdpts: ObjectPool,
-    pds: ObjectPool,
-    pts: ObjectPool,
     copies: FrameCopies,
     window: Window,
-    /// Frame indices given back, and the next never-used one.
-    free_indices: heapless::Vec<u32, MAX_FRAMES>,
-    next_index: u32,
-    spare_small: heapless::Vec<Frame, MAX_SPARE>,
-    spare_large: heapless::Vec<Frame, MAX_SPARE>,
-    spare_pdpts: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
-    spare_pds: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
-    spare_pts: heapless::Vec<CPtr, MAX_SPARE_STRUCTURES>,
 }
 
 impl Default for Sel4Backend {
@@ -131,10 +117,6 @@ fn dispose(slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped)
     }
 }
 
-const fn kind(object: u64, bits: u64) -> (u64, u64, u64) {
-    (object, 0, 1 << bits)
-}
-
 impl Sel4Backend {
     /// An empty backend; see [`Sel4Backend::start`].
     pub const fn new() -> Sel4Backend {
@@ -142,50 +124,31 @@ impl Sel4Backend {
             slots: Slots::new(),
             pool: UntypedPool::new(),
             counts: InvocationCounts::new(),
-            small: ObjectPool::new(kind(object_type::X86_4K, size::PAGE_BITS), 256),
-            large: ObjectPool::new(kind(object_type::X86_LARGE_PAGE, size::LARGE_PAGE_BITS), 1),
-            pdpts: ObjectPool::new(kind(object_type::X86_PDPT, size::PAGE_BITS), 8),
-            pds: ObjectPool::new(kind(object_type::X86_PAGE_DIRECTORY, size::PAGE_BITS), 32),
-            pts: ObjectPool::new(kind(object_type::X86_PAGE_TABLE, size::PAGE_BITS), 128),
             copies: FrameCopies::new(),
             window: Window::new(),
-            free_indices: heapless::Vec::new(),
-            next_index: 0,
-            spare_small: heapless::Vec::new(),
-            spare_large: heapless::Vec::new(),
-            spare_pdpts: heapless::Vec::new(),
-            spare_pds: heapless::Vec::new(),
-            spare_pts: heapless::Vec::new(),
         }
     }
 
-    /// Takes the free slots from `first_free_slot` and the untyped caps,
-    /// and prepares the server's own VSpace: the structures of the large
-    /// scratch address and of the whole zeroing window.
+    /// Takes the free slots from `first_free_slot` and the untyped caps
+    /// (split into granules), and prepares the server's own VSpace: the
+    /// structures of the large scratch address and of the whole zeroing
+    /// window.
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
         self.slots.start_at(first_free_slot);
-        for &(slot, size_bits) in untypeds {
-            self.pool.add(slot, size_bits);
-        }
+        self.pool.start(untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
         let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
         for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
-            let cap = self.new_structure(level)?;
-            self.map_structure(server_slot::VSPACE, Structure { cap, level }, addr)?;
+            let structure = self.new_structure(level)?;
+            self.map_structure(server_slot::VSPACE, structure, addr)?;
         }
         Ok(())
     }
 
     /// Objects not in use and the bytes they hold: fresh objects retyped
-    /// ahead, recycled frames, kept structures and kept unmapped copies.
+    /// ahead, recycled frames and structures, and kept unmapped copies.
     pub fn spare_objects(&self) -> (u64, u64) {
-        let pools = [&self.small, &self.large, &self.pdpts, &self.pds, &self.pts];
-        let fresh = pools.iter().map(|p| (p.fresh_count(), p.fresh_bytes()));
-        let small = (self.spare_small.len() as u64, self.spare_small.len() as u64 * PageSize::Small.bytes());
-        let large = (self.spare_large.len() as u64, self.spare_large.len() as u64 * PageSize::Large.bytes());
-        let structures = (self.spare_pdpts.len() + self.spare_pds.len() + self.spare_pts.len()) as u64;
-        let kept = (structures, structures << size::PAGE_BITS);
-        let copies = (self.copies.kept_unmapped(self.next_index), 0);
-        fresh.chain([small, large, kept, copies]).fold((0, 0), |(n, b), (dn, db)| (n + dn, b + db))
+        let (objects, bytes) = self.pool.granules.spare();
+        (objects + self.copies.kept_unmapped(), bytes)
     }
 
     fn delete(&mut self, slot: CPtr) {
@@ -210,33 +173,50 @@ impl Sel4Backend {
         self.slots.take()
     }
 
-    /// Keeps an unused structure for reuse.
-    fn keep_spare(&mut self, structure: Structure) {
-        let spares = match structure.level {
-            Level::Pdpt => &mut self.spare_pdpts,
-            Level::Pd => &mut self.spare_pds,
-            Level::Pt => &mut self.spare_pts,
-            Level::Pml4 => return,
-        };
-        // Capacity is every structure of the level there can be.
-        let _ = spares.push(structure.cap);
+    /// An object of `kind` not in use, now in use: one kept or retyped
+    /// earlier, one of a batch retyped now, or, when no granule has one or
+    /// room for one, one from a granule reset for it.
+    fn object(&mut self, kind: ObjectKind) -> Result<(CPtr, ObjectId, State), BackendError> {
+        if let Some(object) = self.pool.take(kind, &mut self.counts).map_err(rejected)? {
+            return Ok(object);
+        }
+        let granule = self.pool.granules.reclaimable(kind).ok_or(BackendError::OutOfMemory)?;
+        self.reset(granule)?;
+        self.pool.take(kind, &mut self.counts).map_err(rejected)?.ok_or(BackendError::OutOfMemory)
     }
 
-    /// A structure of `level`: a spare one, or a fresh one.
-    fn new_structure(&mut self, level: Level) -> Result<CPtr, BackendError> {
-        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
-        self.make_room();
-        let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
-        let (objects, spares) = match level {
-            Level::Pdpt => (&mut self.pdpts, &mut self.spare_pdpts),
-            Level::Pd => (&mut self.pds, &mut self.spare_pds),
-            Level::Pt => (&mut self.pts, &mut self.spare_pts),
-            Level::Pml4 => return Err(BackendError::Rejected(0)),
-        };
-        match spares.pop() {
-            Some(cap) => Ok(cap),
-            None => objects.take(pool, slots, counts).map_err(rejected),
+    /// Resets `granule`, none of whose objects is in use, so its memory can
+    /// be retyped as anything. Its frames are mapped in no client space
+    /// (they were unmapped when freed); the window's mappings of them are
+    /// removed here, since deleting a capability that is not a frame's last
+    /// leaves its mapping in place. The revoke then deletes the objects and
+    /// the kept copies of their capabilities, whose slots are free again.
+    fn reset(&mut self, granule: usize) -> Result<(), BackendError> {
+        for (id, kind) in self.pool.granules.objects(granule) {
+            if kind == ObjectKind::SmallFrame && self.window.holds(id.get()) {
+                self.counts.record(Invocation::UnmapPage);
+                // Unmapping the server's own mapping of its frame cannot fail.
+                let _ = Page(self.pool.slot(id)).unmap();
+                self.window.release(id.get());
+            }
         }
+        self.pool.revoke(granule, &mut self.counts).map_err(rejected)?;
+        let (copies, slots) = (&mut self.copies, &mut self.slots);
+        for (id, kind) in self.pool.granules.objects(granule) {
+            if matches!(kind, ObjectKind::SmallFrame | ObjectKind::LargeFrame) {
+                copies.forget_frame(id.get(), |copy| slots.give_back(copy));
+            }
+        }
+        self.pool.granules.reset(granule);
+        Ok(())
+    }
+
+    /// A structure of `level`: a kept one, or a fresh one.
+    fn new_structure(&mut self, level: Level) -> Result<Structure, BackendError> {
+        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
+        let kind = ObjectKind::structure(level).ok_or(BackendError::Rejected(0))?;
+        let (cap, id, _) = self.object(kind)?;
+        Ok(Structure { cap, id, level })
     }
 
     fn map_structure(&mut self, vspace: CPtr, structure: Structure, addr: u64) -> Result<(), BackendError> {
@@ -245,18 +225,8 @@ impl Sel4Backend {
         let mapped = fault_injection::check(FailurePoint::Map);
         mapped.and_then(|()| PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr)).map_err(|e| {
             // Nothing refers to the object: keep it for later.
-            self.keep_spare(structure);
+            self.pool.granules.give_back(structure.id);
             rejected(e)
-        })
-    }
-
-    fn new_index(&mut self) -> Option<u32> {
-        self.free_indices.pop().or_else(|| {
-            let index = self.next_index;
-            ((index as usize) < MAX_FRAMES).then(|| {
-                self.next_index += 1;
-                index
-            })
         })
     }
 
@@ -299,45 +269,27 @@ impl Backend for Sel4Backend {
     type Structure = Structure;
     type VSpace = CPtr;
 
+    /// A fresh frame comes zeroed from its Retype; a recycled one is
+    /// zeroed here.
     fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
         fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
-        let spare = match size {
-            PageSize::Small => self.spare_small.pop(),
-            PageSize::Large => self.spare_large.pop(),
-        };
-        if let Some(frame) = spare {
-            return match self.zero(frame) {
-                Ok(()) => Ok(frame),
-                Err(e) => {
-                    self.free_frame(frame);
-                    Err(e)
-                }
-            };
-        }
-        let index = self.new_index().ok_or(BackendError::OutOfMemory)?;
-        self.make_room();
-        let (slots, pool, counts) = (&mut self.slots, &mut self.pool, &mut self.counts);
-        let objects = match size {
-            PageSize::Small => &mut self.small,
-            PageSize::Large => &mut self.large,
-        };
-        match objects.take(pool, slots, counts) {
-            Ok(cap) => Ok(Frame { cap, index, size }),
-            Err(e) => {
-                // The index was taken, so there is room.
-                let _ = self.free_indices.push(index);
-                Err(rejected(e))
+        let (cap, id, state) = self.object(ObjectKind::frame(size))?;
+        let frame = Frame { cap, index: id.get(), size };
+        if state == State::Spare {
+            if let Err(e) = self.zero(frame) {
+                self.free_frame(frame);
+                return Err(e);
             }
         }
+        Ok(frame)
     }
 
+    /// The frame is kept for reuse (deleting it alone would not give its
+    /// memory back: only its granule's reset does).
     fn free_frame(&mut self, frame: Frame) {
-        let spare = match frame.size {
-            PageSize::Small => &mut self.spare_small,
-            PageSize::Large => &mut self.spare_large,
-        };
-        // Capacity is every frame there can be (one per frame index).
-        let _ = spare.push(frame);
+        if let Some(id) = ObjectId::new(frame.index) {
+            self.pool.granules.give_back(id);
+        }
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
@@ -355,8 +307,7 @@ impl Backend for Sel4Backend {
         level: Level,
         addr: RegionAddr,
     ) -> Result<Structure, BackendError> {
-        let cap = self.new_structure(level)?;
-        let structure = Structure { cap, level };
+        let structure = self.new_structure(level)?;
         self.map_structure(space.vspace, structure, addr.get())?;
         Ok(structure)
     }
@@ -366,7 +317,7 @@ impl Backend for Sel4Backend {
         self.counts.record(Invocation::UnmapStructure);
         // Unmapping a structure the server mapped cannot fail.
         let _ = PagingStructure { cap: structure.cap, level: paging }.unmap();
-        self.keep_spare(structure);
+        self.pool.granules.give_back(structure.id);
     }
 
     fn map_frame(
@@ -439,11 +390,12 @@ impl Platform for Sel4Backend {
     }
 
     fn untyped_free(&self) -> u64 {
-        self.pool.free_bytes()
+        self.pool.granules.untyped_free()
     }
 
+    /// Empty slots, those set aside for objects not yet made included.
     fn free_slots(&self) -> u64 {
-        self.slots.available() as u64
+        self.slots.available() as u64 + self.pool.granules.empty_slots()
     }
 
     fn spares(&self) -> (u64, u64) {

@@ -5,7 +5,6 @@
 pub mod backend;
 pub mod cspace;
 pub mod fault_injection;
-pub mod object_pool;
 pub mod server_loop;
 pub mod untyped_pool;
 pub mod window;

@@ -1,65 +1,137 @@
-//! The untyped memory the root task gave the server: objects are retyped
-//! from it one at a time, moving to the next untyped when one is full.
+//! The untyped memory the root task gave the server, split into 2 MiB
+//! granules ([`Granules`]): frames and paging structures are retyped from a
+//! granule in batches (up to 256 objects per Untyped Retype, so creating
+//! one costs a fraction of an invocation), and a granule whose objects are
+//! all unused is reset (CNode Revoke of its capability) to serve any kind
+//! again. Each granule's objects have their own run of capability slots,
+//! set aside at start: object `n` lives in slot `objects + n`.
 
+use super::cspace::{own_cnode, Slots};
+use crate::granules::{Granules, ObjectId, ObjectKind, State, MAX_GRANULES, UNITS};
 use client_lib::bootstrap::server_slot;
 use client_lib::invocation_counts::{Invocation, InvocationCounts};
-use client_lib::sel4::abi::CPtr;
+use client_lib::sel4::abi::{object_type, size, CPtr};
 use client_lib::sel4::{Sel4Error, Slot, Untyped};
 
-/// Untyped capabilities the server can hold.
-const MAX_UNTYPEDS: usize = 64;
+/// Size of a granule, in bits.
+const GRANULE_BITS: u8 = size::LARGE_PAGE_BITS as u8;
+
+/// The seL4 object type and size bits of a kind.
+const fn sel4_type(kind: ObjectKind) -> u64 {
+    match kind {
+        ObjectKind::SmallFrame => object_type::X86_4K,
+        ObjectKind::LargeFrame => object_type::X86_LARGE_PAGE,
+        ObjectKind::Pdpt => object_type::X86_PDPT,
+        ObjectKind::Pd => object_type::X86_PAGE_DIRECTORY,
+        ObjectKind::Pt => object_type::X86_PAGE_TABLE,
+    }
+}
+
+/// Objects of a kind retyped at once: a whole Retype of 4 KiB frames, and
+/// for paging structures about what a few spaces' worth of a mapping needs.
+const fn batch(kind: ObjectKind) -> usize {
+    match kind {
+        ObjectKind::SmallFrame => size::RETYPE_MAX_OBJECTS as usize,
+        ObjectKind::LargeFrame => 1,
+        ObjectKind::Pdpt => 8,
+        ObjectKind::Pd => 32,
+        ObjectKind::Pt => 128,
+    }
+}
 
 /// The server's untyped memory.
-#[derive(Default)]
 pub struct UntypedPool {
-    /// (slot, size in bytes) of each untyped.
-    untypeds: heapless::Vec<(CPtr, u64), MAX_UNTYPEDS>,
-    /// The untyped currently retyped from.
-    current: usize,
-    /// Bytes handed out as objects (alignment padding and the unusable
-    /// tail of a full untyped not counted).
-    used: u64,
+    /// What each granule holds.
+    pub granules: Granules,
+    /// The capability of each granule.
+    caps: heapless::Vec<CPtr, MAX_GRANULES>,
+    /// The slot of object 0.
+    objects: CPtr,
+}
+
+impl Default for UntypedPool {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl UntypedPool {
-    /// An empty pool.
+    /// No memory yet; see [`UntypedPool::start`].
     pub const fn new() -> UntypedPool {
-        UntypedPool { untypeds: heapless::Vec::new(), current: 0, used: 0 }
+        UntypedPool { granules: Granules::new(), caps: heapless::Vec::new(), objects: 0 }
     }
 
-    /// Adds the untyped in `slot` of `size_bits`.
-    pub fn add(&mut self, slot: CPtr, size_bits: u8) {
-        // Start-up hands over at most MAX_UNTYPEDS; extra ones are unused.
-        let _ = self.untypeds.push((slot, 1u64 << size_bits));
-    }
-
-    /// Bytes not yet retyped.
-    pub fn free_bytes(&self) -> u64 {
-        self.untypeds.iter().map(|(_, size)| size).sum::<u64>().saturating_sub(self.used)
-    }
-
-    /// Retypes `count` objects of `object_type` (`size_bits` for
-    /// variable-size types, `bytes` big each) into the empty slots
-    /// `dest..dest + count`, with one invocation.
-    pub fn retype(
+    /// Splits each untyped of `untypeds` (slot, size bits) into granules
+    /// (one Retype each; an untyped of at most a granule is one itself),
+    /// up to [`MAX_GRANULES`], and sets aside the slots of their objects.
+    pub fn start(
         &mut self,
+        untypeds: &[(CPtr, u8)],
+        slots: &mut Slots,
         counts: &mut InvocationCounts,
-        (object_type, size_bits, bytes): (u64, u64, u64),
-        dest: CPtr,
-        count: u64,
     ) -> Result<(), Sel4Error> {
-        while let Some(&(untyped, _)) = self.untypeds.get(self.current) {
+        for &(untyped, bits) in untypeds {
+            let room = MAX_GRANULES - self.caps.len();
+            if bits < size::PAGE_BITS as u8 || room == 0 {
+                continue;
+            }
+            if bits <= GRANULE_BITS {
+                self.add(untyped, 1 << (bits - size::PAGE_BITS as u8));
+                continue;
+            }
+            let granules = 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX);
+            let count = granules.min(room as u64);
+            let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
             counts.record(Invocation::Retype);
-            let target = Slot { root: server_slot::CNODE, node_index: 0, node_depth: 0, offset: dest };
-            match Untyped(untyped).retype(object_type, size_bits, target, count) {
-                Ok(()) => {
-                    self.used += bytes * count;
-                    return Ok(());
-                }
-                Err(Sel4Error::NotEnoughMemory) => self.current += 1,
-                Err(e) => return Err(e),
+            let target = Slot::in_root(server_slot::CNODE, first);
+            Untyped(untyped).retype(object_type::UNTYPED, GRANULE_BITS.into(), target, count)?;
+            for cap in first..first + count {
+                self.add(cap, UNITS);
             }
         }
-        Err(Sel4Error::NotEnoughMemory)
+        self.objects = slots.take_run((self.caps.len() * UNITS) as u64).ok_or(Sel4Error::NotEnoughMemory)?;
+        Ok(())
+    }
+
+    fn add(&mut self, cap: CPtr, units: usize) {
+        // `start` adds at most MAX_GRANULES.
+        if self.granules.add(units).is_some() {
+            let _ = self.caps.push(cap);
+        }
+    }
+
+    /// The capability slot of object `id`.
+    pub fn slot(&self, id: ObjectId) -> CPtr {
+        self.objects + u64::from(id.get())
+    }
+
+    /// An object of `kind` that is not in use, now in use, with its slot
+    /// and what it was: one retyped earlier, or one of a batch retyped now.
+    /// `None` when no granule has one or room for one.
+    pub fn take(
+        &mut self,
+        kind: ObjectKind,
+        counts: &mut InvocationCounts,
+    ) -> Result<Option<(CPtr, ObjectId, State)>, Sel4Error> {
+        if let Some((id, state)) = self.granules.take(kind) {
+            return Ok(Some((self.slot(id), id, state)));
+        }
+        let Some(batch) = self.granules.batch(kind, batch(kind)) else { return Ok(None) };
+        let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
+        counts.record(Invocation::Retype);
+        let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));
+        Untyped(untyped).retype(sel4_type(kind), 0, target, batch.count as u64)?;
+        self.granules.made(batch, kind);
+        Ok(self.granules.take(kind).map(|(id, state)| (self.slot(id), id, state)))
+    }
+
+    /// Deletes every object made from `granule`, and every capability
+    /// derived from them, with one CNode Revoke: once the caller has
+    /// recorded it ([`Granules::reset`]), the granule's memory serves
+    /// objects of any kind.
+    pub fn revoke(&self, granule: usize, counts: &mut InvocationCounts) -> Result<(), Sel4Error> {
+        let cap = *self.caps.get(granule).ok_or(Sel4Error::InvalidArgument)?;
+        counts.record(Invocation::Revoke);
+        own_cnode().revoke(cap)
     }
 }

@@ -1,6 +1,6 @@
 //! A window in the server's own VSpace where recycled 4 KiB frames stay
 //! mapped, so zeroing a frame for reuse costs no invocation after its first
-//! reuse. Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's page
+//! reuse (until the frame's granule is reset: its mapping is removed first). Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's page
 //! tables are all made at start ([`Window::tables`]), so the server's own
 //! memory use does not grow while it serves.
 
@@ -40,11 +40,19 @@ impl Window {
         self.frames.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Records frame `index` as mapped (it stays so).
+    /// Records frame `index` as mapped (it stays so until released).
     pub fn hold(&mut self, index: u32) {
         let i = index as usize;
         if let Some(w) = self.frames.get_mut(i / 64) {
             *w |= 1 << (i % 64);
+        }
+    }
+
+    /// Records frame `index` as unmapped (the frame is about to be deleted).
+    pub fn release(&mut self, index: u32) {
+        let i = index as usize;
+        if let Some(w) = self.frames.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
         }
     }
 

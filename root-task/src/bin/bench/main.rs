@@ -26,8 +26,9 @@ static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
 /// for each boot (a fresh boot per N keeps "cold" frames truly fresh).
 const SPACES: &str = env!("BENCH_SPACES");
 
-/// The server's untyped memory for benchmarks: 256 MiB.
-const GRANT: UntypedGrant = UntypedGrant { count: 16, bits: 24 };
+/// The server's untyped memory for benchmarks: 128 MiB, all it takes (64
+/// granules of 2 MiB).
+const GRANT: UntypedGrant = UntypedGrant { count: 8, bits: 24 };
 
 fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo

@@ -1,0 +1,602 @@
+//! The server's untyped memory as granules, and what each granule holds.
+//!
+//! seL4 gives an untyped's memory back only when the untyped is reset:
+//! every object made from it deleted, after which its next Retype starts
+//! from the beginning again. Deleting one object gives nothing back. So
+//! the server splits the untyped it was given into granules of 2 MiB
+//! (child untypeds) and tracks, per granule, the objects made from it and
+//! whether each is in use. A granule holds one 2 MiB frame, or up to 512
+//! 4 KiB objects (4 KiB frames and paging structures alike). A granule none
+//! of whose objects is in use can be reset and serve any kind again, so
+//! memory freed by any use becomes usable by every use.
+//!
+//! - [`Granules::take`] hands out an object of a kind that is not in use
+//!   (fresh from a Retype, or spare after use), from the granule with the
+//!   most objects in use that has one: freed objects then gather in
+//!   granules that end up wholly unused. A granule with nothing in use
+//!   offers its objects of a kind only if they are at least half of it.
+//! - [`Granules::batch`] says where to make new objects of a kind: a
+//!   granule of 4 KiB objects with room (again the fullest), else an empty
+//!   granule; [`Granules::made`] records them.
+//! - [`Granules::reclaimable`] picks a granule to reset when neither gives
+//!   an object; [`Granules::reset`] empties it once its capability has
+//!   been revoked.
+//!
+//! Object `g * UNITS + k` ([`ObjectId`]) is the `k`-th object made in
+//! granule `g` since its last reset, so each object has a fixed capability
+//! slot and a fixed frame index. Pure bookkeeping, built and tested on the
+//! host; the seL4 backend (`sel4::untyped_pool`) makes the invocations.
+
+use crate::frame_copies::MAX_FRAMES;
+use crate::layout::{Level, PageSize, PAGE_SIZE};
+use core::cmp::Reverse;
+
+/// 4 KiB units in a granule (2 MiB).
+pub const UNITS: usize = 512;
+/// Granules the server manages: one object number for each frame index.
+pub const MAX_GRANULES: usize = MAX_FRAMES / UNITS;
+/// Words of a per-granule bit set over its objects.
+const WORDS: usize = UNITS / 64;
+/// Kinds of object.
+const KINDS: usize = ObjectKind::ALL.len();
+
+/// What an object made from a granule is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A 4 KiB frame.
+    SmallFrame,
+    /// A 2 MiB frame: a granule holds one.
+    LargeFrame,
+    /// A page directory pointer table.
+    Pdpt,
+    /// A page directory.
+    Pd,
+    /// A page table.
+    Pt,
+}
+
+impl ObjectKind {
+    /// Every kind.
+    pub const ALL: [ObjectKind; 5] =
+        [ObjectKind::SmallFrame, ObjectKind::LargeFrame, ObjectKind::Pdpt, ObjectKind::Pd, ObjectKind::Pt];
+
+    /// The frame of `size`.
+    pub const fn frame(size: PageSize) -> ObjectKind {
+        match size {
+            PageSize::Small => ObjectKind::SmallFrame,
+            PageSize::Large => ObjectKind::LargeFrame,
+        }
+    }
+
+    /// The paging structure of `level` (`None` for the PML4, which the
+    /// server never makes).
+    pub const fn structure(level: Level) -> Option<ObjectKind> {
+        match level {
+            Level::Pdpt => Some(ObjectKind::Pdpt),
+            Level::Pd => Some(ObjectKind::Pd),
+            Level::Pt => Some(ObjectKind::Pt),
+            Level::Pml4 => None,
+        }
+    }
+
+    /// 4 KiB units of memory one object takes.
+    pub const fn units(self) -> usize {
+        match self {
+            ObjectKind::LargeFrame => UNITS,
+            _ => 1,
+        }
+    }
+
+    /// Bytes of memory one object takes.
+    pub const fn bytes(self) -> u64 {
+        self.units() as u64 * PAGE_SIZE
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// An object's number: granule times [`UNITS`] plus its place in the
+/// granule. Below [`MAX_FRAMES`], so it doubles as a frame index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId(u16);
+
+const _: () = assert!(MAX_GRANULES * UNITS <= 1 << 16, "object numbers are u16");
+
+impl ObjectId {
+    /// Object number `n`, if it can be one.
+    pub const fn new(n: u32) -> Option<ObjectId> {
+        if (n as usize) < MAX_GRANULES * UNITS {
+            Some(ObjectId(n as u16))
+        } else {
+            None
+        }
+    }
+
+    const fn at(granule: usize, place: usize) -> ObjectId {
+        ObjectId((granule * UNITS + place) as u16)
+    }
+
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The granule it was made from.
+    pub const fn granule(self) -> usize {
+        self.0 as usize / UNITS
+    }
+
+    const fn place(self) -> usize {
+        self.0 as usize % UNITS
+    }
+}
+
+/// Whether an object is in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Made and never used (a Retype zeroes what it makes).
+    Fresh,
+    /// Used and given back (a frame must be zeroed before its next use).
+    Spare,
+    /// In use.
+    InUse,
+}
+
+#[derive(Clone, Copy)]
+struct Object {
+    kind: ObjectKind,
+    state: State,
+}
+
+/// Where to make a batch of new objects: `count` objects from `first` on,
+/// in `granule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The granule to retype from.
+    pub granule: usize,
+    /// The first new object's number (the others follow).
+    pub first: ObjectId,
+    /// How many.
+    pub count: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Granule {
+    /// 4 KiB units of memory it has ([`UNITS`], or fewer for an untyped
+    /// smaller than a granule).
+    units: usize,
+    /// Objects made since the last reset.
+    made: usize,
+    /// Objects in use.
+    in_use: usize,
+    /// Objects not in use, by kind: one bit per place.
+    available: [[u64; WORDS]; KINDS],
+    objects: [Option<Object>; UNITS],
+}
+
+impl Granule {
+    const EMPTY: Granule =
+        Granule { units: 0, made: 0, in_use: 0, available: [[0; WORDS]; KINDS], objects: [None; UNITS] };
+
+    fn is_large(&self) -> bool {
+        matches!(self.objects.first(), Some(Some(Object { kind: ObjectKind::LargeFrame, .. })))
+    }
+
+    /// 4 KiB units made into objects.
+    fn used_units(&self) -> usize {
+        if self.is_large() {
+            self.units
+        } else {
+            self.made
+        }
+    }
+
+    fn available(&self, kind: ObjectKind) -> Option<&[u64; WORDS]> {
+        self.available.get(kind.index())
+    }
+
+    fn has(&self, kind: ObjectKind) -> bool {
+        self.available(kind).is_some_and(|words| words.iter().any(|w| *w != 0))
+    }
+
+    /// Whether an unused object of `kind` should be taken from here: the
+    /// granule is in use anyway, or at least half of it is such objects.
+    /// (Taking one from a granule of other unused objects would keep all
+    /// of them from a reset; new objects made elsewhere cost no memory.)
+    fn offers(&self, kind: ObjectKind) -> bool {
+        self.has(kind) && (self.in_use > 0 || 2 * self.count_available(kind) >= self.made as u64)
+    }
+
+    /// The lowest place holding an object of `kind` not in use.
+    fn first_available(&self, kind: ObjectKind) -> Option<usize> {
+        let words = self.available(kind)?;
+        let (i, w) = words.iter().enumerate().find(|(_, w)| **w != 0)?;
+        Some(i * 64 + w.trailing_zeros() as usize)
+    }
+
+    /// Sets the state of the object at `place`; returns what it was.
+    fn set_state(&mut self, place: usize, state: State) -> Option<State> {
+        let object = self.objects.get_mut(place)?.as_mut()?;
+        let (was, kind) = (object.state, object.kind);
+        object.state = state;
+        match (was == State::InUse, state == State::InUse) {
+            (false, true) => self.in_use += 1,
+            (true, false) => self.in_use = self.in_use.saturating_sub(1),
+            _ => {}
+        }
+        self.mark(kind, place, state != State::InUse);
+        Some(was)
+    }
+
+    /// Records whether the object of `kind` at `place` is available.
+    fn mark(&mut self, kind: ObjectKind, place: usize, available: bool) {
+        if let Some(word) = self.available.get_mut(kind.index()).and_then(|words| words.get_mut(place / 64)) {
+            let bit = 1u64 << (place % 64);
+            if available {
+                *word |= bit;
+            } else {
+                *word &= !bit;
+            }
+        }
+    }
+
+    /// Objects not in use, of `kind`.
+    fn count_available(&self, kind: ObjectKind) -> u64 {
+        self.available(kind).map_or(0, |words| words.iter().map(|w| u64::from(w.count_ones())).sum())
+    }
+}
+
+/// Every granule and its objects.
+pub struct Granules {
+    granules: [Granule; MAX_GRANULES],
+    count: usize,
+    /// The granule each kind was last taken from: it stays the fullest
+    /// while it has one, until one of the kind is given back. (So the same
+    /// free objects are taken in the same order again: a recycled frame
+    /// then is one the zeroing window already maps.)
+    preferred: [Option<usize>; KINDS],
+}
+
+impl Default for Granules {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Granules {
+    /// No granules.
+    pub const fn new() -> Granules {
+        Granules { granules: [Granule::EMPTY; MAX_GRANULES], count: 0, preferred: [None; KINDS] }
+    }
+
+    /// Adds an empty granule of `units` 4 KiB units (at most [`UNITS`]);
+    /// its number, or `None` when there are [`MAX_GRANULES`].
+    pub fn add(&mut self, units: usize) -> Option<usize> {
+        let granule = self.granules.get_mut(self.count)?;
+        *granule = Granule { units: units.min(UNITS), ..Granule::EMPTY };
+        self.count += 1;
+        Some(self.count - 1)
+    }
+
+    /// How many granules there are.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    fn live(&self) -> impl Iterator<Item = (usize, &Granule)> {
+        self.granules.iter().take(self.count).enumerate()
+    }
+
+    /// An object of `kind` not in use, now in use, and what it was; from
+    /// the granule with the most objects in use that offers one.
+    pub fn take(&mut self, kind: ObjectKind) -> Option<(ObjectId, State)> {
+        let preferred = self.preferred.get(kind.index()).copied().flatten();
+        let granule = preferred.filter(|&g| self.granules.get(g).is_some_and(|gr| gr.offers(kind))).or_else(|| {
+            let candidates = self.live().filter(|(_, gr)| gr.offers(kind));
+            candidates.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g)
+        })?;
+        if let Some(p) = self.preferred.get_mut(kind.index()) {
+            *p = Some(granule);
+        }
+        let gr = self.granules.get_mut(granule)?;
+        let place = gr.first_available(kind)?;
+        let was = gr.set_state(place, State::InUse)?;
+        Some((ObjectId::at(granule, place), was))
+    }
+
+    /// Gives object `id` back: it is spare.
+    pub fn give_back(&mut self, id: ObjectId) {
+        let Some(granule) = self.granules.get_mut(id.granule()) else { return };
+        let kind = granule.objects.get(id.place()).copied().flatten().map(|o| o.kind);
+        granule.set_state(id.place(), State::Spare);
+        if let Some(preferred) = kind.and_then(|kind| self.preferred.get_mut(kind.index())) {
+            *preferred = None;
+        }
+    }
+
+    /// The state of object `id`, if it exists.
+    pub fn state(&self, id: ObjectId) -> Option<State> {
+        let granule = self.granules.get(id.granule()).filter(|_| id.granule() < self.count)?;
+        granule.objects.get(id.place()).copied().flatten().map(|o| o.state)
+    }
+
+    /// Where up to `want` new objects of `kind` can be made: a 2 MiB frame
+    /// in an empty whole granule; 4 KiB objects in the fullest granule of
+    /// 4 KiB objects with room, else in an empty granule.
+    pub fn batch(&self, kind: ObjectKind, want: usize) -> Option<Batch> {
+        let empty = |gr: &Granule| gr.made == 0 && gr.units >= kind.units();
+        let granule = match kind {
+            ObjectKind::LargeFrame => self.live().find(|(_, gr)| empty(gr)).map(|(g, _)| g),
+            _ => {
+                let with_room = self.live().filter(|(_, gr)| gr.made > 0 && !gr.is_large() && gr.made < gr.units);
+                let fullest = with_room.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g);
+                fullest.or_else(|| self.live().find(|(_, gr)| empty(gr)).map(|(g, _)| g))
+            }
+        }?;
+        let gr = self.granules.get(granule)?;
+        let count = match kind {
+            ObjectKind::LargeFrame => 1,
+            _ => want.min(gr.units - gr.made),
+        };
+        (count > 0).then(|| Batch { granule, first: ObjectId::at(granule, gr.made), count })
+    }
+
+    /// Records the objects of `batch`, of `kind`, as made (fresh).
+    pub fn made(&mut self, batch: Batch, kind: ObjectKind) {
+        let Some(gr) = self.granules.get_mut(batch.granule) else { return };
+        for place in batch.first.place()..batch.first.place() + batch.count {
+            if let Some(slot) = gr.objects.get_mut(place) {
+                *slot = Some(Object { kind, state: State::Fresh });
+                gr.made += 1;
+                gr.mark(kind, place, true);
+            }
+        }
+    }
+
+    /// A granule to reset for an object of `kind`: one with objects, none
+    /// of them in use, big enough; the one with the fewest objects.
+    pub fn reclaimable(&self, kind: ObjectKind) -> Option<usize> {
+        let idle = self.live().filter(|(_, gr)| gr.made > 0 && gr.in_use == 0 && gr.units >= kind.units());
+        idle.min_by_key(|(g, gr)| (gr.made, *g)).map(|(g, _)| g)
+    }
+
+    /// The objects made from `granule`, with their kinds.
+    pub fn objects(&self, granule: usize) -> impl Iterator<Item = (ObjectId, ObjectKind)> + '_ {
+        let objects = self.granules.get(granule).filter(|_| granule < self.count).map(|gr| &gr.objects);
+        objects
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(move |(place, o)| o.as_ref().map(|o| (ObjectId::at(granule, place), o.kind)))
+    }
+
+    /// Forgets every object of `granule`, whose capability was revoked
+    /// (all its objects deleted): it is empty again.
+    pub fn reset(&mut self, granule: usize) {
+        if let Some(gr) = self.granules.get_mut(granule) {
+            *gr = Granule { units: gr.units, ..Granule::EMPTY };
+        }
+    }
+
+    /// Objects not in use (fresh or spare), and the bytes they hold.
+    pub fn spare(&self) -> (u64, u64) {
+        let per_kind = ObjectKind::ALL.map(|kind| self.live().map(|(_, gr)| gr.count_available(kind)).sum::<u64>());
+        ObjectKind::ALL.iter().zip(per_kind).fold((0, 0), |(n, b), (kind, k)| (n + k, b + k * kind.bytes()))
+    }
+
+    /// Bytes of the granules not made into objects.
+    pub fn untyped_free(&self) -> u64 {
+        self.live().map(|(_, gr)| (gr.units - gr.used_units()) as u64 * PAGE_SIZE).sum()
+    }
+
+    /// Objects that could still be made: the capability slots set aside
+    /// for objects that are empty.
+    pub fn empty_slots(&self) -> u64 {
+        self.live().map(|(_, gr)| (UNITS - gr.made) as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn granules(n: usize) -> Box<Granules> {
+        let mut g = Box::new(Granules::new());
+        for _ in 0..n {
+            g.add(UNITS);
+        }
+        g
+    }
+
+    /// Takes an object of `kind`, making a batch of `batch` when none is
+    /// left and resetting a reclaimable granule when nothing has room, as
+    /// the seL4 backend does.
+    fn obtain(g: &mut Granules, kind: ObjectKind, batch: usize) -> Option<(ObjectId, State)> {
+        if let Some(taken) = g.take(kind) {
+            return Some(taken);
+        }
+        let room = g.batch(kind, batch).or_else(|| {
+            let granule = g.reclaimable(kind)?;
+            g.reset(granule);
+            g.batch(kind, batch)
+        })?;
+        g.made(room, kind);
+        g.take(kind)
+    }
+
+    /// Bytes not in use: never made into objects, or held by objects not
+    /// in use.
+    fn unused(g: &Granules) -> u64 {
+        g.untyped_free() + g.spare().1
+    }
+
+    #[test]
+    fn a_batch_is_fresh_and_taken_in_order() {
+        let mut g = granules(2);
+        let batch = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+        assert_eq!(batch, Batch { granule: 0, first: ObjectId::new(0).unwrap(), count: 256 });
+        g.made(batch, ObjectKind::SmallFrame);
+        assert_eq!(g.spare(), (256, MIB));
+        assert_eq!(g.untyped_free(), 3 * MIB);
+        assert_eq!(g.empty_slots(), 2 * UNITS as u64 - 256);
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0).unwrap(), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(1).unwrap(), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::Pt), None, "a kind never made is not handed out");
+        g.give_back(ObjectId::new(0).unwrap());
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0).unwrap(), State::Spare)));
+        assert_eq!(g.spare(), (254, 254 * 4096));
+    }
+
+    #[test]
+    fn small_objects_fill_a_granule_before_the_next_and_large_frames_take_whole_ones() {
+        let mut g = granules(3);
+        let pts = g.batch(ObjectKind::Pt, 128).unwrap();
+        g.made(pts, ObjectKind::Pt);
+        let frames = g.batch(ObjectKind::SmallFrame, 512).unwrap();
+        assert_eq!((frames.granule, frames.first.get(), frames.count), (0, 128, 384), "the rest of granule 0");
+        g.made(frames, ObjectKind::SmallFrame);
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256).map(|b| b.granule), Some(1));
+        let large = g.batch(ObjectKind::LargeFrame, 256).unwrap();
+        assert_eq!((large.granule, large.first.get(), large.count), (1, 512, 1));
+        g.made(large, ObjectKind::LargeFrame);
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1).map(|b| b.granule), Some(2));
+        assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(2), "never after a large frame");
+        assert_eq!(g.untyped_free(), 2 * MIB);
+        assert_eq!(g.empty_slots(), 511 + 512);
+    }
+
+    #[test]
+    fn objects_come_from_the_fullest_granule() {
+        let mut g = granules(2);
+        for granule in 0..2 {
+            let b = g.batch(ObjectKind::SmallFrame, 512).unwrap();
+            assert_eq!(b.granule, granule);
+            g.made(b, ObjectKind::SmallFrame);
+        }
+        let all: Vec<_> = (0..1024).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
+        // Free every other frame of both granules, then keep one of
+        // granule 1 in use: reuse fills granule 1 first.
+        for id in all.iter().step_by(2) {
+            g.give_back(*id);
+        }
+        let kept = all[513];
+        for id in all.iter().skip(1).step_by(2).filter(|id| **id != kept) {
+            g.give_back(*id);
+        }
+        let again: Vec<_> = (0..511).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
+        assert!(again.iter().all(|id| id.granule() == 1), "granule 1 was the fuller");
+        assert_eq!(g.reclaimable(ObjectKind::LargeFrame), Some(0), "granule 0 is wholly unused");
+    }
+
+    #[test]
+    fn objects_given_back_are_taken_again_in_the_same_order() {
+        let mut g = granules(3);
+        for _ in 0..3 {
+            let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+            g.made(b, ObjectKind::SmallFrame);
+        }
+        let take = |g: &mut Granules, n| -> Vec<ObjectId> {
+            (0..n).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect()
+        };
+        let pinned = take(&mut g, 300);
+        let first = take(&mut g, 200);
+        for id in &first {
+            g.give_back(*id);
+        }
+        assert_eq!(take(&mut g, 200), first);
+        drop(pinned);
+    }
+
+    #[test]
+    fn a_granule_is_reclaimable_only_when_none_of_its_objects_is_in_use() {
+        let mut g = granules(2);
+        let (a, _) = obtain(&mut g, ObjectKind::Pt, 128).unwrap();
+        let (b, _) = obtain(&mut g, ObjectKind::LargeFrame, 1).unwrap();
+        assert_eq!((a.granule(), b.granule()), (0, 1));
+        assert_eq!(g.reclaimable(ObjectKind::Pt), None);
+        g.give_back(b);
+        assert_eq!(g.reclaimable(ObjectKind::Pt), Some(1));
+        g.give_back(a);
+        assert_eq!(g.reclaimable(ObjectKind::Pt), Some(1), "the one with the fewest objects");
+        let objects: Vec<_> = g.objects(1).collect();
+        assert_eq!(objects, [(b, ObjectKind::LargeFrame)]);
+        g.reset(1);
+        assert_eq!(g.objects(1).count(), 0);
+        assert_eq!(g.state(b), None);
+        assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(0), "granule 0 still has room");
+    }
+
+    #[test]
+    fn an_untyped_smaller_than_a_granule_holds_no_large_frame() {
+        let mut g = Box::new(Granules::new());
+        g.add(16);
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1), None);
+        let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+        assert_eq!(b.count, 16);
+        g.made(b, ObjectKind::SmallFrame);
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256), None);
+        assert_eq!(g.reclaimable(ObjectKind::LargeFrame), None);
+        assert_eq!(g.reclaimable(ObjectKind::Pt), Some(0));
+        assert_eq!(g.untyped_free(), 0);
+    }
+
+    #[test]
+    fn there_are_at_most_max_granules() {
+        let g = granules(MAX_GRANULES);
+        let mut g = g;
+        assert_eq!(g.add(UNITS), None);
+        assert_eq!(g.count(), MAX_GRANULES);
+        assert_eq!(ObjectId::new((MAX_GRANULES * UNITS) as u32), None);
+    }
+
+    /// The defect this module prevents: once every object is given back,
+    /// memory used by one kind serves any other, whichever came before.
+    /// Each use fills the memory until a request fails, then gives all
+    /// back; the uses follow each other in every order.
+    #[test]
+    fn memory_freed_by_one_kind_serves_every_kind() {
+        let n = 8;
+        let mut g = granules(n);
+        let total = unused(&g);
+        let large: &[ObjectKind] = &[ObjectKind::LargeFrame];
+        // 4 KiB pages with a page table for every 16 (32 spaces).
+        let small = &[[ObjectKind::SmallFrame; 16].as_slice(), &[ObjectKind::Pt]].concat();
+        // Paging structures alone (many spaces mirroring the region).
+        let structures: &[ObjectKind] = &[ObjectKind::Pt, ObjectKind::Pt, ObjectKind::Pd, ObjectKind::Pdpt];
+        for uses in [large, small, structures, large, structures, small, large] {
+            let mut held = Vec::new();
+            'fill: loop {
+                for &kind in uses {
+                    let batch = match kind {
+                        ObjectKind::SmallFrame => 256,
+                        ObjectKind::Pt => 128,
+                        _ => 8,
+                    };
+                    match obtain(&mut g, kind, batch) {
+                        Some((id, _)) => held.push((id, kind)),
+                        None => break 'fill,
+                    }
+                }
+            }
+            let bytes: u64 = held.iter().map(|(_, kind)| kind.bytes()).sum();
+            assert!(bytes + unused(&g) == total, "{uses:?}: {bytes} bytes held");
+            assert!(unused(&g) < 2 * MIB, "{uses:?} left {} bytes unused", unused(&g));
+            for (id, _) in held {
+                g.give_back(id);
+            }
+            assert_eq!(unused(&g), total);
+            assert_eq!(g.spare().0 + g.empty_slots(), (n * UNITS) as u64);
+            assert_eq!(g.objects_in_use(), 0);
+        }
+    }
+
+    impl Granules {
+        fn objects_in_use(&self) -> u64 {
+            self.live().map(|(_, gr)| gr.in_use as u64).sum()
+        }
+    }
+}
