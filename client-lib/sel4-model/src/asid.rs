@@ -4,8 +4,8 @@
 //! 4 KiB untyped with no children into the first missing pool.
 
 use crate::cap::Cap;
-use crate::model::{Model, SlotId, ASID_LOW_BITS, ASID_POOLS};
-use crate::object::{Body, ObjectType, TABLE_BITS};
+use crate::model::{Model, SlotId, ASID_LOW_BITS};
+use crate::object::{Body, ObjectId, ObjectType, TABLE_BITS};
 use client_lib::sel4::abi::Word;
 use client_lib::sel4::Sel4Error;
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ impl Model {
     }
 
     /// `findVSpaceForASID`: the PML4 that `asid` names now.
-    pub(crate) fn vspace_of_asid(&self, asid: u16) -> Option<crate::object::ObjectId> {
+    pub(crate) fn vspace_of_asid(&self, asid: u16) -> Option<ObjectId> {
         let pool = (*self.asid_table.get((asid >> ASID_LOW_BITS) as usize)?)?;
         let pml4 = *self.pool_entries(pool)?.get(&(asid & (POOL_SIZE - 1)))?;
         self.object_at(pml4)
@@ -35,7 +35,7 @@ impl Model {
         let Cap::Pml4 { object: pml4, asid: None } = self.cap(vspace) else {
             return Err(Sel4Error::InvalidCapability);
         };
-        let Some(table_pool) = self.asid_table[(base >> ASID_LOW_BITS) as usize] else {
+        let Some(&Some(table_pool)) = self.asid_table.get((base >> ASID_LOW_BITS) as usize) else {
             return Err(Sel4Error::FailedLookup);
         };
         if table_pool != self.paddr(object) {
@@ -95,9 +95,10 @@ impl Model {
 
     /// `deleteASIDPool`: the table forgets the pool if it is this one.
     pub(crate) fn delete_asid_pool(&mut self, base: u16, pool: u64) {
-        let slot = &mut self.asid_table[(base >> ASID_LOW_BITS) as usize % ASID_POOLS];
-        if *slot == Some(pool) {
-            *slot = None;
+        if let Some(slot) = self.asid_table.get_mut((base >> ASID_LOW_BITS) as usize) {
+            if *slot == Some(pool) {
+                *slot = None;
+            }
         }
     }
 }

@@ -10,7 +10,6 @@
 use crate::cap::Cap;
 use crate::model::{Mdb, Model, SlotId};
 use crate::object::{Body, ObjectId, ObjectType, SLOT_BITS, TABLE_BITS, TCB_BITS, TCB_CTABLE, TCB_VTABLE};
-use crate::vspace::{Entry, KERNEL_PML4_SLOT};
 use client_lib::sel4::abi::{init_cap, CPtr, WORD_BITS};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -78,8 +77,7 @@ impl Model {
             (place(radix + SLOT_BITS), place(TCB_BITS), place(TABLE_BITS), place(TABLE_BITS));
         let cnode = m.new_object(ObjectType::CNode, cnode_at, radix + SLOT_BITS, Body::CNode { radix });
         let tcb = m.new_object(ObjectType::Tcb, tcb_at, TCB_BITS, Body::Plain);
-        let kernel_window = Body::Table(BTreeMap::from([(KERNEL_PML4_SLOT, Entry::Kernel)]));
-        let pml4 = m.new_object(ObjectType::Pml4, pml4_at, TABLE_BITS, kernel_window);
+        let pml4 = m.new_object(ObjectType::Pml4, pml4_at, TABLE_BITS, Body::pml4());
         let pool = m.new_object(
             ObjectType::AsidPool,
             pool_at,

@@ -4,10 +4,10 @@
 //! mapping its capability made, and only if the entry still maps that
 //! frame.
 
-use crate::cap::{mask, Cap, Mapping, VmRights};
+use crate::cap::{mask, Cap, Mapping};
 use crate::model::{Model, SlotId};
 use crate::object::{FrameSize, ObjectId};
-use crate::vspace::{Entry, PPTR_USER_TOP};
+use crate::vspace::{Entry, Expected, PPTR_USER_TOP};
 use client_lib::sel4::abi::Word;
 use client_lib::sel4::{CapRights, Sel4Error};
 
@@ -90,8 +90,7 @@ impl Model {
     /// `unmapPage`: clears the entry at the mapping's place if it still
     /// maps `frame` there, in the VSpace the ASID names now.
     pub(crate) fn unmap_page(&mut self, size: FrameSize, mapping: Mapping, frame: ObjectId) {
-        let expected = Entry::Page { paddr: self.paddr(frame), rights: VmRights::KernelOnly };
-        self.unmap_entry(mapping.asid, size.depth(), mapping.vaddr, expected);
+        self.unmap_entry(mapping.asid, size.depth(), mapping.vaddr, Expected::Page(self.paddr(frame)));
     }
 
     /// The checks Page Map and PageTable Map make of their VSpace argument:

@@ -5,8 +5,8 @@
 use crate::cap::Cap;
 use crate::hazard::Hazard;
 use crate::model::Model;
-use crate::object::{Body, ObjectId, ObjectType};
-use client_lib::sel4::abi::CPtr;
+use crate::object::{Body, ObjectId, ObjectType, TCB_CTABLE};
+use client_lib::sel4::abi::{CPtr, WORD_BITS};
 use std::collections::BTreeMap;
 
 /// The use of one untyped capability's region.
@@ -62,8 +62,8 @@ impl Model {
     /// The capability `cptr` names in the running thread's CSpace (`None`
     /// if the CPtr does not resolve).
     pub fn cap_at(&self, cptr: CPtr) -> Option<Cap> {
-        let root = self.thread_slot(crate::object::TCB_CTABLE).map(|s| self.cap(s))?;
-        self.resolve_address_bits(root, cptr, client_lib::sel4::abi::WORD_BITS).ok().map(|(slot, _)| self.cap(slot))
+        let root = self.thread_slot(TCB_CTABLE).map(|s| self.cap(s))?;
+        self.resolve_address_bits(root, cptr, WORD_BITS).ok().map(|(slot, _)| self.cap(slot))
     }
 
     /// The object of the capability `cptr` names.

@@ -7,7 +7,7 @@
 use crate::cap::{mask, Cap, Mapping};
 use crate::model::{Model, SlotId};
 use crate::object::ObjectId;
-use crate::vspace::{Depth, Entry, PPTR_USER_TOP};
+use crate::vspace::{Depth, Entry, Expected, PPTR_USER_TOP};
 use client_lib::sel4::abi::Word;
 use client_lib::sel4::{PagingLevel, Sel4Error};
 
@@ -91,6 +91,6 @@ impl Model {
 
     /// `unmapPageTable`, `unmapPageDirectory`, `unmapPDPT`.
     pub(crate) fn unmap_structure(&mut self, parent: Depth, mapping: Mapping, object: ObjectId) {
-        self.unmap_entry(mapping.asid, parent, mapping.vaddr, Entry::Table(self.paddr(object)));
+        self.unmap_entry(mapping.asid, parent, mapping.vaddr, Expected::Table(self.paddr(object)));
     }
 }

@@ -7,7 +7,6 @@
 use crate::cap::{Cap, VmRights};
 use crate::model::{Model, SlotId};
 use crate::object::{Body, ObjectType, Retyped, MAX_UNTYPED_BITS, MIN_UNTYPED_BITS};
-use crate::vspace::{Entry, KERNEL_PML4_SLOT};
 use client_lib::sel4::abi::{size, Word};
 use client_lib::sel4::{CapRights, Sel4Error, Slot};
 use std::collections::BTreeMap;
@@ -87,8 +86,7 @@ impl Model {
         let bits = kind.size_bits(user_size) as u32;
         let body = match otype {
             ObjectType::CNode => Body::CNode { radix: user_size as u32 },
-            // copyGlobalMappings: the kernel's own entry.
-            ObjectType::Pml4 => Body::Table(BTreeMap::from([(KERNEL_PML4_SLOT, Entry::Kernel)])),
+            ObjectType::Pml4 => Body::pml4(),
             ObjectType::Pdpt | ObjectType::PageDirectory | ObjectType::PageTable => Body::Table(BTreeMap::new()),
             _ => Body::Plain,
         };

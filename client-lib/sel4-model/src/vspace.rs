@@ -9,6 +9,7 @@ use crate::hazard::Hazard;
 use crate::model::Model;
 use crate::object::{Body, FrameSize, ObjectId, ObjectType};
 use client_lib::sel4::Sel4Error;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// `PPTR_USER_TOP` of the `images` build (SMP: one PML4 slot below the
@@ -35,6 +36,15 @@ pub(crate) enum Entry {
     Page { paddr: u64, rights: VmRights },
     /// The kernel window (PML4 slot 511, from `copyGlobalMappings`).
     Kernel,
+}
+
+/// What an unmapping expects its entry to point to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expected {
+    /// A page of the frame at this physical address.
+    Page(u64),
+    /// The table at this physical address.
+    Table(u64),
 }
 
 /// An entry's place: a table and an index in it.
@@ -77,6 +87,13 @@ pub(crate) enum Walk {
     Stale(u64),
     /// An upper entry is the kernel window's.
     Kernel,
+}
+
+impl Body {
+    /// A new PML4's entries: the kernel window's (`copyGlobalMappings`).
+    pub(crate) fn pml4() -> Body {
+        Body::Table(BTreeMap::from([(KERNEL_PML4_SLOT, Entry::Kernel)]))
+    }
 }
 
 /// A frame mapping as the MMU sees it.
@@ -188,8 +205,8 @@ impl Model {
     /// The kernel's unmapping of one page or table (`unmapPage`,
     /// `unmapPageTable`, `unmapPageDirectory`, `unmapPDPT`): in the VSpace
     /// the ASID names now, the entry of `depth` for `vaddr` is cleared if
-    /// it still is `expected`; otherwise nothing happens.
-    pub(crate) fn unmap_entry(&mut self, asid: u16, depth: Depth, vaddr: u64, expected: Entry) {
+    /// it still points to `expected`; otherwise nothing happens.
+    pub(crate) fn unmap_entry(&mut self, asid: u16, depth: Depth, vaddr: u64, expected: Expected) {
         let Some(pml4) = self.vspace_of_asid(asid) else { return };
         let slot = match self.entry_slot(pml4, depth, vaddr) {
             Ok(slot) => slot,
@@ -200,8 +217,8 @@ impl Model {
             Err(Walk::Missing | Walk::Kernel) => return,
         };
         let matches = match (self.entry(slot), expected) {
-            (Some(Entry::Page { paddr, .. }), Entry::Page { paddr: want, .. }) => paddr == want,
-            (Some(Entry::Table(paddr)), Entry::Table(want)) => paddr == want,
+            (Some(Entry::Page { paddr, .. }), Expected::Page(want))
+            | (Some(Entry::Table(paddr)), Expected::Table(want)) => paddr == want,
             _ => false,
         };
         if matches {

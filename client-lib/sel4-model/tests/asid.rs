@@ -102,13 +102,17 @@ fn a_reused_asid_lets_directory_map_walk_a_deleted_table() {
     let pdpt = s.structure(old, PagingLevel::Pdpt, 0);
     s.delete(pool);
     let frame = s.frame(sel4_model::FrameSize::Small);
+    let pt = s.retype(object_type::X86_PAGE_TABLE, 0);
+    let map_pt = |s: &mut Sys| s.m.paging_structure_map(pt, PagingLevel::PageTable, old, 0, ATTRS);
     assert_eq!(s.map(frame, old, 0), Err(Sel4Error::FailedLookup), "its ASID names no VSpace");
+    assert_eq!(map_pt(&mut s), Err(Sel4Error::FailedLookup));
     let untyped = s.retype(object_type::UNTYPED, 12);
     s.m.asid_control_make_pool(init_cap::ASID_CONTROL, untyped, ROOT, pool).unwrap();
     let new = s.retype(object_type::X64_PML4, 0);
     s.m.asid_pool_assign(pool, new).unwrap();
     assert_eq!(asid(&s, old), asid(&s, new));
     assert_eq!(s.map(frame, old, 0), Err(Sel4Error::InvalidCapability), "its ASID names the new VSpace");
+    assert_eq!(map_pt(&mut s), Err(Sel4Error::InvalidCapability));
     // The PDPT's unmapping looks in the new VSpace and finds nothing: the
     // old PML4 keeps its entry.
     let pdpt_at = s.m.physical_address(s.object(pdpt)).unwrap();

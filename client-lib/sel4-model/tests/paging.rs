@@ -188,6 +188,9 @@ fn deleting_a_mapped_structures_last_capability_unmaps_it() {
     assert!(s.translate(v, A + (1 << 30)).is_some(), "a copy of the table keeps it in place");
     s.delete(copy);
     assert_eq!(s.translate(v, A + (1 << 30)), None);
+    s.assert_sound();
+    // Its slot in the page directory is free again.
+    s.structure(v, PagingLevel::PageTable, A + (1 << 30));
     s.delete(pd);
     assert!(s.translate(v, A).is_some());
     s.assert_sound();
