@@ -36,6 +36,22 @@ impl Model {
     }
 }
 
+impl Model {
+    /// CNode Copy, Mint or Move (by `how`), invoked on `dest`'s CNode with
+    /// `src`'s as the capability argument.
+    fn transfer(
+        &mut self,
+        dest: CNode,
+        dest_index: Word,
+        src: CNode,
+        src_index: Word,
+        how: Transfer,
+    ) -> Result<(), Sel4Error> {
+        let (slot, [src_root]) = self.invocation(dest.cap, [src.cap])?;
+        self.cnode_transfer(target(slot, dest, dest_index), target(src_root, src, src_index), how)
+    }
+}
+
 /// The CNode-relative place `index` of `node`, whose capability is in
 /// `slot`.
 fn target(slot: SlotId, node: CNode, index: Word) -> Target {
@@ -63,8 +79,7 @@ impl Kernel for Model {
         src_index: Word,
         rights: CapRights,
     ) -> Result<(), Sel4Error> {
-        let (slot, [src_root]) = self.invocation(dest.cap, [src.cap])?;
-        self.cnode_transfer(target(slot, dest, dest_index), target(src_root, src, src_index), Transfer::Copy(rights))
+        self.transfer(dest, dest_index, src, src_index, Transfer::Copy(rights))
     }
 
     fn cnode_mint(
@@ -76,14 +91,11 @@ impl Kernel for Model {
         rights: CapRights,
         badge: Word,
     ) -> Result<(), Sel4Error> {
-        let (slot, [src_root]) = self.invocation(dest.cap, [src.cap])?;
-        let how = Transfer::Mint(rights, badge);
-        self.cnode_transfer(target(slot, dest, dest_index), target(src_root, src, src_index), how)
+        self.transfer(dest, dest_index, src, src_index, Transfer::Mint(rights, badge))
     }
 
     fn cnode_move(&mut self, dest: CNode, dest_index: Word, src: CNode, src_index: Word) -> Result<(), Sel4Error> {
-        let (slot, [src_root]) = self.invocation(dest.cap, [src.cap])?;
-        self.cnode_transfer(target(slot, dest, dest_index), target(src_root, src, src_index), Transfer::Move)
+        self.transfer(dest, dest_index, src, src_index, Transfer::Move)
     }
 
     fn cnode_delete(&mut self, node: CNode, index: Word) -> Result<(), Sel4Error> {

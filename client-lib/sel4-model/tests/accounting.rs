@@ -8,7 +8,7 @@ use client_lib::sel4::abi::object_type;
 use client_lib::sel4::kernel::Kernel;
 use client_lib::sel4::{CNode, CapRights, PagingLevel};
 use common::*;
-use sel4_model::{BootConfig, FrameSize, ObjectType};
+use sel4_model::{Accounting, BootConfig, FrameSize, ObjectType};
 
 const BASE: u64 = 0x40_0000_0000;
 
@@ -19,6 +19,17 @@ struct Work {
     frames: Vec<u64>,
     structures: Vec<u64>,
     copies: Vec<u64>,
+}
+
+/// A system with `spaces` VSpaces and an untyped of 4 MiB for the work,
+/// its accounting then, and the work of `pages` pages done.
+fn busy(spaces: usize, pages: u64) -> (Sys, Vec<u64>, u64, Accounting, Work) {
+    let mut s = Sys::with(&BootConfig { root_cnode_bits: 12, untyped_bits: vec![24] });
+    let spaces: Vec<u64> = (0..spaces).map(|_| s.vspace()).collect();
+    let untyped = s.retype(object_type::UNTYPED, 22);
+    let baseline = s.m.accounting();
+    let work = build(&mut s, untyped, &spaces, pages);
+    (s, spaces, untyped, baseline, work)
 }
 
 fn build(s: &mut Sys, untyped: u64, spaces: &[u64], pages: u64) -> Work {
@@ -47,11 +58,7 @@ fn build(s: &mut Sys, untyped: u64, spaces: &[u64], pages: u64) -> Work {
 
 #[test]
 fn unmapping_and_deleting_everything_returns_objects_slots_and_memory() {
-    let mut s = Sys::with(&BootConfig { root_cnode_bits: 12, untyped_bits: vec![24] });
-    let spaces = [s.vspace(), s.vspace(), s.vspace()];
-    let untyped = s.retype(object_type::UNTYPED, 22);
-    let baseline = s.m.accounting();
-    let work = build(&mut s, untyped, &spaces, 40);
+    let (mut s, spaces, _, baseline, work) = busy(3, 40);
     let busy = s.m.accounting();
     assert_eq!(busy.objects[&ObjectType::Frame(FrameSize::Small)], 40);
     assert_eq!(busy.objects[&ObjectType::PageTable], 3);
@@ -74,14 +81,12 @@ fn unmapping_and_deleting_everything_returns_objects_slots_and_memory() {
 }
 
 /// Deleting the copies without Page Unmap (the bug the stress scenario
-/// found) leaves every mapping: the frames live on behind them, and
-/// revoking their untyped kills the frames but not the mappings.
+/// found) leaves every mapping: the frames live on behind them. Revoking
+/// their untyped kills the frames, and the page tables with them, which
+/// takes the mappings.
 #[test]
 fn deleting_mapped_copies_leaves_their_mappings_behind() {
-    let mut s = Sys::with(&BootConfig { root_cnode_bits: 12, untyped_bits: vec![24] });
-    let spaces = [s.vspace(), s.vspace()];
-    let untyped = s.retype(object_type::UNTYPED, 22);
-    let work = build(&mut s, untyped, &spaces, 8);
+    let (mut s, _, untyped, _, work) = busy(2, 8);
     for &c in &work.copies {
         s.delete(c);
     }
@@ -98,11 +103,7 @@ fn deleting_mapped_copies_leaves_their_mappings_behind() {
 /// capabilities do.
 #[test]
 fn revoking_the_untyped_takes_everything_back_at_once() {
-    let mut s = Sys::with(&BootConfig { root_cnode_bits: 12, untyped_bits: vec![24] });
-    let spaces = [s.vspace(), s.vspace()];
-    let untyped = s.retype(object_type::UNTYPED, 22);
-    let baseline = s.m.accounting();
-    let work = build(&mut s, untyped, &spaces, 8);
+    let (mut s, _, untyped, baseline, work) = busy(2, 8);
     for &c in &work.copies {
         s.m.page_unmap(c).unwrap();
     }

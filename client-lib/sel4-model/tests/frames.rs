@@ -98,12 +98,10 @@ fn deleting_or_revoking_a_mapped_copy_that_is_not_the_last_leaves_its_mapping() 
     s.assert_sound();
 }
 
-/// Page Unmap clears the entry its capability recorded only if the entry
-/// still maps that frame (`unmapPage` compares the address): a capability
-/// whose page table was emptied under it cannot unmap the frame mapped
-/// there since.
-#[test]
-fn page_unmap_leaves_an_entry_that_maps_another_frame_now() {
+/// A VSpace whose page table at `A` held a mapping of frame `old`, was
+/// unmapped (emptied) and mapped again, and now maps frame `new` there;
+/// `old`'s capability still records `A`.
+fn emptied_under_a_mapping() -> (Sys, u64, u64, u64) {
     let mut s = Sys::new();
     let v = s.vspace();
     s.structure(v, PagingLevel::Pdpt, A);
@@ -114,6 +112,16 @@ fn page_unmap_leaves_an_entry_that_maps_another_frame_now() {
     s.m.paging_structure_unmap(pt, PagingLevel::PageTable).unwrap();
     s.m.paging_structure_map(pt, PagingLevel::PageTable, v, A, ATTRS).unwrap();
     s.map(new, v, A).unwrap();
+    (s, v, old, new)
+}
+
+/// Page Unmap clears the entry its capability recorded only if the entry
+/// still maps that frame (`unmapPage` compares the address): a capability
+/// whose page table was emptied under it cannot unmap the frame mapped
+/// there since.
+#[test]
+fn page_unmap_leaves_an_entry_that_maps_another_frame_now() {
+    let (mut s, v, old, new) = emptied_under_a_mapping();
     assert!(matches!(s.cap(old), Cap::Frame { mapping: Some(Mapping { vaddr: A, .. }), .. }));
     s.m.page_unmap(old).unwrap();
     assert_eq!(s.translate(v, A).and_then(|l| l.frame), Some(s.object(new)));
@@ -126,16 +134,8 @@ fn page_unmap_leaves_an_entry_that_maps_another_frame_now() {
 /// capability puts its frame back over the other's mapping.
 #[test]
 fn remap_writes_its_entry_whatever_the_entry_holds() {
-    let mut s = Sys::new();
-    let v = s.vspace();
-    s.structure(v, PagingLevel::Pdpt, A);
-    s.structure(v, PagingLevel::PageDirectory, A);
-    let pt = s.structure(v, PagingLevel::PageTable, A);
-    let (old, new) = (s.frame(FrameSize::Small), s.frame(FrameSize::Small));
-    s.map(old, v, A).unwrap();
-    s.m.paging_structure_unmap(pt, PagingLevel::PageTable).unwrap();
-    s.m.paging_structure_map(pt, PagingLevel::PageTable, v, A, ATTRS).unwrap();
-    s.map(new, v, A).unwrap();
+    let (mut s, v, old, new) = emptied_under_a_mapping();
+    assert_eq!(s.translate(v, A).and_then(|l| l.frame), Some(s.object(new)));
     s.m.page_remap(old, v, CapRights::READ, ATTRS).unwrap();
     assert_eq!(s.translate(v, A).and_then(|l| l.frame), Some(s.object(old)));
     assert_eq!(s.m.unowned_leaves(), vec![], "the old capability records the address");
