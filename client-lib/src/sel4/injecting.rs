@@ -105,12 +105,14 @@ impl<K: Kernel> Injecting<K> {
     /// Makes the `nth` call of `kind` from now fail (1: the next one; 0
     /// disarms). Each kind has its own countdown.
     pub fn arm(&mut self, kind: Call, nth: u32) {
-        self.armed[kind as usize] = nth;
+        if let Some(left) = self.armed.get_mut(kind as usize) {
+            *left = nth;
+        }
     }
 
     /// Calls of `kind` made so far, including failed ones.
     pub fn calls(&self, kind: Call) -> u64 {
-        self.calls[kind as usize]
+        self.calls.get(kind as usize).copied().unwrap_or(0)
     }
 
     /// The wrapped kernel.
@@ -126,15 +128,18 @@ impl<K: Kernel> Injecting<K> {
     /// Counts a call of `kind`; `Err` if it is the armed one.
     fn pass(&mut self, kind: Call) -> Result<(), Sel4Error> {
         let i = kind as usize;
-        self.calls[i] += 1;
-        match self.armed[i] {
+        if let Some(calls) = self.calls.get_mut(i) {
+            *calls += 1;
+        }
+        let Some(left) = self.armed.get_mut(i) else { return Ok(()) };
+        match *left {
             0 => Ok(()),
             1 => {
-                self.armed[i] = 0;
+                *left = 0;
                 Err(kind.injected_error())
             }
             n => {
-                self.armed[i] = n - 1;
+                *left = n - 1;
                 Ok(())
             }
         }
