@@ -11,7 +11,7 @@ use crate::cap::Cap;
 use crate::model::Model;
 use crate::object::{Body, ObjectId, ObjectType, TCB_SLOTS};
 use crate::vspace::{Entry, Leaf};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Model {
     /// Every violated invariant, described (empty when consistent).
@@ -142,9 +142,16 @@ impl Model {
     /// once, every table entry to a live table of the next level.
     fn check_paging(&self, out: &mut Vec<String>) {
         let mut parents: BTreeMap<ObjectId, usize> = BTreeMap::new();
+        let roots: BTreeSet<(ObjectId, u16)> = self
+            .slots
+            .values()
+            .filter_map(|s| match s.cap {
+                Cap::Pml4 { object, asid: Some(asid) } => Some((object, asid)),
+                _ => None,
+            })
+            .collect();
         for (asid, pml4) in self.assigned_vspaces() {
-            let owned = self.slots.values().any(|s| s.cap == Cap::Pml4 { object: pml4, asid: Some(asid) });
-            if !owned {
+            if !roots.contains(&(pml4, asid)) {
                 out.push(format!("ASID {asid} names {pml4:?}, whose capabilities have another ASID"));
             }
             self.check_table(pml4, ObjectType::Pml4, &mut parents, out);
