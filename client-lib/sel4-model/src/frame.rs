@@ -35,12 +35,12 @@ impl Model {
         if vaddr & mask(size.bits()) != 0 {
             return Err(Sel4Error::AlignmentError);
         }
-        self.check_canonical(vaddr);
-        let slot = self.entry_slot(pml4, size.depth(), vaddr).map_err(|w| self.walk_error(w))?;
+        let slot = self.entry_slot(pml4, size.depth(), vaddr).map_err(|w| self.walk_error(w, vaddr))?;
         // A present entry at this level (a table or a page) is in the way.
         if self.entry(slot).is_some() {
             return Err(Sel4Error::DeleteFirst);
         }
+        self.check_canonical(vaddr);
         self.set_entry(slot, Some(Entry::Page { paddr: self.paddr(object), rights }));
         self.set_cap(frame, Cap::Frame { object, size, rights: cap_rights, mapping: Some(Mapping { asid, vaddr }) });
         Ok(())
@@ -59,7 +59,7 @@ impl Model {
         }
         let (pml4, _) = self.checked_root(vspace)?;
         let rights = cap_rights.mask(rights);
-        let slot = self.entry_slot(pml4, size.depth(), vaddr).map_err(|w| self.walk_error(w))?;
+        let slot = self.entry_slot(pml4, size.depth(), vaddr).map_err(|w| self.walk_error(w, vaddr))?;
         if size != FrameSize::Small && matches!(self.entry(slot), Some(Entry::Table(_))) {
             return Err(Sel4Error::DeleteFirst);
         }

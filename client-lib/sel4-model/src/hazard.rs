@@ -28,13 +28,12 @@ pub enum Hazard {
     /// capabilities (`Mode_deriveCap` reaches `fail`), so CNode Copy or
     /// Mint of a PDPT capability stops the system.
     DerivePdpt,
-    /// A mapping request at or above the canonical lower half
+    /// An entry installed at or above the end of the canonical lower half
     /// (0x8000_0000_0000) but below 5.0.0's `PPTR_USER_TOP`: the kernel
-    /// indexes the PML4 with bits 39..48 only, so it installs entries that
-    /// alias the kernel half (PML4 slots 256..509), overwrites the TLB
-    /// bitmap's slot (510), or walks the kernel's own tables (511). The
-    /// model performs what 5.0.0 does for slots below 511 and refuses in
-    /// slot 511.
+    /// indexes the PML4 with bits 39..48 only, so the entry aliases the
+    /// kernel half (PML4 slots 256..509) or overwrites the TLB bitmap's
+    /// slot (510); the model installs it as 5.0.0 does. Or a walk into the
+    /// kernel window's own tables (slot 511), which the model refuses.
     NonCanonical {
         /// The requested address.
         vaddr: u64,

@@ -65,11 +65,11 @@ impl Model {
         if level == PagingLevel::PageTable {
             self.checked_root(vspace)?;
         }
-        self.check_canonical(vaddr);
-        let entry = self.entry_slot(pml4, s.parent, vaddr).map_err(|w| self.walk_error(w))?;
+        let entry = self.entry_slot(pml4, s.parent, vaddr).map_err(|w| self.walk_error(w, vaddr))?;
         if self.entry(entry).is_some() {
             return Err(Sel4Error::DeleteFirst);
         }
+        self.check_canonical(vaddr);
         self.set_entry(entry, Some(Entry::Table(self.paddr(s.object))));
         self.set_cap(slot, Self::structure_cap(level, s.object, Some(Mapping { asid, vaddr })));
         Ok(())

@@ -226,18 +226,19 @@ impl Model {
         }
     }
 
-    /// The error an invocation returns when its walk fails: a lookup fault
-    /// is `FailedLookup`; walking a deleted table is a hazard; the kernel
-    /// window is refused (its `NonCanonical` hazard is already recorded).
-    pub(crate) fn walk_error(&mut self, walk: Walk) -> Sel4Error {
+    /// The error an invocation for `vaddr` returns when its walk fails: a
+    /// lookup fault is `FailedLookup`; walking a deleted table, or into the
+    /// kernel window's tables, is a hazard.
+    pub(crate) fn walk_error(&mut self, walk: Walk, vaddr: u64) -> Sel4Error {
         match walk {
             Walk::Missing => Sel4Error::FailedLookup,
             Walk::Stale(paddr) => self.hazard(Hazard::StaleTable { paddr }),
-            Walk::Kernel => Sel4Error::Unknown,
+            Walk::Kernel => self.hazard(Hazard::NonCanonical { vaddr }),
         }
     }
 
-    /// Records a mapping request above the canonical lower half.
+    /// Records an entry installed for an address above the canonical lower
+    /// half.
     pub(crate) fn check_canonical(&mut self, vaddr: u64) {
         if vaddr >= CANONICAL_TOP {
             self.hazards.push(Hazard::NonCanonical { vaddr });
