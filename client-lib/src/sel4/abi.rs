@@ -61,6 +61,8 @@ pub mod label {
     pub const CNODE_COPY: u64 = 18;
     /// The `CNodeMint` invocation.
     pub const CNODE_MINT: u64 = 19;
+    /// The `CNodeMove` invocation.
+    pub const CNODE_MOVE: u64 = 20;
     /// The `X86PDPTMap` invocation.
     pub const X86_PDPT_MAP: u64 = 29;
     /// The `X86PDPTUnmap` invocation.
@@ -75,10 +77,14 @@ pub mod label {
     pub const X86_PAGE_TABLE_UNMAP: u64 = 35;
     /// The `X86PageMap` invocation.
     pub const X86_PAGE_MAP: u64 = 38;
+    /// The `X86PageRemap` invocation.
+    pub const X86_PAGE_REMAP: u64 = 39;
     /// The `X86PageUnmap` invocation.
     pub const X86_PAGE_UNMAP: u64 = 40;
     /// The `X86PageGetAddress` invocation.
     pub const X86_PAGE_GET_ADDRESS: u64 = 42;
+    /// The `X86ASIDControlMakePool` invocation.
+    pub const X86_ASID_CONTROL_MAKE_POOL: u64 = 43;
     /// The `X86ASIDPoolAssign` invocation.
     pub const X86_ASID_POOL_ASSIGN: u64 = 44;
     /// The `X86IOPortOut8` invocation.

@@ -165,6 +165,13 @@ impl CNode {
     pub fn revoke(self, index: Word) -> Result<(), Sel4Error> {
         invoke(self.cap, label::CNODE_REVOKE, &[index, self.depth as Word], &[]).map(drop)
     }
+
+    /// `seL4_CNode_Move`: moves the cap at `src_index` of `src` into
+    /// `dest_index`, leaving the source slot empty.
+    pub fn move_cap(self, dest_index: Word, src: CNode, src_index: Word) -> Result<(), Sel4Error> {
+        invoke(self.cap, label::CNODE_MOVE, &[dest_index, self.depth as Word, src_index, src.depth as Word], &[src.cap])
+            .map(drop)
+    }
 }
 
 /// Registers of an x86-64 thread (`seL4_UserContext`), in message order.
@@ -325,6 +332,21 @@ impl AsidPool {
     }
 }
 
+/// The ASID control capability.
+#[derive(Clone, Copy, Debug)]
+pub struct AsidControl(
+    /// The capability.
+    pub CPtr,
+);
+
+impl AsidControl {
+    /// `seL4_X86_ASIDControl_MakePool`: turns the 4 KiB untyped `untyped`
+    /// into a new ASID pool, whose capability goes to slot `index` of `dest`.
+    pub fn make_pool(self, untyped: CPtr, dest: CNode, index: Word) -> Result<(), Sel4Error> {
+        invoke(self.0, label::X86_ASID_CONTROL_MAKE_POOL, &[index, dest.depth as Word], &[untyped, dest.cap]).map(drop)
+    }
+}
+
 /// A paging structure below the PML4: which level it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PagingLevel {
@@ -359,7 +381,12 @@ impl PagingStructure {
     /// `seL4_X86_PDPT_Map` / `PageDirectory_Map` / `PageTable_Map`:
     /// installs the structure in `vspace` to cover `vaddr`.
     pub fn map(self, vspace: CPtr, vaddr: Word) -> Result<(), Sel4Error> {
-        invoke(self.cap, self.level.labels().0, &[vaddr, X86_DEFAULT_VM_ATTRIBUTES], &[vspace]).map(drop)
+        self.map_with_attributes(vspace, vaddr, X86_DEFAULT_VM_ATTRIBUTES)
+    }
+
+    /// `map` with the VM attributes word `attrs` (`seL4_X86_VMAttributes`).
+    pub fn map_with_attributes(self, vspace: CPtr, vaddr: Word, attrs: Word) -> Result<(), Sel4Error> {
+        invoke(self.cap, self.level.labels().0, &[vaddr, attrs], &[vspace]).map(drop)
     }
 
     /// `..._Unmap`: removes it from its VSpace.
@@ -378,7 +405,24 @@ pub struct Page(
 impl Page {
     /// `seL4_X86_Page_Map`: maps the frame at `vaddr` in `vspace`.
     pub fn map(self, vspace: CPtr, vaddr: Word, rights: CapRights) -> Result<(), Sel4Error> {
-        invoke(self.0, label::X86_PAGE_MAP, &[vaddr, rights.word(), X86_DEFAULT_VM_ATTRIBUTES], &[vspace]).map(drop)
+        self.map_with_attributes(vspace, vaddr, rights, X86_DEFAULT_VM_ATTRIBUTES)
+    }
+
+    /// `map` with the VM attributes word `attrs` (`seL4_X86_VMAttributes`).
+    pub fn map_with_attributes(
+        self,
+        vspace: CPtr,
+        vaddr: Word,
+        rights: CapRights,
+        attrs: Word,
+    ) -> Result<(), Sel4Error> {
+        invoke(self.0, label::X86_PAGE_MAP, &[vaddr, rights.word(), attrs], &[vspace]).map(drop)
+    }
+
+    /// `seL4_X86_Page_Remap`: changes the rights and attributes of the
+    /// frame's existing mapping in `vspace`.
+    pub fn remap(self, vspace: CPtr, rights: CapRights, attrs: Word) -> Result<(), Sel4Error> {
+        invoke(self.0, label::X86_PAGE_REMAP, &[rights.word(), attrs], &[vspace]).map(drop)
     }
 
     /// `seL4_X86_Page_Unmap`.

@@ -1,0 +1,67 @@
+//! The memory server's process as the root task builds it, and the
+//! server's view: its own CNode unguarded in slot 2, its untypeds from
+//! slot 16, client VSpaces and frames given to it.
+
+mod common;
+
+use client_lib::bootstrap::{server_slot, SERVER_CNODE_BITS};
+use client_lib::sel4::abi::object_type;
+use client_lib::sel4::kernel::Kernel;
+use client_lib::sel4::{CNode, CapRights, PagingLevel, Slot};
+use common::*;
+use sel4_model::{Cap, FrameSize};
+
+#[test]
+fn the_server_retypes_copies_and_maps_into_a_client_space_with_its_own_cptrs() {
+    let mut s = Sys::new();
+    let server = s.rt.memory_server(&mut s.m, 4, 20).unwrap();
+    assert_eq!(server.start.first_free_slot, server_slot::UNTYPED_START + 4);
+    let client = s.vspace();
+    let client_slot = server.start.first_free_slot;
+    server.process.give(&mut s.m, client_slot, client, 0).unwrap();
+    let client_frame = s.frame(FrameSize::Small);
+    server.process.give(&mut s.m, client_slot + 1, client_frame, 0).unwrap();
+
+    s.m.run_as(server.process.thread);
+    let own = CNode { cap: server_slot::CNODE, depth: SERVER_CNODE_BITS as u8 };
+    let first = client_slot + 2;
+    let into = Slot { root: server_slot::CNODE, node_index: 0, node_depth: 0, offset: first };
+    s.m.untyped_retype(server_slot::UNTYPED_START, object_type::X86_PDPT, 0, into, 1).unwrap();
+    s.m.untyped_retype(
+        server_slot::UNTYPED_START,
+        object_type::X86_PAGE_DIRECTORY,
+        0,
+        Slot { offset: first + 1, ..into },
+        1,
+    )
+    .unwrap();
+    s.m.untyped_retype(
+        server_slot::UNTYPED_START,
+        object_type::X86_PAGE_TABLE,
+        0,
+        Slot { offset: first + 2, ..into },
+        1,
+    )
+    .unwrap();
+    s.m.untyped_retype(server_slot::UNTYPED_START + 1, object_type::X86_4K, 0, Slot { offset: first + 3, ..into }, 256)
+        .unwrap();
+    let vaddr = 0x7000_0000_0000;
+    for (i, level) in [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable].into_iter().enumerate() {
+        s.m.paging_structure_map(first + i as u64, level, client_slot, vaddr, ATTRS).unwrap();
+    }
+    let frame = first + 3;
+    s.m.cnode_copy(own, first + 300, own, frame, CapRights::READ_WRITE).unwrap();
+    s.m.page_map(first + 300, client_slot, vaddr, CapRights::READ_WRITE, ATTRS).unwrap();
+    s.m.page_map(client_slot + 1, client_slot, vaddr + 0x1000, CapRights::READ, ATTRS).unwrap();
+    // A VSpace capability the server holds names the client's VSpace.
+    let client_vspace = s.m.object_of(client_slot).unwrap();
+    let frame_id = s.m.object_of(frame).unwrap();
+    s.m.run_as(s.info.thread);
+    assert_eq!(s.m.object_of(client), Some(client_vspace));
+    let leaf = s.translate(client, vaddr).unwrap();
+    assert_eq!(leaf.frame, Some(frame_id));
+    assert!(leaf.writable());
+    assert_eq!(s.translate(client, vaddr + 0x1000).and_then(|l| l.frame), Some(s.object(client_frame)));
+    assert!(matches!(s.cap(client_frame), Cap::Frame { mapping: None, .. }), "the server mapped its own copy");
+    s.assert_sound();
+}
