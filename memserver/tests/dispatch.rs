@@ -4,55 +4,19 @@
 
 mod common;
 
+use common::dispatcher::{dispatcher, register, register_quota, send};
+
 use client_lib::bootstrap::FaultKind;
 use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS};
 use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher};
 use memserver::sim::{Sim, SimVSpace};
-use memserver::{Access, Badge, Config};
+use memserver::{Access, Badge};
 
 const ADMIN: Badge = common::ADMIN;
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
 const MIB: u64 = 1 << 20;
-
-/// A started dispatcher on the heap. Built on a thread with a large stack:
-/// unoptimised builds move the half-megabyte server through the stack
-/// several times on its way into the box.
-fn dispatcher() -> Box<Dispatcher<Sim>> {
-    let build = || {
-        let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus: 4 }));
-        d.start().expect("server starts");
-        d
-    };
-    std::thread::Builder::new().stack_size(64 << 20).spawn(build).unwrap().join().unwrap()
-}
-
-/// Sends `request` from `caller` (with `cap`), checks the invariant, and
-/// returns the reply.
-fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<SimVSpace>) -> Reply {
-    let (reply, _) = d.handle(caller, &Words::encode(&request).unwrap(), cap);
-    common::check(d.server());
-    assert!(Words::encode(&reply).is_some(), "reply {reply:?} does not fit a message");
-    reply
-}
-
-/// Registers a new VSpace for `client`; returns its space id.
-fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
-    register_quota(d, client, Quota::bytes(64 * MIB))
-}
-
-/// Registers a new VSpace for `client` with `quota`; returns its space id.
-fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
-    let vspace = d.backend_mut().new_vspace();
-    let (reply, cap_use) =
-        d.handle(ADMIN, &Words::encode(&Request::Register { client: client.0, quota }).unwrap(), Some(vspace));
-    assert_eq!(cap_use, CapUse::Kept);
-    match reply {
-        Reply::Space(space) => space,
-        other => panic!("register: {other:?}"),
-    }
-}
 
 fn address(reply: Reply) -> u64 {
     match reply {
