@@ -64,7 +64,7 @@ pub(crate) enum Held {
     /// The vmemmap range starting at this pfn.
     Range(u64),
     /// The percpu allocation at this offset.
-    Percpu(u64),
+    Percpu(u32),
 }
 
 /// Allocations that can be live at once, rounded up for the map.

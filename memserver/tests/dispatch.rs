@@ -11,7 +11,7 @@ use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, PROTO
 use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher};
 use memserver::sim::{Sim, SimVSpace};
-use memserver::{Access, Badge};
+use memserver::{Access, Area, Badge};
 
 const ADMIN: Badge = common::ADMIN;
 const A: Badge = Badge(0x100);
@@ -26,7 +26,7 @@ fn address(reply: Reply) -> u64 {
 }
 
 #[test]
-fn hello_checks_the_version_and_the_percpu_formula_matches_the_server() {
+fn hello_checks_the_version_and_announces_the_layout() {
     let mut d = dispatcher();
     let region = match send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION }, None) {
         Reply::Hello { version: PROTOCOL_VERSION, region } => region,
@@ -36,13 +36,9 @@ fn hello_checks_the_version_and_the_percpu_formula_matches_the_server() {
         send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION + 1 }, None),
         Reply::Error(ErrorCode::VersionMismatch)
     );
-    register(&mut d, A);
-    for size in [8, 64, 4096] {
-        let Reply::Offset(offset) = send(&mut d, A, Request::PercpuAlloc { size, align: 8 }, None) else { panic!() };
-        for cpu in 0..region.cpus {
-            assert_eq!(Some(region.percpu_address(offset, cpu)), d.percpu_address(offset, cpu));
-        }
-    }
+    assert_eq!((region.vmalloc_start, region.vmemmap_start), (Area::Vmalloc.start(), Area::Vmemmap.start()));
+    assert_eq!(region.percpu, d.server().percpu_layout());
+    assert_eq!((region.percpu.start, region.percpu.cpus), (Area::Percpu.start(), 4));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! a seed (vmalloc and vfree of mixed sizes, vmemmap populate and
 //! depopulate, percpu alloc and free), each allocation carrying canary
 //! values written right after it is made and checked right before it is
-//! freed. The agent runs the loop itself, so many agents can run at once on
+//! freed (a pattern over every vmalloc area and over every CPU's unit of
+//! every percpu allocation, a value in each descriptor range). The agent runs the loop itself, so many agents can run at once on
 //! different CPUs; the root task only gives the plan and reads the summary.
 //! A greedy run only allocates, to meet its quota.
 
@@ -42,6 +43,9 @@ pub struct StressSummary {
     pub corrupt: u32,
     /// A live area others can check: (address, length, pattern seed).
     pub published: Option<(u64, u64, u64)>,
+    /// The percpu chunks its allocations were in: bit `c` for chunk `c`
+    /// (chunks from 32 on count as 31).
+    pub percpu_chunks: u32,
 }
 
 /// vmalloc areas an ordinary run keeps at once (a greedy one: `AREAS`).
@@ -52,6 +56,10 @@ pub const RANGES: usize = 2;
 /// pfns between the starts of the window's parts.
 pub const RANGE_STRIDE: u64 = 4096;
 const PERCPU: usize = 4;
+/// percpu sizes and alignments: a word to two pages, so that the crowd's
+/// allocations span several chunks.
+const PERCPU_SIZES: [u32; 4] = [8, 1024, 4096, 8192];
+const PERCPU_ALIGNS: [u32; 3] = [8, 256, 4096];
 /// vmalloc sizes: 1, 2 and 4 pages.
 const SIZES: [u64; 3] = [4096, 2 * 4096, 4 * 4096];
 /// The greedy run's size: 4 pages.
@@ -78,7 +86,8 @@ struct Range {
 #[derive(Clone, Copy)]
 struct Percpu {
     offset: u32,
-    value: u64,
+    size: u32,
+    seed: u64,
 }
 
 /// Writes the pattern of `seed` over `len` bytes at `addr`.
@@ -137,6 +146,7 @@ impl Stress {
                 unexpected: None,
                 corrupt: 0,
                 published: None,
+                percpu_chunks: 0,
             },
         }
     }
@@ -315,26 +325,36 @@ impl Stress {
         if self.percpu.get(i).is_some_and(Option::is_some) {
             return self.free_percpu(mem, i);
         }
-        let size = self.pick(&[8u32, 16, 64]).unwrap_or(8);
-        let Some(reply) = self.request(mem, Request::PercpuAlloc { size, align: 8 }) else { return };
+        let size = self.pick(&PERCPU_SIZES).unwrap_or(8);
+        let align = self.pick(&PERCPU_ALIGNS).unwrap_or(8);
+        let Some(reply) = self.request(mem, Request::PercpuAlloc { size, align }) else { return };
         let Reply::Offset(offset) = reply else { return self.expect_done(Some(reply)) };
-        let value = self.canary(plan);
-        for cpu in 0..mem.region().cpus {
-            // SAFETY: the allocation's first word in every CPU's unit is
-            // this agent's, mapped writable in every space.
-            unsafe { (mem.percpu_address(offset, cpu) as *mut u64).write_volatile(value ^ cpu as u64) };
+        let seed = self.canary(plan);
+        let layout = mem.region().percpu;
+        self.summary.percpu_chunks |= 1 << layout.chunk(offset).min(31);
+        for cpu in 0..layout.cpus {
+            match layout.address(offset, cpu) {
+                // SAFETY: the allocation's bytes in every CPU's unit are
+                // this agent's, mapped writable in every space.
+                Some(addr) => unsafe { fill(addr, size.into(), seed ^ u64::from(cpu)) },
+                None => self.corrupt_if(true),
+            }
         }
         if let Some(slot) = self.percpu.get_mut(i) {
-            *slot = Some(Percpu { offset, value });
+            *slot = Some(Percpu { offset, size, seed });
         }
     }
 
     fn free_percpu(&mut self, mem: &MemClient, i: usize) {
         let Some(slot) = self.percpu.get_mut(i).and_then(Option::take) else { return };
-        for cpu in 0..mem.region().cpus {
-            // SAFETY: as when written: the allocation is still this agent's.
-            let seen = unsafe { (mem.percpu_address(slot.offset, cpu) as *const u64).read_volatile() };
-            self.corrupt_if(seen != slot.value ^ cpu as u64);
+        let layout = mem.region().percpu;
+        for cpu in 0..layout.cpus {
+            let changed = match layout.address(slot.offset, cpu) {
+                // SAFETY: as when written: the allocation is still this agent's.
+                Some(addr) => unsafe { first_mismatch(addr, slot.size.into(), slot.seed ^ u64::from(cpu)) }.is_some(),
+                None => true,
+            };
+            self.corrupt_if(changed);
         }
         let reply = self.request(mem, Request::PercpuFree { offset: slot.offset });
         self.expect_done(reply);
