@@ -54,7 +54,12 @@ pub enum Request {
     },
     /// Back the page descriptors of `nr_pages` pfns from `start_pfn`;
     /// `compound_order` > 0 applies the compound-page optimisation for
-    /// compound pages of that order.
+    /// compound pages of that order. Refused with [`ErrorCode::NotOwner`]
+    /// if any of the pfns, or any pfn whose descriptor shares a 4 KiB
+    /// descriptor frame with theirs (64 pfns per frame), is in another
+    /// client's range; with [`ErrorCode::Overlap`] if the range lies partly
+    /// in one of the caller's. A range the caller populated whole already
+    /// is `Done` and charged nothing more.
     VmemmapPopulate {
         /// First page frame number.
         start_pfn: u64,
@@ -322,7 +327,9 @@ pub enum ErrorCode {
     Overlap,
     /// Nothing is allocated at that address or offset.
     NotFound,
-    /// The area belongs to another client.
+    /// The area belongs to another client; for a vmemmap populate, a pfn
+    /// of the range or a descriptor frame it needs is in another client's
+    /// range.
     NotOwner,
     /// Only the administrator may do this.
     NotAdmin,

@@ -6,7 +6,8 @@
 //! the server's frame tally matches the live frames; the allocators' records
 //! tile their areas and add up to the clients' usage; every CPU's unit of
 //! every percpu allocation, at the address the clients' layout gives, is
-//! mapped writable and shares no byte with another. Also the [`snapshot`]
+//! mapped writable and shares no byte with another; no descriptor frame
+//! holds descriptors of two clients' vmemmap ranges. Also the [`snapshot`]
 //! of the state a failed operation must leave exactly as it was.
 
 use std::collections::BTreeMap;
@@ -142,6 +143,20 @@ fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), String> {
     }
 }
 
+/// No descriptor frame holds descriptors of two clients' vmemmap ranges
+/// (ranges are in pfn order and disjoint, so only neighbours can share).
+fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), String> {
+    let ranges: Vec<VmemmapRange> = server.vmemmap_ranges().collect();
+    let frame = |pfn: u64| pfn * DESCRIPTOR_SIZE / PAGE_SIZE;
+    let shared = |(r, next): &(&VmemmapRange, &VmemmapRange)| {
+        r.owner != next.owner && frame(r.start.get() + r.pages - 1) == frame(next.start.get())
+    };
+    match ranges.iter().zip(ranges.iter().skip(1)).find(shared) {
+        Some((r, next)) => Err(format!("ranges {r:?} and {next:?} of two clients share a descriptor frame")),
+        None => Ok(()),
+    }
+}
+
 fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
     // vmalloc: areas and free ranges tile the area exactly, in order.
     let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
@@ -179,6 +194,7 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
         *usage.entry(p.owner.0).or_default() += p.size * server.cpus() as u64;
     }
     check_percpu_units(server)?;
+    check_descriptor_frames(server)?;
     let recorded: BTreeMap<u64, u64> =
         server.clients().iter().filter(|c| c.used > 0).map(|c| (c.badge.0, c.used)).collect();
     usage.retain(|_, v| *v > 0);

@@ -33,6 +33,9 @@ const COMPOUND_ORDER: u8 = 9;
 /// Compound pages in the vmemmap scenario, half on each side of the
 /// top-level boundary.
 const COMPOUND_PAGES: u64 = 8;
+/// First pfn of the vmemmap range `bad-input` populates (frame-aligned,
+/// apart from every other scenario's).
+const BAD_INPUT_PFN: u64 = 1 << 20;
 /// Increments each percpu worker makes.
 const PERCPU_INCREMENTS: u64 = 10_000;
 /// The percpu chunk (0 is the first) the `percpu-smp` counter must be in.
@@ -406,6 +409,15 @@ fn bad_input(w: &mut World) -> Verdict {
     let theirs = vmalloc(a, 4 * KIB)?;
     expect_error(b, "freeing another client's area", req(Request::Vfree { addr: theirs }), ErrorCode::NotOwner)?;
     done(a, Request::Vfree { addr: theirs })?;
+    let populate = |start_pfn, nr_pages| Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0 };
+    done(a, populate(BAD_INPUT_PFN, 100))?;
+    for (what, start, pages) in [
+        ("populating another client's vmemmap range", BAD_INPUT_PFN, 100),
+        ("sharing a descriptor frame with another client's range", BAD_INPUT_PFN + 100, 20),
+    ] {
+        expect_error(b, what, req(populate(start, pages)), ErrorCode::NotOwner)?;
+    }
+    done(a, Request::VmemmapDepopulate { start_pfn: BAD_INPUT_PFN, nr_pages: 100 })?;
     let register = Request::Register { client: b.client_badge(), quota: Quota::bytes(MIB) };
     expect_error(b, "registration without the administrator badge", req(register), ErrorCode::NotAdmin)?;
     match w.server.admin.unregister(200) {
