@@ -68,12 +68,19 @@ fn check_charges(d: &mut Dispatcher<Sim>, baseline: u64) {
     assert_eq!(stats(d).frames, baseline + all.len() as u64, "frames the server holds");
 }
 
-#[test]
-fn a_client_cannot_populate_another_clients_pfns_or_descriptor_frames() {
+/// A dispatcher with a space for A and one for B, and the frames the
+/// server holds then.
+fn two_clients() -> (Box<Dispatcher<Sim>>, u64) {
     let mut d = dispatcher();
     register(&mut d, A);
     register(&mut d, B);
     let baseline = stats(&mut d).frames;
+    (d, baseline)
+}
+
+#[test]
+fn a_client_cannot_populate_another_clients_pfns_or_descriptor_frames() {
+    let (mut d, baseline) = two_clients();
     // A's range has descriptor frames 15 (pfns 960..1024), 16 and 17 (1088..1152).
     assert_eq!(populate(&mut d, A, 1000, 100), Reply::Done);
     check_charges(&mut d, baseline);
@@ -127,10 +134,7 @@ fn a_client_cannot_populate_another_clients_pfns_or_descriptor_frames() {
 
 #[test]
 fn a_descriptor_frame_one_clients_ranges_share_stays_charged_once_until_the_last_goes() {
-    let mut d = dispatcher();
-    register(&mut d, A);
-    register(&mut d, B);
-    let baseline = stats(&mut d).frames;
+    let (mut d, baseline) = two_clients();
     assert_eq!(populate(&mut d, B, 1 << 20, 1000), Reply::Done, "B's range, far away");
     // The middle range maps frames 1, 2 and 3; its neighbours share frame 1
     // (pfns 64..128) and frame 3 (192..256).
