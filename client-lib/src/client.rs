@@ -86,8 +86,9 @@ impl MemClient {
         done(self.request(&Request::PercpuFree { offset })?)
     }
 
-    /// The address of percpu `offset` in CPU `cpu`'s unit.
-    pub fn percpu_address(&self, offset: u32, cpu: u16) -> u64 {
+    /// The address of percpu `offset` in CPU `cpu`'s unit, `None` if
+    /// `cpu` has no unit (see [`crate::protocol::PercpuLayout::address`]).
+    pub fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
         self.region.percpu_address(offset, cpu)
     }
 

@@ -54,7 +54,12 @@ pub enum Request {
     },
     /// Back the page descriptors of `nr_pages` pfns from `start_pfn`;
     /// `compound_order` > 0 applies the compound-page optimisation for
-    /// compound pages of that order.
+    /// compound pages of that order. Refused with [`ErrorCode::NotOwner`]
+    /// if any of the pfns, or any pfn whose descriptor shares a 4 KiB
+    /// descriptor frame with theirs (64 pfns per frame), is in another
+    /// client's range; with [`ErrorCode::Overlap`] if the range lies partly
+    /// in one of the caller's. A range the caller populated whole already
+    /// is `Done` and charged nothing more.
     VmemmapPopulate {
         /// First page frame number.
         start_pfn: u64,
@@ -151,23 +156,86 @@ pub struct RegionInfo {
     pub vmalloc_start: u64,
     /// First address of the vmemmap area (the descriptor of pfn 0).
     pub vmemmap_start: u64,
-    /// First address of the percpu area.
-    pub percpu_start: u64,
-    /// Bytes between consecutive CPUs' percpu units.
-    pub percpu_unit_size: u64,
-    /// CPUs that have a percpu unit.
-    pub cpus: u16,
+    /// Where the percpu units are and what an offset means.
+    pub percpu: PercpuLayout,
 }
 
 impl RegionInfo {
-    /// The address of percpu `offset` in CPU `cpu`'s unit.
-    pub fn percpu_address(&self, offset: u32, cpu: u16) -> u64 {
-        self.percpu_start + cpu as u64 * self.percpu_unit_size + offset as u64
+    /// The address of percpu `offset` in CPU `cpu`'s unit (see
+    /// [`PercpuLayout::address`]).
+    pub const fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
+        self.percpu.address(offset, cpu)
     }
 
     /// The address of pfn `pfn`'s 64-byte page descriptor.
     pub fn descriptor_address(&self, pfn: u64) -> u64 {
         self.vmemmap_start + pfn * DESCRIPTOR_SIZE
+    }
+}
+
+/// The percpu area's geometry, and the one definition of a percpu offset
+/// and its address, which the server maps by and clients compute with.
+///
+/// A chunk holds one unit of `unit_size` bytes for each of `cpus` CPUs,
+/// side by side; chunk `c` starts `c * chunk_stride` bytes into the area
+/// (the stride leaves room for the units of every CPU the server can
+/// serve). As in Linux, an offset names the same place in every unit:
+/// byte `o` of chunk `c`'s units is offset `c * chunk_stride + o`, and
+/// its copy for CPU `cpu` is at `start + offset + cpu * unit_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PercpuLayout {
+    /// First address of the percpu area: unit 0 of chunk 0.
+    pub start: u64,
+    /// Bytes of one CPU's unit, and between consecutive CPUs' units.
+    pub unit_size: u64,
+    /// Bytes between the starts of consecutive chunks (a multiple of
+    /// `unit_size`, at least `cpus` units).
+    pub chunk_stride: u64,
+    /// CPUs that have a unit in every chunk.
+    pub cpus: u16,
+}
+
+impl PercpuLayout {
+    /// The offset of byte `in_unit` of chunk `chunk`'s units, if that is a
+    /// byte of a unit and fits an offset.
+    pub const fn offset(&self, chunk: u32, in_unit: u64) -> Option<u32> {
+        if in_unit >= self.unit_size {
+            return None;
+        }
+        let Some(base) = (chunk as u64).checked_mul(self.chunk_stride) else { return None };
+        match base.checked_add(in_unit) {
+            Some(raw) if raw <= u32::MAX as u64 => Some(raw as u32),
+            _ => None,
+        }
+    }
+
+    /// The chunk `offset` lies in.
+    pub const fn chunk(&self, offset: u32) -> u32 {
+        match self.chunk_stride {
+            0 => 0,
+            stride => (offset as u64 / stride) as u32,
+        }
+    }
+
+    /// The byte of the unit `offset` names.
+    pub const fn in_unit(&self, offset: u32) -> u64 {
+        match self.chunk_stride {
+            0 => offset as u64,
+            stride => offset as u64 % stride,
+        }
+    }
+
+    /// The address of `offset` in CPU `cpu`'s unit: `start + offset + cpu *
+    /// unit_size`. `None` if `cpu` has no unit or `offset` lies between the
+    /// last unit of a chunk and the next chunk (it names no unit's byte).
+    pub const fn address(&self, offset: u32, cpu: u16) -> Option<u64> {
+        if cpu >= self.cpus || self.in_unit(offset) >= self.unit_size {
+            return None;
+        }
+        match (cpu as u64).checked_mul(self.unit_size) {
+            Some(unit) => self.start.checked_add(offset as u64 + unit),
+            None => None,
+        }
     }
 }
 
@@ -306,7 +374,9 @@ pub enum ErrorCode {
     Overlap,
     /// Nothing is allocated at that address or offset.
     NotFound,
-    /// The area belongs to another client.
+    /// The area belongs to another client; for a vmemmap populate, a pfn
+    /// of the range or a descriptor frame it needs is in another client's
+    /// range.
     NotOwner,
     /// Only the administrator may do this.
     NotAdmin,
@@ -338,6 +408,35 @@ mod tests {
         let last = Request::TakeFault;
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
+    }
+
+    /// The layout the server announces: 4 CPUs, 32 KiB units, chunks 256 KiB apart.
+    const PERCPU: PercpuLayout =
+        PercpuLayout { start: 0x7280_0000_0000, unit_size: 32 << 10, chunk_stride: 256 << 10, cpus: 4 };
+
+    #[test]
+    fn a_percpu_offset_names_the_same_byte_of_every_unit_of_its_chunk() {
+        for chunk in 0..8 {
+            for in_unit in [0, 8, PERCPU.unit_size - 1] {
+                let offset = PERCPU.offset(chunk, in_unit).unwrap();
+                assert_eq!((PERCPU.chunk(offset), PERCPU.in_unit(offset)), (chunk, in_unit));
+                let chunk_start = PERCPU.start + chunk as u64 * PERCPU.chunk_stride;
+                for cpu in 0..PERCPU.cpus {
+                    let expected = chunk_start + cpu as u64 * PERCPU.unit_size + in_unit;
+                    assert_eq!(PERCPU.address(offset, cpu), Some(expected));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_percpu_address_exists_only_in_a_unit() {
+        assert_eq!(PERCPU.offset(1, PERCPU.unit_size), None, "past the end of the unit");
+        assert_eq!(PERCPU.offset(u32::MAX, 0), None, "does not fit an offset");
+        assert_eq!(PERCPU.address(0, PERCPU.cpus), None, "no such CPU");
+        assert_eq!(PERCPU.address(PERCPU.unit_size as u32, 0), None, "between the units and the next chunk");
+        let empty = PercpuLayout { chunk_stride: 0, ..PERCPU };
+        assert_eq!((empty.chunk(123), empty.address(u32::MAX, 0)), (0, None));
     }
 
     #[test]

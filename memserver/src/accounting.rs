@@ -178,6 +178,12 @@ impl Clients {
         Ok(())
     }
 
+    /// Part of `from`'s charge, `cost`, is `to`'s now; both are one
+    /// client's allocations, so its usage does not change.
+    pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
+        self.ledger.transfer(from, to, cost);
+    }
+
     /// The allocation `held` is gone: refund its owner what it was charged.
     pub(crate) fn release(&mut self, held: Held) {
         if let Some((owner, cost)) = self.ledger.take(held) {

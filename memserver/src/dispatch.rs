@@ -15,7 +15,7 @@ use crate::backend::Backend;
 use crate::error::{Error, FaultError};
 use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
-use crate::ids::{Badge, CpuId, Pfn, SpaceId};
+use crate::ids::{Badge, Pfn, SpaceId};
 use crate::layout::{Area, PageSize, VmallocAddr};
 use crate::limits::{MAX_PERCPU_ALLOCS, MAX_SPACES, MAX_VMALLOC_AREAS, MAX_VMEMMAP_RANGES};
 use crate::percpu::PercpuOffset;
@@ -154,9 +154,7 @@ impl<B: Platform> Dispatcher<B> {
         RegionInfo {
             vmalloc_start: Area::Vmalloc.start(),
             vmemmap_start: Area::Vmemmap.start(),
-            percpu_start: Area::Percpu.start(),
-            percpu_unit_size: crate::limits::PERCPU_UNIT_SIZE,
-            cpus: self.server.cpus() as u16,
+            percpu: self.server.percpu_layout(),
         }
     }
 
@@ -255,11 +253,11 @@ impl<B: Platform> Dispatcher<B> {
             Request::PercpuAlloc { size, align } => {
                 self.registered(caller)?;
                 let offset = self.server.percpu_alloc(caller, size as u64, align as u64).map_err(code)?;
-                Ok(Reply::Offset(u32::try_from(offset.get()).map_err(|_| ErrorCode::LimitReached)?))
+                Ok(Reply::Offset(offset.get()))
             }
             Request::PercpuFree { offset } => {
                 self.registered(caller)?;
-                self.server.percpu_free(caller, PercpuOffset::new(offset as u64)).map_err(code)?;
+                self.server.percpu_free(caller, PercpuOffset::new(offset)).map_err(code)?;
                 Ok(Reply::Done)
             }
             Request::VmemmapPopulate { start_pfn, nr_pages, compound_order } => {
@@ -401,12 +399,5 @@ impl<B: Platform> Dispatcher<B> {
     /// while others still wait.
     pub fn take_notice(&mut self) -> bool {
         core::mem::take(&mut self.notice)
-    }
-
-    /// The percpu address of `offset` in `cpu`'s unit, as the server
-    /// computes it (for checking the clients' formula).
-    pub fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
-        let cpu = CpuId::new(cpu as usize)?;
-        self.server.percpu_address(PercpuOffset::new(offset as u64), cpu).ok().map(|a| a.get())
     }
 }

@@ -4,14 +4,17 @@
 //! and maps nothing there the canonical table lacks; it holds exactly the
 //! canonical structures; spaces not registered hold nothing of the region;
 //! the server's frame tally matches the live frames; the allocators' records
-//! tile their areas and add up to the clients' usage. Also the [`snapshot`]
+//! tile their areas and add up to the clients' usage; every CPU's unit of
+//! every percpu allocation, at the address the clients' layout gives, is
+//! mapped writable and shares no byte with another; no descriptor frame
+//! holds descriptors of two clients' vmemmap ranges. Also the [`snapshot`]
 //! of the state a failed operation must leave exactly as it was.
 
 use std::collections::BTreeMap;
 
 use crate::accounting::{ClientUsage, Stats};
 use crate::backend::{OpCounts, Rights};
-use crate::layout::{Area, DESCRIPTOR_SIZE};
+use crate::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::percpu::PercpuAlloc;
 use crate::populate::Leaf;
 use crate::server::MemServer;
@@ -116,6 +119,44 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
     Ok(())
 }
 
+/// Every unit of every percpu allocation, where the layout clients learn
+/// puts it, is mapped writable, and no two units share a byte.
+fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), String> {
+    let layout = server.percpu_layout();
+    let mut units = Vec::new();
+    for p in server.percpu_allocations() {
+        for cpu in 0..layout.cpus {
+            let addr = layout.address(p.offset.get(), cpu).ok_or_else(|| format!("{p:?}: no address on CPU {cpu}"))?;
+            let end = addr + p.size;
+            let writable = |page: &u64| server.translate(*page).is_some_and(|l| l.rights == Rights::ReadWrite);
+            let mut pages = (addr / PAGE_SIZE..end.div_ceil(PAGE_SIZE)).map(|n| n * PAGE_SIZE);
+            if let Some(page) = pages.find(|page| !writable(page)) {
+                return Err(format!("{p:?} on CPU {cpu}: page {page:#x} of {addr:#x} is not mapped writable"));
+            }
+            units.push((addr, end));
+        }
+    }
+    units.sort_unstable();
+    match units.iter().zip(units.iter().skip(1)).find(|(unit, next)| unit.1 > next.0) {
+        Some((unit, next)) => Err(format!("percpu units {unit:#x?} and {next:#x?} overlap")),
+        None => Ok(()),
+    }
+}
+
+/// No descriptor frame holds descriptors of two clients' vmemmap ranges
+/// (ranges are in pfn order and disjoint, so only neighbours can share).
+fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), String> {
+    let ranges: Vec<VmemmapRange> = server.vmemmap_ranges().collect();
+    let frame = |pfn: u64| pfn * DESCRIPTOR_SIZE / PAGE_SIZE;
+    let shared = |(r, next): &(&VmemmapRange, &VmemmapRange)| {
+        r.owner != next.owner && frame(r.start.get() + r.pages - 1) == frame(next.start.get())
+    };
+    match ranges.iter().zip(ranges.iter().skip(1)).find(shared) {
+        Some((r, next)) => Err(format!("ranges {r:?} and {next:?} of two clients share a descriptor frame")),
+        None => Ok(()),
+    }
+}
+
 fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
     // vmalloc: areas and free ranges tile the area exactly, in order.
     let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
@@ -123,9 +164,9 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
     for a in server.vmalloc_areas() {
         let page = match a.backing {
             Backing::Frames(size) => size.bytes(),
-            Backing::Vmap => crate::layout::PAGE_SIZE,
+            Backing::Vmap => PAGE_SIZE,
         };
-        pieces.push((a.start.get(), a.size + crate::layout::PAGE_SIZE));
+        pieces.push((a.start.get(), a.size + PAGE_SIZE));
         let mapped = (0..a.size / page).all(|i| server.translate(a.start.get() + i * page).is_some());
         let guard = server.translate(a.start.get() + a.size).is_none();
         if !mapped || !guard {
@@ -152,6 +193,8 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
     for p in server.percpu_allocations() {
         *usage.entry(p.owner.0).or_default() += p.size * server.cpus() as u64;
     }
+    check_percpu_units(server)?;
+    check_descriptor_frames(server)?;
     let recorded: BTreeMap<u64, u64> =
         server.clients().iter().filter(|c| c.used > 0).map(|c| (c.badge.0, c.used)).collect();
     usage.retain(|_, v| *v > 0);

@@ -1,8 +1,12 @@
 //! percpu: per-CPU allocations. A chunk holds one unit of
 //! [`PERCPU_UNIT_SIZE`] bytes for each configured CPU, chunk `c` at
-//! `percpu start + c * MAX_CPUS * PERCPU_UNIT_SIZE`, unit `u` of it
-//! `u * PERCPU_UNIT_SIZE` further. An offset names the same place in every
-//! unit; `address(offset, cpu)` finds it for one CPU.
+//! `percpu start + c * CHUNK_STRIDE` (room for [`MAX_CPUS`] units), unit `u`
+//! of it `u * PERCPU_UNIT_SIZE` further. An offset names the same place in
+//! every unit of its chunk. What an offset is and where CPU `u`'s copy of
+//! it lies are defined once, by the protocol's [`PercpuLayout`], which the
+//! server announces to clients: this allocator makes its offsets, maps its
+//! chunks and finds addresses with it, so a client's address is always the
+//! one mapped.
 //!
 //! The first chunk is populated at start-up and kept; further chunks are
 //! created and populated when no chunk has room, and depopulated when their
@@ -16,6 +20,7 @@ use crate::ids::{Badge, CpuId};
 use crate::layout::{Area, PageSize, PercpuAddr, RegionAddr, PAGE_SIZE};
 use crate::limits::{MAX_CPUS, MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
 use crate::populate::{pages_of, Contiguous, Region};
+use client_lib::protocol::PercpuLayout;
 
 /// Granules in one unit.
 const GRANULES: usize = (PERCPU_UNIT_SIZE / PERCPU_GRANULE) as usize;
@@ -24,29 +29,22 @@ const WORDS: usize = GRANULES.div_ceil(64);
 const CHUNK_STRIDE: u64 = MAX_CPUS as u64 * PERCPU_UNIT_SIZE;
 
 const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= Area::Percpu.size());
+const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= u32::MAX as u64, "offsets are u32 on the wire");
 
-/// A percpu allocation: the same offset in every unit.
+/// A percpu allocation: the same offset in every unit of its chunk, as
+/// [`PercpuLayout`] defines it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PercpuOffset(u64);
+pub struct PercpuOffset(u32);
 
 impl PercpuOffset {
     /// `raw` as an offset (validity is checked by the allocator).
-    pub const fn new(raw: u64) -> Self {
+    pub const fn new(raw: u32) -> Self {
         Self(raw)
     }
 
-    /// The raw offset: chunk index times the unit size plus the offset in
-    /// the unit.
-    pub const fn get(self) -> u64 {
+    /// The raw offset, as on the wire.
+    pub const fn get(self) -> u32 {
         self.0
-    }
-
-    fn chunk(self) -> usize {
-        (self.0 / PERCPU_UNIT_SIZE) as usize
-    }
-
-    fn in_unit(self) -> u64 {
-        self.0 % PERCPU_UNIT_SIZE
     }
 }
 
@@ -133,8 +131,33 @@ impl Percpu {
         }
     }
 
-    fn chunk_start(index: usize) -> Option<RegionAddr> {
-        PercpuAddr::at_offset(index as u64 * CHUNK_STRIDE).map(PercpuAddr::region)
+    /// The percpu layout this allocator serves, as announced to clients.
+    pub(crate) const fn layout(&self) -> PercpuLayout {
+        PercpuLayout {
+            start: Area::Percpu.start(),
+            unit_size: PERCPU_UNIT_SIZE,
+            chunk_stride: CHUNK_STRIDE,
+            // `start` refuses more than MAX_CPUS.
+            cpus: self.cpus as u16,
+        }
+    }
+
+    /// The offset of granule `granule` of chunk `index`.
+    fn offset(&self, index: usize, granule: usize) -> Option<PercpuOffset> {
+        let chunk = u32::try_from(index).ok()?;
+        self.layout().offset(chunk, granule as u64 * PERCPU_GRANULE).map(PercpuOffset)
+    }
+
+    /// The chunk and granule `offset` names.
+    fn place(&self, offset: PercpuOffset) -> (usize, usize) {
+        let layout = self.layout();
+        (layout.chunk(offset.0) as usize, (layout.in_unit(offset.0) / PERCPU_GRANULE) as usize)
+    }
+
+    /// Where chunk `index` starts: its first offset in CPU 0's unit.
+    fn chunk_start(&self, index: usize) -> Option<RegionAddr> {
+        let first = self.offset(index, 0)?;
+        self.layout().address(first.0, 0).and_then(PercpuAddr::new).map(PercpuAddr::region)
     }
 
     fn chunk_len(&self) -> u64 {
@@ -142,7 +165,7 @@ impl Percpu {
     }
 
     fn populate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) -> Result<(), Error> {
-        let start = Self::chunk_start(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        let start = self.chunk_start(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
         let len = self.chunk_len();
         let slot = self.chunks.get_mut(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
         region.map(&mut Contiguous::fresh(start, len, PageSize::Small))?;
@@ -151,7 +174,7 @@ impl Percpu {
     }
 
     fn depopulate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) {
-        if let Some(start) = Self::chunk_start(index) {
+        if let Some(start) = self.chunk_start(index) {
             region.unmap(pages_of(start, self.chunk_len(), PageSize::Small));
         }
         if let Some(slot) = self.chunks.get_mut(index) {
@@ -179,33 +202,40 @@ impl Percpu {
         let align_granules = (align.max(PERCPU_GRANULE) / PERCPU_GRANULE) as usize;
         let charge = size * self.cpus as u64;
         clients.charge(owner, charge)?;
-        let found =
-            self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align_granules).map(|g| (i, g)));
-        let placed = match found {
-            Some(place) => Ok(place),
-            None => self.grow(region).map(|index| (index, 0)),
-        };
-        let (index, granule) = match placed {
+        let (index, granule, offset) = match self.make_room(region, count, align_granules) {
             Ok(place) => place,
             Err(e) => {
                 clients.refund(owner, charge);
                 return Err(e);
             }
         };
-        let offset = PercpuOffset(index as u64 * PERCPU_UNIT_SIZE + granule as u64 * PERCPU_GRANULE);
         if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
             chunk.set(granule, count, true);
         }
         // Capacity was checked above and offsets of live allocations differ.
-        let _ = self.allocs.insert(offset.0, count as u64 * PERCPU_GRANULE, AllocRecord { size, owner });
+        let _ = self.allocs.insert(offset.0.into(), count as u64 * PERCPU_GRANULE, AllocRecord { size, owner });
         Ok(offset)
     }
 
-    /// Create and populate a chunk in the first free slot.
-    fn grow<B: Backend>(&mut self, region: &mut Region<B>) -> Result<usize, Error> {
-        let index = self.chunks.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
-        self.populate_chunk(region, index)?;
-        Ok(index)
+    /// Where `count` granules aligned to `align` granules go: the first
+    /// chunk with room, else a new chunk in the first free slot, populated
+    /// here. Returns the chunk, the granule and the offset.
+    fn make_room<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        count: usize,
+        align: usize,
+    ) -> Result<(usize, usize, PercpuOffset), Error> {
+        let found = self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align).map(|g| (i, g)));
+        let (index, granule) = match found {
+            Some(place) => place,
+            None => (self.chunks.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::PercpuChunks))?, 0),
+        };
+        let offset = self.offset(index, granule).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        if found.is_none() {
+            self.populate_chunk(region, index)?;
+        }
+        Ok((index, granule, offset))
     }
 
     /// Free `offset`; a chunk other than the first is depopulated when empty.
@@ -216,14 +246,13 @@ impl Percpu {
         caller: Badge,
         offset: PercpuOffset,
     ) -> Result<(), Error> {
-        let entry = self.allocs.get(offset.0).ok_or(Error::NotFound)?;
+        let entry = self.allocs.get(offset.0.into()).ok_or(Error::NotFound)?;
         let (span, record) = (entry.span, *entry.val);
         if record.owner != caller {
             return Err(Error::NotOwner);
         }
-        self.allocs.remove(offset.0);
-        let index = offset.chunk();
-        let granule = (offset.in_unit() / PERCPU_GRANULE) as usize;
+        self.allocs.remove(offset.0.into());
+        let (index, granule) = self.place(offset);
         let mut now_empty = false;
         if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
             chunk.set(granule, (span / PERCPU_GRANULE) as usize, false);
@@ -236,20 +265,25 @@ impl Percpu {
         Ok(())
     }
 
-    /// The address of `offset` in `cpu`'s unit.
+    /// The address of `offset` in `cpu`'s unit, in a populated chunk.
     pub(crate) fn address(&self, offset: PercpuOffset, cpu: CpuId) -> Result<PercpuAddr, Error> {
         if cpu.index() >= self.cpus {
             return Err(Error::InvalidArgument);
         }
-        let index = offset.chunk();
+        let (index, _) = self.place(offset);
         self.chunks.get(index).and_then(Option::as_ref).ok_or(Error::NotFound)?;
-        let raw = index as u64 * CHUNK_STRIDE + cpu.index() as u64 * PERCPU_UNIT_SIZE + offset.in_unit();
-        PercpuAddr::at_offset(raw).ok_or(Error::NotFound)
+        let raw = self.layout().address(offset.0, cpu.index() as u16).ok_or(Error::NotFound)?;
+        PercpuAddr::new(raw).ok_or(Error::NotFound)
     }
 
     /// Live allocations in offset order.
     pub(crate) fn allocations(&self) -> impl Iterator<Item = PercpuAlloc> + '_ {
-        self.allocs.iter().map(|e| PercpuAlloc { offset: PercpuOffset(e.key), size: e.val.size, owner: e.val.owner })
+        // Keys are offsets, which fit a u32.
+        self.allocs.iter().map(|e| PercpuAlloc {
+            offset: PercpuOffset(e.key as u32),
+            size: e.val.size,
+            owner: e.val.owner,
+        })
     }
 
     /// Live allocations.
@@ -286,8 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn offsets_name_one_place_per_unit() {
-        let off = PercpuOffset::new(2 * PERCPU_UNIT_SIZE + 48);
-        assert_eq!((off.chunk(), off.in_unit()), (2, 48));
+    fn offsets_name_one_place_per_unit_and_chunks_lie_a_stride_apart() {
+        let p = Percpu::new(4);
+        let off = p.offset(2, 3).unwrap();
+        assert_eq!(off.get() as u64, 2 * CHUNK_STRIDE + 3 * PERCPU_GRANULE);
+        assert_eq!(p.place(off), (2, 3));
+        let chunk_start = |i| p.chunk_start(i).map(RegionAddr::get);
+        assert_eq!(chunk_start(1), Some(Area::Percpu.start() + CHUNK_STRIDE));
+        assert!(p.chunk_start(MAX_PERCPU_CHUNKS - 1).is_some());
+        assert_eq!(p.offset(0, GRANULES), None, "past the unit");
     }
 }

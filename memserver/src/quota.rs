@@ -4,7 +4,9 @@
 //! allocated, structures created in every space) and one area; the charge
 //! is recorded against the allocation it made and refunded exactly when
 //! that allocation goes, so one client's requests never count against
-//! another's limits.
+//! another's limits. What outlives the allocation it was charged to, used
+//! by another allocation of the same client (a vmemmap descriptor frame two
+//! of its ranges share), has its charge moved to that one.
 
 use heapless::FnvIndexMap;
 
@@ -64,7 +66,7 @@ pub(crate) enum Held {
     /// The vmemmap range starting at this pfn.
     Range(u64),
     /// The percpu allocation at this offset.
-    Percpu(u64),
+    Percpu(u32),
 }
 
 /// Allocations that can be live at once, rounded up for the map.
@@ -96,6 +98,25 @@ impl Ledger {
         }
     }
 
+    /// Moves `cost` of the charge of `from` to `to` when one client holds
+    /// both (its holdings do not change): what `from` was charged for
+    /// outlives it, used by `to`. Otherwise nothing changes.
+    pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
+        let (Some(&(owner, given)), Some(&(heir, taken))) = (self.entries.get(&from), self.entries.get(&to)) else {
+            return;
+        };
+        if owner != heir {
+            return;
+        }
+        let Some(taken) = taken.plus_within(cost, Objects::UNLIMITED) else { return };
+        if let Some(entry) = self.entries.get_mut(&from) {
+            entry.1 = given.minus(cost);
+        }
+        if let Some(entry) = self.entries.get_mut(&to) {
+            entry.1 = taken;
+        }
+    }
+
     /// Forgets `held`, returning its owner and charge.
     pub(crate) fn take(&mut self, held: Held) -> Option<(Badge, Objects)> {
         self.entries.remove(&held)
@@ -124,5 +145,20 @@ mod tests {
         assert_eq!(l.record(Held::Area(0x1000), Badge(2), cost), Err(Error::Overlap));
         assert_eq!(l.take(Held::Area(0x1000)), Some((Badge(1), cost)));
         assert_eq!(l.take(Held::Area(0x1000)), None);
+    }
+
+    #[test]
+    fn a_charge_moves_only_between_one_clients_allocations() {
+        let mut l = Ledger::new();
+        let (two, one) = (Objects { frames: 2, structures: 1, areas: 1 }, Objects { frames: 1, ..Objects::ZERO });
+        assert_eq!(l.record(Held::Range(0), Badge(1), two), Ok(()));
+        assert_eq!(l.record(Held::Range(100), Badge(1), two), Ok(()));
+        assert_eq!(l.record(Held::Range(200), Badge(2), two), Ok(()));
+        l.transfer(Held::Range(0), Held::Range(100), one);
+        l.transfer(Held::Range(0), Held::Range(200), one);
+        l.transfer(Held::Range(0), Held::Range(300), one);
+        assert_eq!(l.take(Held::Range(0)), Some((Badge(1), Objects { frames: 1, structures: 1, areas: 1 })));
+        assert_eq!(l.take(Held::Range(100)), Some((Badge(1), Objects { frames: 3, structures: 1, areas: 1 })));
+        assert_eq!(l.take(Held::Range(200)), Some((Badge(2), two)), "another client's charge is untouched");
     }
 }

@@ -16,6 +16,7 @@ use crate::populate::{Access, Leaf, Region};
 use crate::quota::{Held, Objects};
 use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
+use client_lib::protocol::PercpuLayout;
 
 /// Start-up configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,6 +291,12 @@ impl<B: Backend> MemServer<B> {
     /// CPUs served by the percpu allocator.
     pub fn cpus(&self) -> usize {
         self.percpu.cpus()
+    }
+
+    /// The percpu layout clients compute addresses with, and the server
+    /// maps by.
+    pub fn percpu_layout(&self) -> PercpuLayout {
+        self.percpu.layout()
     }
 
     /// A snapshot of the accounting.

@@ -8,18 +8,28 @@
 //! `vmemmap_populate_compound_pages`), each compound page of order k keeps
 //! two private frames, the head descriptors' and the first tail
 //! descriptors', and every further descriptor frame of it maps the first
-//! tail frame again, read-only. Populating an already populated range is
-//! harmless; ranges may not partly overlap. Depopulate (hot-remove) takes a
-//! populated range out and frees every frame no other range still uses.
+//! tail frame again, read-only. Depopulate (hot-remove) takes a populated
+//! range out and frees every frame no other range still uses.
+//!
+//! Ownership: a client may populate a range only if no pfn of it, and no
+//! descriptor frame it needs, belongs to another client's range
+//! (`NotOwner`), so one client's descriptors never lie in, or outlive,
+//! another's frames. Populating what the caller already populated whole is
+//! done and charges nothing; a range partly over one of the caller's own is
+//! `Overlap`. Ranges of one client may share a boundary descriptor frame (a
+//! frame holds the descriptors of 64 pfns): it is charged to exactly one of
+//! them, the one that mapped it, and when that one is depopulated the
+//! charge passes to a range that still uses the frame.
 
 use crate::accounting::Clients;
-use crate::avl::AvlMap;
+use crate::avl::{AvlMap, Entry};
 use crate::backend::{Backend, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::{Badge, Pfn, MAX_PFN};
 use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::limits::{MAX_COMPOUND_ORDER, MAX_VMEMMAP_RANGES, MIN_COMPOUND_ORDER};
 use crate::populate::{Batch, FrameSource, PageSpec, Region, Table};
+use crate::quota::{Held, Objects};
 
 /// Descriptors in one 4 KiB frame.
 const PFNS_PER_FRAME: u64 = PAGE_SIZE / DESCRIPTOR_SIZE;
@@ -54,11 +64,22 @@ pub struct VmemmapRange {
 struct RangeRecord {
     owner: Badge,
     compound_order: Option<u32>,
+    /// Whether the range is charged for its first descriptor frame, and
+    /// for its last (the same frame if it has only one); its inner frames
+    /// are always its own.
+    charged_first: bool,
+    charged_last: bool,
 }
 
 /// The descriptor address of `pfn` (any pfn up to [`MAX_PFN`]).
 fn descriptor(pfn: u64) -> u64 {
     Area::Vmemmap.start() + pfn * DESCRIPTOR_SIZE
+}
+
+/// The pfns `[lo, hi)` whose descriptors share the 4 KiB frame of `pfn`'s.
+fn frame_pfns(pfn: u64) -> (u64, u64) {
+    let lo = pfn - pfn % PFNS_PER_FRAME;
+    (lo, lo + PFNS_PER_FRAME)
 }
 
 /// The pages of one populate: descriptor frames over `[pos, end)`.
@@ -150,16 +171,8 @@ impl Vmemmap {
     ) -> Result<(), Error> {
         let end = Self::check(start, pages, options)?;
         let s = start.get();
-        if let Some(before) = self.ranges.floor(s) {
-            if before.key + before.span >= end {
-                return Ok(());
-            }
-            if before.key + before.span > s {
-                return Err(Error::Overlap);
-            }
-        }
-        if self.ranges.ceil(s).is_some_and(|after| after.key < end) {
-            return Err(Error::Overlap);
+        if self.admit(owner, s, end)? {
+            return Ok(());
         }
         if self.ranges.is_full() {
             return Err(Error::LimitReached(Limit::VmemmapRanges));
@@ -174,14 +187,56 @@ impl Vmemmap {
             huge: options.huge,
             compound_frames: options.compound_order.map(|order| (1u64 << order) / PFNS_PER_FRAME),
         };
+        // A boundary frame no range uses yet is mapped now, for this range.
+        let charged_first = self.touching(frame_pfns(s)).next().is_none();
+        let charged_last = self.touching(frame_pfns(end - 1)).next().is_none();
         let inserted = region.map(&mut batch).and_then(|_| {
-            let record = RangeRecord { owner, compound_order: options.compound_order };
+            let record = RangeRecord { owner, compound_order: options.compound_order, charged_first, charged_last };
             self.ranges.insert(s, pages, record).map_err(|_| Error::LimitReached(Limit::VmemmapRanges))
         });
         if inserted.is_err() {
             clients.refund(owner, charge);
         }
         inserted
+    }
+
+    /// Whether `owner` may populate `[s, end)`: `Ok(true)` if it populated
+    /// all of it already, `Ok(false)` if none of it, `NotOwner` if a pfn of
+    /// it or of its first or last descriptor frame is in another client's
+    /// range, `Overlap` if it lies partly in one of `owner`'s.
+    fn admit(&self, owner: Badge, s: u64, end: u64) -> Result<bool, Error> {
+        let frames = (frame_pfns(s).0, frame_pfns(end - 1).1);
+        if self.touching(frames).any(|r| r.val.owner != owner) {
+            return Err(Error::NotOwner);
+        }
+        match self.touching((s, end)).next() {
+            None => Ok(false),
+            Some(r) if r.key <= s && end <= r.key + r.span => Ok(true),
+            Some(_) => Err(Error::Overlap),
+        }
+    }
+
+    /// The ranges with a pfn in `[lo, hi)`, in pfn order.
+    fn touching(&self, (lo, hi): (u64, u64)) -> impl Iterator<Item = Entry<'_, RangeRecord>> + '_ {
+        let before = self.ranges.floor(lo).filter(|r| r.key < lo && r.key + r.span > lo);
+        let mut next = self.ranges.ceil(lo);
+        before.into_iter().chain(core::iter::from_fn(move || {
+            let r = next.filter(|r| r.key < hi)?;
+            next = r.key.checked_add(1).and_then(|key| self.ranges.ceil(key));
+            Some(r)
+        }))
+    }
+
+    /// The range at `from`, just taken out, was charged for the descriptor
+    /// frame of pfns `frame`: if a range still uses the frame, that one is
+    /// charged for it now (both are one client's: its holdings stay).
+    fn pass_charge(&mut self, clients: &mut Clients, from: u64, frame: (u64, u64)) {
+        let Some((heir, span)) = self.touching(frame).next().map(|r| (r.key, r.span)) else { return };
+        if let Some(record) = self.ranges.get_mut(heir) {
+            record.charged_first |= frame_pfns(heir) == frame;
+            record.charged_last |= frame_pfns(heir + span - 1) == frame;
+        }
+        clients.transfer(Held::Range(from), Held::Range(heir), Objects { frames: 1, ..Objects::ZERO });
     }
 
     /// Unmap the descriptors of the populated range `[start, start + pages)`
@@ -199,20 +254,20 @@ impl Vmemmap {
         if range.val.owner != caller {
             return Err(Error::NotOwner);
         }
+        let record = *range.val;
         self.ranges.remove(s);
-        let ranges = &self.ranges;
-        let first_frame = descriptor(s) / PAGE_SIZE;
-        let end_frame = descriptor(s + pages).div_ceil(PAGE_SIZE);
-        // A frame is still used if any remaining range has a pfn in it; only
-        // the range's first and last frames can be shared.
-        let unused = move |frame: &u64| {
-            let lo = (frame * PAGE_SIZE - Area::Vmemmap.start()) / DESCRIPTOR_SIZE;
-            let hi = lo + PFNS_PER_FRAME;
-            let below = ranges.floor(lo).is_some_and(|r| r.key + r.span > lo);
-            let above = ranges.ceil(lo).is_some_and(|r| r.key < hi);
-            !(below || above)
-        };
-        let frames = (first_frame..end_frame).filter(unused).filter_map(|f| RegionAddr::new(f * PAGE_SIZE));
+        let (first, last) = (frame_pfns(s), frame_pfns(s + pages - 1));
+        if record.charged_first {
+            self.pass_charge(clients, s, first);
+        }
+        if record.charged_last && last != first {
+            self.pass_charge(clients, s, last);
+        }
+        // Only the first and last frames can still be used by another range.
+        let frames = (first.0..last.1)
+            .step_by(PFNS_PER_FRAME as usize)
+            .filter(|&lo| self.touching(frame_pfns(lo)).next().is_none())
+            .filter_map(|lo| RegionAddr::new(descriptor(lo)));
         region.unmap(frames);
         clients.refund(caller, pages * DESCRIPTOR_SIZE);
         Ok(())

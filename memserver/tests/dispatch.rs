@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::dispatcher::{dispatcher, register, register_quota, register_space, registration, send};
+
 use client_lib::bootstrap::badge::SPACE_FAULT;
-use client_lib::protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, Quota, Registration, Reply, Request, PROTOCOL_VERSION, REQUESTS,
-};
+use client_lib::protocol::{ErrorCode, FailurePoint, FaultKind, FaultReport, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS};
 use client_lib::sel4::abi::fault;
 use client_lib::sel4::MessageInfo;
 use client_lib::transport::PING_LABEL;
@@ -15,61 +15,12 @@ use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver::limits::REPORTS_PER_SPACE;
 use memserver::sim::{Sim, SimVSpace};
-use memserver::{Badge, Config};
+use memserver::{Area, Badge};
 
 const ADMIN: Badge = common::ADMIN;
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
 const MIB: u64 = 1 << 20;
-
-/// A started dispatcher on the heap. Built on a thread with a large stack:
-/// unoptimised builds move the half-megabyte server through the stack
-/// several times on its way into the box.
-fn dispatcher() -> Box<Dispatcher<Sim>> {
-    let build = || {
-        let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus: 4 }));
-        d.start().expect("server starts");
-        d
-    };
-    std::thread::Builder::new().stack_size(64 << 20).spawn(build).unwrap().join().unwrap()
-}
-
-/// Sends `request` from `caller` (with `cap`), checks the invariant, and
-/// returns the reply.
-fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<SimVSpace>) -> Reply {
-    let (reply, _) = d.handle(caller, &Words::encode(&request).unwrap(), cap);
-    common::check(d.server());
-    assert!(Words::encode(&reply).is_some(), "reply {reply:?} does not fit a message");
-    reply
-}
-
-/// Registers a new VSpace for `client`; returns its space id.
-fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
-    registration(d, client).space
-}
-
-/// Registers a new VSpace for `client`.
-fn registration(d: &mut Dispatcher<Sim>, client: Badge) -> Registration {
-    let vspace = d.backend_mut().new_vspace();
-    register_space(d, client, Quota::bytes(64 * MIB), vspace)
-}
-
-/// Registers a new VSpace for `client` with `quota`; returns its space id.
-fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
-    let vspace = d.backend_mut().new_vspace();
-    register_space(d, client, quota, vspace).space
-}
-
-/// Registers `vspace` for `client` with `quota`.
-fn register_space(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota, vspace: SimVSpace) -> Registration {
-    let (reply, cap_use) =
-        d.handle(ADMIN, &Words::encode(&Request::Register { client: client.0, quota }).unwrap(), Some(vspace));
-    assert_eq!(cap_use, CapUse::Kept);
-    match reply {
-        Reply::Space(registration) => registration,
-        other => panic!("register: {other:?}"),
-    }
-}
 
 fn address(reply: Reply) -> u64 {
     match reply {
@@ -79,7 +30,7 @@ fn address(reply: Reply) -> u64 {
 }
 
 #[test]
-fn hello_checks_the_version_and_the_percpu_formula_matches_the_server() {
+fn hello_checks_the_version_and_announces_the_layout() {
     let mut d = dispatcher();
     let region = match send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION }, None) {
         Reply::Hello { version: PROTOCOL_VERSION, region } => region,
@@ -89,13 +40,9 @@ fn hello_checks_the_version_and_the_percpu_formula_matches_the_server() {
         send(&mut d, B, Request::Hello { version: PROTOCOL_VERSION + 1 }, None),
         Reply::Error(ErrorCode::VersionMismatch)
     );
-    register(&mut d, A);
-    for size in [8, 64, 4096] {
-        let Reply::Offset(offset) = send(&mut d, A, Request::PercpuAlloc { size, align: 8 }, None) else { panic!() };
-        for cpu in 0..region.cpus {
-            assert_eq!(Some(region.percpu_address(offset, cpu)), d.percpu_address(offset, cpu));
-        }
-    }
+    assert_eq!((region.vmalloc_start, region.vmemmap_start), (Area::Vmalloc.start(), Area::Vmemmap.start()));
+    assert_eq!(region.percpu, d.server().percpu_layout());
+    assert_eq!((region.percpu.start, region.percpu.cpus), (Area::Percpu.start(), 4));
 }
 
 #[test]

@@ -132,8 +132,13 @@ fn bad_requests_are_errors_that_change_nothing() {
     );
     assert_eq!(
         s.vmemmap_populate(Badge(9), Pfn::new(4100).unwrap(), 4, VmemmapOptions::default()),
+        Err(Error::NotOwner),
+        "populated by another client"
+    );
+    assert_eq!(
+        s.vmemmap_populate(CLIENT, Pfn::new(4100).unwrap(), 4, VmemmapOptions::default()),
         Ok(()),
-        "already populated"
+        "populated by the caller already"
     );
     assert_eq!(s.vmemmap_depopulate(Badge(9), Pfn::new(4096).unwrap(), 64), Err(Error::NotOwner));
     assert_eq!(s.vmemmap_depopulate(CLIENT, Pfn::new(4096).unwrap(), 63), Err(Error::NotFound));

@@ -166,6 +166,7 @@ mod tests {
             unexpected: Some(ErrorCode::NotRegistered),
             corrupt: u32::MAX,
             published: Some((u64::MAX, u64::MAX, u64::MAX)),
+            percpu_chunks: u32::MAX,
         };
         assert!(Words::encode(&Outcome::Stressed(summary)).is_some());
     }

@@ -37,8 +37,18 @@ const COMPOUND_ORDER: u8 = 9;
 /// Compound pages in the vmemmap scenario, half on each side of the
 /// top-level boundary.
 const COMPOUND_PAGES: u64 = 8;
+/// First pfn of the vmemmap range `bad-input` populates (frame-aligned,
+/// apart from every other scenario's).
+const BAD_INPUT_PFN: u64 = 1 << 20;
 /// Increments each percpu worker makes.
 const PERCPU_INCREMENTS: u64 = 10_000;
+/// The percpu chunk (0 is the first) the `percpu-smp` counter must be in.
+const PERCPU_COUNTER_CHUNK: u32 = 2;
+/// Sizes and alignments of the allocations `percpu-smp` fills the chunks
+/// before it with, in turn (sizes are whole words, for the patterns).
+const PERCPU_FILLERS: [(u32, u32); 6] = [(8, 8), (6144, 64), (4096, 4096), (1008, 16), (12288, 256), (2048, 2048)];
+/// At most this many of them.
+const PERCPU_MAX_FILLERS: usize = 64;
 /// Agents beyond A-D, for the hardening scenarios: the stress crowd (the
 /// last of them greedy) and the one that dies.
 pub const CROWD_NAMES: [&str; CROWD] =
@@ -267,25 +277,61 @@ fn late_register(w: &mut World) -> Verdict {
     done(a, Request::Vfree { addr })
 }
 
-/// C's threads, one per CPU, increment their own units; B reads them. The
-/// workers run in C's space, which `unregister` removes next: a space that
-/// has run on every CPU gets a TLB shootdown to every CPU on each unmap, and
-/// under TCG each costs milliseconds.
+/// C's percpu allocation of `size` bytes aligned to `align`.
+fn percpu_alloc(agent: &Agent, size: u32, align: u32) -> Result<u32, crate::verdict::Reason> {
+    match agent.request(Request::PercpuAlloc { size, align }).context(agent.name)? {
+        Ok(Reply::Offset(offset)) => Ok(offset),
+        other => fail!("{}: percpu alloc({size}, {align}) answered {other:?}", agent.name),
+    }
+}
+
+/// The address of percpu `offset` in `cpu`'s unit.
+fn percpu_address(region: &RegionInfo, offset: u32, cpu: u64) -> Result<u64, crate::verdict::Reason> {
+    match u16::try_from(cpu).ok().and_then(|cpu| region.percpu_address(offset, cpu)) {
+        Some(addr) => Ok(addr),
+        None => fail!("percpu offset {offset:#x} has no address on CPU {cpu}"),
+    }
+}
+
+/// C fills percpu chunks with allocations of mixed sizes and alignments,
+/// writing a pattern into every CPU's unit of each, until one lands in the
+/// third chunk; its first word is the counter. C's threads, one per CPU,
+/// increment their own unit's counter; B reads every counter and checks
+/// every pattern in every unit. Once all is freed, the later chunks are
+/// gone: B's read of the counter is a real fault. The workers run in C's
+/// space, which `unregister` removes next: a space that has run on every
+/// CPU gets a TLB shootdown to every CPU on each unmap, and under TCG each
+/// costs milliseconds.
 fn percpu_smp(w: &mut World) -> Verdict {
-    let cpus = w.cpus.min(w.region.cpus as u64);
-    let offset = match w.agents[2].request(Request::PercpuAlloc { size: 8, align: 8 }).context("C")? {
-        Ok(Reply::Offset(offset)) => offset,
-        other => fail!("C: percpu alloc answered {other:?}"),
+    let layout = w.region.percpu;
+    let cpus = w.cpus.min(layout.cpus.into());
+    let c = &w.agents[2];
+    let mut fillers: heapless::Vec<(u32, u32, u64), PERCPU_MAX_FILLERS> = heapless::Vec::new();
+    let counter = loop {
+        let (size, align) = PERCPU_FILLERS[fillers.len() % PERCPU_FILLERS.len()];
+        let offset = percpu_alloc(c, size, align)?;
+        if layout.chunk(offset) >= PERCPU_COUNTER_CHUNK {
+            break offset;
+        }
+        let seed = 0x9e0_0000 + fillers.len() as u64 * 0x10;
+        for cpu in 0..layout.cpus.into() {
+            let addr = percpu_address(&w.region, offset, cpu)?;
+            run_done(c, Command::Fill { addr, len: size.into(), seed: seed ^ cpu })?;
+        }
+        if fillers.push((offset, size, seed)).is_err() {
+            fail!("{PERCPU_MAX_FILLERS} allocations did not reach chunk {PERCPU_COUNTER_CHUNK}");
+        }
     };
     let mut workers: heapless::Vec<_, 8> = heapless::Vec::new();
     for cpu in 0..cpus {
-        let addr = w.region.percpu_address(offset, cpu as u16);
+        let addr = percpu_address(&w.region, counter, cpu)?;
         let worker = w.agents[2].start_worker(w.alloc, cpu, addr, PERCPU_INCREMENTS);
         // At most 8 CPUs.
         let _ = workers.push(worker);
     }
+    let [_, b, c] = &w.agents;
     for _ in 0..cpus {
-        match w.agents[2].wait() {
+        match c.wait() {
             Ok(Outcome::Done) => {}
             other => fail!("percpu worker: {other:?}"),
         }
@@ -295,7 +341,7 @@ fn percpu_smp(w: &mut World) -> Verdict {
     }
     let mut sum = 0;
     for cpu in 0..cpus {
-        let value = read(&w.agents[1], w.region.percpu_address(offset, cpu as u16))?;
+        let value = read(b, percpu_address(&w.region, counter, cpu)?)?;
         if value != PERCPU_INCREMENTS {
             fail!("CPU {cpu}'s unit holds {value}, {PERCPU_INCREMENTS} expected");
         }
@@ -304,7 +350,17 @@ fn percpu_smp(w: &mut World) -> Verdict {
     if sum != cpus * PERCPU_INCREMENTS {
         fail!("sum {sum} over {cpus} CPUs");
     }
-    done(&w.agents[2], Request::PercpuFree { offset })
+    for &(offset, size, seed) in &fillers {
+        for cpu in 0..layout.cpus.into() {
+            check(b, percpu_address(&w.region, offset, cpu)?, size.into(), seed ^ cpu)?;
+        }
+    }
+    let counter_addr = percpu_address(&w.region, counter, 0)?;
+    done(c, Request::PercpuFree { offset: counter })?;
+    for &(offset, ..) in &fillers {
+        done(c, Request::PercpuFree { offset })?;
+    }
+    expect_fault(b, Command::Read { addr: counter_addr }, counter_addr, FaultKind::UnmappedRead)
 }
 
 fn unregister(w: &mut World) -> Verdict {
@@ -363,6 +419,15 @@ fn bad_input(w: &mut World) -> Verdict {
     let theirs = vmalloc(a, 4 * KIB)?;
     expect_error(b, "freeing another client's area", req(Request::Vfree { addr: theirs }), ErrorCode::NotOwner)?;
     done(a, Request::Vfree { addr: theirs })?;
+    let populate = |start_pfn, nr_pages| Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0 };
+    done(a, populate(BAD_INPUT_PFN, 100))?;
+    for (what, start, pages) in [
+        ("populating another client's vmemmap range", BAD_INPUT_PFN, 100),
+        ("sharing a descriptor frame with another client's range", BAD_INPUT_PFN + 100, 20),
+    ] {
+        expect_error(b, what, req(populate(start, pages)), ErrorCode::NotOwner)?;
+    }
+    done(a, Request::VmemmapDepopulate { start_pfn: BAD_INPUT_PFN, nr_pages: 100 })?;
     let register = Request::Register { client: b.client_badge(), quota: Quota::bytes(MIB) };
     expect_error(b, "registration without the administrator badge", req(register), ErrorCode::NotAdmin)?;
     match w.server.admin.unregister(200) {

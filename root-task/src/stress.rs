@@ -2,9 +2,15 @@
 //! a seed (vmalloc and vfree of mixed sizes, vmemmap populate and
 //! depopulate, percpu alloc and free), each allocation carrying canary
 //! values written right after it is made and checked right before it is
-//! freed. The agent runs the loop itself, so many agents can run at once on
-//! different CPUs; the root task only gives the plan and reads the summary.
-//! A greedy run only allocates, to meet its quota.
+//! freed (a pattern over every vmalloc area and over every CPU's unit of
+//! every percpu allocation, a value in each descriptor range). One percpu
+//! allocation of two pages per run is kept until the run's holdings are
+//! released, its canaries and its mapping checked whenever the run picks
+//! it, so that the crowd's allocations stay spread over several chunks
+//! without populating and depopulating chunks all the time. The agent runs
+//! the loop itself, so many agents can run at once on different CPUs; the
+//! root task only gives the plan and reads the summary. A greedy run only
+//! allocates, to meet its quota.
 
 use crate::agent_protocol::pattern;
 use client_lib::protocol::{ErrorCode, Reply, Request};
@@ -42,6 +48,9 @@ pub struct StressSummary {
     pub corrupt: u32,
     /// A live area others can check: (address, length, pattern seed).
     pub published: Option<(u64, u64, u64)>,
+    /// The percpu chunks its allocations were in: bit `c` for chunk `c`
+    /// (chunks from 32 on count as 31).
+    pub percpu_chunks: u32,
 }
 
 /// vmalloc areas an ordinary run keeps at once (a greedy one: `AREAS`).
@@ -52,6 +61,12 @@ pub const RANGES: usize = 2;
 /// pfns between the starts of the window's parts.
 pub const RANGE_STRIDE: u64 = 4096;
 const PERCPU: usize = 4;
+/// The percpu slot whose allocation is kept, and its size.
+const KEPT: usize = 0;
+const KEPT_SIZE: u32 = 8192;
+/// Sizes of the other percpu allocations, and the alignments of all.
+const PERCPU_SIZES: [u32; 4] = [8, 16, 64, 256];
+const PERCPU_ALIGNS: [u32; 3] = [8, 64, 4096];
 /// vmalloc sizes: 1, 2 and 4 pages.
 const SIZES: [u64; 3] = [4096, 2 * 4096, 4 * 4096];
 /// The greedy run's size: 4 pages.
@@ -78,7 +93,8 @@ struct Range {
 #[derive(Clone, Copy)]
 struct Percpu {
     offset: u32,
-    value: u64,
+    size: u32,
+    seed: u64,
 }
 
 /// Writes the pattern of `seed` over `len` bytes at `addr`.
@@ -137,6 +153,7 @@ impl Stress {
                 unexpected: None,
                 corrupt: 0,
                 published: None,
+                percpu_chunks: 0,
             },
         }
     }
@@ -312,31 +329,62 @@ impl Stress {
 
     fn percpu_step(&mut self, mem: &MemClient, plan: &StressPlan) {
         let i = (self.next() % PERCPU as u64) as usize;
-        if self.percpu.get(i).is_some_and(Option::is_some) {
-            return self.free_percpu(mem, i);
+        match self.percpu.get(i).copied().flatten() {
+            Some(kept) if i == KEPT => return self.check_kept(mem, kept),
+            Some(_) => return self.free_percpu(mem, i),
+            None => {}
         }
-        let size = self.pick(&[8u32, 16, 64]).unwrap_or(8);
-        let Some(reply) = self.request(mem, Request::PercpuAlloc { size, align: 8 }) else { return };
+        let size = if i == KEPT { KEPT_SIZE } else { self.pick(&PERCPU_SIZES).unwrap_or(8) };
+        let align = self.pick(&PERCPU_ALIGNS).unwrap_or(8);
+        let Some(reply) = self.request(mem, Request::PercpuAlloc { size, align }) else { return };
         let Reply::Offset(offset) = reply else { return self.expect_done(Some(reply)) };
-        let value = self.canary(plan);
-        for cpu in 0..mem.region().cpus {
-            // SAFETY: the allocation's first word in every CPU's unit is
-            // this agent's, mapped writable in every space.
-            unsafe { (mem.percpu_address(offset, cpu) as *mut u64).write_volatile(value ^ cpu as u64) };
+        let seed = self.canary(plan);
+        let layout = mem.region().percpu;
+        self.summary.percpu_chunks |= 1 << layout.chunk(offset).min(31);
+        for cpu in 0..layout.cpus {
+            match layout.address(offset, cpu) {
+                // SAFETY: the allocation's bytes in every CPU's unit are
+                // this agent's, mapped writable in every space.
+                Some(addr) => unsafe { fill(addr, size.into(), seed ^ u64::from(cpu)) },
+                None => self.corrupt_if(true),
+            }
         }
         if let Some(slot) = self.percpu.get_mut(i) {
-            *slot = Some(Percpu { offset, value });
+            *slot = Some(Percpu { offset, size, seed });
+        }
+    }
+
+    /// Checks the canaries of the kept allocation, and asks the server how
+    /// it maps one CPU's unit of it: writable.
+    fn check_kept(&mut self, mem: &MemClient, kept: Percpu) {
+        self.check_percpu(mem, kept);
+        let layout = mem.region().percpu;
+        let cpu = (self.next() % u64::from(layout.cpus.max(1))) as u16;
+        let Some(addr) = layout.address(kept.offset, cpu) else { return self.corrupt_if(true) };
+        match self.request(mem, Request::Translate { addr }) {
+            Some(Reply::Translation(Some(t))) => self.corrupt_if(!t.writable),
+            Some(_) => self.corrupt_if(true),
+            None => {}
+        }
+    }
+
+    /// Checks the canaries of `held` in every CPU's unit.
+    fn check_percpu(&mut self, mem: &MemClient, held: Percpu) {
+        let layout = mem.region().percpu;
+        for cpu in 0..layout.cpus {
+            let changed = match layout.address(held.offset, cpu) {
+                // SAFETY: as when written: the allocation is still this agent's.
+                Some(addr) => unsafe { first_mismatch(addr, held.size.into(), held.seed ^ u64::from(cpu)) }.is_some(),
+                None => true,
+            };
+            self.corrupt_if(changed);
         }
     }
 
     fn free_percpu(&mut self, mem: &MemClient, i: usize) {
-        let Some(slot) = self.percpu.get_mut(i).and_then(Option::take) else { return };
-        for cpu in 0..mem.region().cpus {
-            // SAFETY: as when written: the allocation is still this agent's.
-            let seen = unsafe { (mem.percpu_address(slot.offset, cpu) as *const u64).read_volatile() };
-            self.corrupt_if(seen != slot.value ^ cpu as u64);
-        }
-        let reply = self.request(mem, Request::PercpuFree { offset: slot.offset });
+        let Some(held) = self.percpu.get_mut(i).and_then(Option::take) else { return };
+        self.check_percpu(mem, held);
+        let reply = self.request(mem, Request::PercpuFree { offset: held.offset });
         self.expect_done(reply);
     }
 }

@@ -1,9 +1,12 @@
 //! Helpers shared by the scenario tests: a server over the simulated MMU
 //! and the invariant check after each step; the snapshot of the state a
-//! failed operation must leave unchanged.
+//! failed operation must leave unchanged; a dispatcher driven through the
+//! wire protocol ([`dispatcher`]).
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code, unused_imports, reason = "each test binary uses a different subset")]
+
+pub mod dispatcher;
 
 pub use memserver::invariant::snapshot;
 use memserver::sim::Sim;

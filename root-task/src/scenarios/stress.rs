@@ -1,14 +1,14 @@
 //! Scenario `stress`: `AGENTS` client spaces run `ROUNDS` rounds of `OPS`
 //! pseudo-random requests each, concurrently, a quarter of them on a second
-//! CPU; one
-//! of them is greedy and runs into its quota while the others never do.
-//! `LATE` agents are registered only while the others run their second
-//! round, so their spaces join while mappings change around them. Between
-//! rounds each agent's published area is checked through other spaces. At
-//! the end nothing is lost or corrupted, no sync was missed, every agent
-//! made at least `MIN_REQUESTS` requests, and once everything is freed and
-//! the crowd unregistered the server's resources are what they were before
-//! the crowd came.
+//! CPU; one of them is greedy and runs into its quota while the others
+//! never do. `LATE` agents are registered only while the others run their
+//! second round, so their spaces join while mappings change around them.
+//! Between rounds each agent's published area is checked through other
+//! spaces. At the end nothing is lost or corrupted, no sync was missed,
+//! every agent made at least `MIN_REQUESTS` requests, percpu allocations
+//! were written and checked in at least `MIN_PERCPU_CHUNKS` chunks, and
+//! once everything is freed and the crowd unregistered the server's
+//! resources are what they were before the crowd came.
 
 use super::{check, unchanged, Resources, World};
 use crate::fail;
@@ -30,6 +30,8 @@ const ROUNDS: u32 = 3;
 const OPS: u32 = 500;
 /// Requests every agent, late ones included, must have made.
 const MIN_REQUESTS: u32 = 1000;
+/// percpu chunks the crowd's allocations (written and checked) must span.
+const MIN_PERCPU_CHUNKS: u32 = 3;
 const MIB: u64 = 1 << 20;
 /// An ordinary agent's quota: ample for what a run can hold at once.
 const QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 1024, structures: 4096, areas: 16 };
@@ -62,6 +64,7 @@ pub fn run(w: &mut World) -> Verdict {
         }
     }
     let mut totals = [0u32; AGENTS];
+    let mut percpu_chunks = 0u32;
     for round in 0..ROUNDS {
         for (i, agent) in w.crowd.iter_mut().enumerate().take(AGENTS) {
             if i >= AGENTS - LATE {
@@ -83,6 +86,7 @@ pub fn run(w: &mut World) -> Verdict {
         for ((i, s), total) in summaries.iter().enumerate().zip(totals.iter_mut()) {
             judge(i, s, round)?;
             *total += s.requests;
+            percpu_chunks |= s.percpu_chunks;
         }
         // Every published area, seen through the next agent's space and A's.
         for (i, s) in summaries.iter().enumerate() {
@@ -106,6 +110,9 @@ pub fn run(w: &mut World) -> Verdict {
     if least < MIN_REQUESTS {
         fail!("S{fewest} made only {least} requests");
     }
+    if percpu_chunks.count_ones() < MIN_PERCPU_CHUNKS {
+        fail!("percpu allocations were only in chunks {percpu_chunks:#b}");
+    }
     w.server.admin.purge().context("purge")?;
     let stats = w.stats()?;
     if stats.missed_syncs != 0 {
@@ -115,7 +122,9 @@ pub fn run(w: &mut World) -> Verdict {
         agent.unregister(&w.server.admin).context(agent.name)?;
     }
     let requests: u32 = totals.iter().sum();
-    println!("stress: {AGENTS} spaces, {requests} requests (at least {least} each), 0 lost or corrupted canaries");
+    println!(
+        "stress: {AGENTS} spaces, {requests} requests (at least {least} each), percpu chunks {percpu_chunks:#b}, 0 lost or corrupted canaries"
+    );
     unchanged(w, &baseline, format_args!("after the crowd freed everything and left"))
 }
 
