@@ -15,4 +15,5 @@ pub mod progress;
 pub mod qemu;
 pub mod static_elf;
 pub mod system;
+pub mod system_image;
 pub mod workspace;
