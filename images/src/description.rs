@@ -44,7 +44,7 @@ pub use error::{DescriptionError, Field, Location, MemoryUse, Owner};
 
 use crate::kernel::MAX_CPUS;
 use crate::static_elf::PAGE;
-use ::system_image::{Quota, RootKind};
+use ::system_image::{MemServer, Program, Quota, RootKind, System};
 use serde::Deserialize;
 use size::Size;
 use std::collections::HashMap;
@@ -61,62 +61,19 @@ pub const DEFAULT_ROOT_PRIORITY: u8 = 255;
 /// from it.
 pub const SERVER_MEMORY_MULTIPLE: u64 = 2 << 20;
 
-/// A checked system description.
+/// A checked system description: the system as the root task will read
+/// it, with owned names and where each ELF file comes from, and the guest's
+/// RAM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Description {
     /// The file it was read from.
     pub file: PathBuf,
-    /// The root task it is for.
-    pub root: RootKind,
-    /// The root task's priority.
-    pub root_priority: u8,
-    /// CPUs to boot.
-    pub cpus: u32,
     /// The guest's RAM, in bytes.
     pub memory: u64,
     /// Where `memory` is set (or `[system]`, when it is left out).
     pub memory_at: Location,
-    /// The named endpoints.
-    pub endpoints: Vec<String>,
-    /// The memory server, if there is one.
-    pub memserver: Option<MemServerSettings>,
-    /// The programs, in boot order.
-    pub programs: Vec<ProgramSettings>,
-}
-
-/// `[memserver]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemServerSettings {
-    /// Bytes of untyped memory given to it.
-    pub memory: u64,
-    /// Its priority.
-    pub priority: u8,
-    /// Its CPU.
-    pub cpu: u32,
-    /// Its binary.
-    pub binary: Binary,
-}
-
-/// A `[[program]]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgramSettings {
-    /// Its name.
-    pub name: String,
-    /// Its priority.
-    pub priority: u8,
-    /// Its CPU.
-    pub cpu: u32,
-    /// Bytes of stack.
-    pub stack: u64,
-    /// Bytes of heap (0: none).
-    pub heap: u64,
-    /// Its client quota, if it is a client of the memory server.
-    pub quota: Option<Quota>,
-    /// Its endpoints, as indices into [`Description::endpoints`], in CNode
-    /// order.
-    pub endpoints: Vec<u32>,
-    /// Its binary.
-    pub binary: Binary,
+    /// The system.
+    pub system: System<String, Binary>,
 }
 
 /// Where a program's ELF file comes from.
@@ -242,25 +199,20 @@ impl Source<'_> {
         }
         Ok(Description {
             file: self.file.to_path_buf(),
-            root: system.root.into(),
-            root_priority,
-            cpus,
             memory,
             memory_at,
-            endpoints,
-            memserver,
-            programs,
+            system: System { root: system.root.into(), root_priority, cpus, memserver, endpoints, programs },
         })
     }
 
-    fn memserver(&self, raw: &Spanned<RawMemServer>, limits: &Limits) -> Result<MemServerSettings, DescriptionError> {
+    fn memserver(&self, raw: &Spanned<RawMemServer>, limits: &Limits) -> Result<MemServer<Binary>, DescriptionError> {
         let s = raw.get_ref();
         let field = |key| Field { owner: Owner::MemServer, key };
-        Ok(MemServerSettings {
+        Ok(MemServer {
             memory: self.size(&s.memory, field("memory"), SERVER_MEMORY_MULTIPLE)?,
             priority: self.priority(&s.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(s.cpu.as_ref(), field("cpu"), limits.cpus)?,
-            binary: self.binary(raw, &s.elf, &s.cargo, Owner::MemServer)?,
+            elf: self.binary(raw, &s.elf, &s.cargo, Owner::MemServer)?,
         })
     }
 
@@ -269,8 +221,8 @@ impl Source<'_> {
         raw: &Spanned<RawProgram>,
         limits: &Limits,
         endpoints: &[String],
-        memserver: Option<&MemServerSettings>,
-    ) -> Result<ProgramSettings, DescriptionError> {
+        memserver: Option<&MemServer<Binary>>,
+    ) -> Result<Program<String, Binary>, DescriptionError> {
         let p = raw.get_ref();
         let name = p.name.get_ref().clone();
         let owner = || Owner::Program(name.clone());
@@ -286,14 +238,14 @@ impl Source<'_> {
             })?;
             held.push(index as u32);
         }
-        Ok(ProgramSettings {
+        Ok(Program {
             priority: self.priority(&p.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(p.cpu.as_ref(), field("cpu"), limits.cpus)?,
             stack: self.size(&p.stack, field("stack"), PAGE)?,
             heap: p.heap.as_ref().map(|h| self.size(h, field("heap"), PAGE)).transpose()?.unwrap_or(0),
             quota: p.quota.as_ref().map(|q| self.quota(q, &name, memserver)).transpose()?,
             endpoints: held,
-            binary: self.binary(raw, &p.elf, &p.cargo, owner())?,
+            elf: self.binary(raw, &p.elf, &p.cargo, owner())?,
             name,
         })
     }
@@ -302,7 +254,7 @@ impl Source<'_> {
         &self,
         raw: &Spanned<RawQuota>,
         program: &str,
-        memserver: Option<&MemServerSettings>,
+        memserver: Option<&MemServer<Binary>>,
     ) -> Result<Quota, DescriptionError> {
         let q = raw.get_ref();
         let Some(server) = memserver else {

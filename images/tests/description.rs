@@ -7,7 +7,7 @@ mod common;
 
 use common::{cases, root_like, scratch, write};
 use images::description::resolve::{resolve, Resolved, IPC_BUFFER, KERNEL_RESERVE};
-use images::description::{self, Description, DescriptionError};
+use images::description::{BinarySource, Description, DescriptionError};
 use images::static_elf::StaticElf;
 use images::workspace::Workspace;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ fn every_system_in_the_repository_resolves_and_packs() {
         let image = system_image::decode(&blob).unwrap();
         assert_eq!(image, resolved.image(), "{}", file.display());
         let summary = resolved.to_string();
-        assert!(summary.contains(&format!("programs: {}", resolved.description.programs.len())), "{summary}");
+        assert!(summary.contains(&format!("programs: {}", resolved.description.system.programs.len())), "{summary}");
     }
 }
 
@@ -52,8 +52,8 @@ fn every_system_in_the_repository_resolves_and_packs() {
 fn the_demo_system_is_todays_demo() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/demo.toml");
     let resolved = check(&file).unwrap_or_else(|e| panic!("{e}"));
-    let d = &resolved.description;
-    assert_eq!((d.root, d.cpus, d.memory), (RootKind::Demo, 4, 512 << 20));
+    let (d, memory) = (&resolved.description.system, resolved.description.memory);
+    assert_eq!((d.root, d.cpus, memory), (RootKind::Demo, 4, 512 << 20));
     let server = d.memserver.as_ref().unwrap();
     assert_eq!((server.memory, server.priority, server.cpu), (64 << 20, 200, 0));
     let names: Vec<&str> = d.programs.iter().map(|p| p.name.as_str()).collect();
@@ -162,13 +162,14 @@ fn memory_adds_up_and_a_system_that_does_not_fit_says_by_how_much() {
 fn descriptions_parse_to_what_they_say() {
     let text = "[system]\nroot = \"bench\"\n";
     let d = Description::parse(Path::new("here/min.toml"), text).unwrap();
-    assert_eq!((d.root, d.cpus, d.memory, d.root_priority), (RootKind::Bench, 1, 512 << 20, 255));
-    assert_eq!(d.memory_at.to_string(), "here/min.toml:1:1");
-    assert!(d.memserver.is_none() && d.programs.is_empty() && d.endpoints.is_empty());
+    assert_eq!((d.memory, d.memory_at.to_string()), (512 << 20, "here/min.toml:1:1".to_string()));
+    let s = &d.system;
+    assert_eq!((s.root, s.cpus, s.root_priority), (RootKind::Bench, 1, 255));
+    assert!(s.memserver.is_none() && s.programs.is_empty() && s.endpoints.is_empty());
     let text = "[system]\nroot = \"launcher\"\n\n[[program]]\nname = \"x\"\nelf = \"bin/x\"\npriority = 0\nstack = \"4 KiB\"\n";
     let d = Description::parse(Path::new("here/one.toml"), text).unwrap();
-    let p = &d.programs[0];
+    let p = &d.system.programs[0];
     assert_eq!((p.priority, p.cpu, p.stack, p.heap, p.quota), (0, 0, 4096, 0, None));
-    assert_eq!(p.binary.source, description::BinarySource::Elf(PathBuf::from("here/bin/x")));
-    assert_eq!(p.binary.at.to_string(), "here/one.toml:6:7");
+    assert_eq!(p.elf.source, BinarySource::Elf(PathBuf::from("here/bin/x")));
+    assert_eq!(p.elf.at.to_string(), "here/one.toml:6:7");
 }

@@ -43,7 +43,7 @@ fn demo_sized_blob() -> Vec<u8> {
         programs: names
             .iter()
             .map(|name| Program {
-                name,
+                name: name.as_str(),
                 priority: 150,
                 cpu: 0,
                 stack: 128 << 10,

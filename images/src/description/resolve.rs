@@ -9,7 +9,7 @@ use super::{Binary, BinarySource, CargoBinary, Description};
 use crate::programs;
 use crate::static_elf::{StaticElf, PAGE};
 use crate::workspace::Workspace;
-use ::system_image::{MemServer, Program, System, SystemImage};
+use ::system_image::{Part, SystemImage};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -49,36 +49,18 @@ pub struct Resolved {
 impl Resolved {
     /// The system as the root task reads it.
     pub fn image(&self) -> SystemImage<'_> {
-        let d = &self.description;
-        let memserver = d.memserver.as_ref().zip(self.memserver.as_ref()).map(|(s, elf)| MemServer {
-            memory: s.memory,
-            priority: s.priority,
-            cpu: s.cpu,
-            elf: &elf.bytes[..],
-        });
-        let programs = d
-            .programs
-            .iter()
-            .zip(&self.programs)
-            .map(|(p, elf)| Program {
-                name: &p.name,
-                priority: p.priority,
-                cpu: p.cpu,
-                stack: p.stack,
-                heap: p.heap,
-                quota: p.quota,
-                endpoints: p.endpoints.clone(),
-                elf: &elf.bytes[..],
-            })
-            .collect();
-        System {
-            root: d.root,
-            root_priority: d.root_priority,
-            cpus: d.cpus,
-            memserver,
-            endpoints: d.endpoints.iter().map(String::as_str).collect(),
-            programs,
-        }
+        let elf = |part, _: &Binary| {
+            let file = match part {
+                Part::MemServer => self.memserver.as_ref(),
+                Part::Program(i) => self.programs.get(i),
+            };
+            file.map(|f| &f.bytes[..]).ok_or(part)
+        };
+        self.description
+            .system
+            .as_ref()
+            .try_map(String::as_str, elf)
+            .unwrap_or_else(|part| panic!("a resolved system has an ELF file for each part, but not for {part:?}"))
     }
 
     /// The system image's blob, as the root task finds it after its image.
@@ -92,11 +74,12 @@ impl Resolved {
 /// Finds, builds and checks the files of `description`, and checks that
 /// it fits the guest's RAM.
 pub fn resolve(description: Description, ws: &Workspace) -> Result<Resolved, DescriptionError> {
+    let system = &description.system;
     let mut binaries: Vec<(Owner, &Binary)> = Vec::new();
-    if let Some(server) = &description.memserver {
-        binaries.push((Owner::MemServer, &server.binary));
+    if let Some(server) = &system.memserver {
+        binaries.push((Owner::MemServer, &server.elf));
     }
-    binaries.extend(description.programs.iter().map(|p| (Owner::Program(p.name.clone()), &p.binary)));
+    binaries.extend(system.programs.iter().map(|p| (Owner::Program(p.name.clone()), &p.elf)));
     for (owner, binary) in &binaries {
         match &binary.source {
             BinarySource::Cargo(cargo) => check_cargo(ws, cargo).map_err(|problem| {
@@ -145,7 +128,7 @@ pub fn resolve(description: Description, ws: &Workspace) -> Result<Resolved, Des
         };
         elf_files.push(file);
     }
-    let memserver = description.memserver.is_some().then(|| elf_files.remove(0));
+    let memserver = system.memserver.is_some().then(|| elf_files.remove(0));
     let mut resolved = Resolved { description, memserver, programs: elf_files, needs: MemoryUse::default() };
     resolved.needs = needs(&resolved);
     let d = &resolved.description;
@@ -210,15 +193,15 @@ fn check_cargo(ws: &Workspace, cargo: &CargoBinary) -> Result<(), String> {
 }
 
 /// What `system` needs of the guest's RAM.
-fn needs(system: &Resolved) -> MemoryUse {
-    let d = &system.description;
-    let threads = d.programs.len() as u64 + u64::from(d.memserver.is_some());
-    let image = system.blob().len() as u64;
+fn needs(resolved: &Resolved) -> MemoryUse {
+    let system = &resolved.description.system;
+    let threads = system.programs.len() as u64 + u64::from(system.memserver.is_some());
+    let image = resolved.blob().len() as u64;
     MemoryUse {
-        server: d.memserver.as_ref().map_or(0, |s| s.memory),
-        loads: system.memserver.iter().chain(&system.programs).map(|f| f.load_bytes).sum(),
-        stacks: d.programs.iter().map(|p| p.stack).sum(),
-        heaps: d.programs.iter().map(|p| p.heap).sum(),
+        server: system.memserver.as_ref().map_or(0, |s| s.memory),
+        loads: resolved.memserver.iter().chain(&resolved.programs).map(|f| f.load_bytes).sum(),
+        stacks: system.programs.iter().map(|p| p.stack).sum(),
+        heaps: system.programs.iter().map(|p| p.heap).sum(),
         ipc_buffers: threads * IPC_BUFFER,
         image: image.next_multiple_of(PAGE),
         reserve: KERNEL_RESERVE,

@@ -9,20 +9,21 @@ use std::fmt;
 impl fmt::Display for Resolved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.description;
+        let system = &d.system;
         writeln!(
             f,
             "system {}: root task \"{}\" (priority {}), {} CPU(s), {} of guest RAM",
             d.file.display(),
-            match d.root {
+            match system.root {
                 RootKind::Launcher => "launcher",
                 RootKind::Demo => "demo",
                 RootKind::Bench => "bench",
             },
-            d.root_priority,
-            d.cpus,
+            system.root_priority,
+            system.cpus,
             human(d.memory)
         )?;
-        match d.memserver.as_ref().zip(self.memserver.as_ref()) {
+        match system.memserver.as_ref().zip(self.memserver.as_ref()) {
             Some((s, elf)) => writeln!(
                 f,
                 "memory server: {} of memory, priority {}, CPU {}, {}",
@@ -33,10 +34,10 @@ impl fmt::Display for Resolved {
             )?,
             None => writeln!(f, "memory server: none")?,
         }
-        let endpoints = if d.endpoints.is_empty() { "none".to_string() } else { d.endpoints.join(", ") };
+        let endpoints = if system.endpoints.is_empty() { "none".to_string() } else { system.endpoints.join(", ") };
         writeln!(f, "endpoints: {endpoints}")?;
-        writeln!(f, "programs: {}", d.programs.len())?;
-        for (p, elf) in d.programs.iter().zip(&self.programs) {
+        writeln!(f, "programs: {}", system.programs.len())?;
+        for (p, elf) in system.programs.iter().zip(&self.programs) {
             let quota = match p.quota {
                 Some(q) => {
                     let limit = |n: u32| if n == u32::MAX { "any".to_string() } else { n.to_string() };
@@ -50,7 +51,7 @@ impl fmt::Display for Resolved {
                 }
                 None => "not a client".to_string(),
             };
-            let held: Vec<&str> = p.endpoints.iter().map(|&e| d.endpoints[e as usize].as_str()).collect();
+            let held: Vec<&str> = p.endpoints.iter().map(|&e| system.endpoints[e as usize].as_str()).collect();
             let heap = if p.heap == 0 { "no heap".to_string() } else { format!("heap {}", human(p.heap)) };
             writeln!(
                 f,

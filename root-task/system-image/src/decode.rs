@@ -99,13 +99,13 @@ pub fn decode(blob: &[u8]) -> Result<SystemImage<'_>, DecodeError> {
         .and_then(|end| blob.get(HEADER_LEN..end))
         .ok_or(DecodeError::DescriptionOutOfBounds { len: header.description_len })?;
     let files_start = HEADER_LEN + description.len();
-    let (system, rest): (System<'_, ElfRef>, _) =
+    let (system, rest): (System<&str, ElfRef>, _) =
         postcard::take_from_bytes(description).map_err(DecodeError::Malformed)?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }
     check_indices(&system)?;
-    system.try_map_elf(|part, elf| elf_slice(blob, files_start, part, elf))
+    system.try_map(|name| name, |part, elf| elf_slice(blob, files_start, part, elf))
 }
 
 /// The bytes of `elf`, which must lie page aligned in `blob`, after the
@@ -124,7 +124,7 @@ fn elf_slice(blob: &[u8], files_start: usize, part: Part, elf: ElfRef) -> Result
 }
 
 /// Checks every CPU and endpoint index of `system`.
-pub(crate) fn check_indices<E>(system: &System<'_, E>) -> Result<(), DecodeError> {
+pub(crate) fn check_indices<N, E>(system: &System<N, E>) -> Result<(), DecodeError> {
     let cpus = system.cpus;
     if cpus == 0 {
         return Err(DecodeError::NoCpus);

@@ -25,22 +25,24 @@ pub enum EncodeError {
 pub fn encode(image: &SystemImage<'_>) -> Result<Vec<u8>, EncodeError> {
     check_indices(image).map_err(EncodeError::Invalid)?;
     let mut files: Vec<&[u8]> = Vec::new();
-    let indexed = image.clone().try_map_elf(|_, elf| {
-        let index = files.iter().position(|f| *f == elf).unwrap_or_else(|| {
-            files.push(elf);
-            files.len() - 1
-        });
-        Ok::<usize, Infallible>(index)
-    });
+    let indexed = image.as_ref().try_map(
+        |&name| name,
+        |_, &elf| {
+            let index = files.iter().position(|f| *f == elf).unwrap_or_else(|| {
+                files.push(elf);
+                files.len() - 1
+            });
+            Ok::<usize, Infallible>(index)
+        },
+    );
     let Ok(indexed) = indexed;
     // The files start after the description, whose length depends on the
     // offsets it records: grow the start until the description fits.
     let mut files_start = 0;
     loop {
         let offsets = offsets(files_start, &files);
-        let wire = indexed
-            .clone()
-            .try_map_elf(|_, i| Ok::<ElfRef, Infallible>(ElfRef { offset: offsets[i], len: files[i].len() as u64 }));
+        let elf_ref = |_, i: usize| Ok::<_, Infallible>(ElfRef { offset: offsets[i], len: files[i].len() as u64 });
+        let wire = indexed.clone().try_map(|name| name, elf_ref);
         let Ok(wire) = wire;
         let description = postcard::to_allocvec(&wire).map_err(EncodeError::Postcard)?;
         let needed = (HEADER_LEN + description.len()) as u64;

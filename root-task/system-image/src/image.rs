@@ -1,7 +1,8 @@
-//! The run-time description of a system, generic over how a program's ELF
-//! file is held: as bytes ([`SystemImage`], what [`crate::decode`] gives
-//! and [`crate::encode`] takes) or as a place in the blob ([`ElfRef`], what
-//! the blob stores).
+//! The run-time description of a system, generic over how names and ELF
+//! files are held: borrowed names and ELF bytes ([`SystemImage`], what
+//! [`crate::decode`] gives and [`crate::encode`] takes), places in the blob
+//! ([`ElfRef`], what the blob stores), or whatever a host tool describes a
+//! system with (owned names, where to find each file).
 
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -48,9 +49,9 @@ pub struct MemServer<E> {
 
 /// A program to boot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Program<'a, E> {
+pub struct Program<N, E> {
     /// Its name (unique in the system).
-    pub name: &'a str,
+    pub name: N,
     /// Its threads' priority.
     pub priority: u8,
     /// The CPU its first thread runs on.
@@ -69,9 +70,9 @@ pub struct Program<'a, E> {
     pub elf: E,
 }
 
-/// A whole system.
+/// A whole system, with names `N` and ELF files `E`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct System<'a, E> {
+pub struct System<N, E> {
     /// The root task it is meant for.
     pub root: RootKind,
     /// The root task's priority (programs' priorities are at most this).
@@ -82,15 +83,14 @@ pub struct System<'a, E> {
     /// quota is its client).
     pub memserver: Option<MemServer<E>>,
     /// The named endpoints shared between programs.
-    #[serde(borrow)]
-    pub endpoints: Vec<&'a str>,
+    pub endpoints: Vec<N>,
     /// The programs, in the order they are booted.
-    #[serde(borrow)]
-    pub programs: Vec<Program<'a, E>>,
+    pub programs: Vec<Program<N, E>>,
 }
 
-/// A system with its ELF files as bytes.
-pub type SystemImage<'a> = System<'a, &'a [u8]>;
+/// A system with its names and ELF files borrowed (from the blob, for a
+/// root task).
+pub type SystemImage<'a> = System<&'a str, &'a [u8]>;
 
 /// Where an ELF file lies in the blob: `len` bytes from `offset`, which is
 /// a multiple of the page size.
@@ -111,31 +111,65 @@ pub enum Part {
     Program(usize),
 }
 
-impl<'a, E> System<'a, E> {
-    /// The same system with every ELF file mapped through `f` (which may
-    /// fail), the memory server's first, then the programs' in order.
-    pub(crate) fn try_map_elf<X, Err>(
+impl<N, E> System<N, E> {
+    /// The same system with references to its names and ELF files.
+    pub fn as_ref(&self) -> System<&N, &E> {
+        System {
+            root: self.root,
+            root_priority: self.root_priority,
+            cpus: self.cpus,
+            memserver: self.memserver.as_ref().map(|s| MemServer {
+                memory: s.memory,
+                priority: s.priority,
+                cpu: s.cpu,
+                elf: &s.elf,
+            }),
+            endpoints: self.endpoints.iter().collect(),
+            programs: self
+                .programs
+                .iter()
+                .map(|p| Program {
+                    name: &p.name,
+                    priority: p.priority,
+                    cpu: p.cpu,
+                    stack: p.stack,
+                    heap: p.heap,
+                    quota: p.quota,
+                    endpoints: p.endpoints.clone(),
+                    elf: &p.elf,
+                })
+                .collect(),
+        }
+    }
+
+    /// The same system with every name mapped through `name` and every ELF
+    /// file through `elf` (which may fail): the memory server's first, then
+    /// the programs' in order.
+    pub fn try_map<M, X, Err>(
         self,
-        mut f: impl FnMut(Part, E) -> Result<X, Err>,
-    ) -> Result<System<'a, X>, Err> {
+        mut name: impl FnMut(N) -> M,
+        mut elf: impl FnMut(Part, E) -> Result<X, Err>,
+    ) -> Result<System<M, X>, Err> {
         let memserver = match self.memserver {
-            Some(s) => {
-                Some(MemServer { memory: s.memory, priority: s.priority, cpu: s.cpu, elf: f(Part::MemServer, s.elf)? })
-            }
+            Some(s) => Some(MemServer {
+                memory: s.memory,
+                priority: s.priority,
+                cpu: s.cpu,
+                elf: elf(Part::MemServer, s.elf)?,
+            }),
             None => None,
         };
         let mut programs = Vec::with_capacity(self.programs.len());
         for (i, p) in self.programs.into_iter().enumerate() {
-            let elf = f(Part::Program(i), p.elf)?;
             programs.push(Program {
-                name: p.name,
+                elf: elf(Part::Program(i), p.elf)?,
+                name: name(p.name),
                 priority: p.priority,
                 cpu: p.cpu,
                 stack: p.stack,
                 heap: p.heap,
                 quota: p.quota,
                 endpoints: p.endpoints,
-                elf,
             });
         }
         Ok(System {
@@ -143,7 +177,7 @@ impl<'a, E> System<'a, E> {
             root_priority: self.root_priority,
             cpus: self.cpus,
             memserver,
-            endpoints: self.endpoints,
+            endpoints: self.endpoints.into_iter().map(name).collect(),
             programs,
         })
     }

@@ -20,7 +20,7 @@ fn quota(bytes: u64) -> Quota {
     Quota { bytes, frames: 1024, structures: 4096, areas: 16 }
 }
 
-fn program<'a>(name: &'a str, elf: &'a [u8], cpu: u32, endpoints: Vec<u32>) -> Program<'a, &'a [u8]> {
+fn program<'a>(name: &'a str, elf: &'a [u8], cpu: u32, endpoints: Vec<u32>) -> Program<&'a str, &'a [u8]> {
     Program { name, priority: 150, cpu, stack: 128 << 10, heap: 0, quota: Some(quota(16 * MIB)), endpoints, elf }
 }
 
@@ -126,7 +126,7 @@ fn encode_refuses_what_decode_would() {
 
 /// A blob holding `wire` as its description, followed by `files_len`
 /// bytes of files from the first page boundary after it.
-fn blob_with(wire: &System<'_, ElfRef>, files_len: usize) -> Vec<u8> {
+fn blob_with(wire: &System<&str, ElfRef>, files_len: usize) -> Vec<u8> {
     let description = postcard::to_allocvec(wire).unwrap();
     let files_start = ((HEADER_LEN + description.len()) as u64).next_multiple_of(PAGE_SIZE) as usize;
     let total = files_start + files_len;
@@ -136,7 +136,7 @@ fn blob_with(wire: &System<'_, ElfRef>, files_len: usize) -> Vec<u8> {
     blob
 }
 
-fn one_program(elf: ElfRef) -> System<'static, ElfRef> {
+fn one_program(elf: ElfRef) -> System<&'static str, ElfRef> {
     System {
         root: RootKind::Launcher,
         root_priority: 255,
@@ -249,7 +249,7 @@ impl Owned {
                 .programs
                 .iter()
                 .map(|(name, priority, cpu, stack, heap, quota, endpoints, f)| Program {
-                    name,
+                    name: name.as_str(),
                     priority: *priority,
                     cpu: *cpu,
                     stack: *stack,
