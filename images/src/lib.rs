@@ -5,6 +5,7 @@
 pub mod abi_probe;
 pub mod bench;
 pub mod bench_report;
+pub mod description;
 pub mod host_deps;
 pub mod iso;
 pub mod kernel;
@@ -12,5 +13,7 @@ pub mod panic_sites;
 pub mod programs;
 pub mod progress;
 pub mod qemu;
+pub mod static_elf;
 pub mod system;
+pub mod system_image;
 pub mod workspace;

@@ -3,6 +3,8 @@
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use images::bench_report;
+use images::description::resolve::resolve;
+use images::description::Description;
 use images::kernel::{self, MAX_CPUS};
 use images::qemu::BootOptions;
 use images::workspace::Workspace;
@@ -44,6 +46,14 @@ enum Cmd {
     /// registered spaces, print the tables and the summary line, and write
     /// target/bench/ and the README's figures.
     Bench,
+    /// Read and check a system description, build its cargo binaries,
+    /// check its ELF files and memory, and print the system; exits non-zero
+    /// with the error (file:line:column and field) on a bad description.
+    Check {
+        /// The description file (TOML, as in systems/).
+        #[arg(long)]
+        system: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -77,6 +87,12 @@ fn main() -> Result<()> {
                 &records,
                 &report,
             )
+        }
+        Cmd::Check { system } => {
+            let description = Description::load(&system)?;
+            let resolved = resolve(description, &Workspace::load()?)?;
+            println!("{resolved}");
+            Ok(())
         }
     }
 }

@@ -40,7 +40,10 @@ fn cargo_build(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(ws.root()).args(["build", "--release", "--target-dir"]).arg(target_dir);
-    command.args(["-p", package, "--bin", bin, "--features", features]);
+    command.args(["-p", package, "--bin", bin]);
+    if !features.is_empty() {
+        command.args(["--features", features]);
+    }
     command.envs(env.iter().map(|(k, v)| (k, v)));
     let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
@@ -72,14 +75,20 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
     build_root(ws, "root-task", &[])
 }
 
-/// Builds the memory server exactly as [`build`] does for the root task to
-/// embed (same features, profile and target folder; no kernel needed) and
-/// returns its ELF file.
-pub fn build_memserver(ws: &Workspace) -> Result<PathBuf> {
+/// Builds binary `bin` of `package` with `features` (comma-separated) for
+/// seL4, as [`build`] builds the programs the root task embeds (same
+/// profile and target folder; no kernel needed), and returns its ELF file.
+pub fn build_program(ws: &Workspace, package: &str, bin: &str, features: &str) -> Result<PathBuf> {
     let target_dir = ws.sel4_dir().join("programs");
+    cargo_build(ws, &target_dir, (package, bin, features), &[])?;
+    Ok(target_dir.join("release").join(bin))
+}
+
+/// Builds the memory server exactly as [`build`] does for the root task to
+/// embed and returns its ELF file.
+pub fn build_memserver(ws: &Workspace) -> Result<PathBuf> {
     let e = EMBEDDED.iter().find(|e| e.package == "memserver").context("no memserver among the embedded programs")?;
-    cargo_build(ws, &target_dir, (e.package, e.bin, e.features), &[])?;
-    Ok(target_dir.join("release").join(e.bin))
+    build_program(ws, e.package, e.bin, e.features)
 }
 
 /// Builds the benchmark root task for `spaces` registered spaces and
