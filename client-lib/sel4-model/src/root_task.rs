@@ -106,17 +106,18 @@ impl RootTask {
     }
 
     /// The memory server's process: endpoint, its own CNode (unguarded) and
-    /// VSpace, the report and fault endpoints, and `count` untypeds of
+    /// VSpace, the report notification and the fault endpoint, and `count` untypeds of
     /// 2^`bits` bytes from `server_slot::UNTYPED_START`, as
     /// `MemServerProcess::launch` gives them.
     pub fn memory_server(&mut self, model: &mut Model, count: u64, bits: u64) -> Result<MemoryServer, Sel4Error> {
         let process = self.process(model, SERVER_CNODE_BITS as u32)?;
         let endpoint = self.retype(model, object_type::ENDPOINT, 0)?;
         let root_endpoint = self.retype(model, object_type::ENDPOINT, 0)?;
+        let notice = self.retype(model, object_type::NOTIFICATION, 0)?;
         process.give(model, server_slot::ENDPOINT, endpoint, 0)?;
         process.give(model, server_slot::CNODE, process.cnode, 0)?;
         process.give(model, server_slot::VSPACE, process.vspace, 0)?;
-        process.give(model, server_slot::REPORT, root_endpoint, badge::SERVER_REPORT)?;
+        process.give(model, server_slot::REPORT, notice, badge::REPORT_NOTICE)?;
         process.give(model, server_slot::FAULT, root_endpoint, badge::SERVER_FAULT)?;
         for i in 0..count {
             let untyped = self.retype(model, object_type::UNTYPED, bits)?;
