@@ -12,7 +12,7 @@ use crate::error::{BackendError, Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
-use crate::populate::{Access, Leaf, Region};
+use crate::populate::{Access, Leaf, Mark, Region};
 use crate::quota::{Held, Objects};
 use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
@@ -74,25 +74,26 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// Runs `make`, an allocation by `caller`, and charges what it created
-    /// against `caller`'s object quota; over quota, `undo` takes it back.
+    /// against `caller`'s object quota; over quota, `undo` takes back what
+    /// `make` created since the mark it is given (and nothing made before).
     /// `held` names what `make` allocated (`None`: nothing new).
     fn charged<T: Copy>(
         &mut self,
         caller: Badge,
         make: impl FnOnce(&mut Self) -> Result<T, Error>,
         held: impl FnOnce(T) -> Option<Held>,
-        undo: impl FnOnce(&mut Self, T),
+        undo: impl FnOnce(&mut Self, T, Mark),
     ) -> Result<T, Error> {
         self.ready()?;
         self.clients.admit(caller)?;
-        let before = self.region.op_counts();
+        let (before, mark) = (self.region.op_counts(), self.region.mark());
         let made = make(self)?;
         let Some(held) = held(made) else { return Ok(made) };
         let cost = Objects::one_area(&before, &self.region.op_counts());
         match self.clients.hold(caller, held, cost) {
             Ok(()) => Ok(made),
             Err(e) => {
-                undo(self, made);
+                undo(self, made, mark);
                 Err(e)
             }
         }
@@ -144,8 +145,8 @@ impl<B: Backend> MemServer<B> {
         )
     }
 
-    fn revert_area(&mut self, addr: VmallocAddr) {
-        self.vmalloc.revert(&mut self.region, &mut self.clients, addr);
+    fn revert_area(&mut self, addr: VmallocAddr, mark: Mark) {
+        self.vmalloc.revert(&mut self.region, &mut self.clients, addr, mark);
     }
 
     /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily).
@@ -179,8 +180,10 @@ impl<B: Backend> MemServer<B> {
                 Ok(s.vmemmap.range_count() > ranges)
             },
             |new| new.then_some(Held::Range(start.get())),
-            // Depopulating the range just populated succeeds.
-            |s, _| {
+            // Depopulating the range just populated succeeds; nothing empty
+            // is kept in the vmemmap area, so what it prunes is what the
+            // populate created.
+            |s, _, _| {
                 let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, start, pages);
             },
         )
@@ -201,8 +204,10 @@ impl<B: Backend> MemServer<B> {
             caller,
             |s| s.percpu.alloc(&mut s.region, &mut s.clients, caller, size, align),
             |offset| Some(Held::Percpu(offset.get())),
-            // Freeing the allocation just made succeeds.
-            |s, offset| {
+            // Freeing the allocation just made succeeds; nothing empty is
+            // kept in the percpu area, so what it prunes is what the
+            // allocation created.
+            |s, offset, _| {
                 let _ = s.percpu.free(&mut s.region, &mut s.clients, caller, offset);
             },
         )

@@ -17,7 +17,7 @@ use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
 use crate::limits::{LAZY_PURGE_PAGES, MAX_PAGES_PER_OP, MAX_VMALLOC_AREAS, MAX_VMAP_FRAMES};
-use crate::populate::{pages_of, Contiguous, Region};
+use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
 
 /// Options of [`crate::MemServer::vmalloc`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -274,32 +274,32 @@ impl Vmalloc {
             let _ = lazy.push((e.key, *e.val));
         }
         for (start, area) in lazy {
-            self.take_down(region, start, &area, false);
+            self.take_down(region, start, &area, Prune::PageTables);
         }
         self.lazy_pages = 0;
     }
 
-    /// Unmap the area at `start` and make its addresses free.
-    /// Unmaps an area and frees its addresses. A purge keeps the upper
-    /// structures for the next area; an undo (`exact`) removes every
-    /// structure the area created, so the state is exactly as before it.
-    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord, exact: bool) {
+    /// Unmap the area at `start`, removing the empty structures `prune`
+    /// names, and make its addresses free.
+    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord, prune: Prune) {
         if let Some(addr) = RegionAddr::new(start) {
-            let pages = pages_of(addr, area.size, area.page_size());
-            if exact {
-                region.unmap(pages);
-            } else {
-                region.unmap_keeping_structures(pages);
-            }
+            region.unmap(pages_of(addr, area.size, area.page_size()), prune);
         }
         self.unreserve(start);
     }
 
-    /// Undo the live area at `addr` at once (unmapped, addresses free,
+    /// Undo the live area at `addr`, made since `mark`, at once (unmapped
+    /// with the structures made for it and no others, addresses free,
     /// refunded): for a vmalloc or vmap that must not stand.
-    pub(crate) fn revert<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients, addr: VmallocAddr) {
+    pub(crate) fn revert<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        addr: VmallocAddr,
+        mark: Mark,
+    ) {
         let Some(area) = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy) else { return };
-        self.take_down(region, addr.get(), &area, true);
+        self.take_down(region, addr.get(), &area, Prune::CreatedSince(mark));
         clients.refund(area.owner, area.size);
     }
 

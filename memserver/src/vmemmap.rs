@@ -19,7 +19,7 @@ use crate::error::{Error, Limit};
 use crate::ids::{Badge, Pfn, MAX_PFN};
 use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::limits::{MAX_COMPOUND_ORDER, MAX_VMEMMAP_RANGES, MIN_COMPOUND_ORDER};
-use crate::populate::{Batch, FrameSource, PageSpec, Region, Table};
+use crate::populate::{Batch, FrameSource, PageSpec, Prune, Region, Table};
 
 /// Descriptors in one 4 KiB frame.
 const PFNS_PER_FRAME: u64 = PAGE_SIZE / DESCRIPTOR_SIZE;
@@ -213,7 +213,7 @@ impl Vmemmap {
             !(below || above)
         };
         let frames = (first_frame..end_frame).filter(unused).filter_map(|f| RegionAddr::new(f * PAGE_SIZE));
-        region.unmap(frames);
+        region.unmap(frames, Prune::All);
         clients.refund(caller, pages * DESCRIPTOR_SIZE);
         Ok(())
     }

@@ -8,6 +8,7 @@ use client_lib::bootstrap::FaultKind;
 use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS};
 use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher};
+use memserver::layout::PAGE_SIZE;
 use memserver::sim::{Sim, SimVSpace};
 use memserver::{Access, Badge, Config};
 
@@ -252,4 +253,61 @@ fn injected_failures_are_administrator_only_and_leave_nothing_behind() {
     assert_eq!(common::snapshot(d.server()), before);
     assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point: FailurePoint::Map, nth: 0 }, None), Reply::Done);
     address(send(&mut d, A, vmalloc, None));
+}
+
+/// A vmalloc of `size` bytes by `caller` that must succeed.
+fn vmalloc(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, large_pages: bool) -> u64 {
+    address(send(d, caller, Request::Vmalloc { size, large_pages }, None))
+}
+
+/// A space of A that allocated and freed a page, purged: its page directory
+/// and PDPT stay, empty. B is registered with `quota`.
+fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    let structures = d.server().stats().canonical_structures;
+    let addr = vmalloc(&mut d, A, PAGE_SIZE, false);
+    assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
+    assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
+    register_quota(&mut d, B, quota);
+    assert_eq!(d.server().stats().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
+    d
+}
+
+#[test]
+fn a_vmalloc_refused_by_the_quota_keeps_the_structures_a_purge_kept() {
+    let refused = [
+        (2 * PAGE_SIZE, false, Quota { structures: 0, ..Quota::bytes(64 * MIB) }),
+        (2 * PAGE_SIZE, false, Quota { frames: 0, ..Quota::bytes(64 * MIB) }),
+        (4 * MIB, true, Quota { frames: 1, ..Quota::bytes(64 * MIB) }),
+    ];
+    for (size, large_pages, quota) in refused {
+        let mut d = with_kept_structures(quota);
+        let before = common::snapshot(d.server());
+        let reply = send(&mut d, B, Request::Vmalloc { size, large_pages }, None);
+        assert_eq!(reply, Reply::Error(ErrorCode::QuotaExceeded), "{size} bytes, {quota:?}");
+        assert_eq!(common::snapshot(d.server()), before, "{size} bytes, {quota:?}");
+    }
+}
+
+#[test]
+fn a_vmalloc_failing_mid_way_keeps_the_structures_a_purge_kept() {
+    for (size, large_pages) in [(520 * PAGE_SIZE, false), (4 * MIB, true)] {
+        for point in [FailurePoint::Retype, FailurePoint::Map] {
+            let mut d = with_kept_structures(Quota::bytes(64 * MIB));
+            let before = common::snapshot(d.server());
+            let succeeded = (1..).find(|&nth| {
+                assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point, nth }, None), Reply::Done);
+                match send(&mut d, B, Request::Vmalloc { size, large_pages }, None) {
+                    Reply::Address(_) => true,
+                    reply => {
+                        assert_eq!(reply, Reply::Error(ErrorCode::OutOfMemory));
+                        assert_eq!(common::snapshot(d.server()), before, "{size} bytes, {point:?} #{nth} failing");
+                        false
+                    }
+                }
+            });
+            assert!(succeeded > Some(2), "{size} bytes: the failure was reached at several steps");
+        }
+    }
 }

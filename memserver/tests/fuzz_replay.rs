@@ -41,3 +41,20 @@ fn fault_at_a_mapped_address() {
 fn failed_registration_keeps_the_quota() {
     harness::session(include_bytes!("../fuzz/regressions/dispatch-failed-register-keeps-quota"));
 }
+
+/// An area refused by the object quota was undone by a purge, which kept
+/// the structures the area created.
+#[test]
+fn quota_undo_prunes_the_structures_it_created() {
+    harness::session(include_bytes!("../fuzz/regressions/dispatch-quota-undo-prunes-structures"));
+}
+
+/// A registers, vmallocs a page and frees it; a purge keeps the page
+/// directory and PDPT; B, registered with a structure quota of 0, vmallocs
+/// two pages: refused, and the undo removed every empty structure on the
+/// way, the kept ones too, in every space. Now it removes what the request
+/// created and nothing else.
+#[test]
+fn refused_vmalloc_keeps_the_structures_a_purge_kept() {
+    harness::session(include_bytes!("../fuzz/regressions/dispatch-refused-vmalloc-keeps-purged-structures"));
+}
