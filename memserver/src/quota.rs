@@ -3,8 +3,8 @@
 //! A request is charged what it actually made the server create (frames
 //! allocated, structures created in every space) and one area; the charge
 //! is recorded against the allocation it made and refunded exactly when
-//! that allocation goes, so one client's requests never count against
-//! another's limits.
+//! that allocation goes (a freed vmalloc area goes at the purge that unmaps
+//! it), so one client's requests never count against another's limits.
 
 use heapless::FnvIndexMap;
 
