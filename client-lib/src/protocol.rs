@@ -94,7 +94,8 @@ pub enum Request {
         space: u8,
     },
     /// Administrator only: unmap every lazily freed vmalloc area now (like
-    /// Linux's `vm_unmap_aliases`) and make its addresses reusable.
+    /// Linux's `vm_unmap_aliases`), make its addresses reusable and refund
+    /// its owner, who is charged for it until then.
     Purge,
     /// Administrator only: make the `nth` invocation of kind `point` from
     /// now on fail as seL4 would (`nth` = 0 disarms). For failure-injection

@@ -49,12 +49,14 @@ pub struct SpaceCost {
 pub struct ClientUsage {
     /// The client.
     pub badge: Badge,
-    /// Bytes it holds: vmalloc and vmap sizes, vmemmap descriptor bytes,
-    /// percpu sizes times the number of CPUs.
+    /// Bytes it holds: vmalloc and vmap sizes (of freed areas too, until
+    /// the purge), vmemmap descriptor bytes, percpu sizes times the number
+    /// of CPUs.
     pub used: u64,
     /// Bytes it may hold.
     pub quota: u64,
-    /// Objects its live allocations were charged.
+    /// Objects its allocations were charged (freed vmalloc areas'
+    /// too, until the purge).
     pub objects: Objects,
     /// Objects it may hold.
     pub object_quota: Objects,
@@ -216,8 +218,8 @@ pub struct Stats {
     pub missed_syncs: u64,
     /// vmalloc and vmap areas, live or awaiting purge.
     pub vmalloc_areas: usize,
-    /// Freed vmalloc pages awaiting a purge.
-    pub vmalloc_lazy_pages: u64,
+    /// Bytes of freed vmalloc areas awaiting a purge.
+    pub vmalloc_lazy_bytes: u64,
     /// Populated vmemmap ranges.
     pub vmemmap_ranges: usize,
     /// Populated percpu chunks.

@@ -14,8 +14,10 @@ pub const MAX_LEAVES: usize = 24576;
 pub const MAX_PAGES_PER_OP: usize = 16384;
 /// vmalloc and vmap areas, live or awaiting purge.
 pub const MAX_VMALLOC_AREAS: usize = 128;
-/// Freed vmalloc pages that may await a purge before one is forced.
-pub const LAZY_PURGE_PAGES: u64 = 256;
+/// Bytes of freed vmalloc areas that may await a purge before one is
+/// forced: Linux's `lazy_max_pages` for one CPU (32 MiB), in bytes, so
+/// that 2 MiB pages count for what they hold.
+pub const LAZY_PURGE_BYTES: u64 = 16 * LARGE_PAGE_SIZE;
 /// Caller frames in one vmap.
 pub const MAX_VMAP_FRAMES: usize = 64;
 /// Populated vmemmap pfn ranges.

@@ -19,7 +19,7 @@ use crate::error::{Error, Limit};
 use crate::ids::{Badge, CpuId};
 use crate::layout::{Area, PageSize, PercpuAddr, RegionAddr, PAGE_SIZE};
 use crate::limits::{MAX_CPUS, MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
-use crate::populate::{pages_of, Contiguous, Region};
+use crate::populate::{pages_of, Contiguous, Prune, Region};
 use client_lib::protocol::PercpuLayout;
 
 /// Granules in one unit.
@@ -175,7 +175,7 @@ impl Percpu {
 
     fn depopulate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) {
         if let Some(start) = self.chunk_start(index) {
-            region.unmap(pages_of(start, self.chunk_len(), PageSize::Small));
+            region.unmap(pages_of(start, self.chunk_len(), PageSize::Small), Prune::All);
         }
         if let Some(slot) = self.chunks.get_mut(index) {
             *slot = None;

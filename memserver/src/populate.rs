@@ -9,7 +9,9 @@
 //! first updates the canonical table for the whole batch, recording the mask
 //! of levels it created, then replicates per space: the structure walk is
 //! done only when the mask is not empty. A failing map is undone by the same
-//! unmap path, leaving state and accounting exactly as before.
+//! unmap path, which takes out the structures the map created and no
+//! others (empty ones a purge kept stay), leaving state and accounting
+//! exactly as before.
 
 mod arena;
 #[cfg(feature = "sim")]
@@ -20,7 +22,7 @@ use heapless::Vec;
 
 #[cfg(feature = "sim")]
 pub use host::HostTable;
-pub use table::{FrameKind, Leaf, Leaves, Structure, Table};
+pub use table::{FrameKind, Leaf, Leaves, Mark, Prune, Structure, Table};
 
 use crate::accounting::{FrameTally, SpaceCost};
 use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
@@ -341,16 +343,25 @@ impl<B: Backend> Region<B> {
     /// registered space. Returns the levels created. On error nothing of it
     /// remains: state and accounting are as before.
     pub(crate) fn map<T: Batch<B::Frame>>(&mut self, batch: &mut T) -> Result<LevelMask, Error> {
+        let mark = self.mark();
         let mut log: Vec<RegionAddr, MAX_PAGES_PER_OP> = Vec::new();
         let mut created = LevelMask::EMPTY;
         let result = self.map_canonical(batch, &mut log, &mut created).and_then(|()| self.sync(&log, created));
         match result {
             Ok(()) => Ok(created),
             Err(e) => {
-                self.unmap(log.iter().copied());
+                self.unmap(log.iter().copied(), Prune::CreatedSince(mark));
                 Err(e)
             }
         }
+    }
+
+    /// This point in the canonical table's history: an unmap with
+    /// [`Prune::CreatedSince`] this mark takes out the structures created
+    /// after it (in the canonical table and every space) and keeps those
+    /// that were there before.
+    pub(crate) fn mark(&self) -> Mark {
+        self.table.mark()
     }
 
     fn map_canonical<T: Batch<B::Frame>>(
@@ -421,24 +432,17 @@ impl<B: Backend> Region<B> {
     }
 
     /// Unmap the pages starting at each address of `pages` from every space
-    /// and the canonical table, releasing frames and pruning structures.
-    /// Addresses where no page starts are skipped. Aliases and borrowed
-    /// frames go first (their copies one by one), then owned frames (all
-    /// copies revoked at once, then freed).
-    pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I) {
-        self.unmap_pages(pages, true);
-    }
-
-    /// Like [`Region::unmap`], but page directories and PDPTs left empty
-    /// stay in place (in the canonical table and in every space), as Linux
-    /// keeps the upper levels of its vmalloc page tables: the next
-    /// allocation in the range needs at most a page table. Page tables are
-    /// still pruned, so a 2 MiB page can later take their place.
-    pub(crate) fn unmap_keeping_structures<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I) {
-        self.unmap_pages(pages, false);
-    }
-
-    fn unmap_pages<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: bool) {
+    /// and the canonical table, releasing frames, and remove the structures
+    /// they leave empty that `prune` names (in the canonical table and in
+    /// every space). Addresses where no page starts are skipped. Aliases
+    /// and borrowed frames go first (their copies one by one), then owned
+    /// frames (all copies revoked at once, then freed).
+    ///
+    /// A purge keeps page directories and PDPTs ([`Prune::PageTables`]), as
+    /// Linux keeps the upper levels of its vmalloc page tables: the next
+    /// allocation in the range needs at most a page table, and a 2 MiB page
+    /// can later take the place of a pruned page table.
+    pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: Prune) {
         for owned_pass in [false, true] {
             for addr in pages.clone() {
                 let Some(leaf) = self
@@ -542,7 +546,7 @@ mod tests {
         );
         let ops = r.op_counts().since(&before);
         assert_eq!((ops.get(OpKind::CreateStructure), ops.get(OpKind::MapFrame)), (0, 2));
-        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small));
+        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small), Prune::All);
         assert_eq!((r.canonical().leaf_count(), r.canonical().structure_count()), (0, 0));
         assert_eq!(r.backend().live_structures(), 0);
     }
@@ -568,7 +572,7 @@ mod tests {
         assert!(r.map(&mut List(&mut pages)).is_ok());
         assert_eq!(r.canonical().translate(at(PAGE_SIZE)).map(|l| l.kind), Some(FrameKind::Alias));
         assert_eq!(r.frames().small, 1, "one owned frame for two mappings");
-        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small));
+        r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small), Prune::All);
         assert_eq!(r.backend().live_frames(), (0, 0));
         assert_eq!(r.canonical().leaf_count(), 0);
     }

@@ -3,10 +3,11 @@
 //! A request is charged what it actually made the server create (frames
 //! allocated, structures created in every space) and one area; the charge
 //! is recorded against the allocation it made and refunded exactly when
-//! that allocation goes, so one client's requests never count against
-//! another's limits. What outlives the allocation it was charged to, used
-//! by another allocation of the same client (a vmemmap descriptor frame two
-//! of its ranges share), has its charge moved to that one.
+//! that allocation goes (a freed vmalloc area goes at the purge that unmaps
+//! it), so one client's requests never count against another's limits.
+//! What outlives the allocation it was charged to, used by another
+//! allocation of the same client (a vmemmap descriptor frame two of its
+//! ranges share), has its charge moved to that one.
 
 use heapless::FnvIndexMap;
 

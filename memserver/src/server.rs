@@ -3,16 +3,19 @@
 //! input, checks who may do it, and either succeeds or returns a typed error
 //! with the state and accounting exactly as before (a purge of lazily freed
 //! vmalloc areas, which a request may trigger to make room, excepted).
+//! Freed vmalloc areas stay charged to their owner until the purge, so a
+//! request refused for what they hold (the caller's own, over its quota;
+//! anyone's, for memory or table room) purges them and is tried once more.
 //! The seL4 program decodes a request, calls the method with the caller's
 //! badge, and encodes the result.
 
 use crate::accounting::{ClientUsage, Clients, Stats};
 use crate::backend::{Backend, Rights};
-use crate::error::{BackendError, Error, FaultError};
+use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
-use crate::populate::{Access, Leaf, Region};
+use crate::populate::{Access, Leaf, Mark, Region};
 use crate::quota::{Held, Objects};
 use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
@@ -75,27 +78,58 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// Runs `make`, an allocation by `caller`, and charges what it created
-    /// against `caller`'s object quota; over quota, `undo` takes it back.
+    /// against `caller`'s object quota; over quota, `undo` takes back what
+    /// `make` created since the mark it is given (and nothing made before).
     /// `held` names what `make` allocated (`None`: nothing new).
     fn charged<T: Copy>(
         &mut self,
         caller: Badge,
-        make: impl FnOnce(&mut Self) -> Result<T, Error>,
-        held: impl FnOnce(T) -> Option<Held>,
-        undo: impl FnOnce(&mut Self, T),
+        mut make: impl FnMut(&mut Self) -> Result<T, Error>,
+        held: impl Fn(T) -> Option<Held>,
+        undo: impl Fn(&mut Self, T, Mark),
     ) -> Result<T, Error> {
         self.ready()?;
-        self.clients.admit(caller)?;
-        let before = self.region.op_counts();
-        let made = make(self)?;
-        let Some(held) = held(made) else { return Ok(made) };
-        let cost = Objects::one_area(&before, &self.region.op_counts());
-        match self.clients.hold(caller, held, cost) {
-            Ok(()) => Ok(made),
-            Err(e) => {
-                undo(self, made);
-                Err(e)
+        self.purging_if_it_helps(caller, |s| {
+            s.clients.admit(caller)?;
+            let (before, mark) = (s.region.op_counts(), s.region.mark());
+            let made = make(s)?;
+            let Some(held) = held(made) else { return Ok(made) };
+            let cost = Objects::one_area(&before, &s.region.op_counts());
+            match s.clients.hold(caller, held, cost) {
+                Ok(()) => Ok(made),
+                Err(e) => {
+                    undo(s, made, mark);
+                    Err(e)
+                }
             }
+        })
+    }
+
+    /// Runs `request` of `caller`; if it fails for what lazily freed
+    /// vmalloc areas hold, purges them and runs it once more.
+    fn purging_if_it_helps<T>(
+        &mut self,
+        caller: Badge,
+        mut request: impl FnMut(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match request(self) {
+            Err(e) if self.purge_may_help(caller, e) => {
+                self.purge();
+                request(self)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a purge frees something whose lack made a request of
+    /// `caller` fail with `e`: the caller's own freed areas count against
+    /// its quotas until the purge, and anyone's hold memory, structures and
+    /// leaves of the canonical table.
+    fn purge_may_help(&self, caller: Badge, e: Error) -> bool {
+        match e {
+            Error::QuotaExceeded => self.vmalloc.holds_lazy(caller),
+            Error::OutOfMemory | Error::LimitReached(Limit::Tables | Limit::Leaves) => self.vmalloc.lazy_bytes() > 0,
+            _ => false,
         }
     }
 
@@ -114,7 +148,7 @@ impl<B: Backend> MemServer<B> {
     pub fn register_space(&mut self, caller: Badge, vspace: B::VSpace) -> Result<SpaceId, Error> {
         self.ready()?;
         self.clients.require_admin(caller)?;
-        self.region.register(vspace)
+        self.purging_if_it_helps(caller, |s| s.region.register(vspace))
     }
 
     /// Unregister space `id` (admin only), removing all the server created
@@ -145,22 +179,21 @@ impl<B: Backend> MemServer<B> {
         )
     }
 
-    fn revert_area(&mut self, addr: VmallocAddr) {
-        self.vmalloc.revert(&mut self.region, &mut self.clients, addr);
+    fn revert_area(&mut self, addr: VmallocAddr, mark: Mark) {
+        self.vmalloc.revert(&mut self.region, &mut self.clients, addr, mark);
     }
 
-    /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily).
+    /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily;
+    /// charged to the caller until then).
     pub fn vfree(&mut self, caller: Badge, addr: VmallocAddr) -> Result<(), Error> {
         self.ready()?;
-        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)?;
-        self.clients.release(Held::Area(addr.get()));
-        Ok(())
+        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)
     }
 
-    /// Unmap all lazily freed vmalloc areas now and make their addresses
-    /// reusable.
+    /// Unmap all lazily freed vmalloc areas now, make their addresses
+    /// reusable and refund their owners.
     pub fn purge(&mut self) {
-        self.vmalloc.purge(&mut self.region);
+        self.vmalloc.purge(&mut self.region, &mut self.clients);
     }
 
     /// Map descriptor frames for pfns `[start, start + pages)`.
@@ -180,8 +213,10 @@ impl<B: Backend> MemServer<B> {
                 Ok(s.vmemmap.range_count() > ranges)
             },
             |new| new.then_some(Held::Range(start.get())),
-            // Depopulating the range just populated succeeds.
-            |s, _| {
+            // Depopulating the range just populated succeeds; nothing empty
+            // is kept in the vmemmap area, so what it prunes is what the
+            // populate created.
+            |s, _, _| {
                 let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, start, pages);
             },
         )
@@ -202,8 +237,10 @@ impl<B: Backend> MemServer<B> {
             caller,
             |s| s.percpu.alloc(&mut s.region, &mut s.clients, caller, size, align),
             |offset| Some(Held::Percpu(offset.get())),
-            // Freeing the allocation just made succeeds.
-            |s, offset| {
+            // Freeing the allocation just made succeeds; nothing empty is
+            // kept in the percpu area, so what it prunes is what the
+            // allocation created.
+            |s, offset, _| {
                 let _ = s.percpu.free(&mut s.region, &mut s.clients, caller, offset);
             },
         )
@@ -309,7 +346,7 @@ impl<B: Backend> MemServer<B> {
             ops: self.region.op_counts(),
             missed_syncs: self.region.missed_syncs(),
             vmalloc_areas: self.vmalloc.area_count(),
-            vmalloc_lazy_pages: self.vmalloc.lazy_pages(),
+            vmalloc_lazy_bytes: self.vmalloc.lazy_bytes(),
             vmemmap_ranges: self.vmemmap.range_count(),
             percpu_chunks: self.percpu.chunk_count(),
             percpu_allocs: self.percpu.allocation_count(),

@@ -1,7 +1,8 @@
 //! The simulated MMU backend (host only, `sim` feature): a real 4-level
 //! page table per VSpace, objects with identities, frame copies tracked per
 //! (space, address) so revoke removes them all, every operation counted by
-//! kind, and failure injection ("fail the n-th creating operation").
+//! kind, failure injection ("fail the n-th creating operation") and a
+//! bound on the bytes its frames may hold.
 //!
 //! It holds the server to seL4's rules and panics on a breach (a server bug,
 //! never input): a structure or leaf needs its parent structure, a
@@ -106,7 +107,10 @@ pub struct Sim {
     counts: OpCounts,
     creating_ops: u64,
     fail_at: Option<u64>,
-    frame_limit: Option<usize>,
+    /// Bytes the server's frames may hold at once, if bounded.
+    memory_limit: Option<u64>,
+    /// Bytes the server's frames hold.
+    frame_bytes: u64,
 }
 
 impl Sim {
@@ -145,9 +149,15 @@ impl Sim {
         self.fail_at.is_some_and(|at| at >= self.creating_ops)
     }
 
-    /// Cap the number of server frames alive at once (out-of-memory tests).
-    pub fn set_frame_limit(&mut self, limit: Option<usize>) {
-        self.frame_limit = limit;
+    /// Cap the bytes the server's frames may hold at once (out-of-memory
+    /// tests): a frame that would pass it is refused for lack of memory.
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.memory_limit = bytes;
+    }
+
+    /// Bytes the server's frames hold.
+    pub fn frame_bytes(&self) -> u64 {
+        self.frame_bytes
     }
 
     /// Operations performed so far, by kind.
@@ -251,11 +261,13 @@ impl Backend for Sim {
 
     fn alloc_frame(&mut self, size: PageSize) -> Result<SimFrame, BackendError> {
         self.creating_op(OpKind::AllocFrame)?;
-        if self.frame_limit.is_some_and(|limit| self.frames.len() >= limit) {
+        let bytes = self.frame_bytes + size.bytes();
+        if self.memory_limit.is_some_and(|limit| bytes > limit) {
             return Err(BackendError::OutOfMemory);
         }
         let f = SimFrame(self.fresh_id());
         self.frames.insert(f, FrameState { size, copies: Vec::new() });
+        self.frame_bytes = bytes;
         Ok(f)
     }
 
@@ -263,6 +275,7 @@ impl Backend for Sim {
         self.counts.record(OpKind::FreeFrame);
         let state = self.frames.remove(&frame).expect("sim: free of an unknown frame");
         assert!(state.copies.is_empty(), "sim: free of {frame:?} with copies {:?}", state.copies);
+        self.frame_bytes -= state.size.bytes();
     }
 
     fn revoke_frame(&mut self, frame: SimFrame) {
@@ -362,8 +375,7 @@ impl crate::dispatch::Platform for Sim {
     }
 
     fn untyped_free(&self) -> u64 {
-        let pages = self.frame_limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.frames.len()) as u64);
-        pages.saturating_mul(crate::layout::PAGE_SIZE)
+        self.memory_limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.frame_bytes))
     }
 
     /// The simulation holds no capability for a space: the VSpace stays

@@ -4,9 +4,11 @@
 //! Free address ranges live in an augmented AVL tree (lowest fit in
 //! O(log n)); each area is followed by an unmapped guard page; 2 MiB pages are
 //! used when asked and the size allows. `vfree` is lazy: the area stays
-//! mapped and its addresses reserved until a purge unmaps the freed areas in
-//! one batch; only then are the addresses reused. Every area records its
-//! owner, and only the owner may free it.
+//! mapped, its addresses reserved and its owner charged for it (bytes and
+//! objects) until a purge unmaps the freed areas in one batch; only then
+//! are the addresses reused and the owner refunded. A purge is forced when
+//! the freed areas hold more than [`LAZY_PURGE_BYTES`]. Every area records
+//! its owner, and only the owner may free it.
 
 use heapless::Vec;
 
@@ -16,8 +18,9 @@ use crate::backend::{Backend, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
-use crate::limits::{LAZY_PURGE_PAGES, MAX_PAGES_PER_OP, MAX_VMALLOC_AREAS, MAX_VMAP_FRAMES};
-use crate::populate::{pages_of, Contiguous, Region};
+use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMALLOC_AREAS, MAX_VMAP_FRAMES};
+use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
+use crate::quota::Held;
 
 /// Options of [`crate::MemServer::vmalloc`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,7 +50,7 @@ pub struct VmArea {
     pub owner: Badge,
     /// How it is backed.
     pub backing: Backing,
-    /// Freed, awaiting the purge.
+    /// Freed, awaiting the purge (and still charged to its owner).
     pub lazy: bool,
 }
 
@@ -75,13 +78,14 @@ const MAX_FREE_RANGES: usize = MAX_VMALLOC_AREAS + 1;
 pub(crate) struct Vmalloc {
     free: AvlMap<(), MAX_FREE_RANGES>,
     busy: AvlMap<AreaRecord, MAX_VMALLOC_AREAS>,
-    lazy_pages: u64,
+    /// Bytes of the freed areas awaiting the purge.
+    lazy_bytes: u64,
 }
 
 impl Vmalloc {
     /// An allocator with no free range yet: see [`Vmalloc::start`].
     pub(crate) const fn new() -> Self {
-        Self { free: AvlMap::new(), busy: AvlMap::new(), lazy_pages: 0 }
+        Self { free: AvlMap::new(), busy: AvlMap::new(), lazy_bytes: 0 }
     }
 
     /// Make the whole vmalloc area free (once, on an unused allocator).
@@ -133,20 +137,21 @@ impl Vmalloc {
     fn reserve<B: Backend>(
         &mut self,
         region: &mut Region<B>,
+        clients: &mut Clients,
         size: u64,
         page: PageSize,
         record: AreaRecord,
     ) -> Result<u64, Error> {
         if self.busy.is_full() {
-            self.purge(region);
+            self.purge(region, clients);
         }
         if self.busy.is_full() {
             return Err(Error::LimitReached(Limit::VmallocAreas));
         }
         let len = size.checked_add(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
         let start = match self.take_range(len, page.bytes()) {
-            Err(Error::NoAddressSpace) if self.lazy_pages > 0 => {
-                self.purge(region);
+            Err(Error::NoAddressSpace) if self.lazy_bytes > 0 => {
+                self.purge(region, clients);
                 self.take_range(len, page.bytes())
             }
             other => other,
@@ -180,7 +185,7 @@ impl Vmalloc {
             return Err(Error::LimitReached(Limit::PagesPerOp));
         }
         clients.charge(record.owner, record.size)?;
-        let start = match self.reserve(region, record.size, record.page_size(), record) {
+        let start = match self.reserve(region, clients, record.size, record.page_size(), record) {
             Ok(start) => start,
             Err(e) => {
                 clients.refund(record.owner, record.size);
@@ -240,8 +245,9 @@ impl Vmalloc {
         })
     }
 
-    /// Free the area at `addr`: it is refunded now and unmapped, with its
-    /// addresses made reusable, at the next purge.
+    /// Free the area at `addr`: it is unmapped, its addresses made reusable
+    /// and its owner refunded at the next purge, forced now if the freed
+    /// areas hold more than [`LAZY_PURGE_BYTES`].
     pub(crate) fn vfree<B: Backend>(
         &mut self,
         region: &mut Region<B>,
@@ -257,49 +263,51 @@ impl Vmalloc {
             return Err(Error::NotOwner);
         }
         area.lazy = true;
-        let (size, pages) = (area.size, area.size / area.page_size().bytes());
-        clients.refund(caller, size);
-        self.lazy_pages += pages;
-        if self.lazy_pages > LAZY_PURGE_PAGES {
-            self.purge(region);
+        self.lazy_bytes += area.size;
+        if self.lazy_bytes > LAZY_PURGE_BYTES {
+            self.purge(region, clients);
         }
         Ok(())
     }
 
-    /// Unmap every lazily freed area in one batch and make its addresses
-    /// (guard page included) free again.
-    pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>) {
+    /// Unmap every lazily freed area in one batch, make its addresses
+    /// (guard page included) free again, and refund its owner the bytes and
+    /// objects it was charged. Page directories and PDPTs stay for the next
+    /// areas.
+    pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients) {
         let mut lazy: Vec<(u64, AreaRecord), MAX_VMALLOC_AREAS> = Vec::new();
         for e in self.busy.iter().filter(|e| e.val.lazy) {
             let _ = lazy.push((e.key, *e.val));
         }
         for (start, area) in lazy {
-            self.take_down(region, start, &area, false);
+            self.take_down(region, start, &area, Prune::PageTables);
+            clients.refund(area.owner, area.size);
+            clients.release(Held::Area(start));
         }
-        self.lazy_pages = 0;
+        self.lazy_bytes = 0;
     }
 
-    /// Unmap the area at `start` and make its addresses free.
-    /// Unmaps an area and frees its addresses. A purge keeps the upper
-    /// structures for the next area; an undo (`exact`) removes every
-    /// structure the area created, so the state is exactly as before it.
-    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord, exact: bool) {
+    /// Unmap the area at `start`, removing the empty structures `prune`
+    /// names, and make its addresses free.
+    fn take_down<B: Backend>(&mut self, region: &mut Region<B>, start: u64, area: &AreaRecord, prune: Prune) {
         if let Some(addr) = RegionAddr::new(start) {
-            let pages = pages_of(addr, area.size, area.page_size());
-            if exact {
-                region.unmap(pages);
-            } else {
-                region.unmap_keeping_structures(pages);
-            }
+            region.unmap(pages_of(addr, area.size, area.page_size()), prune);
         }
         self.unreserve(start);
     }
 
-    /// Undo the live area at `addr` at once (unmapped, addresses free,
+    /// Undo the live area at `addr`, made since `mark`, at once (unmapped
+    /// with the structures made for it and no others, addresses free,
     /// refunded): for a vmalloc or vmap that must not stand.
-    pub(crate) fn revert<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients, addr: VmallocAddr) {
+    pub(crate) fn revert<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        addr: VmallocAddr,
+        mark: Mark,
+    ) {
         let Some(area) = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy) else { return };
-        self.take_down(region, addr.get(), &area, true);
+        self.take_down(region, addr.get(), &area, Prune::CreatedSince(mark));
         clients.refund(area.owner, area.size);
     }
 
@@ -322,9 +330,15 @@ impl Vmalloc {
         self.busy.len()
     }
 
-    /// Freed pages awaiting the purge.
-    pub(crate) fn lazy_pages(&self) -> u64 {
-        self.lazy_pages
+    /// Bytes of the freed areas awaiting the purge.
+    pub(crate) fn lazy_bytes(&self) -> u64 {
+        self.lazy_bytes
+    }
+
+    /// Whether `owner` has freed areas awaiting the purge (still charged
+    /// to it).
+    pub(crate) fn holds_lazy(&self, owner: Badge) -> bool {
+        self.lazy_bytes > 0 && self.busy.iter().any(|e| e.val.lazy && e.val.owner == owner)
     }
 }
 

@@ -28,7 +28,7 @@ use crate::error::{Error, Limit};
 use crate::ids::{Badge, Pfn, MAX_PFN};
 use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::limits::{MAX_COMPOUND_ORDER, MAX_VMEMMAP_RANGES, MIN_COMPOUND_ORDER};
-use crate::populate::{Batch, FrameSource, PageSpec, Region, Table};
+use crate::populate::{Batch, FrameSource, PageSpec, Prune, Region, Table};
 use crate::quota::{Held, Objects};
 
 /// Descriptors in one 4 KiB frame.
@@ -268,7 +268,7 @@ impl Vmemmap {
             .step_by(PFNS_PER_FRAME as usize)
             .filter(|&lo| self.touching(frame_pfns(lo)).next().is_none())
             .filter_map(|lo| RegionAddr::new(descriptor(lo)));
-        region.unmap(frames);
+        region.unmap(frames, Prune::All);
         clients.refund(caller, pages * DESCRIPTOR_SIZE);
         Ok(())
     }

@@ -13,7 +13,8 @@ use client_lib::sel4::MessageInfo;
 use client_lib::transport::PING_LABEL;
 use client_lib::wire::Words;
 use memserver::dispatch::{CapUse, Dispatcher, FaultAction};
-use memserver::limits::REPORTS_PER_SPACE;
+use memserver::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
+use memserver::limits::{LAZY_PURGE_BYTES, REPORTS_PER_SPACE};
 use memserver::sim::{Sim, SimVSpace};
 use memserver::{Area, Badge};
 
@@ -353,4 +354,133 @@ fn injected_failures_are_administrator_only_and_leave_nothing_behind() {
     assert_eq!(common::snapshot(d.server()), before);
     assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point: FailurePoint::Map, nth: 0 }, None), Reply::Done);
     address(send(&mut d, A, vmalloc, None));
+}
+
+/// Bytes of the frames the server holds, by its own tally.
+fn frame_bytes(d: &Dispatcher<Sim>) -> u64 {
+    let frames = d.server().stats().frames;
+    frames.small * PAGE_SIZE + frames.large * LARGE_PAGE_SIZE
+}
+
+/// A vmalloc of `size` bytes by `caller` that must succeed.
+fn vmalloc(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, large_pages: bool) -> u64 {
+    address(send(d, caller, Request::Vmalloc { size, large_pages }, None))
+}
+
+#[test]
+fn freed_areas_count_against_the_quota_until_the_purge() {
+    // The 16 MiB area in 2 MiB pages (8 frames) or 4 KiB pages (4096).
+    for (large, frames) in [(true, 8), (false, 4096)] {
+        for quota in [Quota::bytes(16 * MIB), Quota { frames, ..Quota::bytes(u64::MAX) }] {
+            let mut d = dispatcher();
+            register_quota(&mut d, A, quota);
+            let baseline = frame_bytes(&d);
+            for round in 0..40 {
+                let addr = vmalloc(&mut d, A, 16 * MIB, large);
+                for step in ["vmalloc", "vfree"] {
+                    let usage = d.server().usage(A);
+                    let held = frame_bytes(&d) - baseline;
+                    let what = format!("{quota:?}, large {large}, round {round}, after the {step}");
+                    assert!(held <= 16 * MIB, "{what}: {} MiB of frames held", held / MIB);
+                    assert!(
+                        usage.used <= quota.bytes && usage.objects.frames <= quota.frames.into(),
+                        "{what}: {usage:?}"
+                    );
+                    if step == "vmalloc" {
+                        assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_forced_purge_bounds_the_bytes_freed_areas_hold() {
+    let mut d = dispatcher();
+    register_quota(&mut d, A, Quota::bytes(u64::MAX));
+    let baseline = frame_bytes(&d);
+    for round in 0..40 {
+        let addr = vmalloc(&mut d, A, LARGE_PAGE_SIZE, true);
+        assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
+        let held = frame_bytes(&d) - baseline;
+        assert!(held <= LAZY_PURGE_BYTES, "round {round}: freed 2 MiB areas hold {} MiB", held / MIB);
+        assert_eq!(d.server().stats().vmalloc_lazy_bytes, held);
+    }
+}
+
+#[test]
+fn a_request_short_of_memory_purges_what_others_freed_first() {
+    for large in [true, false] {
+        let mut d = dispatcher();
+        register(&mut d, A);
+        register(&mut d, B);
+        let limit = frame_bytes(&d) + 24 * MIB;
+        d.backend_mut().set_memory_limit(Some(limit));
+        // Each frees what it allocated; the other's next 16 MiB fit only
+        // once that is purged, and no administrator purges.
+        for (round, caller) in [A, B, A, B, A].into_iter().enumerate() {
+            let reply = send(&mut d, caller, Request::Vmalloc { size: 16 * MIB, large_pages: large }, None);
+            let Reply::Address(addr) = reply else { panic!("large {large}, round {round}: {reply:?}") };
+            assert_eq!(send(&mut d, caller, Request::Vfree { addr }, None), Reply::Done);
+            assert!(frame_bytes(&d) <= limit);
+        }
+        assert_eq!(
+            send(&mut d, A, Request::Vmalloc { size: 32 * MIB, large_pages: large }, None),
+            Reply::Error(ErrorCode::OutOfMemory),
+            "more than there is fails even after the purge"
+        );
+    }
+}
+
+/// A space of A that allocated and freed a page, purged: its page directory
+/// and PDPT stay, empty. B is registered with `quota`.
+fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    let structures = d.server().stats().canonical_structures;
+    let addr = vmalloc(&mut d, A, PAGE_SIZE, false);
+    assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
+    assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
+    register_quota(&mut d, B, quota);
+    assert_eq!(d.server().stats().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
+    d
+}
+
+#[test]
+fn a_vmalloc_refused_by_the_quota_keeps_the_structures_a_purge_kept() {
+    let refused = [
+        (2 * PAGE_SIZE, false, Quota { structures: 0, ..Quota::bytes(64 * MIB) }),
+        (2 * PAGE_SIZE, false, Quota { frames: 0, ..Quota::bytes(64 * MIB) }),
+        (4 * MIB, true, Quota { frames: 1, ..Quota::bytes(64 * MIB) }),
+    ];
+    for (size, large_pages, quota) in refused {
+        let mut d = with_kept_structures(quota);
+        let before = common::snapshot(d.server());
+        let reply = send(&mut d, B, Request::Vmalloc { size, large_pages }, None);
+        assert_eq!(reply, Reply::Error(ErrorCode::QuotaExceeded), "{size} bytes, {quota:?}");
+        assert_eq!(common::snapshot(d.server()), before, "{size} bytes, {quota:?}");
+    }
+}
+
+#[test]
+fn a_vmalloc_failing_mid_way_keeps_the_structures_a_purge_kept() {
+    for (size, large_pages) in [(520 * PAGE_SIZE, false), (4 * MIB, true)] {
+        for point in [FailurePoint::Retype, FailurePoint::Map] {
+            let mut d = with_kept_structures(Quota::bytes(64 * MIB));
+            let before = common::snapshot(d.server());
+            let succeeded = (1..).find(|&nth| {
+                assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point, nth }, None), Reply::Done);
+                match send(&mut d, B, Request::Vmalloc { size, large_pages }, None) {
+                    Reply::Address(_) => true,
+                    reply => {
+                        assert_eq!(reply, Reply::Error(ErrorCode::OutOfMemory));
+                        assert_eq!(common::snapshot(d.server()), before, "{size} bytes, {point:?} #{nth} failing");
+                        false
+                    }
+                }
+            });
+            assert!(succeeded > Some(2), "{size} bytes: the failure was reached at several steps");
+        }
+    }
 }

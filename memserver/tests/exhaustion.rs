@@ -85,11 +85,11 @@ fn every_failing_step_rolls_back_exactly() {
 fn out_of_frames_and_limits_leave_nothing_behind() {
     let mut s = populated();
     let before = snapshot(&s);
-    let live = s.region().backend().live_frames().0;
-    s.backend_mut().set_frame_limit(Some(live + 10));
+    let live = s.region().backend().frame_bytes();
+    s.backend_mut().set_memory_limit(Some(live + 10 * 4096));
     assert_eq!(s.vmalloc(CLIENT, 11 * 4096, VmallocFlags::default()), Err(Error::OutOfMemory));
     assert_eq!(snapshot(&s), before);
-    s.backend_mut().set_frame_limit(None);
+    s.backend_mut().set_memory_limit(None);
     let too_many = memserver::limits::MAX_PAGES_PER_OP as u64 + 1;
     assert_eq!(
         s.vmalloc(CLIENT, too_many * 4096, VmallocFlags::default()),

@@ -484,8 +484,13 @@ fn capabilities_never_stay(w: &mut World) -> Verdict {
     done(a, Request::Vfree { addr: mapped })
 }
 
+/// A allocates until its quota runs out, frees it all, and allocates as
+/// much again: its freed areas count against its quota until they are
+/// purged, and its request purges them when they stand in its way.
 fn exhaustion(w: &mut World) -> Verdict {
     let a = &w.agents[0];
+    // Nothing of A's awaits a purge, which its refused request would make.
+    w.server.admin.purge().context("purge")?;
     let mut areas: heapless::Vec<u64, 64> = heapless::Vec::new();
     let (stats_before, code) = loop {
         let before = w.stats()?;
@@ -502,9 +507,18 @@ fn exhaustion(w: &mut World) -> Verdict {
     for &addr in &areas {
         done(a, Request::Vfree { addr })?;
     }
-    w.server.admin.purge().context("purge")?;
-    let addr = vmalloc(a, MIB).context("allocating again after freeing")?;
-    done(a, Request::Vfree { addr })
+    // As many again, with no administrator purge.
+    for slot in areas.iter_mut() {
+        *slot = vmalloc(a, MIB).context("allocating again after freeing")?;
+    }
+    let held = w.stats()?.frames;
+    if held > stats_before.frames {
+        fail!("A's freed areas were kept beyond its quota: frames {} -> {held}", stats_before.frames);
+    }
+    for &addr in &areas {
+        done(a, Request::Vfree { addr })?;
+    }
+    Ok(())
 }
 
 /// What the server holds, as a failed request or a full clean-up must leave

@@ -6,9 +6,11 @@
 //! Reading (translate, iteration) is public. Every mutator is `pub(super)`:
 //! only the populate path, which owns the one instance, can change it.
 //! Capacities are const parameters defaulting to the server's limits, so the
-//! host can measure a table of millions of pages. Guarantees: no node other
-//! than the root is ever empty (removal prunes), a failed insert changes
-//! nothing, and no operation panics.
+//! host can measure a table of millions of pages. Guarantees: a node other
+//! than the root is empty only if the removal that emptied it was told to
+//! keep it (see [`Prune`]), a failed insert changes nothing, and no
+//! operation panics. Each node carries the serial number of its creation,
+//! so a removal can take out exactly the nodes created after a [`Mark`].
 
 use heapless::Vec;
 
@@ -119,6 +121,24 @@ impl<F> Leaf<F> {
     }
 }
 
+/// A point in the table's history: every node created after it has a
+/// serial number at least this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark(u64);
+
+/// Which structures a leaf removal takes out once it leaves them empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prune {
+    /// Every one.
+    All,
+    /// Page tables only: page directories and PDPTs stay for the next
+    /// mapping in their range.
+    PageTables,
+    /// Those created after the mark, and no other: undoing a request takes
+    /// out what it created and leaves what was there before it.
+    CreatedSince(Mark),
+}
+
 /// What the table knows of a node besides its entries.
 #[derive(Clone, Copy)]
 struct Node<S> {
@@ -126,12 +146,23 @@ struct Node<S> {
     base: u64,
     /// Entries in use.
     used: u16,
+    /// When it was created (see [`Mark`]).
+    serial: u64,
     replicas: [Option<S>; MAX_SPACES],
 }
 
 impl<S: Copy> Node<S> {
-    const fn new(level: Level, base: u64) -> Self {
-        Self { level, base, used: 0, replicas: [None; MAX_SPACES] }
+    const fn new(level: Level, base: u64, serial: u64) -> Self {
+        Self { level, base, used: 0, serial, replicas: [None; MAX_SPACES] }
+    }
+
+    /// Whether a removal with `prune` takes this node out once it is empty.
+    fn pruned_by(&self, prune: Prune) -> bool {
+        match prune {
+            Prune::All => true,
+            Prune::PageTables => self.level == Level::Pt,
+            Prune::CreatedSince(mark) => self.serial >= mark.0,
+        }
     }
 }
 
@@ -160,6 +191,8 @@ pub struct Table<F, S, const TABLES: usize = MAX_TABLES, const LEAVES: usize = M
     entries: [[Entry; ENTRIES]; TABLES],
     nodes: Arena<Node<S>, TABLES>,
     leaves: Arena<Leaf<F>, LEAVES>,
+    /// The serial number of the next node created.
+    next_serial: u64,
 }
 
 impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TABLES, LEAVES> {
@@ -171,8 +204,9 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         let () = Self::IDS_FIT;
         Self {
             entries: [[Entry::EMPTY; ENTRIES]; TABLES],
-            nodes: Arena::with_first(Node::new(Level::Pml4, 0)),
+            nodes: Arena::with_first(Node::new(Level::Pml4, 0, 0)),
             leaves: Arena::new(),
+            next_serial: 1,
         }
     };
 
@@ -195,10 +229,11 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
             (&raw mut (*this).entries).write_bytes(0, 1);
             Arena::init_empty(&raw mut (*this).nodes);
             Arena::init_empty(&raw mut (*this).leaves);
+            (&raw mut (*this).next_serial).write(1);
             boxed.assume_init()
         };
         // The first slot of an empty arena: the root's id.
-        let _ = table.nodes.insert(Node::new(Level::Pml4, 0));
+        let _ = table.nodes.insert(Node::new(Level::Pml4, 0, 0));
         table
     }
 
@@ -354,7 +389,9 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
                     }
                     let below = level.below().ok_or(Error::InvalidArgument)?;
                     let base = raw & !(below.span() - 1);
-                    let new = self.nodes.insert(Node::new(below, base)).ok_or(Error::LimitReached(Limit::Tables))?;
+                    let node = Node::new(below, base, self.next_serial);
+                    let new = self.nodes.insert(node).ok_or(Error::LimitReached(Limit::Tables))?;
+                    self.next_serial += 1;
                     self.set_entry(id, slot, Entry::table(new));
                     created = created.with(below);
                     new
@@ -364,11 +401,14 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         Err(Error::InvalidArgument)
     }
 
+    /// This point in the table's history.
+    pub(super) fn mark(&self) -> Mark {
+        Mark(self.next_serial)
+    }
+
     /// Remove the leaf that starts at `addr`, pruning the structures it
-    /// leaves empty: all of them with `prune_all`, else only page tables
-    /// (page directories and PDPTs stay for the next mapping in their
-    /// range). `None` if no leaf starts there.
-    pub(super) fn remove(&mut self, addr: RegionAddr, prune_all: bool) -> Option<Pruned<S>> {
+    /// leaves empty that `prune` names. `None` if no leaf starts there.
+    pub(super) fn remove(&mut self, addr: RegionAddr, prune: Prune) -> Option<Pruned<S>> {
         let raw = addr.get();
         let mut path: Vec<(NodeId, usize), 4> = Vec::new();
         let mut id = ROOT;
@@ -392,7 +432,7 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         let mut pruned = Vec::new();
         let mut child = last;
         while let Some((parent, slot)) = path.pop() {
-            if child == ROOT || self.node(child).is_none_or(|n| n.used > 0 || !(prune_all || n.level == Level::Pt)) {
+            if child == ROOT || self.node(child).is_none_or(|n| n.used > 0 || !n.pruned_by(prune)) {
                 break;
             }
             if let Some(node) = self.nodes.remove(child) {
@@ -520,18 +560,35 @@ mod tests {
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
         assert!(t.insert(leaf(TOP_ENTRY_SPAN, PageSize::Small, 2)).is_ok());
         assert_eq!(t.structure_count(), 6);
-        assert!(t.remove(addr(PAGE_SIZE), true).is_none(), "nothing starts there");
-        let pruned = t.remove(addr(0), true).expect("mapped");
+        assert!(t.remove(addr(PAGE_SIZE), Prune::All).is_none(), "nothing starts there");
+        let pruned = t.remove(addr(0), Prune::All).expect("mapped");
         let levels: std::vec::Vec<Level> = pruned.iter().map(|s| s.level).collect();
         assert_eq!(levels, [Level::Pt, Level::Pd, Level::Pdpt]);
         assert_eq!((t.leaf_count(), t.structure_count()), (1, 3));
-        assert!(t.remove(addr(TOP_ENTRY_SPAN), true).is_some());
+        assert!(t.remove(addr(TOP_ENTRY_SPAN), Prune::All).is_some());
         assert_eq!((t.leaf_count(), t.structure_count()), (0, 0));
         // Freed nodes come back empty.
         assert!(t.insert(leaf(LARGE_PAGE_SIZE, PageSize::Small, 3)).is_ok());
         assert!(t.translate(addr(0)).is_none() && t.translate(addr(TOP_ENTRY_SPAN)).is_none());
         let frames: std::vec::Vec<u32> = t.leaves().map(|l| l.frame).collect();
         assert_eq!((frames.as_slice(), t.structure_count()), ([3].as_slice(), 3));
+    }
+
+    #[test]
+    fn a_removal_prunes_only_what_it_is_told_to() {
+        let mut t = Box::new(T::new());
+        assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
+        assert!(t.remove(addr(0), Prune::PageTables).is_some());
+        assert_eq!(t.structure_count(), 2, "the page directory and PDPT stay");
+        let mark = t.mark();
+        assert!(t.insert(leaf(PAGE_SIZE, PageSize::Small, 2)).is_ok());
+        assert!(t.insert(leaf(TOP_ENTRY_SPAN, PageSize::Small, 3)).is_ok());
+        assert_eq!(t.structure_count(), 6);
+        let pruned = t.remove(addr(PAGE_SIZE), Prune::CreatedSince(mark)).expect("mapped");
+        assert_eq!(pruned.iter().map(|s| s.level).collect::<std::vec::Vec<_>>(), [Level::Pt]);
+        let pruned = t.remove(addr(TOP_ENTRY_SPAN), Prune::CreatedSince(mark)).expect("mapped");
+        assert_eq!(pruned.len(), 3, "all three were created after the mark");
+        assert_eq!(t.structure_count(), 2, "what was there before the mark stays");
     }
 
     #[test]

@@ -33,8 +33,10 @@ const MIN_REQUESTS: u32 = 1000;
 /// percpu chunks the crowd's allocations (written and checked) must span.
 const MIN_PERCPU_CHUNKS: u32 = 3;
 const MIB: u64 = 1 << 20;
-/// An ordinary agent's quota: ample for what a run can hold at once.
-const QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 1024, structures: 4096, areas: 16 };
+/// An ordinary agent's quota: ample for what a run can hold at once, its
+/// freed areas awaiting the purge included (they count until it; with
+/// little room for them, every few frees would purge).
+const QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 1024, structures: 4096, areas: 64 };
 /// The greedy agent's: six 4-page areas' worth of frames.
 const GREEDY_QUOTA: Quota = Quota { bytes: 16 * MIB, frames: 24, structures: 4096, areas: 8 };
 /// Every `REMOTE_EVERY`-th agent runs on a second CPU, the others on the
