@@ -1,9 +1,7 @@
-//! Links the seL4 server program as a static executable with no C runtime
-//! (`client_lib::sel4_program!` provides the entry point and the memory
-//! functions); the root task loads it at its link addresses.
+//! Links the seL4 server program as `sel4_layer::build` says: a static
+//! executable with no C runtime, which the root task loads at its link
+//! addresses.
 
 fn main() {
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
-        println!("cargo:rustc-link-arg-bins={arg}");
-    }
+    sel4_layer::build::DIRECTIVES.iter().for_each(|d| println!("{d}"));
 }

@@ -1,10 +1,7 @@
-//! Links the seL4 programs as static executables with no C runtime: the
-//! kernel (for the root task) or the root task (for the others) loads them
-//! at their link addresses, and `client_lib::sel4_program!` provides the
-//! entry point and the memory functions.
+//! Links the seL4 programs as `sel4_layer::build` says: static executables
+//! with no C runtime, which the kernel (for the root task) or the root task
+//! (for the others) loads at their link addresses.
 
 fn main() {
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie"] {
-        println!("cargo:rustc-link-arg-bins={arg}");
-    }
+    sel4_layer::build::DIRECTIVES.iter().for_each(|d| println!("{d}"));
 }

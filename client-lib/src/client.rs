@@ -1,13 +1,12 @@
 //! The typed client API: `MemClient` for programs whose address space is
 //! registered with the server, `AdminClient` for the root task.
 
-use crate::protocol::{
-    ErrorCode, FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation,
+use crate::transport;
+use memserver_protocol::{
+    ErrorCode, FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, Words,
     PROTOCOL_VERSION,
 };
-use crate::sel4::abi::CPtr;
-use crate::transport;
-use crate::wire::Words;
+use sel4_layer::abi::CPtr;
 
 /// Sends `request` and returns the reply, or the server's error.
 fn call(endpoint: CPtr, request: &Request, cap: Option<CPtr>) -> Result<Reply, ErrorCode> {
@@ -87,7 +86,7 @@ impl MemClient {
     }
 
     /// The address of percpu `offset` in CPU `cpu`'s unit, `None` if
-    /// `cpu` has no unit (see [`crate::protocol::PercpuLayout::address`]).
+    /// `cpu` has no unit (see [`memserver_protocol::PercpuLayout::address`]).
     pub fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
         self.region.percpu_address(offset, cpu)
     }

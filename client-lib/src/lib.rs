@@ -1,16 +1,17 @@
-//! Client library for the seL4 kernel-region memory server, and the small
-//! stable-Rust seL4 layer every seL4 program of this project is built on.
+//! What a program links to talk to the memory server: [`MemClient`] for
+//! programs whose address space is registered with it, [`AdminClient`]
+//! for the program that started it, and the transport of protocol
+//! messages over seL4 IPC. The protocol types a user needs are re-exported
+//! from `memserver-protocol`; the seL4 layer (start-up, printing) is
+//! `sel4-layer`.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
 pub use client::{AdminClient, MemClient};
-pub use protocol::{ErrorCode, Reply, Request};
+pub use memserver_protocol::{
+    ErrorCode, FailurePoint, FaultKind, FaultReport, PercpuLayout, Quota, RegionInfo, Registration, Reply, Request,
+    Stats, Translation,
+};
 
-pub mod bootstrap;
 pub mod client;
-pub mod counts;
-pub mod invocation_counts;
-pub mod protocol;
-pub mod sel4;
 pub mod transport;
-pub mod wire;

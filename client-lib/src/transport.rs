@@ -1,38 +1,25 @@
-//! Moving protocol messages through seL4 IPC: the first four words in the
-//! CPU's message registers (so short messages take the fastpath), the rest
-//! in the IPC buffer; at most one capability alongside.
+//! Moving protocol messages through seL4 IPC: the encoded words staged in
+//! the message registers and the IPC buffer (`sel4_layer::ipc`), at most
+//! one capability alongside.
 
-use crate::protocol::{ErrorCode, Reply, REPLIES};
-use crate::sel4::abi::{CPtr, MSG_REGISTERS_IN_CPU};
-use crate::sel4::syscall::{self, CpuMrs, SyscallResult};
-use crate::sel4::{ipc_buffer, MessageInfo};
-use crate::wire::{DecodeError, Words};
+use memserver_protocol::DecodeError;
+use memserver_protocol::{ErrorCode, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
+use sel4_layer::abi::{size::MSG_MAX_LENGTH, CPtr};
+use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
+use sel4_layer::{ipc, ipc_buffer, MessageInfo};
 
-/// Label of protocol messages (faults carry their fault type instead).
-pub const PROTOCOL_LABEL: u64 = 0;
+// Every message of the protocol fits seL4's message registers.
+const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH);
 
-/// Label of a ping: the server answers it at once with an empty message,
-/// without decoding, so its round trip is the raw seL4 IPC cost that a
-/// request's cost is measured against.
-pub const PING_LABEL: u64 = 0x9;
-
-/// Places `words` for sending: words beyond the fourth go to the IPC
-/// buffer; returns the tag and the register words.
+/// Places `words` for sending as a protocol message with `caps`
+/// capabilities; returns the tag and the register words.
 pub fn stage(words: &Words, caps: u64) -> (MessageInfo, CpuMrs) {
-    let mut cpu = [0; MSG_REGISTERS_IN_CPU];
-    for (i, &w) in words.as_slice().iter().enumerate() {
-        match cpu.get_mut(i) {
-            Some(r) => *r = w,
-            None => ipc_buffer::set_mr(i, w),
-        }
-    }
-    (MessageInfo::new(PROTOCOL_LABEL, 0, caps, words.as_slice().len() as u64), cpu)
+    ipc::stage(PROTOCOL_LABEL, words.as_slice(), caps)
 }
 
-/// The words of a received message: the first four from the registers,
-/// the rest from the IPC buffer.
+/// The words of a received message.
 pub fn received(result: &SyscallResult) -> Words {
-    Words::from_fn(result.info.length() as usize, |i| result.mrs.get(i).copied().unwrap_or_else(|| ipc_buffer::mr(i)))
+    Words::from_fn(result.info.length() as usize, |i| ipc::word(result, i))
 }
 
 /// Calls `endpoint` with the encoded message `words` (and `cap`, if any)

@@ -22,7 +22,7 @@ struct Embedded {
 /// Every program the root task embeds.
 const EMBEDDED: &[Embedded] = &[
     Embedded { package: "root-task", bin: "hello-child", features: "sel4", env: "ROOT_TASK_HELLO_CHILD_ELF" },
-    Embedded { package: "root-task", bin: "client", features: "sel4", env: "ROOT_TASK_CLIENT_ELF" },
+    Embedded { package: "root-task", bin: "agent", features: "sel4", env: "ROOT_TASK_AGENT_ELF" },
     Embedded { package: "memserver", bin: "memserver", features: "sel4", env: "ROOT_TASK_MEMSERVER_ELF" },
 ];
 

@@ -13,7 +13,7 @@ use wait_timeout::ChildExt;
 /// The CPU model that boots seL4 under TCG (see SEL4_BOOT_FACTS).
 const CPU: &str = "Nehalem,-vme,+pdpe1gb,+fsgsbase";
 /// QEMU's exit status when the guest wrote the success value to the exit
-/// port (`client_lib::sel4::runtime::QEMU_SUCCESS_STATUS`).
+/// port (`sel4_layer::runtime::QEMU_SUCCESS_STATUS`).
 pub const SUCCESS_STATUS: i32 = 33;
 
 /// How to boot.

@@ -3,10 +3,11 @@
 //! must equal what the configured kernel tree says, read by
 //! `images::abi_probe`. One failure lists every mismatch.
 
-use client_lib::sel4::abi::{self, fault, init_cap, ipc_layout, label, object_type, size, syscall};
-use client_lib::sel4::bootinfo::{BootInfo, SlotRegion, UntypedDesc};
-use client_lib::sel4::error::{ALL_ERRORS, NUM_ERRORS};
 use core::mem::{offset_of, size_of};
+use memserver_protocol::fault;
+use sel4_layer::abi::{self, init_cap, ipc_layout, label, object_type, size, syscall};
+use sel4_layer::bootinfo::{BootInfo, SlotRegion, UntypedDesc};
+use sel4_layer::error::{ALL_ERRORS, NUM_ERRORS};
 
 /// A Rust constant and the C expression the kernel tree must agree with.
 struct Check {

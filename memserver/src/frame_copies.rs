@@ -16,8 +16,8 @@
 //! Pure bookkeeping, so it is built and tested on the host too; the seL4
 //! backend (`sel4::backend`) makes the invocations.
 
-use crate::limits::MAX_SPACES;
-use client_lib::sel4::abi::CPtr;
+use memserver_core::limits::MAX_SPACES;
+use sel4_layer::abi::CPtr;
 
 /// Frames the server can hold at once (in use, spare or fresh).
 pub const MAX_FRAMES: usize = 32768;

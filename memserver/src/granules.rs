@@ -28,8 +28,8 @@
 //! host; the seL4 backend (`sel4::untyped_pool`) makes the invocations.
 
 use crate::frame_copies::MAX_FRAMES;
-use crate::layout::{Level, PageSize, PAGE_SIZE};
 use core::cmp::Reverse;
+use memserver_core::layout::{Level, PageSize, PAGE_SIZE};
 
 /// 4 KiB units in a granule (2 MiB).
 pub const UNITS: usize = 512;

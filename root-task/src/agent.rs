@@ -8,18 +8,18 @@
 )]
 
 use crate::agent_protocol::{role, slot, Command, Outcome, FAULT_BADGE_BASE, OUTCOME_BADGE_BASE};
-use crate::allocator::Allocator;
 use crate::inbox::{Event, Inbox};
-use crate::process::{Process, ProcessSpec, Thread};
-use crate::vspace::VSpace;
-use client_lib::bootstrap::badge;
-use client_lib::protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Request};
-use client_lib::sel4::abi::{init_cap, object_type, CPtr};
-use client_lib::sel4::{syscall, CNode, CapRights, Sel4Error};
 use client_lib::transport;
-use client_lib::wire::Words;
 use client_lib::AdminClient;
 use core::fmt;
+use memserver_protocol::bootstrap::badge;
+use memserver_protocol::words::Words;
+use memserver_protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Request};
+use sel4_launch::allocator::Allocator;
+use sel4_launch::process::{Process, ProcessSpec, Thread};
+use sel4_launch::vspace::VSpace;
+use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::{syscall, CNode, CapRights, Sel4Error};
 
 /// Agents' thread priority: below the memory server's.
 const PRIORITY: u8 = 150;

@@ -3,8 +3,8 @@
 //! own identity and VSpace, what a scenario asks: memory-server requests
 //! and memory accesses.
 
-use crate::stress::{StressPlan, StressSummary};
-use client_lib::protocol::{ErrorCode, Reply, Request};
+use crate::stress_plan::{StressPlan, StressSummary};
+use memserver_protocol::{ErrorCode, Reply, Request};
 use serde::{Deserialize, Serialize};
 
 /// What an agent thread does, given in its rsi at start.
@@ -123,7 +123,7 @@ pub const fn pattern(seed: u64, offset: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use client_lib::wire::Words;
+    use memserver_protocol::words::Words;
 
     #[test]
     fn patterns_differ_by_seed_and_offset() {

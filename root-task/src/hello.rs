@@ -1,13 +1,14 @@
 //! The boot self-test: the hello child, loaded into its own VSpace, calls
 //! the root task with a challenge and checks the computed answer.
 
-use client_lib::println;
-use client_lib::sel4::abi::{fault, object_type};
-use client_lib::sel4::{syscall, CapRights, MessageInfo};
-use root_task::allocator::Allocator;
+use memserver_protocol::fault;
 use root_task::hello_protocol;
-use root_task::process::{Process, ProcessSpec};
-use root_task::vspace::VSpace;
+use sel4_launch::allocator::Allocator;
+use sel4_launch::process::{Process, ProcessSpec};
+use sel4_launch::vspace::VSpace;
+use sel4_layer::abi::object_type;
+use sel4_layer::println;
+use sel4_layer::{syscall, CapRights, MessageInfo};
 
 /// The hello child's ELF image, built by `images` before this program.
 static HELLO_CHILD: &[u8] = include_bytes!(env!("ROOT_TASK_HELLO_CHILD_ELF"));

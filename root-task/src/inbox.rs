@@ -5,12 +5,12 @@
 //! and those of agents whose space is not registered.
 
 use crate::agent_protocol::{Outcome, FAULT_BADGE_BASE, MAX_AGENTS, OUTCOME_BADGE_BASE};
-use client_lib::bootstrap::badge;
-use client_lib::protocol::FaultReport;
-use client_lib::sel4::abi::CPtr;
-use client_lib::sel4::syscall;
 use client_lib::transport;
 use client_lib::AdminClient;
+use memserver_protocol::bootstrap::badge;
+use memserver_protocol::FaultReport;
+use sel4_layer::abi::CPtr;
+use sel4_layer::syscall;
 
 /// A message on the root task's endpoint.
 #[derive(Debug)]

@@ -13,22 +13,22 @@ mod hello;
 mod scenarios;
 mod verdict;
 
-use client_lib::println;
-use client_lib::sel4::abi::{init_cap, object_type};
-use client_lib::sel4::bootinfo::BootInfo;
-use client_lib::sel4::runtime::{self, StartRegs};
 use client_lib::MemClient;
 use root_task::agent::Agent;
-use root_task::allocator::Allocator;
 use root_task::inbox::Inbox;
-use root_task::memserver_process::{MemServerProcess, UntypedGrant};
-use root_task::vspace::VSpace;
 use scenarios::World;
+use sel4_launch::allocator::Allocator;
+use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
+use sel4_launch::vspace::VSpace;
+use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::bootinfo::BootInfo;
+use sel4_layer::println;
+use sel4_layer::runtime::{self, StartRegs};
 
 /// The memory server's and the client agents' ELF images, built by
 /// `images` before this program.
 static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
-static CLIENT: &[u8] = include_bytes!(env!("ROOT_TASK_CLIENT_ELF"));
+static AGENT: &[u8] = include_bytes!(env!("ROOT_TASK_AGENT_ELF"));
 
 fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo
@@ -36,7 +36,7 @@ fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     unsafe { &*(regs.rdi as *const BootInfo) }
 }
 
-client_lib::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
+sel4_layer::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
 
 fn main(regs: StartRegs) -> ! {
     runtime::set_exit_capability(init_cap::IO_PORT);
@@ -61,7 +61,7 @@ fn main(regs: StartRegs) -> ! {
         .unwrap_or_else(|e| panic!("the memory server does not answer: {e:?}"))
         .region();
     let inbox = Inbox::new(root_endpoint, server.admin);
-    let mut load = |name, index| Agent::load(&mut alloc, &mut root_vspace, name, CLIENT, index, server.endpoint, inbox);
+    let mut load = |name, index| Agent::load(&mut alloc, &mut root_vspace, name, AGENT, index, server.endpoint, inbox);
     let mut agents = [load("A", 0), load("B", 1), load("C", 2)];
     let late = load("D", 3);
     let crowd = scenarios::CROWD_NAMES.iter().zip(4..).map(|(name, index)| load(name, index)).collect();

@@ -12,19 +12,18 @@ mod stress;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
-use client_lib::println;
-use client_lib::protocol::{
+use core::fmt;
+use memserver_protocol::fault;
+use memserver_protocol::words::Words;
+use memserver_protocol::{
     ErrorCode, FaultKind, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
 };
-use client_lib::sel4::abi::fault;
-use client_lib::transport;
-use client_lib::wire::Words;
-use core::fmt;
 use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
-use root_task::allocator::Allocator;
 use root_task::inbox::Inbox;
-use root_task::memserver_process::MemServerProcess;
+use sel4_launch::allocator::Allocator;
+use sel4_launch::memserver_process::MemServerProcess;
+use sel4_layer::println;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -453,7 +452,7 @@ fn capabilities_never_stay(w: &mut World) -> Verdict {
         let words = [Words::encode(&Request::Stats).and_then(|w| w.as_slice().first().copied()).unwrap_or(0), 0, 0, 0];
         RawMessage { to: slot::MEMSERVER, label, words, len, caps, call: true, times: 1 }
     };
-    let (ping, request) = (transport::PING_LABEL, transport::PROTOCOL_LABEL);
+    let (ping, request) = (memserver_protocol::PING_LABEL, memserver_protocol::PROTOCOL_LABEL);
     let messages = [
         ("a ping with a capability", call(ping, 0, [slot::COMMAND, 0])),
         ("a request with an unwrapped, then a real capability", call(request, 1, [slot::MEMSERVER, slot::COMMAND])),

@@ -6,8 +6,8 @@
 use crate::cap::Cap;
 use crate::model::{Model, SlotId, ASID_LOW_BITS};
 use crate::object::{Body, ObjectId, ObjectType, TABLE_BITS};
-use client_lib::sel4::abi::Word;
-use client_lib::sel4::Sel4Error;
+use sel4_layer::abi::Word;
+use sel4_layer::Sel4Error;
 use std::collections::BTreeMap;
 
 /// ASIDs in a pool.

@@ -10,7 +10,7 @@
 use crate::cap::Cap;
 use crate::model::{Mdb, Model, SlotId};
 use crate::object::{Body, ObjectId, ObjectType, SLOT_BITS, TABLE_BITS, TCB_BITS, TCB_CTABLE, TCB_VTABLE};
-use client_lib::sel4::abi::{init_cap, CPtr, WORD_BITS};
+use sel4_layer::abi::{init_cap, CPtr, WORD_BITS};
 use std::collections::BTreeMap;
 use std::ops::Range;
 

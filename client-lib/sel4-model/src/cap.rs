@@ -3,8 +3,8 @@
 //! `updateCapData`, and the physical region a capability covers.
 
 use crate::object::{FrameSize, ObjectId};
-use client_lib::sel4::abi::Word;
-use client_lib::sel4::CapRights;
+use sel4_layer::abi::Word;
+use sel4_layer::CapRights;
 
 /// Where a frame or paging-structure capability is mapped: the ASID of
 /// the VSpace and the virtual address (its `MappedASID`/`MappedAddress`).

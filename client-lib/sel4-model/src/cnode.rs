@@ -5,8 +5,8 @@
 use crate::cap::Cap;
 use crate::hazard::Hazard;
 use crate::model::{Model, SlotId};
-use client_lib::sel4::abi::Word;
-use client_lib::sel4::{CapRights, Sel4Error};
+use sel4_layer::abi::Word;
+use sel4_layer::{CapRights, Sel4Error};
 
 /// What a CNode Copy, Mint or Move makes of the source capability.
 #[derive(Clone, Copy, Debug)]

@@ -7,8 +7,8 @@ use crate::cap::{mask, Cap};
 use crate::hazard::Hazard;
 use crate::model::{Model, SlotId};
 use crate::object::TCB_CTABLE;
-use client_lib::sel4::abi::{CPtr, Word, WORD_BITS};
-use client_lib::sel4::Sel4Error;
+use sel4_layer::abi::{CPtr, Word, WORD_BITS};
+use sel4_layer::Sel4Error;
 
 /// A lookup that failed (the kernel's lookup fault; its kind only goes to
 /// fault handlers, which the model does not run).

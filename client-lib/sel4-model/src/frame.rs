@@ -8,8 +8,8 @@ use crate::cap::{mask, Cap, Mapping};
 use crate::model::{Model, SlotId};
 use crate::object::{FrameSize, ObjectId};
 use crate::vspace::{Entry, Expected, PPTR_USER_TOP};
-use client_lib::sel4::abi::Word;
-use client_lib::sel4::{CapRights, Sel4Error};
+use sel4_layer::abi::Word;
+use sel4_layer::{CapRights, Sel4Error};
 
 impl Model {
     /// X86PageMap: `frame` is the invoked slot, `vspace` the VSpace

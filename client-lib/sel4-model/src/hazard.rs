@@ -1,11 +1,11 @@
 //! Things a caller can make seL4 5.0.0 do that are not an error reply: the
 //! calling thread faults, the kernel halts, or the kernel touches memory it
 //! should not. The model records each one; where 5.0.0 would not reply,
-//! the invocation returns [`Sel4Error::Unknown`](client_lib::sel4::Sel4Error)
+//! the invocation returns [`Sel4Error::Unknown`](sel4_layer::Sel4Error)
 //! and changes nothing. A correct caller never causes one, so tests assert
 //! that [`Model::hazards`](crate::Model::hazards) is empty.
 
-use client_lib::sel4::abi::CPtr;
+use sel4_layer::abi::CPtr;
 
 /// A hazard, with what caused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::cap::Cap;
 use crate::hazard::Hazard;
 use crate::model::Model;
 use crate::object::{Body, ObjectId, ObjectType, TCB_CTABLE};
-use client_lib::sel4::abi::{CPtr, WORD_BITS};
+use sel4_layer::abi::{CPtr, WORD_BITS};
 use std::collections::BTreeMap;
 
 /// The use of one untyped capability's region.

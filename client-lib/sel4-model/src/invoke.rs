@@ -7,9 +7,9 @@ use crate::cap::Cap;
 use crate::cnode::{Target, Transfer};
 use crate::hazard::Hazard;
 use crate::model::{Model, SlotId};
-use client_lib::sel4::abi::{CPtr, Word};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
+use sel4_layer::abi::{CPtr, Word};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
 
 impl Model {
     /// The slots of the invoked capability and of the capability

@@ -2,7 +2,7 @@
 //! SMP, huge pages, no IOMMU, no VT-x) for the invocations on memory
 //! objects: Untyped Retype, CNode Copy/Mint/Move/Delete/Revoke, frame and
 //! paging-structure Map/Unmap, ASID pools. It implements client-lib's
-//! [`Kernel`](client_lib::sel4::kernel::Kernel) trait, so code written
+//! [`Kernel`](sel4_layer::kernel::Kernel) trait, so code written
 //! against that trait (the memory server's seL4 backend) runs on the host
 //! under the kernel's own rules, each taken from the 5.0.0 source (the
 //! module docs name the kernel functions):

@@ -8,7 +8,7 @@
 use crate::cap::{mask, Cap, ZombieKind};
 use crate::model::{Mdb, Model, SlotId};
 use crate::object::{SLOT_BITS, TCB_BITS};
-use client_lib::sel4::Sel4Error;
+use sel4_layer::Sel4Error;
 
 impl Model {
     /// `cap_get_capIsPhysical`, `cap_get_capPtr` and `cap_get_capSizeBits`:

@@ -8,7 +8,7 @@
 use crate::cap::Cap;
 use crate::hazard::Hazard;
 use crate::object::{Body, Object, ObjectId, ObjectType};
-use client_lib::sel4::Sel4Error;
+use sel4_layer::Sel4Error;
 use std::collections::BTreeMap;
 
 /// A slot: slot `index` of a CNode, or of a TCB (its five slots).

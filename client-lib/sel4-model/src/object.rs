@@ -3,7 +3,7 @@
 //! entries). CNode and TCB slots live in the model's slot table.
 
 use crate::vspace::Entry;
-use client_lib::sel4::abi::{object_type, size};
+use sel4_layer::abi::{object_type, size};
 use std::collections::BTreeMap;
 
 /// A kernel object, unique over the model's whole run (never reused, even

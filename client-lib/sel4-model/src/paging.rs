@@ -8,8 +8,8 @@ use crate::cap::{mask, Cap, Mapping};
 use crate::model::{Model, SlotId};
 use crate::object::ObjectId;
 use crate::vspace::{Depth, Entry, Expected, PPTR_USER_TOP};
-use client_lib::sel4::abi::Word;
-use client_lib::sel4::{PagingLevel, Sel4Error};
+use sel4_layer::abi::Word;
+use sel4_layer::{PagingLevel, Sel4Error};
 
 /// A paging-structure capability, taken apart.
 struct Structure {

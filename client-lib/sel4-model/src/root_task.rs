@@ -8,10 +8,10 @@
 use crate::boot::BootInfo;
 use crate::model::Model;
 use crate::object::ObjectId;
-use client_lib::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
-use client_lib::sel4::abi::{init_cap, object_type, CPtr, Word, WORD_BITS};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, Sel4Error, Slot};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
+use sel4_layer::abi::{init_cap, object_type, CPtr, Word, WORD_BITS};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, Sel4Error, Slot};
 
 /// The initial thread's allocator of slots and objects.
 #[derive(Clone, Debug)]
@@ -41,7 +41,7 @@ pub struct Process {
 }
 
 /// The memory server's process with the capabilities of the bootstrap
-/// contract (`client_lib::bootstrap`), and what its start-up registers say.
+/// contract (`memserver_protocol::bootstrap`), and what its start-up registers say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryServer {
     /// The process.

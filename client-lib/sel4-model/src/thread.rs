@@ -6,8 +6,8 @@
 use crate::cap::Cap;
 use crate::model::{Model, SlotId};
 use crate::object::{ObjectId, TCB_CTABLE, TCB_VTABLE};
-use client_lib::sel4::abi::{CPtr, Word};
-use client_lib::sel4::Sel4Error;
+use sel4_layer::abi::{CPtr, Word};
+use sel4_layer::Sel4Error;
 
 impl Model {
     /// `seL4_TCB_SetSpace` without the fault endpoint (`decodeSetSpace`,

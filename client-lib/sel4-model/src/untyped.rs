@@ -7,8 +7,8 @@
 use crate::cap::{Cap, VmRights};
 use crate::model::{Model, SlotId};
 use crate::object::{Body, ObjectType, Retyped, MAX_UNTYPED_BITS, MIN_UNTYPED_BITS};
-use client_lib::sel4::abi::{size, Word};
-use client_lib::sel4::{CapRights, Sel4Error, Slot};
+use sel4_layer::abi::{size, Word};
+use sel4_layer::{CapRights, Sel4Error, Slot};
 use std::collections::BTreeMap;
 
 /// `CONFIG_RETYPE_FAN_OUT_LIMIT`.

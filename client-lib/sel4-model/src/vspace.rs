@@ -8,7 +8,7 @@ use crate::cap::{Cap, VmRights};
 use crate::hazard::Hazard;
 use crate::model::Model;
 use crate::object::{Body, FrameSize, ObjectId, ObjectType};
-use client_lib::sel4::Sel4Error;
+use sel4_layer::Sel4Error;
 use std::collections::BTreeMap;
 use std::ops::Range;
 

@@ -4,10 +4,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::object_type;
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, PagingLevel};
 use common::*;
+use sel4_layer::abi::object_type;
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, PagingLevel};
 use sel4_model::{Accounting, BootConfig, FrameSize, ObjectType};
 
 const BASE: u64 = 0x40_0000_0000;

@@ -4,10 +4,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{PagingLevel, Sel4Error};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{PagingLevel, Sel4Error};
 use sel4_model::{BootConfig, Cap, Hazard};
 
 fn asid(s: &Sys, vspace: u64) -> Option<u16> {
@@ -51,7 +51,7 @@ fn a_pool_holds_512_asids() {
     assert_eq!(asid(&s, pml4), Some(512));
     // The untyped is full while the pool exists.
     let dest = s.rt.slot().unwrap();
-    let into = client_lib::sel4::Slot::in_root(init_cap::CNODE, dest);
+    let into = sel4_layer::Slot::in_root(init_cap::CNODE, dest);
     assert_eq!(s.m.untyped_retype(small, object_type::ENDPOINT, 0, into, 1), Err(Sel4Error::NotEnoughMemory));
     s.assert_sound();
 }
@@ -76,8 +76,7 @@ fn make_pool_needs_an_untyped_without_children() {
     let mut s = Sys::new();
     let untyped = s.retype(object_type::UNTYPED, 12);
     let dest = s.rt.slot().unwrap();
-    s.m.untyped_retype(untyped, object_type::ENDPOINT, 0, client_lib::sel4::Slot::in_root(init_cap::CNODE, dest), 1)
-        .unwrap();
+    s.m.untyped_retype(untyped, object_type::ENDPOINT, 0, sel4_layer::Slot::in_root(init_cap::CNODE, dest), 1).unwrap();
     let pool = s.rt.slot().unwrap();
     assert_eq!(s.m.asid_control_make_pool(init_cap::ASID_CONTROL, untyped, ROOT, pool), Err(Sel4Error::RevokeFirst));
     s.delete(dest);

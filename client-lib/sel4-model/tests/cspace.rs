@@ -3,10 +3,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type, WORD_BITS};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, Sel4Error, Slot};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type, WORD_BITS};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, Sel4Error, Slot};
 use sel4_model::{Cap, FrameSize, Hazard};
 
 #[test]

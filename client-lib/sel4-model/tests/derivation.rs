@@ -4,10 +4,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type, WORD_BITS};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, Slot};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type, WORD_BITS};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, Slot};
 use sel4_model::{Cap, FrameSize, ObjectType};
 
 #[test]

@@ -4,10 +4,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CapRights, PagingLevel, Sel4Error, Slot};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CapRights, PagingLevel, Sel4Error, Slot};
 use sel4_model::{Cap, FrameSize, Hazard, Mapping, VmRights};
 
 const A: u64 = 0x10_0000_0000;

@@ -4,11 +4,11 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type};
-use client_lib::sel4::injecting::{Call, Injecting};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CapRights, PagingLevel, Sel4Error, Slot};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::injecting::{Call, Injecting};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CapRights, PagingLevel, Sel4Error, Slot};
 use sel4_model::{Cap, FrameSize, ObjectType};
 
 #[test]

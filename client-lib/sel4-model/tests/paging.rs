@@ -4,10 +4,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::object_type;
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CapRights, PagingLevel, Sel4Error};
 use common::*;
+use sel4_layer::abi::object_type;
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CapRights, PagingLevel, Sel4Error};
 use sel4_model::{Cap, FrameSize, Hazard, Mapping};
 
 const A: u64 = 0x20_0000_0000;
@@ -204,7 +204,7 @@ fn a_vspace_needs_an_asid_before_anything_maps() {
     let frame = s.frame(FrameSize::Small);
     assert_eq!(s.m.paging_structure_map(pdpt, PagingLevel::Pdpt, pml4, A, ATTRS), Err(Sel4Error::InvalidCapability));
     assert_eq!(s.map(frame, pml4, A), Err(Sel4Error::InvalidCapability));
-    s.m.asid_pool_assign(client_lib::sel4::abi::init_cap::ASID_POOL, pml4).unwrap();
+    s.m.asid_pool_assign(sel4_layer::abi::init_cap::ASID_POOL, pml4).unwrap();
     s.m.paging_structure_map(pdpt, PagingLevel::Pdpt, pml4, A, ATTRS).unwrap();
     s.assert_sound();
 }

@@ -14,11 +14,11 @@
 
 mod common;
 
-use client_lib::sel4::abi::init_cap;
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
 use common::*;
 use proptest::prelude::*;
+use sel4_layer::abi::init_cap;
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
 use sel4_model::{BootConfig, Hazard, Leaf, Model};
 use std::collections::BTreeSet;
 
@@ -96,7 +96,7 @@ fn place() -> impl Strategy<Value = Place> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    use client_lib::sel4::abi::object_type as t;
+    use sel4_layer::abi::object_type as t;
     let types = vec![
         t::X86_4K,
         t::X86_4K,

@@ -4,11 +4,11 @@
 
 mod common;
 
-use client_lib::bootstrap::{server_slot, SERVER_CNODE_BITS};
-use client_lib::sel4::abi::object_type;
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, PagingLevel, Slot};
 use common::*;
+use memserver_protocol::bootstrap::{server_slot, SERVER_CNODE_BITS};
+use sel4_layer::abi::object_type;
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, PagingLevel, Slot};
 use sel4_model::{Cap, FrameSize};
 
 #[test]

@@ -3,10 +3,10 @@
 
 mod common;
 
-use client_lib::sel4::abi::{init_cap, object_type, CPtr, WORD_BITS};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CapRights, Sel4Error, Slot};
 use common::*;
+use sel4_layer::abi::{init_cap, object_type, CPtr, WORD_BITS};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CapRights, Sel4Error, Slot};
 use sel4_model::{BootConfig, Cap, FrameSize, ObjectType, RETYPE_FAN_OUT_LIMIT};
 
 /// One untyped of 2^`bits` bytes, in a system with room for many slots.

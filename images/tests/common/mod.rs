@@ -67,7 +67,7 @@ fn program(binary: &str, extra: &str) -> String {
     format!("{HEAD}\n[[program]]\nname = \"p\"\n{binary}\npriority = 150\nstack = \"16 KiB\"\n{extra}\n")
 }
 
-const CLIENT: &str = r#"cargo = { package = "root-task", bin = "client", features = ["sel4"] }"#;
+const CLIENT: &str = r#"cargo = { package = "root-task", bin = "agent", features = ["sel4"] }"#;
 
 /// Every way a description can be wrong, one case or more per error.
 pub fn cases() -> Vec<Case> {

@@ -1,5 +1,5 @@
 //! Fuzz target: arbitrary message words through the protocol decoder, as a
-//! request and as a reply (see `memserver::harness::decode`).
+//! request and as a reply (see `memserver_core::harness::decode`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| memserver::harness::decode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| memserver_core::harness::decode(data));

@@ -2,11 +2,11 @@
 #![no_std]
 #![no_main]
 
-use client_lib::bootstrap::ServerStart;
-use client_lib::sel4::runtime::StartRegs;
+use memserver_protocol::bootstrap::ServerStart;
+use sel4_layer::runtime::StartRegs;
 
-client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi, stack = 0x10_0000);
+sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi, stack = 0x10_0000);
 
 fn main(regs: StartRegs) -> ! {
-    memserver::sel4::server_loop::run(ServerStart::from_args([regs.rsi, regs.rdx, regs.rcx]))
+    memserver::server_loop::run(ServerStart::from_args([regs.rsi, regs.rdx, regs.rcx]))
 }

@@ -4,13 +4,13 @@
 #![no_std]
 #![no_main]
 
-use client_lib::println;
-use client_lib::sel4::runtime::{self, StartRegs};
-use client_lib::sel4::{syscall, MessageInfo};
+use sel4_layer::println;
+use sel4_layer::runtime::{self, StartRegs};
+use sel4_layer::{syscall, MessageInfo};
 
 use root_task::hello_protocol::{self, slot::ENDPOINT};
 
-client_lib::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
+sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 
 fn main(regs: StartRegs) -> ! {
     let challenge = regs.rsi;

@@ -7,9 +7,9 @@
 use super::{check, done, run_done, unchanged, vmalloc, Resources, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{Context, Verdict};
-use client_lib::protocol::{Quota, Request};
+use memserver_protocol::{Quota, Request};
 use root_task::agent_protocol::{Command, Outcome};
-use root_task::stress::StressPlan;
+use root_task::stress_plan::StressPlan;
 
 /// Requests E would make if left alone: far more than it gets to.
 const OPS: u32 = 1_000_000;

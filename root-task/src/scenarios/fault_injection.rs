@@ -8,8 +8,8 @@
 use super::{check, done, read, vmalloc, Resources, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{Context, Verdict};
-use client_lib::println;
-use client_lib::protocol::{ErrorCode, FailurePoint, Quota, Reply, Request};
+use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request};
+use sel4_layer::println;
 
 /// Tries before giving up on a request ever succeeding.
 const MAX_TRIES: u32 = 4096;

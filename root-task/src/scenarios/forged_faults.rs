@@ -14,8 +14,8 @@
 use super::{check, done, expect_fault, run_done, vmalloc, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{reason, Context, Reason, Verdict};
-use client_lib::protocol::{FaultKind, FaultReport};
-use client_lib::sel4::abi::fault;
+use memserver_protocol::fault;
+use memserver_protocol::{FaultKind, FaultReport};
 use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
 use root_task::inbox::Event;
@@ -84,7 +84,7 @@ pub fn run(w: &mut World) -> Verdict {
     for reader in [&w.agents[0], &w.late] {
         check(reader, theirs, 16 * KIB, 0xf0)?;
     }
-    done(&w.agents[0], client_lib::protocol::Request::Vfree { addr: theirs })?;
+    done(&w.agents[0], memserver_protocol::Request::Vfree { addr: theirs })?;
     let after = w.stats()?;
     if (after.missed_syncs, after.spaces) != (before.missed_syncs, before.spaces) {
         fail!(
@@ -159,6 +159,6 @@ fn retired_identity(w: &mut World, unmapped: u64) -> Result<(), Reason> {
     let addr = vmalloc(a, 4 * KIB)?;
     run_done(a, Command::Fill { addr, len: 4 * KIB, seed: 0xc })?;
     check(c, addr, 4 * KIB, 0xc)?;
-    done(a, client_lib::protocol::Request::Vfree { addr })?;
+    done(a, memserver_protocol::Request::Vfree { addr })?;
     c.unregister(&admin).context("unregistering C at the end")
 }

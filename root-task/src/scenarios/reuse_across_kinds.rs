@@ -12,9 +12,9 @@
 use super::{done, unchanged, Resources, World, MIB};
 use crate::fail;
 use crate::verdict::{Context, Reason, Verdict};
-use client_lib::println;
-use client_lib::protocol::{ErrorCode, Quota, Reply, Request, Stats};
+use memserver_protocol::{ErrorCode, Quota, Reply, Request, Stats};
 use root_task::agent::Agent;
+use sel4_layer::println;
 
 /// Bytes of each area: two 2 MiB pages, or 1,024 pages of 4 KiB.
 const AREA: u64 = 4 * MIB;

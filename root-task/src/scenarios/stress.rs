@@ -13,13 +13,13 @@
 use super::{check, unchanged, Resources, World};
 use crate::fail;
 use crate::verdict::{Context, Reason, Verdict};
-use client_lib::println;
-use client_lib::protocol::Quota;
+use memserver_protocol::Quota;
 use root_task::agent::{gather, Agent};
 use root_task::agent_protocol::{Command, Outcome};
 use root_task::inbox::Inbox;
-use root_task::memserver_process::MemServerProcess;
-use root_task::stress::{StressPlan, StressSummary, RANGES, RANGE_STRIDE};
+use root_task::stress_plan::{StressPlan, StressSummary, RANGES, RANGE_STRIDE};
+use sel4_launch::memserver_process::MemServerProcess;
+use sel4_layer::println;
 
 /// Client spaces of the crowd (the last one greedy).
 pub const AGENTS: usize = 16;

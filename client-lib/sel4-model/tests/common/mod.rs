@@ -2,9 +2,9 @@
 //! rule tests repeat (all through the `Kernel` methods).
 #![allow(dead_code, reason = "each test file uses its own part")]
 
-use client_lib::sel4::abi::{init_cap, object_type, CPtr, Word, X86_DEFAULT_VM_ATTRIBUTES};
-use client_lib::sel4::kernel::Kernel;
-use client_lib::sel4::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
+use sel4_layer::abi::{init_cap, object_type, CPtr, Word, X86_DEFAULT_VM_ATTRIBUTES};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CNode, CapRights, PagingLevel, Sel4Error, Slot};
 use sel4_model::{BootConfig, BootInfo, Cap, FrameSize, Leaf, Model, ObjectId, RootTask};
 
 /// The root task's own CNode, addressed with full-word CPtrs.

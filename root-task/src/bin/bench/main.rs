@@ -10,14 +10,14 @@
 mod measure;
 mod tables;
 
-use client_lib::println;
-use client_lib::sel4::abi::{init_cap, object_type};
-use client_lib::sel4::bootinfo::BootInfo;
-use client_lib::sel4::runtime::{self, StartRegs};
 use measure::Bench;
-use root_task::allocator::Allocator;
-use root_task::memserver_process::{MemServerProcess, UntypedGrant};
-use root_task::vspace::VSpace;
+use sel4_launch::allocator::Allocator;
+use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
+use sel4_launch::vspace::VSpace;
+use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::bootinfo::BootInfo;
+use sel4_layer::println;
+use sel4_layer::runtime::{self, StartRegs};
 
 /// The memory server's ELF image, built by `images` before this program.
 static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
@@ -36,7 +36,7 @@ fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     unsafe { &*(regs.rdi as *const BootInfo) }
 }
 
-client_lib::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
+sel4_layer::sel4_program!(main, ipc_buffer = |regs| bootinfo(regs).ipc_buffer);
 
 fn main(regs: StartRegs) -> ! {
     runtime::set_exit_capability(init_cap::IO_PORT);

@@ -2,13 +2,13 @@
 //! operation, bare address spaces to register, and the root task's own
 //! client connection.
 
-use client_lib::bootstrap::badge;
-use client_lib::protocol::{Reply, Request, Stats};
-use client_lib::sel4::abi::CPtr;
 use client_lib::{AdminClient, ErrorCode, MemClient};
-use root_task::allocator::Allocator;
-use root_task::memserver_process::MemServerProcess;
-use root_task::vspace::VSpace;
+use memserver_protocol::bootstrap::badge;
+use memserver_protocol::{Reply, Request, Stats};
+use sel4_launch::allocator::Allocator;
+use sel4_launch::memserver_process::MemServerProcess;
+use sel4_launch::vspace::VSpace;
+use sel4_layer::abi::CPtr;
 
 /// The badge the benchmark calls the server with as a client.
 const CLIENT: u64 = badge::CLIENT_BASE;

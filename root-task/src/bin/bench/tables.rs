@@ -2,10 +2,10 @@
 //! `bench <table> key=value ...`.
 
 use crate::measure::{cycles, Bench};
-use client_lib::println;
-use client_lib::protocol::Request;
-use client_lib::sel4::{syscall, MessageInfo};
-use client_lib::transport::PING_LABEL;
+use memserver_protocol::Request;
+use memserver_protocol::PING_LABEL;
+use sel4_layer::println;
+use sel4_layer::{syscall, MessageInfo};
 
 /// Pages per vmalloc in the replication table.
 const PAGES: [u64; 4] = [1, 16, 512, 4096];

@@ -1,0 +1,177 @@
+//! The contract between the program that starts the memory server (the
+//! root task) and the server: which capability sits in which slot of the
+//! server's CNode, what the start-up registers carry, which badges mean
+//! what, and how faults of client threads reach the server and how the
+//! server reports the real ones.
+//!
+//! # Faults of client threads
+//! seL4 5.0.0 without MCS finds a thread's fault endpoint by a capability
+//! address in the thread's own CSpace when the fault happens, so that
+//! capability sits in the client's CSpace and the client can send on it
+//! too. The contract makes what a client can send there harmless:
+//! - The administrator mints the server's endpoint into that slot with the
+//!   badge [`Request::Register`](crate::Request::Register)
+//!   returned ([`FaultBadge`]: the space id and the registration's
+//!   generation) and the rights
+//!   `CapRights::SEND_GRANT` (sel4-layer): Send
+//!   and Grant, both of which the kernel requires of a fault endpoint, and
+//!   no Receive, so the client cannot take messages meant for the server.
+//!   seL4 5.0.0 has no Grant-Reply right, so a client can attach a
+//!   capability to what it sends; the server deletes whatever arrives in
+//!   its receive slot, on any message, before it receives the next.
+//! - On a fault badge the server accepts only messages shaped as the
+//!   kernel's fault messages (a fault label, exactly the kernel's length
+//!   for it, no capability) and only with the generation of the space's
+//!   current registration; anything else is dropped unanswered. A VM fault
+//!   is repaired only by installing what the canonical table maps, into
+//!   the badge's own space; otherwise it becomes a report naming that
+//!   space. A forged fault can so do only what a real fault of one of the
+//!   client's own threads could.
+//! - Reporting never blocks the server: reports wait in a bounded queue
+//!   per space, and a full queue drops the newest and counts it in the next
+//!   report it gives (so a client flooding forged faults loses only its own
+//!   reports, and never silently). While reports wait, the server signals
+//!   the notification in [`server_slot::REPORT`] (badge
+//!   [`badge::REPORT_NOTICE`]); a signal never blocks. The administrator
+//!   takes the reports with
+//!   [`Request::TakeFault`](crate::Request::TakeFault); the root
+//!   task binds that notification to its thread, so its receive on its own
+//!   endpoint wakes for it too.
+//! - `Unregister` ends the identity: from then on the server drops what
+//!   the old badge carries (a later registration of the id has another
+//!   generation) and forgets the space's pending reports, and the
+//!   administrator revokes the old fault capability before it hands the
+//!   slot anything else (the root task then routes the threads' faults to
+//!   itself).
+
+use crate::words::Word;
+
+/// Slots of the memory server's CNode.
+pub mod server_slot {
+    /// The endpoint the server receives requests and client faults on.
+    pub const ENDPOINT: u64 = 1;
+    /// The server's own CNode (unguarded, so indices resolve `SERVER_CNODE_BITS`).
+    pub const CNODE: u64 = 2;
+    /// The server's own VSpace (PML4), for its scratch mappings.
+    pub const VSPACE: u64 = 3;
+    /// The starter's notification (Send right only), badged
+    /// [`super::badge::REPORT_NOTICE`]: signalled while fault reports wait.
+    pub const REPORT: u64 = 4;
+    /// The server thread's own fault endpoint (the starter's, badged).
+    pub const FAULT: u64 = 5;
+    /// The first of the untyped capabilities the server may use.
+    pub const UNTYPED_START: u64 = 16;
+}
+
+/// Slots in the server's CNode: 2^18.
+pub const SERVER_CNODE_BITS: u64 = 18;
+
+/// CPUs the memory server keeps percpu units for: the most the kernel
+/// runs (`CONFIG_MAX_NUM_NODES` of the `images` build).
+pub const MAX_CPUS: usize = 4;
+
+/// What the memory server's start-up registers carry besides its IPC
+/// buffer: rsi = number of untyped caps from `server_slot::UNTYPED_START`
+/// (low 32 bits) and their size in bits (high 32), rdx = first free slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerStart {
+    /// How many untyped capabilities follow `server_slot::UNTYPED_START`.
+    pub untypeds: u32,
+    /// The size of each, in bits.
+    pub untyped_bits: u32,
+    /// The first empty slot of the server's CNode after them.
+    pub first_free_slot: u64,
+}
+
+impl ServerStart {
+    /// The values for rsi, rdx and rcx.
+    pub fn to_args(self) -> [Word; 3] {
+        [self.untypeds as Word | ((self.untyped_bits as Word) << 32), self.first_free_slot, 0]
+    }
+
+    /// Reads the values of rsi and rdx.
+    pub fn from_args([rsi, rdx, _]: [Word; 3]) -> ServerStart {
+        ServerStart { untypeds: rsi as u32, untyped_bits: (rsi >> 32) as u32, first_free_slot: rdx }
+    }
+}
+
+/// Badges on endpoints to the memory server and to the starter. seL4
+/// 5.0.0 keeps 28 bits of an endpoint badge.
+pub mod badge {
+    /// The administrator (the root task) calling the server.
+    pub const ADMIN: u64 = 0x1;
+    /// First client badge; client `i` calls with `CLIENT_BASE + i`. Client
+    /// badges are below [`SPACE_FAULT`] (the server refuses others).
+    pub const CLIENT_BASE: u64 = 0x100;
+    /// The bit that marks a fault badge ([`super::FaultBadge`]), the
+    /// highest an endpoint badge has.
+    pub const SPACE_FAULT: u64 = 1 << 27;
+    /// The server's signal to the starter that fault reports wait (the
+    /// badge of the notification in [`super::server_slot::REPORT`]).
+    pub const REPORT_NOTICE: u64 = 0x2000;
+    /// The server's own faults, at the starter.
+    pub const SERVER_FAULT: u64 = 0x2001;
+}
+
+/// The badge of a registered space's fault endpoint: [`badge::SPACE_FAULT`],
+/// the space id in bits 0-7 and the registration's generation in bits
+/// 8-26 (it wraps after 2^19 registrations of one id). Every badge word
+/// with bit 27 as its highest is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultBadge {
+    space: u8,
+    /// Below 2^19.
+    generation: u32,
+}
+
+impl FaultBadge {
+    const GENERATION_MASK: u32 = (1 << 19) - 1;
+
+    /// The identity of registration `generation` (modulo 2^19) of space
+    /// `space`.
+    pub const fn new(space: u8, generation: u32) -> FaultBadge {
+        FaultBadge { space, generation: generation & Self::GENERATION_MASK }
+    }
+
+    /// The space id.
+    pub const fn space(self) -> u8 {
+        self.space
+    }
+
+    /// The badge word.
+    pub const fn word(self) -> u64 {
+        badge::SPACE_FAULT | ((self.generation as u64) << 8) | self.space as u64
+    }
+
+    /// The fault badge `word` is, if it is one.
+    pub const fn from_word(word: u64) -> Option<FaultBadge> {
+        if word & !(badge::SPACE_FAULT - 1) != badge::SPACE_FAULT {
+            return None;
+        }
+        Some(FaultBadge::new(word as u8, (word >> 8) as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_arguments_round_trip() {
+        let start = ServerStart { untypeds: 4, untyped_bits: 24, first_free_slot: 20 };
+        assert_eq!(ServerStart::from_args(start.to_args()), start);
+    }
+
+    #[test]
+    fn fault_badges_round_trip_fit_an_endpoint_badge_and_reject_other_badges() {
+        for (space, generation) in [(0, 0), (31, 1), (255, (1 << 19) - 1)] {
+            let b = FaultBadge::new(space, generation);
+            assert_eq!(FaultBadge::from_word(b.word()), Some(b));
+            assert!(b.word() < 1 << 28, "seL4 5.0.0 keeps 28 bits of a badge");
+        }
+        assert_eq!(FaultBadge::new(3, 1 << 19), FaultBadge::new(3, 0), "generations wrap");
+        for other in [badge::ADMIN, badge::CLIENT_BASE + 7, 0, badge::SPACE_FAULT << 1 | badge::SPACE_FAULT, 1 << 26] {
+            assert_eq!(FaultBadge::from_word(other), None, "{other:#x}");
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The requests and replies of the memory server, and the error codes,
+//! shared by the client API and the server (which decodes with these very
+//! types). Encoded with `postcard`; every message fits the IPC buffer, and
+//! the common requests and their replies fit the four message registers
+//! seL4's IPC fastpath carries (checked by tests).
+//!
+//! Stability: the wire code of a variant is its position. New variants go
+//! at the end; none is ever reordered or removed within a version.
+
+use crate::invocation_counts::InvocationCounts;
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+/// Label of protocol messages (faults carry their fault type instead).
+pub const PROTOCOL_LABEL: u64 = 0;
+
+/// Label of a ping: the server answers it at once with an empty message,
+/// without decoding, so its round trip is the raw seL4 IPC cost that a
+/// request's cost is measured against.
+pub const PING_LABEL: u64 = 0x9;
+
+/// The protocol version a client announces in [`Request::Hello`].
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// A request to the memory server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Request {
+    /// First contact: the client's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the client.
+        version: u16,
+    },
+    /// Allocate `size` bytes of zeroed virtual memory in the vmalloc area;
+    /// `large_pages` asks for 2 MiB pages where size and alignment allow.
+    Vmalloc {
+        /// Bytes (rounded up to whole pages).
+        size: u64,
+        /// Use 2 MiB pages where possible.
+        large_pages: bool,
+    },
+    /// Free the area at `addr` (the caller's own).
+    Vfree {
+        /// The area's first address, as vmalloc returned it.
+        addr: u64,
+    },
+    /// Allocate `size` bytes aligned to `align` in every CPU's percpu unit.
+    PercpuAlloc {
+        /// Bytes in each CPU's unit.
+        size: u32,
+        /// Alignment (a power of two).
+        align: u32,
+    },
+    /// Free the percpu allocation at `offset`.
+    PercpuFree {
+        /// The offset percpu alloc returned.
+        offset: u32,
+    },
+    /// How the kernel region maps `addr` (canonical table).
+    Translate {
+        /// Any address.
+        addr: u64,
+    },
+    /// Back the page descriptors of `nr_pages` pfns from `start_pfn`;
+    /// `compound_order` > 0 applies the compound-page optimisation for
+    /// compound pages of that order. Refused with [`ErrorCode::NotOwner`]
+    /// if any of the pfns, or any pfn whose descriptor shares a 4 KiB
+    /// descriptor frame with theirs (64 pfns per frame), is in another
+    /// client's range; with [`ErrorCode::Overlap`] if the range lies partly
+    /// in one of the caller's. A range the caller populated whole already
+    /// is `Done` and charged nothing more.
+    VmemmapPopulate {
+        /// First page frame number.
+        start_pfn: u64,
+        /// Number of page frames.
+        nr_pages: u64,
+        /// Order of the compound pages the range holds (0: none).
+        compound_order: u8,
+    },
+    /// Free the descriptor frames of a pfn range (memory hot-remove).
+    VmemmapDepopulate {
+        /// First page frame number of a populated range.
+        start_pfn: u64,
+        /// Its number of page frames.
+        nr_pages: u64,
+    },
+    /// Server statistics.
+    Stats,
+    /// Administrator only: register the address space whose VSpace
+    /// capability travels with the message, for the client whose endpoint
+    /// badge is `client`, which may then hold what `quota` allows. The
+    /// reply names the space; it holds the whole region already.
+    Register {
+        /// The client's endpoint badge.
+        client: u64,
+        /// What the client may hold.
+        quota: Quota,
+    },
+    /// Administrator only: remove address space `space`; what its client
+    /// owned is reclaimed when it has no other space.
+    Unregister {
+        /// The id [`Request::Register`] returned.
+        space: u8,
+    },
+    /// Administrator only: unmap every lazily freed vmalloc area now (like
+    /// Linux's `vm_unmap_aliases`), make its addresses reusable and refund
+    /// its owner, who is charged for it until then.
+    Purge,
+    /// Administrator only: make the `nth` invocation of kind `point` from
+    /// now on fail as seL4 would (`nth` = 0 disarms). For failure-injection
+    /// tests; a server built without support answers `UnknownOperation`.
+    InjectFailure {
+        /// Which kind of invocation fails.
+        point: FailurePoint,
+        /// Which one, counting from 1.
+        nth: u32,
+    },
+    /// Administrator only: take the oldest pending report of a real fault
+    /// (see [`crate::bootstrap`]: the server signals the administrator's
+    /// notification while reports are pending).
+    TakeFault,
+}
+
+/// Number of [`Request`] variants: a message whose operation number is at
+/// or above this is an unknown operation rather than a malformed one.
+pub const REQUESTS: u32 = 14;
+
+/// What a client may hold, set by the administrator at registration.
+/// Exceeding any part is `QuotaExceeded` for that client's request alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Quota {
+    /// Bytes of region memory (vmalloc sizes, vmemmap descriptor bytes,
+    /// percpu sizes times the CPUs).
+    pub bytes: u64,
+    /// Frames its requests made the server allocate.
+    pub frames: u32,
+    /// Paging structures its requests made the server create, in all spaces.
+    pub structures: u32,
+    /// Live vmalloc areas, vmemmap ranges and percpu allocations.
+    pub areas: u32,
+}
+
+impl Quota {
+    /// A limit on bytes only.
+    pub const fn bytes(bytes: u64) -> Quota {
+        Quota { bytes, frames: u32::MAX, structures: u32::MAX, areas: u32::MAX }
+    }
+}
+
+/// Kinds of seL4 invocation a failure can be injected into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum FailurePoint {
+    /// Obtaining a frame or paging structure, fresh or recycled (fails as
+    /// an Untyped Retype without memory would: `NotEnoughMemory`).
+    Retype,
+    /// CNode Copy of a frame capability (fails with `FailedLookup`).
+    Copy,
+    /// Page or paging-structure Map (fails with `FailedLookup`).
+    Map,
+}
+
+/// Where the kernel region's areas are, for clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct RegionInfo {
+    /// First address of the vmalloc area.
+    pub vmalloc_start: u64,
+    /// First address of the vmemmap area (the descriptor of pfn 0).
+    pub vmemmap_start: u64,
+    /// Where the percpu units are and what an offset means.
+    pub percpu: PercpuLayout,
+}
+
+impl RegionInfo {
+    /// The address of percpu `offset` in CPU `cpu`'s unit (see
+    /// [`PercpuLayout::address`]).
+    pub const fn percpu_address(&self, offset: u32, cpu: u16) -> Option<u64> {
+        self.percpu.address(offset, cpu)
+    }
+
+    /// The address of pfn `pfn`'s 64-byte page descriptor.
+    pub fn descriptor_address(&self, pfn: u64) -> u64 {
+        self.vmemmap_start + pfn * DESCRIPTOR_SIZE
+    }
+}
+
+/// The percpu area's geometry, and the one definition of a percpu offset
+/// and its address, which the server maps by and clients compute with.
+///
+/// A chunk holds one unit of `unit_size` bytes for each of `cpus` CPUs,
+/// side by side; chunk `c` starts `c * chunk_stride` bytes into the area
+/// (the stride leaves room for the units of every CPU the server can
+/// serve). As in Linux, an offset names the same place in every unit:
+/// byte `o` of chunk `c`'s units is offset `c * chunk_stride + o`, and
+/// its copy for CPU `cpu` is at `start + offset + cpu * unit_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct PercpuLayout {
+    /// First address of the percpu area: unit 0 of chunk 0.
+    pub start: u64,
+    /// Bytes of one CPU's unit, and between consecutive CPUs' units.
+    pub unit_size: u64,
+    /// Bytes between the starts of consecutive chunks (a multiple of
+    /// `unit_size`, at least `cpus` units).
+    pub chunk_stride: u64,
+    /// CPUs that have a unit in every chunk.
+    pub cpus: u16,
+}
+
+impl PercpuLayout {
+    /// The offset of byte `in_unit` of chunk `chunk`'s units, if that is a
+    /// byte of a unit and fits an offset.
+    pub const fn offset(&self, chunk: u32, in_unit: u64) -> Option<u32> {
+        if in_unit >= self.unit_size {
+            return None;
+        }
+        let Some(base) = (chunk as u64).checked_mul(self.chunk_stride) else { return None };
+        match base.checked_add(in_unit) {
+            Some(raw) if raw <= u32::MAX as u64 => Some(raw as u32),
+            _ => None,
+        }
+    }
+
+    /// The chunk `offset` lies in.
+    pub const fn chunk(&self, offset: u32) -> u32 {
+        match self.chunk_stride {
+            0 => 0,
+            stride => (offset as u64 / stride) as u32,
+        }
+    }
+
+    /// The byte of the unit `offset` names.
+    pub const fn in_unit(&self, offset: u32) -> u64 {
+        match self.chunk_stride {
+            0 => offset as u64,
+            stride => offset as u64 % stride,
+        }
+    }
+
+    /// The address of `offset` in CPU `cpu`'s unit: `start + offset + cpu *
+    /// unit_size`. `None` if `cpu` has no unit or `offset` lies between the
+    /// last unit of a chunk and the next chunk (it names no unit's byte).
+    pub const fn address(&self, offset: u32, cpu: u16) -> Option<u64> {
+        if cpu >= self.cpus || self.in_unit(offset) >= self.unit_size {
+            return None;
+        }
+        match (cpu as u64).checked_mul(self.unit_size) {
+            Some(unit) => self.start.checked_add(offset as u64 + unit),
+            None => None,
+        }
+    }
+}
+
+/// Size of one page descriptor ("struct page") in the vmemmap area.
+pub const DESCRIPTOR_SIZE: u64 = 64;
+
+/// A translation of a kernel-region address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Translation {
+    /// Physical address the virtual address translates to.
+    pub paddr: u64,
+    /// A 2 MiB page (otherwise 4 KiB).
+    pub large: bool,
+    /// Writable (otherwise read-only).
+    pub writable: bool,
+}
+
+/// Server statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Stats {
+    /// Faults in the region repaired from the canonical table: in eager
+    /// mode this stays 0.
+    pub missed_syncs: u64,
+    /// Registered address spaces.
+    pub spaces: u32,
+    /// Frames the server holds (in use).
+    pub frames: u64,
+    /// Paging structures the server created in registered spaces.
+    pub structures: u64,
+    /// seL4 invocations the server has made, by kind.
+    pub invocations: InvocationCounts,
+    /// Bytes of untyped memory the server has not retyped yet.
+    pub untyped_free: u64,
+    /// Empty slots of the server's CNode.
+    pub free_slots: u64,
+    /// Objects retyped earlier and kept unused for reuse (each holds a slot).
+    pub spare_objects: u64,
+    /// Bytes of untyped memory those spare objects hold.
+    pub spare_bytes: u64,
+    /// vmalloc and vmap areas, live or awaiting the purge.
+    pub vmalloc_areas: u32,
+    /// Populated vmemmap ranges.
+    pub vmemmap_ranges: u32,
+    /// Live percpu allocations.
+    pub percpu_allocs: u32,
+}
+
+/// What [`Request::Register`] made: the space and its fault identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Registration {
+    /// The new space's id.
+    pub space: u8,
+    /// The badge the space's threads' fault endpoint must carry (see
+    /// [`crate::bootstrap::FaultBadge`]); the server accepts fault
+    /// messages with it only while this registration lasts.
+    pub fault_badge: u64,
+}
+
+/// What kind of real fault the server reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum FaultKind {
+    /// A read of an address nothing maps.
+    UnmappedRead,
+    /// A write of an address nothing maps.
+    UnmappedWrite,
+    /// A write of a read-only mapping.
+    ReadOnlyWrite,
+    /// Any other exception (invalid opcode, ...): the thread is broken.
+    Exception,
+}
+
+/// A real fault the server could not repair: the faulting thread stays
+/// blocked until the administrator restarts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct FaultReport {
+    /// The faulting thread's space id.
+    pub space: u8,
+    /// The address it touched (for exceptions: its instruction pointer).
+    pub addr: u64,
+    /// Its instruction pointer.
+    pub ip: u64,
+    /// What kind of fault it was.
+    pub kind: FaultKind,
+    /// Reports of the same space the server dropped, its queue for the
+    /// space being full, since the one taken before this.
+    pub dropped: u32,
+}
+
+/// A reply from the memory server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Reply {
+    /// Answer to [`Request::Hello`]: the server's version and the layout.
+    Hello {
+        /// The server's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The region layout.
+        region: RegionInfo,
+    },
+    /// The request succeeded and returns nothing.
+    Done,
+    /// A virtual address (vmalloc).
+    Address(u64),
+    /// A percpu offset.
+    Offset(u32),
+    /// Answer to [`Request::Translate`]: `None` when unmapped.
+    Translation(Option<Translation>),
+    /// Answer to [`Request::Stats`].
+    Stats(Stats),
+    /// The request failed and changed nothing.
+    Error(ErrorCode),
+    /// Answer to [`Request::Register`]: the new space and its fault badge.
+    Space(Registration),
+    /// Answer to [`Request::TakeFault`]: the oldest pending report, if any.
+    Fault(Option<FaultReport>),
+}
+
+/// Number of [`Reply`] variants.
+pub const REPLIES: u32 = 9;
+
+/// Why a request failed. Stable wire codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum ErrorCode {
+    /// The message could not be decoded.
+    Malformed,
+    /// The operation number is not one this server knows.
+    UnknownOperation,
+    /// The client's protocol version differs from the server's.
+    VersionMismatch,
+    /// The server's memory pool is exhausted.
+    OutOfMemory,
+    /// The client's quota would be exceeded.
+    QuotaExceeded,
+    /// A size, alignment, address or range is not acceptable.
+    InvalidArgument,
+    /// The range overlaps one already in use.
+    Overlap,
+    /// Nothing is allocated at that address or offset.
+    NotFound,
+    /// The area belongs to another client; for a vmemmap populate, a pfn
+    /// of the range or a descriptor frame it needs is in another client's
+    /// range.
+    NotOwner,
+    /// Only the administrator may do this.
+    NotAdmin,
+    /// No address space with that id is registered.
+    NoSuchSpace,
+    /// That address space id (or client) is already registered.
+    AlreadyRegistered,
+    /// A fixed limit of the server was reached.
+    LimitReached,
+    /// seL4 refused an operation the server made (a capability problem).
+    Kernel,
+    /// The caller has no address space registered with the server.
+    NotRegistered,
+}
+
+/// The longest encoding of any request or reply, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = if Request::POSTCARD_MAX_SIZE > Reply::POSTCARD_MAX_SIZE {
+    Request::POSTCARD_MAX_SIZE
+} else {
+    Reply::POSTCARD_MAX_SIZE
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_counts_every_variant() {
+        let last = Request::TakeFault;
+        let mut buf = [0u8; 8];
+        assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
+    }
+
+    /// The layout the server announces: 4 CPUs, 32 KiB units, chunks 256 KiB apart.
+    const PERCPU: PercpuLayout =
+        PercpuLayout { start: 0x7280_0000_0000, unit_size: 32 << 10, chunk_stride: 256 << 10, cpus: 4 };
+
+    #[test]
+    fn a_percpu_offset_names_the_same_byte_of_every_unit_of_its_chunk() {
+        for chunk in 0..8 {
+            for in_unit in [0, 8, PERCPU.unit_size - 1] {
+                let offset = PERCPU.offset(chunk, in_unit).unwrap();
+                assert_eq!((PERCPU.chunk(offset), PERCPU.in_unit(offset)), (chunk, in_unit));
+                let chunk_start = PERCPU.start + chunk as u64 * PERCPU.chunk_stride;
+                for cpu in 0..PERCPU.cpus {
+                    let expected = chunk_start + cpu as u64 * PERCPU.unit_size + in_unit;
+                    assert_eq!(PERCPU.address(offset, cpu), Some(expected));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_percpu_address_exists_only_in_a_unit() {
+        assert_eq!(PERCPU.offset(1, PERCPU.unit_size), None, "past the end of the unit");
+        assert_eq!(PERCPU.offset(u32::MAX, 0), None, "does not fit an offset");
+        assert_eq!(PERCPU.address(0, PERCPU.cpus), None, "no such CPU");
+        assert_eq!(PERCPU.address(PERCPU.unit_size as u32, 0), None, "between the units and the next chunk");
+        let empty = PercpuLayout { chunk_stride: 0, ..PERCPU };
+        assert_eq!((empty.chunk(123), empty.address(u32::MAX, 0)), (0, None));
+    }
+
+    #[test]
+    fn replies_counts_every_variant() {
+        let last = Reply::Fault(None);
+        let mut buf = [0u8; 8];
+        assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REPLIES - 1);
+    }
+}

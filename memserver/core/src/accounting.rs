@@ -1,0 +1,279 @@
+//! Accounting: frames the server owns, what replicating the region costs
+//! each space, per-client usage against quotas, and the statistics snapshot.
+//! A charge that would pass a quota fails and changes nothing; a refund
+//! restores the record exactly (a record back at zero usage and the default
+//! quota is dropped, as if never made). Object quotas (frames, structures,
+//! areas) are charged per allocation through the [`Ledger`].
+
+use heapless::Vec;
+
+use crate::backend::OpCounts;
+use crate::error::{Error, Limit};
+use crate::ids::Badge;
+use crate::layout::PageSize;
+use crate::limits::{DEFAULT_QUOTA_BYTES, MAX_CLIENTS, MAX_SPACES};
+use crate::quota::{Held, Ledger, Objects};
+
+/// Frames the server owns, by size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameTally {
+    /// 4 KiB frames.
+    pub small: u64,
+    /// 2 MiB frames.
+    pub large: u64,
+}
+
+impl FrameTally {
+    /// No frame.
+    pub const ZERO: FrameTally = FrameTally { small: 0, large: 0 };
+
+    pub(crate) fn of_size(&mut self, size: PageSize) -> &mut u64 {
+        match size {
+            PageSize::Small => &mut self.small,
+            PageSize::Large => &mut self.large,
+        }
+    }
+}
+
+/// What replicating the region costs one space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceCost {
+    /// Paging structures the server created in the space.
+    pub structures: u64,
+    /// Frame copies mapped in the space.
+    pub frame_copies: u64,
+}
+
+/// One client's usage and quota, in bytes of region memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientUsage {
+    /// The client.
+    pub badge: Badge,
+    /// Bytes it holds: vmalloc and vmap sizes (of freed areas too, until
+    /// the purge), vmemmap descriptor bytes, percpu sizes times the number
+    /// of CPUs.
+    pub used: u64,
+    /// Bytes it may hold.
+    pub quota: u64,
+    /// Objects its allocations were charged (freed vmalloc areas'
+    /// too, until the purge).
+    pub objects: Objects,
+    /// Objects it may hold.
+    pub object_quota: Objects,
+}
+
+/// Usage and quota records of the clients, and who the administrator is.
+pub(crate) struct Clients {
+    admin: Badge,
+    records: Vec<ClientUsage, MAX_CLIENTS>,
+    ledger: Ledger,
+}
+
+impl Clients {
+    pub(crate) const fn new(admin: Badge) -> Self {
+        Self { admin, records: Vec::new(), ledger: Ledger::new() }
+    }
+
+    fn default_quota(&self, badge: Badge) -> u64 {
+        if badge == self.admin {
+            u64::MAX
+        } else {
+            DEFAULT_QUOTA_BYTES
+        }
+    }
+
+    /// `Err(NotAdmin)` unless `caller` is the administrator.
+    pub(crate) fn require_admin(&self, caller: Badge) -> Result<(), Error> {
+        if caller == self.admin {
+            Ok(())
+        } else {
+            Err(Error::NotAdmin)
+        }
+    }
+
+    /// The record of `badge` (a fresh one if it has none).
+    pub(crate) fn usage(&self, badge: Badge) -> ClientUsage {
+        self.records.iter().find(|r| r.badge == badge).copied().unwrap_or(ClientUsage {
+            badge,
+            used: 0,
+            quota: self.default_quota(badge),
+            objects: Objects::ZERO,
+            object_quota: Objects::UNLIMITED,
+        })
+    }
+
+    fn store(&mut self, record: ClientUsage) -> Result<(), Error> {
+        let keep = record.used != 0
+            || record.quota != self.default_quota(record.badge)
+            || record.objects != Objects::ZERO
+            || record.object_quota != Objects::UNLIMITED;
+        match self.records.iter().position(|r| r.badge == record.badge) {
+            Some(i) if keep => {
+                if let Some(r) = self.records.get_mut(i) {
+                    *r = record;
+                }
+            }
+            Some(_) => self.records.retain(|r| r.badge != record.badge),
+            None if keep => self.records.push(record).map_err(|_| Error::LimitReached(Limit::Clients))?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Charge `bytes` to `badge`, within its quota.
+    pub(crate) fn charge(&mut self, badge: Badge, bytes: u64) -> Result<(), Error> {
+        let mut record = self.usage(badge);
+        record.used = record.used.checked_add(bytes).filter(|u| *u <= record.quota).ok_or(Error::QuotaExceeded)?;
+        self.store(record)
+    }
+
+    /// Give back `bytes` charged to `badge`.
+    pub(crate) fn refund(&mut self, badge: Badge, bytes: u64) {
+        let mut record = self.usage(badge);
+        record.used = record.used.saturating_sub(bytes);
+        // Shrinking or dropping a record never needs a new slot.
+        let _ = self.store(record);
+    }
+
+    /// Set the quota of `badge` (it may be below its current usage: further
+    /// charges then fail until it frees enough).
+    pub(crate) fn set_quota(&mut self, badge: Badge, bytes: u64) -> Result<(), Error> {
+        let record = ClientUsage { quota: bytes, ..self.usage(badge) };
+        self.store(record)
+    }
+
+    /// Set the object quota of `badge` (as [`Clients::set_quota`]).
+    pub(crate) fn set_object_quota(&mut self, badge: Badge, limit: Objects) -> Result<(), Error> {
+        let record = ClientUsage { object_quota: limit, ..self.usage(badge) };
+        self.store(record)
+    }
+
+    /// Back to the default quotas for `badge` (its record goes once it
+    /// holds nothing).
+    pub(crate) fn reset_quotas(&mut self, badge: Badge) {
+        let record =
+            ClientUsage { quota: self.default_quota(badge), object_quota: Objects::UNLIMITED, ..self.usage(badge) };
+        // Resetting never needs a new slot: the record exists or is default.
+        let _ = self.store(record);
+    }
+
+    /// `Err(QuotaExceeded)` unless `badge` may hold one more area.
+    pub(crate) fn admit(&self, badge: Badge) -> Result<(), Error> {
+        let record = self.usage(badge);
+        let one = Objects { areas: 1, ..Objects::ZERO };
+        record.objects.plus_within(one, record.object_quota).map(drop).ok_or(Error::QuotaExceeded)
+    }
+
+    /// Charge `cost` to `badge` for the allocation `held`, within its
+    /// object quota; on error nothing is charged or recorded.
+    pub(crate) fn hold(&mut self, badge: Badge, held: Held, cost: Objects) -> Result<(), Error> {
+        let before = self.usage(badge);
+        let objects = before.objects.plus_within(cost, before.object_quota).ok_or(Error::QuotaExceeded)?;
+        self.store(ClientUsage { objects, ..before })?;
+        if let Err(e) = self.ledger.record(held, badge, cost) {
+            // Back to the record as it was: it existed or needs no slot.
+            let _ = self.store(before);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Part of `from`'s charge, `cost`, is `to`'s now; both are one
+    /// client's allocations, so its usage does not change.
+    pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
+        self.ledger.transfer(from, to, cost);
+    }
+
+    /// The allocation `held` is gone: refund its owner what it was charged.
+    pub(crate) fn release(&mut self, held: Held) {
+        if let Some((owner, cost)) = self.ledger.take(held) {
+            let record = self.usage(owner);
+            // Shrinking a record never needs a new slot.
+            let _ = self.store(ClientUsage { objects: record.objects.minus(cost), ..record });
+        }
+    }
+
+    /// Clients with a record.
+    pub(crate) fn records(&self) -> &[ClientUsage] {
+        &self.records
+    }
+}
+
+/// A snapshot of the server's accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames the server owns.
+    pub frames: FrameTally,
+    /// Structures of the canonical table (its root excluded).
+    pub canonical_structures: usize,
+    /// Pages mapped in the canonical table.
+    pub canonical_leaves: usize,
+    /// Replication cost of each registered space, by space index.
+    pub spaces: [Option<SpaceCost>; MAX_SPACES],
+    /// Backend operations so far, by kind.
+    pub ops: OpCounts,
+    /// Faults repaired from the canonical table.
+    pub missed_syncs: u64,
+    /// vmalloc and vmap areas, live or awaiting purge.
+    pub vmalloc_areas: usize,
+    /// Bytes of freed vmalloc areas awaiting a purge.
+    pub vmalloc_lazy_bytes: u64,
+    /// Populated vmemmap ranges.
+    pub vmemmap_ranges: usize,
+    /// Populated percpu chunks.
+    pub percpu_chunks: usize,
+    /// Live percpu allocations.
+    pub percpu_allocs: usize,
+    /// Clients with a usage or quota record.
+    pub clients: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_bound_charges_and_refunds_restore_records() {
+        let admin = Badge(0);
+        let mut c = Clients::new(admin);
+        assert_eq!(c.charge(Badge(1), DEFAULT_QUOTA_BYTES + 1), Err(Error::QuotaExceeded));
+        assert!(c.records().is_empty());
+        assert_eq!(c.charge(Badge(1), 10), Ok(()));
+        assert_eq!(c.usage(Badge(1)).used, 10);
+        c.refund(Badge(1), 10);
+        assert!(c.records().is_empty(), "a record back at default is dropped");
+        assert_eq!(c.set_quota(Badge(2), 5), Ok(()));
+        assert_eq!(c.charge(Badge(2), 6), Err(Error::QuotaExceeded));
+        assert_eq!(c.charge(admin, u64::MAX / 2), Ok(()));
+        assert_eq!(c.require_admin(Badge(2)), Err(Error::NotAdmin));
+        assert_eq!(c.require_admin(admin), Ok(()));
+    }
+
+    #[test]
+    fn running_out_of_records_is_a_limit() {
+        let mut c = Clients::new(Badge(0));
+        for b in 1..=MAX_CLIENTS as u64 {
+            assert_eq!(c.charge(Badge(b), 1), Ok(()));
+        }
+        assert_eq!(c.charge(Badge(999), 1), Err(Error::LimitReached(Limit::Clients)));
+        assert_eq!(c.charge(Badge(1), 1), Ok(()), "existing records still grow");
+    }
+
+    #[test]
+    fn object_quotas_bound_holdings_and_releases_refund_exactly() {
+        let mut c = Clients::new(Badge(0));
+        let limit = Objects { frames: 3, structures: 10, areas: 2 };
+        assert_eq!(c.set_object_quota(Badge(1), limit), Ok(()));
+        let cost = Objects { frames: 2, structures: 1, areas: 1 };
+        assert_eq!(c.admit(Badge(1)), Ok(()));
+        assert_eq!(c.hold(Badge(1), Held::Area(0), cost), Ok(()));
+        assert_eq!(c.hold(Badge(1), Held::Area(1), cost), Err(Error::QuotaExceeded), "5 frames > 3");
+        assert_eq!(c.usage(Badge(1)).objects, cost, "the refused charge left nothing");
+        assert_eq!(c.hold(Badge(2), Held::Area(1), cost), Ok(()), "another client is not limited");
+        c.release(Held::Area(0));
+        assert_eq!(c.usage(Badge(1)).objects, Objects::ZERO);
+        c.reset_quotas(Badge(1));
+        c.release(Held::Area(1));
+        assert!(c.records().is_empty(), "records back at defaults are dropped");
+    }
+}

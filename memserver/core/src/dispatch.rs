@@ -1,0 +1,404 @@
+//! Where the wire protocol meets the core: a decoded request becomes a call
+//! of the server's method with the caller's badge, and its result becomes a
+//! reply with a stable error code. Messages on fault badges are turned
+//! into repairs or queued reports here too: only those shaped as the
+//! kernel's fault messages and carrying the badge of a space's current
+//! registration (`memserver_protocol::bootstrap` has the contract). The seL4
+//! receive loop and the host fuzz targets call exactly this code.
+//!
+//! Registration sets the client's quotas; unregistering a client's last
+//! space reclaims everything it held (its vmalloc areas, percpu
+//! allocations and vmemmap ranges) and gives it the default quotas again,
+//! so a client that died leaves nothing behind.
+
+use crate::backend::Backend;
+use crate::error::{Error, FaultError};
+use crate::fault_message::KernelFault;
+use crate::fault_reports::FaultReports;
+use crate::ids::{Badge, Pfn, SpaceId};
+use crate::layout::{Area, PageSize, VmallocAddr};
+use crate::limits::{MAX_PERCPU_ALLOCS, MAX_SPACES, MAX_VMALLOC_AREAS, MAX_VMEMMAP_RANGES};
+use crate::percpu::PercpuOffset;
+use crate::populate::Access;
+use crate::quota::Objects;
+use crate::server::{Config, MemServer};
+use crate::vmalloc::VmallocFlags;
+use crate::vmemmap::VmemmapOptions;
+use crate::Rights;
+use memserver_protocol::bootstrap::{badge, FaultBadge};
+use memserver_protocol::words::{DecodeError, Words};
+use memserver_protocol::{
+    ErrorCode, FailurePoint, FaultKind, FaultReport, InvocationCounts, Quota, RegionInfo, Registration, Reply, Request,
+    Stats, Translation, PROTOCOL_VERSION, REQUESTS,
+};
+
+/// What the dispatcher needs from a backend beyond [`Backend`]: facts for
+/// replies and statistics, and releasing a space's handle.
+pub trait Platform: Backend {
+    /// The physical address of `frame` (on the simulator, any stable id).
+    fn frame_address(&mut self, frame: Self::Frame) -> u64;
+    /// Kernel invocations made so far, by kind.
+    fn invocations(&self) -> InvocationCounts;
+    /// Bytes of memory not yet turned into frames or structures.
+    fn untyped_free(&self) -> u64;
+    /// Gives up the handle of space `id`, just unregistered, and whatever
+    /// the backend kept for it.
+    fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
+    /// Empty capability slots left.
+    fn free_slots(&self) -> u64;
+    /// Objects held ready or kept for reuse (each in a slot), and the
+    /// bytes of memory they hold: resources not in use.
+    fn spares(&self) -> (u64, u64);
+    /// Makes the `nth` invocation of kind `point` from now fail (0
+    /// disarms); `Err` if this platform cannot inject failures.
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode>;
+}
+
+/// What became of the capability that came with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapUse {
+    /// The server keeps it (a registered space's VSpace).
+    Kept,
+    /// It was not wanted: the caller of `handle` must delete it.
+    Unused,
+}
+
+/// What became of a message on a fault badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Repaired, or nothing was missing: an empty reply restarts the thread.
+    Resume,
+    /// A real fault, queued for the administrator: no reply (the thread
+    /// waits for the administrator).
+    Reported,
+    /// Not a fault of a registered space (another shape, or a badge that
+    /// is not the current registration's): no reply, nothing changes.
+    Dropped,
+}
+
+/// The memory server behind the protocol.
+pub struct Dispatcher<B: Platform> {
+    server: MemServer<B>,
+    admin: Badge,
+    /// The client badge each registered space belongs to.
+    owners: [Option<Badge>; MAX_SPACES],
+    /// How often each space id was registered: its fault badge's generation.
+    generations: [u32; MAX_SPACES],
+    /// Real faults waiting for the administrator.
+    reports: FaultReports,
+    /// Whether the administrator must be told that reports wait.
+    notice: bool,
+}
+
+fn code(e: Error) -> ErrorCode {
+    match e {
+        Error::OutOfMemory | Error::NoAddressSpace => ErrorCode::OutOfMemory,
+        Error::Backend(_) | Error::NotStarted => ErrorCode::Kernel,
+        Error::QuotaExceeded => ErrorCode::QuotaExceeded,
+        Error::InvalidArgument => ErrorCode::InvalidArgument,
+        Error::Overlap => ErrorCode::Overlap,
+        Error::NotFound => ErrorCode::NotFound,
+        Error::NotOwner => ErrorCode::NotOwner,
+        Error::NotAdmin => ErrorCode::NotAdmin,
+        Error::NoSuchSpace => ErrorCode::NoSuchSpace,
+        Error::AlreadyRegistered => ErrorCode::AlreadyRegistered,
+        Error::LimitReached(_) => ErrorCode::LimitReached,
+    }
+}
+
+impl<B: Platform> Dispatcher<B> {
+    /// A dispatcher over a new server; `const` so it can live in a static.
+    pub const fn new(backend: B, config: Config) -> Self {
+        Dispatcher {
+            server: MemServer::new(backend, config),
+            admin: config.admin,
+            owners: [None; MAX_SPACES],
+            generations: [0; MAX_SPACES],
+            reports: FaultReports::new(),
+            notice: false,
+        }
+    }
+
+    /// Starts the server (see [`MemServer::start`]).
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.server.start()
+    }
+
+    /// The server, for statistics and checks.
+    pub fn server(&self) -> &MemServer<B> {
+        &self.server
+    }
+
+    /// The backend.
+    pub fn backend_mut(&mut self) -> &mut B {
+        self.server.backend_mut()
+    }
+
+    /// Handles one message from `caller`. `cap` is the capability that
+    /// came with it, if any.
+    pub fn handle(&mut self, caller: Badge, words: &Words, cap: Option<B::VSpace>) -> (Reply, CapUse) {
+        let request = match words.decode::<Request>(REQUESTS) {
+            Ok(request) => request,
+            Err(DecodeError::Malformed) => return (Reply::Error(ErrorCode::Malformed), CapUse::Unused),
+            Err(DecodeError::UnknownOperation) => return (Reply::Error(ErrorCode::UnknownOperation), CapUse::Unused),
+        };
+        let mut cap_use = CapUse::Unused;
+        let reply = self.request(caller, request, cap, &mut cap_use).unwrap_or_else(Reply::Error);
+
+        (reply, cap_use)
+    }
+
+    /// The layout clients learn at first contact.
+    pub fn region_info(&self) -> RegionInfo {
+        RegionInfo {
+            vmalloc_start: Area::Vmalloc.start(),
+            vmemmap_start: Area::Vmemmap.start(),
+            percpu: self.server.percpu_layout(),
+        }
+    }
+
+    fn registered(&self, caller: Badge) -> Result<(), ErrorCode> {
+        if self.owners.contains(&Some(caller)) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NotRegistered)
+        }
+    }
+
+    fn request(
+        &mut self,
+        caller: Badge,
+        request: Request,
+        cap: Option<B::VSpace>,
+        cap_use: &mut CapUse,
+    ) -> Result<Reply, ErrorCode> {
+        let server = &mut self.server;
+        match request {
+            Request::Hello { version: PROTOCOL_VERSION } => {
+                Ok(Reply::Hello { version: PROTOCOL_VERSION, region: self.region_info() })
+            }
+            Request::Hello { .. } => Err(ErrorCode::VersionMismatch),
+            Request::Stats => Ok(Reply::Stats(self.stats())),
+            Request::Translate { addr } => {
+                let leaf = server.translate(addr).copied();
+                Ok(Reply::Translation(leaf.map(|leaf| Translation {
+                    paddr: server.backend_mut().frame_address(leaf.frame),
+                    large: leaf.size == PageSize::Large,
+                    writable: leaf.rights == Rights::ReadWrite,
+                })))
+            }
+            Request::Register { client, quota } => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                // A client badge with the fault bit would make its requests faults.
+                if client >= badge::SPACE_FAULT {
+                    return Err(ErrorCode::InvalidArgument);
+                }
+                let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
+                let space = self.register(Badge(client), quota, vspace).map_err(code)?;
+                *cap_use = CapUse::Kept;
+                let generation = self.generations.get_mut(space.index()).map_or(0, |g| {
+                    *g = g.wrapping_add(1);
+                    *g
+                });
+                let space = space.index() as u8;
+                Ok(Reply::Space(Registration { space, fault_badge: FaultBadge::new(space, generation).word() }))
+            }
+            Request::Unregister { space } => {
+                let id = SpaceId::new(space as usize).ok_or(ErrorCode::NoSuchSpace)?;
+                let vspace = server.unregister_space(caller, id).map_err(code)?;
+                server.backend_mut().release_vspace(id, vspace);
+                self.reports.forget(id);
+                let owner = self.owners.get_mut(id.index()).and_then(Option::take);
+                if let Some(client) = owner.filter(|client| !self.owners.contains(&Some(*client))) {
+                    self.reclaim(client);
+                }
+                Ok(Reply::Done)
+            }
+            Request::InjectFailure { point, nth } => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                server.backend_mut().inject_failure(point, nth)?;
+                Ok(Reply::Done)
+            }
+            Request::Purge => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                server.purge();
+                Ok(Reply::Done)
+            }
+            Request::TakeFault => {
+                if caller != self.admin {
+                    return Err(ErrorCode::NotAdmin);
+                }
+                let report = self.reports.take();
+                self.notice |= self.reports.pending();
+                Ok(Reply::Fault(report))
+            }
+            Request::Vmalloc { size, large_pages } => {
+                self.registered(caller)?;
+                let addr = self.server.vmalloc(caller, size, VmallocFlags { huge: large_pages }).map_err(code)?;
+                Ok(Reply::Address(addr.get()))
+            }
+            Request::Vfree { addr } => {
+                self.registered(caller)?;
+                let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
+                self.server.vfree(caller, addr).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::PercpuAlloc { size, align } => {
+                self.registered(caller)?;
+                let offset = self.server.percpu_alloc(caller, size as u64, align as u64).map_err(code)?;
+                Ok(Reply::Offset(offset.get()))
+            }
+            Request::PercpuFree { offset } => {
+                self.registered(caller)?;
+                self.server.percpu_free(caller, PercpuOffset::new(offset)).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::VmemmapPopulate { start_pfn, nr_pages, compound_order } => {
+                self.registered(caller)?;
+                let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
+                let options = VmemmapOptions {
+                    huge: false,
+                    compound_order: (compound_order > 0).then_some(compound_order as u32),
+                };
+                self.server.vmemmap_populate(caller, start, nr_pages, options).map_err(code)?;
+                Ok(Reply::Done)
+            }
+            Request::VmemmapDepopulate { start_pfn, nr_pages } => {
+                self.registered(caller)?;
+                let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
+                self.server.vmemmap_depopulate(caller, start, nr_pages).map_err(code)?;
+                Ok(Reply::Done)
+            }
+        }
+    }
+
+    /// Sets `client`'s quotas and registers `vspace` for it; on error the
+    /// quotas are as before.
+    fn register(&mut self, client: Badge, quota: Quota, vspace: B::VSpace) -> Result<SpaceId, Error> {
+        let before = self.server.usage(client);
+        let limit =
+            Objects { frames: quota.frames.into(), structures: quota.structures.into(), areas: quota.areas.into() };
+        let result = self
+            .server
+            .set_quota(self.admin, client, quota.bytes)
+            .and_then(|()| self.server.set_object_quota(self.admin, client, limit))
+            .and_then(|()| self.server.register_space(self.admin, vspace));
+        match result {
+            Ok(space) => {
+                if let Some(owner) = self.owners.get_mut(space.index()) {
+                    *owner = Some(client);
+                }
+                Ok(space)
+            }
+            Err(e) => {
+                // Restoring what was there never needs a new record.
+                let _ = self.server.set_quota(self.admin, client, before.quota);
+                let _ = self.server.set_object_quota(self.admin, client, before.object_quota);
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees everything `client` holds (it has no space left: it is gone),
+    /// unmaps it at once, and gives it the default quotas again.
+    fn reclaim(&mut self, client: Badge) {
+        let server = &mut self.server;
+        let mut areas: heapless::Vec<VmallocAddr, MAX_VMALLOC_AREAS> = heapless::Vec::new();
+        let mut allocs: heapless::Vec<PercpuOffset, MAX_PERCPU_ALLOCS> = heapless::Vec::new();
+        let mut ranges: heapless::Vec<(Pfn, u64), MAX_VMEMMAP_RANGES> = heapless::Vec::new();
+        // Each list has room for all the server can hold of its kind (and
+        // `collect` would panic where `push` only refuses).
+        for a in server.vmalloc_areas().filter(|a| a.owner == client && !a.lazy) {
+            let _ = areas.push(a.start);
+        }
+        for a in server.percpu_allocations().filter(|a| a.owner == client) {
+            let _ = allocs.push(a.offset);
+        }
+        for r in server.vmemmap_ranges().filter(|r| r.owner == client) {
+            let _ = ranges.push((r.start, r.pages));
+        }
+        // Each was just listed as the client's own, so each free succeeds.
+        for addr in areas {
+            let _ = server.vfree(client, addr);
+        }
+        for offset in allocs {
+            let _ = server.percpu_free(client, offset);
+        }
+        for (start, pages) in ranges {
+            let _ = server.vmemmap_depopulate(client, start, pages);
+        }
+        server.purge();
+        let _ = server.reset_quotas(self.admin, client);
+    }
+
+    /// The statistics clients and tools see.
+    pub fn stats(&self) -> Stats {
+        let stats = self.server.stats();
+        let (spare_objects, spare_bytes) = self.server.region().backend().spares();
+        let spaces = stats.spaces.iter().flatten();
+        Stats {
+            missed_syncs: stats.missed_syncs,
+            spaces: spaces.clone().count() as u32,
+            frames: stats.frames.small + stats.frames.large,
+            structures: spaces.map(|cost| cost.structures).sum(),
+            invocations: self.server.region().backend().invocations(),
+            untyped_free: self.server.region().backend().untyped_free(),
+            free_slots: self.server.region().backend().free_slots(),
+            spare_objects,
+            spare_bytes,
+            vmalloc_areas: stats.vmalloc_areas as u32,
+            vmemmap_ranges: stats.vmemmap_ranges as u32,
+            percpu_allocs: stats.percpu_allocs as u32,
+        }
+    }
+
+    /// A message on fault badge `badge` with tag `info` and words `words`:
+    /// a VM fault of the space's thread is repaired from the canonical
+    /// table if it maps the address; any other fault of it is queued for
+    /// the administrator. Only messages shaped as the kernel's fault
+    /// messages, with the badge of the space's current registration, count.
+    pub fn fault(&mut self, badge: u64, label: u64, with_caps: bool, words: &Words) -> FaultAction {
+        let (Some(id), Some(fault)) =
+            (self.registered_space(badge), KernelFault::parse(label, with_caps, words.as_slice()))
+        else {
+            return FaultAction::Dropped;
+        };
+        let space = id.index() as u8;
+        let report = match fault {
+            KernelFault::Vm { ip, addr, access } => {
+                let kind = match self.server.handle_fault(id, addr, access) {
+                    Ok(()) => return FaultAction::Resume,
+                    Err(FaultError::Protection) => FaultKind::ReadOnlyWrite,
+                    Err(_) if access == Access::Write => FaultKind::UnmappedWrite,
+                    Err(_) => FaultKind::UnmappedRead,
+                };
+                FaultReport { space, addr, ip, kind, dropped: 0 }
+            }
+            KernelFault::Other { ip } => FaultReport { space, addr: ip, ip, kind: FaultKind::Exception, dropped: 0 },
+        };
+        self.reports.push(id, report);
+        self.notice = true;
+        FaultAction::Reported
+    }
+
+    /// The registered space whose current fault badge `badge` is.
+    fn registered_space(&self, badge: u64) -> Option<SpaceId> {
+        let claimed = FaultBadge::from_word(badge)?;
+        let id = SpaceId::new(claimed.space().into())?;
+        let current = FaultBadge::new(claimed.space(), *self.generations.get(id.index())?);
+        (self.owners.get(id.index())?.is_some() && current == claimed).then_some(id)
+    }
+
+    /// Whether the administrator must be told, now, that fault reports
+    /// wait: once after reports were queued, and after a report was taken
+    /// while others still wait.
+    pub fn take_notice(&mut self) -> bool {
+        core::mem::take(&mut self.notice)
+    }
+}

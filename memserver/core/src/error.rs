@@ -1,0 +1,94 @@
+//! Typed errors. Every request either succeeds or fails with one of these
+//! and leaves the server's state and accounting exactly as before.
+
+/// Why the backend refused an operation that creates something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendError {
+    /// No untyped memory (or capability slot) left for a new object.
+    OutOfMemory,
+    /// The address holds a mapping already (seL4's `DeleteFirst` for a
+    /// Page Map): a fault there raced with the mapping's installation.
+    Occupied,
+    /// The kernel rejected the invocation; the code is the backend's own.
+    Rejected(u8),
+}
+
+/// A fixed capacity of the server (see [`crate::limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// [`crate::limits::MAX_SPACES`].
+    Spaces,
+    /// [`crate::limits::MAX_TABLES`].
+    Tables,
+    /// [`crate::limits::MAX_LEAVES`].
+    Leaves,
+    /// [`crate::limits::MAX_PAGES_PER_OP`].
+    PagesPerOp,
+    /// [`crate::limits::MAX_VMALLOC_AREAS`].
+    VmallocAreas,
+    /// [`crate::limits::MAX_VMAP_FRAMES`].
+    VmapFrames,
+    /// [`crate::limits::MAX_VMEMMAP_RANGES`].
+    VmemmapRanges,
+    /// [`crate::limits::MAX_PERCPU_CHUNKS`].
+    PercpuChunks,
+    /// [`crate::limits::MAX_PERCPU_ALLOCS`].
+    PercpuAllocs,
+    /// [`crate::limits::MAX_CLIENTS`].
+    Clients,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The backend could not create a frame or structure.
+    OutOfMemory,
+    /// The backend rejected an invocation.
+    Backend(BackendError),
+    /// The request would take the client past its quota.
+    QuotaExceeded,
+    /// A size, alignment, address, range or option is invalid.
+    InvalidArgument,
+    /// The target overlaps something that is already there.
+    Overlap,
+    /// The area, range or allocation names nothing the server holds.
+    NotFound,
+    /// The caller did not allocate the thing it tries to free.
+    NotOwner,
+    /// Only the administrator (the root task) may do this.
+    NotAdmin,
+    /// No space is registered under that id.
+    NoSuchSpace,
+    /// That VSpace is already registered.
+    AlreadyRegistered,
+    /// The area has no free range large enough.
+    NoAddressSpace,
+    /// A fixed capacity was reached.
+    LimitReached(Limit),
+    /// [`crate::MemServer::start`] has not succeeded yet.
+    NotStarted,
+}
+
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::OutOfMemory => Error::OutOfMemory,
+            other => Error::Backend(other),
+        }
+    }
+}
+
+/// Why a fault in the kernel region was not repaired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// No space is registered under that id.
+    NoSuchSpace,
+    /// The address is outside the kernel region: not the server's business.
+    OutsideRegion,
+    /// The canonical table does not map the address: a real fault.
+    NotMapped,
+    /// The access needs rights the canonical mapping does not give.
+    Protection,
+    /// The mapping exists but reinstalling it failed.
+    RepairFailed(BackendError),
+}

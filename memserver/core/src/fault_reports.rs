@@ -1,0 +1,134 @@
+//! Reports of real faults waiting for the administrator. Reporting never
+//! blocks the server: each space has a bounded queue, and a report that
+//! finds its space's queue full is dropped and counted in the next report
+//! of that space the administrator takes. A space whose threads fault
+//! without end, or whose client forges faults, so loses only its own
+//! reports, and never silently.
+
+use crate::ids::SpaceId;
+use crate::limits::{MAX_SPACES, REPORTS_PER_SPACE};
+use heapless::Deque;
+use memserver_protocol::FaultReport;
+
+/// One space's waiting reports.
+struct Queue {
+    reports: Deque<FaultReport, REPORTS_PER_SPACE>,
+    /// Reports dropped since one was last taken.
+    dropped: u32,
+}
+
+impl Queue {
+    const fn new() -> Queue {
+        Queue { reports: Deque::new(), dropped: 0 }
+    }
+}
+
+/// The waiting reports of every space.
+pub struct FaultReports {
+    queues: [Queue; MAX_SPACES],
+    /// The space whose queue [`FaultReports::take`] looks at first, so
+    /// taking goes round the spaces.
+    next: usize,
+}
+
+impl Default for FaultReports {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FaultReports {
+    /// No reports.
+    pub const fn new() -> FaultReports {
+        FaultReports { queues: [const { Queue::new() }; MAX_SPACES], next: 0 }
+    }
+
+    /// Queues `report` of space `id`, or drops and counts it if the space's
+    /// queue is full.
+    pub fn push(&mut self, id: SpaceId, report: FaultReport) {
+        if let Some(queue) = self.queues.get_mut(id.index()) {
+            if queue.reports.push_back(report).is_err() {
+                queue.dropped = queue.dropped.saturating_add(1);
+            }
+        }
+    }
+
+    /// The oldest report of the next space that has one, with the reports
+    /// of that space dropped since one was last taken.
+    pub fn take(&mut self) -> Option<FaultReport> {
+        let start = self.next;
+        for i in (0..MAX_SPACES).map(|k| (start + k) % MAX_SPACES) {
+            let Some(queue) = self.queues.get_mut(i) else { continue };
+            if let Some(mut report) = queue.reports.pop_front() {
+                report.dropped = core::mem::take(&mut queue.dropped);
+                self.next = (i + 1) % MAX_SPACES;
+                return Some(report);
+            }
+        }
+        None
+    }
+
+    /// Whether any report waits.
+    pub fn pending(&self) -> bool {
+        self.queues.iter().any(|q| !q.reports.is_empty())
+    }
+
+    /// Forgets the reports of space `id` (it was unregistered).
+    pub fn forget(&mut self, id: SpaceId) {
+        if let Some(queue) = self.queues.get_mut(id.index()) {
+            *queue = Queue::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memserver_protocol::FaultKind;
+
+    fn report(space: u8, addr: u64) -> FaultReport {
+        FaultReport { space, addr, ip: 0x20_0000, kind: FaultKind::UnmappedRead, dropped: 0 }
+    }
+
+    fn id(space: u8) -> SpaceId {
+        SpaceId::new(space.into()).unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_drops_only_its_own_spaces_reports_and_counts_them() {
+        let mut r = Box::new(FaultReports::new());
+        let flood = REPORTS_PER_SPACE as u64 + 100;
+        for addr in 0..flood {
+            r.push(id(3), report(3, addr));
+        }
+        r.push(id(7), report(7, 0xbeef));
+        let mut taken = Vec::new();
+        while let Some(t) = r.take() {
+            taken.push(t);
+        }
+        assert!(!r.pending());
+        let (three, seven): (Vec<FaultReport>, Vec<FaultReport>) = taken.iter().partition(|t| t.space == 3);
+        assert_eq!(seven, [report(7, 0xbeef)], "the other space's report is kept whole");
+        assert_eq!(three.len(), REPORTS_PER_SPACE);
+        assert_eq!(three.iter().map(|t| t.addr).collect::<Vec<_>>(), (0..REPORTS_PER_SPACE as u64).collect::<Vec<_>>());
+        let dropped: u64 = three.iter().map(|t| u64::from(t.dropped)).sum();
+        assert_eq!(three.len() as u64 + dropped, flood, "every report is taken or counted");
+        assert_eq!(three[0].dropped, 100, "the count rides on the next report taken");
+    }
+
+    #[test]
+    fn taking_goes_round_the_spaces_and_forgetting_clears_one() {
+        let mut r = Box::new(FaultReports::new());
+        for space in [1, 2] {
+            for addr in 0..3 {
+                r.push(id(space), report(space, addr));
+            }
+        }
+        let order: Vec<u8> = (0..4).filter_map(|_| r.take()).map(|t| t.space).collect();
+        assert_eq!(order, [1, 2, 1, 2]);
+        r.forget(id(2));
+        assert_eq!(r.take().map(|t| (t.space, t.addr)), Some((1, 2)));
+        assert_eq!(r.take(), None);
+        assert!(!r.pending());
+    }
+}

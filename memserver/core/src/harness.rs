@@ -1,0 +1,579 @@
+//! The fuzzing harness (host only, `sim` feature): arbitrary bytes become
+//! message-register words for the protocol decoder, or a session of steps
+//! from several callers that a [`Dispatcher`] serves over the simulated
+//! MMU. After every step it checks what the server promises, and a broken
+//! promise is a panic, which the fuzzer reports as a crash: decoding never
+//! panics and what decodes encodes back to the same value; every reply fits
+//! a message and none says the kernel refused an operation of the server;
+//! the capability that came with a message is kept exactly when a space is
+//! registered; a failed request changes nothing (but for a purge of lazily
+//! freed areas it may trigger), and neither does a fault message the server
+//! drops (a fault message with a capability is always dropped); the
+//! invariant holds. The fuzz targets in
+//! `memserver/fuzz` and the replay tests in `memserver/tests/fuzz_replay.rs`
+//! call [`decode`], [`session`] and [`raw_session`].
+//!
+//! A session is structured ([`Step`], derived with `arbitrary`): requests of
+//! the sizes and ranges that matter (4 KiB and 2 MiB pages, ranges across
+//! the vmemmap top-level boundary, compound pages), registrations with
+//! tight quotas, failure injection, purges and faults (on the fault badge
+//! of a space's latest registration, learned from its reply), aimed at what the
+//! session made so far (the n-th area it allocated, the n-th space it
+//! registered), so that few steps reach deep states. Each step is encoded
+//! to message words and dispatched exactly as the seL4 loop does; raw
+//! messages of arbitrary bytes keep the decoder's error paths in reach.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "the harness reports a broken promise by panicking; it never runs on seL4"
+)]
+
+use arbitrary::{Arbitrary, Unstructured};
+use memserver_protocol::bootstrap::FaultBadge;
+use memserver_protocol::fault;
+use memserver_protocol::words::Words;
+use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, REPLIES, REQUESTS};
+
+use crate::dispatch::{CapUse, Dispatcher, FaultAction};
+use crate::ids::Badge;
+use crate::invariant::{self, snapshot};
+use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
+use crate::limits::MAX_CPUS;
+use crate::populate::Access;
+use crate::server::Config;
+use crate::sim::Sim;
+
+/// The administrator's badge.
+pub const ADMIN: Badge = Badge(0);
+
+/// Who a message comes from: the administrator and three clients, whose
+/// badges fit one byte of a register request.
+const CALLERS: [Badge; 4] = [ADMIN, Badge(1), Badge(2), Badge(3)];
+
+/// A session: the CPUs the server serves (1 + `cpus` mod `MAX_CPUS`) and
+/// its steps.
+#[derive(Clone, Debug)]
+pub struct Session {
+    cpus: u8,
+    steps: Vec<Step>,
+}
+
+impl Session {
+    /// The session `data` describes: the CPUs, the quotas of the three
+    /// clients, which are registered first (one space each), then steps
+    /// until the data runs out. (`arbitrary`'s own collections end where a
+    /// byte says so: random data would make sessions of a step or two.)
+    pub fn from_bytes(data: &[u8]) -> arbitrary::Result<Session> {
+        let mut u = Unstructured::new(data);
+        let cpus = u.arbitrary()?;
+        let quotas: [Quotas; 3] = u.arbitrary()?;
+        let mut steps: Vec<Step> = (0..).zip(quotas).map(|(n, q)| Step::Register(Client(n), q)).collect();
+        while !u.is_empty() {
+            steps.push(u.arbitrary()?);
+        }
+        Ok(Session { cpus, steps })
+    }
+}
+
+/// One of the three clients: `n` mod 3 (one byte, so that every change of
+/// it makes a change).
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct Client(u8);
+
+impl Client {
+    fn badge(self) -> Badge {
+        CALLERS[1 + usize::from(self.0 % 3)]
+    }
+}
+
+/// What a client may hold: bytes, frames, structures, areas, a byte each
+/// (see [`Quotas::quota`]), so that sessions spend few bytes on them.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct Quotas([u8; 4]);
+
+impl Quotas {
+    /// Bytes: 255 is no limit, below 128 that many pages of 4 KiB, else
+    /// that many MiB past 128. Objects: 64 and above is no limit, else that
+    /// many.
+    fn quota(self) -> Quota {
+        let [bytes, frames, structures, areas] = self.0;
+        let count = |n: u8| if n >= 64 { u32::MAX } else { u32::from(n) };
+        let bytes = match bytes {
+            255 => u64::MAX,
+            n @ 0..128 => u64::from(n) * PAGE_SIZE,
+            n => u64::from(n - 128) << 20,
+        };
+        Quota { bytes, frames: count(frames), structures: count(structures), areas: count(areas) }
+    }
+}
+
+/// Something the session made earlier (the n-th of its kind, counting
+/// round), or any value.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Pick<T> {
+    /// The n-th made (modulo how many were; the fallback if none).
+    Made(u8),
+    /// This value.
+    Any(T),
+}
+
+/// A vmalloc size.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Size {
+    /// 1 to 32 pages of 4 KiB.
+    Pages(u8),
+    /// 1 to 4 times 2 MiB, plus 0 to 3 pages (rounded up for 2 MiB pages;
+    /// with 4 KiB pages it spans page tables).
+    Large(u8, u8),
+    /// Any byte count.
+    Any(u64),
+}
+
+/// Where a vmemmap range starts.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum PfnBase {
+    /// Pfn 0.
+    Low,
+    /// 2^15 pfns below the vmemmap area's top-level boundary, so ranges
+    /// cross it.
+    Boundary,
+    /// Far from the others (new structures).
+    Far,
+    /// Any pfn.
+    Any(u64),
+}
+
+/// A compound-page order of a vmemmap populate.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Order {
+    /// No compound pages.
+    None,
+    /// Order 8 (the smallest accepted).
+    Eight,
+    /// Order 9 (2 MiB compound pages).
+    Nine,
+    /// Any order.
+    Any(u8),
+}
+
+impl Order {
+    fn get(self) -> u8 {
+        match self {
+            Order::None => 0,
+            Order::Eight => 8,
+            Order::Nine => 9,
+            Order::Any(order) => order,
+        }
+    }
+}
+
+/// An address to translate or fault at.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Place {
+    /// A page of the n-th vmalloc area the session made.
+    Area(u8, u16),
+    /// The head descriptor of the n-th vmemmap range it populated.
+    Descriptor(u8),
+    /// Any address.
+    Any(u64),
+}
+
+/// An injected failure.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Point {
+    /// Obtaining an object.
+    Retype,
+    /// A capability copy.
+    Copy,
+    /// A map.
+    Map,
+}
+
+/// One step of a session.
+#[derive(Arbitrary, Clone, Debug)]
+pub enum Step {
+    /// The administrator registers a new VSpace for a client, with quotas.
+    Register(Client, Quotas),
+    /// The administrator unregisters a space.
+    Unregister(Pick<u8>),
+    /// A vmalloc.
+    Vmalloc(Client, Size, bool),
+    /// A vfree of an area.
+    Vfree(Client, Pick<u64>),
+    /// The administrator purges.
+    Purge,
+    /// A percpu allocation of `size` bytes aligned to 2^`align`.
+    PercpuAlloc(Client, u16, u8),
+    /// A percpu free.
+    PercpuFree(Client, Pick<u32>),
+    /// A vmemmap populate of `size` descriptor frames' worth of pfns (or
+    /// compound pages) at slot `slot` from `base`.
+    VmemmapPopulate {
+        /// Who asks.
+        client: Client,
+        /// Where the range starts.
+        base: PfnBase,
+        /// Offset from the base, in ranges of the largest size.
+        slot: u8,
+        /// 1 to 16 descriptor frames (or compound pages).
+        size: u8,
+        /// Compound order.
+        order: Order,
+    },
+    /// A vmemmap depopulate of a populated range, or of any.
+    VmemmapDepopulate(Client, Pick<(u64, u64)>),
+    /// The administrator makes the `nth` (mod 64) invocation at `point`
+    /// fail (0 disarms).
+    InjectFailure(Point, u8),
+    /// A translate of a place, or (`None`) a statistics request.
+    Query(Client, Option<Place>),
+    /// A VM fault in a space at an address, a write if the first `true`,
+    /// with a capability (which no kernel fault message has) if the second.
+    Fault(Pick<u8>, Place, bool, bool),
+    /// A message of raw bytes from caller `caller` mod 4 (0: the
+    /// administrator), with a new VSpace capability if `cap`.
+    Raw {
+        /// Who sends it.
+        caller: u8,
+        /// The message bytes.
+        bytes: Vec<u8>,
+        /// Whether a capability comes with it.
+        cap: bool,
+    },
+}
+
+/// What a session made so far, for steps to aim at.
+#[derive(Default)]
+struct Made {
+    spaces: Vec<u8>,
+    /// The fault badge of each space id's latest registration.
+    fault_badges: Vec<(u8, u64)>,
+    /// Every vmalloc area, freed or not.
+    areas: Vec<u64>,
+    /// Areas not freed yet, with their owners.
+    live: Vec<(Badge, u64)>,
+    offsets: Vec<u32>,
+    ranges: Vec<(u64, u64)>,
+}
+
+/// `pick` among `made`, or `fallback` if nothing was made.
+fn choose<T: Copy>(pick: Pick<T>, made: &[T], fallback: T) -> T {
+    match pick {
+        Pick::Made(_) if made.is_empty() => fallback,
+        Pick::Made(n) => made[usize::from(n) % made.len()],
+        Pick::Any(value) => value,
+    }
+}
+
+impl Made {
+    /// The fault badge of `space`'s latest registration (generation 0 if it
+    /// was never registered).
+    fn fault_badge(&self, space: u8) -> u64 {
+        let latest = self.fault_badges.iter().rev().find(|(s, _)| *s == space);
+        latest.map_or(FaultBadge::new(space, 0).word(), |&(_, badge)| badge)
+    }
+
+    fn place(&self, place: Place) -> u64 {
+        match place {
+            Place::Area(n, page) => {
+                choose(Pick::Made(n), &self.areas, Area::Vmalloc.start()) + u64::from(page) * PAGE_SIZE
+            }
+            Place::Descriptor(n) => {
+                let (start, _) = choose(Pick::Made(n), &self.ranges, (0, 0));
+                Area::Vmemmap.start() + start * DESCRIPTOR_SIZE
+            }
+            Place::Any(addr) => addr,
+        }
+    }
+}
+
+/// What a step sends: a message (from whom, with a new VSpace or not, and
+/// the request it encodes unless it is raw bytes), or a fault.
+#[allow(clippy::large_enum_variant, reason = "one at a time, made and used at once")]
+enum Action {
+    Message { caller: Badge, words: Words, cap: bool, request: Option<Request> },
+    Fault { badge: u64, addr: u64, access: Access, cap: bool },
+}
+
+/// What became of a step.
+enum Outcome {
+    /// The reply to a message and what became of its capability.
+    Reply(Reply, CapUse),
+    /// What the server did with a fault message.
+    Fault(FaultAction),
+}
+
+fn message(caller: Badge, request: Request) -> Action {
+    let words = Words::encode(&request).expect("every request fits a message");
+    Action::Message { caller, words, cap: matches!(request, Request::Register { .. }), request: Some(request) }
+}
+
+fn access(write: bool) -> Access {
+    if write {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
+impl Step {
+    /// What this step sends, given what the session made so far.
+    fn action(&self, made: &Made) -> Action {
+        match *self {
+            Step::Register(client, quotas) => {
+                message(ADMIN, Request::Register { client: client.badge().0, quota: quotas.quota() })
+            }
+            Step::Unregister(space) => message(ADMIN, Request::Unregister { space: choose(space, &made.spaces, 0) }),
+            Step::Vmalloc(client, size, large_pages) => {
+                let size = match size {
+                    Size::Pages(n) => (u64::from(n % 32) + 1) * PAGE_SIZE,
+                    Size::Large(n, extra) => {
+                        (u64::from(n % 4) + 1) * LARGE_PAGE_SIZE + u64::from(extra % 4) * PAGE_SIZE
+                    }
+                    Size::Any(bytes) => bytes,
+                };
+                message(client.badge(), Request::Vmalloc { size, large_pages })
+            }
+            Step::Vfree(client, area) => {
+                // The n-th area the caller holds, else any it made.
+                let own: Vec<u64> = made.live.iter().filter(|(o, _)| *o == client.badge()).map(|(_, a)| *a).collect();
+                let fallback = choose(area, &made.areas, Area::Vmalloc.start());
+                message(client.badge(), Request::Vfree { addr: choose(area, &own, fallback) })
+            }
+            Step::Purge => message(ADMIN, Request::Purge),
+            Step::PercpuAlloc(client, size, align) => {
+                let align = 1u32.checked_shl(u32::from(align % 16)).unwrap_or(1);
+                message(client.badge(), Request::PercpuAlloc { size: u32::from(size), align })
+            }
+            Step::PercpuFree(client, offset) => {
+                message(client.badge(), Request::PercpuFree { offset: choose(offset, &made.offsets, 0) })
+            }
+            Step::VmemmapPopulate { client, base, slot, size, order } => {
+                let order = order.get();
+                // pfns of a descriptor frame, or of a compound page (of an
+                // order kept small enough for the sums below).
+                let unit = if order == 0 { PAGE_SIZE / DESCRIPTOR_SIZE } else { 1 << order.min(32) };
+                let nr_pages = (u64::from(size % 16) + 1) * unit;
+                let base = match base {
+                    PfnBase::Low => 0,
+                    PfnBase::Boundary => TOP_ENTRY_SPAN / DESCRIPTOR_SIZE - (1 << 15),
+                    PfnBase::Far => 3 << 30,
+                    PfnBase::Any(pfn) => pfn,
+                };
+                let start_pfn = base.wrapping_add(u64::from(slot) * 16 * unit);
+                message(client.badge(), Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: order })
+            }
+            Step::VmemmapDepopulate(client, range) => {
+                let (start_pfn, nr_pages) = choose(range, &made.ranges, (0, 0));
+                message(client.badge(), Request::VmemmapDepopulate { start_pfn, nr_pages })
+            }
+            Step::InjectFailure(point, nth) => {
+                let point = match point {
+                    Point::Retype => FailurePoint::Retype,
+                    Point::Copy => FailurePoint::Copy,
+                    Point::Map => FailurePoint::Map,
+                };
+                message(ADMIN, Request::InjectFailure { point, nth: u32::from(nth % 64) })
+            }
+            Step::Query(client, Some(place)) => message(client.badge(), Request::Translate { addr: made.place(place) }),
+            Step::Query(client, None) => message(client.badge(), Request::Stats),
+            Step::Fault(space, place, write, cap) => {
+                let badge = made.fault_badge(choose(space, &made.spaces, 0));
+                Action::Fault { badge, addr: made.place(place), access: access(write), cap }
+            }
+            Step::Raw { caller, ref bytes, cap } => {
+                Action::Message { caller: CALLERS[usize::from(caller % 4)], words: words(bytes), cap, request: None }
+            }
+        }
+    }
+}
+
+/// A dispatcher serving a session, and what the session made so far.
+struct Driver {
+    d: Box<Dispatcher<Sim>>,
+    made: Made,
+}
+
+impl Driver {
+    fn new(cpus: usize) -> Self {
+        Self { d: dispatcher(cpus), made: Made::default() }
+    }
+
+    /// Performs `step`: the reply to a message and what became of its
+    /// capability, or what the server did with a fault message.
+    fn apply(&mut self, step: &Step) -> Outcome {
+        match step.action(&self.made) {
+            Action::Message { caller, words, cap, request } => {
+                let cap = cap.then(|| self.d.backend_mut().new_vspace());
+                let (reply, cap_use) = self.d.handle(caller, &words, cap);
+                self.remember(caller, request, reply);
+                Outcome::Reply(reply, cap_use)
+            }
+            Action::Fault { badge, addr, access, cap } => {
+                // The kernel's VM fault message: IP, address, prefetch flag
+                // and the error code (present, write).
+                let fsr = if access == Access::Write { 0b110 } else { 0b100 };
+                let words = Words::from_slice(&[0x20_1000, addr, 0, fsr]);
+                Outcome::Fault(self.d.fault(badge, fault::VM_FAULT, cap, &words))
+            }
+        }
+    }
+
+    /// Notes what `caller`'s `request` made or freed, from its reply.
+    fn remember(&mut self, caller: Badge, request: Option<Request>, reply: Reply) {
+        let made = &mut self.made;
+        match (reply, request) {
+            (Reply::Space(registration), _) => {
+                made.spaces.push(registration.space);
+                made.fault_badges.push((registration.space, registration.fault_badge));
+            }
+            (Reply::Address(addr), _) => {
+                made.areas.push(addr);
+                made.live.push((caller, addr));
+            }
+            (Reply::Done, Some(Request::Vfree { addr })) => made.live.retain(|&(_, a)| a != addr),
+            (Reply::Offset(offset), _) => made.offsets.push(offset),
+            (Reply::Done, Some(Request::VmemmapPopulate { start_pfn, nr_pages, .. })) => {
+                made.ranges.push((start_pfn, nr_pages));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Decodes `data` (as message words) as a request and as a reply; what
+/// decodes must encode and decode to the same value.
+pub fn decode(data: &[u8]) {
+    let words = words(data);
+    if let Ok(request) = words.decode::<Request>(REQUESTS) {
+        let again = Words::encode(&request).expect("a decoded request encodes");
+        assert_eq!(again.decode::<Request>(REQUESTS), Ok(request), "request from {words:x?}");
+    }
+    if let Ok(reply) = words.decode::<Reply>(REPLIES) {
+        let again = Words::encode(&reply).expect("a decoded reply encodes");
+        assert_eq!(again.decode::<Reply>(REPLIES), Ok(reply), "reply from {words:x?}");
+    }
+}
+
+/// Serves the structured session `data` describes (see [`Session`]) on a
+/// fresh dispatcher, checking every promise after every step.
+pub fn session(data: &[u8]) {
+    if let Ok(session) = Session::from_bytes(data) {
+        run(&session);
+    }
+}
+
+/// Serves a session in the byte format of raw messages and faults,
+/// checking every promise after every step.
+///
+/// The first byte chooses the number of CPUs (1 + byte mod `MAX_CPUS`).
+/// Each step then starts with a byte `h`. With bit 7 clear it is a message
+/// from caller `h & 3` (0 is the administrator), carrying a new VSpace if
+/// bit 2 is set; the next byte counts the message bytes that follow. With
+/// bit 7 set it is a fault, a write if bit 0 is set, with a capability if
+/// bit 1 is set, in the space the next byte names, at the address in the
+/// eight bytes after (little endian). Bytes missing at the end read as
+/// zeros.
+pub fn raw_session(data: &[u8]) {
+    let mut bytes = data.iter().copied();
+    let cpus = bytes.next().unwrap_or(0);
+    let mut steps = Vec::new();
+    while let Some(h) = bytes.next() {
+        let mut next = || bytes.next().unwrap_or(0);
+        steps.push(if h & 0x80 == 0 {
+            let len = next();
+            let message = (0..len).map(|_| next()).collect();
+            Step::Raw { caller: h & 3, bytes: message, cap: h & 4 != 0 }
+        } else {
+            let space = next();
+            let addr = le_u64(&[(); 8].map(|()| next()));
+            Step::Fault(Pick::Any(space), Place::Any(addr), h & 1 != 0, h & 2 != 0)
+        });
+    }
+    run(&Session { cpus, steps });
+}
+
+/// Serves `session`, checking every promise after every step.
+fn run(session: &Session) {
+    let cpus = 1 + usize::from(session.cpus) % MAX_CPUS;
+    let steps = &session.steps;
+    let mut driver = Driver::new(cpus);
+    for (i, step) in steps.iter().enumerate() {
+        let before = snapshot(driver.d.server());
+        match driver.apply(step) {
+            Outcome::Reply(reply, cap_use) => {
+                assert!(Words::encode(&reply).is_some(), "step {i}: reply {reply:?} does not fit a message");
+                // The simulator refuses only what seL4 would: a server bug.
+                assert_ne!(reply, Reply::Error(ErrorCode::Kernel), "step {i}: the kernel refused an operation");
+                assert_eq!(
+                    cap_use == CapUse::Kept,
+                    matches!(reply, Reply::Space(_)),
+                    "step {i}: capability {cap_use:?} with reply {reply:?}"
+                );
+                if matches!(reply, Reply::Error(_)) && snapshot(driver.d.server()) != before {
+                    // Allowed only if the request purged: then the state is
+                    // the one before it, purged.
+                    let mut expected = Driver::new(cpus);
+                    for step in &steps[..i] {
+                        expected.apply(step);
+                    }
+                    expected.apply(&Step::Purge);
+                    assert_eq!(
+                        snapshot(driver.d.server()),
+                        snapshot(expected.d.server()),
+                        "step {i} ({step:?}): {reply:?} changed the state"
+                    );
+                }
+            }
+            Outcome::Fault(action) => {
+                if let Step::Fault(_, _, _, true) = step {
+                    assert_eq!(action, FaultAction::Dropped, "step {i}: a fault message with a capability counted");
+                }
+                if action == FaultAction::Dropped {
+                    assert_eq!(
+                        snapshot(driver.d.server()),
+                        before,
+                        "step {i}: a dropped fault message changed the state"
+                    );
+                }
+            }
+        }
+        if let Err(e) = invariant::check(driver.d.server()) {
+            panic!("step {i} ({step:?}): invariant broken: {e}");
+        }
+    }
+}
+
+/// A started dispatcher over a fresh simulation, on the heap.
+pub fn dispatcher(cpus: usize) -> Box<Dispatcher<Sim>> {
+    let build = move || {
+        let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus }));
+        d.start().expect("the server starts");
+        d
+    };
+    if cfg!(fuzzing) {
+        // The fuzz build is optimised: the server goes into the box with
+        // little stack. A new thread's stack would be fresh memory, faulted
+        // in and cleared for every session (half the fuzzer's time).
+        build()
+    } else {
+        // Unoptimised builds move the server (about a megabyte) through
+        // the stack several times on its way into the box.
+        let builder = std::thread::Builder::new().stack_size(64 << 20);
+        builder.spawn(build).expect("a thread to build the server").join().expect("the server is built")
+    }
+}
+
+/// `data` as message words (little endian, the last one zero-padded).
+fn words(data: &[u8]) -> Words {
+    let words: Vec<u64> = data.chunks(8).map(le_u64).collect();
+    Words::from_slice(&words)
+}
+
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut le = [0u8; 8];
+    le[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(le)
+}

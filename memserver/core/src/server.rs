@@ -1,0 +1,356 @@
+//! The memory server: one object holding the region, the allocators and the
+//! client records, with one method per request. Every method validates its
+//! input, checks who may do it, and either succeeds or returns a typed error
+//! with the state and accounting exactly as before (a purge of lazily freed
+//! vmalloc areas, which a request may trigger to make room, excepted).
+//! Freed vmalloc areas stay charged to their owner until the purge, so a
+//! request refused for what they hold (the caller's own, over its quota;
+//! anyone's, for memory or table room) purges them and is tried once more.
+//! The seL4 program decodes a request, calls the method with the caller's
+//! badge, and encodes the result.
+
+use crate::accounting::{ClientUsage, Clients, Stats};
+use crate::backend::{Backend, Rights};
+use crate::error::{BackendError, Error, FaultError, Limit};
+use crate::ids::{Badge, CpuId, Pfn, SpaceId};
+use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
+use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
+use crate::populate::{Access, Leaf, Mark, Region};
+use crate::quota::{Held, Objects};
+use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
+use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
+use memserver_protocol::PercpuLayout;
+
+/// Start-up configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The administrator's badge (the root task's).
+    pub admin: Badge,
+    /// CPUs served by the percpu allocator (1 to `MAX_CPUS`).
+    pub cpus: usize,
+}
+
+/// The memory server core.
+///
+/// It is large (hundreds of KiB of fixed tables), so build it where it will
+/// live: `new` is `const`, for a `static` on seL4 or a `Box` on the host,
+/// then call [`MemServer::start`] once before serving requests.
+pub struct MemServer<B: Backend> {
+    region: Region<B>,
+    vmalloc: Vmalloc,
+    vmemmap: Vmemmap,
+    percpu: Percpu,
+    clients: Clients,
+    started: bool,
+}
+
+impl<B: Backend> MemServer<B> {
+    /// A server over `backend`; no backend operation is made yet.
+    pub const fn new(backend: B, config: Config) -> Self {
+        Self {
+            region: Region::new(backend),
+            vmalloc: Vmalloc::new(),
+            vmemmap: Vmemmap::new(),
+            percpu: Percpu::new(config.cpus),
+            clients: Clients::new(config.admin),
+            started: false,
+        }
+    }
+
+    /// Check the configuration, free the vmalloc area and populate the first
+    /// percpu chunk. Until this succeeds every request fails with
+    /// [`Error::NotStarted`]; after, it does nothing.
+    pub fn start(&mut self) -> Result<(), Error> {
+        if !self.started {
+            self.percpu.start(&mut self.region)?;
+            self.vmalloc.start();
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> Result<(), Error> {
+        if self.started {
+            Ok(())
+        } else {
+            Err(Error::NotStarted)
+        }
+    }
+
+    /// Runs `make`, an allocation by `caller`, and charges what it created
+    /// against `caller`'s object quota; over quota, `undo` takes back what
+    /// `make` created since the mark it is given (and nothing made before).
+    /// `held` names what `make` allocated (`None`: nothing new).
+    fn charged<T: Copy>(
+        &mut self,
+        caller: Badge,
+        mut make: impl FnMut(&mut Self) -> Result<T, Error>,
+        held: impl Fn(T) -> Option<Held>,
+        undo: impl Fn(&mut Self, T, Mark),
+    ) -> Result<T, Error> {
+        self.ready()?;
+        self.purging_if_it_helps(caller, |s| {
+            s.clients.admit(caller)?;
+            let (before, mark) = (s.region.op_counts(), s.region.mark());
+            let made = make(s)?;
+            let Some(held) = held(made) else { return Ok(made) };
+            let cost = Objects::one_area(&before, &s.region.op_counts());
+            match s.clients.hold(caller, held, cost) {
+                Ok(()) => Ok(made),
+                Err(e) => {
+                    undo(s, made, mark);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// Runs `request` of `caller`; if it fails for what lazily freed
+    /// vmalloc areas hold, purges them and runs it once more.
+    fn purging_if_it_helps<T>(
+        &mut self,
+        caller: Badge,
+        mut request: impl FnMut(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match request(self) {
+            Err(e) if self.purge_may_help(caller, e) => {
+                self.purge();
+                request(self)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a purge frees something whose lack made a request of
+    /// `caller` fail with `e`: the caller's own freed areas count against
+    /// its quotas until the purge, and anyone's hold memory, structures and
+    /// leaves of the canonical table.
+    fn purge_may_help(&self, caller: Badge, e: Error) -> bool {
+        match e {
+            Error::QuotaExceeded => self.vmalloc.holds_lazy(caller),
+            Error::OutOfMemory | Error::LimitReached(Limit::Tables | Limit::Leaves) => self.vmalloc.lazy_bytes() > 0,
+            _ => false,
+        }
+    }
+
+    /// The region: canonical table, registry, backend and counters.
+    pub fn region(&self) -> &Region<B> {
+        &self.region
+    }
+
+    /// The backend, for test hooks; changing MMU state through it bypasses
+    /// the server.
+    pub fn backend_mut(&mut self) -> &mut B {
+        self.region.backend_mut()
+    }
+
+    /// Register `vspace` (admin only); it holds the whole region on return.
+    pub fn register_space(&mut self, caller: Badge, vspace: B::VSpace) -> Result<SpaceId, Error> {
+        self.ready()?;
+        self.clients.require_admin(caller)?;
+        self.purging_if_it_helps(caller, |s| s.region.register(vspace))
+    }
+
+    /// Unregister space `id` (admin only), removing all the server created
+    /// in it; returns its handle for the caller to release.
+    pub fn unregister_space(&mut self, caller: Badge, id: SpaceId) -> Result<B::VSpace, Error> {
+        self.ready()?;
+        self.clients.require_admin(caller)?;
+        self.region.unregister(id)
+    }
+
+    /// `size` bytes of zeroed memory in the vmalloc area.
+    pub fn vmalloc(&mut self, caller: Badge, size: u64, flags: VmallocFlags) -> Result<VmallocAddr, Error> {
+        self.charged(
+            caller,
+            |s| s.vmalloc.vmalloc(&mut s.region, &mut s.clients, caller, size, flags),
+            |addr| Some(Held::Area(addr.get())),
+            Self::revert_area,
+        )
+    }
+
+    /// Map the caller's `frames` contiguously in the vmalloc area.
+    pub fn vmap(&mut self, caller: Badge, frames: &[B::Frame], rights: Rights) -> Result<VmallocAddr, Error> {
+        self.charged(
+            caller,
+            |s| s.vmalloc.vmap(&mut s.region, &mut s.clients, caller, frames, rights),
+            |addr| Some(Held::Area(addr.get())),
+            Self::revert_area,
+        )
+    }
+
+    fn revert_area(&mut self, addr: VmallocAddr, mark: Mark) {
+        self.vmalloc.revert(&mut self.region, &mut self.clients, addr, mark);
+    }
+
+    /// Free the caller's vmalloc or vmap area at `addr` (unmapped lazily;
+    /// charged to the caller until then).
+    pub fn vfree(&mut self, caller: Badge, addr: VmallocAddr) -> Result<(), Error> {
+        self.ready()?;
+        self.vmalloc.vfree(&mut self.region, &mut self.clients, caller, addr)
+    }
+
+    /// Unmap all lazily freed vmalloc areas now, make their addresses
+    /// reusable and refund their owners.
+    pub fn purge(&mut self) {
+        self.vmalloc.purge(&mut self.region, &mut self.clients);
+    }
+
+    /// Map descriptor frames for pfns `[start, start + pages)`.
+    pub fn vmemmap_populate(
+        &mut self,
+        caller: Badge,
+        start: Pfn,
+        pages: u64,
+        options: VmemmapOptions,
+    ) -> Result<(), Error> {
+        self.charged(
+            caller,
+            |s| {
+                let ranges = s.vmemmap.range_count();
+                s.vmemmap.populate(&mut s.region, &mut s.clients, caller, start, pages, options)?;
+                // A range already populated whole is not a new one.
+                Ok(s.vmemmap.range_count() > ranges)
+            },
+            |new| new.then_some(Held::Range(start.get())),
+            // Depopulating the range just populated succeeds; nothing empty
+            // is kept in the vmemmap area, so what it prunes is what the
+            // populate created.
+            |s, _, _| {
+                let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, start, pages);
+            },
+        )
+        .map(drop)
+    }
+
+    /// Take out the populated range `[start, start + pages)`.
+    pub fn vmemmap_depopulate(&mut self, caller: Badge, start: Pfn, pages: u64) -> Result<(), Error> {
+        self.ready()?;
+        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, start, pages)?;
+        self.clients.release(Held::Range(start.get()));
+        Ok(())
+    }
+
+    /// `size` bytes aligned to `align` in every CPU's unit.
+    pub fn percpu_alloc(&mut self, caller: Badge, size: u64, align: u64) -> Result<PercpuOffset, Error> {
+        self.charged(
+            caller,
+            |s| s.percpu.alloc(&mut s.region, &mut s.clients, caller, size, align),
+            |offset| Some(Held::Percpu(offset.get())),
+            // Freeing the allocation just made succeeds; nothing empty is
+            // kept in the percpu area, so what it prunes is what the
+            // allocation created.
+            |s, offset, _| {
+                let _ = s.percpu.free(&mut s.region, &mut s.clients, caller, offset);
+            },
+        )
+    }
+
+    /// Free the caller's percpu allocation at `offset`.
+    pub fn percpu_free(&mut self, caller: Badge, offset: PercpuOffset) -> Result<(), Error> {
+        self.ready()?;
+        self.percpu.free(&mut self.region, &mut self.clients, caller, offset)?;
+        self.clients.release(Held::Percpu(offset.get()));
+        Ok(())
+    }
+
+    /// The address of `offset` in `cpu`'s unit.
+    pub fn percpu_address(&self, offset: PercpuOffset, cpu: CpuId) -> Result<PercpuAddr, Error> {
+        self.percpu.address(offset, cpu)
+    }
+
+    /// What the canonical table maps at `raw`.
+    pub fn translate(&self, raw: u64) -> Option<&Leaf<B::Frame>> {
+        self.region.canonical().translate(RegionAddr::new(raw)?)
+    }
+
+    /// A fault at `raw` in space `id`: repaired from the canonical table if
+    /// it maps the address (a missed sync, counted), else a real fault.
+    /// A fault at a mapped address raced with the installation of the
+    /// mapping (by a request, or by the repair of another thread's fault):
+    /// there is nothing to repair, and the thread only has to retry.
+    pub fn handle_fault(&mut self, id: SpaceId, raw: u64, access: Access) -> Result<(), FaultError> {
+        match self.region.handle_fault(id, raw, access) {
+            Err(FaultError::RepairFailed(BackendError::Occupied)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Set `client`'s quota in bytes (admin only).
+    pub fn set_quota(&mut self, caller: Badge, client: Badge, bytes: u64) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.set_quota(client, bytes)
+    }
+
+    /// Set `client`'s object quota (admin only).
+    pub fn set_object_quota(&mut self, caller: Badge, client: Badge, limit: Objects) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.set_object_quota(client, limit)
+    }
+
+    /// Give `client` the default quotas again (admin only).
+    pub fn reset_quotas(&mut self, caller: Badge, client: Badge) -> Result<(), Error> {
+        self.clients.require_admin(caller)?;
+        self.clients.reset_quotas(client);
+        Ok(())
+    }
+
+    /// `client`'s usage and quota.
+    pub fn usage(&self, client: Badge) -> ClientUsage {
+        self.clients.usage(client)
+    }
+
+    /// Clients with a usage or quota record.
+    pub fn clients(&self) -> &[ClientUsage] {
+        self.clients.records()
+    }
+
+    /// vmalloc and vmap areas, in address order.
+    pub fn vmalloc_areas(&self) -> impl Iterator<Item = VmArea> + '_ {
+        self.vmalloc.areas()
+    }
+
+    /// Free vmalloc ranges `(start, length)`, in address order.
+    pub fn vmalloc_free_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.vmalloc.free_ranges()
+    }
+
+    /// Populated vmemmap ranges, in pfn order.
+    pub fn vmemmap_ranges(&self) -> impl Iterator<Item = VmemmapRange> + '_ {
+        self.vmemmap.ranges()
+    }
+
+    /// Live percpu allocations, in offset order.
+    pub fn percpu_allocations(&self) -> impl Iterator<Item = PercpuAlloc> + '_ {
+        self.percpu.allocations()
+    }
+
+    /// CPUs served by the percpu allocator.
+    pub fn cpus(&self) -> usize {
+        self.percpu.cpus()
+    }
+
+    /// The percpu layout clients compute addresses with, and the server
+    /// maps by.
+    pub fn percpu_layout(&self) -> PercpuLayout {
+        self.percpu.layout()
+    }
+
+    /// A snapshot of the accounting.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            frames: self.region.frames(),
+            canonical_structures: self.region.canonical().structure_count(),
+            canonical_leaves: self.region.canonical().leaf_count(),
+            spaces: self.region.space_costs(),
+            ops: self.region.op_counts(),
+            missed_syncs: self.region.missed_syncs(),
+            vmalloc_areas: self.vmalloc.area_count(),
+            vmalloc_lazy_bytes: self.vmalloc.lazy_bytes(),
+            vmemmap_ranges: self.vmemmap.range_count(),
+            percpu_chunks: self.percpu.chunk_count(),
+            percpu_allocs: self.percpu.allocation_count(),
+            clients: self.clients.records().len(),
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The simulated MMU backend (host only, `sim` feature): a real 4-level
+//! page table per VSpace, objects with identities, frame copies tracked per
+//! (space, address) so revoke removes them all, every operation counted by
+//! kind, failure injection ("fail the n-th creating operation") and a
+//! bound on the bytes its frames may hold.
+//!
+//! It holds the server to seL4's rules and panics on a breach (a server bug,
+//! never input): a structure or leaf needs its parent structure, a
+//! structure's slot must be empty to fill, a structure must be empty to
+//! delete, a frame must have no copies left to free. A map into a leaf slot
+//! that is not empty is refused, as seL4 refuses it.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the simulator stops the test on a server bug; it never runs on seL4"
+)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+use crate::error::BackendError;
+use crate::layout::{Level, PageSize, RegionAddr, REGION_END, REGION_START};
+
+/// A frame of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimFrame(u64);
+/// A paging structure of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimStructure(u64);
+/// A VSpace of the simulation (what the root task would hand over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimVSpace(u64);
+
+/// A leaf of a simulated page table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimMapping {
+    /// The frame mapped.
+    pub frame: SimFrame,
+    /// The page size.
+    pub size: PageSize,
+    /// Whether the mapping is writable.
+    pub writable: bool,
+}
+
+enum SimEntry {
+    Table(SimStructure, Box<SimNode>),
+    Leaf(SimMapping),
+}
+
+struct SimNode {
+    level: Level,
+    entries: BTreeMap<usize, SimEntry>,
+}
+
+impl SimNode {
+    fn new(level: Level) -> Self {
+        Self { level, entries: BTreeMap::new() }
+    }
+
+    /// The node at `level` on the way to `raw`, if the walk gets there.
+    fn descend(&mut self, raw: u64, level: Level) -> Option<&mut SimNode> {
+        let mut node = self;
+        while node.level != level {
+            match node.entries.get_mut(&node.level.index(raw)) {
+                Some(SimEntry::Table(_, child)) => node = child,
+                _ => return None,
+            }
+        }
+        Some(node)
+    }
+
+    fn collect_leaves(&self, base: u64, out: &mut Vec<(u64, SimMapping)>) {
+        for (&slot, entry) in &self.entries {
+            let addr = base + slot as u64 * self.level.entry_span();
+            match entry {
+                SimEntry::Leaf(m) => out.push((addr, *m)),
+                SimEntry::Table(_, child) => child.collect_leaves(addr, out),
+            }
+        }
+    }
+
+    fn count_structures(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| match e {
+                SimEntry::Table(_, child) => 1 + child.count_structures(),
+                SimEntry::Leaf(_) => 0,
+            })
+            .sum()
+    }
+}
+
+struct FrameState {
+    size: PageSize,
+    copies: Vec<(SimVSpace, u64)>,
+}
+
+/// The simulated MMU.
+#[derive(Default)]
+pub struct Sim {
+    next_id: u64,
+    frames: HashMap<SimFrame, FrameState>,
+    client_frames: HashMap<SimFrame, FrameState>,
+    structures: HashMap<SimStructure, (SimVSpace, Level, u64)>,
+    vspaces: BTreeMap<SimVSpace, SimNode>,
+    counts: OpCounts,
+    creating_ops: u64,
+    fail_at: Option<u64>,
+    /// Bytes the server's frames may hold at once, if bounded.
+    memory_limit: Option<u64>,
+    /// Bytes the server's frames hold.
+    frame_bytes: u64,
+}
+
+impl Sim {
+    /// A simulation with no VSpace and no frame.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Create a VSpace, as the root task would for a new program.
+    pub fn new_vspace(&mut self) -> SimVSpace {
+        let v = SimVSpace(self.fresh_id());
+        self.vspaces.insert(v, SimNode::new(Level::Pml4));
+        v
+    }
+
+    /// A frame owned by a client (for vmap); not counted as a server op.
+    pub fn client_frame(&mut self) -> SimFrame {
+        let f = SimFrame(self.fresh_id());
+        self.client_frames.insert(f, FrameState { size: PageSize::Small, copies: Vec::new() });
+        f
+    }
+
+    /// Make the creating operation `k` operations from now (0 = the next)
+    /// fail; `None` clears the injection.
+    pub fn fail_after(&mut self, k: Option<u64>) {
+        self.fail_at = k.map(|k| self.creating_ops + k);
+    }
+
+    /// Whether an injected failure is still pending.
+    pub fn failure_pending(&self) -> bool {
+        self.fail_at.is_some_and(|at| at >= self.creating_ops)
+    }
+
+    /// Cap the bytes the server's frames may hold at once (out-of-memory
+    /// tests): a frame that would pass it is refused for lack of memory.
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.memory_limit = bytes;
+    }
+
+    /// Bytes the server's frames hold.
+    pub fn frame_bytes(&self) -> u64 {
+        self.frame_bytes
+    }
+
+    /// Operations performed so far, by kind.
+    pub fn counts(&self) -> OpCounts {
+        self.counts
+    }
+
+    /// Server frames alive, by size: (4 KiB, 2 MiB).
+    pub fn live_frames(&self) -> (usize, usize) {
+        let small = self.frames.values().filter(|f| f.size == PageSize::Small).count();
+        (small, self.frames.len() - small)
+    }
+
+    /// Structures alive in all VSpaces.
+    pub fn live_structures(&self) -> usize {
+        self.structures.len()
+    }
+
+    /// Every VSpace created so far.
+    pub fn vspaces(&self) -> impl Iterator<Item = SimVSpace> + '_ {
+        self.vspaces.keys().copied()
+    }
+
+    /// Every leaf of `vspace` inside the kernel region, in address order.
+    pub fn region_leaves(&self, vspace: SimVSpace) -> Vec<(u64, SimMapping)> {
+        let mut out = Vec::new();
+        if let Some(root) = self.vspaces.get(&vspace) {
+            root.collect_leaves(0, &mut out);
+        }
+        out.retain(|(a, _)| (REGION_START..REGION_END).contains(a));
+        out
+    }
+
+    /// Structures the server created in `vspace`.
+    pub fn structure_count(&self, vspace: SimVSpace) -> usize {
+        self.vspaces.get(&vspace).map_or(0, SimNode::count_structures)
+    }
+
+    /// Whether `vspace` has a structure of `level` covering `raw`.
+    pub fn has_structure(&self, vspace: SimVSpace, level: Level, raw: u64) -> bool {
+        let Some(mut node) = self.vspaces.get(&vspace) else { return false };
+        while node.level != level {
+            match node.entries.get(&node.level.index(raw)) {
+                Some(SimEntry::Table(_, child)) => node = child,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// What `vspace` maps at `raw`, walking its 4-level table.
+    pub fn translate(&self, vspace: SimVSpace, raw: u64) -> Option<SimMapping> {
+        let mut node = self.vspaces.get(&vspace)?;
+        loop {
+            match node.entries.get(&node.level.index(raw))? {
+                SimEntry::Leaf(m) => return Some(*m),
+                SimEntry::Table(_, child) => node = child,
+            }
+        }
+    }
+
+    /// Test hook: make `vspace` lose its mapping at `raw` behind the server's
+    /// back (as if a sync had been missed). Returns whether one was there.
+    pub fn drop_mapping(&mut self, vspace: SimVSpace, raw: u64) -> bool {
+        let mapping = self.translate(vspace, raw);
+        mapping.is_some_and(|m| self.remove_leaf(vspace, raw, m.size, m.frame))
+    }
+
+    fn creating_op(&mut self, kind: OpKind) -> Result<(), BackendError> {
+        self.counts.record(kind);
+        let n = self.creating_ops;
+        self.creating_ops += 1;
+        if self.fail_at == Some(n) {
+            self.fail_at = None;
+            return Err(BackendError::OutOfMemory);
+        }
+        Ok(())
+    }
+
+    fn remove_leaf(&mut self, vspace: SimVSpace, raw: u64, size: PageSize, frame: SimFrame) -> bool {
+        let aligned = raw & !(size.bytes() - 1);
+        let Some(node) = self.vspaces.get_mut(&vspace).and_then(|r| r.descend(aligned, size.leaf_level())) else {
+            return false;
+        };
+        let slot = node.level.index(aligned);
+        if !matches!(node.entries.get(&slot), Some(SimEntry::Leaf(m)) if m.frame == frame) {
+            return false;
+        }
+        node.entries.remove(&slot);
+        for state in [self.frames.get_mut(&frame), self.client_frames.get_mut(&frame)].into_iter().flatten() {
+            state.copies.retain(|&c| c != (vspace, aligned));
+        }
+        true
+    }
+}
+
+impl Backend for Sim {
+    type Frame = SimFrame;
+    type Structure = SimStructure;
+    type VSpace = SimVSpace;
+
+    fn alloc_frame(&mut self, size: PageSize) -> Result<SimFrame, BackendError> {
+        self.creating_op(OpKind::AllocFrame)?;
+        let bytes = self.frame_bytes + size.bytes();
+        if self.memory_limit.is_some_and(|limit| bytes > limit) {
+            return Err(BackendError::OutOfMemory);
+        }
+        let f = SimFrame(self.fresh_id());
+        self.frames.insert(f, FrameState { size, copies: Vec::new() });
+        self.frame_bytes = bytes;
+        Ok(f)
+    }
+
+    fn free_frame(&mut self, frame: SimFrame) {
+        self.counts.record(OpKind::FreeFrame);
+        let state = self.frames.remove(&frame).expect("sim: free of an unknown frame");
+        assert!(state.copies.is_empty(), "sim: free of {frame:?} with copies {:?}", state.copies);
+        self.frame_bytes -= state.size.bytes();
+    }
+
+    fn revoke_frame(&mut self, frame: SimFrame) {
+        self.counts.record(OpKind::RevokeFrame);
+        let copies = self.frames.get(&frame).expect("sim: revoke of an unknown frame").copies.clone();
+        let size = self.frames.get(&frame).map_or(PageSize::Small, |f| f.size);
+        for (vspace, addr) in copies {
+            assert!(self.remove_leaf(vspace, addr, size, frame), "sim: copy of {frame:?} not mapped");
+        }
+    }
+
+    fn create_structure(
+        &mut self,
+        space: SpaceRef<SimVSpace>,
+        level: Level,
+        addr: RegionAddr,
+    ) -> Result<SimStructure, BackendError> {
+        self.creating_op(OpKind::CreateStructure)?;
+        let s = SimStructure(self.fresh_id());
+        let raw = addr.get();
+        let parent_level = match level {
+            Level::Pdpt => Level::Pml4,
+            Level::Pd => Level::Pdpt,
+            Level::Pt => Level::Pd,
+            Level::Pml4 => panic!("sim: a VSpace root cannot be created"),
+        };
+        let root = self.vspaces.get_mut(&space.vspace).expect("sim: unknown VSpace");
+        let parent = root.descend(raw, parent_level).expect("sim: structure without its parent");
+        let slot = parent.level.index(raw);
+        assert!(!parent.entries.contains_key(&slot), "sim: {level:?} slot at {raw:#x} is not empty");
+        parent.entries.insert(slot, SimEntry::Table(s, Box::new(SimNode::new(level))));
+        self.structures.insert(s, (space.vspace, level, raw & !(level.span() - 1)));
+        Ok(s)
+    }
+
+    fn delete_structure(&mut self, space: SpaceRef<SimVSpace>, structure: SimStructure) {
+        self.counts.record(OpKind::DeleteStructure);
+        let (vspace, level, base) = self.structures.remove(&structure).expect("sim: unknown structure");
+        assert_eq!(vspace, space.vspace, "sim: structure deleted through another space");
+        let parent_level = Level::CREATED_TOP_DOWN
+            .into_iter()
+            .chain([Level::Pml4])
+            .find(|l| l.below() == Some(level))
+            .expect("sim: level has a parent");
+        let root = self.vspaces.get_mut(&vspace).expect("sim: unknown VSpace");
+        let parent = root.descend(base, parent_level).expect("sim: structure's parent is gone");
+        let slot = parent.level.index(base);
+        match parent.entries.remove(&slot) {
+            Some(SimEntry::Table(s, node)) if s == structure => {
+                assert!(node.entries.is_empty(), "sim: delete of non-empty {level:?} at {base:#x}");
+            }
+            _ => panic!("sim: {structure:?} is not where it was created"),
+        }
+    }
+
+    fn map_frame(
+        &mut self,
+        space: SpaceRef<SimVSpace>,
+        addr: RegionAddr,
+        frame: SimFrame,
+        size: PageSize,
+        rights: Rights,
+    ) -> Result<(), BackendError> {
+        self.creating_op(OpKind::MapFrame)?;
+        let raw = addr.get();
+        assert_eq!(raw % size.bytes(), 0, "sim: misaligned map");
+        let root = self.vspaces.get_mut(&space.vspace).expect("sim: unknown VSpace");
+        let node = root.descend(raw, size.leaf_level()).expect("sim: map without its structure");
+        let slot = node.level.index(raw);
+        if node.entries.contains_key(&slot) {
+            // Not a server bug: a fault at a mapped address asks for it.
+            return Err(BackendError::Occupied);
+        }
+        let writable = rights == Rights::ReadWrite;
+        node.entries.insert(slot, SimEntry::Leaf(SimMapping { frame, size, writable }));
+        let state = self.frames.get_mut(&frame).or_else(|| self.client_frames.get_mut(&frame));
+        state.expect("sim: map of an unknown frame").copies.push((space.vspace, raw));
+        Ok(())
+    }
+
+    fn unmap_frame(&mut self, space: SpaceRef<SimVSpace>, addr: RegionAddr, frame: SimFrame) {
+        self.counts.record(OpKind::UnmapFrame);
+        let size = self.translate(space.vspace, addr.get()).map_or(PageSize::Small, |m| m.size);
+        assert!(self.remove_leaf(space.vspace, addr.get(), size, frame), "sim: unmap of a missing copy");
+    }
+}
+
+impl crate::dispatch::Platform for Sim {
+    fn frame_address(&mut self, frame: SimFrame) -> u64 {
+        frame.0 << 12
+    }
+
+    /// The simulation makes no kernel invocations (its own operation
+    /// counts are [`Sim::counts`]).
+    fn invocations(&self) -> memserver_protocol::InvocationCounts {
+        memserver_protocol::InvocationCounts::new()
+    }
+
+    fn untyped_free(&self) -> u64 {
+        self.memory_limit.map_or(u64::MAX, |limit| limit.saturating_sub(self.frame_bytes))
+    }
+
+    /// The simulation holds no capability for a space: the VSpace stays
+    /// with whoever created it, as on seL4 the root task keeps its own.
+    fn release_vspace(&mut self, _id: crate::ids::SpaceId, _vspace: SimVSpace) {}
+
+    /// The simulation has no capability slots to run out of.
+    fn free_slots(&self) -> u64 {
+        0
+    }
+
+    /// The simulation keeps nothing for reuse.
+    fn spares(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// Every kind of failure point is the simulation's `nth` creating
+    /// operation (frame allocation, structure creation or frame map).
+    fn inject_failure(
+        &mut self,
+        _point: memserver_protocol::FailurePoint,
+        nth: u32,
+    ) -> Result<(), memserver_protocol::ErrorCode> {
+        self.fail_after(nth.checked_sub(1).map(u64::from));
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! A dispatcher driven as the seL4 loop drives it: requests encoded into
+//! message words with a caller's badge, the invariant checked after every
+//! message, and every reply required to fit a message.
+
+use memserver_core::dispatch::{CapUse, Dispatcher};
+use memserver_core::sim::{Sim, SimVSpace};
+use memserver_core::Badge;
+use memserver_protocol::words::Words;
+use memserver_protocol::{Quota, Registration, Reply, Request};
+
+use super::ADMIN;
+
+const MIB: u64 = 1 << 20;
+
+/// A started dispatcher for 4 CPUs over a fresh simulation, on the heap.
+pub fn dispatcher() -> Box<Dispatcher<Sim>> {
+    memserver_core::harness::dispatcher(4)
+}
+
+/// Sends `request` from `caller` (with `cap`), checks the invariant, and
+/// returns the reply.
+pub fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Option<SimVSpace>) -> Reply {
+    let (reply, _) = d.handle(caller, &Words::encode(&request).unwrap(), cap);
+    super::check(d.server());
+    assert!(Words::encode(&reply).is_some(), "reply {reply:?} does not fit a message");
+    reply
+}
+
+/// Registers a new VSpace for `client` with a quota of 64 MiB; returns its
+/// space id.
+pub fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
+    registration(d, client).space
+}
+
+/// Registers a new VSpace for `client` with a quota of 64 MiB.
+pub fn registration(d: &mut Dispatcher<Sim>, client: Badge) -> Registration {
+    let vspace = d.backend_mut().new_vspace();
+    register_space(d, client, Quota::bytes(64 * MIB), vspace)
+}
+
+/// Registers a new VSpace for `client` with `quota`; returns its space id.
+pub fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
+    let vspace = d.backend_mut().new_vspace();
+    register_space(d, client, quota, vspace).space
+}
+
+/// Registers `vspace` for `client` with `quota`.
+pub fn register_space(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota, vspace: SimVSpace) -> Registration {
+    let (reply, cap_use) =
+        d.handle(ADMIN, &Words::encode(&Request::Register { client: client.0, quota }).unwrap(), Some(vspace));
+    assert_eq!(cap_use, CapUse::Kept);
+    match reply {
+        Reply::Space(registration) => registration,
+        other => panic!("register: {other:?}"),
+    }
+}

@@ -1,0 +1,62 @@
+//! The seed regression (Linux: vmemmap_populate_compound_pages did not sync
+//! a new top-level entry, so tasks other than init crashed on descriptors
+//! past a 512 GiB boundary): a vmemmap range whose descriptors cross the
+//! boundary between two top-level entries, populated through the
+//! compound-optimised path (and, for contrast, the plain one), with one space
+//! registered before and one after. Every descriptor must translate in every
+//! space exactly as in the canonical table.
+
+mod common;
+
+use common::{check, server, ADMIN};
+use memserver_core::layout::{Area, DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
+use memserver_core::{Badge, FrameKind, Level, Pfn, Rights, VmemmapOptions};
+
+/// First pfn whose descriptor lies in the second top-level entry.
+const BOUNDARY_PFN: u64 = TOP_ENTRY_SPAN / DESCRIPTOR_SIZE;
+
+fn populate_across_the_boundary_then_check(
+    options: VmemmapOptions,
+) -> Box<memserver_core::MemServer<memserver_core::sim::Sim>> {
+    let mut s = server(2);
+    let before = s.backend_mut().new_vspace();
+    s.register_space(ADMIN, before).expect("register before");
+    let start = BOUNDARY_PFN - 1024;
+    let pages = 2048;
+    s.vmemmap_populate(Badge(3), Pfn::new(start).unwrap(), pages, options).expect("populate");
+    check(&s);
+    let after = s.backend_mut().new_vspace();
+    s.register_space(ADMIN, after).expect("register after");
+    check(&s);
+    let boundary = Area::Vmemmap.start() + TOP_ENTRY_SPAN;
+    for vspace in [before, after] {
+        assert!(s.region().backend().has_structure(vspace, Level::Pdpt, boundary), "top-level entry synced");
+        for pfn in start..start + pages {
+            let addr = Area::Vmemmap.start() + pfn * DESCRIPTOR_SIZE;
+            let canonical = s.translate(addr).expect("canonical maps every descriptor");
+            let seen = s.region().backend().translate(vspace, addr).expect("space maps every descriptor");
+            assert_eq!(seen.frame, canonical.frame, "pfn {pfn:#x}");
+            assert_eq!(seen.writable, canonical.rights == Rights::ReadWrite, "pfn {pfn:#x}");
+        }
+    }
+    s
+}
+
+#[test]
+fn seed_compound_vmemmap_across_a_top_level_boundary_is_synced_everywhere() {
+    let s = populate_across_the_boundary_then_check(VmemmapOptions { huge: false, compound_order: Some(9) });
+    // Order 9: 512 descriptors = 8 frames per compound page, 2 of them private.
+    let percpu_frames = 2 * memserver_core::limits::PERCPU_UNIT_SIZE / 4096;
+    assert_eq!(s.stats().frames.small, percpu_frames + 4 * 2);
+    let vmemmap: Vec<_> = s.region().canonical().leaves().filter(|l| Area::Vmemmap.contains(l.addr.get())).collect();
+    assert_eq!(vmemmap.len(), 4 * 8);
+    assert_eq!(vmemmap.iter().filter(|l| l.kind == FrameKind::Owned).count(), 8);
+    assert!(vmemmap.iter().filter(|l| l.kind == FrameKind::Alias).all(|l| l.rights == Rights::ReadOnly));
+}
+
+#[test]
+fn seed_plain_vmemmap_across_a_top_level_boundary_is_synced_everywhere() {
+    let s = populate_across_the_boundary_then_check(VmemmapOptions::default());
+    let vmemmap = s.region().canonical().leaves().filter(|l| Area::Vmemmap.contains(l.addr.get())).count();
+    assert_eq!(vmemmap, 2048 * 64 / 4096);
+}

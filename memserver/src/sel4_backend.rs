@@ -1,0 +1,416 @@
+//! The core's [`Backend`] with real seL4 invocations.
+//!
+//! - Frames and paging structures are retyped in batches (up to 256
+//!   objects per Untyped Retype) from 2 MiB granules of untyped memory
+//!   ([`UntypedPool`]), so creating one costs a fraction of an invocation.
+//!   Unused objects are kept for reuse; when a kind has none left and no
+//!   granule has room, a granule none of whose objects is in use is reset
+//!   (its window mappings removed, then one CNode Revoke deletes its
+//!   objects and their copies) and serves that kind: memory freed by any
+//!   use serves every use.
+//! - A frame is an original capability the server keeps. One space maps
+//!   the original itself until the server needs it (to zero the frame for
+//!   reuse); every other space maps a copy (CNode Copy, then Page Map). A
+//!   copy is kept after Page Unmap, so a recycled frame maps again with one
+//!   Page Map ([`FrameCopies`]). Every mapping is removed with its own Page Unmap:
+//!   seL4 5.0.0 removes a mapping on deletion only with the frame's last
+//!   capability. Freed frames are kept for reuse and zeroed through the
+//!   server's own [`Window`].
+//! - Paging structures deleted from a space are unmapped and kept for the
+//!   next space that needs that level.
+
+use super::cspace::{own_cnode, Slots};
+use super::fault_injection;
+use super::untyped_pool::UntypedPool;
+use super::window::Window;
+use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
+use crate::granules::{ObjectId, ObjectKind, State};
+use memserver_core::backend::{Backend, Rights, SpaceRef};
+use memserver_core::dispatch::Platform;
+use memserver_core::error::BackendError;
+use memserver_core::ids::SpaceId;
+use memserver_core::layout::{Level, PageSize, RegionAddr};
+use memserver_protocol::bootstrap::server_slot;
+use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
+use memserver_protocol::{ErrorCode, FailurePoint};
+use sel4_layer::abi::CPtr;
+use sel4_layer::{CapRights, Page, PagingLevel, PagingStructure, Sel4Error};
+
+/// A frame: its original capability, its object number (which is its
+/// index in the server's frame tables), and its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub cap: CPtr,
+    pub index: u32,
+    pub size: PageSize,
+}
+
+/// A paging structure: the slot of its capability, its object number, and
+/// its level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Structure {
+    pub cap: CPtr,
+    pub id: ObjectId,
+    pub level: Level,
+}
+
+/// Unmapped kept copies given up at once when the server's CNode is full.
+const DROP_BATCH: usize = 1024;
+/// Where the server maps a reused 2 MiB frame to zero it.
+const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
+
+/// The server's seL4 state behind the core.
+pub struct Sel4Backend {
+    pub slots: Slots,
+    pub pool: UntypedPool,
+    pub counts: InvocationCounts,
+    copies: FrameCopies,
+    window: Window,
+}
+
+impl Default for Sel4Backend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn rejected(e: Sel4Error) -> BackendError {
+    match e {
+        Sel4Error::NotEnoughMemory => BackendError::OutOfMemory,
+        Sel4Error::DeleteFirst => BackendError::Occupied,
+        other => BackendError::Rejected(other as u8),
+    }
+}
+
+/// The seL4 paging level and map invocation of a created structure level
+/// (`None` for the PML4, which the server never creates).
+fn paging_level(level: Level) -> Option<(PagingLevel, Invocation)> {
+    match level {
+        Level::Pdpt => Some((PagingLevel::Pdpt, Invocation::MapPdpt)),
+        Level::Pd => Some((PagingLevel::PageDirectory, Invocation::MapPd)),
+        Level::Pt => Some((PagingLevel::PageTable, Invocation::MapPt)),
+        Level::Pml4 => None,
+    }
+}
+
+/// Deletes a capability in the server's own CNode and frees its slot.
+fn delete_cap(slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
+    counts.record(Invocation::Delete);
+    // Deleting a capability the server created in its own CNode cannot
+    // fail.
+    let _ = own_cnode().delete(slot);
+    slots.give_back(slot);
+}
+
+/// Unmaps a copy, keeping a kept one and deleting an extra one.
+///
+/// The unmap is explicit: seL4 5.0.0 unmaps a frame when a capability is
+/// deleted or revoked only if it is the frame's last capability, and the
+/// server always holds the original, so deleting a mapped copy would leave
+/// its page-table entry behind.
+fn dispose(slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped) {
+    let (Unmapped::Kept(copy) | Unmapped::Extra(copy)) = unmapped;
+    counts.record(Invocation::UnmapPage);
+    // Unmapping a copy the server mapped cannot fail.
+    let _ = Page(copy).unmap();
+    if let Unmapped::Extra(copy) = unmapped {
+        delete_cap(slots, counts, copy);
+    }
+}
+
+impl Sel4Backend {
+    /// An empty backend; see [`Sel4Backend::start`].
+    pub const fn new() -> Sel4Backend {
+        Sel4Backend {
+            slots: Slots::new(),
+            pool: UntypedPool::new(),
+            counts: InvocationCounts::new(),
+            copies: FrameCopies::new(),
+            window: Window::new(),
+        }
+    }
+
+    /// Takes the free slots from `first_free_slot` and the untyped caps
+    /// (split into granules), and prepares the server's own VSpace: the
+    /// structures of the large scratch address and of the whole zeroing
+    /// window.
+    pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
+        self.slots.start_at(first_free_slot);
+        self.pool.start(untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
+        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
+        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
+            let structure = self.new_structure(level)?;
+            self.map_structure(server_slot::VSPACE, structure, addr)?;
+        }
+        Ok(())
+    }
+
+    /// Objects not in use and the bytes they hold: fresh objects retyped
+    /// ahead, recycled frames and structures, and kept unmapped copies.
+    pub fn spare_objects(&self) -> (u64, u64) {
+        let (objects, bytes) = self.pool.granules.spare();
+        (objects + self.copies.kept_unmapped(), bytes)
+    }
+
+    fn delete(&mut self, slot: CPtr) {
+        delete_cap(&mut self.slots, &mut self.counts, slot);
+    }
+
+    /// Makes sure a slot is free: when none is, kept copies that are not
+    /// mapped are deleted (they only save a CNode Copy). Without this, the
+    /// copies of recycled frames (up to one per frame per space) could fill
+    /// the CNode while memory is still free.
+    fn make_room(&mut self) {
+        if self.slots.available() == 0 {
+            let (slots, counts) = (&mut self.slots, &mut self.counts);
+            self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(slots, counts, copy));
+        }
+    }
+
+    /// A free slot (making room if needed), or `None` when the CNode holds
+    /// nothing but objects in use.
+    pub fn take_slot(&mut self) -> Option<CPtr> {
+        self.make_room();
+        self.slots.take()
+    }
+
+    /// An object of `kind` not in use, now in use: one kept or retyped
+    /// earlier, one of a batch retyped now, or, when no granule has one or
+    /// room for one, one from a granule reset for it.
+    fn object(&mut self, kind: ObjectKind) -> Result<(CPtr, ObjectId, State), BackendError> {
+        if let Some(object) = self.pool.take(kind, &mut self.counts).map_err(rejected)? {
+            return Ok(object);
+        }
+        let granule = self.pool.granules.reclaimable(kind).ok_or(BackendError::OutOfMemory)?;
+        self.reset(granule)?;
+        self.pool.take(kind, &mut self.counts).map_err(rejected)?.ok_or(BackendError::OutOfMemory)
+    }
+
+    /// Resets `granule`, none of whose objects is in use, so its memory can
+    /// be retyped as anything. Its frames are mapped in no client space
+    /// (they were unmapped when freed); the window's mappings of them are
+    /// removed here, since deleting a capability that is not a frame's last
+    /// leaves its mapping in place. The revoke then deletes the objects and
+    /// the kept copies of their capabilities, whose slots are free again.
+    fn reset(&mut self, granule: usize) -> Result<(), BackendError> {
+        for (id, kind) in self.pool.granules.objects(granule) {
+            if kind == ObjectKind::SmallFrame && self.window.holds(id.get()) {
+                self.counts.record(Invocation::UnmapPage);
+                // Unmapping the server's own mapping of its frame cannot fail.
+                let _ = Page(self.pool.slot(id)).unmap();
+                self.window.release(id.get());
+            }
+        }
+        self.pool.revoke(granule, &mut self.counts).map_err(rejected)?;
+        let (copies, slots) = (&mut self.copies, &mut self.slots);
+        for (id, kind) in self.pool.granules.objects(granule) {
+            if matches!(kind, ObjectKind::SmallFrame | ObjectKind::LargeFrame) {
+                copies.forget_frame(id.get(), |copy| slots.give_back(copy));
+            }
+        }
+        self.pool.granules.reset(granule);
+        Ok(())
+    }
+
+    /// A structure of `level`: a kept one, or a fresh one.
+    fn new_structure(&mut self, level: Level) -> Result<Structure, BackendError> {
+        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
+        let kind = ObjectKind::structure(level).ok_or(BackendError::Rejected(0))?;
+        let (cap, id, _) = self.object(kind)?;
+        Ok(Structure { cap, id, level })
+    }
+
+    fn map_structure(&mut self, vspace: CPtr, structure: Structure, addr: u64) -> Result<(), BackendError> {
+        let (paging, invocation) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
+        self.counts.record(invocation);
+        let mapped = fault_injection::check(FailurePoint::Map);
+        mapped.and_then(|()| PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr)).map_err(|e| {
+            // Nothing refers to the object: keep it for later.
+            self.pool.granules.give_back(structure.id);
+            rejected(e)
+        })
+    }
+
+    /// Zeroes a recycled frame: 4 KiB frames through the window (mapped
+    /// there on their first reuse, and left there), 2 MiB frames through
+    /// the large scratch address.
+    fn zero(&mut self, frame: Frame) -> Result<(), BackendError> {
+        // The frame is unmapped everywhere; its original is the server's
+        // again, to map here.
+        self.copies.take_original(frame.index);
+        let addr = match frame.size {
+            PageSize::Small => {
+                let addr = Window::address(frame.index);
+                if !self.window.holds(frame.index) {
+                    self.counts.record(Invocation::MapPage);
+                    Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
+                    self.window.hold(frame.index);
+                }
+                addr
+            }
+            PageSize::Large => {
+                self.counts.record(Invocation::MapPage);
+                Page(frame.cap).map(server_slot::VSPACE, SCRATCH_LARGE, CapRights::READ_WRITE).map_err(rejected)?;
+                SCRATCH_LARGE
+            }
+        };
+        // SAFETY: the frame is mapped read-write at `addr` in this VSpace for
+        // its whole size, and only the server uses its own mappings.
+        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, frame.size.bytes() as usize) };
+        if frame.size == PageSize::Large {
+            self.counts.record(Invocation::UnmapPage);
+            Page(frame.cap).unmap().map_err(rejected)?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for Sel4Backend {
+    type Frame = Frame;
+    type Structure = Structure;
+    type VSpace = CPtr;
+
+    /// A fresh frame comes zeroed from its Retype; a recycled one is
+    /// zeroed here.
+    fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
+        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
+        let (cap, id, state) = self.object(ObjectKind::frame(size))?;
+        let frame = Frame { cap, index: id.get(), size };
+        if state == State::Spare {
+            if let Err(e) = self.zero(frame) {
+                self.free_frame(frame);
+                return Err(e);
+            }
+        }
+        Ok(frame)
+    }
+
+    /// The frame is kept for reuse (deleting it alone would not give its
+    /// memory back: only its granule's reset does).
+    fn free_frame(&mut self, frame: Frame) {
+        if let Some(id) = ObjectId::new(frame.index) {
+            self.pool.granules.give_back(id);
+        }
+    }
+
+    /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
+    /// copies stay, so the frame maps again without copies when recycled
+    /// (they are given up only when slots run out, see `make_room`); extra
+    /// copies are deleted.
+    fn revoke_frame(&mut self, frame: Frame) {
+        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
+        copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
+    }
+
+    fn create_structure(
+        &mut self,
+        space: SpaceRef<CPtr>,
+        level: Level,
+        addr: RegionAddr,
+    ) -> Result<Structure, BackendError> {
+        let structure = self.new_structure(level)?;
+        self.map_structure(space.vspace, structure, addr.get())?;
+        Ok(structure)
+    }
+
+    fn delete_structure(&mut self, _space: SpaceRef<CPtr>, structure: Structure) {
+        let Some((paging, _)) = paging_level(structure.level) else { return };
+        self.counts.record(Invocation::UnmapStructure);
+        // Unmapping a structure the server mapped cannot fail.
+        let _ = PagingStructure { cap: structure.cap, level: paging }.unmap();
+        self.pool.granules.give_back(structure.id);
+    }
+
+    fn map_frame(
+        &mut self,
+        space: SpaceRef<CPtr>,
+        addr: RegionAddr,
+        frame: Frame,
+        _size: PageSize,
+        rights: Rights,
+    ) -> Result<(), BackendError> {
+        let index = space.id.index();
+        let rights = match rights {
+            Rights::ReadOnly => CapRights::READ,
+            Rights::ReadWrite => CapRights::READ_WRITE,
+        };
+        // The original maps in one space while the zeroing window does not
+        // hold it.
+        let original = (!self.window.holds(frame.index)).then_some(frame.cap);
+        let plan = self.copies.plan(frame.index, index, original);
+        let copy = match plan {
+            CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
+            CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
+            CopyFor::NewKept | CopyFor::NewExtra => {
+                let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
+                let cnode = own_cnode();
+                self.counts.record(Invocation::Copy);
+                // Kept copies may later map read-write; the mapping's own
+                // rights make a read-only mapping read-only.
+                let copied = fault_injection::check(FailurePoint::Copy);
+                if let Err(e) = copied.and_then(|()| cnode.copy(copy, cnode, frame.cap, CapRights::READ_WRITE)) {
+                    self.slots.give_back(copy);
+                    return Err(rejected(e));
+                }
+                copy
+            }
+        };
+        self.counts.record(Invocation::MapPage);
+        if let Err(e) =
+            fault_injection::check(FailurePoint::Map).and_then(|()| Page(copy).map(space.vspace, addr.get(), rights))
+        {
+            match plan {
+                CopyFor::NewExtra => self.delete(copy),
+                // A new kept copy stays kept, unmapped.
+                CopyFor::NewKept => self.copies.keep_unmapped(frame.index, index, copy),
+                CopyFor::Reuse(_) | CopyFor::Original(_) => {}
+            }
+            return Err(rejected(e));
+        }
+        // Room for an extra copy was checked above.
+        self.copies.mapped(frame.index, index, addr.get(), copy, plan);
+        Ok(())
+    }
+
+    fn unmap_frame(&mut self, space: SpaceRef<CPtr>, addr: RegionAddr, frame: Frame) {
+        if let Some(unmapped) = self.copies.unmapped(frame.index, space.id.index(), addr.get()) {
+            dispose(&mut self.slots, &mut self.counts, unmapped);
+        }
+    }
+}
+
+impl Platform for Sel4Backend {
+    fn frame_address(&mut self, frame: Frame) -> u64 {
+        self.counts.record(Invocation::GetAddress);
+        // The server's own frame capability always has an address.
+        Page(frame.cap).address().unwrap_or(0)
+    }
+
+    fn invocations(&self) -> InvocationCounts {
+        self.counts
+    }
+
+    fn untyped_free(&self) -> u64 {
+        self.pool.granules.untyped_free()
+    }
+
+    /// Empty slots, those set aside for objects not yet made included.
+    fn free_slots(&self) -> u64 {
+        self.slots.available() as u64 + self.pool.granules.empty_slots()
+    }
+
+    fn spares(&self) -> (u64, u64) {
+        self.spare_objects()
+    }
+
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
+        fault_injection::arm(point, nth);
+        Ok(())
+    }
+
+    fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {
+        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
+        copies.forget_space(id.index(), |copy| delete_cap(slots, counts, copy));
+        self.delete(vspace);
+    }
+}

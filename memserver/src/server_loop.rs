@@ -1,0 +1,119 @@
+//! The server program's loop: receive, decode, dispatch, reply. Faults of
+//! registered spaces' threads arrive on the same endpoint (on their fault
+//! badges); they are repaired from the canonical table or queued as
+//! reports for the administrator, who is told by a signal of its
+//! notification, which never blocks (`memserver_protocol::bootstrap`). Nothing a
+//! message contains can stop the loop, and whatever capability arrives
+//! with any message is gone from the receive slot before the next receive.
+
+use super::cspace::own_cnode;
+use super::sel4_backend::Sel4Backend;
+use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
+use memserver_core::ids::Badge;
+use memserver_core::server::Config;
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, MAX_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::{ErrorCode, Reply};
+use memserver_protocol::{Words, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
+use sel4_layer::abi::size::MSG_MAX_LENGTH;
+use sel4_layer::abi::CPtr;
+use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
+use sel4_layer::{ipc, ipc_buffer, MessageInfo};
+
+/// The server, built in place (it is far too large for the stack).
+static DISPATCHER: spin::Mutex<Dispatcher<Sel4Backend>> =
+    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: MAX_CPUS }));
+
+/// The empty reply: answers a ping, restarts a thread after a repair.
+const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
+
+// Every message of the protocol fits seL4's message registers.
+const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH);
+
+/// Most untyped capabilities the server takes at start.
+const MAX_START_UNTYPEDS: u32 = 64;
+
+/// Sets up the backend and the server, then serves forever. A failure to
+/// start is a panic: the administrator hears of it as this thread's fault.
+#[allow(clippy::panic, reason = "start-up failures end the server before it serves any request")]
+pub fn run(start: ServerStart) -> ! {
+    let mut dispatcher = DISPATCHER.lock();
+    let mut untypeds: heapless::Vec<(CPtr, u8), { MAX_START_UNTYPEDS as usize }> = heapless::Vec::new();
+    for i in 0..start.untypeds.min(MAX_START_UNTYPEDS) {
+        // Capacity is MAX_START_UNTYPEDS.
+        let _ = untypeds.push((server_slot::UNTYPED_START + i as u64, start.untyped_bits as u8));
+    }
+    if let Err(e) = dispatcher.backend_mut().start(start.first_free_slot, &untypeds) {
+        panic!("memserver: backend start failed: {e:?}");
+    }
+    if let Err(e) = dispatcher.start() {
+        panic!("memserver: start failed: {e:?}");
+    }
+    sel4_layer::println!(
+        "memserver: serving ({} untyped caps, {} MiB)",
+        untypeds.len(),
+        dispatcher.stats().untyped_free >> 20
+    );
+    serve(&mut dispatcher)
+}
+
+fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
+    // Where the next capability that arrives goes; with no slot left,
+    // capabilities are not received (a registration then fails cleanly).
+    let mut receive_slot = dispatcher.backend_mut().take_slot();
+    let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
+    loop {
+        match receive_slot {
+            Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, SERVER_CNODE_BITS),
+            None => ipc_buffer::set_receive_path(0, 0, 0),
+        }
+        let msg = match pending_reply.take() {
+            Some((info, mrs)) => syscall::reply_recv(server_slot::ENDPOINT, info, mrs),
+            None => syscall::recv(server_slot::ENDPOINT),
+        };
+        // seL4 moves at most one capability into the receive slot: the
+        // first it does not unwrap (one to this very endpoint arrives as
+        // its badge alone). It is there exactly when more capabilities
+        // came than were unwrapped, whatever the message.
+        let arrived = receive_slot.filter(|_| msg.info.extra_caps() > msg.info.caps_unwrapped().count_ones().into());
+        let mut reply = None;
+        let mut kept = false;
+        if msg.badge & badge::SPACE_FAULT != 0 {
+            let (label, with_caps) = (msg.info.label(), msg.info.extra_caps() != 0);
+            pending_reply = match dispatcher.fault(msg.badge, label, with_caps, &received(&msg)) {
+                FaultAction::Resume => Some(EMPTY),
+                // The thread waits for the administrator; a forger, for nothing.
+                FaultAction::Reported | FaultAction::Dropped => None,
+            };
+        } else if msg.info.label() == PING_LABEL {
+            pending_reply = Some(EMPTY);
+        } else {
+            let (answer, cap_use) = dispatcher.handle(Badge(msg.badge), &received(&msg), arrived);
+            reply = Some(answer);
+            kept = cap_use == CapUse::Kept;
+        }
+        // Empty the slot again: the next message's capability could not
+        // arrive in an occupied one.
+        match (arrived, kept) {
+            (Some(_), true) => receive_slot = dispatcher.backend_mut().take_slot(),
+            // Deleting what arrived in the server's own slot cannot fail
+            // in a way that matters: the slot is empty afterwards.
+            (Some(slot), false) => drop(own_cnode().delete(slot)),
+            (None, _) => {}
+        }
+        if dispatcher.take_notice() {
+            syscall::signal(server_slot::REPORT);
+        }
+        if let Some(reply) = reply {
+            let words = Words::encode(&reply).unwrap_or_else(|| {
+                // Every reply fits (tested); answer something rather than die.
+                Words::encode(&Reply::Error(ErrorCode::Kernel)).unwrap_or_else(|| Words::from_slice(&[]))
+            });
+            pending_reply = Some(ipc::stage(PROTOCOL_LABEL, words.as_slice(), 0));
+        }
+    }
+}
+
+/// The words of the message `msg`.
+fn received(msg: &SyscallResult) -> Words {
+    Words::from_fn(msg.info.length() as usize, |i| ipc::word(msg, i))
+}

@@ -1,0 +1,48 @@
+//! Kernel objects for the root task: free slots of its CNode and untyped
+//! RAM from bootinfo, handed out one object at a time.
+
+use sel4_layer::abi::{init_cap, size, CPtr};
+use sel4_layer::bootinfo::{BootInfo, UntypedCap};
+use sel4_layer::{Sel4Error, Slot, Untyped};
+
+/// Allocates slots and retypes objects from the boot untypeds.
+pub struct Allocator {
+    next_slot: CPtr,
+    end_slot: CPtr,
+    /// RAM untypeds, largest first.
+    untypeds: heapless::Vec<UntypedCap, { size::MAX_BOOTINFO_UNTYPED }>,
+    /// Index of the untyped currently retyped from.
+    current: usize,
+}
+
+impl Allocator {
+    /// Takes the empty slots and RAM untypeds that bootinfo lists.
+    pub fn new(bootinfo: &BootInfo) -> Allocator {
+        let mut untypeds: heapless::Vec<UntypedCap, { size::MAX_BOOTINFO_UNTYPED }> =
+            bootinfo.untypeds().filter(|u| u.desc.is_device == 0).collect();
+        untypeds.sort_unstable_by_key(|u| core::cmp::Reverse(u.desc.size_bits));
+        let empty = bootinfo.empty;
+        Allocator { next_slot: empty.start, end_slot: empty.end, untypeds, current: 0 }
+    }
+
+    /// A free slot of the root CNode.
+    pub fn slot(&mut self) -> CPtr {
+        assert!(self.next_slot < self.end_slot, "root CNode: no free slot left");
+        self.next_slot += 1;
+        self.next_slot - 1
+    }
+
+    /// Creates one object of `object_type` (`size_bits` for variable-size
+    /// types) and returns the slot of its capability.
+    pub fn retype(&mut self, object_type: u64, size_bits: u64) -> CPtr {
+        let slot = self.slot();
+        while let Some(untyped) = self.untypeds.get(self.current) {
+            match Untyped(untyped.slot).retype(object_type, size_bits, Slot::in_root(init_cap::CNODE, slot), 1) {
+                Ok(()) => return slot,
+                Err(Sel4Error::NotEnoughMemory) => self.current += 1,
+                Err(e) => panic!("retype of object type {object_type} failed: {e:?}"),
+            }
+        }
+        panic!("untyped memory exhausted (object type {object_type})")
+    }
+}

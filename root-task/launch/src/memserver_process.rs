@@ -1,0 +1,101 @@
+//! Starting the memory server: its process, its endpoint, a pool of
+//! untyped memory, and the capabilities the bootstrap contract names,
+//! among them the notification by which the server tells the starting
+//! thread that fault reports wait.
+
+use crate::allocator::Allocator;
+use crate::process::{Process, ProcessSpec};
+use crate::vspace::VSpace;
+use client_lib::AdminClient;
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
+use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::{CNode, CapRights, Tcb};
+
+/// The server's priority: above its clients, below the root task.
+const PRIORITY: u8 = 200;
+/// Untyped memory for the server: `count` pieces of 2^`bits` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct UntypedGrant {
+    /// How many pieces.
+    pub count: u64,
+    /// The size of each, in bits.
+    pub bits: u64,
+}
+
+impl UntypedGrant {
+    /// What the demo system gives the server: 64 MiB.
+    pub const DEMO: UntypedGrant = UntypedGrant { count: 4, bits: 24 };
+}
+
+/// The running memory server, as the root task holds it.
+pub struct MemServerProcess {
+    /// The server's endpoint (unbadged; minted for each client).
+    pub endpoint: CPtr,
+    /// The administrator's connection.
+    pub admin: AdminClient,
+    admin_endpoint: CPtr,
+}
+
+impl MemServerProcess {
+    /// Loads the server from `image`, hands it its capabilities and the
+    /// untyped memory of `grant`, and starts it. `root_endpoint` receives
+    /// its own faults. The notification it signals while fault reports
+    /// wait is bound to the calling thread (the root task's): a receive of
+    /// that thread on any endpoint then returns for it too, with badge
+    /// `badge::REPORT_NOTICE`.
+    pub fn launch(
+        alloc: &mut Allocator,
+        root: &mut VSpace,
+        image: &[u8],
+        root_endpoint: CPtr,
+        grant: UntypedGrant,
+    ) -> Self {
+        let spec = ProcessSpec {
+            name: "memserver",
+            image,
+            priority: PRIORITY,
+            cnode_bits: SERVER_CNODE_BITS,
+            fault_slot: server_slot::FAULT,
+        };
+        let process = Process::load(alloc, root, &spec);
+        let endpoint = alloc.retype(object_type::ENDPOINT, 0);
+        process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
+        process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
+        process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
+        let notice = alloc.retype(object_type::NOTIFICATION, 0);
+        process.give(server_slot::REPORT, notice, CapRights::SEND, badge::REPORT_NOTICE);
+        Tcb(init_cap::TCB).bind_notification(notice).unwrap_or_else(|e| panic!("binding the report notice: {e:?}"));
+        process.give(server_slot::FAULT, root_endpoint, CapRights::ALL, badge::SERVER_FAULT);
+        for i in 0..grant.count {
+            let untyped = alloc.retype(object_type::UNTYPED, grant.bits);
+            process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
+        }
+        let first_free = server_slot::UNTYPED_START + grant.count;
+        let start =
+            ServerStart { untypeds: grant.count as u32, untyped_bits: grant.bits as u32, first_free_slot: first_free };
+        process.start(&process.main, start.to_args());
+        let admin = mint_badged(alloc, endpoint, badge::ADMIN);
+        MemServerProcess { endpoint, admin: AdminClient::new(admin), admin_endpoint: admin }
+    }
+
+    /// A new endpoint capability of the root task's own to the server, with
+    /// `badge` (for calling the server as a client).
+    pub fn endpoint_with_badge(&self, alloc: &mut Allocator, badge: u64) -> CPtr {
+        mint_badged(alloc, self.endpoint, badge)
+    }
+
+    /// The administrator's badged endpoint, for requests any client may
+    /// make (such as learning the region layout).
+    pub fn admin_endpoint(&self) -> CPtr {
+        self.admin_endpoint
+    }
+}
+
+/// Mints `endpoint` with `badge` into a new slot of the root task's CNode.
+fn mint_badged(alloc: &mut Allocator, endpoint: CPtr, badge: u64) -> CPtr {
+    let slot = alloc.slot();
+    CNode::root_task(init_cap::CNODE)
+        .mint(slot, CNode::root_task(init_cap::CNODE), endpoint, CapRights::ALL, badge)
+        .unwrap_or_else(|e| panic!("minting an endpoint with badge {badge:#x} failed: {e:?}"));
+    slot
+}

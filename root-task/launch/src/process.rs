@@ -1,0 +1,183 @@
+//! Programs the root task starts: an ELF image loaded into a new VSpace,
+//! with its own CNode, and threads with their own IPC buffers and stacks.
+
+use crate::allocator::Allocator;
+use crate::vspace::VSpace;
+use elf::abi::{PF_W, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+use sel4_layer::abi::{init_cap, object_type, size, CPtr};
+use sel4_layer::{CNode, CapRights, Page, Tcb, UserContext};
+
+/// Where a program's first thread's IPC buffer is mapped; thread n's is
+/// n pages above.
+const IPC_BUFFERS_VADDR: u64 = 0x1000_0000;
+/// Where the stacks of threads after the first are mapped, one per
+/// `STACK_STRIDE` (the gap below each is an unmapped guard).
+const STACKS_VADDR: u64 = 0x2000_0000;
+const STACK_STRIDE: u64 = 0x10_0000;
+/// Pages of stack for threads after the first (the first runs on the
+/// program's static stack).
+const STACK_PAGES: u64 = 16;
+/// Where the root task maps a frame of its own to fill it.
+const SCRATCH_VADDR: u64 = 0x80_0000_0000;
+const PAGE: u64 = 1 << size::PAGE_BITS;
+
+/// What to load and how.
+pub struct ProcessSpec<'a> {
+    /// The program's name, for messages.
+    pub name: &'static str,
+    /// Its ELF image.
+    pub image: &'a [u8],
+    /// Priority (and maximum controlled priority) of its threads.
+    pub priority: u8,
+    /// Its CNode has 2^cnode_bits slots.
+    pub cnode_bits: u64,
+    /// The slot of its CNode that holds its threads' fault endpoint.
+    pub fault_slot: u64,
+}
+
+/// A thread of a process.
+pub struct Thread {
+    /// Its TCB.
+    pub tcb: Tcb,
+    ipc_buffer: u64,
+    /// 0 for the first thread (it uses the program's static stack).
+    stack_top: u64,
+}
+
+/// A loaded program.
+pub struct Process {
+    /// The program's name, for messages.
+    pub name: &'static str,
+    /// Its CNode (in the root task's CSpace).
+    pub cnode: CNode,
+    /// Its VSpace.
+    pub vspace: VSpace,
+    /// Its first thread.
+    pub main: Thread,
+    entry: u64,
+    priority: u8,
+    fault_slot: u64,
+    threads: u64,
+}
+
+impl Process {
+    /// Loads `spec.image` into a new VSpace, with a new CNode and a first
+    /// thread (not started).
+    pub fn load(alloc: &mut Allocator, root: &mut VSpace, spec: &ProcessSpec) -> Process {
+        let name = spec.name;
+        let file =
+            ElfBytes::<LittleEndian>::minimal_parse(spec.image).unwrap_or_else(|e| panic!("{name}: bad ELF: {e}"));
+        let segments = file.segments().unwrap_or_else(|| panic!("{name}: ELF without program headers"));
+        let loads = || segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0);
+        let mut vspace = VSpace::new(alloc);
+        let start = loads().map(|s| s.p_vaddr).min().unwrap_or_else(|| panic!("{name}: nothing to load")) & !(PAGE - 1);
+        let end = loads().map(|s| s.p_vaddr + s.p_memsz).max().unwrap_or(start);
+        for page in (start..end).step_by(PAGE as usize) {
+            let overlapping = || loads().filter(move |s| s.p_vaddr < page + PAGE && s.p_vaddr + s.p_memsz > page);
+            if overlapping().next().is_none() {
+                continue;
+            }
+            let frame = alloc.retype(object_type::X86_4K, 0);
+            let file_bytes = || overlapping().filter(|s| s.p_filesz > 0 && s.p_vaddr + s.p_filesz > page);
+            if file_bytes().next().is_some() {
+                root.map(alloc, frame, SCRATCH_VADDR, CapRights::READ_WRITE);
+                for s in file_bytes() {
+                    copy_segment_bytes(name, spec.image, &s, page);
+                }
+                Page(frame).unmap().unwrap_or_else(|e| panic!("{name}: scratch unmap failed: {e:?}"));
+            }
+            let writable = overlapping().any(|s| s.p_flags & PF_W != 0);
+            vspace.map(alloc, frame, page, if writable { CapRights::READ_WRITE } else { CapRights::READ });
+        }
+        let cnode = CNode { cap: alloc.retype(object_type::CAP_TABLE, spec.cnode_bits), depth: spec.cnode_bits as u8 };
+        let mut process = Process {
+            name,
+            cnode,
+            vspace,
+            main: Thread { tcb: Tcb(0), ipc_buffer: 0, stack_top: 0 },
+            entry: file.ehdr.e_entry,
+            priority: spec.priority,
+            fault_slot: spec.fault_slot,
+            threads: 0,
+        };
+        process.main = process.new_thread(alloc, false);
+        process
+    }
+
+    /// A new thread in this process, with its own IPC buffer and, unless it
+    /// is the first, its own stack. Not started.
+    pub fn add_thread(&mut self, alloc: &mut Allocator) -> Thread {
+        self.new_thread(alloc, true)
+    }
+
+    fn new_thread(&mut self, alloc: &mut Allocator, own_stack: bool) -> Thread {
+        let n = self.threads;
+        self.threads += 1;
+        let ipc_buffer = IPC_BUFFERS_VADDR + n * PAGE;
+        let ipc_frame = alloc.retype(object_type::X86_4K, 0);
+        self.vspace.map(alloc, ipc_frame, ipc_buffer, CapRights::READ_WRITE);
+        let stack_top = if own_stack { STACKS_VADDR + (n + 1) * STACK_STRIDE } else { 0 };
+        if own_stack {
+            for page in 0..STACK_PAGES {
+                let frame = alloc.retype(object_type::X86_4K, 0);
+                self.vspace.map(alloc, frame, stack_top - (page + 1) * PAGE, CapRights::READ_WRITE);
+            }
+        }
+        let tcb = Tcb(alloc.retype(object_type::TCB, 0));
+        let guard = CNode::guard_data(0, 64 - self.cnode.depth as u64);
+        tcb.configure(
+            self.fault_slot,
+            self.priority,
+            self.priority,
+            self.cnode.cap,
+            guard,
+            self.vspace.pml4,
+            ipc_buffer,
+            ipc_frame,
+        )
+        .unwrap_or_else(|e| panic!("{}: TCB configure failed: {e:?}", self.name));
+        Thread { tcb, ipc_buffer, stack_top }
+    }
+
+    /// Puts a copy of the root task's cap `src` in the program's slot
+    /// `dest`, with `rights` and, for an endpoint, `badge`.
+    pub fn give(&self, dest: u64, src: CPtr, rights: CapRights, badge: u64) {
+        self.cnode
+            .mint(dest, CNode::root_task(init_cap::CNODE), src, rights, badge)
+            .unwrap_or_else(|e| panic!("{}: mint into slot {dest} failed: {e:?}", self.name));
+    }
+
+    /// (Re)starts `thread` at the program's entry with rdi = its IPC
+    /// buffer and `args` in rsi, rdx and rcx.
+    pub fn start(&self, thread: &Thread, args: [u64; 3]) {
+        let [rsi, rdx, rcx] = args;
+        let context = UserContext {
+            rip: self.entry,
+            rsp: thread.stack_top,
+            rdi: thread.ipc_buffer,
+            rsi,
+            rdx,
+            rcx,
+            ..Default::default()
+        };
+        thread.tcb.write_registers(true, &context).unwrap_or_else(|e| panic!("{}: start failed: {e:?}", self.name));
+    }
+}
+
+/// Copies the file bytes of segment `s` that fall in `page`, which is
+/// mapped at `SCRATCH_VADDR`.
+fn copy_segment_bytes(name: &str, image: &[u8], s: &elf::segment::ProgramHeader, page: u64) {
+    let from = s.p_vaddr.max(page);
+    let to = (s.p_vaddr + s.p_filesz).min(page + PAGE);
+    if from >= to {
+        return;
+    }
+    let offset = (s.p_offset + from - s.p_vaddr) as usize;
+    let bytes =
+        image.get(offset..offset + (to - from) as usize).unwrap_or_else(|| panic!("{name}: segment outside the file"));
+    // SAFETY: the page's frame is mapped read-write at SCRATCH_VADDR in
+    // this VSpace, and `from - page + bytes.len() <= PAGE`.
+    unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), (SCRATCH_VADDR + from - page) as *mut u8, bytes.len()) };
+}
