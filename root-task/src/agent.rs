@@ -172,10 +172,22 @@ impl Agent {
     /// Starts a percpu worker thread on `cpu` that increments the counter
     /// at `addr` `times` times.
     pub fn start_worker(&mut self, alloc: &mut Allocator, cpu: u64, addr: u64, times: u64) -> Thread {
-        let worker = self.process.add_thread(alloc);
-        worker.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("{}: affinity {cpu}: {e:?}", self.name));
-        self.process.start(&worker, [role::PERCPU_WORKER, addr, times]);
-        worker
+        self.start_thread(alloc, cpu, [role::PERCPU_WORKER, addr, times])
+    }
+
+    /// Starts a thread on `cpu` that forges `times` VM faults at `addr` on
+    /// the agent's fault endpoint, then reports.
+    pub fn start_forger(&mut self, alloc: &mut Allocator, cpu: u64, addr: u64, times: u64) -> Thread {
+        self.start_thread(alloc, cpu, [role::FORGER, addr, times])
+    }
+
+    /// A new thread of the agent's process, placed on `cpu` before it
+    /// first runs (it never migrates), started with `args`.
+    fn start_thread(&mut self, alloc: &mut Allocator, cpu: u64, args: [u64; 3]) -> Thread {
+        let thread = self.process.add_thread(alloc);
+        thread.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("{}: affinity {cpu}: {e:?}", self.name));
+        self.process.start(&thread, args);
+        thread
     }
 
     /// Waits for this agent's next outcome. A real fault of its threads,

@@ -13,7 +13,14 @@ pub mod role {
     pub const AGENT: u64 = 0;
     /// Increment the percpu counter at rdx, rcx times, then report.
     pub const PERCPU_WORKER: u64 = 1;
+    /// Send rcx forged VM faults at the address in rdx on the agent's
+    /// fault endpoint (slot::FAULT), claiming [`super::FORGED_IP`], then
+    /// report.
+    pub const FORGER: u64 = 2;
 }
+
+/// The instruction address forged faults claim.
+pub const FORGED_IP: u64 = 0xbad_0000;
 
 /// Slots of an agent's CNode.
 pub mod slot {

@@ -8,8 +8,9 @@
 
 use client_lib::transport;
 use client_lib::{ErrorCode, MemClient};
+use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use root_task::agent_protocol::{role, slot, Command, Outcome, RawMessage};
+use root_task::agent_protocol::{role, slot, Command, Outcome, RawMessage, FORGED_IP};
 use root_task::stress_plan::{self, Stress};
 use sel4_layer::runtime::StartRegs;
 use sel4_layer::{ipc_buffer, syscall, MessageInfo};
@@ -19,6 +20,7 @@ sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 fn main(regs: StartRegs) -> ! {
     match regs.rsi {
         role::PERCPU_WORKER => percpu_worker(regs.rdx, regs.rcx),
+        role::FORGER => forger(regs.rdx, regs.rcx),
         _ => serve(),
     }
 }
@@ -113,8 +115,23 @@ fn percpu_worker(addr: u64, times: u64) -> ! {
         // task made; only this thread writes it.
         unsafe { counter.write_volatile(counter.read_volatile() + 1) };
     }
+    finished()
+}
+
+/// Forges `times` VM faults at `addr` on this space's fault endpoint,
+/// then reports.
+fn forger(addr: u64, times: u64) -> ! {
+    let info = MessageInfo::new(fault::VM_FAULT, 0, 0, fault::VM_FAULT_LENGTH);
+    for _ in 0..times {
+        syscall::send(slot::FAULT, info, [FORGED_IP, addr, 0, 0]);
+    }
+    finished()
+}
+
+/// Reports that a worker thread is done and idles until the root task
+/// suspends it.
+fn finished() -> ! {
     report(&Outcome::Done);
-    // Nothing more to do; the root task suspends this thread.
     loop {
         syscall::yield_now();
     }

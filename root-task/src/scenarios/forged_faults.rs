@@ -17,15 +17,13 @@ use crate::verdict::{reason, Context, Reason, Verdict};
 use memserver_protocol::fault;
 use memserver_protocol::{FaultKind, FaultReport};
 use root_task::agent::{Agent, Trouble};
-use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
+use root_task::agent_protocol::{slot, Command, Outcome, RawMessage, FORGED_IP};
 use root_task::inbox::Event;
 
 /// Forged faults in the flood.
 const FLOOD: u32 = 200;
 /// Calls the root task makes while the flood arrives.
 const CALLS_DURING_FLOOD: u32 = 2000;
-/// The instruction address the forged faults claim.
-const FORGED_IP: u64 = 0xbad_0000;
 /// A page-fault error code of a write.
 const FSR_WRITE: u64 = 0b110;
 
@@ -98,15 +96,14 @@ pub fn run(w: &mut World) -> Verdict {
     Ok(())
 }
 
-/// B, on a second CPU, forges `FLOOD` faults at `unmapped`, while the root
-/// task calls the server for reports again and again, then waits. Every
-/// forged fault must come back as a report of B's space or be counted in
-/// one as dropped; nothing else arrives.
+/// A thread of B's, on a second CPU from its start, forges `FLOOD` faults
+/// at `unmapped`, while the root task calls the server for reports again
+/// and again, then waits. Every forged fault must come back as a report of
+/// B's space or be counted in one as dropped; nothing else arrives.
 fn flood(w: &mut World, b_space: u8, unmapped: u64) -> Verdict {
-    let b = &w.agents[1];
     let admin = w.server.admin;
-    b.pin(if w.cpus > 1 { 1 } else { 0 }).context("pinning B")?;
-    b.send(Command::Message(vm_fault(slot::FAULT, unmapped, 0, FLOOD)));
+    let cpu = if w.cpus > 1 { 1 } else { 0 };
+    let forger = w.agents[1].start_forger(w.alloc, cpu, unmapped, FLOOD.into());
     let mut seen = 0u64;
     let mut count = |r: FaultReport| -> Verdict {
         if (r.space, r.addr, r.kind) != (b_space, unmapped, FaultKind::UnmappedRead) {
@@ -123,7 +120,7 @@ fn flood(w: &mut World, b_space: u8, unmapped: u64) -> Verdict {
     loop {
         match w.inbox.next() {
             Event::Fault(r) => count(r)?,
-            // Only B runs now.
+            // Only B's forger runs now.
             Event::Outcome { outcome: Outcome::Done, .. } => break,
             other => fail!("during B's flood: {other}"),
         }
@@ -131,7 +128,7 @@ fn flood(w: &mut World, b_space: u8, unmapped: u64) -> Verdict {
     while let Some(r) = admin.take_fault().context("taking the last reports")? {
         count(r)?;
     }
-    b.pin(0).context("pinning B back")?;
+    forger.tcb.suspend().context("suspending B's forger")?;
     if seen != u64::from(FLOOD) {
         fail!("{FLOOD} forged faults, {seen} reports taken or counted as dropped");
     }
