@@ -1,25 +1,102 @@
 //! The typed client API: `MemClient` for programs whose address space is
-//! registered with the server, `AdminClient` for the root task.
+//! registered with the server, `AdminClient` for the root task. Each typed
+//! call takes what it returns from the one kind of reply its request gets
+//! (a [`Pick`]); any other kind is [`ClientError::WrongReply`].
 
+use crate::error::{wire_code, ClientError};
 use crate::transport;
 use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, Words,
+    FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, Words,
     PROTOCOL_VERSION,
 };
 use sel4_layer::abi::CPtr;
 
-/// Sends `request` and returns the reply, or the server's error.
-fn call(endpoint: CPtr, request: &Request, cap: Option<CPtr>) -> Result<Reply, ErrorCode> {
-    let words = Words::encode(request).ok_or(ErrorCode::Malformed)?;
+/// What a typed call takes from its reply: `None` for a reply of any other
+/// kind.
+type Pick<T> = fn(Reply) -> Option<T>;
+
+/// The picks of the typed calls, one per kind of reply they expect.
+mod pick {
+    use super::*;
+
+    /// `Reply::Hello`: the server's version and the layout.
+    pub fn hello(reply: Reply) -> Option<(u16, RegionInfo)> {
+        match reply {
+            Reply::Hello { version, region } => Some((version, region)),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Done`.
+    pub fn done(reply: Reply) -> Option<()> {
+        matches!(reply, Reply::Done).then_some(())
+    }
+
+    /// `Reply::Address`.
+    pub fn address(reply: Reply) -> Option<u64> {
+        match reply {
+            Reply::Address(addr) => Some(addr),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Offset`.
+    pub fn offset(reply: Reply) -> Option<u32> {
+        match reply {
+            Reply::Offset(offset) => Some(offset),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Translation`.
+    pub fn translation(reply: Reply) -> Option<Option<Translation>> {
+        match reply {
+            Reply::Translation(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Stats`.
+    pub fn stats(reply: Reply) -> Option<Stats> {
+        match reply {
+            Reply::Stats(stats) => Some(stats),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Space`.
+    pub fn space(reply: Reply) -> Option<Registration> {
+        match reply {
+            Reply::Space(registration) => Some(registration),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Fault`.
+    pub fn fault(reply: Reply) -> Option<Option<FaultReport>> {
+        match reply {
+            Reply::Fault(report) => Some(report),
+            _ => None,
+        }
+    }
+}
+
+/// Sends `request` (with `cap`, if any) and returns the reply of whatever
+/// kind, or the server's refusal, or why there is no reply.
+fn call(endpoint: CPtr, request: &Request, cap: Option<CPtr>) -> Result<Reply, ClientError> {
+    let words = Words::encode(request).ok_or(ClientError::TooLarge)?;
     transport::call_words(endpoint, &words, cap)
 }
 
-/// Expects `Reply::Done`.
-fn done(reply: Reply) -> Result<(), ErrorCode> {
-    match reply {
-        Reply::Done => Ok(()),
-        _ => Err(ErrorCode::Malformed),
-    }
+/// What `pick` takes from `reply` to `request`, or `WrongReply`.
+fn expect<T>(request: &Request, reply: Reply, pick: Pick<T>) -> Result<T, ClientError> {
+    pick(reply).ok_or_else(|| ClientError::WrongReply { request: wire_code(request), reply: wire_code(&reply) })
+}
+
+/// Sends `request` (with `cap`, if any) and returns what `pick` takes from
+/// the reply.
+fn ask<T>(endpoint: CPtr, request: Request, cap: Option<CPtr>, pick: Pick<T>) -> Result<T, ClientError> {
+    expect(&request, call(endpoint, &request, cap)?, pick)
 }
 
 /// A connection to the memory server through a badged endpoint.
@@ -39,11 +116,10 @@ pub struct MemClient {
 impl MemClient {
     /// Checks protocol versions with the server behind `endpoint` and
     /// learns the region layout.
-    pub fn connect(endpoint: CPtr) -> Result<MemClient, ErrorCode> {
-        match call(endpoint, &Request::Hello { version: PROTOCOL_VERSION }, None)? {
-            Reply::Hello { version: PROTOCOL_VERSION, region } => Ok(MemClient { endpoint, region }),
-            Reply::Hello { .. } => Err(ErrorCode::VersionMismatch),
-            _ => Err(ErrorCode::Malformed),
+    pub fn connect(endpoint: CPtr) -> Result<MemClient, ClientError> {
+        match ask(endpoint, Request::Hello { version: PROTOCOL_VERSION }, None, pick::hello)? {
+            (PROTOCOL_VERSION, region) => Ok(MemClient { endpoint, region }),
+            (server, _) => Err(ClientError::VersionMismatch { client: PROTOCOL_VERSION, server }),
         }
     }
 
@@ -53,36 +129,35 @@ impl MemClient {
     }
 
     /// Sends any request; for requests without a typed method.
-    pub fn request(&self, request: &Request) -> Result<Reply, ErrorCode> {
+    pub fn request(&self, request: &Request) -> Result<Reply, ClientError> {
         call(self.endpoint, request, None)
+    }
+
+    /// Sends `request` and returns what `pick` takes from the reply.
+    fn ask<T>(&self, request: Request, pick: Pick<T>) -> Result<T, ClientError> {
+        ask(self.endpoint, request, None, pick)
     }
 
     /// Allocates `size` bytes of zeroed memory mapped in every registered
     /// space; `large_pages` uses 2 MiB pages where possible.
-    pub fn vmalloc(&self, size: u64, large_pages: bool) -> Result<u64, ErrorCode> {
-        match self.request(&Request::Vmalloc { size, large_pages })? {
-            Reply::Address(addr) => Ok(addr),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn vmalloc(&self, size: u64, large_pages: bool) -> Result<u64, ClientError> {
+        self.ask(Request::Vmalloc { size, large_pages }, pick::address)
     }
 
     /// Frees this client's vmalloc area at `addr`.
-    pub fn vfree(&self, addr: u64) -> Result<(), ErrorCode> {
-        done(self.request(&Request::Vfree { addr })?)
+    pub fn vfree(&self, addr: u64) -> Result<(), ClientError> {
+        self.ask(Request::Vfree { addr }, pick::done)
     }
 
     /// Allocates `size` bytes aligned to `align` in every CPU's unit;
     /// returns the offset, valid in each unit.
-    pub fn percpu_alloc(&self, size: u32, align: u32) -> Result<u32, ErrorCode> {
-        match self.request(&Request::PercpuAlloc { size, align })? {
-            Reply::Offset(offset) => Ok(offset),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn percpu_alloc(&self, size: u32, align: u32) -> Result<u32, ClientError> {
+        self.ask(Request::PercpuAlloc { size, align }, pick::offset)
     }
 
     /// Frees the percpu allocation at `offset`.
-    pub fn percpu_free(&self, offset: u32) -> Result<(), ErrorCode> {
-        done(self.request(&Request::PercpuFree { offset })?)
+    pub fn percpu_free(&self, offset: u32) -> Result<(), ClientError> {
+        self.ask(Request::PercpuFree { offset }, pick::done)
     }
 
     /// The address of percpu `offset` in CPU `cpu`'s unit, `None` if
@@ -92,30 +167,24 @@ impl MemClient {
     }
 
     /// How the canonical table maps `addr`.
-    pub fn translate(&self, addr: u64) -> Result<Option<Translation>, ErrorCode> {
-        match self.request(&Request::Translate { addr })? {
-            Reply::Translation(t) => Ok(t),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn translate(&self, addr: u64) -> Result<Option<Translation>, ClientError> {
+        self.ask(Request::Translate { addr }, pick::translation)
     }
 
     /// Backs the descriptors of `nr_pages` pfns from `start_pfn`, with the
     /// compound-page optimisation for `compound_order` > 0.
-    pub fn vmemmap_populate(&self, start_pfn: u64, nr_pages: u64, compound_order: u8) -> Result<(), ErrorCode> {
-        done(self.request(&Request::VmemmapPopulate { start_pfn, nr_pages, compound_order })?)
+    pub fn vmemmap_populate(&self, start_pfn: u64, nr_pages: u64, compound_order: u8) -> Result<(), ClientError> {
+        self.ask(Request::VmemmapPopulate { start_pfn, nr_pages, compound_order }, pick::done)
     }
 
     /// Frees the descriptor frames of a pfn range.
-    pub fn vmemmap_depopulate(&self, start_pfn: u64, nr_pages: u64) -> Result<(), ErrorCode> {
-        done(self.request(&Request::VmemmapDepopulate { start_pfn, nr_pages })?)
+    pub fn vmemmap_depopulate(&self, start_pfn: u64, nr_pages: u64) -> Result<(), ClientError> {
+        self.ask(Request::VmemmapDepopulate { start_pfn, nr_pages }, pick::done)
     }
 
     /// Server statistics.
-    pub fn stats(&self) -> Result<Stats, ErrorCode> {
-        match self.request(&Request::Stats)? {
-            Reply::Stats(stats) => Ok(stats),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn stats(&self) -> Result<Stats, ClientError> {
+        self.ask(Request::Stats, pick::stats)
     }
 }
 
@@ -131,52 +200,92 @@ impl AdminClient {
         AdminClient { endpoint }
     }
 
+    /// Sends `request` and returns what `pick` takes from the reply.
+    fn ask<T>(&self, request: Request, pick: Pick<T>) -> Result<T, ClientError> {
+        ask(self.endpoint, request, None, pick)
+    }
+
     /// Registers the VSpace `vspace` for client `client` (its endpoint
     /// badge) with a quota of `quota_bytes`; returns the space id and its
     /// fault badge. The space holds the whole region when this returns.
-    pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<Registration, ErrorCode> {
+    pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<Registration, ClientError> {
         self.register_with_quota(client, Quota::bytes(quota_bytes), vspace)
     }
 
     /// Registers the VSpace `vspace` for client `client` with limits on
     /// bytes, frames, structures and areas; returns the space id and its
     /// fault badge.
-    pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<Registration, ErrorCode> {
-        match call(self.endpoint, &Request::Register { client, quota }, Some(vspace))? {
-            Reply::Space(registration) => Ok(registration),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<Registration, ClientError> {
+        ask(self.endpoint, Request::Register { client, quota }, Some(vspace), pick::space)
     }
 
     /// Takes the oldest pending fault report, if any.
-    pub fn take_fault(&self) -> Result<Option<FaultReport>, ErrorCode> {
-        match call(self.endpoint, &Request::TakeFault, None)? {
-            Reply::Fault(report) => Ok(report),
-            _ => Err(ErrorCode::Malformed),
-        }
+    pub fn take_fault(&self) -> Result<Option<FaultReport>, ClientError> {
+        self.ask(Request::TakeFault, pick::fault)
     }
 
     /// Makes the `nth` server invocation of kind `point` from now fail
     /// (`nth` = 0 disarms).
-    pub fn inject_failure(&self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
-        done(call(self.endpoint, &Request::InjectFailure { point, nth }, None)?)
+    pub fn inject_failure(&self, point: FailurePoint, nth: u32) -> Result<(), ClientError> {
+        self.ask(Request::InjectFailure { point, nth }, pick::done)
     }
 
     /// Unregisters space `space` and reclaims what its client owned.
-    pub fn unregister(&self, space: u8) -> Result<(), ErrorCode> {
-        done(call(self.endpoint, &Request::Unregister { space }, None)?)
+    pub fn unregister(&self, space: u8) -> Result<(), ClientError> {
+        self.ask(Request::Unregister { space }, pick::done)
     }
 
     /// Unmaps lazily freed vmalloc areas now.
-    pub fn purge(&self) -> Result<(), ErrorCode> {
-        done(call(self.endpoint, &Request::Purge, None)?)
+    pub fn purge(&self) -> Result<(), ClientError> {
+        self.ask(Request::Purge, pick::done)
     }
 
     /// Server statistics.
-    pub fn stats(&self) -> Result<Stats, ErrorCode> {
-        match call(self.endpoint, &Request::Stats, None)? {
-            Reply::Stats(stats) => Ok(stats),
-            _ => Err(ErrorCode::Malformed),
+    pub fn stats(&self) -> Result<Stats, ClientError> {
+        self.ask(Request::Stats, pick::stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples::{every_reply, every_request};
+
+    /// Whether `pick` takes something from `reply`.
+    fn takes<T>(pick: Pick<T>) -> impl Fn(Reply) -> bool {
+        move |reply| pick(reply).is_some()
+    }
+
+    #[test]
+    fn each_typed_call_takes_its_kind_of_reply_and_no_other() {
+        type Kind = fn(&Reply) -> bool;
+        let picks: [(&dyn Fn(Reply) -> bool, Kind); 8] = [
+            (&takes(pick::hello), |r| matches!(r, Reply::Hello { .. })),
+            (&takes(pick::done), |r| matches!(r, Reply::Done)),
+            (&takes(pick::address), |r| matches!(r, Reply::Address(_))),
+            (&takes(pick::offset), |r| matches!(r, Reply::Offset(_))),
+            (&takes(pick::translation), |r| matches!(r, Reply::Translation(_))),
+            (&takes(pick::stats), |r| matches!(r, Reply::Stats(_))),
+            (&takes(pick::space), |r| matches!(r, Reply::Space(_))),
+            (&takes(pick::fault), |r| matches!(r, Reply::Fault(_))),
+        ];
+        for (takes, kind) in picks {
+            assert_eq!(every_reply().filter(kind).count(), 1);
+            for reply in every_reply() {
+                assert_eq!(takes(reply), kind(&reply), "{reply:?}");
+            }
         }
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_kind_is_a_wrong_reply_naming_both_kinds_not_the_servers_malformed() {
+        for request in every_request() {
+            for reply in every_reply().filter(|r| !matches!(r, Reply::Address(_))) {
+                let got = expect(&request, reply, pick::address);
+                let expected = ClientError::WrongReply { request: wire_code(&request), reply: wire_code(&reply) };
+                assert_eq!(got, Err(expected), "{request:?} answered by {reply:?}");
+            }
+        }
+        assert_eq!(expect(&Request::Stats, Reply::Address(5), pick::address), Ok(5));
     }
 }

@@ -1,17 +1,23 @@
 //! What a program links to talk to the memory server: [`MemClient`] for
 //! programs whose address space is registered with it, [`AdminClient`]
-//! for the program that started it, and the transport of protocol
-//! messages over seL4 IPC. The protocol types a user needs are re-exported
-//! from `memserver-protocol`; the seL4 layer (start-up, printing) is
-//! `sel4-layer`.
+//! for the program that started it, [`ClientError`] for why a call failed
+//! (the server's refusal kept apart from a problem of the exchange), and
+//! the transport of protocol messages over seL4 IPC. The protocol types a
+//! user needs are re-exported from `memserver-protocol`; the seL4 layer
+//! (start-up, printing) is `sel4-layer`.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
 pub use client::{AdminClient, MemClient};
+pub use error::{server_answer, ClientError, Undecodable};
 pub use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, PercpuLayout, Quota, RegionInfo, Registration, Reply, Request,
-    Stats, Translation,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Invocation, InvocationCounts, PercpuLayout, Quota, RegionInfo,
+    Registration, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
 };
 
 pub mod client;
+pub mod error;
 pub mod transport;
+
+#[cfg(test)]
+mod samples;

@@ -1,9 +1,10 @@
 //! Moving protocol messages through seL4 IPC: the encoded words staged in
 //! the message registers and the IPC buffer (`sel4_layer::ipc`), at most
-//! one capability alongside.
+//! one capability alongside; and telling a received reply from an answer
+//! that is not one ([`reply_of`]: pure, tested on the host).
 
-use memserver_protocol::DecodeError;
-use memserver_protocol::{ErrorCode, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
+use crate::error::{ClientError, Undecodable};
+use memserver_protocol::{DecodeError, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
 use sel4_layer::abi::{size::MSG_MAX_LENGTH, CPtr};
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
 use sel4_layer::{ipc, ipc_buffer, MessageInfo};
@@ -23,16 +24,92 @@ pub fn received(result: &SyscallResult) -> Words {
 }
 
 /// Calls `endpoint` with the encoded message `words` (and `cap`, if any)
-/// and decodes the reply.
-pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Reply, ErrorCode> {
+/// and returns the reply, or the server's refusal, or why the answer is
+/// not a reply.
+pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Reply, ClientError> {
     if let Some(cap) = cap {
         ipc_buffer::set_cap(0, cap);
     }
     let (info, cpu) = stage(words, cap.is_some() as u64);
     let result = syscall::call(endpoint, info, cpu);
-    match received(&result).decode::<Reply>(REPLIES) {
-        Ok(Reply::Error(code)) => Err(code),
+    reply_of(result.info.label(), &received(&result))
+}
+
+/// The reply an answer with `label` and `words` carries: `Ok` for a reply
+/// of the protocol, [`ClientError::Server`] for the server's refusal,
+/// [`ClientError::Undecodable`] (with the label, length and first word)
+/// for anything else.
+pub fn reply_of(label: u64, words: &Words) -> Result<Reply, ClientError> {
+    let undecodable = |why| ClientError::Undecodable {
+        why,
+        label,
+        length: words.as_slice().len() as u64,
+        first_word: words.as_slice().first().copied().unwrap_or(0),
+    };
+    if label != PROTOCOL_LABEL {
+        return Err(undecodable(Undecodable::NotProtocol));
+    }
+    match words.decode::<Reply>(REPLIES) {
+        Ok(Reply::Error(code)) => Err(ClientError::Server(code)),
         Ok(reply) => Ok(reply),
-        Err(DecodeError::Malformed | DecodeError::UnknownOperation) => Err(ErrorCode::Malformed),
+        Err(DecodeError::UnknownOperation) => Err(undecodable(Undecodable::UnknownOperation)),
+        Err(DecodeError::Malformed) => Err(undecodable(Undecodable::Malformed)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples::every_reply;
+    use memserver_protocol::{ErrorCode, PING_LABEL};
+
+    #[test]
+    fn every_reply_of_the_protocol_is_one() {
+        for reply in every_reply() {
+            let words = Words::encode(&reply).unwrap();
+            match reply {
+                Reply::Error(code) => assert_eq!(reply_of(PROTOCOL_LABEL, &words), Err(ClientError::Server(code))),
+                _ => assert_eq!(reply_of(PROTOCOL_LABEL, &words), Ok(reply)),
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_of_another_label_is_not_a_reply_even_if_its_words_are() {
+        let words = Words::encode(&Reply::Done).unwrap();
+        let expected =
+            ClientError::Undecodable { why: Undecodable::NotProtocol, label: PING_LABEL, length: 1, first_word: 1 };
+        assert_eq!(reply_of(PING_LABEL, &words), Err(expected));
+    }
+
+    #[test]
+    fn a_wire_code_past_the_last_reply_is_an_unknown_kind_not_the_servers_code() {
+        for code in [u64::from(REPLIES), 0x7f] {
+            let got = reply_of(PROTOCOL_LABEL, &Words::from_slice(&[code]));
+            let expected =
+                ClientError::Undecodable { why: Undecodable::UnknownOperation, label: 0, length: 1, first_word: code };
+            assert_eq!(got, Err(expected));
+        }
+    }
+
+    #[test]
+    fn a_reply_cut_short_or_with_bad_fields_is_malformed_not_the_servers_code() {
+        for reply in every_reply() {
+            let words = Words::encode(&reply).unwrap();
+            for len in 0..words.as_slice().len() {
+                let cut = Words::from_slice(&words.as_slice()[..len]);
+                let first_word = cut.as_slice().first().copied().unwrap_or(0);
+                let expected =
+                    ClientError::Undecodable { why: Undecodable::Malformed, label: 0, length: len as u64, first_word };
+                assert_eq!(reply_of(PROTOCOL_LABEL, &cut), Err(expected), "{reply:?} cut to {len} words");
+            }
+        }
+        // A refusal whose error code is past the last one.
+        let error = Words::encode(&Reply::Error(ErrorCode::Malformed)).unwrap().as_slice()[0];
+        let bad_code = Words::from_slice(&[error | 0x7f << 8]);
+        assert!(matches!(
+            reply_of(PROTOCOL_LABEL, &bad_code),
+            Err(ClientError::Undecodable { why: Undecodable::Malformed, .. })
+        ));
     }
 }

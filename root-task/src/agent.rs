@@ -10,7 +10,7 @@
 use crate::agent_protocol::{role, slot, Command, Outcome, FAULT_BADGE_BASE, OUTCOME_BADGE_BASE};
 use crate::inbox::{Event, Inbox};
 use client_lib::transport;
-use client_lib::AdminClient;
+use client_lib::{server_answer, AdminClient, ClientError};
 use core::fmt;
 use memserver_protocol::bootstrap::badge;
 use memserver_protocol::words::Words;
@@ -34,6 +34,9 @@ pub enum Trouble {
     /// the kernel's message (fault type and registers) reached the root
     /// task itself (the agent was restarted and is ready again).
     KernelFault { kind: u64, mrs: [u64; 4] },
+    /// The agent found the memory server's answer to its request wrong
+    /// (not a refusal: a reply of the wrong kind, or no reply at all).
+    Client(ClientError),
     /// Something else arrived, or the agent could not be restarted.
     Broken(Event),
 }
@@ -43,6 +46,7 @@ impl fmt::Display for Trouble {
         match self {
             Trouble::Faulted(r) => write!(f, "reported fault: {}", Event::Fault(*r)),
             Trouble::KernelFault { kind, mrs } => write!(f, "fault without a registered space: type {kind}, {mrs:x?}"),
+            Trouble::Client(e) => write!(f, "the agent's call: {e}"),
             Trouble::Broken(e) => write!(f, "{e}"),
         }
     }
@@ -109,7 +113,7 @@ impl Agent {
 
     /// Registers the agent's VSpace with the memory server, with a quota,
     /// and routes its threads' faults to the server.
-    pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u8, ErrorCode> {
+    pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u8, ClientError> {
         self.register_with_quota(admin, Quota::bytes(quota_bytes))
     }
 
@@ -117,7 +121,7 @@ impl Agent {
     /// structures and areas, and routes its threads' faults to the server
     /// (badged with the new space: an agent can be registered again after
     /// it was unregistered).
-    pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ErrorCode> {
+    pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ClientError> {
         let registration = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
         self.route_faults(self.mem_endpoint, registration.fault_badge);
         self.registration = Some(registration);
@@ -127,8 +131,11 @@ impl Agent {
     /// Unregisters the agent's space and takes its fault identity back:
     /// the fault capability is revoked, and the agent's threads' faults
     /// reach the root task itself from then on.
-    pub fn unregister(&mut self, admin: &AdminClient) -> Result<(), ErrorCode> {
-        let space = self.space().ok_or(ErrorCode::NoSuchSpace)?;
+    ///
+    /// # Panics
+    /// If the agent is not registered (a scenario's mistake).
+    pub fn unregister(&mut self, admin: &AdminClient) -> Result<(), ClientError> {
+        let space = self.space().unwrap_or_else(|| panic!("unregistering {}, which is not registered", self.name));
         admin.unregister(space)?;
         self.registration = None;
         self.route_faults(self.inbox.endpoint, FAULT_BADGE_BASE + self.index);
@@ -234,10 +241,11 @@ impl Agent {
         CNode::root_task(init_cap::CNODE).delete(self.process.main.tcb.0)
     }
 
-    /// Has the agent send `request` to the memory server.
+    /// Has the agent send `request` to the memory server: its reply or
+    /// refusal (a problem of the exchange is `Trouble::Client`).
     pub fn request(&self, request: Request) -> Result<Result<Reply, ErrorCode>, Trouble> {
         match self.run(Command::Request(request))? {
-            Outcome::Reply(reply) => Ok(reply),
+            Outcome::Reply(reply) => server_answer(reply).map_err(Trouble::Client),
             other => Err(Trouble::Broken(Event::Outcome { index: self.index, outcome: other })),
         }
     }

@@ -4,7 +4,8 @@
 //! and memory accesses.
 
 use crate::stress_plan::{StressPlan, StressSummary};
-use memserver_protocol::{ErrorCode, Reply, Request};
+use client_lib::ClientError;
+use memserver_protocol::{Reply, Request};
 use serde::{Deserialize, Serialize};
 
 /// What an agent thread does, given in its rsi at start.
@@ -101,9 +102,9 @@ pub struct RawMessage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     /// Started and connected (or not) to the memory server.
-    Ready(Result<(), ErrorCode>),
-    /// The memory server's reply.
-    Reply(Result<Reply, ErrorCode>),
+    Ready(Result<(), ClientError>),
+    /// The memory server's reply (or why there is none).
+    Reply(Result<Reply, ClientError>),
     /// The label and length of the answer to the last call of a
     /// `RawMessage`.
     Answered { label: u64, length: u64 },
@@ -130,7 +131,9 @@ pub const fn pattern(seed: u64, offset: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client_lib::Undecodable;
     use memserver_protocol::words::Words;
+    use memserver_protocol::ErrorCode;
 
     #[test]
     fn patterns_differ_by_seed_and_offset() {
@@ -164,13 +167,22 @@ mod tests {
         ] {
             assert!(Words::encode(&command).is_some());
         }
-        assert!(Words::encode(&Outcome::Reply(Err(ErrorCode::NotRegistered))).is_some());
+        let undecodable = ClientError::Undecodable {
+            why: Undecodable::Malformed,
+            label: u64::MAX,
+            length: u64::MAX,
+            first_word: u64::MAX,
+        };
+        let wrong = ClientError::WrongReply { request: u32::MAX, reply: u32::MAX };
+        for error in [ClientError::Server(ErrorCode::NotRegistered), undecodable, wrong] {
+            assert!(Words::encode(&Outcome::Reply(Err(error))).is_some());
+        }
         assert!(Words::encode(&Outcome::Answered { label: u64::MAX, length: u64::MAX }).is_some());
         let summary = StressSummary {
             requests: u32::MAX,
             refused: u32::MAX,
             over_quota: u32::MAX,
-            unexpected: Some(ErrorCode::NotRegistered),
+            unexpected: Some(undecodable),
             corrupt: u32::MAX,
             published: Some((u64::MAX, u64::MAX, u64::MAX)),
             percpu_chunks: u32::MAX,

@@ -12,6 +12,7 @@ mod stress;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
+use client_lib::ClientError;
 use core::fmt;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
@@ -387,7 +388,7 @@ fn unregister(w: &mut World) -> Verdict {
 /// `agent`'s request must fail with `code`.
 fn expect_error(agent: &Agent, what: &str, command: Command, code: ErrorCode) -> Verdict {
     match agent.run(command) {
-        Ok(Outcome::Reply(Err(c))) if c == code => Ok(()),
+        Ok(Outcome::Reply(Err(ClientError::Server(c)))) if c == code => Ok(()),
         other => fail!("{what}: expected {code:?}, got {other:?}"),
     }
 }
@@ -430,7 +431,7 @@ fn bad_input(w: &mut World) -> Verdict {
     let register = Request::Register { client: b.client_badge(), quota: Quota::bytes(MIB) };
     expect_error(b, "registration without the administrator badge", req(register), ErrorCode::NotAdmin)?;
     match w.server.admin.unregister(200) {
-        Err(ErrorCode::NoSuchSpace) => {}
+        Err(ClientError::Server(ErrorCode::NoSuchSpace)) => {}
         other => fail!("unknown space id: expected NoSuchSpace, got {other:?}"),
     }
     capabilities_never_stay(w)?;

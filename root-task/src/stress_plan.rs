@@ -13,8 +13,7 @@
 //! allocates, to meet its quota.
 
 use crate::agent_protocol::pattern;
-use client_lib::MemClient;
-use memserver_protocol::{ErrorCode, Reply, Request};
+use client_lib::{ClientError, ErrorCode, MemClient};
 use serde::{Deserialize, Serialize};
 
 /// What a stress run does.
@@ -43,7 +42,7 @@ pub struct StressSummary {
     /// Requests refused because the agent's quota was reached.
     pub over_quota: u32,
     /// The first error that no request of the run should get.
-    pub unexpected: Option<ErrorCode>,
+    pub unexpected: Option<ClientError>,
     /// Canaries found changed.
     pub corrupt: u32,
     /// A live area others can check: (address, length, pattern seed).
@@ -180,16 +179,16 @@ impl Stress {
         (plan.seed << 24) ^ self.made
     }
 
-    /// Sends `request`, counting refusals; the reply if it succeeded.
-    fn request(&mut self, mem: &MemClient, request: Request) -> Option<Reply> {
+    /// Counts a request and its refusal; what it returned if it succeeded.
+    fn outcome<T>(&mut self, result: Result<T, ClientError>) -> Option<T> {
         self.summary.requests += 1;
-        match mem.request(&request) {
-            Ok(reply) => Some(reply),
-            Err(ErrorCode::QuotaExceeded) => {
+        match result {
+            Ok(value) => Some(value),
+            Err(ClientError::Server(ErrorCode::QuotaExceeded)) => {
                 self.summary.over_quota += 1;
                 None
             }
-            Err(ErrorCode::OutOfMemory | ErrorCode::LimitReached) => {
+            Err(ClientError::Server(ErrorCode::OutOfMemory | ErrorCode::LimitReached)) => {
                 self.summary.refused += 1;
                 None
             }
@@ -197,13 +196,6 @@ impl Stress {
                 self.summary.unexpected.get_or_insert(other);
                 None
             }
-        }
-    }
-
-    /// A successful reply must be `Done`.
-    fn expect_done(&mut self, reply: Option<Reply>) {
-        if reply.is_some_and(|r| r != Reply::Done) {
-            self.summary.unexpected.get_or_insert(ErrorCode::Malformed);
         }
     }
 
@@ -272,8 +264,7 @@ impl Stress {
     }
 
     fn alloc_area(&mut self, mem: &MemClient, plan: &StressPlan, i: usize, len: u64) {
-        let Some(reply) = self.request(mem, Request::Vmalloc { size: len, large_pages: false }) else { return };
-        let Reply::Address(addr) = reply else { return self.expect_done(Some(reply)) };
+        let Some(addr) = self.outcome(mem.vmalloc(len, false)) else { return };
         let seed = self.canary(plan);
         // SAFETY: the server just mapped `len` bytes at `addr` in every
         // registered space, for this agent alone.
@@ -282,8 +273,7 @@ impl Stress {
             Some(slot @ None) => *slot = Some(Area { addr, len, seed }),
             // No slot to keep it in (a greedy run above its quota's worth).
             _ => {
-                let reply = self.request(mem, Request::Vfree { addr });
-                self.expect_done(reply);
+                self.outcome(mem.vfree(addr));
             }
         }
     }
@@ -293,8 +283,7 @@ impl Stress {
         // SAFETY: the area is this agent's and still allocated.
         let changed = unsafe { first_mismatch(area.addr, area.len, area.seed) }.is_some();
         self.corrupt_if(changed);
-        let reply = self.request(mem, Request::Vfree { addr: area.addr });
-        self.expect_done(reply);
+        self.outcome(mem.vfree(area.addr));
     }
 
     fn range_step(&mut self, mem: &MemClient, plan: &StressPlan) {
@@ -304,11 +293,9 @@ impl Stress {
         }
         let (pages, compound_order) = self.pick(&SHAPES).unwrap_or(SHAPES[0]);
         let pfn = plan.pfn_base + i as u64 * RANGE_STRIDE;
-        let reply = self.request(mem, Request::VmemmapPopulate { start_pfn: pfn, nr_pages: pages, compound_order });
-        if reply.is_none() {
+        if self.outcome(mem.vmemmap_populate(pfn, pages, compound_order)).is_none() {
             return;
         }
-        self.expect_done(reply);
         let value = self.canary(plan);
         // SAFETY: the first descriptor of the range just populated is
         // mapped writable in this space, for this agent alone.
@@ -323,8 +310,7 @@ impl Stress {
         // SAFETY: the range is this agent's and still populated.
         let seen = unsafe { (mem.region().descriptor_address(range.pfn) as *const u64).read_volatile() };
         self.corrupt_if(seen != range.value);
-        let reply = self.request(mem, Request::VmemmapDepopulate { start_pfn: range.pfn, nr_pages: range.pages });
-        self.expect_done(reply);
+        self.outcome(mem.vmemmap_depopulate(range.pfn, range.pages));
     }
 
     fn percpu_step(&mut self, mem: &MemClient, plan: &StressPlan) {
@@ -336,8 +322,7 @@ impl Stress {
         }
         let size = if i == KEPT { KEPT_SIZE } else { self.pick(&PERCPU_SIZES).unwrap_or(8) };
         let align = self.pick(&PERCPU_ALIGNS).unwrap_or(8);
-        let Some(reply) = self.request(mem, Request::PercpuAlloc { size, align }) else { return };
-        let Reply::Offset(offset) = reply else { return self.expect_done(Some(reply)) };
+        let Some(offset) = self.outcome(mem.percpu_alloc(size, align)) else { return };
         let seed = self.canary(plan);
         let layout = mem.region().percpu;
         self.summary.percpu_chunks |= 1 << layout.chunk(offset).min(31);
@@ -361,9 +346,9 @@ impl Stress {
         let layout = mem.region().percpu;
         let cpu = (self.next() % u64::from(layout.cpus.max(1))) as u16;
         let Some(addr) = layout.address(kept.offset, cpu) else { return self.corrupt_if(true) };
-        match self.request(mem, Request::Translate { addr }) {
-            Some(Reply::Translation(Some(t))) => self.corrupt_if(!t.writable),
-            Some(_) => self.corrupt_if(true),
+        match self.outcome(mem.translate(addr)) {
+            Some(Some(t)) => self.corrupt_if(!t.writable),
+            Some(None) => self.corrupt_if(true),
             None => {}
         }
     }
@@ -384,7 +369,6 @@ impl Stress {
     fn free_percpu(&mut self, mem: &MemClient, i: usize) {
         let Some(held) = self.percpu.get_mut(i).and_then(Option::take) else { return };
         self.check_percpu(mem, held);
-        let reply = self.request(mem, Request::PercpuFree { offset: held.offset });
-        self.expect_done(reply);
+        self.outcome(mem.percpu_free(held.offset));
     }
 }

@@ -7,7 +7,7 @@
 #![no_main]
 
 use client_lib::transport;
-use client_lib::{ErrorCode, MemClient};
+use client_lib::{ClientError, MemClient};
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
 use root_task::agent_protocol::{role, slot, Command, Outcome, RawMessage, FORGED_IP};
@@ -46,7 +46,7 @@ fn serve() -> ! {
     }
 }
 
-fn execute(client: Result<MemClient, ErrorCode>, held: &mut Stress, command: Command) -> Outcome {
+fn execute(client: Result<MemClient, ClientError>, held: &mut Stress, command: Command) -> Outcome {
     match command {
         Command::Request(request) => Outcome::Reply(client.and_then(|c| c.request(&request))),
         Command::Raw { words, len } => {

@@ -8,6 +8,7 @@
 use super::{check, done, read, vmalloc, Resources, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{Context, Verdict};
+use client_lib::server_answer;
 use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request};
 use sel4_layer::println;
 
@@ -95,11 +96,8 @@ fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crat
         Target::Register => {
             let c = &w.agents[2];
             let quota = Quota::bytes(AGENT_QUOTA);
-            return Ok(w
-                .server
-                .admin
-                .register_with_quota(c.client_badge(), quota, c.process.vspace.pml4)
-                .map(|r| u64::from(r.space)));
+            let registered = w.server.admin.register_with_quota(c.client_badge(), quota, c.process.vspace.pml4);
+            return server_answer(registered.map(|r| u64::from(r.space))).context("registering C");
         }
     };
     Ok(match answer {

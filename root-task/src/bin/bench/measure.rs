@@ -2,7 +2,7 @@
 //! operation, bare address spaces to register, and the root task's own
 //! client connection.
 
-use client_lib::{AdminClient, ErrorCode, MemClient};
+use client_lib::{AdminClient, ClientError, MemClient};
 use memserver_protocol::bootstrap::badge;
 use memserver_protocol::{Reply, Request, Stats};
 use sel4_launch::allocator::Allocator;
@@ -74,7 +74,7 @@ impl<'a> Bench<'a> {
 
     /// A translate of an address nothing maps (a request that does no
     /// kernel work).
-    pub fn noop(&self) -> Result<(), ErrorCode> {
+    pub fn noop(&self) -> Result<(), ClientError> {
         self.client.translate(0x1000).map(drop)
     }
 }
