@@ -5,7 +5,7 @@
 
 use core::mem::{offset_of, size_of};
 use memserver_protocol::fault;
-use sel4_layer::abi::{self, init_cap, ipc_layout, label, object_type, size, syscall};
+use sel4_layer::abi::{self, init_cap, ipc_layout, label, size, syscall, ObjectType};
 use sel4_layer::bootinfo::{BootInfo, SlotRegion, UntypedDesc};
 use sel4_layer::error::{ALL_ERRORS, NUM_ERRORS};
 
@@ -72,18 +72,18 @@ fn all_checks() -> Vec<Check> {
         label::X86_ASID_CONTROL_MAKE_POOL => "X86ASIDControlMakePool",
         label::X86_ASID_POOL_ASSIGN => "X86ASIDPoolAssign",
         label::X86_IO_PORT_OUT8 => "X86IOPortOut8",
-        object_type::UNTYPED => "seL4_UntypedObject",
-        object_type::TCB => "seL4_TCBObject",
-        object_type::ENDPOINT => "seL4_EndpointObject",
-        object_type::NOTIFICATION => "seL4_NotificationObject",
-        object_type::CAP_TABLE => "seL4_CapTableObject",
-        object_type::X86_PDPT => "seL4_X86_PDPTObject",
-        object_type::X64_PML4 => "seL4_X64_PML4Object",
-        object_type::X64_HUGE_PAGE => "seL4_X64_HugePageObject",
-        object_type::X86_4K => "seL4_X86_4K",
-        object_type::X86_LARGE_PAGE => "seL4_X86_LargePageObject",
-        object_type::X86_PAGE_TABLE => "seL4_X86_PageTableObject",
-        object_type::X86_PAGE_DIRECTORY => "seL4_X86_PageDirectoryObject",
+        ObjectType::Untyped => "seL4_UntypedObject",
+        ObjectType::Tcb => "seL4_TCBObject",
+        ObjectType::Endpoint => "seL4_EndpointObject",
+        ObjectType::Notification => "seL4_NotificationObject",
+        ObjectType::CNode => "seL4_CapTableObject",
+        ObjectType::Pdpt => "seL4_X86_PDPTObject",
+        ObjectType::Pml4 => "seL4_X64_PML4Object",
+        ObjectType::HugePage => "seL4_X64_HugePageObject",
+        ObjectType::SmallPage => "seL4_X86_4K",
+        ObjectType::LargePage => "seL4_X86_LargePageObject",
+        ObjectType::PageTable => "seL4_X86_PageTableObject",
+        ObjectType::PageDirectory => "seL4_X86_PageDirectoryObject",
         init_cap::TCB => "seL4_CapInitThreadTCB",
         init_cap::CNODE => "seL4_CapInitThreadCNode",
         init_cap::VSPACE => "seL4_CapInitThreadVSpace",

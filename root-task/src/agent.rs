@@ -18,7 +18,7 @@ use memserver_protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Req
 use sel4_launch::allocator::Allocator;
 use sel4_launch::process::{Process, ProcessSpec, Thread};
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{syscall, CNode, CapRights, Sel4Error};
 
 /// Agents' thread priority: below the memory server's.
@@ -83,7 +83,7 @@ impl Agent {
     ) -> Agent {
         let spec = ProcessSpec { name, image, priority: PRIORITY, cnode_bits: 12, fault_slot: slot::FAULT };
         let process = Process::load(alloc, root, &spec);
-        let command = alloc.retype(object_type::ENDPOINT, 0);
+        let command = alloc.retype(ObjectType::Endpoint, 0);
         process.give(slot::MEMSERVER, mem_endpoint, CapRights::SEND_GRANT, badge::CLIENT_BASE + index);
         process.give(slot::COMMAND, command, CapRights::ALL, 0);
         process.give(slot::OUTCOME, inbox.endpoint, CapRights::ALL, OUTCOME_BADGE_BASE + index);

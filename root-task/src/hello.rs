@@ -6,7 +6,7 @@ use root_task::hello_protocol;
 use sel4_launch::allocator::Allocator;
 use sel4_launch::process::{Process, ProcessSpec};
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::object_type;
+use sel4_layer::abi::ObjectType;
 use sel4_layer::println;
 use sel4_layer::{syscall, CapRights, MessageInfo};
 
@@ -25,7 +25,7 @@ const CHALLENGE: u64 = 0xc0ffee;
 /// Runs the exchange; panics (ending the system with failure) if the
 /// child faults or rejects the answer.
 pub fn run(alloc: &mut Allocator, root: &mut VSpace) {
-    let endpoint = alloc.retype(object_type::ENDPOINT, 0);
+    let endpoint = alloc.retype(ObjectType::Endpoint, 0);
     let spec = ProcessSpec {
         name: "hello-child",
         image: HELLO_CHILD,

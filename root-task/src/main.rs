@@ -20,7 +20,7 @@ use scenarios::World;
 use sel4_launch::allocator::Allocator;
 use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::abi::{init_cap, ObjectType};
 use sel4_layer::bootinfo::BootInfo;
 use sel4_layer::println;
 use sel4_layer::runtime::{self, StartRegs};
@@ -54,7 +54,7 @@ fn main(regs: StartRegs) -> ! {
     let mut root_vspace = VSpace::root_task();
     hello::run(&mut alloc, &mut root_vspace);
 
-    let root_endpoint = alloc.retype(object_type::ENDPOINT, 0);
+    let root_endpoint = alloc.retype(ObjectType::Endpoint, 0);
     let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, UntypedGrant::DEMO);
     println!("root-task: memory server launched");
     let region = *MemClient::connect(server.admin_endpoint())

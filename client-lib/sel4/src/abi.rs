@@ -91,32 +91,81 @@ pub mod label {
     pub const X86_IO_PORT_OUT8: u64 = 48;
 }
 
-/// Kernel object types for Untyped Retype.
+/// A kernel object type Untyped Retype creates (`seL4_ObjectType`), with
+/// its number as the kernel's `seL4_*Object` constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum ObjectType {
+    /// `seL4_UntypedObject` (variable size: `size_bits`).
+    Untyped = 0,
+    /// `seL4_TCBObject`.
+    Tcb = 1,
+    /// `seL4_EndpointObject`.
+    Endpoint = 2,
+    /// `seL4_NotificationObject`.
+    Notification = 3,
+    /// `seL4_CapTableObject`: a CNode (variable size: `size_bits` is the
+    /// number of index bits, 2^`size_bits` slots).
+    CNode = 4,
+    /// `seL4_X86_PDPTObject`.
+    Pdpt = 5,
+    /// `seL4_X64_PML4Object`: a VSpace root.
+    Pml4 = 6,
+    /// `seL4_X64_HugePageObject`: a 1 GiB frame.
+    HugePage = 7,
+    /// `seL4_X86_4K`: a 4 KiB frame.
+    SmallPage = 8,
+    /// `seL4_X86_LargePageObject`: a 2 MiB frame.
+    LargePage = 9,
+    /// `seL4_X86_PageTableObject`.
+    PageTable = 10,
+    /// `seL4_X86_PageDirectoryObject`.
+    PageDirectory = 11,
+}
+
+impl ObjectType {
+    /// The type's number, as Untyped Retype takes it.
+    pub const fn word(self) -> Word {
+        self as Word
+    }
+}
+
+impl From<ObjectType> for Word {
+    fn from(object_type: ObjectType) -> Word {
+        object_type.word()
+    }
+}
+
+/// The numbers of [`ObjectType`], for the code that passes an object type
+/// as a word (the [`Kernel`](crate::kernel::Kernel) trait and its
+/// implementations).
 pub mod object_type {
-    /// Object type `UNTYPED`.
-    pub const UNTYPED: u64 = 0;
-    /// Object type `TCB`.
-    pub const TCB: u64 = 1;
-    /// Object type `ENDPOINT`.
-    pub const ENDPOINT: u64 = 2;
-    /// Object type `NOTIFICATION`.
-    pub const NOTIFICATION: u64 = 3;
-    /// Object type `CAP_TABLE`.
-    pub const CAP_TABLE: u64 = 4;
-    /// Object type `X86_PDPT`.
-    pub const X86_PDPT: u64 = 5;
-    /// Object type `X64_PML4`.
-    pub const X64_PML4: u64 = 6;
-    /// Object type `X64_HUGE_PAGE`.
-    pub const X64_HUGE_PAGE: u64 = 7;
-    /// Object type `X86_4K`.
-    pub const X86_4K: u64 = 8;
-    /// Object type `X86_LARGE_PAGE`.
-    pub const X86_LARGE_PAGE: u64 = 9;
-    /// Object type `X86_PAGE_TABLE`.
-    pub const X86_PAGE_TABLE: u64 = 10;
-    /// Object type `X86_PAGE_DIRECTORY`.
-    pub const X86_PAGE_DIRECTORY: u64 = 11;
+    use super::ObjectType;
+
+    /// [`ObjectType::Untyped`].
+    pub const UNTYPED: u64 = ObjectType::Untyped.word();
+    /// [`ObjectType::Tcb`].
+    pub const TCB: u64 = ObjectType::Tcb.word();
+    /// [`ObjectType::Endpoint`].
+    pub const ENDPOINT: u64 = ObjectType::Endpoint.word();
+    /// [`ObjectType::Notification`].
+    pub const NOTIFICATION: u64 = ObjectType::Notification.word();
+    /// [`ObjectType::CNode`].
+    pub const CAP_TABLE: u64 = ObjectType::CNode.word();
+    /// [`ObjectType::Pdpt`].
+    pub const X86_PDPT: u64 = ObjectType::Pdpt.word();
+    /// [`ObjectType::Pml4`].
+    pub const X64_PML4: u64 = ObjectType::Pml4.word();
+    /// [`ObjectType::HugePage`].
+    pub const X64_HUGE_PAGE: u64 = ObjectType::HugePage.word();
+    /// [`ObjectType::SmallPage`].
+    pub const X86_4K: u64 = ObjectType::SmallPage.word();
+    /// [`ObjectType::LargePage`].
+    pub const X86_LARGE_PAGE: u64 = ObjectType::LargePage.word();
+    /// [`ObjectType::PageTable`].
+    pub const X86_PAGE_TABLE: u64 = ObjectType::PageTable.word();
+    /// [`ObjectType::PageDirectory`].
+    pub const X86_PAGE_DIRECTORY: u64 = ObjectType::PageDirectory.word();
 }
 
 /// Slots of the initial thread's CNode that hold the boot capabilities.

@@ -3,7 +3,7 @@
 //! packed in order, each aligned to its size; capability parameters go in
 //! the extra-caps slots).
 
-use super::abi::{label, CPtr, Word, WORD_BITS, X86_DEFAULT_VM_ATTRIBUTES};
+use super::abi::{label, CPtr, ObjectType, Word, WORD_BITS, X86_DEFAULT_VM_ATTRIBUTES};
 use super::error::Sel4Error;
 use super::syscall::{self, SyscallResult};
 use super::{ipc, ipc_buffer};
@@ -59,14 +59,16 @@ pub struct Untyped(
 );
 
 impl Untyped {
-    /// `seL4_Untyped_Retype`: creates `count` objects of `object_type`
-    /// (size `size_bits` for variable-size types) in consecutive slots from
-    /// `offset` of the CNode found at `index`/`depth` from `root`.
-    pub fn retype(self, object_type: u64, size_bits: u64, dest: Slot, count: u64) -> Result<(), Sel4Error> {
+    /// `seL4_Untyped_Retype`: creates `count` objects of `object_type` (an
+    /// [`ObjectType`], or its number as the [`Kernel`](crate::kernel::Kernel)
+    /// trait passes it; size `size_bits` for variable-size types) in
+    /// consecutive slots from `offset` of the CNode found at `index`/`depth`
+    /// from `root`.
+    pub fn retype(self, object_type: impl Into<Word>, size_bits: u64, dest: Slot, count: u64) -> Result<(), Sel4Error> {
         invoke(
             self.0,
             label::UNTYPED_RETYPE,
-            &[object_type, size_bits, dest.node_index, dest.node_depth, dest.offset, count],
+            &[object_type.into(), size_bits, dest.node_index, dest.node_depth, dest.offset, count],
             &[dest.root],
         )
         .map(drop)
@@ -351,6 +353,15 @@ pub enum PagingLevel {
 }
 
 impl PagingLevel {
+    /// The object type of a structure of this level.
+    pub const fn object_type(self) -> ObjectType {
+        match self {
+            PagingLevel::Pdpt => ObjectType::Pdpt,
+            PagingLevel::PageDirectory => ObjectType::PageDirectory,
+            PagingLevel::PageTable => ObjectType::PageTable,
+        }
+    }
+
     fn labels(self) -> (u64, u64) {
         match self {
             PagingLevel::Pdpt => (label::X86_PDPT_MAP, label::X86_PDPT_UNMAP),

@@ -1,7 +1,7 @@
 //! Kernel objects for the root task: free slots of its CNode and untyped
 //! RAM from bootinfo, handed out one object at a time.
 
-use sel4_layer::abi::{init_cap, size, CPtr};
+use sel4_layer::abi::{init_cap, size, CPtr, ObjectType};
 use sel4_layer::bootinfo::{BootInfo, UntypedCap};
 use sel4_layer::{Sel4Error, Slot, Untyped};
 
@@ -34,15 +34,15 @@ impl Allocator {
 
     /// Creates one object of `object_type` (`size_bits` for variable-size
     /// types) and returns the slot of its capability.
-    pub fn retype(&mut self, object_type: u64, size_bits: u64) -> CPtr {
+    pub fn retype(&mut self, object_type: ObjectType, size_bits: u64) -> CPtr {
         let slot = self.slot();
         while let Some(untyped) = self.untypeds.get(self.current) {
             match Untyped(untyped.slot).retype(object_type, size_bits, Slot::in_root(init_cap::CNODE, slot), 1) {
                 Ok(()) => return slot,
                 Err(Sel4Error::NotEnoughMemory) => self.current += 1,
-                Err(e) => panic!("retype of object type {object_type} failed: {e:?}"),
+                Err(e) => panic!("retype of a {object_type:?} failed: {e:?}"),
             }
         }
-        panic!("untyped memory exhausted (object type {object_type})")
+        panic!("untyped memory exhausted (retyping a {object_type:?})")
     }
 }

@@ -8,7 +8,7 @@ use crate::process::{Process, ProcessSpec};
 use crate::vspace::VSpace;
 use client_lib::AdminClient;
 use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
-use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{CNode, CapRights, Tcb};
 
 /// The server's priority: above its clients, below the root task.
@@ -58,16 +58,16 @@ impl MemServerProcess {
             fault_slot: server_slot::FAULT,
         };
         let process = Process::load(alloc, root, &spec);
-        let endpoint = alloc.retype(object_type::ENDPOINT, 0);
+        let endpoint = alloc.retype(ObjectType::Endpoint, 0);
         process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
         process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
         process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
-        let notice = alloc.retype(object_type::NOTIFICATION, 0);
+        let notice = alloc.retype(ObjectType::Notification, 0);
         process.give(server_slot::REPORT, notice, CapRights::SEND, badge::REPORT_NOTICE);
         Tcb(init_cap::TCB).bind_notification(notice).unwrap_or_else(|e| panic!("binding the report notice: {e:?}"));
         process.give(server_slot::FAULT, root_endpoint, CapRights::ALL, badge::SERVER_FAULT);
         for i in 0..grant.count {
-            let untyped = alloc.retype(object_type::UNTYPED, grant.bits);
+            let untyped = alloc.retype(ObjectType::Untyped, grant.bits);
             process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
         }
         let first_free = server_slot::UNTYPED_START + grant.count;

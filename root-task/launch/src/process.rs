@@ -6,7 +6,7 @@ use crate::vspace::VSpace;
 use elf::abi::{PF_W, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
-use sel4_layer::abi::{init_cap, object_type, size, CPtr};
+use sel4_layer::abi::{init_cap, size, CPtr, ObjectType};
 use sel4_layer::{CNode, CapRights, Page, Tcb, UserContext};
 
 /// Where a program's first thread's IPC buffer is mapped; thread n's is
@@ -79,7 +79,7 @@ impl Process {
             if overlapping().next().is_none() {
                 continue;
             }
-            let frame = alloc.retype(object_type::X86_4K, 0);
+            let frame = alloc.retype(ObjectType::SmallPage, 0);
             let file_bytes = || overlapping().filter(|s| s.p_filesz > 0 && s.p_vaddr + s.p_filesz > page);
             if file_bytes().next().is_some() {
                 root.map(alloc, frame, SCRATCH_VADDR, CapRights::READ_WRITE);
@@ -91,7 +91,7 @@ impl Process {
             let writable = overlapping().any(|s| s.p_flags & PF_W != 0);
             vspace.map(alloc, frame, page, if writable { CapRights::READ_WRITE } else { CapRights::READ });
         }
-        let cnode = CNode { cap: alloc.retype(object_type::CAP_TABLE, spec.cnode_bits), depth: spec.cnode_bits as u8 };
+        let cnode = CNode { cap: alloc.retype(ObjectType::CNode, spec.cnode_bits), depth: spec.cnode_bits as u8 };
         let mut process = Process {
             name,
             cnode,
@@ -116,16 +116,16 @@ impl Process {
         let n = self.threads;
         self.threads += 1;
         let ipc_buffer = IPC_BUFFERS_VADDR + n * PAGE;
-        let ipc_frame = alloc.retype(object_type::X86_4K, 0);
+        let ipc_frame = alloc.retype(ObjectType::SmallPage, 0);
         self.vspace.map(alloc, ipc_frame, ipc_buffer, CapRights::READ_WRITE);
         let stack_top = if own_stack { STACKS_VADDR + (n + 1) * STACK_STRIDE } else { 0 };
         if own_stack {
             for page in 0..STACK_PAGES {
-                let frame = alloc.retype(object_type::X86_4K, 0);
+                let frame = alloc.retype(ObjectType::SmallPage, 0);
                 self.vspace.map(alloc, frame, stack_top - (page + 1) * PAGE, CapRights::READ_WRITE);
             }
         }
-        let tcb = Tcb(alloc.retype(object_type::TCB, 0));
+        let tcb = Tcb(alloc.retype(ObjectType::Tcb, 0));
         let guard = CNode::guard_data(0, 64 - self.cnode.depth as u64);
         tcb.configure(
             self.fault_slot,

@@ -2,19 +2,16 @@
 //! paging structures created on demand when a frame is mapped.
 
 use crate::allocator::Allocator;
-use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{AsidPool, CapRights, Page, PagingLevel, PagingStructure};
 
 /// Most paging structures one VSpace built here may need.
 const MAX_STRUCTURES: usize = 64;
 
-/// Paging levels below the PML4, outermost first, with the object type
-/// and the address bits one structure of that level covers.
-const LEVELS: [(PagingLevel, u64, u32); 3] = [
-    (PagingLevel::Pdpt, object_type::X86_PDPT, 39),
-    (PagingLevel::PageDirectory, object_type::X86_PAGE_DIRECTORY, 30),
-    (PagingLevel::PageTable, object_type::X86_PAGE_TABLE, 21),
-];
+/// Paging levels below the PML4, outermost first, with the address bits
+/// one structure of that level covers.
+const LEVELS: [(PagingLevel, u32); 3] =
+    [(PagingLevel::Pdpt, 39), (PagingLevel::PageDirectory, 30), (PagingLevel::PageTable, 21)];
 
 /// A VSpace and the paging structures this task created in it.
 pub struct VSpace {
@@ -27,7 +24,7 @@ pub struct VSpace {
 impl VSpace {
     /// A new, empty VSpace with an ASID from the initial pool.
     pub fn new(alloc: &mut Allocator) -> VSpace {
-        let pml4 = alloc.retype(object_type::X64_PML4, 0);
+        let pml4 = alloc.retype(ObjectType::Pml4, 0);
         AsidPool(init_cap::ASID_POOL).assign(pml4).unwrap_or_else(|e| panic!("ASID assign failed: {e:?}"));
         VSpace { pml4, created: heapless::Vec::new() }
     }
@@ -40,12 +37,12 @@ impl VSpace {
     /// Maps the 4 KiB frame `frame` at `vaddr` with `rights`, creating the
     /// paging structures that address needs first.
     pub fn map(&mut self, alloc: &mut Allocator, frame: CPtr, vaddr: u64, rights: CapRights) {
-        for (level, object, shift) in LEVELS {
+        for (level, shift) in LEVELS {
             let key = (level, vaddr >> shift);
             if self.created.contains(&key) {
                 continue;
             }
-            let cap = alloc.retype(object, 0);
+            let cap = alloc.retype(level.object_type(), 0);
             PagingStructure { cap, level }
                 .map(self.pml4, vaddr)
                 .unwrap_or_else(|e| panic!("mapping a {level:?} at {vaddr:#x} failed: {e:?}"));

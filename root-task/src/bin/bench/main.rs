@@ -14,7 +14,7 @@ use measure::Bench;
 use sel4_launch::allocator::Allocator;
 use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::{init_cap, object_type};
+use sel4_layer::abi::{init_cap, ObjectType};
 use sel4_layer::bootinfo::BootInfo;
 use sel4_layer::println;
 use sel4_layer::runtime::{self, StartRegs};
@@ -43,7 +43,7 @@ fn main(regs: StartRegs) -> ! {
     let spaces: usize = SPACES.parse().unwrap_or_else(|_| panic!("BENCH_SPACES={SPACES} is not a number"));
     let mut alloc = Allocator::new(bootinfo(regs));
     let mut root_vspace = VSpace::root_task();
-    let root_endpoint = alloc.retype(object_type::ENDPOINT, 0);
+    let root_endpoint = alloc.retype(ObjectType::Endpoint, 0);
     let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, GRANT);
     let mut bench = Bench::new(&mut alloc, &server);
     tables::replication(&mut bench, spaces);
