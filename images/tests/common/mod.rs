@@ -189,13 +189,13 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "two-binaries",
-            text: program("elf = \"p.elf\"\ncargo = @@{ package = \"root-task\", bin = \"client\" }", ""),
+            text: program("elf = \"p.elf\"\ncargo = @@{ package = \"root-task\", bin = \"agent\" }", ""),
             field: "program \"p\", field `cargo`",
             is: |e| matches!(e, E::TwoBinaries { .. }),
         },
         Case {
             name: "unknown-package",
-            text: program("cargo = @@{ package = \"nope\", bin = \"client\" }", ""),
+            text: program("cargo = @@{ package = \"nope\", bin = \"agent\" }", ""),
             field: "field `cargo`: package `nope` is not in the workspace",
             is: |e| matches!(e, E::UnknownCargoTarget { .. }),
         },
@@ -207,14 +207,14 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "unknown-feature",
-            text: program("cargo = @@{ package = \"root-task\", bin = \"client\", features = [\"nope\"] }", ""),
+            text: program("cargo = @@{ package = \"root-task\", bin = \"agent\", features = [\"nope\"] }", ""),
             field: "field `cargo`: package `root-task` has no feature `nope`",
             is: |e| matches!(e, E::UnknownCargoTarget { .. }),
         },
         Case {
             name: "required-feature",
-            text: program("cargo = @@{ package = \"root-task\", bin = \"client\" }", ""),
-            field: "field `cargo`: binary `client` of package `root-task` needs feature `sel4`",
+            text: program("cargo = @@{ package = \"root-task\", bin = \"agent\" }", ""),
+            field: "field `cargo`: binary `agent` of package `root-task` needs feature `sel4`",
             is: |e| matches!(e, E::UnknownCargoTarget { .. }),
         },
         Case {
