@@ -6,7 +6,6 @@
 //! user needs are re-exported from `memserver-protocol`; the seL4 layer
 //! (start-up, printing) is `sel4-layer`.
 #![cfg_attr(not(test), no_std)]
-#![warn(missing_docs)]
 
 pub use client::{AdminClient, MemClient};
 pub use error::{server_answer, ClientError, Undecodable};

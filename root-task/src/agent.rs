@@ -33,7 +33,12 @@ pub enum Trouble {
     /// A thread of the agent faulted while its space was not registered:
     /// the kernel's message (fault type and registers) reached the root
     /// task itself (the agent was restarted and is ready again).
-    KernelFault { kind: u64, mrs: [u64; 4] },
+    KernelFault {
+        /// The fault type (the message label).
+        kind: u64,
+        /// The first message registers of the fault message.
+        mrs: [u64; 4],
+    },
     /// The agent found the memory server's answer to its request wrong
     /// (not a refusal: a reply of the wrong kind, or no reply at all).
     Client(ClientError),
@@ -54,8 +59,10 @@ impl fmt::Display for Trouble {
 
 /// A client agent.
 pub struct Agent {
+    /// Its name in the scenarios' output.
     pub name: &'static str,
     index: u64,
+    /// Its address space, CSpace and command thread.
     pub process: Process,
     command: CPtr,
     inbox: Inbox,

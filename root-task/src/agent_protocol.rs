@@ -55,21 +55,51 @@ pub enum Command {
     /// Send `Request` to the memory server and return its reply.
     Request(Request),
     /// Send the first `len` of `words` to the memory server as they are.
-    Raw { words: [u64; 4], len: u8 },
+    Raw {
+        /// The message words.
+        words: [u64; 4],
+        /// How many of them to send.
+        len: u8,
+    },
     /// Send `RawMessage` as it is; report `Outcome::Done`, or, if it is a
     /// call, `Outcome::Answered`.
     Message(RawMessage),
     /// Receive on the agent's endpoint in slot `from`; report
     /// `Outcome::Received`.
-    Receive { from: u64 },
+    Receive {
+        /// The agent's slot of the endpoint.
+        from: u64,
+    },
     /// Write the pattern of `seed` over `len` bytes at `addr` (8-aligned).
-    Fill { addr: u64, len: u64, seed: u64 },
+    Fill {
+        /// First byte.
+        addr: u64,
+        /// Bytes (a multiple of 8).
+        len: u64,
+        /// The pattern's seed.
+        seed: u64,
+    },
     /// Check the pattern of `seed` over `len` bytes at `addr`.
-    Check { addr: u64, len: u64, seed: u64 },
+    Check {
+        /// First byte.
+        addr: u64,
+        /// Bytes (a multiple of 8).
+        len: u64,
+        /// The pattern's seed.
+        seed: u64,
+    },
     /// Write one word.
-    Write { addr: u64, value: u64 },
+    Write {
+        /// Where (8-aligned).
+        addr: u64,
+        /// What.
+        value: u64,
+    },
     /// Read one word.
-    Read { addr: u64 },
+    Read {
+        /// Where (8-aligned).
+        addr: u64,
+    },
     /// Make the pseudo-random requests of `StressPlan`, keeping what is
     /// live at the end; report `Outcome::Stressed`.
     Stress(StressPlan),
@@ -107,9 +137,19 @@ pub enum Outcome {
     Reply(Result<Reply, ClientError>),
     /// The label and length of the answer to the last call of a
     /// `RawMessage`.
-    Answered { label: u64, length: u64 },
+    Answered {
+        /// The answer's label.
+        label: u64,
+        /// Its length in words.
+        length: u64,
+    },
     /// The badge and label of what a `Command::Receive` received.
-    Received { badge: u64, label: u64 },
+    Received {
+        /// The badge it came with.
+        badge: u64,
+        /// Its label.
+        label: u64,
+    },
     /// A word read.
     Value(u64),
     /// A pattern check: `None` if every word matched, else the first

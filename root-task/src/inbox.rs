@@ -16,16 +16,38 @@ use sel4_layer::syscall;
 #[derive(Debug)]
 pub enum Event {
     /// Agent `index` reports.
-    Outcome { index: u64, outcome: Outcome },
+    Outcome {
+        /// The agent's index.
+        index: u64,
+        /// What it reports.
+        outcome: Outcome,
+    },
     /// The memory server could not repair a client thread's fault.
     Fault(FaultReport),
     /// A thread of agent `index`, whose space is not registered, faulted:
     /// the kernel's fault message (fault type and registers).
-    AgentFault { index: u64, kind: u64, mrs: [u64; 4] },
+    AgentFault {
+        /// The agent's index.
+        index: u64,
+        /// The fault type (the message label).
+        kind: u64,
+        /// The first message registers of the fault message.
+        mrs: [u64; 4],
+    },
     /// The memory server itself faulted (fault type and registers).
-    ServerFault { kind: u64, mrs: [u64; 4] },
+    ServerFault {
+        /// The fault type (the message label).
+        kind: u64,
+        /// The first message registers of the fault message.
+        mrs: [u64; 4],
+    },
     /// Anything else: a bug somewhere.
-    Unexpected { badge: u64, label: u64 },
+    Unexpected {
+        /// The badge it came with.
+        badge: u64,
+        /// Its label.
+        label: u64,
+    },
 }
 
 impl core::fmt::Display for Event {

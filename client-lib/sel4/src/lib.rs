@@ -13,7 +13,6 @@
 //! `kernel` puts the memory-object invocations behind a trait, so they can
 //! run on a host model of the kernel as well (`sel4-model`).
 #![cfg_attr(not(test), no_std)]
-#![warn(missing_docs)]
 
 pub mod abi;
 pub mod bootinfo;

@@ -132,6 +132,10 @@ macro_rules! sel4_program {
 
         /// `memcpy` for the compiler (there is no libc): whole words, then
         /// the remaining bytes.
+        ///
+        /// # Safety
+        /// C's contract: `src` readable and `dest` writable for `n` bytes,
+        /// the two ranges not overlapping.
         #[no_mangle]
         unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
             // SAFETY: the caller guarantees valid, non-overlapping ranges;
@@ -153,6 +157,10 @@ macro_rules! sel4_program {
 
         /// `memmove` for the compiler: copies backwards when `dest` is
         /// above `src`.
+        ///
+        /// # Safety
+        /// C's contract: `src` readable and `dest` writable for `n` bytes
+        /// (the ranges may overlap).
         #[no_mangle]
         unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
             if n == 0 {
@@ -173,6 +181,9 @@ macro_rules! sel4_program {
         }
 
         /// `memset` for the compiler: whole words, then the remaining bytes.
+        ///
+        /// # Safety
+        /// C's contract: `dest` writable for `n` bytes.
         #[no_mangle]
         unsafe extern "C" fn memset(dest: *mut u8, value: i32, n: usize) -> *mut u8 {
             let word = (value as u8 as u64).wrapping_mul(0x0101_0101_0101_0101);
@@ -194,6 +205,9 @@ macro_rules! sel4_program {
         }
 
         /// `memcmp` for the compiler.
+        ///
+        /// # Safety
+        /// C's contract: `a` and `b` readable for `n` bytes.
         #[no_mangle]
         unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
             for i in 0..n {
@@ -208,6 +222,9 @@ macro_rules! sel4_program {
         }
 
         /// `bcmp` for the compiler.
+        ///
+        /// # Safety
+        /// As for `memcmp`.
         #[no_mangle]
         unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
             // SAFETY: same contract as memcmp.

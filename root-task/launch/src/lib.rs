@@ -6,7 +6,6 @@
 //! says ([`memserver_process`]). Failures to set a system up are panics:
 //! a root task that cannot build its system has nothing else to do.
 #![cfg_attr(not(test), no_std)]
-#![warn(missing_docs)]
 
 pub mod allocator;
 pub mod memserver_process;
