@@ -46,6 +46,9 @@ enum Cmd {
     /// registered spaces, print the tables and the summary line, and write
     /// target/bench/ and the README's figures.
     Bench,
+    /// Run clippy (warnings as errors) over the seL4 programs with the
+    /// features they are built with.
+    Clippy,
     /// Read and check a system description, build its cargo binaries,
     /// check its ELF files and memory, and print the system; exits non-zero
     /// with the error (file:line:column and field) on a bad description.
@@ -88,6 +91,7 @@ fn main() -> Result<()> {
                 &report,
             )
         }
+        Cmd::Clippy => images::programs::clippy(&Workspace::load()?),
         Cmd::Check { system } => {
             let description = Description::load(&system)?;
             let resolved = resolve(description, &Workspace::load()?)?;

@@ -84,6 +84,43 @@ pub fn build_program(ws: &Workspace, package: &str, bin: &str, features: &str) -
     Ok(target_dir.join("release").join(bin))
 }
 
+/// Runs clippy, every warning an error, over the seL4 programs and the
+/// libraries they are made of, with the features [`build`] builds them
+/// with (code a host build of the workspace leaves out: the programs'
+/// `main`s, the server loop and backend). In a target folder of its own;
+/// the ELF files the root programs embed are empty placeholders there
+/// (clippy links nothing).
+pub fn clippy(ws: &Workspace) -> Result<()> {
+    let target_dir = ws.sel4_dir().join("clippy");
+    std::fs::create_dir_all(&target_dir).with_context(|| format!("cannot create {}", target_dir.display()))?;
+    let placeholder = target_dir.join("placeholder.elf");
+    std::fs::write(&placeholder, []).with_context(|| format!("cannot write {}", placeholder.display()))?;
+    let mut packages: Vec<(&str, &str)> = EMBEDDED.iter().map(|e| (e.package, e.features)).collect();
+    packages.push((ROOT_PACKAGE, "sel4"));
+    packages.sort_unstable();
+    packages.dedup();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(ws.root()).args(["clippy", "--target-dir"]).arg(&target_dir);
+    for (package, _) in &packages {
+        command.args(["-p", package]);
+    }
+    let features: Vec<String> = packages
+        .iter()
+        .flat_map(|(package, features)| {
+            features.split(',').filter(|f| !f.is_empty()).map(move |f| format!("{package}/{f}"))
+        })
+        .collect();
+    command.args(["--features", &features.join(","), "--lib", "--bins", "--", "-D", "warnings"]);
+    command.envs(EMBEDDED.iter().map(|e| (e.env, &placeholder)));
+    command.env("BENCH_SPACES", "1");
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
+    if !status.success() {
+        bail!("clippy of the seL4 programs failed ({status})");
+    }
+    Ok(())
+}
+
 /// Builds the memory server exactly as [`build`] does for the root task to
 /// embed and returns its ELF file.
 pub fn build_memserver(ws: &Workspace) -> Result<PathBuf> {
