@@ -58,22 +58,6 @@ pub enum Undecodable {
     Malformed,
 }
 
-impl ClientError {
-    /// The server's code, if the server refused the request.
-    pub const fn server_code(&self) -> Option<ErrorCode> {
-        match self {
-            ClientError::Server(code) => Some(*code),
-            _ => None,
-        }
-    }
-}
-
-impl From<ErrorCode> for ClientError {
-    fn from(code: ErrorCode) -> ClientError {
-        ClientError::Server(code)
-    }
-}
-
 /// Splits `result` into the server's answer (what it returned or the code
 /// it refused with) and any other problem of the exchange: for callers
 /// that handle refusals and treat the rest as failures.
@@ -138,6 +122,5 @@ mod tests {
         assert_eq!(server_answer(Ok(3)), Ok(Ok(3)));
         let wrong = ClientError::WrongReply { request: 1, reply: 2 };
         assert_eq!(server_answer::<u8>(Err(wrong)), Err(wrong));
-        assert_eq!(wrong.server_code(), None);
     }
 }
