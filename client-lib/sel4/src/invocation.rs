@@ -65,10 +65,18 @@ impl Untyped {
     /// consecutive slots from `offset` of the CNode found at `index`/`depth`
     /// from `root`.
     pub fn retype(self, object_type: impl Into<Word>, size_bits: u64, dest: Slot, count: u64) -> Result<(), Sel4Error> {
+        self.retype_word(object_type.into(), size_bits, dest, count)
+    }
+
+    /// [`Untyped::retype`] with the type's number: compiled here, once, not
+    /// in each crate that calls the generic method (so `invoke` is inlined
+    /// with its one capability, and its check of the extra-caps count with
+    /// it: the server's panic audit, `images/tests/no_panic.rs`).
+    fn retype_word(self, object_type: Word, size_bits: u64, dest: Slot, count: u64) -> Result<(), Sel4Error> {
         invoke(
             self.0,
             label::UNTYPED_RETYPE,
-            &[object_type.into(), size_bits, dest.node_index, dest.node_depth, dest.offset, count],
+            &[object_type, size_bits, dest.node_index, dest.node_depth, dest.offset, count],
             &[dest.root],
         )
         .map(drop)
