@@ -35,6 +35,8 @@ use memserver_protocol::bootstrap::FaultBadge;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
 use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, REPLIES, REQUESTS};
+use std::boxed::Box;
+use std::vec::Vec;
 
 use crate::dispatch::{CapUse, Dispatcher, FaultAction};
 use crate::ids::Badge;

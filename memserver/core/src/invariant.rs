@@ -11,6 +11,9 @@
 //! of the state a failed operation must leave exactly as it was.
 
 use std::collections::BTreeMap;
+use std::format;
+use std::string::String;
+use std::vec::Vec;
 
 use crate::accounting::{ClientUsage, Stats};
 use crate::backend::{OpCounts, Rights};

@@ -13,7 +13,6 @@
 //! others (empty ones a purge kept stay), leaving state and accounting
 //! exactly as before.
 
-mod arena;
 #[cfg(feature = "sim")]
 mod host;
 mod table;
@@ -284,14 +283,14 @@ impl<B: Backend> Region<B> {
 
     fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), Error> {
         for level in Level::CREATED_TOP_DOWN {
-            for node in Table::<B::Frame, B::Structure>::node_ids() {
+            for node in self.table.node_ids() {
                 let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
                 let addr = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
                 let handle = self.mmu.create_structure(space, level, addr)?;
                 self.table.set_replica(node, space.id, Some(handle));
             }
         }
-        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+        for id in self.table.leaf_ids() {
             let Some(leaf) = self.table.leaf_by_id(id).copied() else { continue };
             self.mmu.map_frame(space, &leaf)?;
             if let Some(l) = self.table.leaf_by_id_mut(id) {
@@ -304,7 +303,7 @@ impl<B: Backend> Region<B> {
     /// Remove everything the server installed in `space`, leaves first, then
     /// structures from the bottom up.
     fn teardown(&mut self, space: SpaceRef<B::VSpace>) {
-        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+        for id in self.table.leaf_ids() {
             let Some(leaf) = self.table.leaf_by_id(id).copied().filter(|l| l.is_mapped_in(space.id)) else {
                 continue;
             };
@@ -314,7 +313,7 @@ impl<B: Backend> Region<B> {
             }
         }
         for level in Level::CREATED_TOP_DOWN.into_iter().rev() {
-            for node in Table::<B::Frame, B::Structure>::node_ids() {
+            for node in self.table.node_ids() {
                 let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
                 if let Some(handle) = s.replicas.get(space.id.index()).copied().flatten() {
                     self.mmu.delete_structure(space, handle);
@@ -512,8 +511,8 @@ mod tests {
     use crate::layout::{Area, PAGE_SIZE};
     use crate::sim::{Sim, SimFrame};
 
-    fn region_with_spaces(n: usize) -> Box<Region<Sim>> {
-        let mut r = Box::new(Region::new(Sim::new()));
+    fn region_with_spaces(n: usize) -> Region<Sim> {
+        let mut r = Region::new(Sim::new());
         for _ in 0..n {
             let v = r.backend_mut().new_vspace();
             assert!(r.register(v).is_ok());

@@ -16,7 +16,9 @@
     reason = "the simulator stops the test on a server bug; it never runs on seL4"
 )]
 
+use std::boxed::Box;
 use std::collections::{BTreeMap, HashMap};
+use std::vec::Vec;
 
 use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
 use crate::error::BackendError;

@@ -297,6 +297,7 @@ mod tests {
     use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE};
     use crate::sim::Sim;
     use crate::{Badge, Config, MemServer, PageSize, Pfn, VmemmapOptions};
+    use std::boxed::Box;
 
     const OWNER: Badge = Badge(1);
 
