@@ -18,6 +18,7 @@
 
 use core::fmt::Debug;
 use memserver_protocol::counts::{Counts, Kind};
+use memserver_protocol::{ErrorCode, FailurePoint, InvocationCounts};
 
 use crate::error::BackendError;
 use crate::ids::SpaceId;
@@ -81,6 +82,41 @@ pub trait Backend {
     ) -> Result<(), BackendError>;
     /// Unmap the copy of `frame` at `addr` in `space` and delete it.
     fn unmap_frame(&mut self, space: SpaceRef<Self::VSpace>, addr: RegionAddr, frame: Self::Frame);
+}
+
+/// What the server needs from a backend beyond [`Backend`]: starting it,
+/// facts for replies and statistics, releasing a space's state, failure
+/// injection, and the slot capabilities arrive in. The server reaches all
+/// of it through [`Region`](crate::Region) alone.
+pub trait Platform: Backend {
+    /// What the backend starts from (on seL4, its slots and untyped grant).
+    type Start<'a>;
+    /// Takes over what `start` names; once, before the first request.
+    fn start(&mut self, start: Self::Start<'_>) -> Result<(), BackendError>;
+    /// The physical address of `frame` (on the simulator, any stable id).
+    fn frame_address(&mut self, frame: Self::Frame) -> u64;
+    /// Kernel invocations made so far, by kind.
+    fn invocations(&self) -> InvocationCounts;
+    /// Bytes of memory not yet turned into frames or structures.
+    fn untyped_free(&self) -> u64;
+    /// Gives up the handle of space `id`, just unregistered, and whatever
+    /// the backend kept for it.
+    fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
+    /// Empty capability slots left.
+    fn free_slots(&self) -> u64;
+    /// Objects held ready or kept for reuse (each in a slot), and the
+    /// bytes of memory they hold: resources not in use.
+    fn spares(&self) -> (u64, u64);
+    /// Makes the `nth` invocation of kind `point` from now fail (0
+    /// disarms); `Err` if this platform cannot inject failures.
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode>;
+    /// An empty slot for the next capability that arrives with a message
+    /// (it is a space's handle once kept); `None` when no slot is left:
+    /// capabilities are then not received.
+    fn take_receive_slot(&mut self) -> Option<Self::VSpace>;
+    /// Deletes the capability that arrived in `slot` and was not kept, so
+    /// that the slot can receive again.
+    fn empty_receive_slot(&mut self, slot: Self::VSpace);
 }
 
 /// Kinds of backend operation, for counting.

@@ -408,7 +408,7 @@ impl Driver {
     fn apply(&mut self, step: &Step) -> Outcome {
         match step.action(&self.made) {
             Action::Message { caller, words, cap, request } => {
-                let cap = cap.then(|| self.d.backend_mut().new_vspace());
+                let cap = cap.then(|| self.d.sim_hooks().new_vspace());
                 let (reply, cap_use) = self.d.handle(caller, &words, cap);
                 self.remember(caller, request, reply);
                 Outcome::Reply(reply, cap_use)
@@ -552,7 +552,7 @@ fn run(session: &Session) {
 pub fn dispatcher(cpus: usize) -> Box<Dispatcher<Sim>> {
     let build = move || {
         let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus }));
-        d.start().expect("the server starts");
+        d.start(()).expect("the server starts");
         d
     };
     if cfg!(fuzzing) {

@@ -22,6 +22,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod accounting;
+pub mod admin;
 pub mod arena;
 mod avl;
 pub mod backend;
@@ -46,8 +47,9 @@ pub mod vmalloc;
 pub mod vmemmap;
 
 pub use accounting::{ClientUsage, FrameTally, SpaceCost, Stats};
+pub use admin::Admin;
 pub use arena::{Arena, ArenaError};
-pub use backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+pub use backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
 pub use error::{BackendError, Error, FaultError, Limit};
 pub use ids::{Badge, CpuId, Pfn, SpaceId};
 pub use layout::{Area, Level, LevelMask, PageSize, PercpuAddr, RegionAddr, VmallocAddr, VmemmapAddr};

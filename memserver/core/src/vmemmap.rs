@@ -303,7 +303,7 @@ mod tests {
 
     fn server() -> Box<MemServer<Sim>> {
         let mut s = Box::new(MemServer::new(Sim::new(), Config { admin: Badge(0), cpus: 1 }));
-        assert!(s.start().is_ok());
+        assert!(s.start(()).is_ok());
         s
     }
 

@@ -19,14 +19,14 @@ fn populate_across_the_boundary_then_check(
     options: VmemmapOptions,
 ) -> Box<memserver_core::MemServer<memserver_core::sim::Sim>> {
     let mut s = server(2);
-    let before = s.backend_mut().new_vspace();
-    s.register_space(ADMIN, before).expect("register before");
+    let before = s.sim_hooks().new_vspace();
+    s.register_space(&s.admin(ADMIN).expect("admin"), before).expect("register before");
     let start = BOUNDARY_PFN - 1024;
     let pages = 2048;
     s.vmemmap_populate(Badge(3), Pfn::new(start).unwrap(), pages, options).expect("populate");
     check(&s);
-    let after = s.backend_mut().new_vspace();
-    s.register_space(ADMIN, after).expect("register after");
+    let after = s.sim_hooks().new_vspace();
+    s.register_space(&s.admin(ADMIN).expect("admin"), after).expect("register after");
     check(&s);
     let boundary = Area::Vmemmap.start() + TOP_ENTRY_SPAN;
     for vspace in [before, after] {
