@@ -19,6 +19,7 @@
 use core::fmt::Debug;
 use memserver_protocol::counts::{Counts, Kind};
 use memserver_protocol::{ErrorCode, FailurePoint, InvocationCounts};
+use strum::VariantArray;
 
 use crate::error::BackendError;
 use crate::ids::SpaceId;
@@ -119,8 +120,9 @@ pub trait Platform: Backend {
     fn empty_receive_slot(&mut self, slot: Self::VSpace);
 }
 
-/// Kinds of backend operation, for counting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Kinds of backend operation, for counting (every kind, in counter
+/// order: `OpKind::VARIANTS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 pub enum OpKind {
     /// [`Backend::alloc_frame`].
     AllocFrame,
@@ -138,19 +140,6 @@ pub enum OpKind {
     UnmapFrame,
 }
 
-impl OpKind {
-    /// Every kind, in counter order.
-    pub const ALL: [OpKind; 7] = [
-        OpKind::AllocFrame,
-        OpKind::FreeFrame,
-        OpKind::RevokeFrame,
-        OpKind::CreateStructure,
-        OpKind::DeleteStructure,
-        OpKind::MapFrame,
-        OpKind::UnmapFrame,
-    ];
-}
-
 impl Kind for OpKind {
     fn index(self) -> usize {
         self as usize
@@ -158,4 +147,4 @@ impl Kind for OpKind {
 }
 
 /// Backend operations performed, by kind.
-pub type OpCounts = Counts<OpKind, { OpKind::ALL.len() }>;
+pub type OpCounts = Counts<OpKind, { OpKind::VARIANTS.len() }>;

@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use strum::VariantArray;
 
 use common::{check, server, ADMIN};
 use memserver_core::{Badge, Level, OpCounts, OpKind, PageSize, VmallocFlags};
@@ -27,7 +28,7 @@ fn structures_needed(start: u64, pages: u64, size: PageSize) -> u64 {
 }
 
 fn only(counts: OpCounts, expect: &[(OpKind, u64)]) {
-    for kind in OpKind::ALL {
+    for &kind in OpKind::VARIANTS {
         let want = expect.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n);
         assert_eq!(counts.get(kind), want, "{kind:?} in {counts:?}");
     }
