@@ -297,7 +297,7 @@ impl Backend for Sel4Backend {
     /// copies stay, so the frame maps again without copies when recycled
     /// (they are given up only when slots run out, see `make_room`); extra
     /// copies are deleted.
-    fn revoke_frame(&mut self, frame: Frame) {
+    fn unmap_everywhere(&mut self, frame: Frame) {
         let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
         copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
     }

@@ -10,7 +10,7 @@ use super::sel4_backend::Sel4Backend;
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, MAX_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use memserver_protocol::{ErrorCode, Reply};
 use memserver_protocol::{Words, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
@@ -20,7 +20,7 @@ use sel4_layer::{ipc, ipc_buffer, MessageInfo};
 
 /// The server, built in place (it is far too large for the stack).
 static DISPATCHER: spin::Mutex<Dispatcher<Sel4Backend>> =
-    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: MAX_CPUS }));
+    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: KERNEL_CPUS }));
 
 /// The empty reply: answers a ping, restarts a thread after a repair.
 const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);

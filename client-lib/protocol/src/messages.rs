@@ -253,6 +253,9 @@ impl PercpuLayout {
 /// Size of one page descriptor ("struct page") in the vmemmap area.
 pub const DESCRIPTOR_SIZE: u64 = 64;
 
+/// Bytes covered by one top-level (PML4) entry: 512 GiB.
+pub const TOP_ENTRY_SPAN: u64 = 1 << 39;
+
 /// A translation of a kernel-region address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Translation {

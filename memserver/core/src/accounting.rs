@@ -206,9 +206,10 @@ impl Clients {
     }
 }
 
-/// A snapshot of the server's accounting.
+/// A count of everything the server holds, at one moment (the core's
+/// view; the wire's [`memserver_protocol::Stats`] is what clients see).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stats {
+pub struct Census {
     /// Frames the server owns.
     pub frames: FrameTally,
     /// Structures of the canonical table (its root excluded).

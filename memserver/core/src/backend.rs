@@ -8,7 +8,7 @@
 //! its window mappings' Page Unmaps and one CNode Revoke); `free_frame` =
 //! none (the frame is kept for reuse until its granule is reset: deleting
 //! it alone would not give its memory back to the untyped);
-//! `revoke_frame` = a Page Unmap per mapping (the copies are kept);
+//! `unmap_everywhere` = a Page Unmap per mapping (the copies are kept);
 //! `create_structure` = a batched-retype or kept structure plus its Map;
 //! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a
 //! CNode Copy of the frame cap (first time in a space, but one space maps
@@ -59,8 +59,10 @@ pub trait Backend {
     fn alloc_frame(&mut self, size: PageSize) -> Result<Self::Frame, BackendError>;
     /// Return a frame that has no copies left.
     fn free_frame(&mut self, frame: Self::Frame);
-    /// Remove every copy of `frame`, in every space, in one step.
-    fn revoke_frame(&mut self, frame: Self::Frame);
+    /// Unmap every mapping of the owned `frame`, in every space, in one
+    /// step (before it is freed; the backend may keep its copies for
+    /// reuse).
+    fn unmap_everywhere(&mut self, frame: Self::Frame);
     /// Create a structure of `level` in `space`, covering `addr`, and link it
     /// into the structure above (which must exist).
     fn create_structure(
@@ -128,8 +130,8 @@ pub enum OpKind {
     AllocFrame,
     /// [`Backend::free_frame`].
     FreeFrame,
-    /// [`Backend::revoke_frame`].
-    RevokeFrame,
+    /// [`Backend::unmap_everywhere`].
+    UnmapEverywhere,
     /// [`Backend::create_structure`].
     CreateStructure,
     /// [`Backend::delete_structure`].

@@ -316,22 +316,22 @@ impl<B: Platform> Dispatcher<B> {
 
     /// The statistics clients and tools see.
     pub fn stats(&self) -> Stats {
-        let stats = self.server.stats();
+        let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
-        let spaces = stats.spaces.iter().flatten();
+        let spaces = census.spaces.iter().flatten();
         Stats {
-            missed_syncs: stats.missed_syncs,
+            missed_syncs: census.missed_syncs,
             spaces: spaces.clone().count() as u32,
-            frames: stats.frames.small + stats.frames.large,
+            frames: census.frames.small + census.frames.large,
             structures: spaces.map(|cost| cost.structures).sum(),
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
             free_slots: self.server.region().backend().free_slots(),
             spare_objects,
             spare_bytes,
-            vmalloc_areas: stats.vmalloc_areas as u32,
-            vmemmap_ranges: stats.vmemmap_ranges as u32,
-            percpu_allocs: stats.percpu_allocs as u32,
+            vmalloc_areas: census.vmalloc_areas as u32,
+            vmemmap_ranges: census.vmemmap_ranges as u32,
+            percpu_allocs: census.percpu_allocs as u32,
         }
     }
 

@@ -15,7 +15,7 @@ use core::fmt;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
-use crate::accounting::{ClientUsage, Stats};
+use crate::accounting::{Census, ClientUsage};
 use crate::backend::{OpCounts, Rights};
 use crate::ids::SpaceId;
 use crate::layout::{Area, Level, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
@@ -168,7 +168,7 @@ pub fn check(server: &MemServer<Sim>) -> Result<(), Violation> {
 /// counters: compared before and after an operation that failed.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
-    stats: Stats,
+    census: Census,
     leaves: Vec<Leaf<SimFrame>>,
     areas: Vec<VmArea>,
     free: Vec<(u64, u64)>,
@@ -181,10 +181,10 @@ pub struct Snapshot {
 
 /// The server's state now.
 pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
-    let mut stats = server.stats();
-    stats.ops = OpCounts::new();
+    let mut census = server.census();
+    census.ops = OpCounts::new();
     Snapshot {
-        stats,
+        census,
         leaves: server.region().canonical().leaves().copied().collect(),
         areas: server.vmalloc_areas().collect(),
         free: server.vmalloc_free_ranges().collect(),

@@ -46,7 +46,7 @@ pub mod sim;
 pub mod vmalloc;
 pub mod vmemmap;
 
-pub use accounting::{ClientUsage, FrameTally, SpaceCost, Stats};
+pub use accounting::{Census, ClientUsage, FrameTally, SpaceCost};
 pub use admin::Admin;
 pub use arena::{Arena, ArenaError};
 pub use backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};

@@ -142,9 +142,9 @@ impl<B: Backend> Mmu<B> {
         *n = n.saturating_sub(1);
     }
 
-    fn revoke_frame(&mut self, frame: B::Frame) {
-        self.counts.record(OpKind::RevokeFrame);
-        self.backend.revoke_frame(frame);
+    fn unmap_everywhere(&mut self, frame: B::Frame) {
+        self.counts.record(OpKind::UnmapEverywhere);
+        self.backend.unmap_everywhere(frame);
     }
 
     fn create_structure(
@@ -425,7 +425,7 @@ impl<B: Backend> Region<B> {
     /// they leave empty that `prune` names (in the canonical table and in
     /// every space). Addresses where no page starts are skipped. Aliases
     /// and borrowed frames go first (their copies one by one), then owned
-    /// frames (all copies revoked at once, then freed).
+    /// frames (unmapped from every space at once, then freed).
     ///
     /// A purge keeps page directories and PDPTs ([`Prune::PageTables`]), as
     /// Linux keeps the upper levels of its vmalloc page tables: the next
@@ -455,7 +455,7 @@ impl<B: Backend> Region<B> {
     fn release_copies(&mut self, leaf: &Leaf<B::Frame>) {
         if leaf.kind == FrameKind::Owned {
             if leaf.mapped_mask() != 0 {
-                self.mmu.revoke_frame(leaf.frame);
+                self.mmu.unmap_everywhere(leaf.frame);
             }
             self.mmu.free_frame(leaf.frame, leaf.size);
             return;

@@ -10,7 +10,7 @@
 //! badge, and encodes the result. Admin-only methods take the [`Admin`]
 //! proof that [`MemServer::admin`] gives once the caller's badge is checked.
 
-use crate::accounting::{ClientUsage, Clients, Stats};
+use crate::accounting::{Census, ClientUsage, Clients};
 use crate::admin::Admin;
 use crate::backend::{Backend, Platform, Rights};
 use crate::error::{BackendError, Error, FaultError, Limit};
@@ -28,7 +28,7 @@ use memserver_protocol::PercpuLayout;
 pub struct Config {
     /// The administrator's badge (the root task's).
     pub admin: Badge,
-    /// CPUs served by the percpu allocator (1 to `MAX_CPUS`).
+    /// CPUs served by the percpu allocator (1 to `MAX_PERCPU_CPUS`).
     pub cpus: usize,
 }
 
@@ -320,8 +320,8 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// A snapshot of the accounting.
-    pub fn stats(&self) -> Stats {
-        Stats {
+    pub fn census(&self) -> Census {
+        Census {
             frames: self.region.frames(),
             canonical_structures: self.region.canonical().structure_count(),
             canonical_leaves: self.region.canonical().leaf_count(),

@@ -1,6 +1,6 @@
 //! The simulated MMU backend (host only, `sim` feature): a real 4-level
 //! page table per VSpace, objects with identities, frame copies tracked per
-//! (space, address) so revoke removes them all, every operation counted by
+//! (space, address) so unmapping everywhere removes them all, every operation counted by
 //! kind, failure injection ("fail the n-th creating operation") and a
 //! bound on the bytes its frames may hold.
 //!
@@ -253,9 +253,9 @@ impl Backend for Sim {
         self.frame_bytes -= state.size.bytes();
     }
 
-    fn revoke_frame(&mut self, frame: SimFrame) {
-        self.counts.record(OpKind::RevokeFrame);
-        let copies = self.frames.get(&frame).expect("sim: revoke of an unknown frame").copies.clone();
+    fn unmap_everywhere(&mut self, frame: SimFrame) {
+        self.counts.record(OpKind::UnmapEverywhere);
+        let copies = self.frames.get(&frame).expect("sim: unmap_everywhere of an unknown frame").copies.clone();
         let size = self.frames.get(&frame).map_or(PageSize::Small, |f| f.size);
         for (vspace, addr) in copies {
             assert!(self.remove_leaf(vspace, addr, size, frame), "sim: copy of {frame:?} not mapped");

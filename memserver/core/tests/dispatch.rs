@@ -359,7 +359,7 @@ fn injected_failures_are_administrator_only_and_leave_nothing_behind() {
 
 /// Bytes of the frames the server holds, by its own tally.
 fn frame_bytes(d: &Dispatcher<Sim>) -> u64 {
-    let frames = d.server().stats().frames;
+    let frames = d.server().census().frames;
     frames.small * PAGE_SIZE + frames.large * LARGE_PAGE_SIZE
 }
 
@@ -406,7 +406,7 @@ fn the_forced_purge_bounds_the_bytes_freed_areas_hold() {
         assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
         let held = frame_bytes(&d) - baseline;
         assert!(held <= LAZY_PURGE_BYTES, "round {round}: freed 2 MiB areas hold {} MiB", held / MIB);
-        assert_eq!(d.server().stats().vmalloc_lazy_bytes, held);
+        assert_eq!(d.server().census().vmalloc_lazy_bytes, held);
     }
 }
 
@@ -439,12 +439,12 @@ fn a_request_short_of_memory_purges_what_others_freed_first() {
 fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
     let mut d = dispatcher();
     register(&mut d, A);
-    let structures = d.server().stats().canonical_structures;
+    let structures = d.server().census().canonical_structures;
     let addr = vmalloc(&mut d, A, PAGE_SIZE, false);
     assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
     assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
     register_quota(&mut d, B, quota);
-    assert_eq!(d.server().stats().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
+    assert_eq!(d.server().census().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
     d
 }
 

@@ -89,7 +89,10 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
         } else {
             (0..p).map(|i| (addr.get() + i * size.bytes()) / Level::Pt.span()).collect::<BTreeSet<_>>().len() as u64
         };
-        only(unmap, &[(OpKind::RevokeFrame, p), (OpKind::FreeFrame, p), (OpKind::DeleteStructure, page_tables * n)]);
+        only(
+            unmap,
+            &[(OpKind::UnmapEverywhere, p), (OpKind::FreeFrame, p), (OpKind::DeleteStructure, page_tables * n)],
+        );
         println!(
             "| {n} | {p} | {size:?} | {per_space} | {p} | {} | {} | {} | {minimum} | {} | {} |",
             per_space * n,

@@ -204,7 +204,7 @@ proptest! {
         prop_assert!(held.spaces.len() <= MAX_SPACES);
         prop_assert_eq!(s.region().missed_syncs(), 0);
         release_everything(&mut s, held);
-        let stats = s.stats();
+        let stats = s.census();
         let first_chunk = CPUS as u64 * PERCPU_UNIT_SIZE / PAGE_SIZE;
         prop_assert_eq!(stats.canonical_leaves as u64, first_chunk);
         prop_assert_eq!((stats.frames.small, stats.frames.large), (first_chunk, 0));

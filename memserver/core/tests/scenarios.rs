@@ -88,7 +88,7 @@ fn vmalloc_vmap_and_vfree_with_lazy_purge() {
     }
     s.purge(&s.admin(ADMIN).expect("admin"));
     check(&s);
-    assert_eq!(s.stats().canonical_leaves, s.region().canonical().leaf_count());
+    assert_eq!(s.census().canonical_leaves, s.region().canonical().leaf_count());
     assert_eq!(s.vmalloc_free_ranges().count(), 1);
 }
 
@@ -97,7 +97,7 @@ fn huge_vmalloc_uses_2mib_pages() {
     let mut s = server(1);
     let a = s.vmalloc(CLIENT, 3 << 20, VmallocFlags { huge: true }).expect("vmalloc");
     assert_eq!(a.get() % (2 << 20), 0);
-    assert_eq!(s.stats().frames.large, 2, "rounded up to two 2 MiB pages");
+    assert_eq!(s.census().frames.large, 2, "rounded up to two 2 MiB pages");
     assert_eq!(s.usage(CLIENT).used, 4 << 20);
     check(&s);
 }
@@ -108,7 +108,7 @@ fn percpu_chunks_grow_and_shrink() {
     let unit = memserver_core::limits::PERCPU_UNIT_SIZE;
     let first = s.percpu_alloc(CLIENT, unit, 16).expect("fills the first chunk");
     let second = s.percpu_alloc(CLIENT, 64, 64).expect("needs a new chunk");
-    assert_eq!(s.stats().percpu_chunks, 2);
+    assert_eq!(s.census().percpu_chunks, 2);
     check(&s);
     let a0 = s.percpu_address(second, CpuId::new(0).unwrap()).expect("address");
     let a3 = s.percpu_address(second, CpuId::new(3).unwrap()).expect("address");
@@ -117,8 +117,8 @@ fn percpu_chunks_grow_and_shrink() {
     assert_eq!(s.percpu_address(second, CpuId::new(4).unwrap()), Err(Error::InvalidArgument));
     assert_eq!(s.percpu_free(Badge(9), second), Err(Error::NotOwner));
     s.percpu_free(CLIENT, second).expect("free");
-    assert_eq!(s.stats().percpu_chunks, 1, "empty chunk depopulated");
+    assert_eq!(s.census().percpu_chunks, 1, "empty chunk depopulated");
     s.percpu_free(CLIENT, first).expect("free");
-    assert_eq!(s.stats().percpu_chunks, 1, "the first chunk stays");
+    assert_eq!(s.census().percpu_chunks, 1, "the first chunk stays");
     check(&s);
 }

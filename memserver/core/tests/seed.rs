@@ -47,7 +47,7 @@ fn seed_compound_vmemmap_across_a_top_level_boundary_is_synced_everywhere() {
     let s = populate_across_the_boundary_then_check(VmemmapOptions { huge: false, compound_order: Some(9) });
     // Order 9: 512 descriptors = 8 frames per compound page, 2 of them private.
     let percpu_frames = 2 * memserver_core::limits::PERCPU_UNIT_SIZE / 4096;
-    assert_eq!(s.stats().frames.small, percpu_frames + 4 * 2);
+    assert_eq!(s.census().frames.small, percpu_frames + 4 * 2);
     let vmemmap: Vec<_> = s.region().canonical().leaves().filter(|l| Area::Vmemmap.contains(l.addr.get())).collect();
     assert_eq!(vmemmap.len(), 4 * 8);
     assert_eq!(vmemmap.iter().filter(|l| l.kind == FrameKind::Owned).count(), 8);

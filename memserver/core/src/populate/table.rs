@@ -72,7 +72,8 @@ impl Entry {
 /// is released when the leaf goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FrameKind {
-    /// Allocated by the server for this leaf: revoked and freed with it.
+    /// Allocated by the server for this leaf: unmapped everywhere and freed
+    /// with it.
     Owned,
     /// Another leaf's owned frame mapped again (vmemmap shared tail): only
     /// this mapping's copies are removed.
