@@ -42,7 +42,7 @@ mod summary;
 
 pub use error::{DescriptionError, Field, Location, MemoryUse, Owner};
 
-use crate::kernel::MAX_CPUS;
+use crate::kernel::KERNEL_CPUS;
 use crate::static_elf::PAGE;
 use ::system_image::{MemServer, Program, Quota, RootKind, System};
 use serde::Deserialize;
@@ -164,8 +164,8 @@ impl Source<'_> {
         };
         let cpus = match &system.cpus {
             Some(cpus) => {
-                u32::try_from(*cpus.get_ref()).ok().filter(|c| (1..=MAX_CPUS).contains(c)).ok_or_else(|| {
-                    DescriptionError::CpusOutOfRange { at: self.at(cpus), cpus: *cpus.get_ref(), max: MAX_CPUS }
+                u32::try_from(*cpus.get_ref()).ok().filter(|c| (1..=KERNEL_CPUS).contains(c)).ok_or_else(|| {
+                    DescriptionError::CpusOutOfRange { at: self.at(cpus), cpus: *cpus.get_ref(), max: KERNEL_CPUS }
                 })?
             }
             None => 1,

@@ -24,10 +24,11 @@ const KERNEL_CFLAGS: &str = "-Wno-address-of-packed-member -Wno-array-bounds -mp
 const MAKE_ARGS: &[&str] =
     &["ARCH=x86", "SEL4_ARCH=x86_64", "PLAT=pc99", "DEBUG=1", "PYTHON=python3", "CIRCULAR_INCLUDES=true"];
 
-/// How many CPUs (seL4 nodes) the kernel supports. One SMP build serves
-/// every boot: it starts as many of these as QEMU provides, and the
-/// invocation labels (which depend on SMP support) stay the same for all.
-pub const MAX_CPUS: u32 = 4;
+/// How many CPUs (seL4 nodes) the kernel supports: the bootstrap
+/// contract's. One SMP build serves every boot: it starts as many of these
+/// as QEMU provides, and the invocation labels (which depend on SMP
+/// support) stay the same for all.
+pub const KERNEL_CPUS: u32 = memserver_protocol::bootstrap::KERNEL_CPUS as u32;
 
 /// One change to the kernel's fixed configuration header.
 #[derive(Debug)]
@@ -48,7 +49,7 @@ enum Edit {
 /// - QEMU's default local APIC is an xAPIC, not an x2APIC;
 /// - QEMU's default machine has no IOMMU;
 /// - printing gives the kernel boot log and `seL4_DebugPutChar`;
-/// - `MAX_CPUS` CPUs (the header defines the count twice: both are set).
+/// - `KERNEL_CPUS` CPUs (the header defines the count twice: both are set).
 fn edits() -> Vec<Edit> {
     vec![
         Edit::Remove("CONFIG_SUPPORT_PCID"),
@@ -56,7 +57,7 @@ fn edits() -> Vec<Edit> {
         Edit::Rename("CONFIG_X2APIC", "CONFIG_XAPIC"),
         Edit::Remove("CONFIG_IOMMU"),
         Edit::Set("CONFIG_PRINTING", "1".into()),
-        Edit::Set("CONFIG_MAX_NUM_NODES", MAX_CPUS.to_string()),
+        Edit::Set("CONFIG_MAX_NUM_NODES", KERNEL_CPUS.to_string()),
     ]
 }
 
@@ -213,7 +214,7 @@ pub fn build(ws: &Workspace) -> Result<KernelBuild> {
     }
     host_deps::ensure_debian_packages(host_deps::BUILD_AND_BOOT)?;
     let venv_bin = host_deps::ensure_python_venv(&ws.python_venv())?;
-    let step = Step::start(format!("building the seL4 5.0.0 kernel (up to {MAX_CPUS} CPUs)"));
+    let step = Step::start(format!("building the seL4 5.0.0 kernel (up to {KERNEL_CPUS} CPUs)"));
     // Build in a private folder and rename it into place when complete, so
     // an interrupted or concurrent build never leaves a half cache entry.
     let partial = root.with_extension(format!("partial-{}", std::process::id()));

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use images::bench_report;
 use images::description::resolve::resolve;
 use images::description::Description;
-use images::kernel::{self, MAX_CPUS};
+use images::kernel::{self, KERNEL_CPUS};
 use images::qemu::BootOptions;
 use images::workspace::Workspace;
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ enum Cmd {
     /// exit with the guest's verdict (0 for success).
     Run {
         /// CPUs to boot (1 to 4).
-        #[arg(long, default_value_t = MAX_CPUS, value_parser = clap::value_parser!(u32).range(1..=MAX_CPUS as i64))]
+        #[arg(long, default_value_t = KERNEL_CPUS, value_parser = clap::value_parser!(u32).range(1..=KERNEL_CPUS as i64))]
         smp: u32,
         /// Seconds the guest may run before it counts as hung.
         #[arg(long, default_value_t = 300)]

@@ -3,7 +3,7 @@
 //! own success status, the hello child's IPC exchange and an `ok` line for
 //! every scenario.
 
-use images::kernel::MAX_CPUS;
+use images::kernel::KERNEL_CPUS;
 use images::qemu::{BootOptions, BootOutcome};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 static ONE_BOOT: Mutex<()> = Mutex::new(());
 
 fn options() -> BootOptions {
-    BootOptions::demo(MAX_CPUS, Duration::from_secs(300), false)
+    BootOptions::demo(KERNEL_CPUS, Duration::from_secs(300), false)
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn the_written_iso_boots_to_the_same_verdict() {
 fn require_every_scenario(outcome: &BootOutcome) {
     let log = &outcome.log;
     assert!(outcome.success(), "{}\n--- serial log ---\n{log}", outcome.verdict());
-    assert!(log.contains(&format!("{MAX_CPUS} CPUs")), "bootinfo summary missing:\n{log}");
+    assert!(log.contains(&format!("{KERNEL_CPUS} CPUs")), "bootinfo summary missing:\n{log}");
     let child = log.lines().find(|l| l.starts_with("hello-child: challenge")).expect("no line from the child");
     let (answer, expected) = child.split_once(", answer ").and_then(|(_, r)| r.split_once(", expected ")).unwrap();
     assert_eq!(answer, expected, "child saw a wrong answer: {child}");

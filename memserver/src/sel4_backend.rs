@@ -297,7 +297,7 @@ impl Backend for Sel4Backend {
     /// copies stay, so the frame maps again without copies when recycled
     /// (they are given up only when slots run out, see `make_room`); extra
     /// copies are deleted.
-    fn revoke_frame(&mut self, frame: Frame) {
+    fn unmap_everywhere(&mut self, frame: Frame) {
         let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
         copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
     }
@@ -380,6 +380,23 @@ impl Backend for Sel4Backend {
 }
 
 impl Platform for Sel4Backend {
+    /// The first free slot of the server's CNode and the untyped grant.
+    type Start<'a> = (CPtr, &'a [(CPtr, u8)]);
+
+    fn start(&mut self, (first_free_slot, untypeds): Self::Start<'_>) -> Result<(), BackendError> {
+        Sel4Backend::start(self, first_free_slot, untypeds)
+    }
+
+    fn take_receive_slot(&mut self) -> Option<CPtr> {
+        self.take_slot()
+    }
+
+    fn empty_receive_slot(&mut self, slot: CPtr) {
+        // Deleting what arrived in the server's own slot cannot fail in a
+        // way that matters: the slot is empty afterwards.
+        drop(own_cnode().delete(slot));
+    }
+
     fn frame_address(&mut self, frame: Frame) -> u64 {
         self.counts.record(Invocation::GetAddress);
         // The server's own frame capability always has an address.

@@ -6,12 +6,11 @@
 //! message contains can stop the loop, and whatever capability arrives
 //! with any message is gone from the receive slot before the next receive.
 
-use super::cspace::own_cnode;
 use super::sel4_backend::Sel4Backend;
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, MAX_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use memserver_protocol::{ErrorCode, Reply};
 use memserver_protocol::{Words, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
@@ -21,7 +20,7 @@ use sel4_layer::{ipc, ipc_buffer, MessageInfo};
 
 /// The server, built in place (it is far too large for the stack).
 static DISPATCHER: spin::Mutex<Dispatcher<Sel4Backend>> =
-    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: MAX_CPUS }));
+    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: KERNEL_CPUS }));
 
 /// The empty reply: answers a ping, restarts a thread after a repair.
 const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
@@ -42,10 +41,7 @@ pub fn run(start: ServerStart) -> ! {
         // Capacity is MAX_START_UNTYPEDS.
         let _ = untypeds.push((server_slot::UNTYPED_START + i as u64, start.untyped_bits as u8));
     }
-    if let Err(e) = dispatcher.backend_mut().start(start.first_free_slot, &untypeds) {
-        panic!("memserver: backend start failed: {e:?}");
-    }
-    if let Err(e) = dispatcher.start() {
+    if let Err(e) = dispatcher.start((start.first_free_slot, &untypeds)) {
         panic!("memserver: start failed: {e:?}");
     }
     sel4_layer::println!(
@@ -59,7 +55,7 @@ pub fn run(start: ServerStart) -> ! {
 fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
     // Where the next capability that arrives goes; with no slot left,
     // capabilities are not received (a registration then fails cleanly).
-    let mut receive_slot = dispatcher.backend_mut().take_slot();
+    let mut receive_slot = dispatcher.take_receive_slot();
     let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
     loop {
         match receive_slot {
@@ -94,10 +90,8 @@ fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
         // Empty the slot again: the next message's capability could not
         // arrive in an occupied one.
         match (arrived, kept) {
-            (Some(_), true) => receive_slot = dispatcher.backend_mut().take_slot(),
-            // Deleting what arrived in the server's own slot cannot fail
-            // in a way that matters: the slot is empty afterwards.
-            (Some(slot), false) => drop(own_cnode().delete(slot)),
+            (Some(_), true) => receive_slot = dispatcher.take_receive_slot(),
+            (Some(slot), false) => dispatcher.empty_receive_slot(slot),
             (None, _) => {}
         }
         if dispatcher.take_notice() {

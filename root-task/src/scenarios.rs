@@ -16,6 +16,7 @@ use client_lib::ClientError;
 use core::fmt;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
+use memserver_protocol::TOP_ENTRY_SPAN;
 use memserver_protocol::{
     ErrorCode, FaultKind, Quota, RegionInfo, Reply, Request, Stats, Translation, DESCRIPTOR_SIZE, REQUESTS,
 };
@@ -28,8 +29,6 @@ use sel4_layer::println;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
-/// Bytes one top-level (PML4) entry maps.
-const TOP_ENTRY_SPAN: u64 = 1 << 39;
 /// Quota of each agent.
 pub const AGENT_QUOTA: u64 = 16 * MIB;
 /// Compound order of the vmemmap scenario (2 MiB compound pages).

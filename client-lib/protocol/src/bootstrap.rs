@@ -66,9 +66,10 @@ pub mod server_slot {
 /// Slots in the server's CNode: 2^18.
 pub const SERVER_CNODE_BITS: u64 = 18;
 
-/// CPUs the memory server keeps percpu units for: the most the kernel
-/// runs (`CONFIG_MAX_NUM_NODES` of the `images` build).
-pub const MAX_CPUS: usize = 4;
+/// CPUs (seL4 nodes) the kernel is built for (`CONFIG_MAX_NUM_NODES`, set
+/// by the `images` build from this); the memory server keeps percpu units
+/// for all of them.
+pub const KERNEL_CPUS: usize = 4;
 
 /// What the memory server's start-up registers carry besides its IPC
 /// buffer: rsi = number of untyped caps from `server_slot::UNTYPED_START`

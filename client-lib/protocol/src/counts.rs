@@ -9,9 +9,11 @@ use postcard::experimental::max_size::MaxSize;
 use serde::de::{Deserializer, Error, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
-/// A kind of counted event: an enum whose variants number `0..N`.
-pub trait Kind: Copy {
+/// A kind of counted event: an enum whose variants number `0..N`, listed
+/// by its derived [`VariantArray`] (so `N` is checked, never kept by hand).
+pub trait Kind: Copy + VariantArray {
     /// The variant's position in the counters.
     fn index(self) -> usize;
 }
@@ -33,6 +35,7 @@ impl<K: Kind, const N: usize> Default for Counts<K, N> {
 impl<K: Kind, const N: usize> Counts<K, N> {
     /// Nothing counted yet.
     pub const fn new() -> Self {
+        const { assert!(N == K::VARIANTS.len(), "one count per kind") };
         Counts { counts: [0; N], kind: PhantomData }
     }
 
@@ -105,7 +108,7 @@ impl<'de, K, const N: usize> Deserialize<'de> for Counts<K, N> {
 mod tests {
     use super::*;
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
     enum Colour {
         Red,
         Blue,

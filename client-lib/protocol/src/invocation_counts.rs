@@ -3,9 +3,11 @@
 //! them in its statistics.
 
 use crate::counts::{Counts, Kind};
+use strum::VariantArray;
 
-/// Kinds of seL4 invocation the server makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Kinds of seL4 invocation the server makes (every kind, in counter
+/// order: `Invocation::VARIANTS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 pub enum Invocation {
     /// Untyped Retype.
     Retype,
@@ -33,23 +35,6 @@ pub enum Invocation {
     GetAddress,
 }
 
-impl Invocation {
-    /// Every kind, in counter order.
-    pub const ALL: [Invocation; 11] = [
-        Invocation::Retype,
-        Invocation::Copy,
-        Invocation::Delete,
-        Invocation::Revoke,
-        Invocation::MapPdpt,
-        Invocation::MapPd,
-        Invocation::MapPt,
-        Invocation::MapPage,
-        Invocation::UnmapPage,
-        Invocation::UnmapStructure,
-        Invocation::GetAddress,
-    ];
-}
-
 impl Kind for Invocation {
     fn index(self) -> usize {
         self as usize
@@ -57,4 +42,4 @@ impl Kind for Invocation {
 }
 
 /// Invocations made, by kind.
-pub type InvocationCounts = Counts<Invocation, { Invocation::ALL.len() }>;
+pub type InvocationCounts = Counts<Invocation, { Invocation::VARIANTS.len() }>;

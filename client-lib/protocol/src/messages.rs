@@ -10,6 +10,7 @@
 use crate::invocation_counts::InvocationCounts;
 use postcard::experimental::max_size::MaxSize;
 use serde::{Deserialize, Serialize};
+use strum::EnumCount;
 
 /// Label of protocol messages (faults carry their fault type instead).
 pub const PROTOCOL_LABEL: u64 = 0;
@@ -23,7 +24,7 @@ pub const PING_LABEL: u64 = 0x9;
 pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A request to the memory server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
 pub enum Request {
     /// First contact: the client's protocol version.
     Hello {
@@ -122,7 +123,8 @@ pub enum Request {
 
 /// Number of [`Request`] variants: a message whose operation number is at
 /// or above this is an unknown operation rather than a malformed one.
-pub const REQUESTS: u32 = 14;
+/// Derived from the enum.
+pub const REQUESTS: u32 = Request::COUNT as u32;
 
 /// What a client may hold, set by the administrator at registration.
 /// Exceeding any part is `QuotaExceeded` for that client's request alone.
@@ -251,6 +253,9 @@ impl PercpuLayout {
 /// Size of one page descriptor ("struct page") in the vmemmap area.
 pub const DESCRIPTOR_SIZE: u64 = 64;
 
+/// Bytes covered by one top-level (PML4) entry: 512 GiB.
+pub const TOP_ENTRY_SPAN: u64 = 1 << 39;
+
 /// A translation of a kernel-region address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Translation {
@@ -334,7 +339,7 @@ pub struct FaultReport {
 }
 
 /// A reply from the memory server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
 pub enum Reply {
     /// Answer to [`Request::Hello`]: the server's version and the layout.
     Hello {
@@ -361,8 +366,8 @@ pub enum Reply {
     Fault(Option<FaultReport>),
 }
 
-/// Number of [`Reply`] variants.
-pub const REPLIES: u32 = 9;
+/// Number of [`Reply`] variants, derived from the enum.
+pub const REPLIES: u32 = Reply::COUNT as u32;
 
 /// Why a request failed. Stable wire codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]

@@ -69,7 +69,7 @@ fn timed<T>(setup: impl FnOnce() -> T, map: impl FnOnce(&mut T), translate: impl
 /// Our side: a canonical table sized for the workload.
 fn ours() -> Run {
     timed(
-        HostTable::<TABLES, { PAGES as usize }>::empty,
+        || HostTable::new(TABLES, PAGES as usize),
         |t| {
             for i in 0..PAGES {
                 let addr = RegionAddr::new(page_addr(i)).expect("in the vmalloc area");

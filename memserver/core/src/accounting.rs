@@ -7,6 +7,7 @@
 
 use heapless::Vec;
 
+use crate::admin::Admin;
 use crate::backend::OpCounts;
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
@@ -82,13 +83,19 @@ impl Clients {
         }
     }
 
-    /// `Err(NotAdmin)` unless `caller` is the administrator.
-    pub(crate) fn require_admin(&self, caller: Badge) -> Result<(), Error> {
+    /// The proof that `caller` is the administrator; `Err(NotAdmin)` if it
+    /// is not.
+    pub(crate) fn admin(&self, caller: Badge) -> Result<Admin, Error> {
         if caller == self.admin {
-            Ok(())
+            Ok(Admin::checked())
         } else {
             Err(Error::NotAdmin)
         }
+    }
+
+    /// The administrator's badge, for whom an [`Admin`] proof stands.
+    pub(crate) fn badge_of(&self, _: &Admin) -> Badge {
+        self.admin
     }
 
     /// The record of `badge` (a fresh one if it has none).
@@ -199,9 +206,10 @@ impl Clients {
     }
 }
 
-/// A snapshot of the server's accounting.
+/// A count of everything the server holds, at one moment (the core's
+/// view; the wire's [`memserver_protocol::Stats`] is what clients see).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stats {
+pub struct Census {
     /// Frames the server owns.
     pub frames: FrameTally,
     /// Structures of the canonical table (its root excluded).
@@ -245,8 +253,8 @@ mod tests {
         assert_eq!(c.set_quota(Badge(2), 5), Ok(()));
         assert_eq!(c.charge(Badge(2), 6), Err(Error::QuotaExceeded));
         assert_eq!(c.charge(admin, u64::MAX / 2), Ok(()));
-        assert_eq!(c.require_admin(Badge(2)), Err(Error::NotAdmin));
-        assert_eq!(c.require_admin(admin), Ok(()));
+        assert_eq!(c.admin(Badge(2)).map(drop), Err(Error::NotAdmin));
+        assert_eq!(c.admin(admin).map(drop), Ok(()));
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! A fixed-capacity AVL map from `u64` keys to small values, in an arena
-//! with no allocation. Each entry carries a `span` and each subtree the
+//! An AVL map from `u64` keys to small values, of at most `N` entries, its
+//! nodes in an [`Arena`] (allocated as it grows). Each entry carries a `span` and each subtree the
 //! largest span in it (Linux's `subtree_max_size` for vmap areas), so the
 //! lowest key whose span is at least `n` is found in O(log n). Insert,
 //! remove and lookups are O(log n) in the worst case. Running out of
-//! capacity is an error, never a panic.
+//! capacity or memory is an error, never a panic.
 
-use crate::pool::IdPool;
+use crate::arena::{Arena, ArenaError};
 
-const NIL: u16 = u16::MAX;
+const NIL: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct Node<V> {
@@ -15,8 +15,8 @@ struct Node<V> {
     span: u64,
     max_span: u64,
     height: u8,
-    left: u16,
-    right: u16,
+    left: u32,
+    right: u32,
     val: V,
 }
 
@@ -25,6 +25,8 @@ struct Node<V> {
 pub(crate) enum InsertError {
     /// The map holds `N` entries.
     Full,
+    /// No memory for another entry.
+    OutOfMemory,
     /// The key is already present.
     Duplicate,
 }
@@ -37,56 +39,55 @@ pub(crate) struct Entry<'a, V> {
     pub(crate) val: &'a V,
 }
 
-/// The map: at most `N` entries (`N` < 65535).
+/// The map: at most `N` entries.
 pub(crate) struct AvlMap<V, const N: usize> {
-    nodes: [Option<Node<V>>; N],
-    ids: IdPool<N>,
-    root: u16,
+    nodes: Arena<Node<V>>,
+    root: u32,
 }
 
 impl<V: Copy, const N: usize> AvlMap<V, N> {
     /// An empty map.
     pub(crate) const fn new() -> Self {
-        Self { nodes: [None; N], ids: IdPool::new(0), root: NIL }
+        Self { nodes: Arena::new(N), root: NIL }
     }
 
-    fn n(&self, t: u16) -> Option<&Node<V>> {
-        self.nodes.get(t as usize).and_then(Option::as_ref)
+    fn n(&self, t: u32) -> Option<&Node<V>> {
+        self.nodes.get(t)
     }
 
-    fn m(&mut self, t: u16) -> Option<&mut Node<V>> {
-        self.nodes.get_mut(t as usize).and_then(Option::as_mut)
+    fn m(&mut self, t: u32) -> Option<&mut Node<V>> {
+        self.nodes.get_mut(t)
     }
 
-    fn left(&self, t: u16) -> u16 {
+    fn left(&self, t: u32) -> u32 {
         self.n(t).map_or(NIL, |n| n.left)
     }
 
-    fn right(&self, t: u16) -> u16 {
+    fn right(&self, t: u32) -> u32 {
         self.n(t).map_or(NIL, |n| n.right)
     }
 
-    fn height(&self, t: u16) -> u8 {
+    fn height(&self, t: u32) -> u8 {
         self.n(t).map_or(0, |n| n.height)
     }
 
-    fn max_span(&self, t: u16) -> u64 {
+    fn max_span(&self, t: u32) -> u64 {
         self.n(t).map_or(0, |n| n.max_span)
     }
 
-    fn set_left(&mut self, t: u16, child: u16) {
+    fn set_left(&mut self, t: u32, child: u32) {
         if let Some(n) = self.m(t) {
             n.left = child;
         }
     }
 
-    fn set_right(&mut self, t: u16, child: u16) {
+    fn set_right(&mut self, t: u32, child: u32) {
         if let Some(n) = self.m(t) {
             n.right = child;
         }
     }
 
-    fn update(&mut self, t: u16) {
+    fn update(&mut self, t: u32) {
         let (l, r) = (self.left(t), self.right(t));
         let height = 1 + self.height(l).max(self.height(r));
         let children_max = self.max_span(l).max(self.max_span(r));
@@ -96,7 +97,7 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         }
     }
 
-    fn rotate_right(&mut self, t: u16) -> u16 {
+    fn rotate_right(&mut self, t: u32) -> u32 {
         let l = self.left(t);
         self.set_left(t, self.right(l));
         self.update(t);
@@ -105,7 +106,7 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         l
     }
 
-    fn rotate_left(&mut self, t: u16) -> u16 {
+    fn rotate_left(&mut self, t: u32) -> u32 {
         let r = self.right(t);
         self.set_right(t, self.left(r));
         self.update(t);
@@ -114,7 +115,7 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         r
     }
 
-    fn rebalance(&mut self, t: u16) -> u16 {
+    fn rebalance(&mut self, t: u32) -> u32 {
         self.update(t);
         let (l, r) = (self.left(t), self.right(t));
         let (hl, hr) = (self.height(l), self.height(r));
@@ -137,15 +138,15 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
 
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        N - self.ids.available()
+        self.nodes.len()
     }
 
     /// Whether no entry can be added.
     pub(crate) fn is_full(&self) -> bool {
-        self.ids.available() == 0
+        self.nodes.available() == 0
     }
 
-    fn find(&self, key: u64) -> u16 {
+    fn find(&self, key: u64) -> u32 {
         let mut t = self.root;
         while let Some(n) = self.n(t) {
             if key == n.key {
@@ -172,15 +173,16 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         if self.find(key) != NIL {
             return Err(InsertError::Duplicate);
         }
-        let t = self.ids.alloc().ok_or(InsertError::Full)?;
-        if let Some(slot) = self.nodes.get_mut(t as usize) {
-            *slot = Some(Node { key, span, max_span: span, height: 1, left: NIL, right: NIL, val });
-        }
+        let node = Node { key, span, max_span: span, height: 1, left: NIL, right: NIL, val };
+        let t = self.nodes.insert(node).map_err(|e| match e {
+            ArenaError::Full => InsertError::Full,
+            ArenaError::OutOfMemory => InsertError::OutOfMemory,
+        })?;
         self.root = self.insert_at(self.root, t, key);
         Ok(())
     }
 
-    fn insert_at(&mut self, t: u16, new: u16, key: u64) -> u16 {
+    fn insert_at(&mut self, t: u32, new: u32, key: u64) -> u32 {
         let Some(node_key) = self.n(t).map(|n| n.key) else { return new };
         if key < node_key {
             let l = self.insert_at(self.left(t), new, key);
@@ -196,12 +198,11 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
     pub(crate) fn remove(&mut self, key: u64) -> Option<(u64, V)> {
         let mut removed = NIL;
         self.root = self.remove_at(self.root, key, &mut removed);
-        let node = self.nodes.get_mut(removed as usize).and_then(Option::take)?;
-        self.ids.release(removed);
+        let node = self.nodes.remove(removed)?;
         Some((node.span, node.val))
     }
 
-    fn remove_at(&mut self, t: u16, key: u64, removed: &mut u16) -> u16 {
+    fn remove_at(&mut self, t: u32, key: u64, removed: &mut u32) -> u32 {
         let Some(node_key) = self.n(t).map(|n| n.key) else { return NIL };
         if key < node_key {
             let l = self.remove_at(self.left(t), key, removed);
@@ -227,7 +228,7 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         self.rebalance(t)
     }
 
-    fn remove_min(&mut self, t: u16, min: &mut u16) -> u16 {
+    fn remove_min(&mut self, t: u32, min: &mut u32) -> u32 {
         let l = self.left(t);
         if l == NIL {
             *min = t;
@@ -238,7 +239,7 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
         self.rebalance(t)
     }
 
-    fn entry(&self, t: u16) -> Option<Entry<'_, V>> {
+    fn entry(&self, t: u32) -> Option<Entry<'_, V>> {
         self.n(t).map(|n| Entry { key: n.key, span: n.span, val: &n.val })
     }
 
@@ -305,7 +306,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn check_shape<V: Copy, const N: usize>(map: &AvlMap<V, N>, t: u16, lo: u64, hi: u64) -> (u8, u64) {
+    fn check_shape<V: Copy, const N: usize>(map: &AvlMap<V, N>, t: u32, lo: u64, hi: u64) -> (u8, u64) {
         let Some(n) = map.n(t) else { return (0, 0) };
         assert!(n.key >= lo && n.key <= hi, "order");
         let (hl, ml) = check_shape(map, n.left, lo, n.key.saturating_sub(1));
@@ -319,7 +320,7 @@ mod tests {
     proptest! {
         #[test]
         fn behaves_like_a_btreemap(ops in proptest::collection::vec((0u8..4, 0u64..64, 0u64..100), 1..200)) {
-            let mut map: Box<AvlMap<u64, 48>> = Box::new(AvlMap::new());
+            let mut map: AvlMap<u64, 48> = AvlMap::new();
             let mut model = BTreeMap::new();
             for (op, key, span) in ops {
                 match op {

@@ -8,7 +8,7 @@
 //! its window mappings' Page Unmaps and one CNode Revoke); `free_frame` =
 //! none (the frame is kept for reuse until its granule is reset: deleting
 //! it alone would not give its memory back to the untyped);
-//! `revoke_frame` = a Page Unmap per mapping (the copies are kept);
+//! `unmap_everywhere` = a Page Unmap per mapping (the copies are kept);
 //! `create_structure` = a batched-retype or kept structure plus its Map;
 //! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a
 //! CNode Copy of the frame cap (first time in a space, but one space maps
@@ -18,6 +18,8 @@
 
 use core::fmt::Debug;
 use memserver_protocol::counts::{Counts, Kind};
+use memserver_protocol::{ErrorCode, FailurePoint, InvocationCounts};
+use strum::VariantArray;
 
 use crate::error::BackendError;
 use crate::ids::SpaceId;
@@ -57,8 +59,10 @@ pub trait Backend {
     fn alloc_frame(&mut self, size: PageSize) -> Result<Self::Frame, BackendError>;
     /// Return a frame that has no copies left.
     fn free_frame(&mut self, frame: Self::Frame);
-    /// Remove every copy of `frame`, in every space, in one step.
-    fn revoke_frame(&mut self, frame: Self::Frame);
+    /// Unmap every mapping of the owned `frame`, in every space, in one
+    /// step (before it is freed; the backend may keep its copies for
+    /// reuse).
+    fn unmap_everywhere(&mut self, frame: Self::Frame);
     /// Create a structure of `level` in `space`, covering `addr`, and link it
     /// into the structure above (which must exist).
     fn create_structure(
@@ -83,15 +87,51 @@ pub trait Backend {
     fn unmap_frame(&mut self, space: SpaceRef<Self::VSpace>, addr: RegionAddr, frame: Self::Frame);
 }
 
-/// Kinds of backend operation, for counting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the server needs from a backend beyond [`Backend`]: starting it,
+/// facts for replies and statistics, releasing a space's state, failure
+/// injection, and the slot capabilities arrive in. The server reaches all
+/// of it through [`Region`](crate::Region) alone.
+pub trait Platform: Backend {
+    /// What the backend starts from (on seL4, its slots and untyped grant).
+    type Start<'a>;
+    /// Takes over what `start` names; once, before the first request.
+    fn start(&mut self, start: Self::Start<'_>) -> Result<(), BackendError>;
+    /// The physical address of `frame` (on the simulator, any stable id).
+    fn frame_address(&mut self, frame: Self::Frame) -> u64;
+    /// Kernel invocations made so far, by kind.
+    fn invocations(&self) -> InvocationCounts;
+    /// Bytes of memory not yet turned into frames or structures.
+    fn untyped_free(&self) -> u64;
+    /// Gives up the handle of space `id`, just unregistered, and whatever
+    /// the backend kept for it.
+    fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
+    /// Empty capability slots left.
+    fn free_slots(&self) -> u64;
+    /// Objects held ready or kept for reuse (each in a slot), and the
+    /// bytes of memory they hold: resources not in use.
+    fn spares(&self) -> (u64, u64);
+    /// Makes the `nth` invocation of kind `point` from now fail (0
+    /// disarms); `Err` if this platform cannot inject failures.
+    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode>;
+    /// An empty slot for the next capability that arrives with a message
+    /// (it is a space's handle once kept); `None` when no slot is left:
+    /// capabilities are then not received.
+    fn take_receive_slot(&mut self) -> Option<Self::VSpace>;
+    /// Deletes the capability that arrived in `slot` and was not kept, so
+    /// that the slot can receive again.
+    fn empty_receive_slot(&mut self, slot: Self::VSpace);
+}
+
+/// Kinds of backend operation, for counting (every kind, in counter
+/// order: `OpKind::VARIANTS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 pub enum OpKind {
     /// [`Backend::alloc_frame`].
     AllocFrame,
     /// [`Backend::free_frame`].
     FreeFrame,
-    /// [`Backend::revoke_frame`].
-    RevokeFrame,
+    /// [`Backend::unmap_everywhere`].
+    UnmapEverywhere,
     /// [`Backend::create_structure`].
     CreateStructure,
     /// [`Backend::delete_structure`].
@@ -102,19 +142,6 @@ pub enum OpKind {
     UnmapFrame,
 }
 
-impl OpKind {
-    /// Every kind, in counter order.
-    pub const ALL: [OpKind; 7] = [
-        OpKind::AllocFrame,
-        OpKind::FreeFrame,
-        OpKind::RevokeFrame,
-        OpKind::CreateStructure,
-        OpKind::DeleteStructure,
-        OpKind::MapFrame,
-        OpKind::UnmapFrame,
-    ];
-}
-
 impl Kind for OpKind {
     fn index(self) -> usize {
         self as usize
@@ -122,4 +149,4 @@ impl Kind for OpKind {
 }
 
 /// Backend operations performed, by kind.
-pub type OpCounts = Counts<OpKind, { OpKind::ALL.len() }>;
+pub type OpCounts = Counts<OpKind, { OpKind::VARIANTS.len() }>;

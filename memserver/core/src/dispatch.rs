@@ -11,7 +11,8 @@
 //! allocations and vmemmap ranges) and gives it the default quotas again,
 //! so a client that died leaves nothing behind.
 
-use crate::backend::Backend;
+use crate::admin::Admin;
+pub use crate::backend::Platform;
 use crate::error::{Error, FaultError};
 use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
@@ -28,31 +29,9 @@ use crate::Rights;
 use memserver_protocol::bootstrap::{badge, FaultBadge};
 use memserver_protocol::words::{DecodeError, Words};
 use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, InvocationCounts, Quota, RegionInfo, Registration, Reply, Request,
-    Stats, Translation, PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FaultKind, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation,
+    PROTOCOL_VERSION, REQUESTS,
 };
-
-/// What the dispatcher needs from a backend beyond [`Backend`]: facts for
-/// replies and statistics, and releasing a space's handle.
-pub trait Platform: Backend {
-    /// The physical address of `frame` (on the simulator, any stable id).
-    fn frame_address(&mut self, frame: Self::Frame) -> u64;
-    /// Kernel invocations made so far, by kind.
-    fn invocations(&self) -> InvocationCounts;
-    /// Bytes of memory not yet turned into frames or structures.
-    fn untyped_free(&self) -> u64;
-    /// Gives up the handle of space `id`, just unregistered, and whatever
-    /// the backend kept for it.
-    fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
-    /// Empty capability slots left.
-    fn free_slots(&self) -> u64;
-    /// Objects held ready or kept for reuse (each in a slot), and the
-    /// bytes of memory they hold: resources not in use.
-    fn spares(&self) -> (u64, u64);
-    /// Makes the `nth` invocation of kind `point` from now fail (0
-    /// disarms); `Err` if this platform cannot inject failures.
-    fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode>;
-}
 
 /// What became of the capability that came with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +58,6 @@ pub enum FaultAction {
 /// The memory server behind the protocol.
 pub struct Dispatcher<B: Platform> {
     server: MemServer<B>,
-    admin: Badge,
     /// The client badge each registered space belongs to.
     owners: [Option<Badge>; MAX_SPACES],
     /// How often each space id was registered: its fault badge's generation.
@@ -111,7 +89,6 @@ impl<B: Platform> Dispatcher<B> {
     pub const fn new(backend: B, config: Config) -> Self {
         Dispatcher {
             server: MemServer::new(backend, config),
-            admin: config.admin,
             owners: [None; MAX_SPACES],
             generations: [0; MAX_SPACES],
             reports: FaultReports::new(),
@@ -119,9 +96,10 @@ impl<B: Platform> Dispatcher<B> {
         }
     }
 
-    /// Starts the server (see [`MemServer::start`]).
-    pub fn start(&mut self) -> Result<(), Error> {
-        self.server.start()
+    /// Starts the backend from `backend`, then the server (see
+    /// [`MemServer::start`]).
+    pub fn start(&mut self, backend: B::Start<'_>) -> Result<(), Error> {
+        self.server.start(backend)
     }
 
     /// The server, for statistics and checks.
@@ -129,9 +107,16 @@ impl<B: Platform> Dispatcher<B> {
         &self.server
     }
 
-    /// The backend.
-    pub fn backend_mut(&mut self) -> &mut B {
-        self.server.backend_mut()
+    /// An empty slot for the next capability that arrives with a message
+    /// (`None`: none is left, capabilities are not received).
+    pub fn take_receive_slot(&mut self) -> Option<B::VSpace> {
+        self.server.take_receive_slot()
+    }
+
+    /// Deletes the capability that arrived in `slot` and was not kept
+    /// ([`CapUse::Unused`]), so that the slot can receive again.
+    pub fn empty_receive_slot(&mut self, slot: B::VSpace) {
+        self.server.empty_receive_slot(slot);
     }
 
     /// Handles one message from `caller`. `cap` is the capability that
@@ -172,6 +157,8 @@ impl<B: Platform> Dispatcher<B> {
         cap: Option<B::VSpace>,
         cap_use: &mut CapUse,
     ) -> Result<Reply, ErrorCode> {
+        // The one check of the administrator's badge.
+        let admin = self.server.admin(caller).map_err(code);
         let server = &mut self.server;
         match request {
             Request::Hello { version: PROTOCOL_VERSION } => {
@@ -182,21 +169,19 @@ impl<B: Platform> Dispatcher<B> {
             Request::Translate { addr } => {
                 let leaf = server.translate(addr).copied();
                 Ok(Reply::Translation(leaf.map(|leaf| Translation {
-                    paddr: server.backend_mut().frame_address(leaf.frame),
+                    paddr: server.frame_address(&leaf),
                     large: leaf.size == PageSize::Large,
                     writable: leaf.rights == Rights::ReadWrite,
                 })))
             }
             Request::Register { client, quota } => {
-                if caller != self.admin {
-                    return Err(ErrorCode::NotAdmin);
-                }
+                let admin = admin?;
                 // A client badge with the fault bit would make its requests faults.
                 if client >= badge::SPACE_FAULT {
                     return Err(ErrorCode::InvalidArgument);
                 }
                 let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
-                let space = self.register(Badge(client), quota, vspace).map_err(code)?;
+                let space = self.register(&admin, Badge(client), quota, vspace).map_err(code)?;
                 *cap_use = CapUse::Kept;
                 let generation = self.generations.get_mut(space.index()).map_or(0, |g| {
                     *g = g.wrapping_add(1);
@@ -207,33 +192,25 @@ impl<B: Platform> Dispatcher<B> {
             }
             Request::Unregister { space } => {
                 let id = SpaceId::new(space as usize).ok_or(ErrorCode::NoSuchSpace)?;
-                let vspace = server.unregister_space(caller, id).map_err(code)?;
-                server.backend_mut().release_vspace(id, vspace);
+                let admin = admin?;
+                server.unregister_space(&admin, id).map_err(code)?;
                 self.reports.forget(id);
                 let owner = self.owners.get_mut(id.index()).and_then(Option::take);
                 if let Some(client) = owner.filter(|client| !self.owners.contains(&Some(*client))) {
-                    self.reclaim(client);
+                    self.reclaim(&admin, client);
                 }
                 Ok(Reply::Done)
             }
             Request::InjectFailure { point, nth } => {
-                if caller != self.admin {
-                    return Err(ErrorCode::NotAdmin);
-                }
-                server.backend_mut().inject_failure(point, nth)?;
+                server.inject_failure(&admin?, point, nth)?;
                 Ok(Reply::Done)
             }
             Request::Purge => {
-                if caller != self.admin {
-                    return Err(ErrorCode::NotAdmin);
-                }
-                server.purge();
+                server.purge(&admin?);
                 Ok(Reply::Done)
             }
             Request::TakeFault => {
-                if caller != self.admin {
-                    return Err(ErrorCode::NotAdmin);
-                }
+                admin?;
                 let report = self.reports.take();
                 self.notice |= self.reports.pending();
                 Ok(Reply::Fault(report))
@@ -280,15 +257,15 @@ impl<B: Platform> Dispatcher<B> {
 
     /// Sets `client`'s quotas and registers `vspace` for it; on error the
     /// quotas are as before.
-    fn register(&mut self, client: Badge, quota: Quota, vspace: B::VSpace) -> Result<SpaceId, Error> {
+    fn register(&mut self, admin: &Admin, client: Badge, quota: Quota, vspace: B::VSpace) -> Result<SpaceId, Error> {
         let before = self.server.usage(client);
         let limit =
             Objects { frames: quota.frames.into(), structures: quota.structures.into(), areas: quota.areas.into() };
         let result = self
             .server
-            .set_quota(self.admin, client, quota.bytes)
-            .and_then(|()| self.server.set_object_quota(self.admin, client, limit))
-            .and_then(|()| self.server.register_space(self.admin, vspace));
+            .set_quota(admin, client, quota.bytes)
+            .and_then(|()| self.server.set_object_quota(admin, client, limit))
+            .and_then(|()| self.server.register_space(admin, vspace));
         match result {
             Ok(space) => {
                 if let Some(owner) = self.owners.get_mut(space.index()) {
@@ -298,8 +275,8 @@ impl<B: Platform> Dispatcher<B> {
             }
             Err(e) => {
                 // Restoring what was there never needs a new record.
-                let _ = self.server.set_quota(self.admin, client, before.quota);
-                let _ = self.server.set_object_quota(self.admin, client, before.object_quota);
+                let _ = self.server.set_quota(admin, client, before.quota);
+                let _ = self.server.set_object_quota(admin, client, before.object_quota);
                 Err(e)
             }
         }
@@ -307,7 +284,7 @@ impl<B: Platform> Dispatcher<B> {
 
     /// Frees everything `client` holds (it has no space left: it is gone),
     /// unmaps it at once, and gives it the default quotas again.
-    fn reclaim(&mut self, client: Badge) {
+    fn reclaim(&mut self, admin: &Admin, client: Badge) {
         let server = &mut self.server;
         let mut areas: heapless::Vec<VmallocAddr, MAX_VMALLOC_AREAS> = heapless::Vec::new();
         let mut allocs: heapless::Vec<PercpuOffset, MAX_PERCPU_ALLOCS> = heapless::Vec::new();
@@ -333,28 +310,28 @@ impl<B: Platform> Dispatcher<B> {
         for (start, pages) in ranges {
             let _ = server.vmemmap_depopulate(client, start, pages);
         }
-        server.purge();
-        let _ = server.reset_quotas(self.admin, client);
+        server.purge(admin);
+        server.reset_quotas(admin, client);
     }
 
     /// The statistics clients and tools see.
     pub fn stats(&self) -> Stats {
-        let stats = self.server.stats();
+        let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
-        let spaces = stats.spaces.iter().flatten();
+        let spaces = census.spaces.iter().flatten();
         Stats {
-            missed_syncs: stats.missed_syncs,
+            missed_syncs: census.missed_syncs,
             spaces: spaces.clone().count() as u32,
-            frames: stats.frames.small + stats.frames.large,
+            frames: census.frames.small + census.frames.large,
             structures: spaces.map(|cost| cost.structures).sum(),
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
             free_slots: self.server.region().backend().free_slots(),
             spare_objects,
             spare_bytes,
-            vmalloc_areas: stats.vmalloc_areas as u32,
-            vmemmap_ranges: stats.vmemmap_ranges as u32,
-            percpu_allocs: stats.percpu_allocs as u32,
+            vmalloc_areas: census.vmalloc_areas as u32,
+            vmemmap_ranges: census.vmemmap_ranges as u32,
+            percpu_allocs: census.percpu_allocs as u32,
         }
     }
 
@@ -400,5 +377,13 @@ impl<B: Platform> Dispatcher<B> {
     /// while others still wait.
     pub fn take_notice(&mut self) -> bool {
         core::mem::take(&mut self.notice)
+    }
+}
+
+#[cfg(feature = "sim")]
+impl Dispatcher<crate::sim::Sim> {
+    /// The simulator's test hooks (see [`crate::Region::sim_hooks`]).
+    pub fn sim_hooks(&mut self) -> crate::sim::SimHooks<'_> {
+        self.server.sim_hooks()
     }
 }

@@ -85,6 +85,7 @@ impl FaultReports {
 mod tests {
     use super::*;
     use memserver_protocol::FaultKind;
+    use std::vec::Vec;
 
     fn report(space: u8, addr: u64) -> FaultReport {
         FaultReport { space, addr, ip: 0x20_0000, kind: FaultKind::UnmappedRead, dropped: 0 }
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_only_its_own_spaces_reports_and_counts_them() {
-        let mut r = Box::new(FaultReports::new());
+        let mut r = FaultReports::new();
         let flood = REPORTS_PER_SPACE as u64 + 100;
         for addr in 0..flood {
             r.push(id(3), report(3, addr));
@@ -118,7 +119,7 @@ mod tests {
 
     #[test]
     fn taking_goes_round_the_spaces_and_forgetting_clears_one() {
-        let mut r = Box::new(FaultReports::new());
+        let mut r = FaultReports::new();
         for space in [1, 2] {
             for addr in 0..3 {
                 r.push(id(space), report(space, addr));

@@ -35,12 +35,14 @@ use memserver_protocol::bootstrap::FaultBadge;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
 use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, REPLIES, REQUESTS};
+use std::boxed::Box;
+use std::vec::Vec;
 
 use crate::dispatch::{CapUse, Dispatcher, FaultAction};
 use crate::ids::Badge;
 use crate::invariant::{self, snapshot};
 use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
-use crate::limits::MAX_CPUS;
+use crate::limits::MAX_PERCPU_CPUS;
 use crate::populate::Access;
 use crate::server::Config;
 use crate::sim::Sim;
@@ -52,7 +54,7 @@ pub const ADMIN: Badge = Badge(0);
 /// badges fit one byte of a register request.
 const CALLERS: [Badge; 4] = [ADMIN, Badge(1), Badge(2), Badge(3)];
 
-/// A session: the CPUs the server serves (1 + `cpus` mod `MAX_CPUS`) and
+/// A session: the CPUs the server serves (1 + `cpus` mod `MAX_PERCPU_CPUS`) and
 /// its steps.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -406,7 +408,7 @@ impl Driver {
     fn apply(&mut self, step: &Step) -> Outcome {
         match step.action(&self.made) {
             Action::Message { caller, words, cap, request } => {
-                let cap = cap.then(|| self.d.backend_mut().new_vspace());
+                let cap = cap.then(|| self.d.sim_hooks().new_vspace());
                 let (reply, cap_use) = self.d.handle(caller, &words, cap);
                 self.remember(caller, request, reply);
                 Outcome::Reply(reply, cap_use)
@@ -468,7 +470,7 @@ pub fn session(data: &[u8]) {
 /// Serves a session in the byte format of raw messages and faults,
 /// checking every promise after every step.
 ///
-/// The first byte chooses the number of CPUs (1 + byte mod `MAX_CPUS`).
+/// The first byte chooses the number of CPUs (1 + byte mod `MAX_PERCPU_CPUS`).
 /// Each step then starts with a byte `h`. With bit 7 clear it is a message
 /// from caller `h & 3` (0 is the administrator), carrying a new VSpace if
 /// bit 2 is set; the next byte counts the message bytes that follow. With
@@ -497,7 +499,7 @@ pub fn raw_session(data: &[u8]) {
 
 /// Serves `session`, checking every promise after every step.
 fn run(session: &Session) {
-    let cpus = 1 + usize::from(session.cpus) % MAX_CPUS;
+    let cpus = 1 + usize::from(session.cpus) % MAX_PERCPU_CPUS;
     let steps = &session.steps;
     let mut driver = Driver::new(cpus);
     for (i, step) in steps.iter().enumerate() {
@@ -550,7 +552,7 @@ fn run(session: &Session) {
 pub fn dispatcher(cpus: usize) -> Box<Dispatcher<Sim>> {
     let build = move || {
         let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus }));
-        d.start().expect("the server starts");
+        d.start(()).expect("the server starts");
         d
     };
     if cfg!(fuzzing) {

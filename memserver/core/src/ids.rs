@@ -3,7 +3,7 @@
 //! so a held value is always valid.
 
 use crate::layout::{Area, DESCRIPTOR_SIZE};
-use crate::limits::{MAX_CPUS, MAX_SPACES};
+use crate::limits::{MAX_PERCPU_CPUS, MAX_SPACES};
 
 /// A registered address space: an index into the server's registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,14 +26,14 @@ impl SpaceId {
     }
 }
 
-/// A CPU, below [`MAX_CPUS`] (the configured count is checked where used).
+/// A CPU, below [`MAX_PERCPU_CPUS`] (the configured count is checked where used).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CpuId(u16);
 
 impl CpuId {
-    /// The CPU with number `n`, if below [`MAX_CPUS`].
+    /// The CPU with number `n`, if below [`MAX_PERCPU_CPUS`].
     pub fn new(n: usize) -> Option<Self> {
-        (n < MAX_CPUS).then_some(Self(n as u16))
+        (n < MAX_PERCPU_CPUS).then_some(Self(n as u16))
     }
 
     /// The CPU number.
@@ -73,7 +73,7 @@ mod tests {
     fn constructors_check_ranges() {
         assert!(SpaceId::new(MAX_SPACES).is_none());
         assert_eq!(SpaceId::new(3).map(SpaceId::bit), Some(8));
-        assert!(CpuId::new(MAX_CPUS).is_none());
+        assert!(CpuId::new(MAX_PERCPU_CPUS).is_none());
         assert_eq!(CpuId::new(1).map(CpuId::index), Some(1));
         assert!(Pfn::new(MAX_PFN).is_none());
         assert_eq!(Pfn::new(MAX_PFN - 1).map(Pfn::get), Some(MAX_PFN - 1));

@@ -8,22 +8,158 @@
 //! every percpu allocation, at the address the clients' layout gives, is
 //! mapped writable and shares no byte with another; no descriptor frame
 //! holds descriptors of two clients' vmemmap ranges. Also the [`snapshot`]
-//! of the state a failed operation must leave exactly as it was.
+//! of the state a failed operation must leave exactly as it was. A broken
+//! invariant is a [`Violation`] naming what disagrees with what.
 
+use core::fmt;
 use std::collections::BTreeMap;
+use std::vec::Vec;
 
-use crate::accounting::{ClientUsage, Stats};
+use crate::accounting::{Census, ClientUsage};
 use crate::backend::{OpCounts, Rights};
-use crate::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE};
+use crate::ids::SpaceId;
+use crate::layout::{Area, Level, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::percpu::PercpuAlloc;
 use crate::populate::Leaf;
 use crate::server::MemServer;
-use crate::sim::{Sim, SimFrame, SimMapping};
+use crate::sim::{Sim, SimFrame, SimMapping, SimVSpace};
 use crate::vmalloc::{Backing, VmArea};
 use crate::vmemmap::VmemmapRange;
 
+/// A broken invariant: what disagrees, where, what was expected and what
+/// was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A registered space has no handle in the registry.
+    NoHandle {
+        /// The space.
+        space: SpaceId,
+    },
+    /// A registered space maps `addr` otherwise than the canonical table
+    /// (`None`: nothing mapped there); the first such address.
+    Translation {
+        /// The space.
+        space: SpaceId,
+        /// The address.
+        addr: u64,
+        /// The canonical table's mapping.
+        expected: Option<SimMapping>,
+        /// The space's mapping.
+        found: Option<SimMapping>,
+    },
+    /// A registered space holds another number of region structures than
+    /// the canonical table.
+    StructureCount {
+        /// The space.
+        space: SpaceId,
+        /// The canonical table's.
+        expected: usize,
+        /// The space's.
+        found: usize,
+    },
+    /// A canonical structure is not installed in a registered space (or
+    /// the table records no handle for it there).
+    MissingStructure {
+        /// The space.
+        space: SpaceId,
+        /// The structure's level.
+        level: Level,
+        /// The first address it covers.
+        base: u64,
+    },
+    /// A VSpace that is not registered still holds part of the region.
+    Unregistered {
+        /// The VSpace.
+        vspace: SimVSpace,
+    },
+    /// A leaf's set of spaces it is installed in is not the registered set.
+    InstalledIn {
+        /// The leaf's address.
+        addr: RegionAddr,
+        /// The registered spaces (bit mask).
+        expected: u32,
+        /// The leaf's record (bit mask).
+        found: u32,
+    },
+    /// The server's frame tally (small, large) is not the live frames.
+    FrameTally {
+        /// The tally.
+        expected: (usize, usize),
+        /// The simulator's live frames.
+        found: (usize, usize),
+    },
+    /// Structures are alive outside the registered spaces' replicas.
+    LiveStructures {
+        /// The canonical structures times the registered spaces.
+        expected: usize,
+        /// The simulator's live structures.
+        found: usize,
+    },
+    /// A percpu allocation has no address on a CPU.
+    PercpuAddress {
+        /// The allocation.
+        alloc: PercpuAlloc,
+        /// The CPU.
+        cpu: u16,
+    },
+    /// A page of a percpu allocation's unit is not mapped writable.
+    PercpuUnmapped {
+        /// The allocation.
+        alloc: PercpuAlloc,
+        /// The CPU whose unit it is.
+        cpu: u16,
+        /// The page.
+        page: u64,
+    },
+    /// Two percpu units `[start, end)` share bytes.
+    PercpuOverlap {
+        /// The lower unit.
+        first: (u64, u64),
+        /// The unit it overlaps.
+        second: (u64, u64),
+    },
+    /// Two clients' vmemmap ranges have descriptors in one frame.
+    SharedDescriptorFrame {
+        /// The lower range.
+        first: VmemmapRange,
+        /// The next range, of another client.
+        second: VmemmapRange,
+    },
+    /// A vmalloc area is not mapped whole, or its guard page is mapped.
+    AreaMapping {
+        /// The area.
+        area: VmArea,
+        /// Whether every page of it is mapped.
+        mapped: bool,
+        /// Whether its guard page is unmapped.
+        guard_unmapped: bool,
+    },
+    /// The vmalloc areas and free ranges do not tile the area: a piece
+    /// should start at `expected` and the next starts at `found` (at the
+    /// end, `found` is where the tiling stops).
+    VmallocTiling {
+        /// Where the next piece should start.
+        expected: u64,
+        /// Where it starts.
+        found: u64,
+    },
+    /// The clients' recorded usage (bytes, by badge) is not what they hold.
+    ClientUsage {
+        /// What they hold.
+        expected: BTreeMap<u64, u64>,
+        /// What is recorded.
+        found: BTreeMap<u64, u64>,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 /// Check every invariant; the error says which one broke and where.
-pub fn check(server: &MemServer<Sim>) -> Result<(), String> {
+pub fn check(server: &MemServer<Sim>) -> Result<(), Violation> {
     check_spaces(server)?;
     check_allocators(server)
 }
@@ -32,7 +168,7 @@ pub fn check(server: &MemServer<Sim>) -> Result<(), String> {
 /// counters: compared before and after an operation that failed.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
-    stats: Stats,
+    census: Census,
     leaves: Vec<Leaf<SimFrame>>,
     areas: Vec<VmArea>,
     free: Vec<(u64, u64)>,
@@ -45,10 +181,10 @@ pub struct Snapshot {
 
 /// The server's state now.
 pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
-    let mut stats = server.stats();
-    stats.ops = OpCounts::new();
+    let mut census = server.census();
+    census.ops = OpCounts::new();
     Snapshot {
-        stats,
+        census,
         leaves: server.region().canonical().leaves().copied().collect(),
         areas: server.vmalloc_areas().collect(),
         free: server.vmalloc_free_ranges().collect(),
@@ -60,7 +196,30 @@ pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
     }
 }
 
-fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
+/// The first address where the mappings `found` and `expected` (each in
+/// address order) differ, with what each has there.
+fn first_difference(
+    found: &[(u64, SimMapping)],
+    expected: &[(u64, SimMapping)],
+) -> Option<(u64, Option<SimMapping>, Option<SimMapping>)> {
+    let (mut f, mut e) = (found.iter().peekable(), expected.iter().peekable());
+    loop {
+        match (f.peek().copied(), e.peek().copied()) {
+            (None, None) => return None,
+            (Some(&(at, m)), None) => return Some((at, None, Some(m))),
+            (None, Some(&(at, m))) => return Some((at, Some(m), None)),
+            (Some(&(a, fm)), Some(&(b, em))) if a == b && fm == em => {
+                f.next();
+                e.next();
+            }
+            (Some(&(a, fm)), Some(&(b, em))) if a == b => return Some((a, Some(em), Some(fm))),
+            (Some(&(a, fm)), Some(&(b, _))) if a < b => return Some((a, None, Some(fm))),
+            (Some(_), Some(&(b, em))) => return Some((b, Some(em), None)),
+        }
+    }
+}
+
+fn check_spaces(server: &MemServer<Sim>) -> Result<(), Violation> {
     let region = server.region();
     let sim = region.backend();
     let canonical = region.canonical();
@@ -71,93 +230,83 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
     let mut registered_mask = 0u32;
     let mut registered = Vec::new();
     for id in region.space_ids() {
-        let vspace = region.vspace(id).ok_or("registered space without a handle")?;
+        let vspace = region.vspace(id).ok_or(Violation::NoHandle { space: id })?;
         registered_mask |= 1 << id.index();
         registered.push(vspace);
-        let actual = sim.region_leaves(vspace);
-        if actual != expected {
-            let diff = actual.iter().zip(&expected).find(|(a, e)| a != e);
-            return Err(format!(
-                "space {id:?}: {} leaves vs {} canonical; first difference {diff:?}",
-                actual.len(),
-                expected.len()
-            ));
+        let found = sim.region_leaves(vspace);
+        if let Some((addr, expected, found)) = first_difference(&found, &expected) {
+            return Err(Violation::Translation { space: id, addr, expected, found });
         }
-        if sim.structure_count(vspace) != canonical.structure_count() {
-            return Err(format!(
-                "space {id:?}: {} structures vs {}",
-                sim.structure_count(vspace),
-                canonical.structure_count()
-            ));
+        let (expected, found) = (canonical.structure_count(), sim.structure_count(vspace));
+        if found != expected {
+            return Err(Violation::StructureCount { space: id, expected, found });
         }
         for s in canonical.structures() {
             let held = s.replicas.get(id.index()).copied().flatten().is_some();
             if !held || !sim.has_structure(vspace, s.level, s.base) {
-                return Err(format!("space {id:?} lacks {:?} at {:#x}", s.level, s.base));
+                return Err(Violation::MissingStructure { space: id, level: s.level, base: s.base });
             }
         }
     }
-    for v in sim.vspaces().filter(|v| !registered.contains(v)) {
-        if !sim.region_leaves(v).is_empty() || sim.structure_count(v) != 0 {
-            return Err(format!("unregistered {v:?} still holds part of the region"));
+    for vspace in sim.vspaces().filter(|v| !registered.contains(v)) {
+        if !sim.region_leaves(vspace).is_empty() || sim.structure_count(vspace) != 0 {
+            return Err(Violation::Unregistered { vspace });
         }
     }
     if let Some(l) = canonical.leaves().find(|l| l.mapped_mask() != registered_mask) {
-        return Err(format!(
-            "leaf at {:?} installed in {:#x}, registered {registered_mask:#x}",
-            l.addr,
-            l.mapped_mask()
-        ));
+        return Err(Violation::InstalledIn { addr: l.addr, expected: registered_mask, found: l.mapped_mask() });
     }
     let frames = region.frames();
-    if sim.live_frames() != (frames.small as usize, frames.large as usize) {
-        return Err(format!("live frames {:?} vs tally {frames:?}", sim.live_frames()));
+    let tally = (frames.small as usize, frames.large as usize);
+    if sim.live_frames() != tally {
+        return Err(Violation::FrameTally { expected: tally, found: sim.live_frames() });
     }
-    if sim.live_structures() != canonical.structure_count() * registered.len() {
-        return Err("structures alive outside the registered spaces".into());
+    let expected = canonical.structure_count() * registered.len();
+    if sim.live_structures() != expected {
+        return Err(Violation::LiveStructures { expected, found: sim.live_structures() });
     }
     Ok(())
 }
 
 /// Every unit of every percpu allocation, where the layout clients learn
 /// puts it, is mapped writable, and no two units share a byte.
-fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), Violation> {
     let layout = server.percpu_layout();
     let mut units = Vec::new();
     for p in server.percpu_allocations() {
         for cpu in 0..layout.cpus {
-            let addr = layout.address(p.offset.get(), cpu).ok_or_else(|| format!("{p:?}: no address on CPU {cpu}"))?;
+            let addr = layout.address(p.offset.get(), cpu).ok_or(Violation::PercpuAddress { alloc: p, cpu })?;
             let end = addr + p.size;
             let writable = |page: &u64| server.translate(*page).is_some_and(|l| l.rights == Rights::ReadWrite);
             let mut pages = (addr / PAGE_SIZE..end.div_ceil(PAGE_SIZE)).map(|n| n * PAGE_SIZE);
             if let Some(page) = pages.find(|page| !writable(page)) {
-                return Err(format!("{p:?} on CPU {cpu}: page {page:#x} of {addr:#x} is not mapped writable"));
+                return Err(Violation::PercpuUnmapped { alloc: p, cpu, page });
             }
             units.push((addr, end));
         }
     }
     units.sort_unstable();
     match units.iter().zip(units.iter().skip(1)).find(|(unit, next)| unit.1 > next.0) {
-        Some((unit, next)) => Err(format!("percpu units {unit:#x?} and {next:#x?} overlap")),
+        Some((&first, &second)) => Err(Violation::PercpuOverlap { first, second }),
         None => Ok(()),
     }
 }
 
 /// No descriptor frame holds descriptors of two clients' vmemmap ranges
 /// (ranges are in pfn order and disjoint, so only neighbours can share).
-fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), Violation> {
     let ranges: Vec<VmemmapRange> = server.vmemmap_ranges().collect();
     let frame = |pfn: u64| pfn * DESCRIPTOR_SIZE / PAGE_SIZE;
     let shared = |(r, next): &(&VmemmapRange, &VmemmapRange)| {
         r.owner != next.owner && frame(r.start.get() + r.pages - 1) == frame(next.start.get())
     };
     match ranges.iter().zip(ranges.iter().skip(1)).find(shared) {
-        Some((r, next)) => Err(format!("ranges {r:?} and {next:?} of two clients share a descriptor frame")),
+        Some((&first, &second)) => Err(Violation::SharedDescriptorFrame { first, second }),
         None => Ok(()),
     }
 }
 
-fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_allocators(server: &MemServer<Sim>) -> Result<(), Violation> {
     // vmalloc: areas and free ranges tile the area exactly, in order.
     let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
     let mut usage: BTreeMap<u64, u64> = BTreeMap::new();
@@ -168,9 +317,9 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
         };
         pieces.push((a.start.get(), a.size + PAGE_SIZE));
         let mapped = (0..a.size / page).all(|i| server.translate(a.start.get() + i * page).is_some());
-        let guard = server.translate(a.start.get() + a.size).is_none();
-        if !mapped || !guard {
-            return Err(format!("area {a:?}: mapped {mapped}, guard unmapped {guard}"));
+        let guard_unmapped = server.translate(a.start.get() + a.size).is_none();
+        if !mapped || !guard_unmapped {
+            return Err(Violation::AreaMapping { area: a, mapped, guard_unmapped });
         }
         // Freed areas stay charged until the purge.
         *usage.entry(a.owner.0).or_default() += a.size;
@@ -179,12 +328,12 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
     let mut at = Area::Vmalloc.start();
     for (start, len) in pieces {
         if start != at {
-            return Err(format!("vmalloc tiling broken at {at:#x} (next piece at {start:#x})"));
+            return Err(Violation::VmallocTiling { expected: at, found: start });
         }
         at = start + len;
     }
     if at != Area::Vmalloc.end() {
-        return Err(format!("vmalloc tiling ends at {at:#x}"));
+        return Err(Violation::VmallocTiling { expected: Area::Vmalloc.end(), found: at });
     }
     for r in server.vmemmap_ranges() {
         *usage.entry(r.owner.0).or_default() += r.pages * DESCRIPTOR_SIZE;
@@ -198,7 +347,7 @@ fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
         server.clients().iter().filter(|c| c.used > 0).map(|c| (c.badge.0, c.used)).collect();
     usage.retain(|_, v| *v > 0);
     if recorded != usage {
-        return Err(format!("client usage {recorded:?} vs holdings {usage:?}"));
+        return Err(Violation::ClientUsage { expected: usage, found: recorded });
     }
     Ok(())
 }

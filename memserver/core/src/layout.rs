@@ -10,17 +10,15 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+/// The protocol's layout constants, defined there once for both sides.
+pub use memserver_protocol::{DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
 
 /// Bytes in a small (4 KiB) page.
 pub const PAGE_SIZE: u64 = 1 << 12;
 /// Bytes in a large (2 MiB) page.
 pub const LARGE_PAGE_SIZE: u64 = 1 << 21;
-/// Bytes covered by one top-level (PML4) entry: 512 GiB.
-pub const TOP_ENTRY_SPAN: u64 = 1 << 39;
 /// Entries in every paging structure.
 pub const ENTRIES: usize = 512;
-/// Bytes in one page descriptor ("struct page") in the vmemmap area.
-pub const DESCRIPTOR_SIZE: u64 = 64;
 /// First address of the kernel half, owned by seL4; the region lies below.
 pub const USER_HALF_END: u64 = 0x0000_8000_0000_0000;
 

@@ -1,10 +1,14 @@
 //! Kernel-region memory server core: the canonical table, the one
 //! populate_kernel path, and the vmalloc, vmemmap and percpu allocators.
 //!
-//! `no_std` and allocation-free: all state is fixed-size (see [`limits`]),
-//! and no request input can make it panic. The `sim` feature (host only)
-//! adds a simulated MMU backend, the invariant checker and the fuzzing harness.
-#![cfg_attr(not(any(test, feature = "sim")), no_std)]
+//! `no_std` with `alloc`: the canonical table and the allocators' maps grow
+//! in [`Arena`]s, up to the caps of [`limits`], and every allocation on the
+//! request path is fallible (`try_reserve`), so running out of memory is an
+//! `OutOfMemory` reply; no request input can make it panic. The `sim`
+//! feature (host only, with `std`) adds a simulated MMU backend, the
+//! invariant checker and the fuzzing harness.
+#![no_std]
+#![forbid(unsafe_code)]
 // The server must not panic on any input: no unwrap, expect, panic or
 // unchecked indexing in its code (the host-only simulator opts out).
 #![cfg_attr(
@@ -12,7 +16,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
 )]
 
+extern crate alloc;
+// The host-only parts (`sim`, tests) use `std`.
+#[cfg(any(test, feature = "sim"))]
+extern crate std;
+
 pub mod accounting;
+pub mod admin;
+pub mod arena;
 mod avl;
 pub mod backend;
 pub mod dispatch;
@@ -27,7 +38,6 @@ pub mod invariant;
 pub mod layout;
 pub mod limits;
 pub mod percpu;
-mod pool;
 pub mod populate;
 pub mod quota;
 pub mod server;
@@ -36,8 +46,10 @@ pub mod sim;
 pub mod vmalloc;
 pub mod vmemmap;
 
-pub use accounting::{ClientUsage, FrameTally, SpaceCost, Stats};
-pub use backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+pub use accounting::{Census, ClientUsage, FrameTally, SpaceCost};
+pub use admin::Admin;
+pub use arena::{Arena, ArenaError};
+pub use backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
 pub use error::{BackendError, Error, FaultError, Limit};
 pub use ids::{Badge, CpuId, Pfn, SpaceId};
 pub use layout::{Area, Level, LevelMask, PageSize, PercpuAddr, RegionAddr, VmallocAddr, VmemmapAddr};

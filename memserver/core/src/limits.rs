@@ -28,7 +28,7 @@ pub const MIN_COMPOUND_ORDER: u32 = 8;
 /// Largest compound-page order the vmemmap optimisation accepts (1 GiB).
 pub const MAX_COMPOUND_ORDER: u32 = 18;
 /// CPUs the percpu allocator can serve.
-pub const MAX_CPUS: usize = 8;
+pub const MAX_PERCPU_CPUS: usize = 8;
 /// Bytes in one percpu unit (one CPU's share of a chunk).
 pub const PERCPU_UNIT_SIZE: u64 = 8 * PAGE_SIZE;
 /// Allocation granule inside a percpu unit.

@@ -1,6 +1,6 @@
 //! percpu: per-CPU allocations. A chunk holds one unit of
 //! [`PERCPU_UNIT_SIZE`] bytes for each configured CPU, chunk `c` at
-//! `percpu start + c * CHUNK_STRIDE` (room for [`MAX_CPUS`] units), unit `u`
+//! `percpu start + c * CHUNK_STRIDE` (room for [`MAX_PERCPU_CPUS`] units), unit `u`
 //! of it `u * PERCPU_UNIT_SIZE` further. An offset names the same place in
 //! every unit of its chunk. What an offset is and where CPU `u`'s copy of
 //! it lies are defined once, by the protocol's [`PercpuLayout`], which the
@@ -18,7 +18,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Limit};
 use crate::ids::{Badge, CpuId};
 use crate::layout::{Area, PageSize, PercpuAddr, RegionAddr, PAGE_SIZE};
-use crate::limits::{MAX_CPUS, MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
+use crate::limits::{MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, MAX_PERCPU_CPUS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
 use crate::populate::{pages_of, Contiguous, Prune, Region};
 use memserver_protocol::PercpuLayout;
 
@@ -26,7 +26,7 @@ use memserver_protocol::PercpuLayout;
 const GRANULES: usize = (PERCPU_UNIT_SIZE / PERCPU_GRANULE) as usize;
 const WORDS: usize = GRANULES.div_ceil(64);
 /// Address distance between chunks: room for every possible CPU's unit.
-const CHUNK_STRIDE: u64 = MAX_CPUS as u64 * PERCPU_UNIT_SIZE;
+const CHUNK_STRIDE: u64 = MAX_PERCPU_CPUS as u64 * PERCPU_UNIT_SIZE;
 
 const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= Area::Percpu.size());
 const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= u32::MAX as u64, "offsets are u32 on the wire");
@@ -122,7 +122,7 @@ impl Percpu {
 
     /// Check the CPU count and populate the first chunk (once).
     pub(crate) fn start<B: Backend>(&mut self, region: &mut Region<B>) -> Result<(), Error> {
-        if self.cpus == 0 || self.cpus > MAX_CPUS {
+        if self.cpus == 0 || self.cpus > MAX_PERCPU_CPUS {
             return Err(Error::InvalidArgument);
         }
         match self.chunks.first() {
@@ -137,7 +137,7 @@ impl Percpu {
             start: Area::Percpu.start(),
             unit_size: PERCPU_UNIT_SIZE,
             chunk_stride: CHUNK_STRIDE,
-            // `start` refuses more than MAX_CPUS.
+            // `start` refuses more than MAX_PERCPU_CPUS.
             cpus: self.cpus as u16,
         }
     }

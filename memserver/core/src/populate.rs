@@ -1,5 +1,9 @@
 //! The one populate_kernel path: the only code that creates kernel-region
-//! structures, installs or removes leaves, or calls the backend.
+//! structures, installs or removes leaves, or calls the backend. No one
+//! else holds the backend mutably: [`Region`] owns it and hands out `&B`
+//! only, so changes of MMU or capability state (maps, unmaps, registration,
+//! the backend's start, its receive slot, failure injection) are its
+//! methods.
 //!
 //! [`Region`] owns the canonical table, the registry of spaces and the
 //! backend. Every change goes through [`Region::map`] or [`Region::unmap`],
@@ -13,7 +17,6 @@
 //! others (empty ones a purge kept stay), leaving state and accounting
 //! exactly as before.
 
-mod arena;
 #[cfg(feature = "sim")]
 mod host;
 mod table;
@@ -25,11 +28,12 @@ pub use host::HostTable;
 pub use table::{FrameKind, Leaf, Leaves, Mark, Prune, Structure, Table};
 
 use crate::accounting::{FrameTally, SpaceCost};
-use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+use crate::backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
 use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::SpaceId;
 use crate::layout::{Level, LevelMask, PageSize, RegionAddr};
 use crate::limits::{MAX_PAGES_PER_OP, MAX_SPACES};
+use memserver_protocol::{ErrorCode, FailurePoint};
 
 /// Where the frame of a page to map comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,9 +142,9 @@ impl<B: Backend> Mmu<B> {
         *n = n.saturating_sub(1);
     }
 
-    fn revoke_frame(&mut self, frame: B::Frame) {
-        self.counts.record(OpKind::RevokeFrame);
-        self.backend.revoke_frame(frame);
+    fn unmap_everywhere(&mut self, frame: B::Frame) {
+        self.counts.record(OpKind::UnmapEverywhere);
+        self.backend.unmap_everywhere(frame);
     }
 
     fn create_structure(
@@ -192,12 +196,6 @@ impl<B: Backend> Region<B> {
     /// The backend, for inspection.
     pub fn backend(&self) -> &B {
         &self.mmu.backend
-    }
-
-    /// The backend, for test hooks (failure injection). Changing MMU state
-    /// through it bypasses the server.
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.mmu.backend
     }
 
     /// The canonical table.
@@ -284,14 +282,14 @@ impl<B: Backend> Region<B> {
 
     fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), Error> {
         for level in Level::CREATED_TOP_DOWN {
-            for node in Table::<B::Frame, B::Structure>::node_ids() {
+            for node in self.table.node_ids() {
                 let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
                 let addr = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
                 let handle = self.mmu.create_structure(space, level, addr)?;
                 self.table.set_replica(node, space.id, Some(handle));
             }
         }
-        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+        for id in self.table.leaf_ids() {
             let Some(leaf) = self.table.leaf_by_id(id).copied() else { continue };
             self.mmu.map_frame(space, &leaf)?;
             if let Some(l) = self.table.leaf_by_id_mut(id) {
@@ -304,7 +302,7 @@ impl<B: Backend> Region<B> {
     /// Remove everything the server installed in `space`, leaves first, then
     /// structures from the bottom up.
     fn teardown(&mut self, space: SpaceRef<B::VSpace>) {
-        for id in Table::<B::Frame, B::Structure>::leaf_ids() {
+        for id in self.table.leaf_ids() {
             let Some(leaf) = self.table.leaf_by_id(id).copied().filter(|l| l.is_mapped_in(space.id)) else {
                 continue;
             };
@@ -314,7 +312,7 @@ impl<B: Backend> Region<B> {
             }
         }
         for level in Level::CREATED_TOP_DOWN.into_iter().rev() {
-            for node in Table::<B::Frame, B::Structure>::node_ids() {
+            for node in self.table.node_ids() {
                 let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
                 if let Some(handle) = s.replicas.get(space.id.index()).copied().flatten() {
                     self.mmu.delete_structure(space, handle);
@@ -328,15 +326,6 @@ impl<B: Backend> Region<B> {
         if let Some(slot) = self.spaces.get_mut(id.index()) {
             *slot = None;
         }
-    }
-
-    /// Unregister space `id`, removing everything the server created in it;
-    /// gives back its handle so the caller can release it.
-    pub(crate) fn unregister(&mut self, id: SpaceId) -> Result<B::VSpace, Error> {
-        let space = self.space_ref(id).ok_or(Error::NoSuchSpace)?;
-        self.teardown(space);
-        self.forget(id);
-        Ok(space.vspace)
     }
 
     /// Map every page of `batch` in the canonical table and in every
@@ -436,7 +425,7 @@ impl<B: Backend> Region<B> {
     /// they leave empty that `prune` names (in the canonical table and in
     /// every space). Addresses where no page starts are skipped. Aliases
     /// and borrowed frames go first (their copies one by one), then owned
-    /// frames (all copies revoked at once, then freed).
+    /// frames (unmapped from every space at once, then freed).
     ///
     /// A purge keeps page directories and PDPTs ([`Prune::PageTables`]), as
     /// Linux keeps the upper levels of its vmalloc page tables: the next
@@ -466,7 +455,7 @@ impl<B: Backend> Region<B> {
     fn release_copies(&mut self, leaf: &Leaf<B::Frame>) {
         if leaf.kind == FrameKind::Owned {
             if leaf.mapped_mask() != 0 {
-                self.mmu.revoke_frame(leaf.frame);
+                self.mmu.unmap_everywhere(leaf.frame);
             }
             self.mmu.free_frame(leaf.frame, leaf.size);
             return;
@@ -506,16 +495,63 @@ impl<B: Backend> Region<B> {
     }
 }
 
+impl<B: Platform> Region<B> {
+    /// Starts the backend from `start` (see [`Platform::start`]).
+    pub(crate) fn start_backend(&mut self, start: B::Start<'_>) -> Result<(), BackendError> {
+        self.mmu.backend.start(start)
+    }
+
+    /// Unregister space `id`, removing everything the server created in it,
+    /// then release its handle and what the backend kept for it.
+    pub(crate) fn unregister(&mut self, id: SpaceId) -> Result<(), Error> {
+        let space = self.space_ref(id).ok_or(Error::NoSuchSpace)?;
+        self.teardown(space);
+        self.forget(id);
+        self.mmu.backend.release_vspace(id, space.vspace);
+        Ok(())
+    }
+
+    /// The physical address of `frame`.
+    pub(crate) fn frame_address(&mut self, frame: B::Frame) -> u64 {
+        self.mmu.backend.frame_address(frame)
+    }
+
+    /// Arms failure injection (see [`Platform::inject_failure`]).
+    pub(crate) fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
+        self.mmu.backend.inject_failure(point, nth)
+    }
+
+    /// An empty slot for the next capability that arrives.
+    pub(crate) fn take_receive_slot(&mut self) -> Option<B::VSpace> {
+        self.mmu.backend.take_receive_slot()
+    }
+
+    /// Deletes the capability in `slot` that was not kept.
+    pub(crate) fn empty_receive_slot(&mut self, slot: B::VSpace) {
+        self.mmu.backend.empty_receive_slot(slot);
+    }
+}
+
+#[cfg(feature = "sim")]
+impl Region<crate::sim::Sim> {
+    /// The simulator's test hooks (making VSpaces and client frames,
+    /// failure injection, losing a mapping): none of them is a backend
+    /// operation.
+    pub fn sim_hooks(&mut self) -> crate::sim::SimHooks<'_> {
+        crate::sim::SimHooks::new(&mut self.mmu.backend)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layout::{Area, PAGE_SIZE};
     use crate::sim::{Sim, SimFrame};
 
-    fn region_with_spaces(n: usize) -> Box<Region<Sim>> {
-        let mut r = Box::new(Region::new(Sim::new()));
+    fn region_with_spaces(n: usize) -> Region<Sim> {
+        let mut r = Region::new(Sim::new());
         for _ in 0..n {
-            let v = r.backend_mut().new_vspace();
+            let v = r.sim_hooks().new_vspace();
             assert!(r.register(v).is_ok());
         }
         r
@@ -554,7 +590,7 @@ mod tests {
     #[test]
     fn aliases_go_before_their_owner_and_borrowed_frames_stay_with_the_client() {
         let mut r = region_with_spaces(2);
-        let lent = r.backend_mut().client_frame();
+        let lent = r.sim_hooks().client_frame();
         assert!(r.map(&mut Contiguous::fresh(at(0), PAGE_SIZE, PageSize::Small)).is_ok());
         let alias = PageSpec {
             addr: at(PAGE_SIZE),

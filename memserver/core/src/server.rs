@@ -7,10 +7,12 @@
 //! request refused for what they hold (the caller's own, over its quota;
 //! anyone's, for memory or table room) purges them and is tried once more.
 //! The seL4 program decodes a request, calls the method with the caller's
-//! badge, and encodes the result.
+//! badge, and encodes the result. Admin-only methods take the [`Admin`]
+//! proof that [`MemServer::admin`] gives once the caller's badge is checked.
 
-use crate::accounting::{ClientUsage, Clients, Stats};
-use crate::backend::{Backend, Rights};
+use crate::accounting::{Census, ClientUsage, Clients};
+use crate::admin::Admin;
+use crate::backend::{Backend, Platform, Rights};
 use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
@@ -26,7 +28,7 @@ use memserver_protocol::PercpuLayout;
 pub struct Config {
     /// The administrator's badge (the root task's).
     pub admin: Badge,
-    /// CPUs served by the percpu allocator (1 to `MAX_CPUS`).
+    /// CPUs served by the percpu allocator (1 to `MAX_PERCPU_CPUS`).
     pub cpus: usize,
 }
 
@@ -55,18 +57,6 @@ impl<B: Backend> MemServer<B> {
             clients: Clients::new(config.admin),
             started: false,
         }
-    }
-
-    /// Check the configuration, free the vmalloc area and populate the first
-    /// percpu chunk. Until this succeeds every request fails with
-    /// [`Error::NotStarted`]; after, it does nothing.
-    pub fn start(&mut self) -> Result<(), Error> {
-        if !self.started {
-            self.percpu.start(&mut self.region)?;
-            self.vmalloc.start();
-            self.started = true;
-        }
-        Ok(())
     }
 
     fn ready(&self) -> Result<(), Error> {
@@ -114,7 +104,7 @@ impl<B: Backend> MemServer<B> {
     ) -> Result<T, Error> {
         match request(self) {
             Err(e) if self.purge_may_help(caller, e) => {
-                self.purge();
+                self.purge_lazy();
                 request(self)
             }
             other => other,
@@ -138,25 +128,17 @@ impl<B: Backend> MemServer<B> {
         &self.region
     }
 
-    /// The backend, for test hooks; changing MMU state through it bypasses
-    /// the server.
-    pub fn backend_mut(&mut self) -> &mut B {
-        self.region.backend_mut()
+    /// The proof that `caller` is the administrator, for the admin-only
+    /// methods; `Err(NotAdmin)` for anyone else.
+    pub fn admin(&self, caller: Badge) -> Result<Admin, Error> {
+        self.clients.admin(caller)
     }
 
     /// Register `vspace` (admin only); it holds the whole region on return.
-    pub fn register_space(&mut self, caller: Badge, vspace: B::VSpace) -> Result<SpaceId, Error> {
+    pub fn register_space(&mut self, admin: &Admin, vspace: B::VSpace) -> Result<SpaceId, Error> {
         self.ready()?;
-        self.clients.require_admin(caller)?;
+        let caller = self.clients.badge_of(admin);
         self.purging_if_it_helps(caller, |s| s.region.register(vspace))
-    }
-
-    /// Unregister space `id` (admin only), removing all the server created
-    /// in it; returns its handle for the caller to release.
-    pub fn unregister_space(&mut self, caller: Badge, id: SpaceId) -> Result<B::VSpace, Error> {
-        self.ready()?;
-        self.clients.require_admin(caller)?;
-        self.region.unregister(id)
     }
 
     /// `size` bytes of zeroed memory in the vmalloc area.
@@ -191,8 +173,13 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// Unmap all lazily freed vmalloc areas now, make their addresses
-    /// reusable and refund their owners.
-    pub fn purge(&mut self) {
+    /// reusable and refund their owners (admin only: the server purges by
+    /// itself when the lazy areas stand in a request's way).
+    pub fn purge(&mut self, _: &Admin) {
+        self.purge_lazy();
+    }
+
+    fn purge_lazy(&mut self) {
         self.vmalloc.purge(&mut self.region, &mut self.clients);
     }
 
@@ -277,22 +264,18 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// Set `client`'s quota in bytes (admin only).
-    pub fn set_quota(&mut self, caller: Badge, client: Badge, bytes: u64) -> Result<(), Error> {
-        self.clients.require_admin(caller)?;
+    pub fn set_quota(&mut self, _: &Admin, client: Badge, bytes: u64) -> Result<(), Error> {
         self.clients.set_quota(client, bytes)
     }
 
     /// Set `client`'s object quota (admin only).
-    pub fn set_object_quota(&mut self, caller: Badge, client: Badge, limit: Objects) -> Result<(), Error> {
-        self.clients.require_admin(caller)?;
+    pub fn set_object_quota(&mut self, _: &Admin, client: Badge, limit: Objects) -> Result<(), Error> {
         self.clients.set_object_quota(client, limit)
     }
 
     /// Give `client` the default quotas again (admin only).
-    pub fn reset_quotas(&mut self, caller: Badge, client: Badge) -> Result<(), Error> {
-        self.clients.require_admin(caller)?;
+    pub fn reset_quotas(&mut self, _: &Admin, client: Badge) {
         self.clients.reset_quotas(client);
-        Ok(())
     }
 
     /// `client`'s usage and quota.
@@ -337,8 +320,8 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// A snapshot of the accounting.
-    pub fn stats(&self) -> Stats {
-        Stats {
+    pub fn census(&self) -> Census {
+        Census {
             frames: self.region.frames(),
             canonical_structures: self.region.canonical().structure_count(),
             canonical_leaves: self.region.canonical().leaf_count(),
@@ -352,5 +335,62 @@ impl<B: Backend> MemServer<B> {
             percpu_allocs: self.percpu.allocation_count(),
             clients: self.clients.records().len(),
         }
+    }
+}
+
+impl<B: Platform> MemServer<B> {
+    /// Start the backend from `backend`, check the configuration, free the
+    /// vmalloc area and populate the first percpu chunk. Until this
+    /// succeeds every request fails with [`Error::NotStarted`]; after, it
+    /// does nothing.
+    pub fn start(&mut self, backend: B::Start<'_>) -> Result<(), Error> {
+        if !self.started {
+            self.region.start_backend(backend)?;
+            self.percpu.start(&mut self.region)?;
+            self.vmalloc.start();
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// Unregister space `id` (admin only), removing all the server created
+    /// in it, and release its handle.
+    pub fn unregister_space(&mut self, _: &Admin, id: SpaceId) -> Result<(), Error> {
+        self.ready()?;
+        self.region.unregister(id)
+    }
+
+    /// The physical address of the frame mapped by `leaf`.
+    pub fn frame_address(&mut self, leaf: &Leaf<B::Frame>) -> u64 {
+        self.region.frame_address(leaf.frame)
+    }
+
+    /// Makes the `nth` backend invocation of kind `point` from now fail
+    /// (admin only; 0 disarms).
+    pub fn inject_failure(
+        &mut self,
+        _: &Admin,
+        point: memserver_protocol::FailurePoint,
+        nth: u32,
+    ) -> Result<(), memserver_protocol::ErrorCode> {
+        self.region.inject_failure(point, nth)
+    }
+
+    /// An empty slot for the next capability that arrives with a message.
+    pub fn take_receive_slot(&mut self) -> Option<B::VSpace> {
+        self.region.take_receive_slot()
+    }
+
+    /// Deletes the capability in `slot` that the server did not keep.
+    pub fn empty_receive_slot(&mut self, slot: B::VSpace) {
+        self.region.empty_receive_slot(slot);
+    }
+}
+
+#[cfg(feature = "sim")]
+impl MemServer<crate::sim::Sim> {
+    /// The simulator's test hooks (see [`Region::sim_hooks`]).
+    pub fn sim_hooks(&mut self) -> crate::sim::SimHooks<'_> {
+        self.region.sim_hooks()
     }
 }

@@ -1,6 +1,6 @@
 //! The simulated MMU backend (host only, `sim` feature): a real 4-level
 //! page table per VSpace, objects with identities, frame copies tracked per
-//! (space, address) so revoke removes them all, every operation counted by
+//! (space, address) so unmapping everywhere removes them all, every operation counted by
 //! kind, failure injection ("fail the n-th creating operation") and a
 //! bound on the bytes its frames may hold.
 //!
@@ -16,7 +16,9 @@
     reason = "the simulator stops the test on a server bug; it never runs on seL4"
 )]
 
+use std::boxed::Box;
 use std::collections::{BTreeMap, HashMap};
+use std::vec::Vec;
 
 use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
 use crate::error::BackendError;
@@ -124,35 +126,15 @@ impl Sim {
         self.next_id
     }
 
-    /// Create a VSpace, as the root task would for a new program.
-    pub fn new_vspace(&mut self) -> SimVSpace {
-        let v = SimVSpace(self.fresh_id());
-        self.vspaces.insert(v, SimNode::new(Level::Pml4));
-        v
-    }
-
-    /// A frame owned by a client (for vmap); not counted as a server op.
-    pub fn client_frame(&mut self) -> SimFrame {
-        let f = SimFrame(self.fresh_id());
-        self.client_frames.insert(f, FrameState { size: PageSize::Small, copies: Vec::new() });
-        f
-    }
-
     /// Make the creating operation `k` operations from now (0 = the next)
     /// fail; `None` clears the injection.
-    pub fn fail_after(&mut self, k: Option<u64>) {
+    fn fail_after(&mut self, k: Option<u64>) {
         self.fail_at = k.map(|k| self.creating_ops + k);
     }
 
     /// Whether an injected failure is still pending.
     pub fn failure_pending(&self) -> bool {
         self.fail_at.is_some_and(|at| at >= self.creating_ops)
-    }
-
-    /// Cap the bytes the server's frames may hold at once (out-of-memory
-    /// tests): a frame that would pass it is refused for lack of memory.
-    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
-        self.memory_limit = bytes;
     }
 
     /// Bytes the server's frames hold.
@@ -219,13 +201,6 @@ impl Sim {
         }
     }
 
-    /// Test hook: make `vspace` lose its mapping at `raw` behind the server's
-    /// back (as if a sync had been missed). Returns whether one was there.
-    pub fn drop_mapping(&mut self, vspace: SimVSpace, raw: u64) -> bool {
-        let mapping = self.translate(vspace, raw);
-        mapping.is_some_and(|m| self.remove_leaf(vspace, raw, m.size, m.frame))
-    }
-
     fn creating_op(&mut self, kind: OpKind) -> Result<(), BackendError> {
         self.counts.record(kind);
         let n = self.creating_ops;
@@ -278,9 +253,9 @@ impl Backend for Sim {
         self.frame_bytes -= state.size.bytes();
     }
 
-    fn revoke_frame(&mut self, frame: SimFrame) {
-        self.counts.record(OpKind::RevokeFrame);
-        let copies = self.frames.get(&frame).expect("sim: revoke of an unknown frame").copies.clone();
+    fn unmap_everywhere(&mut self, frame: SimFrame) {
+        self.counts.record(OpKind::UnmapEverywhere);
+        let copies = self.frames.get(&frame).expect("sim: unmap_everywhere of an unknown frame").copies.clone();
         let size = self.frames.get(&frame).map_or(PageSize::Small, |f| f.size);
         for (vspace, addr) in copies {
             assert!(self.remove_leaf(vspace, addr, size, frame), "sim: copy of {frame:?} not mapped");
@@ -363,7 +338,62 @@ impl Backend for Sim {
     }
 }
 
-impl crate::dispatch::Platform for Sim {
+/// What a test does to the simulator besides what the server does through
+/// the backend: the root task's and the clients' part (VSpaces, frames),
+/// failure injection, and a lost mapping. Reached through
+/// [`Region::sim_hooks`](crate::Region::sim_hooks) and the server's and
+/// dispatcher's methods of that name; it offers no backend operation.
+pub struct SimHooks<'a> {
+    sim: &'a mut Sim,
+}
+
+impl<'a> SimHooks<'a> {
+    pub(crate) fn new(sim: &'a mut Sim) -> Self {
+        Self { sim }
+    }
+
+    /// Create a VSpace, as the root task would for a new program.
+    pub fn new_vspace(&mut self) -> SimVSpace {
+        let v = SimVSpace(self.sim.fresh_id());
+        self.sim.vspaces.insert(v, SimNode::new(Level::Pml4));
+        v
+    }
+
+    /// A frame owned by a client (for vmap); not counted as a server op.
+    pub fn client_frame(&mut self) -> SimFrame {
+        let f = SimFrame(self.sim.fresh_id());
+        self.sim.client_frames.insert(f, FrameState { size: PageSize::Small, copies: Vec::new() });
+        f
+    }
+
+    /// Make the creating operation `k` operations from now (0 = the next)
+    /// fail; `None` clears the injection.
+    pub fn fail_after(&mut self, k: Option<u64>) {
+        self.sim.fail_after(k);
+    }
+
+    /// Cap the bytes the server's frames may hold at once (out-of-memory
+    /// tests): a frame that would pass it is refused for lack of memory.
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.sim.memory_limit = bytes;
+    }
+
+    /// Make `vspace` lose its mapping at `raw` behind the server's back (as
+    /// if a sync had been missed). Returns whether one was there.
+    pub fn drop_mapping(&mut self, vspace: SimVSpace, raw: u64) -> bool {
+        let mapping = self.sim.translate(vspace, raw);
+        mapping.is_some_and(|m| self.sim.remove_leaf(vspace, raw, m.size, m.frame))
+    }
+}
+
+impl crate::backend::Platform for Sim {
+    /// The simulation needs nothing to start.
+    type Start<'a> = ();
+
+    fn start(&mut self, (): ()) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     fn frame_address(&mut self, frame: SimFrame) -> u64 {
         frame.0 << 12
     }
@@ -402,4 +432,13 @@ impl crate::dispatch::Platform for Sim {
         self.fail_after(nth.checked_sub(1).map(u64::from));
         Ok(())
     }
+
+    /// The simulation receives no capability in a slot: a test hands the
+    /// dispatcher the VSpace itself.
+    fn take_receive_slot(&mut self) -> Option<SimVSpace> {
+        None
+    }
+
+    /// With no receive slot, there is nothing to empty.
+    fn empty_receive_slot(&mut self, _slot: SimVSpace) {}
 }

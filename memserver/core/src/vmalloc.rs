@@ -160,6 +160,7 @@ impl Vmalloc {
             self.give_range(start, len);
             return Err(match e {
                 InsertError::Full => Error::LimitReached(Limit::VmallocAreas),
+                InsertError::OutOfMemory => Error::OutOfMemory,
                 InsertError::Duplicate => Error::Overlap,
             });
         }

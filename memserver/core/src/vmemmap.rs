@@ -297,12 +297,13 @@ mod tests {
     use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE};
     use crate::sim::Sim;
     use crate::{Badge, Config, MemServer, PageSize, Pfn, VmemmapOptions};
+    use std::boxed::Box;
 
     const OWNER: Badge = Badge(1);
 
     fn server() -> Box<MemServer<Sim>> {
         let mut s = Box::new(MemServer::new(Sim::new(), Config { admin: Badge(0), cpus: 1 }));
-        assert!(s.start().is_ok());
+        assert!(s.start(()).is_ok());
         s
     }
 
@@ -315,9 +316,9 @@ mod tests {
         let mut s = server();
         let plain = VmemmapOptions::default();
         assert!(s.vmemmap_populate(OWNER, Pfn::new(0).unwrap(), 100, plain).is_ok());
-        let frames = s.stats().frames.small;
+        let frames = s.census().frames.small;
         assert!(s.vmemmap_populate(OWNER, Pfn::new(100).unwrap(), 100, plain).is_ok());
-        assert_eq!(s.stats().frames.small, frames + 2, "pfns 64..127 share a frame: 128..199 need two more");
+        assert_eq!(s.census().frames.small, frames + 2, "pfns 64..127 share a frame: 128..199 need two more");
         assert!(s.vmemmap_depopulate(OWNER, Pfn::new(0).unwrap(), 100).is_ok());
         assert!(!descriptor_mapped(&s, 10));
         assert!(descriptor_mapped(&s, 64) && descriptor_mapped(&s, 100), "shared frame kept");
@@ -332,10 +333,10 @@ mod tests {
         let huge = VmemmapOptions { huge: true, compound_order: None };
         // One whole block plus 64 pfns (one small frame) after it.
         assert!(s.vmemmap_populate(OWNER, Pfn::new(per_block).unwrap(), per_block + 64, huge).is_ok());
-        assert_eq!(s.stats().frames.large, 1);
+        assert_eq!(s.census().frames.large, 1);
         let first = s.translate(Area::Vmemmap.start() + per_block * DESCRIPTOR_SIZE).map(|l| l.size);
         assert_eq!(first, Some(PageSize::Large));
         assert!(s.vmemmap_depopulate(OWNER, Pfn::new(per_block).unwrap(), per_block + 64).is_ok());
-        assert_eq!(s.stats().frames.large, 0);
+        assert_eq!(s.census().frames.large, 0);
     }
 }

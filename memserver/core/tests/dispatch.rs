@@ -52,7 +52,7 @@ fn only_the_admin_registers_and_only_registered_clients_allocate() {
     let mut d = dispatcher();
     let vmalloc = Request::Vmalloc { size: MIB, large_pages: false };
     assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::NotRegistered));
-    let vspace = d.backend_mut().new_vspace();
+    let vspace = d.sim_hooks().new_vspace();
     let register = Request::Register { client: A.0, quota: Quota::bytes(MIB) };
     assert_eq!(send(&mut d, B, register, Some(vspace)), Reply::Error(ErrorCode::NotAdmin));
     assert_eq!(send(&mut d, ADMIN, register, None), Reply::Error(ErrorCode::InvalidArgument));
@@ -138,10 +138,10 @@ fn take_all(d: &mut Dispatcher<Sim>) -> Vec<FaultReport> {
 #[test]
 fn faults_are_repaired_from_the_canonical_table_or_reported() {
     let mut d = dispatcher();
-    let vspace = d.backend_mut().new_vspace();
+    let vspace = d.sim_hooks().new_vspace();
     let a = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
     let area = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
-    assert!(d.backend_mut().drop_mapping(vspace, area), "simulate a missed sync");
+    assert!(d.sim_hooks().drop_mapping(vspace, area), "simulate a missed sync");
     assert_eq!(vm_fault(&mut d, a.fault_badge, area + 16, true), FaultAction::Resume, "repaired, not reported");
     assert!(!d.take_notice());
     let Reply::Stats(stats) = send(&mut d, ADMIN, Request::Stats, None) else { panic!() };
@@ -173,7 +173,7 @@ fn faults_are_repaired_from_the_canonical_table_or_reported() {
 #[test]
 fn fault_messages_count_only_in_the_kernels_shape_and_with_the_current_registrations_badge() {
     let mut d = dispatcher();
-    let vspace = d.backend_mut().new_vspace();
+    let vspace = d.sim_hooks().new_vspace();
     let first = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
     let unmapped = 0x7000_0000_0000 + 64 * MIB;
     let before = common::snapshot(d.server());
@@ -225,20 +225,23 @@ fn fault_messages_count_only_in_the_kernels_shape_and_with_the_current_registrat
     assert_eq!(vm_fault(&mut d, again.fault_badge, unmapped, false), FaultAction::Reported, "the new identity");
     assert_eq!(take_all(&mut d).len(), 1);
     let faulty = Request::Register { client: SPACE_FAULT | 5, quota: Quota::bytes(MIB) };
-    let other = d.backend_mut().new_vspace();
+    let other = d.sim_hooks().new_vspace();
     assert_eq!(send(&mut d, ADMIN, faulty, Some(other)), Reply::Error(ErrorCode::InvalidArgument));
 }
 
 #[test]
 fn a_forged_fault_reaches_only_the_forgers_own_space() {
     let mut d = dispatcher();
-    let a_vspace = d.backend_mut().new_vspace();
+    let a_vspace = d.sim_hooks().new_vspace();
     let a = register_space(&mut d, A, Quota::bytes(64 * MIB), a_vspace);
     let b = registration(&mut d, B);
     let theirs = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
-    assert!(d.backend_mut().drop_mapping(a_vspace, theirs), "A's space misses a page");
+    assert!(d.sim_hooks().drop_mapping(a_vspace, theirs), "A's space misses a page");
     assert_eq!(vm_fault_unchecked(&mut d, b.fault_badge, theirs), FaultAction::Resume, "B maps it: nothing to do");
-    assert!(d.backend_mut().translate(a_vspace, theirs).is_none(), "B's fault repaired nothing in A's space");
+    assert!(
+        d.server().region().backend().translate(a_vspace, theirs).is_none(),
+        "B's fault repaired nothing in A's space"
+    );
     assert_eq!(vm_fault(&mut d, a.fault_badge, theirs, false), FaultAction::Resume, "A's own fault repairs it");
     let unmapped = theirs + 64 * MIB;
     assert_eq!(vm_fault(&mut d, b.fault_badge, unmapped, false), FaultAction::Reported);
@@ -356,7 +359,7 @@ fn injected_failures_are_administrator_only_and_leave_nothing_behind() {
 
 /// Bytes of the frames the server holds, by its own tally.
 fn frame_bytes(d: &Dispatcher<Sim>) -> u64 {
-    let frames = d.server().stats().frames;
+    let frames = d.server().census().frames;
     frames.small * PAGE_SIZE + frames.large * LARGE_PAGE_SIZE
 }
 
@@ -403,7 +406,7 @@ fn the_forced_purge_bounds_the_bytes_freed_areas_hold() {
         assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
         let held = frame_bytes(&d) - baseline;
         assert!(held <= LAZY_PURGE_BYTES, "round {round}: freed 2 MiB areas hold {} MiB", held / MIB);
-        assert_eq!(d.server().stats().vmalloc_lazy_bytes, held);
+        assert_eq!(d.server().census().vmalloc_lazy_bytes, held);
     }
 }
 
@@ -414,7 +417,7 @@ fn a_request_short_of_memory_purges_what_others_freed_first() {
         register(&mut d, A);
         register(&mut d, B);
         let limit = frame_bytes(&d) + 24 * MIB;
-        d.backend_mut().set_memory_limit(Some(limit));
+        d.sim_hooks().set_memory_limit(Some(limit));
         // Each frees what it allocated; the other's next 16 MiB fit only
         // once that is purged, and no administrator purges.
         for (round, caller) in [A, B, A, B, A].into_iter().enumerate() {
@@ -436,12 +439,12 @@ fn a_request_short_of_memory_purges_what_others_freed_first() {
 fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
     let mut d = dispatcher();
     register(&mut d, A);
-    let structures = d.server().stats().canonical_structures;
+    let structures = d.server().census().canonical_structures;
     let addr = vmalloc(&mut d, A, PAGE_SIZE, false);
     assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
     assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
     register_quota(&mut d, B, quota);
-    assert_eq!(d.server().stats().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
+    assert_eq!(d.server().census().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
     d
 }
 

@@ -18,8 +18,8 @@ const CLIENT: Badge = Badge(5);
 fn populated() -> Box<MemServer<Sim>> {
     let mut s = server(3);
     for _ in 0..2 {
-        let v = s.backend_mut().new_vspace();
-        s.register_space(ADMIN, v).expect("register");
+        let v = s.sim_hooks().new_vspace();
+        s.register_space(&s.admin(ADMIN).expect("admin"), v).expect("register");
     }
     s.vmalloc(CLIENT, 3 * 4096, VmallocFlags::default()).expect("vmalloc");
     s.vmemmap_populate(CLIENT, Pfn::new(4096).unwrap(), 64, VmemmapOptions::default()).expect("populate");
@@ -33,7 +33,7 @@ fn inject_everywhere(name: &str, op: impl Fn(&mut MemServer<Sim>) -> Result<(), 
     for k in 0.. {
         let mut s = populated();
         let before = snapshot(&s);
-        s.backend_mut().fail_after(Some(k));
+        s.sim_hooks().fail_after(Some(k));
         let result = op(&mut s);
         if !s.region().backend().failure_pending() {
             assert_eq!(result, Err(Error::OutOfMemory), "{name}: step {k} failed, so must the operation");
@@ -57,7 +57,7 @@ fn every_failing_step_rolls_back_exactly() {
         }),
         inject_everywhere("huge vmalloc", |s| s.vmalloc(CLIENT, 4 << 20, VmallocFlags { huge: true }).map(|_| ())),
         inject_everywhere("vmap", |s| {
-            let frames: Vec<_> = (0..5).map(|_| s.backend_mut().client_frame()).collect();
+            let frames: Vec<_> = (0..5).map(|_| s.sim_hooks().client_frame()).collect();
             s.vmap(CLIENT, &frames, Rights::ReadWrite).map(|_| ())
         }),
         inject_everywhere("compound vmemmap across the top-level boundary", |s| {
@@ -74,8 +74,8 @@ fn every_failing_step_rolls_back_exactly() {
         }),
         inject_everywhere("percpu growing a chunk", |s| s.percpu_alloc(CLIENT, 8, 8).map(|_| ())),
         inject_everywhere("late registration", |s| {
-            let v = s.backend_mut().new_vspace();
-            s.register_space(ADMIN, v).map(|_| ())
+            let v = s.sim_hooks().new_vspace();
+            s.register_space(&s.admin(ADMIN).expect("admin"), v).map(|_| ())
         }),
     ];
     assert!(steps.iter().all(|&k| k > 2), "each operation has several steps: {steps:?}");
@@ -86,10 +86,10 @@ fn out_of_frames_and_limits_leave_nothing_behind() {
     let mut s = populated();
     let before = snapshot(&s);
     let live = s.region().backend().frame_bytes();
-    s.backend_mut().set_memory_limit(Some(live + 10 * 4096));
+    s.sim_hooks().set_memory_limit(Some(live + 10 * 4096));
     assert_eq!(s.vmalloc(CLIENT, 11 * 4096, VmallocFlags::default()), Err(Error::OutOfMemory));
     assert_eq!(snapshot(&s), before);
-    s.backend_mut().set_memory_limit(None);
+    s.sim_hooks().set_memory_limit(None);
     let too_many = memserver_core::limits::MAX_PAGES_PER_OP as u64 + 1;
     assert_eq!(
         s.vmalloc(CLIENT, too_many * 4096, VmallocFlags::default()),
@@ -99,10 +99,13 @@ fn out_of_frames_and_limits_leave_nothing_behind() {
         s.vmemmap_populate(CLIENT, Pfn::new(1 << 24).unwrap(), too_many * 64, VmemmapOptions::default()),
         Err(Error::LimitReached(Limit::PagesPerOp))
     );
-    assert_eq!(s.set_quota(ADMIN, CLIENT, 1), Ok(()));
+    assert_eq!(s.set_quota(&s.admin(ADMIN).expect("admin"), CLIENT, 1), Ok(()));
     assert_eq!(s.vmalloc(CLIENT, 4096, VmallocFlags::default()), Err(Error::QuotaExceeded));
-    assert_eq!(s.set_quota(CLIENT, CLIENT, 1 << 30), Err(Error::NotAdmin));
-    assert_eq!(s.set_quota(ADMIN, CLIENT, memserver_core::limits::DEFAULT_QUOTA_BYTES), Ok(()));
+    assert_eq!(s.admin(CLIENT).map(drop), Err(Error::NotAdmin), "only the administrator sets quotas");
+    assert_eq!(
+        s.set_quota(&s.admin(ADMIN).expect("admin"), CLIENT, memserver_core::limits::DEFAULT_QUOTA_BYTES),
+        Ok(())
+    );
     assert_eq!(snapshot(&s), before);
     check(&s);
 }
@@ -146,7 +149,7 @@ fn bad_requests_are_errors_that_change_nothing() {
     assert_eq!(s.percpu_alloc(CLIENT, 8, 3), Err(Error::InvalidArgument));
     assert_eq!(s.percpu_free(CLIENT, memserver_core::PercpuOffset::new(12345)), Err(Error::NotFound));
     let stranger = memserver_core::SpaceId::new(9).unwrap();
-    assert_eq!(s.unregister_space(ADMIN, stranger), Err(Error::NoSuchSpace));
+    assert_eq!(s.unregister_space(&s.admin(ADMIN).expect("admin"), stranger), Err(Error::NoSuchSpace));
     assert_eq!(snapshot(&s), before);
 }
 
@@ -154,6 +157,6 @@ fn bad_requests_are_errors_that_change_nothing() {
 fn requests_before_start_are_refused() {
     let mut s = Box::new(MemServer::new(Sim::new(), memserver_core::Config { admin: ADMIN, cpus: 0 }));
     assert_eq!(s.vmalloc(CLIENT, 4096, VmallocFlags::default()), Err(Error::NotStarted));
-    assert_eq!(s.start(), Err(Error::InvalidArgument), "zero CPUs");
+    assert_eq!(s.start(()), Err(Error::InvalidArgument), "zero CPUs");
     assert_eq!(s.percpu_alloc(CLIENT, 8, 8), Err(Error::NotStarted));
 }

@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use strum::VariantArray;
 
 use common::{check, server, ADMIN};
 use memserver_core::{Badge, Level, OpCounts, OpKind, PageSize, VmallocFlags};
@@ -27,7 +28,7 @@ fn structures_needed(start: u64, pages: u64, size: PageSize) -> u64 {
 }
 
 fn only(counts: OpCounts, expect: &[(OpKind, u64)]) {
-    for kind in OpKind::ALL {
+    for &kind in OpKind::VARIANTS {
         let want = expect.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n);
         assert_eq!(counts.get(kind), want, "{kind:?} in {counts:?}");
     }
@@ -47,8 +48,8 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
     ] {
         let mut s = server(1);
         for _ in 0..n {
-            let v = s.backend_mut().new_vspace();
-            s.register_space(ADMIN, v).expect("register");
+            let v = s.sim_hooks().new_vspace();
+            s.register_space(&s.admin(ADMIN).expect("admin"), v).expect("register");
         }
         let before = s.region().op_counts();
         let sim_before = s.region().backend().counts();
@@ -64,8 +65,8 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
 
         // A late registration replicates the region: all its structures and leaves.
         let before = s.region().op_counts();
-        let late = s.backend_mut().new_vspace();
-        let late_id = s.register_space(ADMIN, late).expect("register late");
+        let late = s.sim_hooks().new_vspace();
+        let late_id = s.register_space(&s.admin(ADMIN).expect("admin"), late).expect("register late");
         let register = s.region().op_counts().since(&before);
         let region = s.region().canonical();
         only(
@@ -75,11 +76,11 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
                 (OpKind::MapFrame, region.leaf_count() as u64),
             ],
         );
-        s.unregister_space(ADMIN, late_id).expect("unregister");
+        s.unregister_space(&s.admin(ADMIN).expect("admin"), late_id).expect("unregister");
 
         let before = s.region().op_counts();
         s.vfree(Badge(1), addr).expect("vfree");
-        s.purge();
+        s.purge(&s.admin(ADMIN).expect("admin"));
         check(&s);
         let unmap = s.region().op_counts().since(&before);
         // vmalloc keeps page directories and PDPTs; only page tables go.
@@ -88,7 +89,10 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
         } else {
             (0..p).map(|i| (addr.get() + i * size.bytes()) / Level::Pt.span()).collect::<BTreeSet<_>>().len() as u64
         };
-        only(unmap, &[(OpKind::RevokeFrame, p), (OpKind::FreeFrame, p), (OpKind::DeleteStructure, page_tables * n)]);
+        only(
+            unmap,
+            &[(OpKind::UnmapEverywhere, p), (OpKind::FreeFrame, p), (OpKind::DeleteStructure, page_tables * n)],
+        );
         println!(
             "| {n} | {p} | {size:?} | {per_space} | {p} | {} | {} | {} | {minimum} | {} | {} |",
             per_space * n,

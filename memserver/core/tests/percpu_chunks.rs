@@ -68,14 +68,14 @@ fn fill(d: &mut Dispatcher<Sim>) -> Vec<Held> {
             }
             other => panic!("allocation {i} ({size}, {align}): {other:?}"),
         }
-        if d.server().stats().percpu_chunks == CHUNKS {
+        if d.server().census().percpu_chunks == CHUNKS {
             extra += 1;
             if extra > AFTER_THE_LAST_CHUNK {
                 return held;
             }
         }
     }
-    panic!("{} allocations populated only {} chunks", held.len(), d.server().stats().percpu_chunks);
+    panic!("{} allocations populated only {} chunks", held.len(), d.server().census().percpu_chunks);
 }
 
 /// Every byte of every unit of every allocation is where the client looks:
@@ -118,7 +118,7 @@ fn check_chunks(d: &Dispatcher<Sim>, region: &RegionInfo, held: &[Held]) {
         *live.entry(chunk_of(region, h.offset)).or_default() += 1;
     }
     live.insert(0, 1);
-    assert_eq!(d.server().stats().percpu_chunks, live.len(), "live allocations per chunk: {live:?}");
+    assert_eq!(d.server().census().percpu_chunks, live.len(), "live allocations per chunk: {live:?}");
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn every_allocation_in_every_chunk_is_where_every_cpu_looks() {
             check_units(&mut d, &region, &held);
         }
     }
-    assert_eq!(d.server().stats().percpu_chunks, 1);
+    assert_eq!(d.server().census().percpu_chunks, 1);
     for h in gone.iter().filter(|h| chunk_of(&region, h.offset) > 0) {
         for cpu in 0..region.percpu.cpus {
             let addr = client_address(&region, h.offset, cpu);

@@ -100,13 +100,13 @@ fn apply(s: &mut MemServer<Sim>, held: &mut Held, op: &Op) -> Result<(), String>
     let refused = |e| format!("{e:?}");
     match *op {
         Op::Register => {
-            let v = s.backend_mut().new_vspace();
-            let id = s.register_space(ADMIN, v).map_err(refused)?;
+            let v = s.sim_hooks().new_vspace();
+            let id = s.register_space(&s.admin(ADMIN).expect("admin"), v).map_err(refused)?;
             held.spaces.push(id);
         }
         Op::Unregister(i) => {
             let (at, id) = pick(&held.spaces, i).ok_or("none")?;
-            s.unregister_space(ADMIN, id).map_err(refused)?;
+            s.unregister_space(&s.admin(ADMIN).expect("admin"), id).map_err(refused)?;
             held.spaces.remove(at);
         }
         Op::Vmalloc { client, pages, huge } => {
@@ -114,7 +114,7 @@ fn apply(s: &mut MemServer<Sim>, held: &mut Held, op: &Op) -> Result<(), String>
             held.areas.push((a, Badge(client)));
         }
         Op::Vmap { client, frames, writable } => {
-            let frames: Vec<_> = (0..frames).map(|_| s.backend_mut().client_frame()).collect();
+            let frames: Vec<_> = (0..frames).map(|_| s.sim_hooks().client_frame()).collect();
             let rights = if writable { Rights::ReadWrite } else { Rights::ReadOnly };
             let a = s.vmap(Badge(client), &frames, rights).map_err(refused)?;
             held.areas.push((a, Badge(client)));
@@ -125,7 +125,7 @@ fn apply(s: &mut MemServer<Sim>, held: &mut Held, op: &Op) -> Result<(), String>
             s.vfree(caller, addr).map_err(refused)?;
             held.areas.remove(at);
         }
-        Op::Purge => s.purge(),
+        Op::Purge => s.purge(&s.admin(ADMIN).expect("admin")),
         Op::Populate { client, near_boundary, offset, pages, mode } => {
             let (start, pages) = populate_range(near_boundary, offset, pages, mode);
             let options = match mode {
@@ -179,10 +179,10 @@ fn release_everything(s: &mut MemServer<Sim>, held: Held) {
     for (off, owner) in held.percpu {
         s.percpu_free(owner, off).expect("percpu free");
     }
-    s.purge();
+    s.purge(&s.admin(ADMIN).expect("admin"));
     check(s);
     for id in held.spaces {
-        s.unregister_space(ADMIN, id).expect("unregister");
+        s.unregister_space(&s.admin(ADMIN).expect("admin"), id).expect("unregister");
     }
     check(s);
 }
@@ -204,7 +204,7 @@ proptest! {
         prop_assert!(held.spaces.len() <= MAX_SPACES);
         prop_assert_eq!(s.region().missed_syncs(), 0);
         release_everything(&mut s, held);
-        let stats = s.stats();
+        let stats = s.census();
         let first_chunk = CPUS as u64 * PERCPU_UNIT_SIZE / PAGE_SIZE;
         prop_assert_eq!(stats.canonical_leaves as u64, first_chunk);
         prop_assert_eq!((stats.frames.small, stats.frames.large), (first_chunk, 0));

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{check, server, ADMIN};
+use memserver_core::invariant::Violation;
 use memserver_core::sim::Sim;
 use memserver_core::{Access, Badge, CpuId, Error, FaultError, Pfn, Rights, VmallocFlags, VmemmapOptions};
 
@@ -13,40 +14,45 @@ const CLIENT: Badge = Badge(7);
 #[test]
 fn late_registration_receives_the_whole_region() {
     let mut s = server(2);
-    let early = s.backend_mut().new_vspace();
-    let id = s.register_space(ADMIN, early).expect("register");
+    let early = s.sim_hooks().new_vspace();
+    let id = s.register_space(&s.admin(ADMIN).expect("admin"), early).expect("register");
     check(&s);
     let a = s.vmalloc(CLIENT, 5 * 4096, VmallocFlags::default()).expect("vmalloc");
     s.vmemmap_populate(CLIENT, Pfn::new(1000).unwrap(), 300, VmemmapOptions::default()).expect("populate");
     check(&s);
-    let late = s.backend_mut().new_vspace();
-    let late_id = s.register_space(ADMIN, late).expect("register late");
+    let late = s.sim_hooks().new_vspace();
+    let late_id = s.register_space(&s.admin(ADMIN).expect("admin"), late).expect("register late");
     check(&s);
     let sim: &Sim = s.region().backend();
     assert_eq!(sim.region_leaves(early), sim.region_leaves(late));
     assert!(sim.translate(late, a.get()).is_some());
-    assert_eq!(s.register_space(ADMIN, late), Err(Error::AlreadyRegistered));
-    assert_eq!(s.register_space(CLIENT, late), Err(Error::NotAdmin));
-    assert_eq!(s.unregister_space(ADMIN, late_id), Ok(late));
+    assert_eq!(s.register_space(&s.admin(ADMIN).expect("admin"), late), Err(Error::AlreadyRegistered));
+    assert_eq!(s.admin(CLIENT).map(drop), Err(Error::NotAdmin), "a client cannot register");
+    assert_eq!(s.unregister_space(&s.admin(ADMIN).expect("admin"), late_id), Ok(()));
     check(&s);
     assert!(s.region().backend().region_leaves(late).is_empty());
-    assert_eq!(s.unregister_space(ADMIN, late_id), Err(Error::NoSuchSpace));
-    assert_eq!(s.unregister_space(ADMIN, id), Ok(early));
+    assert_eq!(s.unregister_space(&s.admin(ADMIN).expect("admin"), late_id), Err(Error::NoSuchSpace));
+    assert_eq!(s.unregister_space(&s.admin(ADMIN).expect("admin"), id), Ok(()));
     check(&s);
 }
 
 #[test]
 fn a_fault_is_repaired_only_where_the_canonical_table_maps() {
     let mut s = server(1);
-    let v = s.backend_mut().new_vspace();
-    let id = s.register_space(ADMIN, v).expect("register");
+    let v = s.sim_hooks().new_vspace();
+    let id = s.register_space(&s.admin(ADMIN).expect("admin"), v).expect("register");
     let a = s.vmalloc(CLIENT, 4096, VmallocFlags::default()).expect("vmalloc");
     assert_eq!(s.handle_fault(id, a.get() + 4096, Access::Read), Err(FaultError::NotMapped), "guard page");
     assert_eq!(s.handle_fault(id, 0x1000, Access::Read), Err(FaultError::OutsideRegion));
     assert_eq!(s.region().missed_syncs(), 0);
     // Lose the mapping behind the server's back: the next check sees it.
-    assert!(s.backend_mut().drop_mapping(v, a.get()));
-    assert!(memserver_core::invariant::check(&s).is_err());
+    assert!(s.sim_hooks().drop_mapping(v, a.get()));
+    let lost = memserver_core::invariant::check(&s);
+    assert!(
+        matches!(lost, Err(Violation::Translation { space, addr, expected: Some(_), found: None })
+            if space == id && addr == a.get()),
+        "{lost:?}"
+    );
     assert_eq!(s.handle_fault(id, a.get() + 8, Access::Write), Ok(()));
     assert_eq!(s.region().missed_syncs(), 1);
     check(&s);
@@ -57,12 +63,12 @@ fn a_fault_is_repaired_only_where_the_canonical_table_maps() {
 #[test]
 fn vmalloc_vmap_and_vfree_with_lazy_purge() {
     let mut s = server(1);
-    let v = s.backend_mut().new_vspace();
-    s.register_space(ADMIN, v).expect("register");
+    let v = s.sim_hooks().new_vspace();
+    s.register_space(&s.admin(ADMIN).expect("admin"), v).expect("register");
     let a = s.vmalloc(CLIENT, 3 * 4096, VmallocFlags::default()).expect("vmalloc");
     let b = s.vmalloc(CLIENT, 4096, VmallocFlags::default()).expect("vmalloc");
     assert_eq!(b.get(), a.get() + 4 * 4096, "one guard page between areas");
-    let frames = [s.backend_mut().client_frame(), s.backend_mut().client_frame()];
+    let frames = [s.sim_hooks().client_frame(), s.sim_hooks().client_frame()];
     let m = s.vmap(Badge(8), &frames, Rights::ReadOnly).expect("vmap");
     check(&s);
     assert_eq!(s.vfree(Badge(8), a), Err(Error::NotOwner));
@@ -72,7 +78,7 @@ fn vmalloc_vmap_and_vfree_with_lazy_purge() {
     assert!(s.translate(a.get()).is_some(), "still mapped until the purge");
     let c = s.vmalloc(CLIENT, 4096, VmallocFlags::default()).expect("vmalloc");
     assert!(c.get() > m.get(), "freed addresses are not reused before the purge");
-    s.purge();
+    s.purge(&s.admin(ADMIN).expect("admin"));
     check(&s);
     assert!(s.translate(a.get()).is_none());
     let d = s.vmalloc(CLIENT, 4096, VmallocFlags::default()).expect("vmalloc");
@@ -80,9 +86,9 @@ fn vmalloc_vmap_and_vfree_with_lazy_purge() {
     for (who, addr) in [(CLIENT, b), (Badge(8), m), (CLIENT, c), (CLIENT, d)] {
         s.vfree(who, addr).expect("vfree");
     }
-    s.purge();
+    s.purge(&s.admin(ADMIN).expect("admin"));
     check(&s);
-    assert_eq!(s.stats().canonical_leaves, s.region().canonical().leaf_count());
+    assert_eq!(s.census().canonical_leaves, s.region().canonical().leaf_count());
     assert_eq!(s.vmalloc_free_ranges().count(), 1);
 }
 
@@ -91,7 +97,7 @@ fn huge_vmalloc_uses_2mib_pages() {
     let mut s = server(1);
     let a = s.vmalloc(CLIENT, 3 << 20, VmallocFlags { huge: true }).expect("vmalloc");
     assert_eq!(a.get() % (2 << 20), 0);
-    assert_eq!(s.stats().frames.large, 2, "rounded up to two 2 MiB pages");
+    assert_eq!(s.census().frames.large, 2, "rounded up to two 2 MiB pages");
     assert_eq!(s.usage(CLIENT).used, 4 << 20);
     check(&s);
 }
@@ -102,7 +108,7 @@ fn percpu_chunks_grow_and_shrink() {
     let unit = memserver_core::limits::PERCPU_UNIT_SIZE;
     let first = s.percpu_alloc(CLIENT, unit, 16).expect("fills the first chunk");
     let second = s.percpu_alloc(CLIENT, 64, 64).expect("needs a new chunk");
-    assert_eq!(s.stats().percpu_chunks, 2);
+    assert_eq!(s.census().percpu_chunks, 2);
     check(&s);
     let a0 = s.percpu_address(second, CpuId::new(0).unwrap()).expect("address");
     let a3 = s.percpu_address(second, CpuId::new(3).unwrap()).expect("address");
@@ -111,8 +117,8 @@ fn percpu_chunks_grow_and_shrink() {
     assert_eq!(s.percpu_address(second, CpuId::new(4).unwrap()), Err(Error::InvalidArgument));
     assert_eq!(s.percpu_free(Badge(9), second), Err(Error::NotOwner));
     s.percpu_free(CLIENT, second).expect("free");
-    assert_eq!(s.stats().percpu_chunks, 1, "empty chunk depopulated");
+    assert_eq!(s.census().percpu_chunks, 1, "empty chunk depopulated");
     s.percpu_free(CLIENT, first).expect("free");
-    assert_eq!(s.stats().percpu_chunks, 1, "the first chunk stays");
+    assert_eq!(s.census().percpu_chunks, 1, "the first chunk stays");
     check(&s);
 }

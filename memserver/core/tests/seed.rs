@@ -19,14 +19,14 @@ fn populate_across_the_boundary_then_check(
     options: VmemmapOptions,
 ) -> Box<memserver_core::MemServer<memserver_core::sim::Sim>> {
     let mut s = server(2);
-    let before = s.backend_mut().new_vspace();
-    s.register_space(ADMIN, before).expect("register before");
+    let before = s.sim_hooks().new_vspace();
+    s.register_space(&s.admin(ADMIN).expect("admin"), before).expect("register before");
     let start = BOUNDARY_PFN - 1024;
     let pages = 2048;
     s.vmemmap_populate(Badge(3), Pfn::new(start).unwrap(), pages, options).expect("populate");
     check(&s);
-    let after = s.backend_mut().new_vspace();
-    s.register_space(ADMIN, after).expect("register after");
+    let after = s.sim_hooks().new_vspace();
+    s.register_space(&s.admin(ADMIN).expect("admin"), after).expect("register after");
     check(&s);
     let boundary = Area::Vmemmap.start() + TOP_ENTRY_SPAN;
     for vspace in [before, after] {
@@ -47,7 +47,7 @@ fn seed_compound_vmemmap_across_a_top_level_boundary_is_synced_everywhere() {
     let s = populate_across_the_boundary_then_check(VmemmapOptions { huge: false, compound_order: Some(9) });
     // Order 9: 512 descriptors = 8 frames per compound page, 2 of them private.
     let percpu_frames = 2 * memserver_core::limits::PERCPU_UNIT_SIZE / 4096;
-    assert_eq!(s.stats().frames.small, percpu_frames + 4 * 2);
+    assert_eq!(s.census().frames.small, percpu_frames + 4 * 2);
     let vmemmap: Vec<_> = s.region().canonical().leaves().filter(|l| Area::Vmemmap.contains(l.addr.get())).collect();
     assert_eq!(vmemmap.len(), 4 * 8);
     assert_eq!(vmemmap.iter().filter(|l| l.kind == FrameKind::Owned).count(), 8);

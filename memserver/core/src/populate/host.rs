@@ -1,23 +1,23 @@
 //! A canonical table of any capacity for host measurement (feature `sim`):
-//! the server's own [`Table`], built in place on the heap and filled through
-//! its one insert function. It is an instance of its own: the server's table
-//! still changes only through the populate path.
+//! the server's own [`Table`], filled through its one insert function. It
+//! is an instance of its own: the server's table still changes only through
+//! the populate path.
 
 use super::table::{FrameKind, Leaf, Table};
 use crate::backend::Rights;
 use crate::error::Error;
 use crate::layout::{LevelMask, PageSize, RegionAddr};
 
-/// A table of at most `TABLES` structures and `LEAVES` pages whose frames
-/// are physical addresses; it has no registered space.
-pub struct HostTable<const TABLES: usize, const LEAVES: usize> {
-    table: Box<Table<u64, (), TABLES, LEAVES>>,
+/// A table whose frames are physical addresses; it has no registered space.
+pub struct HostTable {
+    table: Table<u64, ()>,
 }
 
-impl<const TABLES: usize, const LEAVES: usize> HostTable<TABLES, LEAVES> {
-    /// An empty table.
-    pub fn empty() -> Self {
-        Self { table: Table::new_boxed() }
+impl HostTable {
+    /// An empty table of at most `tables` structures (the root included)
+    /// and `leaves` pages.
+    pub fn new(tables: usize, leaves: usize) -> Self {
+        Self { table: Table::with_capacity(tables, leaves) }
     }
 
     /// Map the 4 KiB page at `addr` to `frame`, read-write, as the server
@@ -28,7 +28,7 @@ impl<const TABLES: usize, const LEAVES: usize> HostTable<TABLES, LEAVES> {
     }
 
     /// The table, for translation and the other reads.
-    pub fn table(&self) -> &Table<u64, (), TABLES, LEAVES> {
+    pub fn table(&self) -> &Table<u64, ()> {
         &self.table
     }
 }
@@ -41,7 +41,7 @@ mod tests {
     #[test]
     fn a_table_beyond_the_server_limits_maps_and_translates() {
         const PAGES: u64 = 70_000;
-        let mut t = HostTable::<256, { PAGES as usize }>::empty();
+        let mut t = HostTable::new(256, PAGES as usize);
         let at = |i: u64| RegionAddr::new(Area::Vmalloc.start() + i * PAGE_SIZE).expect("in vmalloc");
         for i in 0..PAGES {
             assert!(t.map_small(at(i), i * PAGE_SIZE).is_ok());

@@ -1,20 +1,20 @@
-//! The canonical kernel-region table: a real 4-level structure (fixed pools
-//! of 512-entry nodes and of leaf records) recording, for every mapped page,
+//! The canonical kernel-region table: a real 4-level structure (arenas of
+//! 512-entry nodes and of leaf records, growing as it fills) recording, for every mapped page,
 //! its frame, size, rights, how the frame is held, and the set of registered
 //! spaces it is installed in; for every structure, its handle in each space.
 //!
 //! Reading (translate, iteration) is public. Every mutator is `pub(super)`:
 //! only the populate path, which owns the one instance, can change it.
-//! Capacities are const parameters defaulting to the server's limits, so the
-//! host can measure a table of millions of pages. Guarantees: a node other
-//! than the root is empty only if the removal that emptied it was told to
-//! keep it (see [`Prune`]), a failed insert changes nothing, and no
-//! operation panics. Each node carries the serial number of its creation,
+//! Capacities are caps given at construction (the server's limits by
+//! default), so the host can measure a table of millions of pages.
+//! Guarantees: a node other than the root is empty only if the removal that
+//! emptied it was told to keep it (see [`Prune`]), a failed insert
+//! (capacity or memory) changes nothing, and no operation panics. Each node carries the serial number of its creation,
 //! so a removal can take out exactly the nodes created after a [`Mark`].
 
 use heapless::Vec;
 
-use super::arena::Arena;
+use crate::arena::{push_reserved, Arena, ArenaError};
 
 use crate::backend::Rights;
 use crate::error::{Error, Limit};
@@ -22,7 +22,8 @@ use crate::ids::SpaceId;
 use crate::layout::{Level, LevelMask, PageSize, RegionAddr, ENTRIES};
 use crate::limits::{MAX_LEAVES, MAX_SPACES, MAX_TABLES};
 
-/// Index of a node in its arena; the root is node 0.
+/// Index of a node in its arena; the root is node 0 (made by the first
+/// insert).
 pub(super) type NodeId = u32;
 /// Index of a leaf record in its arena.
 pub(super) type LeafId = u32;
@@ -71,7 +72,8 @@ impl Entry {
 /// is released when the leaf goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FrameKind {
-    /// Allocated by the server for this leaf: revoked and freed with it.
+    /// Allocated by the server for this leaf: unmapped everywhere and freed
+    /// with it.
     Owned,
     /// Another leaf's owned frame mapped again (vmemmap shared tail): only
     /// this mapping's copies are removed.
@@ -180,61 +182,54 @@ pub struct Structure<S> {
 /// Structures a leaf removal left empty and pruned, deepest first.
 pub(super) type Pruned<S> = Vec<Structure<S>, 3>;
 
-/// The canonical table: at most `TABLES` structures (the root included)
-/// and `LEAVES` mapped pages.
+/// The canonical table: at most `tables` structures (the root included)
+/// and `leaves` mapped pages.
 ///
 /// The entries of node `i` are `entries[i]`, apart from the rest of the node
 /// and 2 KiB apart, so a walk reads nothing but entries and finds each next
-/// node by a shift, as a hardware walker does. A node not in use has only
-/// empty entries (a node is freed only once empty).
-pub struct Table<F, S, const TABLES: usize = MAX_TABLES, const LEAVES: usize = MAX_LEAVES> {
-    entries: [[Entry; ENTRIES]; TABLES],
-    nodes: Arena<Node<S>, TABLES>,
-    leaves: Arena<Leaf<F>, LEAVES>,
+/// node by a shift, as a hardware walker does. `entries` has a row for
+/// every node id ever handed out; a node not in use has only empty entries
+/// (a node is freed only once empty).
+pub struct Table<F, S> {
+    entries: alloc::vec::Vec<[Entry; ENTRIES]>,
+    nodes: Arena<Node<S>>,
+    leaves: Arena<Leaf<F>>,
     /// The serial number of the next node created.
     next_serial: u64,
 }
 
-impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TABLES, LEAVES> {
-    const IDS_FIT: () = assert!(TABLES > 0 && TABLES <= Entry::TABLE as usize && LEAVES < Entry::TABLE as usize);
-
-    /// The empty table, built at compile time: copying it is the only work
-    /// [`Table::new`] does, even in unoptimised host builds.
-    const EMPTY: Self = {
-        let () = Self::IDS_FIT;
-        Self {
-            entries: [[Entry::EMPTY; ENTRIES]; TABLES],
-            nodes: Arena::with_first(Node::new(Level::Pml4, 0, 0)),
-            leaves: Arena::new(),
-            next_serial: 1,
-        }
-    };
-
-    /// An empty table: only the root.
+impl<F: Copy, S: Copy> Table<F, S> {
+    /// An empty table of the server's capacities; nothing is allocated yet.
     pub(super) const fn new() -> Self {
-        Self::EMPTY
+        Self::with_capacity(MAX_TABLES, MAX_LEAVES)
     }
 
-    /// An empty table built in place on the heap, for capacities too large
-    /// for the stack.
-    #[cfg(feature = "sim")]
-    pub(super) fn new_boxed() -> Box<Self> {
-        let () = Self::IDS_FIT;
-        let mut boxed = Box::<Self>::new_uninit();
-        let this = boxed.as_mut_ptr();
-        // SAFETY: the box is writable and aligned for a table, and each of
-        // its fields is initialised in place before it is assumed so; an
-        // entry is a `u32`, and all zeroes is `Entry::EMPTY`.
-        let mut table = unsafe {
-            (&raw mut (*this).entries).write_bytes(0, 1);
-            Arena::init_empty(&raw mut (*this).nodes);
-            Arena::init_empty(&raw mut (*this).leaves);
-            (&raw mut (*this).next_serial).write(1);
-            boxed.assume_init()
-        };
-        // The first slot of an empty arena: the root's id.
-        let _ = table.nodes.insert(Node::new(Level::Pml4, 0, 0));
-        table
+    /// An empty table of at most `tables` structures (the root included,
+    /// at most 2^31) and `leaves` pages (below 2^31): an entry packs either
+    /// id in 31 bits.
+    pub(super) const fn with_capacity(tables: usize, leaves: usize) -> Self {
+        let limit = Entry::TABLE as usize - 1;
+        let (tables, leaves) =
+            (if tables < limit { tables } else { limit }, if leaves < limit { leaves } else { limit });
+        Self { entries: alloc::vec::Vec::new(), nodes: Arena::new(tables), leaves: Arena::new(leaves), next_serial: 1 }
+    }
+
+    /// Makes room for `n` new nodes (entries included), or says why not.
+    fn reserve_nodes(&mut self, n: usize) -> Result<(), Error> {
+        self.nodes.reserve(n).map_err(|e| arena_error(e, Limit::Tables))?;
+        let fresh = (self.nodes.ids().len() + n).saturating_sub(self.entries.len());
+        self.entries.try_reserve(fresh).map_err(|_| Error::OutOfMemory)
+    }
+
+    /// A new node, with room reserved by [`Table::reserve_nodes`].
+    fn add_node(&mut self, node: Node<S>) -> Result<NodeId, Error> {
+        let id = self.nodes.insert(node).map_err(|e| arena_error(e, Limit::Tables))?;
+        // A reused id keeps its row, empty since the node emptied.
+        if id as usize == self.entries.len() && push_reserved(&mut self.entries, [Entry::EMPTY; ENTRIES]).is_err() {
+            self.nodes.remove(id);
+            return Err(Error::OutOfMemory);
+        }
+        Ok(id)
     }
 
     fn node(&self, id: NodeId) -> Option<&Node<S>> {
@@ -277,13 +272,13 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
     }
 
     /// Arena indices of leaves, for scans that mutate as they go.
-    pub(super) fn leaf_ids() -> impl Iterator<Item = LeafId> {
-        Arena::<Leaf<F>, LEAVES>::ids()
+    pub(super) fn leaf_ids(&self) -> impl Iterator<Item = LeafId> {
+        self.leaves.ids()
     }
 
     /// Arena indices of non-root nodes.
-    pub(super) fn node_ids() -> impl Iterator<Item = NodeId> {
-        Arena::<Node<S>, TABLES>::ids().skip(1)
+    pub(super) fn node_ids(&self) -> impl Iterator<Item = NodeId> {
+        self.nodes.ids().skip(1)
     }
 
     /// The structure with pool index `id`, if in use and not the root.
@@ -362,8 +357,10 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
         if !raw.is_multiple_of(leaf.size.bytes()) {
             return Err(Error::InvalidArgument);
         }
-        if self.leaves.available() == 0 {
-            return Err(Error::LimitReached(Limit::Leaves));
+        self.leaves.reserve(1).map_err(|e| arena_error(e, Limit::Leaves))?;
+        if self.nodes.is_empty() {
+            self.reserve_nodes(1)?;
+            self.add_node(Node::new(Level::Pml4, 0, 0))?;
         }
         let mut id = ROOT;
         let mut created = LevelMask::EMPTY;
@@ -374,7 +371,7 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
                 if !matches!(self.entry(id, slot), Target::Empty) {
                     return Err(Error::Overlap);
                 }
-                let leaf_id = self.leaves.insert(leaf).ok_or(Error::LimitReached(Limit::Leaves))?;
+                let leaf_id = self.leaves.insert(leaf).map_err(|e| arena_error(e, Limit::Leaves))?;
                 self.set_entry(id, slot, Entry::leaf(leaf_id));
                 return Ok(created);
             }
@@ -384,13 +381,13 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
                 Target::Empty => {
                     // The first missing level: all of them must fit. Below
                     // it every entry is in a node this walk created.
-                    if created.is_empty() && self.nodes.available() < level as usize - target as usize {
-                        return Err(Error::LimitReached(Limit::Tables));
+                    if created.is_empty() {
+                        self.reserve_nodes(level as usize - target as usize)?;
                     }
                     let below = level.below().ok_or(Error::InvalidArgument)?;
                     let base = raw & !(below.span() - 1);
                     let node = Node::new(below, base, self.next_serial);
-                    let new = self.nodes.insert(node).ok_or(Error::LimitReached(Limit::Tables))?;
+                    let new = self.add_node(node)?;
                     self.next_serial += 1;
                     self.set_entry(id, slot, Entry::table(new));
                     created = created.with(below);
@@ -445,7 +442,7 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
     }
 
     /// Leaves in address order.
-    pub fn leaves(&self) -> Leaves<'_, F, S, TABLES, LEAVES> {
+    pub fn leaves(&self) -> Leaves<'_, F, S> {
         let mut stack = Vec::new();
         if let Some(root) = self.cursor(ROOT) {
             let _ = stack.push(root);
@@ -455,7 +452,7 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
 
     /// Structures other than the root, in pool order.
     pub fn structures(&self) -> impl Iterator<Item = Structure<S>> + '_ {
-        Self::node_ids().filter_map(|id| self.structure_by_id(id))
+        self.node_ids().filter_map(|id| self.structure_by_id(id))
     }
 
     /// Number of mapped pages.
@@ -470,8 +467,8 @@ impl<F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Table<F, S, TAB
 }
 
 /// Iterator over the leaves of a [`Table`] in address order.
-pub struct Leaves<'a, F, S, const TABLES: usize = MAX_TABLES, const LEAVES: usize = MAX_LEAVES> {
-    table: &'a Table<F, S, TABLES, LEAVES>,
+pub struct Leaves<'a, F, S> {
+    table: &'a Table<F, S>,
     stack: Vec<Cursor<'a>, 4>,
 }
 
@@ -483,7 +480,7 @@ struct Cursor<'a> {
     remaining: u16,
 }
 
-impl<'a, F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Iterator for Leaves<'a, F, S, TABLES, LEAVES> {
+impl<'a, F: Copy, S: Copy> Iterator for Leaves<'a, F, S> {
     type Item = &'a Leaf<F>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -510,6 +507,15 @@ impl<'a, F: Copy, S: Copy, const TABLES: usize, const LEAVES: usize> Iterator fo
     }
 }
 
+/// What an arena's refusal means for the table: `limit` reached, or no
+/// memory.
+fn arena_error(e: ArenaError, limit: Limit) -> Error {
+    match e {
+        ArenaError::Full => Error::LimitReached(limit),
+        ArenaError::OutOfMemory => Error::OutOfMemory,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,7 +533,7 @@ mod tests {
 
     #[test]
     fn insert_creates_each_missing_level_once_and_translates() {
-        let mut t = Box::new(T::new());
+        let mut t = T::new();
         let all = LevelMask::EMPTY.with(Level::Pdpt).with(Level::Pd).with(Level::Pt);
         assert_eq!(t.insert(leaf(0, PageSize::Small, 1)), Ok(all));
         assert_eq!(t.insert(leaf(PAGE_SIZE, PageSize::Small, 2)), Ok(LevelMask::EMPTY));
@@ -544,7 +550,7 @@ mod tests {
 
     #[test]
     fn conflicting_inserts_change_nothing() {
-        let mut t = Box::new(T::new());
+        let mut t = T::new();
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
         assert_eq!(t.insert(leaf(0, PageSize::Small, 9)), Err(Error::Overlap));
         assert_eq!(t.insert(leaf(0, PageSize::Large, 9)), Err(Error::Overlap));
@@ -556,7 +562,7 @@ mod tests {
 
     #[test]
     fn remove_prunes_empty_structures_deepest_first() {
-        let mut t = Box::new(T::new());
+        let mut t = T::new();
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
         assert!(t.insert(leaf(TOP_ENTRY_SPAN, PageSize::Small, 2)).is_ok());
         assert_eq!(t.structure_count(), 6);
@@ -576,7 +582,7 @@ mod tests {
 
     #[test]
     fn a_removal_prunes_only_what_it_is_told_to() {
-        let mut t = Box::new(T::new());
+        let mut t = T::new();
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
         assert!(t.remove(addr(0), Prune::PageTables).is_some());
         assert_eq!(t.structure_count(), 2, "the page directory and PDPT stay");
@@ -593,7 +599,7 @@ mod tests {
 
     #[test]
     fn pools_report_limits_without_change() {
-        let mut t = Box::new(T::new());
+        let mut t = T::new();
         let mut mapped = 0;
         let err = loop {
             // One page per 1 GiB: a new PD and PT each time.

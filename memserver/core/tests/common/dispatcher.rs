@@ -34,13 +34,13 @@ pub fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
 
 /// Registers a new VSpace for `client` with a quota of 64 MiB.
 pub fn registration(d: &mut Dispatcher<Sim>, client: Badge) -> Registration {
-    let vspace = d.backend_mut().new_vspace();
+    let vspace = d.sim_hooks().new_vspace();
     register_space(d, client, Quota::bytes(64 * MIB), vspace)
 }
 
 /// Registers a new VSpace for `client` with `quota`; returns its space id.
 pub fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
-    let vspace = d.backend_mut().new_vspace();
+    let vspace = d.sim_hooks().new_vspace();
     register_space(d, client, quota, vspace).space
 }
 

@@ -18,7 +18,7 @@ pub const ADMIN: Badge = Badge(0);
 /// A server over a fresh simulation, on the heap.
 pub fn server(cpus: usize) -> Box<MemServer<Sim>> {
     let mut s = Box::new(MemServer::new(Sim::new(), Config { admin: ADMIN, cpus }));
-    s.start().expect("server starts");
+    s.start(()).expect("server starts");
     s
 }
 
