@@ -66,6 +66,22 @@ impl Model {
         self.resolve_address_bits(root, cptr, WORD_BITS).ok().map(|(slot, _)| self.cap(slot))
     }
 
+    /// The use of the untyped region whose capability `cptr` names (`None`
+    /// if it names no untyped capability).
+    pub fn untyped_at(&self, cptr: CPtr) -> Option<UntypedUse> {
+        let root = self.thread_slot(TCB_CTABLE).map(|s| self.cap(s))?;
+        let (slot, _) = self.resolve_address_bits(root, cptr, WORD_BITS).ok()?;
+        match self.cap(slot) {
+            Cap::Untyped { paddr, size_bits, free_offset } => Some(UntypedUse {
+                paddr,
+                size_bits,
+                watermark: free_offset,
+                has_children: self.ensure_no_children(slot).is_err(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The object of the capability `cptr` names.
     pub fn object_of(&self, cptr: CPtr) -> Option<ObjectId> {
         self.cap_at(cptr)?.object()

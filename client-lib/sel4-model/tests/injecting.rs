@@ -96,6 +96,7 @@ fn kinds_armed_together_share_one_countdown_and_fail_once() {
     k.cnode_copy(ROOT, dest, ROOT, frames[0], CapRights::ALL).unwrap();
     k.arm_any(&[Call::Retype, Call::Copy], 0);
     assert!(!k.armed());
+    assert_eq!(k.failures(), 1);
     s.m = k.inner().clone();
     s.assert_sound();
 }

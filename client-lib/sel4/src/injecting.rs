@@ -112,12 +112,14 @@ pub struct Injecting<K> {
     /// The armed failures: each kind is in at most one, so there are at
     /// most as many as kinds.
     armed: [Countdown; KINDS],
+    /// Calls failed so far.
+    failures: u64,
 }
 
 impl<K: Kernel> Injecting<K> {
     /// Wraps `inner`, with nothing armed.
     pub const fn new(inner: K) -> Injecting<K> {
-        Injecting { inner, calls: [0; KINDS], armed: [Countdown { kinds: 0, left: 0 }; KINDS] }
+        Injecting { inner, calls: [0; KINDS], armed: [Countdown { kinds: 0, left: 0 }; KINDS], failures: 0 }
     }
 
     /// Makes the `nth` call of `kind` from now fail (1: the next one; 0
@@ -152,6 +154,11 @@ impl<K: Kernel> Injecting<K> {
         self.armed.iter().any(|c| c.left > 0)
     }
 
+    /// Calls failed so far (armed ones that happened).
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
     /// Calls of `kind` made so far, including failed ones.
     pub fn calls(&self, kind: Call) -> u64 {
         self.calls.get(kind as usize).copied().unwrap_or(0)
@@ -180,6 +187,7 @@ impl<K: Kernel> Injecting<K> {
             return Ok(());
         }
         *countdown = Countdown::default();
+        self.failures += 1;
         Err(kind.injected_error())
     }
 }
