@@ -1,8 +1,10 @@
 //! The invariant checker (host only, `sim` feature), run by the tests after
-//! every operation: every registered space translates every kernel-region
-//! address exactly as the canonical table does (same frame, size, rights)
-//! and maps nothing there the canonical table lacks; it holds exactly the
-//! canonical structures; spaces not registered hold nothing of the region;
+//! every operation, over any [`HostBackend`]: every registered space
+//! translates every kernel-region address exactly as the canonical table
+//! does (same frame, size, rights) and maps nothing there the canonical
+//! table lacks; it holds exactly the canonical structures; spaces not
+//! registered hold nothing of the region (the backend's part,
+//! [`HostBackend::check_spaces`]; for the simulator [`check_sim_spaces`]);
 //! the server's frame tally matches the live frames; the allocators' records
 //! tile their areas and add up to the clients' usage; every CPU's unit of
 //! every percpu allocation, at the address the clients' layout gives, is
@@ -14,37 +16,38 @@ use std::collections::BTreeMap;
 
 use crate::accounting::{ClientUsage, Stats};
 use crate::backend::{OpCounts, Rights};
+use crate::host_backend::HostBackend;
 use crate::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::percpu::PercpuAlloc;
 use crate::populate::Leaf;
 use crate::server::MemServer;
-use crate::sim::{Sim, SimFrame, SimMapping};
+use crate::sim::{Sim, SimMapping};
 use crate::vmalloc::{Backing, VmArea};
 use crate::vmemmap::VmemmapRange;
 
 /// Check every invariant; the error says which one broke and where.
-pub fn check(server: &MemServer<Sim>) -> Result<(), String> {
-    check_spaces(server)?;
+pub fn check<B: HostBackend>(server: &MemServer<B>) -> Result<(), String> {
+    B::check_spaces(server)?;
     check_allocators(server)
 }
 
 /// Everything the server's state consists of, apart from the backend's op
-/// counters: compared before and after an operation that failed.
+/// counters: compared before and after an operation that failed (`F` and
+/// `H`: the backend's frame and [`HostBackend::Held`]).
 #[derive(Debug, PartialEq)]
-pub struct Snapshot {
+pub struct Snapshot<F, H> {
     stats: Stats,
-    leaves: Vec<Leaf<SimFrame>>,
+    leaves: Vec<Leaf<F>>,
     areas: Vec<VmArea>,
     free: Vec<(u64, u64)>,
     ranges: Vec<VmemmapRange>,
     percpu: Vec<PercpuAlloc>,
     clients: Vec<ClientUsage>,
-    live_frames: (usize, usize),
-    live_structures: usize,
+    backend: H,
 }
 
 /// The server's state now.
-pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
+pub fn snapshot<B: HostBackend>(server: &MemServer<B>) -> Snapshot<B::Frame, B::Held> {
     let mut stats = server.stats();
     stats.ops = OpCounts::new();
     Snapshot {
@@ -55,12 +58,12 @@ pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
         ranges: server.vmemmap_ranges().collect(),
         percpu: server.percpu_allocations().collect(),
         clients: server.clients().to_vec(),
-        live_frames: server.region().backend().live_frames(),
-        live_structures: server.region().backend().live_structures(),
+        backend: server.region().backend().held(),
     }
 }
 
-fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
+/// [`HostBackend::check_spaces`] of the simulator.
+pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), String> {
     let region = server.region();
     let sim = region.backend();
     let canonical = region.canonical();
@@ -121,7 +124,7 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), String> {
 
 /// Every unit of every percpu allocation, where the layout clients learn
 /// puts it, is mapped writable, and no two units share a byte.
-fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_percpu_units<B: HostBackend>(server: &MemServer<B>) -> Result<(), String> {
     let layout = server.percpu_layout();
     let mut units = Vec::new();
     for p in server.percpu_allocations() {
@@ -145,7 +148,7 @@ fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), String> {
 
 /// No descriptor frame holds descriptors of two clients' vmemmap ranges
 /// (ranges are in pfn order and disjoint, so only neighbours can share).
-fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_descriptor_frames<B: HostBackend>(server: &MemServer<B>) -> Result<(), String> {
     let ranges: Vec<VmemmapRange> = server.vmemmap_ranges().collect();
     let frame = |pfn: u64| pfn * DESCRIPTOR_SIZE / PAGE_SIZE;
     let shared = |(r, next): &(&VmemmapRange, &VmemmapRange)| {
@@ -157,7 +160,7 @@ fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), String> {
     }
 }
 
-fn check_allocators(server: &MemServer<Sim>) -> Result<(), String> {
+fn check_allocators<B: HostBackend>(server: &MemServer<B>) -> Result<(), String> {
     // vmalloc: areas and free ranges tile the area exactly, in order.
     let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
     let mut usage: BTreeMap<u64, u64> = BTreeMap::new();
