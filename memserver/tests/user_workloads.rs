@@ -1,7 +1,9 @@
 //! What users do, at the sizes they reach, served by the seL4 backend over
 //! the model of seL4: several clients with many areas of 4 KiB and of
 //! 2 MiB pages, vmemmap ranges (plain, and compound across the top-level
-//! boundary of the vmemmap area), percpu allocations over several chunks
+//! boundary of the vmemmap area, and neighbours sharing a page table, so
+//! one's unmapping is seen while the table stays), percpu allocations over
+//! several chunks
 //! on every CPU, a space registered late. After every request the invariant
 //! holds in the model (every registered VSpace maps exactly the canonical
 //! table: the same frame objects, sizes and rights), so each space sees the
@@ -60,6 +62,8 @@ fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
         (CLIENTS[0], 0, 8192, 0),
         (CLIENTS[1], BOUNDARY_PFN, 1 << 16, 9),
         (CLIENTS[2], 3 << 30, 4096, 8),
+        // In the same page table, so it stays when the one before goes.
+        (CLIENTS[0], (3 << 30) + 4096, 4096, 8),
     ];
     for (client, start_pfn, nr_pages, compound_order) in ranges {
         s.ok(client, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order });
