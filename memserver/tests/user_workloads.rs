@@ -54,9 +54,9 @@ fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
         let addr = s.vmalloc(client, (1 + i % 9) * 4 * KIB, false);
         areas.push((client, addr, (1 + i % 9) * 4 * KIB));
     }
-    for i in 0..3 {
-        let addr = s.vmalloc(CLIENTS[i], 4 * MIB, true);
-        areas.push((CLIENTS[i], addr, 4 * MIB));
+    for client in CLIENTS {
+        let addr = s.vmalloc(client, 4 * MIB, true);
+        areas.push((client, addr, 4 * MIB));
     }
     let ranges = [
         (CLIENTS[0], 0, 8192, 0),
@@ -86,8 +86,9 @@ fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
         let page = if bytes == 4 * MIB { 2 * MIB } else { PAGE_SIZE };
         let written = write_pages(&mut s, writer, addr, bytes, page);
         let late_vspace = s.vspace(late);
-        let seen: Vec<_> =
-            (0..bytes / page).map(|i| s.model().translate(late_vspace, addr + i * page).unwrap().frame.unwrap()).collect();
+        let seen: Vec<_> = (0..bytes / page)
+            .map(|i| s.model().translate(late_vspace, addr + i * page).unwrap().frame.unwrap())
+            .collect();
         assert_eq!(seen, written);
     }
     let head = Area::Vmemmap.start() + BOUNDARY_PFN * DESCRIPTOR_SIZE;
