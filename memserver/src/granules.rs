@@ -386,6 +386,17 @@ impl Granules {
         ObjectKind::ALL.iter().zip(per_kind).fold((0, 0), |(n, b), (kind, k)| (n + k, b + k * kind.bytes()))
     }
 
+    /// Objects made (in use or not), by kind.
+    pub fn count_made(&self, kind: ObjectKind) -> u64 {
+        let objects = self.live().flat_map(|(_, gr)| gr.objects.iter().flatten());
+        objects.filter(|o| o.kind == kind).count() as u64
+    }
+
+    /// Bytes of all granules.
+    pub fn bytes(&self) -> u64 {
+        self.live().map(|(_, gr)| gr.units as u64 * PAGE_SIZE).sum()
+    }
+
     /// Bytes of the granules not made into objects.
     pub fn untyped_free(&self) -> u64 {
         self.live().map(|(_, gr)| (gr.units - gr.used_units()) as u64 * PAGE_SIZE).sum()

@@ -1,10 +1,14 @@
-//! The memory server program: the seL4 backend of `memserver-core` (its
-//! granules of untyped memory, capability slots, frame copies and zeroing
-//! window) and the receive-dispatch-reply loop. The bookkeeping
-//! ([`granules`], [`frame_copies`]) is plain Rust tested on the host; the
-//! backend and the loop are built with the `sel4` feature, for the seL4
-//! program.
-#![cfg_attr(not(test), no_std)]
+//! The memory server program: the seL4 backend of `memserver-core`
+//! ([`sel4_backend`]: its granules of untyped memory, capability slots,
+//! frame copies and zeroing window), generic over the [`Kernel`] it invokes
+//! and the [`Zeroing`](zeroing::Zeroing) of recycled frames, and the
+//! receive-dispatch-reply loop. The backend builds and runs on the host,
+//! over the model of seL4 (`sel4-model`, feature `model`: host tests and
+//! the fuzzer drive it there, [`model_rig`]); the loop and the program are
+//! built with the `sel4` feature, over the system calls.
+//!
+//! [`Kernel`]: sel4_layer::kernel::Kernel
+#![cfg_attr(not(any(test, feature = "model")), no_std)]
 // The server must not panic on any input: no unwrap, expect, panic or
 // unchecked indexing in its code.
 #![cfg_attr(
@@ -12,18 +16,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
 )]
 
+pub mod cspace;
 pub mod frame_copies;
 pub mod granules;
-
-#[cfg(feature = "sel4")]
-pub mod cspace;
-#[cfg(feature = "sel4")]
-pub mod fault_injection;
-#[cfg(feature = "sel4")]
+#[cfg(feature = "model")]
+pub mod model_rig;
 pub mod sel4_backend;
 #[cfg(feature = "sel4")]
 pub mod server_loop;
-#[cfg(feature = "sel4")]
 pub mod untyped_pool;
-#[cfg(feature = "sel4")]
 pub mod window;
+pub mod zeroing;

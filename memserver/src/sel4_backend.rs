@@ -1,4 +1,10 @@
-//! The core's [`Backend`] with real seL4 invocations.
+//! The core's [`Backend`] with seL4 invocations, each made through the
+//! [`Kernel`] `K` (on seL4 the system calls, `Injecting<Syscalls>`; on the
+//! host the model of seL4, `Injecting<sel4_model::Model>`), and the zeroing
+//! of recycled frames through [`Zeroing`]. The administrator's failure
+//! injection arms the [`Injecting`] wrapper: a Retype, Copy or Map failure
+//! point is the n-th Untyped Retype, CNode Copy, or Page/paging-structure
+//! Map invocation from now.
 //!
 //! - Frames and paging structures are retyped in batches (up to 256
 //!   objects per Untyped Retype) from 2 MiB granules of untyped memory
@@ -19,12 +25,12 @@
 //! - Paging structures deleted from a space are unmapped and kept for the
 //!   next space that needs that level.
 
-use super::cspace::{own_cnode, Slots};
-use super::fault_injection;
-use super::untyped_pool::UntypedPool;
-use super::window::Window;
+use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State};
+use crate::untyped_pool::UntypedPool;
+use crate::window::{Window, SCRATCH_LARGE};
+use crate::zeroing::Zeroing;
 use memserver_core::backend::{Backend, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
 use memserver_core::error::BackendError;
@@ -33,15 +39,20 @@ use memserver_core::layout::{Level, PageSize, RegionAddr};
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
-use sel4_layer::abi::CPtr;
-use sel4_layer::{CapRights, Page, PagingLevel, PagingStructure, Sel4Error};
+use sel4_layer::abi::{CPtr, X86_DEFAULT_VM_ATTRIBUTES};
+use sel4_layer::injecting::{Call, Injecting};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{CapRights, PagingLevel, Sel4Error};
 
 /// A frame: its original capability, its object number (which is its
 /// index in the server's frame tables), and its size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// The server's original capability to it.
     pub cap: CPtr,
+    /// Its object number: its index in the frame tables.
     pub index: u32,
+    /// Its size.
     pub size: PageSize,
 }
 
@@ -49,29 +60,27 @@ pub struct Frame {
 /// its level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Structure {
+    /// The slot of its capability.
     pub cap: CPtr,
+    /// Its object number.
     pub id: ObjectId,
+    /// Its level.
     pub level: Level,
 }
 
 /// Unmapped kept copies given up at once when the server's CNode is full.
 const DROP_BATCH: usize = 1024;
-/// Where the server maps a reused 2 MiB frame to zero it.
-const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
+/// The VM attributes of every mapping the server makes (write-back).
+const ATTRS: u64 = X86_DEFAULT_VM_ATTRIBUTES;
 
-/// The server's seL4 state behind the core.
-pub struct Sel4Backend {
-    pub slots: Slots,
-    pub pool: UntypedPool,
-    pub counts: InvocationCounts,
+/// The server's seL4 state behind the core, and the kernel it invokes.
+pub struct Sel4Backend<K> {
+    kernel: K,
+    slots: Slots,
+    pool: UntypedPool,
+    counts: InvocationCounts,
     copies: FrameCopies,
     window: Window,
-}
-
-impl Default for Sel4Backend {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 fn rejected(e: Sel4Error) -> BackendError {
@@ -94,11 +103,11 @@ fn paging_level(level: Level) -> Option<(PagingLevel, Invocation)> {
 }
 
 /// Deletes a capability in the server's own CNode and frees its slot.
-fn delete_cap(slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
+fn delete_cap(kernel: &mut impl Kernel, slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
     counts.record(Invocation::Delete);
     // Deleting a capability the server created in its own CNode cannot
     // fail.
-    let _ = own_cnode().delete(slot);
+    let _ = kernel.cnode_delete(own_cnode(), slot);
     slots.give_back(slot);
 }
 
@@ -108,20 +117,21 @@ fn delete_cap(slots: &mut Slots, counts: &mut InvocationCounts, slot: CPtr) {
 /// deleted or revoked only if it is the frame's last capability, and the
 /// server always holds the original, so deleting a mapped copy would leave
 /// its page-table entry behind.
-fn dispose(slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped) {
+fn dispose(kernel: &mut impl Kernel, slots: &mut Slots, counts: &mut InvocationCounts, unmapped: Unmapped) {
     let (Unmapped::Kept(copy) | Unmapped::Extra(copy)) = unmapped;
     counts.record(Invocation::UnmapPage);
     // Unmapping a copy the server mapped cannot fail.
-    let _ = Page(copy).unmap();
+    let _ = kernel.page_unmap(copy);
     if let Unmapped::Extra(copy) = unmapped {
-        delete_cap(slots, counts, copy);
+        delete_cap(kernel, slots, counts, copy);
     }
 }
 
-impl Sel4Backend {
-    /// An empty backend; see [`Sel4Backend::start`].
-    pub const fn new() -> Sel4Backend {
+impl<K> Sel4Backend<K> {
+    /// An empty backend over `kernel`; see [`Sel4Backend::start`].
+    pub const fn new(kernel: K) -> Sel4Backend<K> {
         Sel4Backend {
+            kernel,
             slots: Slots::new(),
             pool: UntypedPool::new(),
             counts: InvocationCounts::new(),
@@ -130,19 +140,15 @@ impl Sel4Backend {
         }
     }
 
-    /// Takes the free slots from `first_free_slot` and the untyped caps
-    /// (split into granules), and prepares the server's own VSpace: the
-    /// structures of the large scratch address and of the whole zeroing
-    /// window.
-    pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
-        self.slots.start_at(first_free_slot);
-        self.pool.start(untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
-        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
-        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
-            let structure = self.new_structure(level)?;
-            self.map_structure(server_slot::VSPACE, structure, addr)?;
-        }
-        Ok(())
+    /// The kernel the backend invokes (on the host: the model, to inspect).
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    /// The kernel, to act on it as another program (on the host: the root
+    /// task making a VSpace to register).
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
     }
 
     /// Objects not in use and the bytes they hold: fresh objects retyped
@@ -152,8 +158,35 @@ impl Sel4Backend {
         (objects + self.copies.kept_unmapped(), bytes)
     }
 
+    /// The server's untyped memory: its granules and their objects.
+    pub fn pool(&self) -> &UntypedPool {
+        &self.pool
+    }
+
+    /// Gives back an empty slot [`Sel4Backend::take_slot`] handed out.
+    pub fn give_back_slot(&mut self, slot: CPtr) {
+        self.slots.give_back(slot);
+    }
+}
+
+impl<K: Kernel + Zeroing> Sel4Backend<K> {
+    /// Takes the free slots from `first_free_slot` and the untyped caps
+    /// (split into granules), and prepares the server's own VSpace: the
+    /// structures of the large scratch address and of the whole zeroing
+    /// window.
+    pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
+        self.slots.start_at(first_free_slot);
+        self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
+        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
+        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
+            let structure = self.new_structure(level)?;
+            self.map_structure(server_slot::VSPACE, structure, addr)?;
+        }
+        Ok(())
+    }
+
     fn delete(&mut self, slot: CPtr) {
-        delete_cap(&mut self.slots, &mut self.counts, slot);
+        delete_cap(&mut self.kernel, &mut self.slots, &mut self.counts, slot);
     }
 
     /// Makes sure a slot is free: when none is, kept copies that are not
@@ -162,8 +195,8 @@ impl Sel4Backend {
     /// the CNode while memory is still free.
     fn make_room(&mut self) {
         if self.slots.available() == 0 {
-            let (slots, counts) = (&mut self.slots, &mut self.counts);
-            self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(slots, counts, copy));
+            let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+            self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(kernel, slots, counts, copy));
         }
     }
 
@@ -178,12 +211,13 @@ impl Sel4Backend {
     /// earlier, one of a batch retyped now, or, when no granule has one or
     /// room for one, one from a granule reset for it.
     fn object(&mut self, kind: ObjectKind) -> Result<(CPtr, ObjectId, State), BackendError> {
-        if let Some(object) = self.pool.take(kind, &mut self.counts).map_err(rejected)? {
+        if let Some(object) = self.pool.take(&mut self.kernel, kind, &mut self.counts).map_err(rejected)? {
             return Ok(object);
         }
         let granule = self.pool.granules.reclaimable(kind).ok_or(BackendError::OutOfMemory)?;
         self.reset(granule)?;
-        self.pool.take(kind, &mut self.counts).map_err(rejected)?.ok_or(BackendError::OutOfMemory)
+        let object = self.pool.take(&mut self.kernel, kind, &mut self.counts).map_err(rejected)?;
+        object.ok_or(BackendError::OutOfMemory)
     }
 
     /// Resets `granule`, none of whose objects is in use, so its memory can
@@ -197,11 +231,11 @@ impl Sel4Backend {
             if kind == ObjectKind::SmallFrame && self.window.holds(id.get()) {
                 self.counts.record(Invocation::UnmapPage);
                 // Unmapping the server's own mapping of its frame cannot fail.
-                let _ = Page(self.pool.slot(id)).unmap();
+                let _ = self.kernel.page_unmap(self.pool.slot(id));
                 self.window.release(id.get());
             }
         }
-        self.pool.revoke(granule, &mut self.counts).map_err(rejected)?;
+        self.pool.revoke(&mut self.kernel, granule, &mut self.counts).map_err(rejected)?;
         let (copies, slots) = (&mut self.copies, &mut self.slots);
         for (id, kind) in self.pool.granules.objects(granule) {
             if matches!(kind, ObjectKind::SmallFrame | ObjectKind::LargeFrame) {
@@ -214,7 +248,6 @@ impl Sel4Backend {
 
     /// A structure of `level`: a kept one, or a fresh one.
     fn new_structure(&mut self, level: Level) -> Result<Structure, BackendError> {
-        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
         let kind = ObjectKind::structure(level).ok_or(BackendError::Rejected(0))?;
         let (cap, id, _) = self.object(kind)?;
         Ok(Structure { cap, id, level })
@@ -223,8 +256,8 @@ impl Sel4Backend {
     fn map_structure(&mut self, vspace: CPtr, structure: Structure, addr: u64) -> Result<(), BackendError> {
         let (paging, invocation) = paging_level(structure.level).ok_or(BackendError::Rejected(0))?;
         self.counts.record(invocation);
-        let mapped = fault_injection::check(FailurePoint::Map);
-        mapped.and_then(|()| PagingStructure { cap: structure.cap, level: paging }.map(vspace, addr)).map_err(|e| {
+        let mapped = self.kernel.paging_structure_map(structure.cap, paging, vspace, addr, ATTRS);
+        mapped.map_err(|e| {
             // Nothing refers to the object: keep it for later.
             self.pool.granules.give_back(structure.id);
             rejected(e)
@@ -243,29 +276,34 @@ impl Sel4Backend {
                 let addr = Window::address(frame.index);
                 if !self.window.holds(frame.index) {
                     self.counts.record(Invocation::MapPage);
-                    Page(frame.cap).map(server_slot::VSPACE, addr, CapRights::READ_WRITE).map_err(rejected)?;
+                    self.map_own(frame.cap, addr)?;
                     self.window.hold(frame.index);
                 }
                 addr
             }
             PageSize::Large => {
                 self.counts.record(Invocation::MapPage);
-                Page(frame.cap).map(server_slot::VSPACE, SCRATCH_LARGE, CapRights::READ_WRITE).map_err(rejected)?;
+                self.map_own(frame.cap, SCRATCH_LARGE)?;
                 SCRATCH_LARGE
             }
         };
-        // SAFETY: the frame is mapped read-write at `addr` in this VSpace for
-        // its whole size, and only the server uses its own mappings.
-        unsafe { core::ptr::write_bytes(addr as *mut u8, 0, frame.size.bytes() as usize) };
+        let zeroed = self.kernel.zero(addr, frame.size.bytes());
         if frame.size == PageSize::Large {
             self.counts.record(Invocation::UnmapPage);
-            Page(frame.cap).unmap().map_err(rejected)?;
+            self.kernel.page_unmap(frame.cap).map_err(rejected)?;
         }
-        Ok(())
+        zeroed
+    }
+
+    /// Maps the server's own frame capability `frame` read-write at `addr`
+    /// of its own VSpace.
+    fn map_own(&mut self, frame: CPtr, addr: u64) -> Result<(), BackendError> {
+        let own = server_slot::VSPACE;
+        self.kernel.page_map(frame, own, addr, CapRights::READ_WRITE, ATTRS).map_err(rejected)
     }
 }
 
-impl Backend for Sel4Backend {
+impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     type Frame = Frame;
     type Structure = Structure;
     type VSpace = CPtr;
@@ -273,7 +311,6 @@ impl Backend for Sel4Backend {
     /// A fresh frame comes zeroed from its Retype; a recycled one is
     /// zeroed here.
     fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
-        fault_injection::check(FailurePoint::Retype).map_err(rejected)?;
         let (cap, id, state) = self.object(ObjectKind::frame(size))?;
         let frame = Frame { cap, index: id.get(), size };
         if state == State::Spare {
@@ -298,8 +335,8 @@ impl Backend for Sel4Backend {
     /// (they are given up only when slots run out, see `make_room`); extra
     /// copies are deleted.
     fn unmap_everywhere(&mut self, frame: Frame) {
-        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
-        copies.unmap_all(frame.index, |unmapped| dispose(slots, counts, unmapped));
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.unmap_all(frame.index, |unmapped| dispose(kernel, slots, counts, unmapped));
     }
 
     fn create_structure(
@@ -317,7 +354,7 @@ impl Backend for Sel4Backend {
         let Some((paging, _)) = paging_level(structure.level) else { return };
         self.counts.record(Invocation::UnmapStructure);
         // Unmapping a structure the server mapped cannot fail.
-        let _ = PagingStructure { cap: structure.cap, level: paging }.unmap();
+        let _ = self.kernel.paging_structure_unmap(structure.cap, paging);
         self.pool.granules.give_back(structure.id);
     }
 
@@ -347,8 +384,7 @@ impl Backend for Sel4Backend {
                 self.counts.record(Invocation::Copy);
                 // Kept copies may later map read-write; the mapping's own
                 // rights make a read-only mapping read-only.
-                let copied = fault_injection::check(FailurePoint::Copy);
-                if let Err(e) = copied.and_then(|()| cnode.copy(copy, cnode, frame.cap, CapRights::READ_WRITE)) {
+                if let Err(e) = self.kernel.cnode_copy(cnode, copy, cnode, frame.cap, CapRights::READ_WRITE) {
                     self.slots.give_back(copy);
                     return Err(rejected(e));
                 }
@@ -356,9 +392,7 @@ impl Backend for Sel4Backend {
             }
         };
         self.counts.record(Invocation::MapPage);
-        if let Err(e) =
-            fault_injection::check(FailurePoint::Map).and_then(|()| Page(copy).map(space.vspace, addr.get(), rights))
-        {
+        if let Err(e) = self.kernel.page_map(copy, space.vspace, addr.get(), rights, ATTRS) {
             match plan {
                 CopyFor::NewExtra => self.delete(copy),
                 // A new kept copy stays kept, unmapped.
@@ -374,12 +408,17 @@ impl Backend for Sel4Backend {
 
     fn unmap_frame(&mut self, space: SpaceRef<CPtr>, addr: RegionAddr, frame: Frame) {
         if let Some(unmapped) = self.copies.unmapped(frame.index, space.id.index(), addr.get()) {
-            dispose(&mut self.slots, &mut self.counts, unmapped);
+            dispose(&mut self.kernel, &mut self.slots, &mut self.counts, unmapped);
         }
     }
 }
 
-impl Platform for Sel4Backend {
+/// The platform of the server: its backend, with failures injected on the
+/// administrator's request.
+impl<K: Kernel> Platform for Sel4Backend<Injecting<K>>
+where
+    Injecting<K>: Zeroing,
+{
     /// The first free slot of the server's CNode and the untyped grant.
     type Start<'a> = (CPtr, &'a [(CPtr, u8)]);
 
@@ -394,13 +433,13 @@ impl Platform for Sel4Backend {
     fn empty_receive_slot(&mut self, slot: CPtr) {
         // Deleting what arrived in the server's own slot cannot fail in a
         // way that matters: the slot is empty afterwards.
-        drop(own_cnode().delete(slot));
+        let _ = self.kernel.cnode_delete(own_cnode(), slot);
     }
 
     fn frame_address(&mut self, frame: Frame) -> u64 {
         self.counts.record(Invocation::GetAddress);
         // The server's own frame capability always has an address.
-        Page(frame.cap).address().unwrap_or(0)
+        self.kernel.page_get_address(frame.cap).unwrap_or(0)
     }
 
     fn invocations(&self) -> InvocationCounts {
@@ -420,14 +459,21 @@ impl Platform for Sel4Backend {
         self.spare_objects()
     }
 
+    /// Arms the `nth` Untyped Retype, CNode Copy, or Map (of a frame or
+    /// of a paging structure) from now to fail (0 disarms the point).
     fn inject_failure(&mut self, point: FailurePoint, nth: u32) -> Result<(), ErrorCode> {
-        fault_injection::arm(point, nth);
+        let kinds: &[Call] = match point {
+            FailurePoint::Retype => &[Call::Retype],
+            FailurePoint::Copy => &[Call::Copy],
+            FailurePoint::Map => &[Call::PageMap, Call::StructureMap],
+        };
+        self.kernel.arm_any(kinds, nth);
         Ok(())
     }
 
     fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {
-        let (copies, slots, counts) = (&mut self.copies, &mut self.slots, &mut self.counts);
-        copies.forget_space(id.index(), |copy| delete_cap(slots, counts, copy));
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.forget_space(id.index(), |copy| delete_cap(kernel, slots, counts, copy));
         self.delete(vspace);
     }
 }

@@ -6,7 +6,7 @@
 //! message contains can stop the loop, and whatever capability arrives
 //! with any message is gone from the receive slot before the next receive.
 
-use super::sel4_backend::Sel4Backend;
+use crate::sel4_backend::Sel4Backend;
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
@@ -15,12 +15,20 @@ use memserver_protocol::{ErrorCode, Reply};
 use memserver_protocol::{Words, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
 use sel4_layer::abi::CPtr;
+use sel4_layer::injecting::Injecting;
+use sel4_layer::kernel::Syscalls;
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
 use sel4_layer::{ipc, ipc_buffer, MessageInfo};
 
+/// The server's backend: system calls, with failures injected on the
+/// administrator's request.
+type Backend = Sel4Backend<Injecting<Syscalls>>;
+
 /// The server, built in place (it is far too large for the stack).
-static DISPATCHER: spin::Mutex<Dispatcher<Sel4Backend>> =
-    spin::Mutex::new(Dispatcher::new(Sel4Backend::new(), Config { admin: Badge(badge::ADMIN), cpus: KERNEL_CPUS }));
+static DISPATCHER: spin::Mutex<Dispatcher<Backend>> = spin::Mutex::new(Dispatcher::new(
+    Sel4Backend::new(Injecting::new(Syscalls)),
+    Config { admin: Badge(badge::ADMIN), cpus: KERNEL_CPUS },
+));
 
 /// The empty reply: answers a ping, restarts a thread after a repair.
 const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
@@ -52,7 +60,7 @@ pub fn run(start: ServerStart) -> ! {
     serve(&mut dispatcher)
 }
 
-fn serve(dispatcher: &mut Dispatcher<Sel4Backend>) -> ! {
+fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
     // Where the next capability that arrives goes; with no slot left,
     // capabilities are not received (a registration then fails cleanly).
     let mut receive_slot = dispatcher.take_receive_slot();

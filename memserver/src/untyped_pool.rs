@@ -6,12 +6,13 @@
 //! again. Each granule's objects have their own run of capability slots,
 //! set aside at start: object `n` lives in slot `objects + n`.
 
-use super::cspace::{own_cnode, Slots};
+use crate::cspace::{own_cnode, Slots};
 use crate::granules::{Granules, ObjectId, ObjectKind, State, MAX_GRANULES, UNITS};
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use sel4_layer::abi::{object_type, size, CPtr};
-use sel4_layer::{Sel4Error, Slot, Untyped};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::{Sel4Error, Slot};
 
 /// Size of a granule, in bits.
 const GRANULE_BITS: u8 = size::LARGE_PAGE_BITS as u8;
@@ -66,6 +67,7 @@ impl UntypedPool {
     /// up to [`MAX_GRANULES`], and sets aside the slots of their objects.
     pub fn start(
         &mut self,
+        kernel: &mut impl Kernel,
         untypeds: &[(CPtr, u8)],
         slots: &mut Slots,
         counts: &mut InvocationCounts,
@@ -84,7 +86,7 @@ impl UntypedPool {
             let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
             counts.record(Invocation::Retype);
             let target = Slot::in_root(server_slot::CNODE, first);
-            Untyped(untyped).retype(object_type::UNTYPED, GRANULE_BITS.into(), target, count)?;
+            kernel.untyped_retype(untyped, object_type::UNTYPED, GRANULE_BITS.into(), target, count)?;
             for cap in first..first + count {
                 self.add(cap, UNITS);
             }
@@ -100,6 +102,11 @@ impl UntypedPool {
         }
     }
 
+    /// The capability of each granule, by granule number.
+    pub fn granule_caps(&self) -> &[CPtr] {
+        &self.caps
+    }
+
     /// The capability slot of object `id`.
     pub fn slot(&self, id: ObjectId) -> CPtr {
         self.objects + u64::from(id.get())
@@ -110,6 +117,7 @@ impl UntypedPool {
     /// `None` when no granule has one or room for one.
     pub fn take(
         &mut self,
+        kernel: &mut impl Kernel,
         kind: ObjectKind,
         counts: &mut InvocationCounts,
     ) -> Result<Option<(CPtr, ObjectId, State)>, Sel4Error> {
@@ -120,7 +128,7 @@ impl UntypedPool {
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));
-        Untyped(untyped).retype(sel4_type(kind), 0, target, batch.count as u64)?;
+        kernel.untyped_retype(untyped, sel4_type(kind), 0, target, batch.count as u64)?;
         self.granules.made(batch, kind);
         Ok(self.granules.take(kind).map(|(id, state)| (self.slot(id), id, state)))
     }
@@ -129,9 +137,14 @@ impl UntypedPool {
     /// derived from them, with one CNode Revoke: once the caller has
     /// recorded it ([`Granules::reset`]), the granule's memory serves
     /// objects of any kind.
-    pub fn revoke(&self, granule: usize, counts: &mut InvocationCounts) -> Result<(), Sel4Error> {
+    pub fn revoke(
+        &self,
+        kernel: &mut impl Kernel,
+        granule: usize,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
         let cap = *self.caps.get(granule).ok_or(Sel4Error::InvalidArgument)?;
         counts.record(Invocation::Revoke);
-        own_cnode().revoke(cap)
+        kernel.cnode_revoke(own_cnode(), cap)
     }
 }

@@ -1,16 +1,34 @@
-//! A window in the server's own VSpace where recycled 4 KiB frames stay
-//! mapped, so zeroing a frame for reuse costs no invocation after its first
-//! reuse (until the frame's granule is reset: its mapping is removed first). Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's page
-//! tables are all made at start ([`Window::tables`]), so the server's own
-//! memory use does not grow while it serves.
+//! The server's private addresses for zeroing recycled frames: a window in
+//! its own VSpace where recycled 4 KiB frames stay mapped, so zeroing a
+//! frame for reuse costs no invocation after its first reuse (until the
+//! frame's granule is reset: its mapping is removed first), and one scratch
+//! address where a recycled 2 MiB frame is mapped while it is zeroed.
+//! Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's page tables
+//! are all made at start ([`Window::tables`]), so the server's own memory
+//! use does not grow while it serves.
 
 use crate::frame_copies::MAX_FRAMES;
 use sel4_layer::abi::size;
 
 /// First address of the window (1 GiB aligned, in the server's own VSpace).
 pub const WINDOW: u64 = 0x6000_4000_0000;
+/// Where the server maps a recycled 2 MiB frame to zero it.
+pub const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
 /// Frames one window page table covers.
 const PER_TABLE: usize = 512;
+/// The end of the window.
+const WINDOW_END: u64 = WINDOW + ((MAX_FRAMES as u64) << size::PAGE_BITS);
+/// The end of the scratch address's frame.
+const SCRATCH_END: u64 = SCRATCH_LARGE + (1 << size::LARGE_PAGE_BITS);
+
+const _: () = assert!(SCRATCH_END <= WINDOW, "the scratch frame and the window do not overlap");
+
+/// Whether `bytes` bytes from `vaddr` on lie in the window or in the
+/// scratch address's frame.
+pub fn private(vaddr: u64, bytes: u64) -> bool {
+    let Some(end) = vaddr.checked_add(bytes) else { return false };
+    (WINDOW <= vaddr && end <= WINDOW_END) || (SCRATCH_LARGE <= vaddr && end <= SCRATCH_END)
+}
 
 /// Which frames the window holds.
 pub struct Window {
@@ -59,5 +77,22 @@ impl Window {
     /// The address of each of the window's page tables.
     pub fn tables() -> impl Iterator<Item = u64> {
         (0..MAX_FRAMES.div_ceil(PER_TABLE)).map(|t| Window::address((t * PER_TABLE) as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_the_window_and_the_scratch_frame_only() {
+        assert!(private(Window::address(0), 4096));
+        assert!(private(Window::address(MAX_FRAMES as u32 - 1), 4096));
+        assert!(!private(Window::address(MAX_FRAMES as u32 - 1), 4097));
+        assert!(private(SCRATCH_LARGE, 1 << 21));
+        assert!(!private(SCRATCH_LARGE + 4096, 1 << 21));
+        assert!(!private(SCRATCH_LARGE - 4096, 4096));
+        assert!(!private(u64::MAX - 10, 100));
+        assert!(!private(0x1000, 4096));
     }
 }

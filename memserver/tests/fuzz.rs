@@ -16,8 +16,9 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The fuzz targets (binaries of `memserver/fuzz`).
-const TARGETS: [&str; 2] = ["decode", "dispatch"];
+/// The fuzz targets (binaries of `memserver/fuzz`) and their seeds
+/// (`memserver/fuzz/seeds/<seeds>`): `backend` serves `dispatch`'s sessions.
+const TARGETS: [(&str, &str); 3] = [("decode", "decode"), ("dispatch", "dispatch"), ("backend", "dispatch")];
 /// How long the bounded run fuzzes each target (they run in parallel).
 const SECONDS: u64 = 75;
 /// Longest input: a dispatch session of a few dozen messages.
@@ -37,7 +38,7 @@ fn fuzz_targets_find_no_crash() {
     let budget = format!("-max_total_time={seconds}");
     let runs: Vec<(&str, Child)> = TARGETS
         .iter()
-        .map(|&t| (t, start(&bin.join(t), &crate_dir.join("seeds").join(t), &work.join(t), &budget)))
+        .map(|&(t, seeds)| (t, start(&bin.join(t), &crate_dir.join("seeds").join(seeds), &work.join(t), &budget)))
         .collect();
     let mut crashes = Vec::new();
     for (target, mut child) in runs {

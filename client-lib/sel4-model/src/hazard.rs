@@ -48,4 +48,10 @@ pub enum Hazard {
     },
     /// The invoking thread was deleted.
     NoThread,
+    /// The running thread stored where its VSpace has no writable
+    /// mapping: it takes a VM fault.
+    VmFault {
+        /// The address of the store.
+        vaddr: u64,
+    },
 }

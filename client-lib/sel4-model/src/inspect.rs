@@ -4,7 +4,7 @@
 
 use crate::cap::Cap;
 use crate::hazard::Hazard;
-use crate::model::Model;
+use crate::model::{Model, SlotId};
 use crate::object::{Body, ObjectId, ObjectType, TCB_CTABLE};
 use sel4_layer::abi::{CPtr, WORD_BITS};
 use std::collections::BTreeMap;
@@ -66,6 +66,27 @@ impl Model {
         self.resolve_address_bits(root, cptr, WORD_BITS).ok().map(|(slot, _)| self.cap(slot))
     }
 
+    /// The use of the untyped region whose capability `cptr` names (`None`
+    /// if it names no untyped capability).
+    pub fn untyped_at(&self, cptr: CPtr) -> Option<UntypedUse> {
+        let root = self.thread_slot(TCB_CTABLE).map(|s| self.cap(s))?;
+        let (slot, _) = self.resolve_address_bits(root, cptr, WORD_BITS).ok()?;
+        self.untyped_use(slot)
+    }
+
+    /// The use of the untyped region whose capability is in `slot`.
+    fn untyped_use(&self, slot: SlotId) -> Option<UntypedUse> {
+        match self.cap(slot) {
+            Cap::Untyped { paddr, size_bits, free_offset } => Some(UntypedUse {
+                paddr,
+                size_bits,
+                watermark: free_offset,
+                has_children: self.ensure_no_children(slot).is_err(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The object of the capability `cptr` names.
     pub fn object_of(&self, cptr: CPtr) -> Option<ObjectId> {
         self.cap_at(cptr)?.object()
@@ -110,19 +131,7 @@ impl Model {
         }
         let is_cnode = |id: &ObjectId| self.object(*id).is_some_and(|o| matches!(o.body, Body::CNode { .. }));
         let slots = self.slots.iter().filter(|(id, s)| s.cap != Cap::Null && is_cnode(&id.object)).count();
-        let mut untyped: Vec<UntypedUse> = self
-            .slots
-            .iter()
-            .filter_map(|(&id, s)| match s.cap {
-                Cap::Untyped { paddr, size_bits, free_offset } => Some(UntypedUse {
-                    paddr,
-                    size_bits,
-                    watermark: free_offset,
-                    has_children: self.ensure_no_children(id).is_err(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let mut untyped: Vec<UntypedUse> = self.slots.keys().filter_map(|&id| self.untyped_use(id)).collect();
         untyped.sort();
         Accounting { objects, slots, untyped }
     }

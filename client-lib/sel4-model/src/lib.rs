@@ -16,7 +16,9 @@
 //! - untyped watermarks, alignment, the 256-object limit, reset only when
 //!   an untyped has no children;
 //! - frames map once per capability; paging structures once, into one
-//!   VSpace, below a present parent level; ASIDs before any mapping.
+//!   VSpace, below a present parent level; ASIDs before any mapping;
+//! - frame contents as written or zeroed, stores through a thread's
+//!   VSpace (through no writable mapping: a fault).
 //!
 //! Objects have physical addresses and entries point to physical
 //! addresses, as in the kernel: a mapping left behind by a deleted copy
@@ -41,6 +43,7 @@ mod hazard;
 mod inspect;
 mod invoke;
 mod mdb;
+mod memory;
 mod model;
 mod object;
 mod paging;

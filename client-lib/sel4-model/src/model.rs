@@ -9,7 +9,7 @@ use crate::cap::Cap;
 use crate::hazard::Hazard;
 use crate::object::{Body, Object, ObjectId, ObjectType};
 use sel4_layer::Sel4Error;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A slot: slot `index` of a CNode, or of a TCB (its five slots).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +55,8 @@ pub struct Model {
     /// The thread whose invocations the `Kernel` methods are.
     pub(crate) current: ObjectId,
     pub(crate) hazards: Vec<Hazard>,
+    /// Live frames holding data a thread wrote (the others hold zeroes).
+    pub(crate) written: BTreeSet<ObjectId>,
 }
 
 impl Model {
@@ -68,6 +70,7 @@ impl Model {
             asid_table: [None; ASID_POOLS],
             current: ObjectId(u64::MAX),
             hazards: Vec::new(),
+            written: BTreeSet::new(),
         }
     }
 
@@ -151,6 +154,7 @@ impl Model {
         if o.refs == 0 {
             let paddr = o.paddr;
             self.objects.remove(&object);
+            self.written.remove(&object);
             if self.by_paddr.get(&paddr) == Some(&object) {
                 self.by_paddr.remove(&paddr);
             }

@@ -271,6 +271,44 @@ impl Model {
         self.leaves(vspace, vaddr..vaddr.saturating_add(1)).into_iter().next()
     }
 
+    /// Every paging structure below the PML4 of the VSpace `vspace` whose
+    /// span overlaps `range`: its first address and type, in address order
+    /// (a table before the tables below it).
+    pub fn structures(&self, vspace: ObjectId, range: Range<u64>) -> Vec<(u64, ObjectType)> {
+        let mut out = Vec::new();
+        self.collect_structures(vspace, ObjectType::Pml4, 0, &range, &mut out);
+        out
+    }
+
+    fn collect_structures(
+        &self,
+        table: ObjectId,
+        otype: ObjectType,
+        base: u64,
+        range: &Range<u64>,
+        out: &mut Vec<(u64, ObjectType)>,
+    ) {
+        let Some(Body::Table(entries)) = self.object(table).map(|o| &o.body) else { return };
+        let (shift, lower) = match otype {
+            ObjectType::Pml4 => (PML4_SHIFT, ObjectType::Pdpt),
+            ObjectType::Pdpt => (PDPT_SHIFT, ObjectType::PageDirectory),
+            ObjectType::PageDirectory => (PD_SHIFT, ObjectType::PageTable),
+            _ => return,
+        };
+        for (&i, &entry) in entries {
+            let vaddr = base + ((i as u64) << shift);
+            if vaddr >= range.end || vaddr + (1u64 << shift) <= range.start {
+                continue;
+            }
+            if let Entry::Table(paddr) = entry {
+                if let Ok(next) = self.table_at(paddr, lower) {
+                    out.push((vaddr, lower));
+                    self.collect_structures(next, lower, vaddr, range, out);
+                }
+            }
+        }
+    }
+
     /// Every frame mapping of the VSpace `vspace` that overlaps `range`, in
     /// address order.
     pub fn leaves(&self, vspace: ObjectId, range: Range<u64>) -> Vec<Leaf> {

@@ -71,3 +71,32 @@ fn each_kind_fails_with_an_error_sel4_gives_for_it() {
     s.m = k.inner().clone();
     s.assert_sound();
 }
+
+#[test]
+fn kinds_armed_together_share_one_countdown_and_fail_once() {
+    let mut s = Sys::new();
+    let vspace = s.vspace();
+    s.tables_for(vspace, 0x1000_0000, FrameSize::Small);
+    let frames: Vec<_> = (0..2).map(|_| s.frame(FrameSize::Small)).collect();
+    let pt = s.retype(object_type::X86_PAGE_TABLE, 0);
+    let mut k = Injecting::new(s.m.clone());
+    k.arm_any(&[Call::PageMap, Call::StructureMap], 2);
+    k.arm(Call::Copy, 1);
+    assert!(k.armed());
+    k.page_map(frames[0], vspace, 0x1000_0000, CapRights::ALL, ATTRS).unwrap();
+    // The second map of either kind is the armed one.
+    let map_pt = k.paging_structure_map(pt, PagingLevel::PageTable, vspace, 0x1020_0000, ATTRS);
+    assert_eq!(map_pt, Err(Sel4Error::FailedLookup));
+    k.page_map(frames[1], vspace, 0x1000_1000, CapRights::ALL, ATTRS).unwrap();
+    k.paging_structure_map(pt, PagingLevel::PageTable, vspace, 0x1020_0000, ATTRS).unwrap();
+    assert!(k.armed(), "Copy still is");
+    // Arming Copy among others takes it out of its own countdown.
+    k.arm_any(&[Call::Copy, Call::Retype], 3);
+    let dest = s.rt.slot().unwrap();
+    k.cnode_copy(ROOT, dest, ROOT, frames[0], CapRights::ALL).unwrap();
+    k.arm_any(&[Call::Retype, Call::Copy], 0);
+    assert!(!k.armed());
+    assert_eq!(k.failures(), 1);
+    s.m = k.inner().clone();
+    s.assert_sound();
+}

@@ -208,3 +208,22 @@ fn a_vspace_needs_an_asid_before_anything_maps() {
     s.m.paging_structure_map(pdpt, PagingLevel::Pdpt, pml4, A, ATTRS).unwrap();
     s.assert_sound();
 }
+
+#[test]
+fn structures_lists_the_tables_over_a_range_and_follows_unmaps() {
+    let mut s = Sys::new();
+    let vspace = s.vspace();
+    let at = 0x7000_0000_0000;
+    s.tables_for(vspace, at, FrameSize::Small);
+    let pt = s.structure(vspace, PagingLevel::PageTable, at + (1 << 21));
+    let pml4 = s.object(vspace);
+    let all = s.m.structures(pml4, at..at + (1 << 30));
+    let types: Vec<_> = all.iter().map(|&(vaddr, t)| (vaddr - at, t)).collect();
+    use sel4_model::ObjectType::{PageDirectory, PageTable, Pdpt};
+    assert_eq!(types, [(0, Pdpt), (0, PageDirectory), (0, PageTable), (1 << 21, PageTable)]);
+    assert_eq!(s.m.structures(pml4, at + (1 << 21)..at + (1 << 22)).len(), 3, "the PDPT, PD and second PT");
+    assert_eq!(s.m.structures(pml4, 0..at), []);
+    s.m.paging_structure_unmap(pt, PagingLevel::PageTable).unwrap();
+    assert_eq!(s.m.structures(pml4, at..at + (1 << 30)).len(), 3);
+    s.assert_sound();
+}

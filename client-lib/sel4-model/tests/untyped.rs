@@ -178,3 +178,20 @@ fn retype_into_a_second_level_cnode_through_node_index_and_depth() {
     assert_eq!(s.m.slots_in_use(s.object(cnode)), 4);
     s.assert_sound();
 }
+
+#[test]
+fn untyped_at_reads_the_watermark_and_whether_children_hold_it() {
+    let mut s = Sys::new();
+    let untyped = s.info.untypeds[3].cptr;
+    assert_eq!(s.m.untyped_at(untyped).map(|u| u.in_use()), Some(0));
+    let frames = s.retype_n(untyped, object_type::X86_4K, 0, 3).unwrap();
+    let used = s.m.untyped_at(untyped).unwrap();
+    assert_eq!((used.watermark, used.has_children, used.in_use()), (3 * 4096, true, 3 * 4096));
+    s.revoke(untyped);
+    let reset = s.m.untyped_at(untyped).unwrap();
+    assert!(!reset.has_children);
+    assert_eq!(reset.in_use(), 0, "memory with no children left is free again");
+    assert_eq!(s.m.untyped_at(frames[0]), None, "an empty slot");
+    assert_eq!(s.m.untyped_at(init_cap::VSPACE), None, "no untyped capability");
+    s.assert_sound();
+}

@@ -1,8 +1,9 @@
 //! Failure injection around any [`Kernel`]: [`Injecting`] counts the calls
-//! of each kind and makes the n-th call of an armed kind fail, before it
-//! reaches the kernel, with an error seL4 itself gives for that invocation
-//! ([`Call::injected_error`]). Tests use it to exercise the rollback of
-//! every path that can meet a kernel error.
+//! of each kind and makes the n-th call of an armed kind (or of any kind of
+//! an armed set) fail, before it reaches the kernel, with an error seL4
+//! itself gives for that invocation ([`Call::injected_error`]). Tests use
+//! it to exercise the rollback of every path that can meet a kernel error;
+//! the memory server arms it on its administrator's request.
 
 use super::abi::{CPtr, Word};
 use super::error::Sel4Error;
@@ -86,28 +87,76 @@ impl Call {
 
 const KINDS: usize = Call::ALL.len();
 
+impl Call {
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// One armed failure: the kinds it counts (a bit per [`Call`]) and the
+/// calls of them left until it (0: free).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Countdown {
+    kinds: u16,
+    left: u32,
+}
+
+const _: () = assert!(KINDS <= u16::BITS as usize, "a countdown's kinds fit its mask");
+
 /// A [`Kernel`] whose calls are counted and can be made to fail.
 #[derive(Clone, Debug)]
 pub struct Injecting<K> {
     inner: K,
     /// Calls made so far, per kind (failed ones included).
     calls: [u64; KINDS],
-    /// Calls left until the armed failure, per kind (0: disarmed).
-    armed: [u32; KINDS],
+    /// The armed failures: each kind is in at most one, so there are at
+    /// most as many as kinds.
+    armed: [Countdown; KINDS],
+    /// Calls failed so far.
+    failures: u64,
 }
 
 impl<K: Kernel> Injecting<K> {
     /// Wraps `inner`, with nothing armed.
     pub const fn new(inner: K) -> Injecting<K> {
-        Injecting { inner, calls: [0; KINDS], armed: [0; KINDS] }
+        Injecting { inner, calls: [0; KINDS], armed: [Countdown { kinds: 0, left: 0 }; KINDS], failures: 0 }
     }
 
     /// Makes the `nth` call of `kind` from now fail (1: the next one; 0
-    /// disarms). Each kind has its own countdown.
+    /// disarms). Each kind armed alone has its own countdown.
     pub fn arm(&mut self, kind: Call, nth: u32) {
-        if let Some(left) = self.armed.get_mut(kind as usize) {
-            *left = nth;
+        self.arm_any(&[kind], nth);
+    }
+
+    /// Makes the `nth` call from now of any of `kinds` fail, once: they
+    /// share one countdown (0 disarms them). A kind armed before leaves
+    /// its old countdown.
+    pub fn arm_any(&mut self, kinds: &[Call], nth: u32) {
+        let mask = kinds.iter().fold(0, |mask, kind| mask | kind.bit());
+        for countdown in &mut self.armed {
+            countdown.kinds &= !mask;
+            if countdown.kinds == 0 {
+                *countdown = Countdown::default();
+            }
         }
+        if nth == 0 || mask == 0 {
+            return;
+        }
+        // Each kind is in at most one countdown and the kinds of `mask`
+        // are in none now, so one is free.
+        if let Some(free) = self.armed.iter_mut().find(|c| c.left == 0) {
+            *free = Countdown { kinds: mask, left: nth };
+        }
+    }
+
+    /// Whether a failure is armed and has not happened yet.
+    pub fn armed(&self) -> bool {
+        self.armed.iter().any(|c| c.left > 0)
+    }
+
+    /// Calls failed so far (armed ones that happened).
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     /// Calls of `kind` made so far, including failed ones.
@@ -127,22 +176,19 @@ impl<K: Kernel> Injecting<K> {
 
     /// Counts a call of `kind`; `Err` if it is the armed one.
     fn pass(&mut self, kind: Call) -> Result<(), Sel4Error> {
-        let i = kind as usize;
-        if let Some(calls) = self.calls.get_mut(i) {
+        if let Some(calls) = self.calls.get_mut(kind as usize) {
             *calls += 1;
         }
-        let Some(left) = self.armed.get_mut(i) else { return Ok(()) };
-        match *left {
-            0 => Ok(()),
-            1 => {
-                *left = 0;
-                Err(kind.injected_error())
-            }
-            n => {
-                *left = n - 1;
-                Ok(())
-            }
+        let Some(countdown) = self.armed.iter_mut().find(|c| c.left > 0 && c.kinds & kind.bit() != 0) else {
+            return Ok(());
+        };
+        countdown.left -= 1;
+        if countdown.left > 0 {
+            return Ok(());
         }
+        *countdown = Countdown::default();
+        self.failures += 1;
+        Err(kind.injected_error())
     }
 }
 

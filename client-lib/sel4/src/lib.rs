@@ -11,7 +11,8 @@
 //! staging of message words, `invocation` typed capability calls, and
 //! `runtime` the entry point and panic handling for seL4 programs.
 //! `kernel` puts the memory-object invocations behind a trait, so they can
-//! run on a host model of the kernel as well (`sel4-model`).
+//! run on a host model of the kernel as well (`sel4-model`); `injecting`
+//! makes chosen invocations fail, for tests of rollback.
 #![cfg_attr(not(test), no_std)]
 
 pub mod abi;

@@ -381,6 +381,14 @@ impl<B: Platform> Dispatcher<B> {
 }
 
 #[cfg(feature = "sim")]
+impl<B: crate::host_backend::HostBackend> Dispatcher<B> {
+    /// The backend, for a host test's rig (see [`crate::Region::rig_backend`]).
+    pub fn rig_backend(&mut self) -> &mut B {
+        self.server.rig_backend()
+    }
+}
+
+#[cfg(feature = "sim")]
 impl Dispatcher<crate::sim::Sim> {
     /// The simulator's test hooks (see [`crate::Region::sim_hooks`]).
     pub fn sim_hooks(&mut self) -> crate::sim::SimHooks<'_> {

@@ -1,15 +1,20 @@
 //! The fuzzing harness (host only, `sim` feature): arbitrary bytes become
 //! message-register words for the protocol decoder, or a session of steps
-//! from several callers that a [`Dispatcher`] serves over the simulated
-//! MMU. After every step it checks what the server promises, and a broken
+//! from several callers that a [`Dispatcher`] serves over any
+//! [`HostBackend`] (the simulated MMU, or the seL4 backend over the model of
+//! seL4). After every step it checks what the server promises, and a broken
 //! promise is a panic, which the fuzzer reports as a crash: decoding never
 //! panics and what decodes encodes back to the same value; every reply fits
-//! a message and none says the kernel refused an operation of the server;
+//! a message and none says the kernel refused an operation of the server
+//! (unless an injected failure happened in that step);
 //! the capability that came with a message is kept exactly when a space is
 //! registered; a failed request changes nothing (but for a purge of lazily
 //! freed areas it may trigger), and neither does a fault message the server
 //! drops (a fault message with a capability is always dropped); the
-//! invariant holds. The fuzz targets in
+//! invariant holds. At the end of a session every space is unregistered
+//! (which frees all its client held) and freed areas are purged: the
+//! server then holds what it held after start, and so does the backend
+//! ([`HostBackend::check_baseline`]). The fuzz targets in
 //! `memserver/fuzz` and the replay tests in `memserver/tests/fuzz_replay.rs`
 //! call [`decode`], [`session`] and [`raw_session`].
 //!
@@ -39,10 +44,11 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::dispatch::{CapUse, Dispatcher, FaultAction};
+use crate::host_backend::HostBackend;
 use crate::ids::Badge;
 use crate::invariant::{self, snapshot};
 use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
-use crate::limits::MAX_PERCPU_CPUS;
+use crate::limits::{MAX_PERCPU_CPUS, MAX_SPACES};
 use crate::populate::Access;
 use crate::server::Config;
 use crate::sim::Sim;
@@ -392,15 +398,18 @@ impl Step {
     }
 }
 
-/// A dispatcher serving a session, and what the session made so far.
-struct Driver {
-    d: Box<Dispatcher<Sim>>,
+/// A dispatcher serving a session, the rest of the system beside it, and
+/// what the session made so far.
+struct Driver<B: HostBackend> {
+    d: Box<Dispatcher<B>>,
+    rig: B::Rig,
     made: Made,
 }
 
-impl Driver {
+impl<B: HostBackend> Driver<B> {
     fn new(cpus: usize) -> Self {
-        Self { d: dispatcher(cpus), made: Made::default() }
+        let (d, rig) = B::started(cpus);
+        Self { d, rig, made: Made::default() }
     }
 
     /// Performs `step`: the reply to a message and what became of its
@@ -408,8 +417,11 @@ impl Driver {
     fn apply(&mut self, step: &Step) -> Outcome {
         match step.action(&self.made) {
             Action::Message { caller, words, cap, request } => {
-                let cap = cap.then(|| self.d.sim_hooks().new_vspace());
+                let cap = cap.then(|| B::new_vspace(&mut self.d, &mut self.rig));
                 let (reply, cap_use) = self.d.handle(caller, &words, cap);
+                if let (Some(vspace), CapUse::Unused) = (cap, cap_use) {
+                    B::not_kept(&mut self.d, &mut self.rig, vspace);
+                }
                 self.remember(caller, request, reply);
                 Outcome::Reply(reply, cap_use)
             }
@@ -460,10 +472,16 @@ pub fn decode(data: &[u8]) {
 }
 
 /// Serves the structured session `data` describes (see [`Session`]) on a
-/// fresh dispatcher, checking every promise after every step.
+/// fresh dispatcher over the simulated MMU, checking every promise after
+/// every step.
 pub fn session(data: &[u8]) {
+    session_on::<Sim>(data);
+}
+
+/// [`session`] over the backend `B`.
+pub fn session_on<B: HostBackend>(data: &[u8]) {
     if let Ok(session) = Session::from_bytes(data) {
-        run(&session);
+        run::<B>(&session);
     }
 }
 
@@ -477,8 +495,13 @@ pub fn session(data: &[u8]) {
 /// bit 7 set it is a fault, a write if bit 0 is set, with a capability if
 /// bit 1 is set, in the space the next byte names, at the address in the
 /// eight bytes after (little endian). Bytes missing at the end read as
-/// zeros.
+/// zeros. Over the simulated MMU.
 pub fn raw_session(data: &[u8]) {
+    raw_session_on::<Sim>(data);
+}
+
+/// [`raw_session`] over the backend `B`.
+pub fn raw_session_on<B: HostBackend>(data: &[u8]) {
     let mut bytes = data.iter().copied();
     let cpus = bytes.next().unwrap_or(0);
     let mut steps = Vec::new();
@@ -494,21 +517,29 @@ pub fn raw_session(data: &[u8]) {
             Step::Fault(Pick::Any(space), Place::Any(addr), h & 1 != 0, h & 2 != 0)
         });
     }
-    run(&Session { cpus, steps });
+    run::<B>(&Session { cpus, steps });
 }
 
-/// Serves `session`, checking every promise after every step.
-fn run(session: &Session) {
+/// Serves `session`, checking every promise after every step, then
+/// unregisters every space and checks that everything is back.
+fn run<B: HostBackend>(session: &Session) {
     let cpus = 1 + usize::from(session.cpus) % MAX_PERCPU_CPUS;
     let steps = &session.steps;
-    let mut driver = Driver::new(cpus);
+    let mut driver = Driver::<B>::new(cpus);
+    let start = (driver.d.server().census(), driver.d.server().region().backend().held());
     for (i, step) in steps.iter().enumerate() {
         let before = snapshot(driver.d.server());
+        let injected = driver.d.server().region().backend().failures_injected();
         match driver.apply(step) {
             Outcome::Reply(reply, cap_use) => {
                 assert!(Words::encode(&reply).is_some(), "step {i}: reply {reply:?} does not fit a message");
-                // The simulator refuses only what seL4 would: a server bug.
-                assert_ne!(reply, Reply::Error(ErrorCode::Kernel), "step {i}: the kernel refused an operation");
+                // The backend refuses only what seL4 would, or what was
+                // injected: else a server bug.
+                let injected = driver.d.server().region().backend().failures_injected() > injected;
+                assert!(
+                    injected || reply != Reply::Error(ErrorCode::Kernel),
+                    "step {i} ({step:?}): the kernel refused an operation"
+                );
                 assert_eq!(
                     cap_use == CapUse::Kept,
                     matches!(reply, Reply::Space(_)),
@@ -517,7 +548,7 @@ fn run(session: &Session) {
                 if matches!(reply, Reply::Error(_)) && snapshot(driver.d.server()) != before {
                     // Allowed only if the request purged: then the state is
                     // the one before it, purged.
-                    let mut expected = Driver::new(cpus);
+                    let mut expected = Driver::<B>::new(cpus);
                     for step in &steps[..i] {
                         expected.apply(step);
                     }
@@ -546,15 +577,50 @@ fn run(session: &Session) {
             panic!("step {i} ({step:?}): invariant broken: {e}");
         }
     }
+    tear_down(&mut driver);
+    let (stats, held) = start;
+    let server = driver.d.server();
+    let end = server.census();
+    let kept = |s: &crate::accounting::Census| {
+        (s.frames, s.canonical_leaves, s.vmalloc_areas, s.vmemmap_ranges, s.percpu_allocs)
+    };
+    assert_eq!(
+        kept(&end),
+        kept(&stats),
+        "after unregistering every space: (frames, leaves, areas, ranges, allocations)"
+    );
+    if let Err(e) = server.region().backend().check_baseline(&held) {
+        panic!("after unregistering every space: {e}");
+    }
+}
+
+/// Disarms failure injection, unregisters every space (each client's last
+/// one frees all it held) and purges the freed areas.
+fn tear_down<B: HostBackend>(driver: &mut Driver<B>) {
+    for point in [Point::Retype, Point::Copy, Point::Map] {
+        driver.apply(&Step::InjectFailure(point, 0));
+    }
+    for space in 0..MAX_SPACES as u8 {
+        driver.apply(&Step::Unregister(Pick::Any(space)));
+    }
+    driver.apply(&Step::Purge);
+    if let Err(e) = invariant::check(driver.d.server()) {
+        panic!("after unregistering every space: invariant broken: {e}");
+    }
 }
 
 /// A started dispatcher over a fresh simulation, on the heap.
 pub fn dispatcher(cpus: usize) -> Box<Dispatcher<Sim>> {
-    let build = move || {
+    built(move || {
         let mut d = Box::new(Dispatcher::new(Sim::new(), Config { admin: ADMIN, cpus }));
         d.start(()).expect("the server starts");
         d
-    };
+    })
+}
+
+/// What `build` makes (a server, which it boxes), made with stack enough
+/// for the server to pass through on its way into the box.
+pub fn built<T: Send + 'static>(build: impl FnOnce() -> T + Send + 'static) -> T {
     if cfg!(fuzzing) {
         // The fuzz build is optimised: the server goes into the box with
         // little stack. A new thread's stack would be fresh memory, faulted

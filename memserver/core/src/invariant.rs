@@ -1,15 +1,19 @@
 //! The invariant checker (host only, `sim` feature), run by the tests after
-//! every operation: every registered space translates every kernel-region
-//! address exactly as the canonical table does (same frame, size, rights)
-//! and maps nothing there the canonical table lacks; it holds exactly the
-//! canonical structures; spaces not registered hold nothing of the region;
+//! every operation, over any [`HostBackend`]: every registered space
+//! translates every kernel-region address exactly as the canonical table
+//! does (same frame, size, rights) and maps nothing there the canonical
+//! table lacks; it holds exactly the canonical structures; spaces not
+//! registered hold nothing of the region (the backend's part,
+//! [`HostBackend::check_spaces`]; for the simulator [`check_sim_spaces`]);
 //! the server's frame tally matches the live frames; the allocators' records
 //! tile their areas and add up to the clients' usage; every CPU's unit of
 //! every percpu allocation, at the address the clients' layout gives, is
 //! mapped writable and shares no byte with another; no descriptor frame
 //! holds descriptors of two clients' vmemmap ranges. Also the [`snapshot`]
 //! of the state a failed operation must leave exactly as it was. A broken
-//! invariant is a [`Violation`] naming what disagrees with what.
+//! invariant is a [`Violation`] naming what disagrees with what (the
+//! backend's part of it, its own typed violation: for the simulator a
+//! [`SimViolation`]).
 
 use core::fmt;
 use std::collections::BTreeMap;
@@ -17,19 +21,83 @@ use std::vec::Vec;
 
 use crate::accounting::{Census, ClientUsage};
 use crate::backend::{OpCounts, Rights};
+use crate::host_backend::HostBackend;
 use crate::ids::SpaceId;
 use crate::layout::{Area, Level, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::percpu::PercpuAlloc;
 use crate::populate::Leaf;
 use crate::server::MemServer;
-use crate::sim::{Sim, SimFrame, SimMapping, SimVSpace};
+use crate::sim::{Sim, SimMapping, SimVSpace};
 use crate::vmalloc::{Backing, VmArea};
 use crate::vmemmap::VmemmapRange;
 
 /// A broken invariant: what disagrees, where, what was expected and what
-/// was found.
+/// was found. `S` is the backend's own part ([`HostBackend::SpaceViolation`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Violation {
+pub enum Violation<S> {
+    /// The registered spaces disagree with the canonical table (the
+    /// backend's part of the invariant).
+    Spaces(S),
+    /// A percpu allocation has no address on a CPU.
+    PercpuAddress {
+        /// The allocation.
+        alloc: PercpuAlloc,
+        /// The CPU.
+        cpu: u16,
+    },
+    /// A page of a percpu allocation's unit is not mapped writable.
+    PercpuUnmapped {
+        /// The allocation.
+        alloc: PercpuAlloc,
+        /// The CPU whose unit it is.
+        cpu: u16,
+        /// The page.
+        page: u64,
+    },
+    /// Two percpu units `[start, end)` share bytes.
+    PercpuOverlap {
+        /// The lower unit.
+        first: (u64, u64),
+        /// The unit it overlaps.
+        second: (u64, u64),
+    },
+    /// Two clients' vmemmap ranges have descriptors in one frame.
+    SharedDescriptorFrame {
+        /// The lower range.
+        first: VmemmapRange,
+        /// The next range, of another client.
+        second: VmemmapRange,
+    },
+    /// A vmalloc area is not mapped whole, or its guard page is mapped.
+    AreaMapping {
+        /// The area.
+        area: VmArea,
+        /// Whether every page of it is mapped.
+        mapped: bool,
+        /// Whether its guard page is unmapped.
+        guard_unmapped: bool,
+    },
+    /// The vmalloc areas and free ranges do not tile the area: a piece
+    /// should start at `expected` and the next starts at `found` (at the
+    /// end, `found` is where the tiling stops).
+    VmallocTiling {
+        /// Where the next piece should start.
+        expected: u64,
+        /// Where it starts.
+        found: u64,
+    },
+    /// The clients' recorded usage (bytes, by badge) is not what they hold.
+    ClientUsage {
+        /// What they hold.
+        expected: BTreeMap<u64, u64>,
+        /// What is recorded.
+        found: BTreeMap<u64, u64>,
+    },
+}
+
+/// How the simulator's spaces disagree with the canonical table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimViolation {
     /// A registered space has no handle in the registry.
     NoHandle {
         /// The space.
@@ -95,92 +163,43 @@ pub enum Violation {
         /// The simulator's live structures.
         found: usize,
     },
-    /// A percpu allocation has no address on a CPU.
-    PercpuAddress {
-        /// The allocation.
-        alloc: PercpuAlloc,
-        /// The CPU.
-        cpu: u16,
-    },
-    /// A page of a percpu allocation's unit is not mapped writable.
-    PercpuUnmapped {
-        /// The allocation.
-        alloc: PercpuAlloc,
-        /// The CPU whose unit it is.
-        cpu: u16,
-        /// The page.
-        page: u64,
-    },
-    /// Two percpu units `[start, end)` share bytes.
-    PercpuOverlap {
-        /// The lower unit.
-        first: (u64, u64),
-        /// The unit it overlaps.
-        second: (u64, u64),
-    },
-    /// Two clients' vmemmap ranges have descriptors in one frame.
-    SharedDescriptorFrame {
-        /// The lower range.
-        first: VmemmapRange,
-        /// The next range, of another client.
-        second: VmemmapRange,
-    },
-    /// A vmalloc area is not mapped whole, or its guard page is mapped.
-    AreaMapping {
-        /// The area.
-        area: VmArea,
-        /// Whether every page of it is mapped.
-        mapped: bool,
-        /// Whether its guard page is unmapped.
-        guard_unmapped: bool,
-    },
-    /// The vmalloc areas and free ranges do not tile the area: a piece
-    /// should start at `expected` and the next starts at `found` (at the
-    /// end, `found` is where the tiling stops).
-    VmallocTiling {
-        /// Where the next piece should start.
-        expected: u64,
-        /// Where it starts.
-        found: u64,
-    },
-    /// The clients' recorded usage (bytes, by badge) is not what they hold.
-    ClientUsage {
-        /// What they hold.
-        expected: BTreeMap<u64, u64>,
-        /// What is recorded.
-        found: BTreeMap<u64, u64>,
-    },
 }
 
-impl fmt::Display for Violation {
+impl<S: fmt::Debug> fmt::Display for Violation<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl fmt::Display for SimViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
 }
 
 /// Check every invariant; the error says which one broke and where.
-pub fn check(server: &MemServer<Sim>) -> Result<(), Violation> {
-    check_spaces(server)?;
+pub fn check<B: HostBackend>(server: &MemServer<B>) -> Result<(), Violation<B::SpaceViolation>> {
+    B::check_spaces(server).map_err(Violation::Spaces)?;
     check_allocators(server)
 }
 
 /// Everything the server's state consists of, apart from the backend's op
-/// counters: compared before and after an operation that failed.
+/// counters: compared before and after an operation that failed (`F` and
+/// `H`: the backend's frame and [`HostBackend::Held`]).
 #[derive(Debug, PartialEq)]
-pub struct Snapshot {
+pub struct Snapshot<F, H> {
     census: Census,
-    leaves: Vec<Leaf<SimFrame>>,
+    leaves: Vec<Leaf<F>>,
     areas: Vec<VmArea>,
     free: Vec<(u64, u64)>,
     ranges: Vec<VmemmapRange>,
     percpu: Vec<PercpuAlloc>,
     clients: Vec<ClientUsage>,
-    live_frames: (usize, usize),
-    live_structures: usize,
+    backend: H,
 }
 
 /// The server's state now.
-pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
+pub fn snapshot<B: HostBackend>(server: &MemServer<B>) -> Snapshot<B::Frame, B::Held> {
     let mut census = server.census();
     census.ops = OpCounts::new();
     Snapshot {
@@ -191,8 +210,7 @@ pub fn snapshot(server: &MemServer<Sim>) -> Snapshot {
         ranges: server.vmemmap_ranges().collect(),
         percpu: server.percpu_allocations().collect(),
         clients: server.clients().to_vec(),
-        live_frames: server.region().backend().live_frames(),
-        live_structures: server.region().backend().live_structures(),
+        backend: server.region().backend().held(),
     }
 }
 
@@ -219,7 +237,8 @@ fn first_difference(
     }
 }
 
-fn check_spaces(server: &MemServer<Sim>) -> Result<(), Violation> {
+/// [`HostBackend::check_spaces`] of the simulator.
+pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), SimViolation> {
     let region = server.region();
     let sim = region.backend();
     let canonical = region.canonical();
@@ -230,47 +249,47 @@ fn check_spaces(server: &MemServer<Sim>) -> Result<(), Violation> {
     let mut registered_mask = 0u32;
     let mut registered = Vec::new();
     for id in region.space_ids() {
-        let vspace = region.vspace(id).ok_or(Violation::NoHandle { space: id })?;
+        let vspace = region.vspace(id).ok_or(SimViolation::NoHandle { space: id })?;
         registered_mask |= 1 << id.index();
         registered.push(vspace);
         let found = sim.region_leaves(vspace);
         if let Some((addr, expected, found)) = first_difference(&found, &expected) {
-            return Err(Violation::Translation { space: id, addr, expected, found });
+            return Err(SimViolation::Translation { space: id, addr, expected, found });
         }
         let (expected, found) = (canonical.structure_count(), sim.structure_count(vspace));
         if found != expected {
-            return Err(Violation::StructureCount { space: id, expected, found });
+            return Err(SimViolation::StructureCount { space: id, expected, found });
         }
         for s in canonical.structures() {
             let held = s.replicas.get(id.index()).copied().flatten().is_some();
             if !held || !sim.has_structure(vspace, s.level, s.base) {
-                return Err(Violation::MissingStructure { space: id, level: s.level, base: s.base });
+                return Err(SimViolation::MissingStructure { space: id, level: s.level, base: s.base });
             }
         }
     }
     for vspace in sim.vspaces().filter(|v| !registered.contains(v)) {
         if !sim.region_leaves(vspace).is_empty() || sim.structure_count(vspace) != 0 {
-            return Err(Violation::Unregistered { vspace });
+            return Err(SimViolation::Unregistered { vspace });
         }
     }
     if let Some(l) = canonical.leaves().find(|l| l.mapped_mask() != registered_mask) {
-        return Err(Violation::InstalledIn { addr: l.addr, expected: registered_mask, found: l.mapped_mask() });
+        return Err(SimViolation::InstalledIn { addr: l.addr, expected: registered_mask, found: l.mapped_mask() });
     }
     let frames = region.frames();
     let tally = (frames.small as usize, frames.large as usize);
     if sim.live_frames() != tally {
-        return Err(Violation::FrameTally { expected: tally, found: sim.live_frames() });
+        return Err(SimViolation::FrameTally { expected: tally, found: sim.live_frames() });
     }
     let expected = canonical.structure_count() * registered.len();
     if sim.live_structures() != expected {
-        return Err(Violation::LiveStructures { expected, found: sim.live_structures() });
+        return Err(SimViolation::LiveStructures { expected, found: sim.live_structures() });
     }
     Ok(())
 }
 
 /// Every unit of every percpu allocation, where the layout clients learn
 /// puts it, is mapped writable, and no two units share a byte.
-fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), Violation> {
+fn check_percpu_units<B: HostBackend, S>(server: &MemServer<B>) -> Result<(), Violation<S>> {
     let layout = server.percpu_layout();
     let mut units = Vec::new();
     for p in server.percpu_allocations() {
@@ -294,7 +313,7 @@ fn check_percpu_units(server: &MemServer<Sim>) -> Result<(), Violation> {
 
 /// No descriptor frame holds descriptors of two clients' vmemmap ranges
 /// (ranges are in pfn order and disjoint, so only neighbours can share).
-fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), Violation> {
+fn check_descriptor_frames<B: HostBackend, S>(server: &MemServer<B>) -> Result<(), Violation<S>> {
     let ranges: Vec<VmemmapRange> = server.vmemmap_ranges().collect();
     let frame = |pfn: u64| pfn * DESCRIPTOR_SIZE / PAGE_SIZE;
     let shared = |(r, next): &(&VmemmapRange, &VmemmapRange)| {
@@ -306,7 +325,7 @@ fn check_descriptor_frames(server: &MemServer<Sim>) -> Result<(), Violation> {
     }
 }
 
-fn check_allocators(server: &MemServer<Sim>) -> Result<(), Violation> {
+fn check_allocators<B: HostBackend, S>(server: &MemServer<B>) -> Result<(), Violation<S>> {
     // vmalloc: areas and free ranges tile the area exactly, in order.
     let mut pieces: Vec<(u64, u64)> = server.vmalloc_free_ranges().collect();
     let mut usage: BTreeMap<u64, u64> = BTreeMap::new();

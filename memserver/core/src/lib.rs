@@ -32,6 +32,8 @@ pub mod fault_message;
 pub mod fault_reports;
 #[cfg(feature = "sim")]
 pub mod harness;
+#[cfg(feature = "sim")]
+pub mod host_backend;
 pub mod ids;
 #[cfg(feature = "sim")]
 pub mod invariant;

@@ -542,6 +542,19 @@ impl Region<crate::sim::Sim> {
     }
 }
 
+/// What a host test's rig does around the server as the rest of the
+/// system would (the root task making a VSpace in the server's CSpace, the
+/// loop deleting what arrived in its receive slot) needs the backend
+/// itself. Only with `sim`, which the seL4 program is never built with:
+/// there nothing reaches the backend but through the populate path.
+#[cfg(feature = "sim")]
+impl<B: crate::host_backend::HostBackend> Region<B> {
+    /// The backend, for a host test's rig.
+    pub fn rig_backend(&mut self) -> &mut B {
+        &mut self.mmu.backend
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -388,6 +388,14 @@ impl<B: Platform> MemServer<B> {
 }
 
 #[cfg(feature = "sim")]
+impl<B: crate::host_backend::HostBackend> MemServer<B> {
+    /// The backend, for a host test's rig (see [`Region::rig_backend`]).
+    pub fn rig_backend(&mut self) -> &mut B {
+        self.region.rig_backend()
+    }
+}
+
+#[cfg(feature = "sim")]
 impl MemServer<crate::sim::Sim> {
     /// The simulator's test hooks (see [`Region::sim_hooks`]).
     pub fn sim_hooks(&mut self) -> crate::sim::SimHooks<'_> {

@@ -18,6 +18,8 @@
 
 use std::boxed::Box;
 use std::collections::{BTreeMap, HashMap};
+use std::format;
+use std::string::String;
 use std::vec::Vec;
 
 use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
@@ -109,6 +111,8 @@ pub struct Sim {
     counts: OpCounts,
     creating_ops: u64,
     fail_at: Option<u64>,
+    /// Failures injected so far.
+    injected: u64,
     /// Bytes the server's frames may hold at once, if bounded.
     memory_limit: Option<u64>,
     /// Bytes the server's frames hold.
@@ -207,6 +211,7 @@ impl Sim {
         self.creating_ops += 1;
         if self.fail_at == Some(n) {
             self.fail_at = None;
+            self.injected += 1;
             return Err(BackendError::OutOfMemory);
         }
         Ok(())
@@ -441,4 +446,46 @@ impl crate::backend::Platform for Sim {
 
     /// With no receive slot, there is nothing to empty.
     fn empty_receive_slot(&mut self, _slot: SimVSpace) {}
+}
+
+/// The simulator in the host tests: a VSpace is a new id; its part of a
+/// failed request's unchanged state is its live frames and structures; at
+/// the baseline none of its structures is alive and its frames are those
+/// the server held after start.
+impl crate::host_backend::HostBackend for Sim {
+    type Rig = ();
+    type SpaceViolation = crate::invariant::SimViolation;
+    type Held = ((usize, usize), usize);
+
+    fn started(cpus: usize) -> (Box<crate::dispatch::Dispatcher<Sim>>, ()) {
+        (crate::harness::dispatcher(cpus), ())
+    }
+
+    fn new_vspace(d: &mut crate::dispatch::Dispatcher<Sim>, _rig: &mut ()) -> SimVSpace {
+        d.sim_hooks().new_vspace()
+    }
+
+    /// The simulation holds no capability for a VSpace.
+    fn not_kept(_d: &mut crate::dispatch::Dispatcher<Sim>, _rig: &mut (), _vspace: SimVSpace) {}
+
+    fn failures_injected(&self) -> u64 {
+        self.injected
+    }
+
+    fn held(&self) -> Self::Held {
+        (self.live_frames(), self.live_structures())
+    }
+
+    fn check_spaces(server: &crate::server::MemServer<Sim>) -> Result<(), crate::invariant::SimViolation> {
+        crate::invariant::check_sim_spaces(server)
+    }
+
+    fn check_baseline(&self, baseline: &Self::Held) -> Result<(), String> {
+        let now = self.held();
+        if now == *baseline {
+            Ok(())
+        } else {
+            Err(format!("live frames and structures {now:?}, at start {baseline:?}"))
+        }
+    }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{check, server, ADMIN};
-use memserver_core::invariant::Violation;
+use memserver_core::invariant::{SimViolation, Violation};
 use memserver_core::sim::Sim;
 use memserver_core::{Access, Badge, CpuId, Error, FaultError, Pfn, Rights, VmallocFlags, VmemmapOptions};
 
@@ -49,7 +49,7 @@ fn a_fault_is_repaired_only_where_the_canonical_table_maps() {
     assert!(s.sim_hooks().drop_mapping(v, a.get()));
     let lost = memserver_core::invariant::check(&s);
     assert!(
-        matches!(lost, Err(Violation::Translation { space, addr, expected: Some(_), found: None })
+        matches!(lost, Err(Violation::Spaces(SimViolation::Translation { space, addr, expected: Some(_), found: None }))
             if space == id && addr == a.get()),
         "{lost:?}"
     );

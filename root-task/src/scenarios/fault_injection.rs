@@ -1,7 +1,10 @@
 //! Scenario `fault-injection`: a multi-page vmalloc, a vmemmap populate and
-//! a registration, each tried with the k-th object the server obtains
-//! (Retype), or its k-th Copy or Map invocation, failing, for k = 1, 2, ...
-//! until the request succeeds.
+//! a registration, each tried with the server's k-th Untyped Retype, CNode
+//! Copy, or Map (of a frame or a paging structure) invocation from the
+//! request on failing, for k = 1, 2, ... until the request succeeds. (A
+//! request that needs fewer than k such invocations succeeds with the
+//! failure still armed; it is disarmed at once. Objects retyped ahead or
+//! recycled cost no Retype, so a Retype failure is often never reached.)
 //! After every failed try the server's resources and every space's view
 //! (a reference pattern, the vmemmap head descriptors) are as before.
 

@@ -1,0 +1,56 @@
+//! What the host tests, the invariant checker and the fuzzing harness need
+//! of a backend besides the [`Platform`] (host only, `sim` feature): a
+//! started server over a fresh one, a VSpace made as the root task makes
+//! one, whether an injected failure is pending, the backend's part of the
+//! state a failed request must leave as it was, and the backend's part of
+//! the invariant (every registered space maps exactly what the canonical
+//! table maps). Implemented by the simulated MMU ([`Sim`](crate::sim::Sim))
+//! and by the memory server's seL4 backend over the model of seL4 (crate
+//! `memserver`, feature `model`), so the same harness drives both.
+
+use core::fmt::Debug;
+use std::boxed::Box;
+use std::string::String;
+
+use crate::dispatch::{Dispatcher, Platform};
+use crate::server::MemServer;
+
+/// A backend the host tests can drive.
+pub trait HostBackend: Platform + Sized {
+    /// What a test keeps beside the server to act as the rest of the
+    /// system (on the model: the root task, which makes VSpaces).
+    type Rig;
+    /// The backend's part of the state a failed request leaves as it was.
+    type Held: PartialEq + Debug;
+    /// How the backend's spaces can disagree with the canonical table.
+    type SpaceViolation: Debug;
+
+    /// A started dispatcher for `cpus` CPUs over a fresh backend, on the
+    /// heap, and its rig.
+    fn started(cpus: usize) -> (Box<Dispatcher<Self>>, Self::Rig);
+
+    /// A new VSpace, made as the root task makes one, as it arrives with a
+    /// registration.
+    fn new_vspace(d: &mut Dispatcher<Self>, rig: &mut Self::Rig) -> Self::VSpace;
+
+    /// What the server's loop does with `vspace`, which came with a
+    /// message and was not kept: it is deleted, and its slot is free again.
+    fn not_kept(d: &mut Dispatcher<Self>, rig: &mut Self::Rig, vspace: Self::VSpace);
+
+    /// Failures injected so far (armed ones that happened).
+    fn failures_injected(&self) -> u64;
+
+    /// The backend's part of the state now.
+    fn held(&self) -> Self::Held;
+
+    /// The backend's part of the invariant: every registered space maps
+    /// exactly the canonical table's leaves and structures, the others
+    /// nothing of the region, and the backend's own records agree with
+    /// what it holds.
+    fn check_spaces(server: &MemServer<Self>) -> Result<(), Self::SpaceViolation>;
+
+    /// Once every space is unregistered (and everything purged), the
+    /// backend holds no more than `started` left it holding, `baseline`
+    /// being [`HostBackend::held`] then.
+    fn check_baseline(&self, baseline: &Self::Held) -> Result<(), String>;
+}

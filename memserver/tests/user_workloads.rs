@@ -1,0 +1,145 @@
+//! What users do, at the sizes they reach, served by the seL4 backend over
+//! the model of seL4: several clients with many areas of 4 KiB and of
+//! 2 MiB pages, vmemmap ranges (plain, and compound across the top-level
+//! boundary of the vmemmap area, and neighbours sharing a page table, so
+//! one's unmapping is seen while the table stays), percpu allocations over
+//! several chunks
+//! on every CPU, a space registered late. After every request the invariant
+//! holds in the model (every registered VSpace maps exactly the canonical
+//! table: the same frame objects, sizes and rights), so each space sees the
+//! frame another one writes. What a client wrote is gone when its frames
+//! come back to anyone (the server zeroes recycled frames through its own
+//! mappings), and once all is freed and every space unregistered the
+//! untyped memory and slots not in use are as after start.
+
+mod common;
+
+use common::{System, KIB, MIB};
+use memserver_core::harness::ADMIN;
+use memserver_core::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
+use memserver_core::limits::PERCPU_UNIT_SIZE;
+use memserver_core::Badge;
+use memserver_protocol::{Reply, Request};
+use sel4_model::ObjectId;
+
+const CPUS: usize = 4;
+const CLIENTS: [Badge; 3] = [Badge(1), Badge(2), Badge(3)];
+const LATE: Badge = Badge(4);
+
+/// A pfn 2^15 below the vmemmap area's top-level boundary.
+const BOUNDARY_PFN: u64 = TOP_ENTRY_SPAN / DESCRIPTOR_SIZE - (1 << 15);
+
+/// The frames behind `pages` pages of `page` bytes from `addr` in `vspace`,
+/// each written through it by the client (a store per page).
+fn write_pages(s: &mut System, vspace: ObjectId, addr: u64, bytes: u64, page: u64) -> Vec<ObjectId> {
+    (0..bytes / page).map(|i| s.model_mut().write(vspace, addr + i * page).expect("mapped writable")).collect()
+}
+
+/// Whether any frame behind `bytes` from `addr` in `vspace` holds data.
+fn holds_data(s: &System, vspace: ObjectId, addr: u64, bytes: u64) -> bool {
+    (0..bytes / PAGE_SIZE).any(|i| {
+        let frame = s.model().translate(vspace, addr + i * PAGE_SIZE).and_then(|l| l.frame).expect("mapped");
+        s.model().holds_data(frame)
+    })
+}
+
+#[test]
+fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
+    let mut s = System::new(CPUS);
+    let start = s.unused();
+    let spaces: Vec<u8> = CLIENTS.iter().map(|&c| s.register(c, 256 * MIB).space).collect();
+    let mut areas = Vec::new();
+    for i in 0..48u64 {
+        let client = CLIENTS[(i % 3) as usize];
+        let addr = s.vmalloc(client, (1 + i % 9) * 4 * KIB, false);
+        areas.push((client, addr, (1 + i % 9) * 4 * KIB));
+    }
+    for client in CLIENTS {
+        let addr = s.vmalloc(client, 4 * MIB, true);
+        areas.push((client, addr, 4 * MIB));
+    }
+    let ranges = [
+        (CLIENTS[0], 0, 8192, 0),
+        (CLIENTS[1], BOUNDARY_PFN, 1 << 16, 9),
+        (CLIENTS[2], 3 << 30, 4096, 8),
+        // In the same page table, so it stays when the one before goes.
+        (CLIENTS[0], (3 << 30) + 4096, 4096, 8),
+    ];
+    for (client, start_pfn, nr_pages, compound_order) in ranges {
+        s.ok(client, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order });
+    }
+    let mut allocs = Vec::new();
+    for i in 0..64u32 {
+        let client = CLIENTS[(i % 3) as usize];
+        let size = [64, 256, 1024, 4096][(i % 4) as usize];
+        let request = Request::PercpuAlloc { size, align: 1 << (3 + i % 7) };
+        match s.ok(client, request) {
+            Reply::Offset(offset) => allocs.push((client, offset)),
+            other => panic!("percpu: {other:?}"),
+        }
+    }
+    assert!(allocs.iter().any(|&(_, o)| u64::from(o) >= 2 * PERCPU_UNIT_SIZE), "allocations in a third chunk");
+    // A client writes its areas; the late space sees the same frames.
+    let late = s.register(LATE, 64 * MIB).space;
+    let writer = s.vspace(spaces[0]);
+    for &(_, addr, bytes) in areas.iter().filter(|(c, _, _)| *c == CLIENTS[0]) {
+        let page = if bytes == 4 * MIB { 2 * MIB } else { PAGE_SIZE };
+        let written = write_pages(&mut s, writer, addr, bytes, page);
+        let late_vspace = s.vspace(late);
+        let seen: Vec<_> = (0..bytes / page)
+            .map(|i| s.model().translate(late_vspace, addr + i * page).unwrap().frame.unwrap())
+            .collect();
+        assert_eq!(seen, written);
+    }
+    let head = Area::Vmemmap.start() + BOUNDARY_PFN * DESCRIPTOR_SIZE;
+    assert!(s.model().translate(s.vspace(late), head).is_some_and(|l| l.writable()), "a head descriptor");
+    // Everything back, then the same again: recycled frames hold no data.
+    for &(client, addr, _) in &areas {
+        s.ok(client, Request::Vfree { addr });
+    }
+    s.ok(ADMIN, Request::Purge);
+    let again: Vec<_> = areas.iter().map(|&(c, _, bytes)| (c, s.vmalloc(c, bytes, bytes == 4 * MIB), bytes)).collect();
+    for &(_, addr, bytes) in &again {
+        assert!(!holds_data(&s, writer, addr, bytes), "area at {addr:#x} holds a client's data");
+    }
+    for &(client, addr, _) in &again {
+        s.ok(client, Request::Vfree { addr });
+    }
+    for (client, start_pfn, nr_pages, _) in ranges {
+        s.ok(client, Request::VmemmapDepopulate { start_pfn, nr_pages });
+    }
+    for (client, offset) in allocs {
+        s.ok(client, Request::PercpuFree { offset });
+    }
+    s.ok(ADMIN, Request::Purge);
+    for space in spaces.into_iter().chain([late]) {
+        s.ok(ADMIN, Request::Unregister { space });
+    }
+    assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
+}
+
+/// A client that dies (its space unregistered) with everything still
+/// held: the server takes it all back, and its frames, given to the next
+/// client, hold none of its data.
+#[test]
+fn a_dead_clients_memory_comes_back_clean() {
+    let mut s = System::new(CPUS);
+    let start = s.unused();
+    let dying = s.register(CLIENTS[0], 256 * MIB).space;
+    let vspace = s.vspace(dying);
+    let small = s.vmalloc(CLIENTS[0], 64 * KIB, false);
+    let large = s.vmalloc(CLIENTS[0], 4 * MIB, true);
+    write_pages(&mut s, vspace, small, 64 * KIB, PAGE_SIZE);
+    write_pages(&mut s, vspace, large, 4 * MIB, 2 * MIB);
+    s.ok(ADMIN, Request::Unregister { space: dying });
+    s.ok(ADMIN, Request::Purge);
+    let next = s.register(CLIENTS[1], 256 * MIB).space;
+    let vspace = s.vspace(next);
+    let small = s.vmalloc(CLIENTS[1], 64 * KIB, false);
+    let large = s.vmalloc(CLIENTS[1], 4 * MIB, true);
+    assert!(!holds_data(&s, vspace, small, 64 * KIB));
+    assert!(!holds_data(&s, vspace, large, 4 * MIB));
+    s.ok(ADMIN, Request::Unregister { space: next });
+    s.ok(ADMIN, Request::Purge);
+    assert_eq!(s.unused(), start);
+}
