@@ -304,7 +304,7 @@ impl HostBackend for ModelBackend {
             return Err(ModelViolation::UnownedLeaf { asid, leaf });
         }
         if let Some(hazard) = model.hazards().first() {
-            return Err(ModelViolation::Hazard(hazard.clone()));
+            return Err(ModelViolation::Hazard(*hazard));
         }
         check_records(backend)
     }
