@@ -13,5 +13,6 @@ pub use memserver_protocol::{
     Stats, Translation,
 };
 
+pub mod boot_contract;
 pub mod client;
 pub mod transport;

@@ -22,6 +22,8 @@
 //! name = "writer"          # unique
 //! elf = "writer.elf"       # an ELF file (relative to this file), or
 //! # cargo = { package = "...", bin = "...", features = ["..."] }
+//! #   (with `manifest = "path/Cargo.toml"`, relative to this file: a
+//! #   package of that workspace instead of this one)
 //! priority = 150
 //! cpu = 1                  # default 0
 //! stack = "16 KiB"         # a multiple of 4 KiB
@@ -87,10 +89,16 @@ pub enum BinarySource {
     Cargo(CargoBinary),
 }
 
-/// A binary of a workspace package.
+/// A binary of a workspace package: of this workspace, or of the one
+/// whose `Cargo.toml` `manifest` names.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CargoBinary {
+    /// The manifest of the workspace outside this one that has the
+    /// package (relative paths made relative to the description's
+    /// folder); `None`: this workspace.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
     /// The package.
     pub package: String,
     /// The binary target.
@@ -322,7 +330,10 @@ impl Source<'_> {
                 Ok(Binary { source: BinarySource::Elf(folder.join(elf.get_ref())), at: self.at(elf) })
             }
             (None, Some(cargo)) => {
-                Ok(Binary { source: BinarySource::Cargo(cargo.get_ref().clone()), at: self.at(cargo) })
+                let mut binary = cargo.get_ref().clone();
+                let folder = self.file.parent().unwrap_or(Path::new(""));
+                binary.manifest = binary.manifest.map(|m| folder.join(m));
+                Ok(Binary { source: BinarySource::Cargo(binary), at: self.at(cargo) })
             }
         }
     }
