@@ -37,6 +37,10 @@ pub const IPC_BUFFER: u64 = 0x1000_0000;
 pub const STACK_TOP: u64 = 0x2000_0000;
 /// The program's heap starts here.
 pub const HEAP: u64 = 0x3000_0000;
+/// The largest stack the launcher maps: 32 MiB.
+pub const MAX_STACK: u64 = 0x200_0000;
+/// The largest heap the launcher maps: 32 MiB.
+pub const MAX_HEAP: u64 = 0x200_0000;
 /// The start of the addresses the launch library maps (IPC buffers,
 /// stacks, heap).
 pub const LAUNCHER_AREA_START: u64 = 0x1000_0000;
@@ -51,6 +55,7 @@ pub const REGION_END: u64 = 0x7300_0000_0000;
 // The launcher's area holds what it maps, in this order, below the region.
 const _: () = assert!(LAUNCHER_AREA_START <= IPC_BUFFER && IPC_BUFFER < STACK_TOP && STACK_TOP < HEAP);
 const _: () = assert!(HEAP < LAUNCHER_AREA_END && LAUNCHER_AREA_END <= REGION_START && REGION_START < REGION_END);
+const _: () = assert!(STACK_TOP - MAX_STACK > IPC_BUFFER && HEAP + MAX_HEAP <= LAUNCHER_AREA_END);
 
 /// The label of a verdict message.
 pub const VERDICT_LABEL: u64 = 0x5e1f;

@@ -47,11 +47,13 @@ pub use error::{DescriptionError, Field, Location, MemoryUse, Owner};
 use crate::kernel::MAX_CPUS;
 use crate::static_elf::PAGE;
 use ::system_image::{MemServer, Program, Quota, RootKind, System};
+use client_lib::boot_contract::{MAX_HEAP, MAX_STACK};
 use serde::Deserialize;
 use size::Size;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use system_root::grant;
 use toml::Spanned;
 
 /// The guest's RAM when `[system] memory` is left out.
@@ -217,7 +219,7 @@ impl Source<'_> {
         let s = raw.get_ref();
         let field = |key| Field { owner: Owner::MemServer, key };
         Ok(MemServer {
-            memory: self.size(&s.memory, field("memory"), SERVER_MEMORY_MULTIPLE)?,
+            memory: self.server_memory(&s.memory)?,
             priority: self.priority(&s.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(s.cpu.as_ref(), field("cpu"), limits.cpus)?,
             elf: self.binary(raw, &s.elf, &s.cargo, Owner::MemServer)?,
@@ -249,8 +251,8 @@ impl Source<'_> {
         Ok(Program {
             priority: self.priority(&p.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(p.cpu.as_ref(), field("cpu"), limits.cpus)?,
-            stack: self.size(&p.stack, field("stack"), PAGE)?,
-            heap: p.heap.as_ref().map(|h| self.size(h, field("heap"), PAGE)).transpose()?.unwrap_or(0),
+            stack: self.bounded(&p.stack, field("stack"), MAX_STACK)?,
+            heap: p.heap.as_ref().map(|h| self.bounded(h, field("heap"), MAX_HEAP)).transpose()?.unwrap_or(0),
             quota: p.quota.as_ref().map(|q| self.quota(q, &name, memserver)).transpose()?,
             endpoints: held,
             elf: self.binary(raw, &p.elf, &p.cargo, owner())?,
@@ -302,6 +304,27 @@ impl Source<'_> {
             Some(cpu) => Ok(*cpu.get_ref()),
             None => Ok(0),
         }
+    }
+
+    /// The server's memory: a multiple of 2 MiB that the launcher can give
+    /// in its untyped pieces.
+    fn server_memory(&self, value: &Spanned<Size>) -> Result<u64, DescriptionError> {
+        let bytes = self.size(value, Field { owner: Owner::MemServer, key: "memory" }, SERVER_MEMORY_MULTIPLE)?;
+        match grant::pieces(bytes) {
+            Some(_) => Ok(bytes),
+            None => {
+                Err(DescriptionError::ServerMemoryPieces { at: self.at(value), bytes, max_pieces: grant::MAX_PIECES })
+            }
+        }
+    }
+
+    /// A page-aligned size of at most `max` bytes (a stack or a heap).
+    fn bounded(&self, value: &Spanned<Size>, field: Field, max: u64) -> Result<u64, DescriptionError> {
+        let bytes = self.size(value, field.clone(), PAGE)?;
+        if bytes > max {
+            return Err(DescriptionError::SizeAboveMax { at: self.at(value), field, bytes, max });
+        }
+        Ok(bytes)
     }
 
     fn size(&self, value: &Spanned<Size>, field: Field, multiple: u64) -> Result<u64, DescriptionError> {

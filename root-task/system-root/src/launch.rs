@@ -5,7 +5,7 @@
 //! last, in the description's order.
 
 use crate::alloc::vec::Vec;
-use client_lib::boot_contract::{slot, Start, CLIENT_BASE, CNODE_BITS, HEAP, STACK_TOP};
+use client_lib::boot_contract::{slot, Start, CLIENT_BASE, CNODE_BITS, HEAP, MAX_HEAP, MAX_STACK, STACK_TOP};
 use client_lib::{Quota, Registration};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::fault_route::FaultRoute;
@@ -91,6 +91,7 @@ fn load(
         cnode_bits: CNODE_BITS,
         fault_slot: slot::FAULT,
     };
+    assert!(p.stack <= MAX_STACK && p.heap <= MAX_HEAP, "{}: more stack or heap than the launcher maps", p.name);
     let mut process = Process::load(alloc, root, &spec);
     process.give_stack(alloc, STACK_TOP, p.stack);
     if p.heap != 0 {
