@@ -5,6 +5,7 @@
 use client_lib::boot_contract::VERDICT_LABEL;
 use client_lib::FaultReport;
 use core::fmt;
+use memserver_protocol::fault;
 
 /// A program's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +71,9 @@ impl fmt::Display for Failure {
                 write!(f, "a message with label {label:#x} and {length} words is not a verdict")
             }
             Failure::Fault(r) => write!(f, "{:?} at {:#x}, instruction {:#x}", r.kind, r.addr, r.ip),
+            Failure::KernelFault { kind: fault::VM_FAULT, mrs } => {
+                write!(f, "VM fault at {:#x}, instruction {:#x}", mrs[fault::VM_FAULT_ADDR], mrs[fault::IP])
+            }
             Failure::KernelFault { kind, mrs } => write!(f, "fault type {kind}, message {mrs:x?}"),
         }
     }
