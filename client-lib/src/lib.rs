@@ -14,6 +14,7 @@ pub use memserver_protocol::{
     Registration, Reply, Request, Stats, Translation, PROTOCOL_VERSION,
 };
 
+pub mod boot_contract;
 pub mod client;
 pub mod error;
 pub mod transport;

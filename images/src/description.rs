@@ -22,6 +22,8 @@
 //! name = "writer"          # unique
 //! elf = "writer.elf"       # an ELF file (relative to this file), or
 //! # cargo = { package = "...", bin = "...", features = ["..."] }
+//! #   (with `manifest = "path/Cargo.toml"`, relative to this file: a
+//! #   package of that workspace instead of this one)
 //! priority = 150
 //! cpu = 1                  # default 0
 //! stack = "16 KiB"         # a multiple of 4 KiB
@@ -45,11 +47,13 @@ pub use error::{DescriptionError, Field, Location, MemoryUse, Owner};
 use crate::kernel::KERNEL_CPUS;
 use crate::static_elf::PAGE;
 use ::system_image::{MemServer, Program, Quota, RootKind, System};
+use client_lib::boot_contract::{MAX_HEAP, MAX_STACK};
 use serde::Deserialize;
 use size::Size;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use system_root::grant;
 use toml::Spanned;
 
 /// The guest's RAM when `[system] memory` is left out.
@@ -87,10 +91,16 @@ pub enum BinarySource {
     Cargo(CargoBinary),
 }
 
-/// A binary of a workspace package.
+/// A binary of a workspace package: of this workspace, or of the one
+/// whose `Cargo.toml` `manifest` names.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CargoBinary {
+    /// The manifest of the workspace outside this one that has the
+    /// package (relative paths made relative to the description's
+    /// folder); `None`: this workspace.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
     /// The package.
     pub package: String,
     /// The binary target.
@@ -209,7 +219,7 @@ impl Source<'_> {
         let s = raw.get_ref();
         let field = |key| Field { owner: Owner::MemServer, key };
         Ok(MemServer {
-            memory: self.size(&s.memory, field("memory"), SERVER_MEMORY_MULTIPLE)?,
+            memory: self.server_memory(&s.memory)?,
             priority: self.priority(&s.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(s.cpu.as_ref(), field("cpu"), limits.cpus)?,
             elf: self.binary(raw, &s.elf, &s.cargo, Owner::MemServer)?,
@@ -241,8 +251,8 @@ impl Source<'_> {
         Ok(Program {
             priority: self.priority(&p.priority, field("priority"), limits.root_priority)?,
             cpu: self.cpu(p.cpu.as_ref(), field("cpu"), limits.cpus)?,
-            stack: self.size(&p.stack, field("stack"), PAGE)?,
-            heap: p.heap.as_ref().map(|h| self.size(h, field("heap"), PAGE)).transpose()?.unwrap_or(0),
+            stack: self.bounded(&p.stack, field("stack"), MAX_STACK)?,
+            heap: p.heap.as_ref().map(|h| self.bounded(h, field("heap"), MAX_HEAP)).transpose()?.unwrap_or(0),
             quota: p.quota.as_ref().map(|q| self.quota(q, &name, memserver)).transpose()?,
             endpoints: held,
             elf: self.binary(raw, &p.elf, &p.cargo, owner())?,
@@ -296,6 +306,27 @@ impl Source<'_> {
         }
     }
 
+    /// The server's memory: a multiple of 2 MiB that the launcher can give
+    /// in its untyped pieces.
+    fn server_memory(&self, value: &Spanned<Size>) -> Result<u64, DescriptionError> {
+        let bytes = self.size(value, Field { owner: Owner::MemServer, key: "memory" }, SERVER_MEMORY_MULTIPLE)?;
+        match grant::pieces(bytes) {
+            Some(_) => Ok(bytes),
+            None => {
+                Err(DescriptionError::ServerMemoryPieces { at: self.at(value), bytes, max_pieces: grant::MAX_PIECES })
+            }
+        }
+    }
+
+    /// A page-aligned size of at most `max` bytes (a stack or a heap).
+    fn bounded(&self, value: &Spanned<Size>, field: Field, max: u64) -> Result<u64, DescriptionError> {
+        let bytes = self.size(value, field.clone(), PAGE)?;
+        if bytes > max {
+            return Err(DescriptionError::SizeAboveMax { at: self.at(value), field, bytes, max });
+        }
+        Ok(bytes)
+    }
+
     fn size(&self, value: &Spanned<Size>, field: Field, multiple: u64) -> Result<u64, DescriptionError> {
         let bytes = value.get_ref().0;
         if bytes == 0 {
@@ -322,7 +353,10 @@ impl Source<'_> {
                 Ok(Binary { source: BinarySource::Elf(folder.join(elf.get_ref())), at: self.at(elf) })
             }
             (None, Some(cargo)) => {
-                Ok(Binary { source: BinarySource::Cargo(cargo.get_ref().clone()), at: self.at(cargo) })
+                let mut binary = cargo.get_ref().clone();
+                let folder = self.file.parent().unwrap_or(Path::new(""));
+                binary.manifest = binary.manifest.map(|m| folder.join(m));
+                Ok(Binary { source: BinarySource::Cargo(binary), at: self.at(cargo) })
             }
         }
     }

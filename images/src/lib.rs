@@ -5,6 +5,7 @@
 pub mod abi_probe;
 pub mod bench;
 pub mod bench_report;
+pub mod described;
 pub mod description;
 pub mod host_deps;
 pub mod iso;

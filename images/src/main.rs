@@ -1,4 +1,4 @@
-//! `images`: build and boot the seL4 demo system.
+//! `images`: build and boot the seL4 demo system, or any described one.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -20,19 +20,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build everything, boot the demo system, stream its serial log and
-    /// exit with the guest's verdict (0 for success).
+    /// Build everything, boot the demo system (or the described one),
+    /// stream its serial log and exit with the guest's verdict (0 for
+    /// success).
     Run {
-        /// CPUs to boot (1 to 4).
-        #[arg(long, default_value_t = KERNEL_CPUS, value_parser = clap::value_parser!(u32).range(1..=KERNEL_CPUS as i64))]
+        /// CPUs to boot (1 to 4); a described system boots its own.
+        #[arg(long, default_value_t = KERNEL_CPUS, value_parser = clap::value_parser!(u32).range(1..=KERNEL_CPUS as i64), conflicts_with = "system")]
         smp: u32,
         /// Seconds the guest may run before it counts as hung.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
         /// Boot this ISO (as `build` writes it) from QEMU's CD drive
         /// instead of building and booting directly.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "system")]
         iso: Option<PathBuf>,
+        /// Build and boot the system this description (TOML, as in
+        /// systems/) describes, with its CPUs and RAM.
+        #[arg(long)]
+        system: Option<PathBuf>,
     },
     /// Build everything and write the kernel, the root task and a
     /// bootable ISO (GRUB) to a folder.
@@ -41,6 +46,10 @@ enum Cmd {
         /// `system.iso` to.
         #[arg(long)]
         out: PathBuf,
+        /// Build the system this description describes instead of the
+        /// demo.
+        #[arg(long)]
+        system: Option<PathBuf>,
     },
     /// Boot the benchmark image under `-icount` once per number of
     /// registered spaces, print the tables and the summary line, and write
@@ -61,11 +70,13 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Run { smp, timeout, iso } => {
-            let options = BootOptions::demo(smp, Duration::from_secs(timeout), true);
-            let outcome = match iso {
-                Some(iso) => images::system::boot_iso(&iso, &options)?,
-                None => images::system::build_and_boot(&options)?,
+        Cmd::Run { smp, timeout, iso, system } => {
+            let timeout = Duration::from_secs(timeout);
+            let options = BootOptions::demo(smp, timeout, true);
+            let outcome = match (iso, system) {
+                (_, Some(system)) => images::described::build_and_boot(&system, timeout, true)?,
+                (Some(iso), None) => images::system::boot_iso(&iso, &options)?,
+                (None, None) => images::system::build_and_boot(&options)?,
             };
             if !outcome.success() {
                 bail!("{}", outcome.verdict());
@@ -73,8 +84,11 @@ fn main() -> Result<()> {
             println!("{}", outcome.verdict());
             Ok(())
         }
-        Cmd::Build { out } => {
-            let written = images::system::write(&out)?;
+        Cmd::Build { out, system } => {
+            let written = match system {
+                Some(system) => images::described::write(&system, &out)?,
+                None => images::system::write(&out)?,
+            };
             println!("{}\n{}\n{}", written.kernel.display(), written.root_task.display(), written.iso.display());
             Ok(())
         }

@@ -26,20 +26,28 @@ const EMBEDDED: &[Embedded] = &[
     Embedded { package: "memserver", bin: "memserver", features: "sel4", env: "ROOT_TASK_MEMSERVER_ELF" },
 ];
 
+/// The launcher root task: package, binary, features.
+const LAUNCHER: (&str, &str, &str) = ("system-root", "system-root", "sel4");
+
 /// The package of the root programs (the demo root task and the
 /// benchmark root task).
 const ROOT_PACKAGE: &str = "root-task";
 
-/// Builds binary `bin` of `package` with `features` in `target_dir`.
+/// Builds binary `bin` of `package` with `features` in `target_dir`, from
+/// the workspace of `manifest` (this workspace's when `None`).
 fn cargo_build(
     ws: &Workspace,
     target_dir: &Path,
+    manifest: Option<&Path>,
     (package, bin, features): (&str, &str, &str),
     env: &[(&str, OsString)],
 ) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(ws.root()).args(["build", "--release", "--target-dir"]).arg(target_dir);
+    if let Some(manifest) = manifest {
+        command.arg("--manifest-path").arg(manifest);
+    }
     command.args(["-p", package, "--bin", bin]);
     if !features.is_empty() {
         command.args(["--features", features]);
@@ -59,11 +67,11 @@ fn build_root(ws: &Workspace, root_bin: &str, extra: &[(&str, OsString)]) -> Res
     let target_dir = ws.sel4_dir().join("programs");
     let out = target_dir.join("release");
     for e in EMBEDDED {
-        cargo_build(ws, &target_dir, (e.package, e.bin, e.features), &[])?;
+        cargo_build(ws, &target_dir, None, (e.package, e.bin, e.features), &[])?;
     }
     let mut env: Vec<(&str, OsString)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin).into_os_string())).collect();
     env.extend(extra.iter().cloned());
-    cargo_build(ws, &target_dir, (ROOT_PACKAGE, root_bin, "sel4"), &env)?;
+    cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, "sel4"), &env)?;
     let root = out.join(root_bin);
     step.finish(&root.display().to_string());
     Ok(root)
@@ -80,7 +88,7 @@ pub fn build(ws: &Workspace) -> Result<PathBuf> {
 /// profile and target folder; no kernel needed), and returns its ELF file.
 pub fn build_program(ws: &Workspace, package: &str, bin: &str, features: &str) -> Result<PathBuf> {
     let target_dir = ws.sel4_dir().join("programs");
-    cargo_build(ws, &target_dir, (package, bin, features), &[])?;
+    cargo_build(ws, &target_dir, None, (package, bin, features), &[])?;
     Ok(target_dir.join("release").join(bin))
 }
 
@@ -119,6 +127,30 @@ pub fn clippy(ws: &Workspace) -> Result<()> {
         bail!("clippy of the seL4 programs failed ({status})");
     }
     Ok(())
+}
+
+/// Builds binary `bin` of `package` with `features` for seL4 from the
+/// cargo workspace of `manifest` (one outside this workspace, such as an
+/// example's), in a target folder of that workspace's own under this
+/// workspace's, and returns its ELF file.
+pub fn build_manifest_program(
+    ws: &Workspace,
+    manifest: &Path,
+    package: &str,
+    bin: &str,
+    features: &str,
+) -> Result<PathBuf> {
+    let folder = manifest.parent().and_then(Path::file_name).unwrap_or_default();
+    let target_dir = ws.sel4_dir().join("external").join(folder);
+    cargo_build(ws, &target_dir, Some(manifest), (package, bin, features), &[])?;
+    Ok(target_dir.join("release").join(bin))
+}
+
+/// Builds the launcher root task (`root = "launcher"`), which reads the
+/// system it boots from the system image packed after it, and returns its
+/// ELF file.
+pub fn build_launcher(ws: &Workspace) -> Result<PathBuf> {
+    build_program(ws, LAUNCHER.0, LAUNCHER.1, LAUNCHER.2)
 }
 
 /// Builds the memory server exactly as [`build`] does for the root task to

@@ -34,6 +34,11 @@ pub fn write(out: &Path) -> Result<Written> {
     let ws = Workspace::load()?;
     let kernel = kernel::build(&ws)?;
     let root_task = programs::build(&ws)?;
+    write_files(&kernel.image, &root_task, out)
+}
+
+/// Writes `kernel`, `root_task` and an ISO of both to `out`.
+pub fn write_files(kernel: &Path, root_task: &Path, out: &Path) -> Result<Written> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let copy = |from: &Path, name: &str| -> Result<PathBuf> {
         let to = out.join(name);
@@ -41,8 +46,8 @@ pub fn write(out: &Path) -> Result<Written> {
         Ok(to)
     };
     let written = Written {
-        kernel: copy(&kernel.image, "kernel.elf")?,
-        root_task: copy(&root_task, "root-task.elf")?,
+        kernel: copy(kernel, "kernel.elf")?,
+        root_task: copy(root_task, "root-task.elf")?,
         iso: out.join("system.iso"),
     };
     iso::build(&written.kernel, &written.root_task, &written.iso)?;

@@ -1,5 +1,6 @@
 //! End to end: build the kernel and the seL4 programs, boot them in QEMU
-//! on 4 CPUs, directly and from the bootable ISO, and require the guest's
+//! on 4 CPUs, directly (from the demo's description, `systems/demo.toml`)
+//! and from the bootable ISO, and require the guest's
 //! own success status, the hello child's IPC exchange and an `ok` line for
 //! every scenario.
 
@@ -17,9 +18,10 @@ fn options() -> BootOptions {
 }
 
 #[test]
-fn demo_system_boots_and_every_scenario_succeeds() {
+fn demo_system_boots_from_its_description_and_every_scenario_succeeds() {
     let _one = ONE_BOOT.lock().unwrap_or_else(|e| e.into_inner());
-    let outcome = images::system::build_and_boot(&options()).expect("build and boot");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/demo.toml");
+    let outcome = images::described::build_and_boot(&demo, options().timeout, false).expect("build and boot");
     require_every_scenario(&outcome);
 }
 

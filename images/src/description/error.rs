@@ -235,6 +235,28 @@ pub enum DescriptionError {
         /// What it must be a multiple of.
         multiple: u64,
     },
+    /// A stack or heap larger than the launcher maps.
+    #[error("{at}: {field}: {} is more than the launcher maps ({})", human(*bytes), human(*max))]
+    SizeAboveMax {
+        /// Where.
+        at: Location,
+        /// Which.
+        field: Field,
+        /// The size.
+        bytes: u64,
+        /// The most there may be.
+        max: u64,
+    },
+    /// Server memory the launcher cannot give in its untyped pieces.
+    #[error("{at}: [memserver], field `memory`: {} cannot be given as at most {max_pieces} equal untyped pieces of 2 to 16 MiB: give at most {} or a multiple of 16 MiB", human(*bytes), human(*max_pieces << 21))]
+    ServerMemoryPieces {
+        /// Where.
+        at: Location,
+        /// The memory.
+        bytes: u64,
+        /// The most pieces.
+        max_pieces: u64,
+    },
     /// A quota for a system without a memory server.
     #[error("{at}: program \"{program}\", field `quota`: a client quota, but the system has no [memserver]")]
     ClientWithoutServer {

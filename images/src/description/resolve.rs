@@ -82,7 +82,7 @@ pub fn resolve(description: Description, ws: &Workspace) -> Result<Resolved, Des
     binaries.extend(system.programs.iter().map(|p| (Owner::Program(p.name.clone()), &p.elf)));
     for (owner, binary) in &binaries {
         match &binary.source {
-            BinarySource::Cargo(cargo) => check_cargo(ws, cargo).map_err(|problem| {
+            BinarySource::Cargo(cargo) => check_cargo(&ws.metadata, cargo).map_err(|problem| {
                 DescriptionError::UnknownCargoTarget { at: binary.at.clone(), owner: owner.clone(), problem }
             })?,
             BinarySource::Elf(path) => {
@@ -104,15 +104,19 @@ pub fn resolve(description: Description, ws: &Workspace) -> Result<Resolved, Des
             BinarySource::Cargo(cargo) => match built.get(cargo) {
                 Some(path) => path.clone(),
                 None => {
-                    let path = programs::build_program(ws, &cargo.package, &cargo.bin, &cargo.features.join(","))
-                        .map_err(|e| DescriptionError::CargoBuild {
-                            at: binary.at.clone(),
-                            owner: owner.clone(),
-                            message: format!(
-                                "building binary `{}` of package `{}` failed: {e:#}",
-                                cargo.bin, cargo.package
-                            ),
-                        })?;
+                    let features = cargo.features.join(",");
+                    let path = match &cargo.manifest {
+                        None => programs::build_program(ws, &cargo.package, &cargo.bin, &features),
+                        Some(m) => programs::build_manifest_program(ws, m, &cargo.package, &cargo.bin, &features),
+                    };
+                    let path = path.map_err(|e| DescriptionError::CargoBuild {
+                        at: binary.at.clone(),
+                        owner: owner.clone(),
+                        message: format!(
+                            "building binary `{}` of package `{}` failed: {e:#}",
+                            cargo.bin, cargo.package
+                        ),
+                    })?;
                     built.insert(cargo, path.clone());
                     path
                 }
@@ -166,9 +170,22 @@ fn read_elf(owner: &Owner, binary: &Binary, path: PathBuf) -> Result<ElfFile, De
     Ok(ElfFile { path, bytes, load_bytes })
 }
 
-/// Why the workspace cannot build `cargo`, if it cannot.
-fn check_cargo(ws: &Workspace, cargo: &CargoBinary) -> Result<(), String> {
-    let packages = ws.metadata.workspace_packages();
+/// Why the workspace cannot build `cargo`, if it cannot: this one, whose
+/// metadata is `ours`, or the one of `cargo.manifest`.
+fn check_cargo(ours: &cargo_metadata::Metadata, cargo: &CargoBinary) -> Result<(), String> {
+    let theirs;
+    let metadata = match &cargo.manifest {
+        None => ours,
+        Some(manifest) => {
+            theirs = cargo_metadata::MetadataCommand::new()
+                .manifest_path(manifest)
+                .no_deps()
+                .exec()
+                .map_err(|e| format!("cannot read the cargo manifest {}: {e}", manifest.display()))?;
+            &theirs
+        }
+    };
+    let packages = metadata.workspace_packages();
     let names = |items: &mut dyn Iterator<Item = &str>| items.collect::<Vec<_>>().join(", ");
     let Some(package) = packages.iter().find(|p| p.name == cargo.package) else {
         let all = names(&mut packages.iter().map(|p| p.name.as_str()));

@@ -73,6 +73,8 @@ const CLIENT: &str = r#"cargo = { package = "root-task", bin = "agent", features
 pub fn cases() -> Vec<Case> {
     let root_like = root_like(true).display().to_string();
     let not_static = std::env::current_exe().unwrap().display().to_string();
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shared-buffer/Cargo.toml").display().to_string();
     use DescriptionError as E;
     vec![
         Case {
@@ -166,6 +168,39 @@ pub fn cases() -> Vec<Case> {
             text: program(CLIENT, "").replace("memory = \"64 MiB\"", "memory = @@\"3 MiB\""),
             field: "[memserver], field `memory`",
             is: |e| matches!(e, E::UnalignedSize { .. }),
+        },
+        Case {
+            name: "stack-above-max",
+            text: program(CLIENT, "").replace("stack = \"16 KiB\"", "stack = @@\"64 MiB\""),
+            field: "program \"p\", field `stack`: 64 MiB is more than the launcher maps (32 MiB)",
+            is: |e| matches!(e, E::SizeAboveMax { .. }),
+        },
+        Case {
+            name: "heap-above-max",
+            text: program(CLIENT, "heap = @@\"33 MiB\""),
+            field: "program \"p\", field `heap`: 33 MiB is more than the launcher maps (32 MiB)",
+            is: |e| matches!(e, E::SizeAboveMax { .. }),
+        },
+        Case {
+            name: "server-memory-in-too-many-pieces",
+            text: program(CLIENT, "").replace("memory = \"64 MiB\"", "memory = @@\"130 MiB\""),
+            field: "[memserver], field `memory`: 130 MiB cannot be given as at most 64 equal untyped pieces",
+            is: |e| matches!(e, E::ServerMemoryPieces { .. }),
+        },
+        Case {
+            name: "missing-manifest",
+            text: program("cargo = @@{ manifest = \"nope/Cargo.toml\", package = \"p\", bin = \"p\" }", ""),
+            field: "program \"p\", field `cargo`: cannot read the cargo manifest",
+            is: |e| matches!(e, E::UnknownCargoTarget { .. }),
+        },
+        Case {
+            name: "unknown-bin-of-manifest",
+            text: program(
+                &format!("cargo = @@{{ manifest = \"{example}\", package = \"shared-buffer\", bin = \"nope\" }}"),
+                "",
+            ),
+            field: "field `cargo`: package `shared-buffer` has no binary `nope` (its binaries: reader, writer)",
+            is: |e| matches!(e, E::UnknownCargoTarget { .. }),
         },
         Case {
             name: "client-without-server",

@@ -11,8 +11,21 @@ use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNOD
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{CNode, CapRights, Tcb};
 
-/// The server's priority: above its clients, below the root task.
-const PRIORITY: u8 = 200;
+/// Where the server's thread runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement {
+    /// Its priority: above its clients', at most the root task's.
+    pub priority: u8,
+    /// Its CPU.
+    pub cpu: u64,
+}
+
+impl Placement {
+    /// The demo system's: priority 200 (above its clients, below the root
+    /// task), CPU 0.
+    pub const DEMO: Placement = Placement { priority: 200, cpu: 0 };
+}
+
 /// Untyped memory for the server: `count` pieces of 2^`bits` bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct UntypedGrant {
@@ -50,10 +63,22 @@ impl MemServerProcess {
         root_endpoint: CPtr,
         grant: UntypedGrant,
     ) -> Self {
+        Self::launch_placed(alloc, root, image, root_endpoint, grant, Placement::DEMO)
+    }
+
+    /// [`MemServerProcess::launch`] with the server's thread at `placement`.
+    pub fn launch_placed(
+        alloc: &mut Allocator,
+        root: &mut VSpace,
+        image: &[u8],
+        root_endpoint: CPtr,
+        grant: UntypedGrant,
+        placement: Placement,
+    ) -> Self {
         let spec = ProcessSpec {
             name: "memserver",
             image,
-            priority: PRIORITY,
+            priority: placement.priority,
             cnode_bits: SERVER_CNODE_BITS,
             fault_slot: server_slot::FAULT,
         };
@@ -73,6 +98,8 @@ impl MemServerProcess {
         let first_free = server_slot::UNTYPED_START + grant.count;
         let start =
             ServerStart { untypeds: grant.count as u32, untyped_bits: grant.bits as u32, first_free_slot: first_free };
+        let cpu = placement.cpu;
+        process.main.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("memserver: affinity {cpu}: {e:?}"));
         process.start(&process.main, start.to_args());
         let admin = mint_badged(alloc, endpoint, badge::ADMIN);
         MemServerProcess { endpoint, admin: AdminClient::new(admin), admin_endpoint: admin }

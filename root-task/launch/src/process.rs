@@ -9,9 +9,9 @@ use elf::ElfBytes;
 use sel4_layer::abi::{init_cap, size, CPtr, ObjectType};
 use sel4_layer::{CNode, CapRights, Page, Tcb, UserContext};
 
-/// Where a program's first thread's IPC buffer is mapped; thread n's is
-/// n pages above.
-const IPC_BUFFERS_VADDR: u64 = 0x1000_0000;
+/// Where a program's first thread's IPC buffer is mapped (as the boot
+/// contract says); thread n's is n pages above.
+const IPC_BUFFERS_VADDR: u64 = client_lib::boot_contract::IPC_BUFFER;
 /// Where the stacks of threads after the first are mapped, one per
 /// `STACK_STRIDE` (the gap below each is an unmapped guard).
 const STACKS_VADDR: u64 = 0x2000_0000;
@@ -58,7 +58,7 @@ pub struct Process {
     pub main: Thread,
     entry: u64,
     priority: u8,
-    fault_slot: u64,
+    pub(crate) fault_slot: u64,
     threads: u64,
 }
 
@@ -120,10 +120,7 @@ impl Process {
         self.vspace.map(alloc, ipc_frame, ipc_buffer, CapRights::READ_WRITE);
         let stack_top = if own_stack { STACKS_VADDR + (n + 1) * STACK_STRIDE } else { 0 };
         if own_stack {
-            for page in 0..STACK_PAGES {
-                let frame = alloc.retype(ObjectType::SmallPage, 0);
-                self.vspace.map(alloc, frame, stack_top - (page + 1) * PAGE, CapRights::READ_WRITE);
-            }
+            self.map_memory(alloc, stack_top - STACK_PAGES * PAGE, STACK_PAGES * PAGE);
         }
         let tcb = Tcb(alloc.retype(ObjectType::Tcb, 0));
         let guard = CNode::guard_data(0, 64 - self.cnode.depth as u64);
@@ -139,6 +136,22 @@ impl Process {
         )
         .unwrap_or_else(|e| panic!("{}: TCB configure failed: {e:?}", self.name));
         Thread { tcb, ipc_buffer, stack_top }
+    }
+
+    /// Maps `bytes` (a multiple of the page size) of fresh, zeroed memory
+    /// read-write from `start`.
+    pub fn map_memory(&mut self, alloc: &mut Allocator, start: u64, bytes: u64) {
+        for page in (start..start + bytes).step_by(PAGE as usize) {
+            let frame = alloc.retype(ObjectType::SmallPage, 0);
+            self.vspace.map(alloc, frame, page, CapRights::READ_WRITE);
+        }
+    }
+
+    /// Maps `bytes` of stack below `top` for the first thread, which then
+    /// starts on it instead of the program's static stack.
+    pub fn give_stack(&mut self, alloc: &mut Allocator, top: u64, bytes: u64) {
+        self.map_memory(alloc, top - bytes, bytes);
+        self.main.stack_top = top;
     }
 
     /// Puts a copy of the root task's cap `src` in the program's slot
