@@ -62,10 +62,14 @@ pub fn run(start: ServerStart) -> ! {
 
 fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
     // Where the next capability that arrives goes; with no slot left,
-    // capabilities are not received (a registration then fails cleanly).
-    let mut receive_slot = dispatcher.take_receive_slot();
+    // capabilities are not received (a registration then fails cleanly),
+    // and every later receive tries again, once slots were freed.
+    let mut receive_slot = None;
     let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
     loop {
+        if receive_slot.is_none() {
+            receive_slot = dispatcher.take_receive_slot();
+        }
         match receive_slot {
             Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, SERVER_CNODE_BITS),
             None => ipc_buffer::set_receive_path(0, 0, 0),

@@ -3,8 +3,8 @@
 //! with `try_reserve`, so running out of memory is an error the caller
 //! turns into an `OutOfMemory` reply, never an abort; a capacity cap makes
 //! a fixed limit answer [`ArenaError::Full`]. The canonical table's nodes
-//! and leaves and the AVL maps of the allocators are arenas; the type is
-//! public for the seL4 backend's index pools. O(1) (growth amortised), no
+//! and leaves, the AVL maps of the allocators and the seL4 backend's
+//! CNode slots are arenas. O(1) (growth amortised), no
 //! panic.
 
 use alloc::vec::Vec;
@@ -92,6 +92,24 @@ impl<T> Arena<T> {
         self.slots.try_reserve(new).map_err(|_| ArenaError::OutOfMemory)
     }
 
+    /// Stores `n` values made by `value` in `n` consecutive never-used
+    /// slots and gives the first id (freed slots are not consecutive).
+    /// Within the cap counted in ids: every id stays below it.
+    pub fn insert_run(&mut self, n: u32, mut value: impl FnMut() -> T) -> Result<u32, ArenaError> {
+        let first = u32::try_from(self.slots.len()).map_err(|_| ArenaError::Full)?;
+        if first.checked_add(n).is_none_or(|end| end > self.cap) || self.used + n > self.cap {
+            return Err(ArenaError::Full);
+        }
+        self.slots.try_reserve(n as usize).map_err(|_| ArenaError::OutOfMemory)?;
+        for _ in 0..n {
+            if push_reserved(&mut self.slots, Slot::Used(value())).is_err() {
+                return Err(ArenaError::OutOfMemory);
+            }
+        }
+        self.used += n;
+        Ok(first)
+    }
+
     /// Takes the value out of slot `id`, freeing the slot.
     pub fn remove(&mut self, id: u32) -> Option<T> {
         let slot = self.slots.get_mut(id as usize)?;
@@ -170,5 +188,18 @@ mod tests {
         assert_eq!(a.remove(0), Some(1));
         assert_eq!((a.reserve(2), a.reserve(3)), (Ok(()), Err(ArenaError::Full)));
         assert_eq!([a.insert(3), a.insert(4), a.insert(5)], [Ok(0), Ok(2), Err(ArenaError::Full)]);
+    }
+
+    #[test]
+    fn a_run_is_never_used_consecutive_ids_within_the_cap() {
+        let mut a: Arena<u8> = Arena::new(8);
+        assert_eq!([a.insert(1), a.insert(2)], [Ok(0), Ok(1)]);
+        assert_eq!(a.remove(0), Some(1));
+        assert_eq!(a.insert_run(3, || 7), Ok(2), "the freed id 0 is not part of a run");
+        assert_eq!((a.get(2), a.get(4), a.len()), (Some(&7), Some(&7), 4));
+        assert_eq!(a.insert_run(4, || 9), Err(ArenaError::Full), "ids 5..9 pass the cap");
+        assert_eq!(a.len(), 4, "a refused run changes nothing");
+        assert_eq!([a.insert(3), a.insert_run(3, || 0)], [Ok(0), Ok(5)]);
+        assert_eq!(a.available(), 0);
     }
 }
