@@ -191,6 +191,11 @@ impl<B: Backend> MemServer<B> {
         pages: u64,
         options: VmemmapOptions,
     ) -> Result<(), Error> {
+        self.ready()?;
+        // A range populated whole already is done, even at the area quota.
+        if self.vmemmap.populated_whole(caller, start, pages, options)? {
+            return Ok(());
+        }
         self.charged(
             caller,
             |s| {

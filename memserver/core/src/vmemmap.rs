@@ -200,6 +200,20 @@ impl Vmemmap {
         inserted
     }
 
+    /// Whether `owner` populated `[start, start + pages)` whole already (a
+    /// populate of it is done and changes nothing); the errors are those
+    /// the populate would answer without changing anything.
+    pub(crate) fn populated_whole(
+        &self,
+        owner: Badge,
+        start: Pfn,
+        pages: u64,
+        options: VmemmapOptions,
+    ) -> Result<bool, Error> {
+        let end = Self::check(start, pages, options)?;
+        self.admit(owner, start.get(), end)
+    }
+
     /// Whether `owner` may populate `[s, end)`: `Ok(true)` if it populated
     /// all of it already, `Ok(false)` if none of it, `NotOwner` if a pfn of
     /// it or of its first or last descriptor frame is in another client's

@@ -11,11 +11,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::dispatcher::{dispatcher, register, send};
+use common::dispatcher::{dispatcher, register, register_quota, send};
 use memserver_core::dispatch::Dispatcher;
 use memserver_core::sim::Sim;
 use memserver_core::Badge;
-use memserver_protocol::{ErrorCode, Reply, Request, Stats};
+use memserver_protocol::{ErrorCode, Quota, Reply, Request, Stats};
 
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
@@ -168,4 +168,19 @@ fn unregistering_a_client_reclaims_its_shared_descriptor_frames_exactly() {
     assert_eq!(depopulate(&mut d, A, 100, 100), Reply::Done);
     assert_eq!(send(&mut d, common::ADMIN, Request::Unregister { space }, None), Reply::Done);
     assert_eq!(common::snapshot(d.server()), before, "A's frames, charges and records are all gone");
+}
+
+#[test]
+fn re_populating_ones_own_range_is_done_at_the_area_quota() {
+    let mut d = dispatcher();
+    register_quota(&mut d, A, Quota { areas: 3, ..Quota::bytes(u64::MAX) });
+    for start in [0, 1024, 2048] {
+        assert_eq!(populate(&mut d, A, start, 100), Reply::Done, "range at {start}");
+    }
+    assert_eq!(populate(&mut d, A, 4096, 100), Reply::Error(ErrorCode::QuotaExceeded), "a fourth range");
+    for (start, pages) in [(0, 100), (1024, 50), (2060, 10)] {
+        let before = common::snapshot(d.server());
+        assert_eq!(populate(&mut d, A, start, pages), Reply::Done, "re-populating {start}+{pages}");
+        assert_eq!(common::snapshot(d.server()), before, "re-populating {start}+{pages} changed the state");
+    }
 }
