@@ -16,6 +16,7 @@ use memserver_protocol::bootstrap::badge;
 use memserver_protocol::words::Words;
 use memserver_protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Request};
 use sel4_launch::allocator::Allocator;
+use sel4_launch::fault_route::FaultRoute;
 use sel4_launch::process::{Process, ProcessSpec, Thread};
 use sel4_launch::vspace::VSpace;
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
@@ -67,9 +68,9 @@ pub struct Agent {
     command: CPtr,
     inbox: Inbox,
     mem_endpoint: CPtr,
-    /// The root task's slot of the original of the agent's fault
-    /// capability: the agent's is a copy, so revoking this takes it back.
-    fault_original: CPtr,
+    /// Where the agent's faults go (its fault capability is a copy of one
+    /// the root task keeps, so routing them elsewhere takes it back).
+    fault_route: FaultRoute,
     /// The space id and fault badge the memory server gave it.
     pub registration: Option<Registration>,
 }
@@ -101,7 +102,7 @@ impl Agent {
             command,
             inbox,
             mem_endpoint,
-            fault_original: alloc.slot(),
+            fault_route: FaultRoute::new(alloc),
             registration: None,
         };
         agent.route_faults(inbox.endpoint, FAULT_BADGE_BASE + index);
@@ -153,13 +154,7 @@ impl Agent {
     /// rights a fault endpoint needs (Send and Grant, no Receive). The
     /// previous one is revoked first, so no copy of it stays anywhere.
     fn route_faults(&self, endpoint: CPtr, badge: u64) {
-        let root = CNode::root_task(init_cap::CNODE);
-        let (original, rights) = (self.fault_original, CapRights::SEND_GRANT);
-        root.revoke(original)
-            .and_then(|()| root.delete(original))
-            .and_then(|()| root.mint(original, root, endpoint, rights, badge))
-            .and_then(|()| self.process.cnode.copy(slot::FAULT, root, original, rights))
-            .unwrap_or_else(|e| panic!("{}: fault endpoint with badge {badge:#x}: {e:?}", self.name));
+        self.fault_route.route(&self.process, endpoint, badge);
     }
 
     /// Lends the agent an endpoint to the memory server with `badge`, in
