@@ -94,7 +94,7 @@ impl Agent {
         let command = alloc.retype(ObjectType::Endpoint, 0);
         process.give(slot::MEMSERVER, mem_endpoint, CapRights::SEND_GRANT, badge::CLIENT_BASE + index);
         process.give(slot::COMMAND, command, CapRights::ALL, 0);
-        process.give(slot::OUTCOME, inbox.endpoint, CapRights::ALL, OUTCOME_BADGE_BASE + index);
+        process.give(slot::OUTCOME, inbox.endpoint, CapRights::SEND, OUTCOME_BADGE_BASE + index);
         let agent = Agent {
             name,
             index,

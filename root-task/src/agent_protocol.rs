@@ -34,7 +34,8 @@ pub mod slot {
     pub const FAULT: u64 = 2;
     /// Endpoint the agent receives commands on.
     pub const COMMAND: u64 = 3;
-    /// Endpoint to the root task, badged with the agent's identity.
+    /// Endpoint to the root task, badged with the agent's identity (Send
+    /// only: an agent cannot receive others' outcomes or faults there).
     pub const OUTCOME: u64 = 4;
     /// An endpoint to the memory server with a badge the root task chose,
     /// lent for a scenario step.

@@ -3,9 +3,9 @@
 //! and can send on it what it likes. B forges VM faults there: at an
 //! address A maps (nothing happens: B maps it too), at an address nothing
 //! maps (reported, naming B's space), in shapes no kernel fault has
-//! (dropped). It cannot receive on its server or fault endpoint (that is a
-//! capability fault of its own, reported). It floods forged faults from
-//! another CPU while the root task keeps calling the server (reports never
+//! (dropped). It cannot receive on its server, fault or outcome endpoint
+//! (that is a capability fault of its own, reported). A thread of its
+//! floods forged faults from another CPU while the root task keeps calling the server (reports never
 //! block the server: each is taken or counted as dropped). Then C's fault
 //! identity is retired: a copy of its old fault badge reaches nothing,
 //! before and after C registers again, while C's new one works. Through it
@@ -70,7 +70,9 @@ pub fn run(w: &mut World) -> Verdict {
     reaches_nothing(b, "a message with no fault's label", unknown)?;
     let exception = RawMessage { label: fault::USER_EXCEPTION, ..vm_fault(slot::FAULT, unmapped, 0, 1) };
     reaches_nothing(b, "an exception of a VM fault's length", exception)?;
-    for (what, from) in [("server endpoint", slot::MEMSERVER), ("fault endpoint", slot::FAULT)] {
+    for (what, from) in
+        [("server endpoint", slot::MEMSERVER), ("fault endpoint", slot::FAULT), ("outcome endpoint", slot::OUTCOME)]
+    {
         // Without the Receive right a receive is a capability fault of B's own.
         match b.run(Command::Receive { from }) {
             Err(Trouble::Faulted(r)) if (r.space, r.kind) == (b_space, FaultKind::Exception) => {}
