@@ -28,6 +28,7 @@ use memserver_core::dispatch::{Dispatcher, Platform};
 use memserver_core::harness::{built, ADMIN};
 use memserver_core::host_backend::HostBackend;
 use memserver_core::ids::SpaceId;
+use memserver_core::invariant::first_difference;
 use memserver_core::layout::{Level, PageSize, REGION_END, REGION_START};
 use memserver_core::server::{Config, MemServer};
 use memserver_core::Rights;
@@ -115,6 +116,8 @@ pub enum ModelViolation {
         asid: u16,
         /// Whether it is registered.
         registered: bool,
+        /// The address.
+        addr: u64,
         /// What was expected there.
         expected: Option<Mapping>,
         /// What the model has there.
@@ -181,13 +184,6 @@ fn registered(server: &MemServer<ModelBackend>) -> Result<BTreeSet<ObjectId>, Mo
     region.space_ids().map(space).collect()
 }
 
-/// The first difference of two mapping lists in address order.
-fn first_difference(found: &[Mapping], expected: &[Mapping]) -> Option<(Option<Mapping>, Option<Mapping>)> {
-    let at = found.iter().zip(expected).position(|(f, e)| f != e).unwrap_or(found.len().min(expected.len()));
-    let (f, e) = (found.get(at).copied(), expected.get(at).copied());
-    (f.is_some() || e.is_some()).then_some((e, f))
-}
-
 fn frame_size(size: PageSize) -> FrameSize {
     match size {
         PageSize::Small => FrameSize::Small,
@@ -206,8 +202,8 @@ fn structure_type(level: Level) -> ObjectType {
 
 const REGION: core::ops::Range<u64> = REGION_START..REGION_END;
 
-/// A mapping: address, frame object, size, writable.
-pub type Mapping = (u64, Option<ObjectId>, FrameSize, bool);
+/// A mapping at an address: frame object, size, writable.
+pub type Mapping = (Option<ObjectId>, FrameSize, bool);
 
 impl HostBackend for ModelBackend {
     type Rig = Rig;
@@ -262,34 +258,34 @@ impl HostBackend for ModelBackend {
         let backend = region.backend();
         let model = backend.kernel().inner();
         let canonical = region.canonical();
-        let expected: Vec<Mapping> = canonical
+        let expected: Vec<(u64, Mapping)> = canonical
             .leaves()
             .map(|l| {
                 let frame = model.object_of(l.frame.cap);
-                (l.addr.get(), frame, frame_size(l.size), l.rights == Rights::ReadWrite)
+                (l.addr.get(), (frame, frame_size(l.size), l.rights == Rights::ReadWrite))
             })
             .collect();
-        if let Some(l) = expected.iter().find(|l| l.1.is_none()) {
-            return Err(ModelViolation::DeadFrame { addr: l.0 });
+        if let Some(&(addr, _)) = expected.iter().find(|(_, (frame, _, _))| frame.is_none()) {
+            return Err(ModelViolation::DeadFrame { addr });
         }
         let structures: Vec<(u64, ObjectType)> =
             canonical.structures().map(|s| (s.base, structure_type(s.level))).collect();
         let registered = registered(server)?;
         for (asid, pml4) in model.assigned_vspaces() {
-            let leaves: Vec<Mapping> =
-                model.leaves(pml4, REGION).iter().map(|l| (l.vaddr, l.frame, l.size, l.writable())).collect();
+            let leaves: Vec<(u64, Mapping)> =
+                model.leaves(pml4, REGION).iter().map(|l| (l.vaddr, (l.frame, l.size, l.writable()))).collect();
             let mut held = model.structures(pml4, REGION);
             held.sort_unstable();
-            let (want_leaves, want_structures) = if registered.contains(&pml4) {
+            let is_registered = registered.contains(&pml4);
+            let (want_leaves, want_structures) = if is_registered {
                 let mut want = structures.clone();
                 want.sort_unstable();
                 (expected.clone(), want)
             } else {
                 (Vec::new(), Vec::new())
             };
-            let is_registered = registered.contains(&pml4);
-            if let Some((expected, found)) = first_difference(&leaves, &want_leaves) {
-                return Err(ModelViolation::Translation { asid, registered: is_registered, expected, found });
+            if let Some((addr, expected, found)) = first_difference(&leaves, &want_leaves) {
+                return Err(ModelViolation::Translation { asid, registered: is_registered, addr, expected, found });
             }
             if held != want_structures {
                 return Err(ModelViolation::Structures {

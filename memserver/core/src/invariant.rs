@@ -215,11 +215,12 @@ pub fn snapshot<B: HostBackend>(server: &MemServer<B>) -> Snapshot<B::Frame, B::
 }
 
 /// The first address where the mappings `found` and `expected` (each in
-/// address order) differ, with what each has there.
-fn first_difference(
-    found: &[(u64, SimMapping)],
-    expected: &[(u64, SimMapping)],
-) -> Option<(u64, Option<SimMapping>, Option<SimMapping>)> {
+/// address order) differ, with what each has there: `(address, expected,
+/// found)`. Backends' parts of the invariant use it for their mappings.
+pub fn first_difference<M: Copy + PartialEq>(
+    found: &[(u64, M)],
+    expected: &[(u64, M)],
+) -> Option<(u64, Option<M>, Option<M>)> {
     let (mut f, mut e) = (found.iter().peekable(), expected.iter().peekable());
     loop {
         match (f.peek().copied(), e.peek().copied()) {
