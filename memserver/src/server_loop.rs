@@ -100,9 +100,10 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             kept = cap_use == CapUse::Kept;
         }
         // Empty the slot again: the next message's capability could not
-        // arrive in an occupied one.
+        // arrive in an occupied one (a kept one is the server's now; the
+        // next receive takes a new slot).
         match (arrived, kept) {
-            (Some(_), true) => receive_slot = dispatcher.take_receive_slot(),
+            (Some(_), true) => receive_slot = None,
             (Some(slot), false) => dispatcher.empty_receive_slot(slot),
             (None, _) => {}
         }
