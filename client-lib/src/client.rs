@@ -231,7 +231,7 @@ impl AdminClient {
     }
 
     /// Unregisters space `space` and reclaims what its client owned.
-    pub fn unregister(&self, space: u8) -> Result<(), ClientError> {
+    pub fn unregister(&self, space: u16) -> Result<(), ClientError> {
         self.ask(Request::Unregister { space }, pick::done)
     }
 

@@ -16,8 +16,10 @@
 //! Pure bookkeeping, so it is built and tested on the host too; the seL4
 //! backend (`sel4::backend`) makes the invocations.
 
-use memserver_core::limits::MAX_SPACES;
 use sel4_layer::abi::CPtr;
+
+/// Spaces whose copies the table holds.
+const MAX_SPACES: usize = 32;
 
 /// Frames the server can hold at once (in use, spare or fresh).
 pub const MAX_FRAMES: usize = 32768;

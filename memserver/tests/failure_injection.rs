@@ -86,7 +86,7 @@ impl Target {
             Target::Vmemmap => s.ok(A, Request::VmemmapDepopulate { start_pfn: FRESH_PFN, nr_pages: 1024 }),
             Target::VmemmapCompound => s.ok(A, Request::VmemmapDepopulate { start_pfn: FRESH_PFN, nr_pages: 2048 }),
             Target::Percpu => s.ok(A, Request::PercpuFree { offset: made as u32 }),
-            Target::Register => s.ok(ADMIN, Request::Unregister { space: made as u8 }),
+            Target::Register => s.ok(ADMIN, Request::Unregister { space: made as u16 }),
         };
     }
 }

@@ -47,7 +47,7 @@ fn holds_data(s: &System, vspace: ObjectId, addr: u64, bytes: u64) -> bool {
 fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
     let mut s = System::new(CPUS);
     let start = s.unused();
-    let spaces: Vec<u8> = CLIENTS.iter().map(|&c| s.register(c, 256 * MIB).space).collect();
+    let spaces: Vec<u16> = CLIENTS.iter().map(|&c| s.register(c, 256 * MIB).space).collect();
     let mut areas = Vec::new();
     for i in 0..48u64 {
         let client = CLIENTS[(i % 3) as usize];

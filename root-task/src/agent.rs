@@ -115,13 +115,13 @@ impl Agent {
     }
 
     /// The space id the memory server gave it.
-    pub fn space(&self) -> Option<u8> {
+    pub fn space(&self) -> Option<u16> {
         self.registration.map(|r| r.space)
     }
 
     /// Registers the agent's VSpace with the memory server, with a quota,
     /// and routes its threads' faults to the server.
-    pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u8, ClientError> {
+    pub fn register(&mut self, admin: &AdminClient, quota_bytes: u64) -> Result<u16, ClientError> {
         self.register_with_quota(admin, Quota::bytes(quota_bytes))
     }
 
@@ -129,7 +129,7 @@ impl Agent {
     /// structures and areas, and routes its threads' faults to the server
     /// (badged with the new space: an agent can be registered again after
     /// it was unregistered).
-    pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u8, ClientError> {
+    pub fn register_with_quota(&mut self, admin: &AdminClient, quota: Quota) -> Result<u16, ClientError> {
         let registration = admin.register_with_quota(self.client_badge(), quota, self.process.vspace.pml4)?;
         self.route_faults(self.mem_endpoint, registration.fault_badge);
         self.registration = Some(registration);

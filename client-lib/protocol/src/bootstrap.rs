@@ -115,33 +115,39 @@ pub mod badge {
 }
 
 /// The badge of a registered space's fault endpoint: [`badge::SPACE_FAULT`],
-/// the space id in bits 0-7 and the registration's generation in bits
-/// 8-26 (it wraps after 2^19 registrations of one id). Every badge word
-/// with bit 27 as its highest is one.
+/// the space id in bits 0-12 and the registration's generation in bits
+/// 13-26 (it wraps after 2^14 registrations of one id). Every badge word
+/// with bit 27 as its highest is one. The 13 bits of the id bound the
+/// server's registry at [`FaultBadge::SPACES`], twice seL4 x86-64's 4,096
+/// ASIDs (every registered VSpace needs one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultBadge {
-    space: u8,
-    /// Below 2^19.
+    /// Below [`FaultBadge::SPACES`].
+    space: u16,
+    /// Below 2^14.
     generation: u32,
 }
 
 impl FaultBadge {
-    const GENERATION_MASK: u32 = (1 << 19) - 1;
+    const SPACE_BITS: u32 = 13;
+    const GENERATION_MASK: u32 = (1 << (27 - Self::SPACE_BITS)) - 1;
+    /// Space ids a fault badge can name.
+    pub const SPACES: usize = 1 << Self::SPACE_BITS;
 
-    /// The identity of registration `generation` (modulo 2^19) of space
-    /// `space`.
-    pub const fn new(space: u8, generation: u32) -> FaultBadge {
-        FaultBadge { space, generation: generation & Self::GENERATION_MASK }
+    /// The identity of registration `generation` (modulo 2^14) of space
+    /// `space` (modulo [`FaultBadge::SPACES`]).
+    pub const fn new(space: u16, generation: u32) -> FaultBadge {
+        FaultBadge { space: space & (Self::SPACES as u16 - 1), generation: generation & Self::GENERATION_MASK }
     }
 
     /// The space id.
-    pub const fn space(self) -> u8 {
+    pub const fn space(self) -> u16 {
         self.space
     }
 
     /// The badge word.
     pub const fn word(self) -> u64 {
-        badge::SPACE_FAULT | ((self.generation as u64) << 8) | self.space as u64
+        badge::SPACE_FAULT | ((self.generation as u64) << Self::SPACE_BITS) | self.space as u64
     }
 
     /// The fault badge `word` is, if it is one.
@@ -149,7 +155,7 @@ impl FaultBadge {
         if word & !(badge::SPACE_FAULT - 1) != badge::SPACE_FAULT {
             return None;
         }
-        Some(FaultBadge::new(word as u8, (word >> 8) as u32))
+        Some(FaultBadge::new(word as u16, (word >> Self::SPACE_BITS) as u32))
     }
 }
 
@@ -165,12 +171,12 @@ mod tests {
 
     #[test]
     fn fault_badges_round_trip_fit_an_endpoint_badge_and_reject_other_badges() {
-        for (space, generation) in [(0, 0), (31, 1), (255, (1 << 19) - 1)] {
+        for (space, generation) in [(0, 0), (31, 1), (4095, 7), (8191, (1 << 14) - 1)] {
             let b = FaultBadge::new(space, generation);
             assert_eq!(FaultBadge::from_word(b.word()), Some(b));
             assert!(b.word() < 1 << 28, "seL4 5.0.0 keeps 28 bits of a badge");
         }
-        assert_eq!(FaultBadge::new(3, 1 << 19), FaultBadge::new(3, 0), "generations wrap");
+        assert_eq!(FaultBadge::new(3, 1 << 14), FaultBadge::new(3, 0), "generations wrap");
         for other in [badge::ADMIN, badge::CLIENT_BASE + 7, 0, badge::SPACE_FAULT << 1 | badge::SPACE_FAULT, 1 << 26] {
             assert_eq!(FaultBadge::from_word(other), None, "{other:#x}");
         }

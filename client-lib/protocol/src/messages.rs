@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -100,7 +100,7 @@ pub enum Request {
     /// owned is reclaimed when it has no other space.
     Unregister {
         /// The id [`Request::Register`] returned.
-        space: u8,
+        space: u16,
     },
     /// Administrator only: unmap every lazily freed vmalloc area now (like
     /// Linux's `vm_unmap_aliases`), make its addresses reusable and refund
@@ -301,7 +301,7 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Registration {
     /// The new space's id.
-    pub space: u8,
+    pub space: u16,
     /// The badge the space's threads' fault endpoint must carry (see
     /// [`crate::bootstrap::FaultBadge`]); the server accepts fault
     /// messages with it only while this registration lasts.
@@ -326,7 +326,7 @@ pub enum FaultKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct FaultReport {
     /// The faulting thread's space id.
-    pub space: u8,
+    pub space: u16,
     /// The address it touched (for exceptions: its instruction pointer).
     pub addr: u64,
     /// Its instruction pointer.

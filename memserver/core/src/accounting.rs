@@ -1,18 +1,18 @@
-//! Accounting: frames the server owns, what replicating the region costs
-//! each space, per-client usage against quotas, and the statistics snapshot.
+//! Accounting: frames the server owns, per-client usage against quotas,
+//! and the statistics snapshot.
 //! A charge that would pass a quota fails and changes nothing; a refund
 //! restores the record exactly (a record back at zero usage and the default
 //! quota is dropped, as if never made). Object quotas (frames, structures,
 //! areas) are charged per allocation through the [`Ledger`].
 
-use heapless::Vec;
+use alloc::vec::Vec;
 
 use crate::admin::Admin;
 use crate::backend::OpCounts;
-use crate::error::{Error, Limit};
+use crate::error::Error;
 use crate::ids::Badge;
 use crate::layout::PageSize;
-use crate::limits::{DEFAULT_QUOTA_BYTES, MAX_CLIENTS, MAX_SPACES};
+use crate::limits::DEFAULT_QUOTA_BYTES;
 use crate::quota::{Held, Ledger, Objects};
 
 /// Frames the server owns, by size.
@@ -36,15 +36,6 @@ impl FrameTally {
     }
 }
 
-/// What replicating the region costs one space.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SpaceCost {
-    /// Paging structures the server created in the space.
-    pub structures: u64,
-    /// Frame copies mapped in the space.
-    pub frame_copies: u64,
-}
-
 /// One client's usage and quota, in bytes of region memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientUsage {
@@ -63,10 +54,11 @@ pub struct ClientUsage {
     pub object_quota: Objects,
 }
 
-/// Usage and quota records of the clients, and who the administrator is.
+/// Usage and quota records of the clients (those not at the defaults, in
+/// badge order, as many as memory holds), and who the administrator is.
 pub(crate) struct Clients {
     admin: Badge,
-    records: Vec<ClientUsage, MAX_CLIENTS>,
+    records: Vec<ClientUsage>,
     ledger: Ledger,
 }
 
@@ -100,7 +92,8 @@ impl Clients {
 
     /// The record of `badge` (a fresh one if it has none).
     pub(crate) fn usage(&self, badge: Badge) -> ClientUsage {
-        self.records.iter().find(|r| r.badge == badge).copied().unwrap_or(ClientUsage {
+        let found = self.records.binary_search_by_key(&badge, |r| r.badge).ok();
+        found.and_then(|i| self.records.get(i)).copied().unwrap_or(ClientUsage {
             badge,
             used: 0,
             quota: self.default_quota(badge),
@@ -114,15 +107,20 @@ impl Clients {
             || record.quota != self.default_quota(record.badge)
             || record.objects != Objects::ZERO
             || record.object_quota != Objects::UNLIMITED;
-        match self.records.iter().position(|r| r.badge == record.badge) {
-            Some(i) if keep => {
+        match self.records.binary_search_by_key(&record.badge, |r| r.badge) {
+            Ok(i) if keep => {
                 if let Some(r) = self.records.get_mut(i) {
                     *r = record;
                 }
             }
-            Some(_) => self.records.retain(|r| r.badge != record.badge),
-            None if keep => self.records.push(record).map_err(|_| Error::LimitReached(Limit::Clients))?,
-            None => {}
+            Ok(i) => {
+                self.records.remove(i);
+            }
+            Err(i) if keep => {
+                self.records.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                self.records.insert(i, record);
+            }
+            Err(_) => {}
         }
         Ok(())
     }
@@ -216,8 +214,11 @@ pub struct Census {
     pub canonical_structures: usize,
     /// Pages mapped in the canonical table.
     pub canonical_leaves: usize,
-    /// Replication cost of each registered space, by space index.
-    pub spaces: [Option<SpaceCost>; MAX_SPACES],
+    /// Registered spaces.
+    pub spaces: usize,
+    /// Paging structures the server made in registered spaces, summed
+    /// over them.
+    pub space_structures: u64,
     /// Backend operations so far, by kind.
     pub ops: OpCounts,
     /// Faults repaired from the canonical table.
@@ -258,13 +259,17 @@ mod tests {
     }
 
     #[test]
-    fn running_out_of_records_is_a_limit() {
+    fn records_are_as_many_as_clients_and_found_by_badge() {
         let mut c = Clients::new(Badge(0));
-        for b in 1..=MAX_CLIENTS as u64 {
-            assert_eq!(c.charge(Badge(b), 1), Ok(()));
+        // Badges in an order that is not theirs: the records stay sorted.
+        for b in (1..=5000u64).map(|b| (b * 7919) % 5001) {
+            assert_eq!(c.charge(Badge(b), b), Ok(()));
         }
-        assert_eq!(c.charge(Badge(999), 1), Err(Error::LimitReached(Limit::Clients)));
-        assert_eq!(c.charge(Badge(1), 1), Ok(()), "existing records still grow");
+        assert_eq!(c.records().len(), 5000);
+        assert!(c.records().windows(2).all(|w| w[0].badge < w[1].badge));
+        assert_eq!(c.usage(Badge(4321)).used, 4321);
+        c.refund(Badge(4321), 4321);
+        assert_eq!((c.records().len(), c.usage(Badge(4321)).used), (4999, 0));
     }
 
     #[test]

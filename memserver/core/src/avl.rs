@@ -1,5 +1,6 @@
-//! An AVL map from `u64` keys to small values, of at most `N` entries, its
-//! nodes in an [`Arena`] (allocated as it grows). Each entry carries a `span` and each subtree the
+//! An AVL map from `u64` keys to small values, its nodes in an [`Arena`]
+//! (allocated as it grows, so its size is bounded by memory; a test may
+//! give a cap). Each entry carries a `span` and each subtree the
 //! largest span in it (Linux's `subtree_max_size` for vmap areas), so the
 //! lowest key whose span is at least `n` is found in O(log n). Insert,
 //! remove and lookups are O(log n) in the worst case. Running out of
@@ -23,7 +24,7 @@ struct Node<V> {
 /// Why an insert failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum InsertError {
-    /// The map holds `N` entries.
+    /// The map holds as many entries as its cap allows.
     Full,
     /// No memory for another entry.
     OutOfMemory,
@@ -39,16 +40,30 @@ pub(crate) struct Entry<'a, V> {
     pub(crate) val: &'a V,
 }
 
-/// The map: at most `N` entries.
-pub(crate) struct AvlMap<V, const N: usize> {
+/// The map.
+pub(crate) struct AvlMap<V> {
     nodes: Arena<Node<V>>,
     root: u32,
 }
 
-impl<V: Copy, const N: usize> AvlMap<V, N> {
-    /// An empty map.
+impl<V: Copy> AvlMap<V> {
+    /// An empty map bounded by memory alone.
     pub(crate) const fn new() -> Self {
-        Self { nodes: Arena::new(N), root: NIL }
+        Self::with_cap(usize::MAX)
+    }
+
+    /// An empty map of at most `cap` entries.
+    pub(crate) const fn with_cap(cap: usize) -> Self {
+        Self { nodes: Arena::new(cap), root: NIL }
+    }
+
+    /// Makes room for entries up to `total` in all, so that inserts up to
+    /// that many cannot fail for want of memory.
+    pub(crate) fn reserve_total(&mut self, total: usize) -> Result<(), InsertError> {
+        self.nodes.reserve(total.saturating_sub(self.len())).map_err(|e| match e {
+            ArenaError::Full => InsertError::Full,
+            ArenaError::OutOfMemory => InsertError::OutOfMemory,
+        })
     }
 
     fn n(&self, t: u32) -> Option<&Node<V>> {
@@ -139,11 +154,6 @@ impl<V: Copy, const N: usize> AvlMap<V, N> {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Whether no entry can be added.
-    pub(crate) fn is_full(&self) -> bool {
-        self.nodes.available() == 0
     }
 
     fn find(&self, key: u64) -> u32 {
@@ -306,7 +316,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    fn check_shape<V: Copy, const N: usize>(map: &AvlMap<V, N>, t: u32, lo: u64, hi: u64) -> (u8, u64) {
+    fn check_shape<V: Copy>(map: &AvlMap<V>, t: u32, lo: u64, hi: u64) -> (u8, u64) {
         let Some(n) = map.n(t) else { return (0, 0) };
         assert!(n.key >= lo && n.key <= hi, "order");
         let (hl, ml) = check_shape(map, n.left, lo, n.key.saturating_sub(1));
@@ -320,7 +330,7 @@ mod tests {
     proptest! {
         #[test]
         fn behaves_like_a_btreemap(ops in proptest::collection::vec((0u8..4, 0u64..64, 0u64..100), 1..200)) {
-            let mut map: AvlMap<u64, 48> = AvlMap::new();
+            let mut map: AvlMap<u64> = AvlMap::with_cap(48);
             let mut model = BTreeMap::new();
             for (op, key, span) in ops {
                 match op {
@@ -355,13 +365,12 @@ mod tests {
 
     #[test]
     fn values_can_be_changed_in_place() {
-        let mut map: AvlMap<u32, 4> = AvlMap::new();
+        let mut map: AvlMap<u32> = AvlMap::new();
         assert_eq!(map.insert(5, 1, 7), Ok(()));
         if let Some(v) = map.get_mut(5) {
             *v = 8;
         }
         assert_eq!(map.get(5).map(|e| *e.val), Some(8));
         assert!(map.get_mut(6).is_none());
-        assert!(!map.is_full());
     }
 }

@@ -18,7 +18,7 @@ use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, Pfn, SpaceId};
 use crate::layout::{Area, PageSize, VmallocAddr};
-use crate::limits::{MAX_PERCPU_ALLOCS, MAX_SPACES, MAX_VMALLOC_AREAS, MAX_VMEMMAP_RANGES};
+use crate::owners::Owners;
 use crate::percpu::PercpuOffset;
 use crate::populate::Access;
 use crate::quota::Objects;
@@ -58,14 +58,49 @@ pub enum FaultAction {
 /// The memory server behind the protocol.
 pub struct Dispatcher<B: Platform> {
     server: MemServer<B>,
-    /// The client badge each registered space belongs to.
-    owners: [Option<Badge>; MAX_SPACES],
-    /// How often each space id was registered: its fault badge's generation.
-    generations: [u32; MAX_SPACES],
+    /// The client each registered space belongs to, and each space id's
+    /// registration generation (its fault badge's).
+    owners: Owners,
     /// Real faults waiting for the administrator.
     reports: FaultReports,
     /// Whether the administrator must be told that reports wait.
     notice: bool,
+}
+
+/// How many of a client's holdings [`Dispatcher::reclaim`] lists at a time.
+const RECLAIM_BATCH: usize = 256;
+
+/// Up to [`RECLAIM_BATCH`] of `keys` (increasing) after `after`.
+fn batch_after<K: Copy + PartialOrd>(
+    keys: impl Iterator<Item = K>,
+    after: Option<K>,
+) -> heapless::Vec<K, RECLAIM_BATCH> {
+    let mut batch = heapless::Vec::new();
+    for key in keys.filter(|k| after.is_none_or(|a| *k > a)) {
+        if batch.push(key).is_err() {
+            break;
+        }
+    }
+    batch
+}
+
+/// Calls `free` on every key `batch` lists, a batch at a time, each batch
+/// listed after the last key of the one before: the list takes no memory
+/// however much a client holds.
+fn in_batches<B: Platform, K: Copy>(
+    server: &mut MemServer<B>,
+    batch: impl Fn(&MemServer<B>, Option<K>) -> heapless::Vec<K, RECLAIM_BATCH>,
+    mut free: impl FnMut(&mut MemServer<B>, K),
+) {
+    let mut after = None;
+    loop {
+        let keys = batch(server, after);
+        let Some(&last) = keys.last() else { break };
+        for key in keys {
+            free(server, key);
+        }
+        after = Some(last);
+    }
 }
 
 fn code(e: Error) -> ErrorCode {
@@ -89,8 +124,7 @@ impl<B: Platform> Dispatcher<B> {
     pub const fn new(backend: B, config: Config) -> Self {
         Dispatcher {
             server: MemServer::new(backend, config),
-            owners: [None; MAX_SPACES],
-            generations: [0; MAX_SPACES],
+            owners: Owners::new(),
             reports: FaultReports::new(),
             notice: false,
         }
@@ -143,7 +177,7 @@ impl<B: Platform> Dispatcher<B> {
     }
 
     fn registered(&self, caller: Badge) -> Result<(), ErrorCode> {
-        if self.owners.contains(&Some(caller)) {
+        if self.owners.has_space(caller) {
             Ok(())
         } else {
             Err(ErrorCode::NotRegistered)
@@ -181,13 +215,9 @@ impl<B: Platform> Dispatcher<B> {
                     return Err(ErrorCode::InvalidArgument);
                 }
                 let vspace = cap.ok_or(ErrorCode::InvalidArgument)?;
-                let space = self.register(&admin, Badge(client), quota, vspace).map_err(code)?;
+                let (space, generation) = self.register(&admin, Badge(client), quota, vspace).map_err(code)?;
                 *cap_use = CapUse::Kept;
-                let generation = self.generations.get_mut(space.index()).map_or(0, |g| {
-                    *g = g.wrapping_add(1);
-                    *g
-                });
-                let space = space.index() as u8;
+                let space = space.wire();
                 Ok(Reply::Space(Registration { space, fault_badge: FaultBadge::new(space, generation).word() }))
             }
             Request::Unregister { space } => {
@@ -195,8 +225,7 @@ impl<B: Platform> Dispatcher<B> {
                 let admin = admin?;
                 server.unregister_space(&admin, id).map_err(code)?;
                 self.reports.forget(id);
-                let owner = self.owners.get_mut(id.index()).and_then(Option::take);
-                if let Some(client) = owner.filter(|client| !self.owners.contains(&Some(*client))) {
+                if let Some((client, true)) = self.owners.remove(id) {
                     self.reclaim(&admin, client);
                 }
                 Ok(Reply::Done)
@@ -257,7 +286,16 @@ impl<B: Platform> Dispatcher<B> {
 
     /// Sets `client`'s quotas and registers `vspace` for it; on error the
     /// quotas are as before.
-    fn register(&mut self, admin: &Admin, client: Badge, quota: Quota, vspace: B::VSpace) -> Result<SpaceId, Error> {
+    /// Registers `vspace` for `client` with `quota`; gives the space and
+    /// its registration's generation.
+    fn register(
+        &mut self,
+        admin: &Admin,
+        client: Badge,
+        quota: Quota,
+        vspace: B::VSpace,
+    ) -> Result<(SpaceId, u32), Error> {
+        self.owners.reserve()?;
         let before = self.server.usage(client);
         let limit =
             Objects { frames: quota.frames.into(), structures: quota.structures.into(), areas: quota.areas.into() };
@@ -267,12 +305,7 @@ impl<B: Platform> Dispatcher<B> {
             .and_then(|()| self.server.set_object_quota(admin, client, limit))
             .and_then(|()| self.server.register_space(admin, vspace));
         match result {
-            Ok(space) => {
-                if let Some(owner) = self.owners.get_mut(space.index()) {
-                    *owner = Some(client);
-                }
-                Ok(space)
-            }
+            Ok(space) => Ok((space, self.owners.insert(space, client))),
             Err(e) => {
                 // Restoring what was there never needs a new record.
                 let _ = self.server.set_quota(admin, client, before.quota);
@@ -286,30 +319,30 @@ impl<B: Platform> Dispatcher<B> {
     /// unmaps it at once, and gives it the default quotas again.
     fn reclaim(&mut self, admin: &Admin, client: Badge) {
         let server = &mut self.server;
-        let mut areas: heapless::Vec<VmallocAddr, MAX_VMALLOC_AREAS> = heapless::Vec::new();
-        let mut allocs: heapless::Vec<PercpuOffset, MAX_PERCPU_ALLOCS> = heapless::Vec::new();
-        let mut ranges: heapless::Vec<(Pfn, u64), MAX_VMEMMAP_RANGES> = heapless::Vec::new();
-        // Each list has room for all the server can hold of its kind (and
-        // `collect` would panic where `push` only refuses).
-        for a in server.vmalloc_areas().filter(|a| a.owner == client && !a.lazy) {
-            let _ = areas.push(a.start);
-        }
-        for a in server.percpu_allocations().filter(|a| a.owner == client) {
-            let _ = allocs.push(a.offset);
-        }
-        for r in server.vmemmap_ranges().filter(|r| r.owner == client) {
-            let _ = ranges.push((r.start, r.pages));
-        }
         // Each was just listed as the client's own, so each free succeeds.
-        for addr in areas {
-            let _ = server.vfree(client, addr);
-        }
-        for offset in allocs {
-            let _ = server.percpu_free(client, offset);
-        }
-        for (start, pages) in ranges {
-            let _ = server.vmemmap_depopulate(client, start, pages);
-        }
+        in_batches(
+            server,
+            |s, after| {
+                batch_after(s.vmalloc_areas().filter(|a| a.owner == client && !a.lazy).map(|a| a.start.get()), after)
+            },
+            |s, addr| {
+                let _ = VmallocAddr::new(addr).map(|addr| s.vfree(client, addr));
+            },
+        );
+        in_batches(
+            server,
+            |s, after| batch_after(s.percpu_allocations().filter(|a| a.owner == client).map(|a| a.offset), after),
+            |s, offset| {
+                let _ = s.percpu_free(client, offset);
+            },
+        );
+        in_batches(
+            server,
+            |s, after| batch_after(s.vmemmap_ranges().filter(|r| r.owner == client).map(|r| (r.start, r.pages)), after),
+            |s, (start, pages)| {
+                let _ = s.vmemmap_depopulate(client, start, pages);
+            },
+        );
         server.purge(admin);
         server.reset_quotas(admin, client);
     }
@@ -318,12 +351,11 @@ impl<B: Platform> Dispatcher<B> {
     pub fn stats(&self) -> Stats {
         let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
-        let spaces = census.spaces.iter().flatten();
         Stats {
             missed_syncs: census.missed_syncs,
-            spaces: spaces.clone().count() as u32,
+            spaces: census.spaces as u32,
             frames: census.frames.small + census.frames.large,
-            structures: spaces.map(|cost| cost.structures).sum(),
+            structures: census.space_structures,
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
             free_slots: self.server.region().backend().free_slots(),
@@ -346,7 +378,7 @@ impl<B: Platform> Dispatcher<B> {
         else {
             return FaultAction::Dropped;
         };
-        let space = id.index() as u8;
+        let space = id.wire();
         let report = match fault {
             KernelFault::Vm { ip, addr, access } => {
                 let kind = match self.server.handle_fault(id, addr, access) {
@@ -368,8 +400,8 @@ impl<B: Platform> Dispatcher<B> {
     fn registered_space(&self, badge: u64) -> Option<SpaceId> {
         let claimed = FaultBadge::from_word(badge)?;
         let id = SpaceId::new(claimed.space().into())?;
-        let current = FaultBadge::new(claimed.space(), *self.generations.get(id.index())?);
-        (self.owners.get(id.index())?.is_some() && current == claimed).then_some(id)
+        let current = FaultBadge::new(claimed.space(), self.owners.current(id)?);
+        (current == claimed).then_some(id)
     }
 
     /// Whether the administrator must be told, now, that fault reports

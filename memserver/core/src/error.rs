@@ -13,29 +13,18 @@ pub enum BackendError {
     Rejected(u8),
 }
 
-/// A fixed capacity of the server (see [`crate::limits`]).
+/// A fixed bound of the server (see [`crate::limits`]): set by the
+/// protocol or by what one request may do, never by a table's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
-    /// [`crate::limits::MAX_SPACES`].
+    /// [`crate::SpaceId::COUNT`]: the ids a fault badge carries.
     Spaces,
-    /// [`crate::limits::MAX_TABLES`].
-    Tables,
-    /// [`crate::limits::MAX_LEAVES`].
-    Leaves,
     /// [`crate::limits::MAX_PAGES_PER_OP`].
     PagesPerOp,
-    /// [`crate::limits::MAX_VMALLOC_AREAS`].
-    VmallocAreas,
     /// [`crate::limits::MAX_VMAP_FRAMES`].
     VmapFrames,
-    /// [`crate::limits::MAX_VMEMMAP_RANGES`].
-    VmemmapRanges,
-    /// [`crate::limits::MAX_PERCPU_CHUNKS`].
+    /// Percpu offsets are 32 bits on the wire: no chunk beyond them.
     PercpuChunks,
-    /// [`crate::limits::MAX_PERCPU_ALLOCS`].
-    PercpuAllocs,
-    /// [`crate::limits::MAX_CLIENTS`].
-    Clients,
 }
 
 /// Why a request failed.

@@ -3,32 +3,34 @@
 //! finds its space's queue full is dropped and counted in the next report
 //! of that space the administrator takes. A space whose threads fault
 //! without end, or whose client forges faults, so loses only its own
-//! reports, and never silently.
+//! reports, and never silently. Only spaces with waiting reports have a
+//! queue, so the memory is that of the reports waiting; a report that
+//! finds no memory for a new queue is counted and that count rides on the
+//! next report taken.
 
 use crate::ids::SpaceId;
-use crate::limits::{MAX_SPACES, REPORTS_PER_SPACE};
+use crate::limits::REPORTS_PER_SPACE;
+use alloc::vec::Vec;
 use heapless::Deque;
 use memserver_protocol::FaultReport;
 
-/// One space's waiting reports.
+/// One space's waiting reports (never empty while it is kept).
 struct Queue {
+    space: SpaceId,
     reports: Deque<FaultReport, REPORTS_PER_SPACE>,
     /// Reports dropped since one was last taken.
     dropped: u32,
 }
 
-impl Queue {
-    const fn new() -> Queue {
-        Queue { reports: Deque::new(), dropped: 0 }
-    }
-}
-
-/// The waiting reports of every space.
+/// The waiting reports, by space.
 pub struct FaultReports {
-    queues: [Queue; MAX_SPACES],
-    /// The space whose queue [`FaultReports::take`] looks at first, so
-    /// taking goes round the spaces.
-    next: usize,
+    /// Queues of the spaces with waiting reports, in id order.
+    queues: Vec<Queue>,
+    /// The space [`FaultReports::take`] looks at first, so taking goes
+    /// round the spaces.
+    next: SpaceId,
+    /// Reports dropped for want of memory for their space's queue.
+    unqueued: u32,
 }
 
 impl Default for FaultReports {
@@ -40,13 +42,24 @@ impl Default for FaultReports {
 impl FaultReports {
     /// No reports.
     pub const fn new() -> FaultReports {
-        FaultReports { queues: [const { Queue::new() }; MAX_SPACES], next: 0 }
+        FaultReports { queues: Vec::new(), next: SpaceId::FIRST, unqueued: 0 }
     }
 
     /// Queues `report` of space `id`, or drops and counts it if the space's
     /// queue is full.
     pub fn push(&mut self, id: SpaceId, report: FaultReport) {
-        if let Some(queue) = self.queues.get_mut(id.index()) {
+        let at = match self.queues.binary_search_by_key(&id, |q| q.space) {
+            Ok(at) => at,
+            Err(at) => {
+                if self.queues.try_reserve(1).is_err() {
+                    self.unqueued = self.unqueued.saturating_add(1);
+                    return;
+                }
+                self.queues.insert(at, Queue { space: id, reports: Deque::new(), dropped: 0 });
+                at
+            }
+        };
+        if let Some(queue) = self.queues.get_mut(at) {
             if queue.reports.push_back(report).is_err() {
                 queue.dropped = queue.dropped.saturating_add(1);
             }
@@ -56,27 +69,27 @@ impl FaultReports {
     /// The oldest report of the next space that has one, with the reports
     /// of that space dropped since one was last taken.
     pub fn take(&mut self) -> Option<FaultReport> {
-        let start = self.next;
-        for i in (0..MAX_SPACES).map(|k| (start + k) % MAX_SPACES) {
-            let Some(queue) = self.queues.get_mut(i) else { continue };
-            if let Some(mut report) = queue.reports.pop_front() {
-                report.dropped = core::mem::take(&mut queue.dropped);
-                self.next = (i + 1) % MAX_SPACES;
-                return Some(report);
-            }
+        let at = self.queues.iter().position(|q| q.space >= self.next).unwrap_or(0);
+        let queue = self.queues.get_mut(at)?;
+        let mut report = queue.reports.pop_front()?;
+        report.dropped = core::mem::take(&mut queue.dropped).saturating_add(core::mem::take(&mut self.unqueued));
+        let space = queue.space;
+        if queue.reports.is_empty() {
+            self.queues.remove(at);
         }
-        None
+        self.next = SpaceId::new(space.index() + 1).unwrap_or(SpaceId::FIRST);
+        Some(report)
     }
 
     /// Whether any report waits.
     pub fn pending(&self) -> bool {
-        self.queues.iter().any(|q| !q.reports.is_empty())
+        !self.queues.is_empty()
     }
 
     /// Forgets the reports of space `id` (it was unregistered).
     pub fn forget(&mut self, id: SpaceId) {
-        if let Some(queue) = self.queues.get_mut(id.index()) {
-            *queue = Queue::new();
+        if let Ok(at) = self.queues.binary_search_by_key(&id, |q| q.space) {
+            self.queues.remove(at);
         }
     }
 }
@@ -87,11 +100,11 @@ mod tests {
     use memserver_protocol::FaultKind;
     use std::vec::Vec;
 
-    fn report(space: u8, addr: u64) -> FaultReport {
+    fn report(space: u16, addr: u64) -> FaultReport {
         FaultReport { space, addr, ip: 0x20_0000, kind: FaultKind::UnmappedRead, dropped: 0 }
     }
 
-    fn id(space: u8) -> SpaceId {
+    fn id(space: u16) -> SpaceId {
         SpaceId::new(space.into()).unwrap()
     }
 
@@ -118,6 +131,18 @@ mod tests {
     }
 
     #[test]
+    fn queues_are_kept_only_for_spaces_with_reports_at_any_space_id() {
+        let mut r = FaultReports::new();
+        for space in [4095, 17, 8191] {
+            r.push(id(space), report(space, 1));
+        }
+        assert_eq!(r.queues.len(), 3);
+        let order: Vec<u16> = (0..3).filter_map(|_| r.take()).map(|t| t.space).collect();
+        assert_eq!(order, [17, 4095, 8191]);
+        assert!(r.queues.is_empty() && !r.pending());
+    }
+
+    #[test]
     fn taking_goes_round_the_spaces_and_forgetting_clears_one() {
         let mut r = FaultReports::new();
         for space in [1, 2] {
@@ -125,7 +150,7 @@ mod tests {
                 r.push(id(space), report(space, addr));
             }
         }
-        let order: Vec<u8> = (0..4).filter_map(|_| r.take()).map(|t| t.space).collect();
+        let order: Vec<u16> = (0..4).filter_map(|_| r.take()).map(|t| t.space).collect();
         assert_eq!(order, [1, 2, 1, 2]);
         r.forget(id(2));
         assert_eq!(r.take().map(|t| (t.space, t.addr)), Some((1, 2)));

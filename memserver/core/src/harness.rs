@@ -48,7 +48,6 @@ use crate::host_backend::HostBackend;
 use crate::ids::Badge;
 use crate::invariant::{self, snapshot};
 use crate::layout::{Area, DESCRIPTOR_SIZE, LARGE_PAGE_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
-use crate::limits::{MAX_PERCPU_CPUS, MAX_SPACES};
 use crate::populate::Access;
 use crate::server::Config;
 use crate::sim::Sim;
@@ -60,7 +59,11 @@ pub const ADMIN: Badge = Badge(0);
 /// badges fit one byte of a register request.
 const CALLERS: [Badge; 4] = [ADMIN, Badge(1), Badge(2), Badge(3)];
 
-/// A session: the CPUs the server serves (1 + `cpus` mod `MAX_PERCPU_CPUS`) and
+/// CPUs a session's server may serve, at most: enough for percpu chunks of
+/// several sizes.
+const SESSION_CPUS: usize = 8;
+
+/// A session: the CPUs the server serves (1 + `cpus` mod `SESSION_CPUS`) and
 /// its steps.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -205,7 +208,7 @@ pub enum Step {
     /// The administrator registers a new VSpace for a client, with quotas.
     Register(Client, Quotas),
     /// The administrator unregisters a space.
-    Unregister(Pick<u8>),
+    Unregister(Pick<u16>),
     /// A vmalloc.
     Vmalloc(Client, Size, bool),
     /// A vfree of an area.
@@ -239,7 +242,7 @@ pub enum Step {
     Query(Client, Option<Place>),
     /// A VM fault in a space at an address, a write if the first `true`,
     /// with a capability (which no kernel fault message has) if the second.
-    Fault(Pick<u8>, Place, bool, bool),
+    Fault(Pick<u16>, Place, bool, bool),
     /// A message of raw bytes from caller `caller` mod 4 (0: the
     /// administrator), with a new VSpace capability if `cap`.
     Raw {
@@ -255,9 +258,9 @@ pub enum Step {
 /// What a session made so far, for steps to aim at.
 #[derive(Default)]
 struct Made {
-    spaces: Vec<u8>,
+    spaces: Vec<u16>,
     /// The fault badge of each space id's latest registration.
-    fault_badges: Vec<(u8, u64)>,
+    fault_badges: Vec<(u16, u64)>,
     /// Every vmalloc area, freed or not.
     areas: Vec<u64>,
     /// Areas not freed yet, with their owners.
@@ -278,7 +281,7 @@ fn choose<T: Copy>(pick: Pick<T>, made: &[T], fallback: T) -> T {
 impl Made {
     /// The fault badge of `space`'s latest registration (generation 0 if it
     /// was never registered).
-    fn fault_badge(&self, space: u8) -> u64 {
+    fn fault_badge(&self, space: u16) -> u64 {
         let latest = self.fault_badges.iter().rev().find(|(s, _)| *s == space);
         latest.map_or(FaultBadge::new(space, 0).word(), |&(_, badge)| badge)
     }
@@ -488,7 +491,7 @@ pub fn session_on<B: HostBackend>(data: &[u8]) {
 /// Serves a session in the byte format of raw messages and faults,
 /// checking every promise after every step.
 ///
-/// The first byte chooses the number of CPUs (1 + byte mod `MAX_PERCPU_CPUS`).
+/// The first byte chooses the number of CPUs (1 + byte mod `SESSION_CPUS`).
 /// Each step then starts with a byte `h`. With bit 7 clear it is a message
 /// from caller `h & 3` (0 is the administrator), carrying a new VSpace if
 /// bit 2 is set; the next byte counts the message bytes that follow. With
@@ -514,7 +517,7 @@ pub fn raw_session_on<B: HostBackend>(data: &[u8]) {
         } else {
             let space = next();
             let addr = le_u64(&[(); 8].map(|()| next()));
-            Step::Fault(Pick::Any(space), Place::Any(addr), h & 1 != 0, h & 2 != 0)
+            Step::Fault(Pick::Any(space.into()), Place::Any(addr), h & 1 != 0, h & 2 != 0)
         });
     }
     run::<B>(&Session { cpus, steps });
@@ -523,7 +526,7 @@ pub fn raw_session_on<B: HostBackend>(data: &[u8]) {
 /// Serves `session`, checking every promise after every step, then
 /// unregisters every space and checks that everything is back.
 fn run<B: HostBackend>(session: &Session) {
-    let cpus = 1 + usize::from(session.cpus) % MAX_PERCPU_CPUS;
+    let cpus = 1 + usize::from(session.cpus) % SESSION_CPUS;
     let steps = &session.steps;
     let mut driver = Driver::<B>::new(cpus);
     let start = (driver.d.server().census(), driver.d.server().region().backend().held());
@@ -600,7 +603,8 @@ fn tear_down<B: HostBackend>(driver: &mut Driver<B>) {
     for point in [Point::Retype, Point::Copy, Point::Map] {
         driver.apply(&Step::InjectFailure(point, 0));
     }
-    for space in 0..MAX_SPACES as u8 {
+    let spaces: Vec<u16> = driver.d.server().region().space_ids().map(|id| id.wire()).collect();
+    for space in spaces {
         driver.apply(&Step::Unregister(Pick::Any(space)));
     }
     driver.apply(&Step::Purge);

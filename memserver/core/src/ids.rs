@@ -3,37 +3,44 @@
 //! so a held value is always valid.
 
 use crate::layout::{Area, DESCRIPTOR_SIZE};
-use crate::limits::{MAX_PERCPU_CPUS, MAX_SPACES};
+use memserver_protocol::bootstrap::FaultBadge;
 
 /// A registered address space: an index into the server's registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SpaceId(u8);
+pub struct SpaceId(u16);
 
 impl SpaceId {
-    /// The id with registry index `index`, if below [`MAX_SPACES`].
+    /// Ids there can be: as many as a fault badge names
+    /// ([`FaultBadge::SPACES`], twice seL4 x86-64's 4,096 ASIDs).
+    pub const COUNT: usize = FaultBadge::SPACES;
+
+    /// The first id.
+    pub const FIRST: SpaceId = SpaceId(0);
+
+    /// The id with registry index `index`, if below [`SpaceId::COUNT`].
     pub fn new(index: usize) -> Option<Self> {
-        (index < MAX_SPACES).then_some(Self(index as u8))
+        (index < Self::COUNT).then_some(Self(index as u16))
     }
 
-    /// The registry index, always below [`MAX_SPACES`].
+    /// The registry index, always below [`SpaceId::COUNT`].
     pub const fn index(self) -> usize {
         self.0 as usize
     }
 
-    /// This space's bit in a space set.
-    pub(crate) const fn bit(self) -> u32 {
-        1 << self.0
+    /// The id as the wire carries it.
+    pub const fn wire(self) -> u16 {
+        self.0
     }
 }
 
-/// A CPU, below [`MAX_PERCPU_CPUS`] (the configured count is checked where used).
+/// A CPU (the count the server serves is checked where used).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CpuId(u16);
 
 impl CpuId {
-    /// The CPU with number `n`, if below [`MAX_PERCPU_CPUS`].
+    /// The CPU with number `n`, if it fits the id.
     pub fn new(n: usize) -> Option<Self> {
-        (n < MAX_PERCPU_CPUS).then_some(Self(n as u16))
+        u16::try_from(n).ok().map(Self)
     }
 
     /// The CPU number.
@@ -71,9 +78,9 @@ mod tests {
 
     #[test]
     fn constructors_check_ranges() {
-        assert!(SpaceId::new(MAX_SPACES).is_none());
-        assert_eq!(SpaceId::new(3).map(SpaceId::bit), Some(8));
-        assert!(CpuId::new(MAX_PERCPU_CPUS).is_none());
+        assert!(SpaceId::new(SpaceId::COUNT).is_none());
+        assert_eq!(SpaceId::new(4095).map(SpaceId::wire), Some(4095));
+        assert!(CpuId::new(1 << 16).is_none());
         assert_eq!(CpuId::new(1).map(CpuId::index), Some(1));
         assert!(Pfn::new(MAX_PFN).is_none());
         assert_eq!(Pfn::new(MAX_PFN - 1).map(Pfn::get), Some(MAX_PFN - 1));

@@ -23,7 +23,7 @@ use crate::accounting::{Census, ClientUsage};
 use crate::backend::{OpCounts, Rights};
 use crate::host_backend::HostBackend;
 use crate::ids::SpaceId;
-use crate::layout::{Area, Level, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
+use crate::layout::{Area, Level, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::percpu::PercpuAlloc;
 use crate::populate::Leaf;
 use crate::server::MemServer;
@@ -140,15 +140,6 @@ pub enum SimViolation {
         /// The VSpace.
         vspace: SimVSpace,
     },
-    /// A leaf's set of spaces it is installed in is not the registered set.
-    InstalledIn {
-        /// The leaf's address.
-        addr: RegionAddr,
-        /// The registered spaces (bit mask).
-        expected: u32,
-        /// The leaf's record (bit mask).
-        found: u32,
-    },
     /// The server's frame tally (small, large) is not the live frames.
     FrameTally {
         /// The tally.
@@ -247,11 +238,9 @@ pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), SimViolation> {
         .leaves()
         .map(|l| (l.addr.get(), SimMapping { frame: l.frame, size: l.size, writable: l.rights == Rights::ReadWrite }))
         .collect();
-    let mut registered_mask = 0u32;
     let mut registered = Vec::new();
     for id in region.space_ids() {
         let vspace = region.vspace(id).ok_or(SimViolation::NoHandle { space: id })?;
-        registered_mask |= 1 << id.index();
         registered.push(vspace);
         let found = sim.region_leaves(vspace);
         if let Some((addr, expected, found)) = first_difference(&found, &expected) {
@@ -262,7 +251,7 @@ pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), SimViolation> {
             return Err(SimViolation::StructureCount { space: id, expected, found });
         }
         for s in canonical.structures() {
-            let held = s.replicas.get(id.index()).copied().flatten().is_some();
+            let held = s.replica(id).is_some();
             if !held || !sim.has_structure(vspace, s.level, s.base) {
                 return Err(SimViolation::MissingStructure { space: id, level: s.level, base: s.base });
             }
@@ -272,9 +261,6 @@ pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), SimViolation> {
         if !sim.region_leaves(vspace).is_empty() || sim.structure_count(vspace) != 0 {
             return Err(SimViolation::Unregistered { vspace });
         }
-    }
-    if let Some(l) = canonical.leaves().find(|l| l.mapped_mask() != registered_mask) {
-        return Err(SimViolation::InstalledIn { addr: l.addr, expected: registered_mask, found: l.mapped_mask() });
     }
     let frames = region.frames();
     let tally = (frames.small as usize, frames.large as usize);

@@ -39,6 +39,7 @@ pub mod ids;
 pub mod invariant;
 pub mod layout;
 pub mod limits;
+mod owners;
 pub mod percpu;
 pub mod populate;
 pub mod quota;
@@ -48,7 +49,7 @@ pub mod sim;
 pub mod vmalloc;
 pub mod vmemmap;
 
-pub use accounting::{Census, ClientUsage, FrameTally, SpaceCost};
+pub use accounting::{Census, ClientUsage, FrameTally};
 pub use admin::Admin;
 pub use arena::{Arena, ArenaError};
 pub use backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};

@@ -1,7 +1,8 @@
 //! percpu: per-CPU allocations. A chunk holds one unit of
 //! [`PERCPU_UNIT_SIZE`] bytes for each configured CPU, chunk `c` at
-//! `percpu start + c * CHUNK_STRIDE` (room for [`MAX_PERCPU_CPUS`] units), unit `u`
-//! of it `u * PERCPU_UNIT_SIZE` further. An offset names the same place in
+//! `percpu start + c * stride` (the stride is the units of every CPU the
+//! server serves, as many as the kernel booted), unit `u` of it
+//! `u * PERCPU_UNIT_SIZE` further. An offset names the same place in
 //! every unit of its chunk. What an offset is and where CPU `u`'s copy of
 //! it lies are defined once, by the protocol's [`PercpuLayout`], which the
 //! server announces to clients: this allocator makes its offsets, maps its
@@ -10,7 +11,8 @@
 //!
 //! The first chunk is populated at start-up and kept; further chunks are
 //! created and populated when no chunk has room, and depopulated when their
-//! last allocation is freed. Only the owner may free an allocation.
+//! last allocation is freed: their number is bounded by memory and by the
+//! 32-bit offsets of the wire. Only the owner may free an allocation.
 
 use crate::accounting::Clients;
 use crate::avl::AvlMap;
@@ -18,18 +20,14 @@ use crate::backend::Backend;
 use crate::error::{Error, Limit};
 use crate::ids::{Badge, CpuId};
 use crate::layout::{Area, PageSize, PercpuAddr, RegionAddr, PAGE_SIZE};
-use crate::limits::{MAX_PERCPU_ALLOCS, MAX_PERCPU_CHUNKS, MAX_PERCPU_CPUS, PERCPU_GRANULE, PERCPU_UNIT_SIZE};
+use crate::limits::{PERCPU_GRANULE, PERCPU_UNIT_SIZE};
 use crate::populate::{pages_of, Contiguous, Prune, Region};
+use alloc::vec::Vec;
 use memserver_protocol::PercpuLayout;
 
 /// Granules in one unit.
 const GRANULES: usize = (PERCPU_UNIT_SIZE / PERCPU_GRANULE) as usize;
 const WORDS: usize = GRANULES.div_ceil(64);
-/// Address distance between chunks: room for every possible CPU's unit.
-const CHUNK_STRIDE: u64 = MAX_PERCPU_CPUS as u64 * PERCPU_UNIT_SIZE;
-
-const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= Area::Percpu.size());
-const _: () = assert!(CHUNK_STRIDE * MAX_PERCPU_CHUNKS as u64 <= u32::MAX as u64, "offsets are u32 on the wire");
 
 /// A percpu allocation: the same offset in every unit of its chunk, as
 /// [`PercpuLayout`] defines it.
@@ -109,20 +107,21 @@ impl Chunk {
 /// The percpu allocator.
 pub(crate) struct Percpu {
     cpus: usize,
-    chunks: [Option<Chunk>; MAX_PERCPU_CHUNKS],
-    allocs: AvlMap<AllocRecord, MAX_PERCPU_ALLOCS>,
+    /// Chunks by index; `None` for one depopulated (its index is reused).
+    chunks: Vec<Option<Chunk>>,
+    allocs: AvlMap<AllocRecord>,
 }
 
 impl Percpu {
     /// The allocator for `cpus` CPUs, with no chunk yet: see
     /// [`Percpu::start`].
     pub(crate) const fn new(cpus: usize) -> Self {
-        Self { cpus, chunks: [None; MAX_PERCPU_CHUNKS], allocs: AvlMap::new() }
+        Self { cpus, chunks: Vec::new(), allocs: AvlMap::new() }
     }
 
     /// Check the CPU count and populate the first chunk (once).
     pub(crate) fn start<B: Backend>(&mut self, region: &mut Region<B>) -> Result<(), Error> {
-        if self.cpus == 0 || self.cpus > MAX_PERCPU_CPUS {
+        if self.cpus == 0 || self.cpus > usize::from(u16::MAX) {
             return Err(Error::InvalidArgument);
         }
         match self.chunks.first() {
@@ -136,8 +135,8 @@ impl Percpu {
         PercpuLayout {
             start: Area::Percpu.start(),
             unit_size: PERCPU_UNIT_SIZE,
-            chunk_stride: CHUNK_STRIDE,
-            // `start` refuses more than MAX_PERCPU_CPUS.
+            chunk_stride: self.cpus as u64 * PERCPU_UNIT_SIZE,
+            // `start` refuses more than u16::MAX.
             cpus: self.cpus as u16,
         }
     }
@@ -167,9 +166,16 @@ impl Percpu {
     fn populate_chunk<B: Backend>(&mut self, region: &mut Region<B>, index: usize) -> Result<(), Error> {
         let start = self.chunk_start(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
         let len = self.chunk_len();
-        let slot = self.chunks.get_mut(index).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
+        if index >= self.chunks.len() {
+            self.chunks.try_reserve(index + 1 - self.chunks.len()).map_err(|_| Error::OutOfMemory)?;
+        }
         region.map(&mut Contiguous::fresh(start, len, PageSize::Small))?;
-        *slot = Some(Chunk::EMPTY);
+        if index >= self.chunks.len() {
+            self.chunks.resize(index + 1, None);
+        }
+        if let Some(slot) = self.chunks.get_mut(index) {
+            *slot = Some(Chunk::EMPTY);
+        }
         Ok(())
     }
 
@@ -179,6 +185,9 @@ impl Percpu {
         }
         if let Some(slot) = self.chunks.get_mut(index) {
             *slot = None;
+        }
+        while self.chunks.last().is_some_and(Option::is_none) {
+            self.chunks.pop();
         }
     }
 
@@ -195,9 +204,7 @@ impl Percpu {
         if size == 0 || size > PERCPU_UNIT_SIZE || !align.is_power_of_two() || align > PAGE_SIZE {
             return Err(Error::InvalidArgument);
         }
-        if self.allocs.is_full() {
-            return Err(Error::LimitReached(Limit::PercpuAllocs));
-        }
+        self.allocs.reserve_total(self.allocs.len() + 1).map_err(|_| Error::OutOfMemory)?;
         let count = size.div_ceil(PERCPU_GRANULE) as usize;
         let align_granules = (align.max(PERCPU_GRANULE) / PERCPU_GRANULE) as usize;
         let charge = size * self.cpus as u64;
@@ -212,7 +219,7 @@ impl Percpu {
         if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
             chunk.set(granule, count, true);
         }
-        // Capacity was checked above and offsets of live allocations differ.
+        // Room was made above and offsets of live allocations differ.
         let _ = self.allocs.insert(offset.0.into(), count as u64 * PERCPU_GRANULE, AllocRecord { size, owner });
         Ok(offset)
     }
@@ -229,7 +236,7 @@ impl Percpu {
         let found = self.chunks.iter().enumerate().find_map(|(i, c)| c.as_ref()?.find(count, align).map(|g| (i, g)));
         let (index, granule) = match found {
             Some(place) => place,
-            None => (self.chunks.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::PercpuChunks))?, 0),
+            None => (self.chunks.iter().position(Option::is_none).unwrap_or(self.chunks.len()), 0),
         };
         let offset = self.offset(index, granule).ok_or(Error::LimitReached(Limit::PercpuChunks))?;
         if found.is_none() {
@@ -323,11 +330,14 @@ mod tests {
     fn offsets_name_one_place_per_unit_and_chunks_lie_a_stride_apart() {
         let p = Percpu::new(4);
         let off = p.offset(2, 3).unwrap();
-        assert_eq!(off.get() as u64, 2 * CHUNK_STRIDE + 3 * PERCPU_GRANULE);
+        let stride = 4 * PERCPU_UNIT_SIZE;
+        assert_eq!(off.get() as u64, 2 * stride + 3 * PERCPU_GRANULE);
         assert_eq!(p.place(off), (2, 3));
         let chunk_start = |i| p.chunk_start(i).map(RegionAddr::get);
-        assert_eq!(chunk_start(1), Some(Area::Percpu.start() + CHUNK_STRIDE));
-        assert!(p.chunk_start(MAX_PERCPU_CHUNKS - 1).is_some());
+        assert_eq!(chunk_start(1), Some(Area::Percpu.start() + stride));
+        let last = (u64::from(u32::MAX) + 1) / stride - 1;
+        assert!(p.chunk_start(last as usize).is_some());
+        assert_eq!(p.chunk_start(last as usize + 1), None, "offsets are 32 bits");
         assert_eq!(p.offset(0, GRANULES), None, "past the unit");
     }
 }

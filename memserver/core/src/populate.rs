@@ -21,18 +21,16 @@
 mod host;
 mod table;
 
-use heapless::Vec;
-
 #[cfg(feature = "sim")]
 pub use host::HostTable;
 pub use table::{FrameKind, Leaf, Leaves, Mark, Prune, Structure, Table};
 
-use crate::accounting::{FrameTally, SpaceCost};
+use crate::accounting::FrameTally;
 use crate::backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
 use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::SpaceId;
 use crate::layout::{Level, LevelMask, PageSize, RegionAddr};
-use crate::limits::{MAX_PAGES_PER_OP, MAX_SPACES};
+use crate::limits::MAX_PAGES_PER_OP;
 use memserver_protocol::{ErrorCode, FailurePoint};
 
 /// Where the frame of a page to map comes from.
@@ -119,12 +117,14 @@ pub enum Access {
     Write,
 }
 
-/// The backend with its operation counters and frame tally: every call is
-/// counted here, in one place.
+/// The backend with its operation counters and frame and structure
+/// tallies: every call is counted here, in one place.
 struct Mmu<B> {
     backend: B,
     counts: OpCounts,
     frames: FrameTally,
+    /// Structures made in registered spaces and not deleted.
+    structures: u64,
 }
 
 impl<B: Backend> Mmu<B> {
@@ -154,12 +154,15 @@ impl<B: Backend> Mmu<B> {
         addr: RegionAddr,
     ) -> Result<B::Structure, BackendError> {
         self.counts.record(OpKind::CreateStructure);
-        self.backend.create_structure(space, level, addr)
+        let structure = self.backend.create_structure(space, level, addr)?;
+        self.structures += 1;
+        Ok(structure)
     }
 
     fn delete_structure(&mut self, space: SpaceRef<B::VSpace>, structure: B::Structure) {
         self.counts.record(OpKind::DeleteStructure);
         self.backend.delete_structure(space, structure);
+        self.structures = self.structures.saturating_sub(1);
     }
 
     fn map_frame(&mut self, space: SpaceRef<B::VSpace>, leaf: &Leaf<B::Frame>) -> Result<(), BackendError> {
@@ -173,12 +176,35 @@ impl<B: Backend> Mmu<B> {
     }
 }
 
+/// Which copies of the pages of an unmap exist: in every registered
+/// space (between requests, always), or, while a failed sync is undone,
+/// in the spaces it finished (those below a registry index) and, in the
+/// space at that index, the pages it had installed before it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reach {
+    spaces_below: usize,
+    pages_in_next: usize,
+}
+
+impl Reach {
+    const ALL: Reach = Reach { spaces_below: usize::MAX, pages_in_next: 0 };
+
+    /// Whether the page at `position` in the unmap is installed in the
+    /// space of registry index `space`.
+    fn holds(self, space: usize, position: usize) -> bool {
+        space < self.spaces_below || (space == self.spaces_below && position < self.pages_in_next)
+    }
+}
+
 /// The canonical kernel region, the registry of spaces that replicate it,
 /// and the backend that installs it.
 pub struct Region<B: Backend> {
     mmu: Mmu<B>,
     table: Table<B::Frame, B::Structure>,
-    spaces: [Option<B::VSpace>; MAX_SPACES],
+    /// Registered spaces by index (a freed index is reused first), grown
+    /// as spaces register.
+    spaces: alloc::vec::Vec<Option<B::VSpace>>,
+    registered: usize,
     missed_syncs: u64,
 }
 
@@ -186,9 +212,10 @@ impl<B: Backend> Region<B> {
     /// An empty region with no space registered.
     pub(crate) const fn new(backend: B) -> Self {
         Self {
-            mmu: Mmu { backend, counts: OpCounts::new(), frames: FrameTally::ZERO },
+            mmu: Mmu { backend, counts: OpCounts::new(), frames: FrameTally::ZERO, structures: 0 },
             table: Table::new(),
-            spaces: [None; MAX_SPACES],
+            spaces: alloc::vec::Vec::new(),
+            registered: 0,
             missed_syncs: 0,
         }
     }
@@ -213,6 +240,17 @@ impl<B: Backend> Region<B> {
         self.mmu.frames
     }
 
+    /// Paging structures the server made in registered spaces (every
+    /// canonical structure once per space).
+    pub fn space_structures(&self) -> u64 {
+        self.mmu.structures
+    }
+
+    /// Registered spaces.
+    pub fn space_count(&self) -> usize {
+        self.registered
+    }
+
     /// Faults repaired from the canonical table: syncs that were missed. The
     /// eager path keeps this at 0.
     pub fn missed_syncs(&self) -> u64 {
@@ -233,30 +271,9 @@ impl<B: Backend> Region<B> {
         self.vspace(id).map(|vspace| SpaceRef { id, vspace })
     }
 
-    /// What replicating the region costs each registered space, by space
-    /// index, in one pass over the table.
-    pub fn space_costs(&self) -> [Option<SpaceCost>; MAX_SPACES] {
-        let mut costs = [None; MAX_SPACES];
-        for id in self.space_ids() {
-            if let Some(c) = costs.get_mut(id.index()) {
-                *c = Some(SpaceCost::default());
-            }
-        }
-        for s in self.table.structures() {
-            for (cost, replica) in costs.iter_mut().zip(s.replicas) {
-                if let (Some(cost), Some(_)) = (cost, replica) {
-                    cost.structures += 1;
-                }
-            }
-        }
-        for leaf in self.table.leaves() {
-            for (index, cost) in costs.iter_mut().enumerate() {
-                if let (Some(cost), Some(id)) = (cost, SpaceId::new(index)) {
-                    cost.frame_copies += u64::from(leaf.is_mapped_in(id));
-                }
-            }
-        }
-        costs
+    /// The lowest registry index in use.
+    fn first_space(&self) -> Option<usize> {
+        self.spaces.iter().position(Option::is_some)
     }
 
     /// Register `vspace`: it is entered in the registry first, then receives
@@ -266,65 +283,100 @@ impl<B: Backend> Region<B> {
         if self.spaces.iter().flatten().any(|v| *v == vspace) {
             return Err(Error::AlreadyRegistered);
         }
-        let index = self.spaces.iter().position(Option::is_none).ok_or(Error::LimitReached(Limit::Spaces))?;
+        let index = match self.spaces.iter().position(Option::is_none) {
+            Some(index) => index,
+            None => {
+                self.spaces.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                self.spaces.len()
+            }
+        };
         let id = SpaceId::new(index).ok_or(Error::LimitReached(Limit::Spaces))?;
+        if index == self.spaces.len() {
+            self.spaces.push(None);
+        }
         if let Some(slot) = self.spaces.get_mut(index) {
             *slot = Some(vspace);
         }
+        self.registered += 1;
         let space = SpaceRef { id, vspace };
-        if let Err(e) = self.replicate_all(space) {
-            self.teardown(space);
+        if let Err((e, installed)) = self.replicate_all(space) {
+            self.teardown(space, installed);
             self.forget(id);
             return Err(e);
         }
         Ok(id)
     }
 
-    fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), Error> {
+    /// Installs every structure and leaf in `space`; on error, says how
+    /// many leaves (in leaf order) it had installed.
+    fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), (Error, usize)> {
         for level in Level::CREATED_TOP_DOWN {
             for node in self.table.node_ids() {
-                let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
-                let addr = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
-                let handle = self.mmu.create_structure(space, level, addr)?;
-                self.table.set_replica(node, space.id, Some(handle));
+                let Some(base) = self.table.structure_by_id(node).filter(|s| s.level == level).map(|s| s.base) else {
+                    continue;
+                };
+                self.install_structure(space, node, level, base).map_err(|e| (e, 0))?;
             }
         }
+        let mut installed = 0;
         for id in self.table.leaf_ids() {
             let Some(leaf) = self.table.leaf_by_id(id).copied() else { continue };
-            self.mmu.map_frame(space, &leaf)?;
-            if let Some(l) = self.table.leaf_by_id_mut(id) {
-                l.set_mapped(space.id, true);
-            }
+            self.mmu.map_frame(space, &leaf).map_err(|e| (e.into(), installed))?;
+            installed += 1;
         }
         Ok(())
     }
 
-    /// Remove everything the server installed in `space`, leaves first, then
-    /// structures from the bottom up.
-    fn teardown(&mut self, space: SpaceRef<B::VSpace>) {
+    /// Makes the replica of canonical structure `node` in `space`.
+    fn install_structure(
+        &mut self,
+        space: SpaceRef<B::VSpace>,
+        node: table::NodeId,
+        level: Level,
+        base: u64,
+    ) -> Result<(), Error> {
+        let addr = RegionAddr::new(base).ok_or(Error::InvalidArgument)?;
+        self.table.reserve_replica(node, space.id)?;
+        let handle = self.mmu.create_structure(space, level, addr)?;
+        self.table.set_replica(node, space.id, Some(handle));
+        Ok(())
+    }
+
+    /// Remove everything the server installed in `space` (the first
+    /// `leaves` leaves, in leaf order), leaves first, then structures from
+    /// the bottom up.
+    fn teardown(&mut self, space: SpaceRef<B::VSpace>, leaves: usize) {
+        let mut left = leaves;
         for id in self.table.leaf_ids() {
-            let Some(leaf) = self.table.leaf_by_id(id).copied().filter(|l| l.is_mapped_in(space.id)) else {
-                continue;
-            };
-            self.mmu.unmap_frame(space, &leaf);
-            if let Some(l) = self.table.leaf_by_id_mut(id) {
-                l.set_mapped(space.id, false);
+            if left == 0 {
+                break;
+            }
+            if let Some(leaf) = self.table.leaf_by_id(id).copied() {
+                self.mmu.unmap_frame(space, &leaf);
+                left -= 1;
             }
         }
         for level in Level::CREATED_TOP_DOWN.into_iter().rev() {
             for node in self.table.node_ids() {
-                let Some(s) = self.table.structure_by_id(node).filter(|s| s.level == level) else { continue };
-                if let Some(handle) = s.replicas.get(space.id.index()).copied().flatten() {
-                    self.mmu.delete_structure(space, handle);
-                    self.table.set_replica(node, space.id, None);
-                }
+                let Some(handle) =
+                    self.table.structure_by_id(node).filter(|s| s.level == level).and_then(|s| s.replica(space.id))
+                else {
+                    continue;
+                };
+                self.mmu.delete_structure(space, handle);
+                self.table.set_replica(node, space.id, None);
             }
         }
     }
 
     fn forget(&mut self, id: SpaceId) {
         if let Some(slot) = self.spaces.get_mut(id.index()) {
-            *slot = None;
+            if slot.take().is_some() {
+                self.registered -= 1;
+            }
+        }
+        while self.spaces.last().is_some_and(Option::is_none) {
+            self.spaces.pop();
         }
     }
 
@@ -333,13 +385,14 @@ impl<B: Backend> Region<B> {
     /// remains: state and accounting are as before.
     pub(crate) fn map<T: Batch<B::Frame>>(&mut self, batch: &mut T) -> Result<LevelMask, Error> {
         let mark = self.mark();
-        let mut log: Vec<RegionAddr, MAX_PAGES_PER_OP> = Vec::new();
+        let mut log = alloc::vec::Vec::new();
         let mut created = LevelMask::EMPTY;
-        let result = self.map_canonical(batch, &mut log, &mut created).and_then(|()| self.sync(&log, created));
-        match result {
+        let canonical = self.map_canonical(batch, &mut log, &mut created);
+        let result = canonical.map_err(|e| (e, Reach { spaces_below: 0, pages_in_next: 0 }));
+        match result.and_then(|()| self.sync(&log, created)) {
             Ok(()) => Ok(created),
-            Err(e) => {
-                self.unmap(log.iter().copied(), Prune::CreatedSince(mark));
+            Err((e, reach)) => {
+                self.unmap_reached(log.iter().copied(), Prune::CreatedSince(mark), reach);
                 Err(e)
             }
         }
@@ -356,13 +409,14 @@ impl<B: Backend> Region<B> {
     fn map_canonical<T: Batch<B::Frame>>(
         &mut self,
         batch: &mut T,
-        log: &mut Vec<RegionAddr, MAX_PAGES_PER_OP>,
+        log: &mut alloc::vec::Vec<RegionAddr>,
         created: &mut LevelMask,
     ) -> Result<(), Error> {
         while let Some(page) = batch.next(&self.table) {
-            if log.is_full() {
+            if log.len() >= MAX_PAGES_PER_OP {
                 return Err(Error::LimitReached(Limit::PagesPerOp));
             }
+            log.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
             let (frame, kind) = match page.frame {
                 FrameSource::Fresh => (self.mmu.alloc_frame(page.size)?, FrameKind::Owned),
                 FrameSource::Given(frame) => (frame, FrameKind::Borrowed),
@@ -374,7 +428,7 @@ impl<B: Backend> Region<B> {
             match self.table.insert(Leaf::new(page.addr, frame, page.size, page.rights, kind)) {
                 Ok(mask) => {
                     *created = created.union(mask);
-                    log.push(page.addr).map_err(|_| Error::LimitReached(Limit::PagesPerOp))?;
+                    log.push(page.addr);
                 }
                 Err(e) => {
                     if kind == FrameKind::Owned {
@@ -388,36 +442,29 @@ impl<B: Backend> Region<B> {
     }
 
     /// Install the leaves of `log`, and the structures created for them
-    /// (walked only if `created` is not empty), in every registered space.
-    fn sync(&mut self, log: &[RegionAddr], created: LevelMask) -> Result<(), Error> {
-        for index in 0..MAX_SPACES {
+    /// (walked only if `created` is not empty), in every registered space,
+    /// in registry order. On error, says how far it got.
+    fn sync(&mut self, log: &[RegionAddr], created: LevelMask) -> Result<(), (Error, Reach)> {
+        for index in 0..self.spaces.len() {
             let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
+            let failed = |e: Error, pages_in_next: usize| (e, Reach { spaces_below: index, pages_in_next });
             if !created.is_empty() {
                 for &addr in log {
                     for node in self.table.path(addr) {
-                        let Some(s) = self.table.structure_by_id(node) else { continue };
-                        if s.replicas.get(index).is_some_and(Option::is_some) {
+                        let Some(s) = self.table.structure_by_id(node).filter(|s| s.replica(space.id).is_none()) else {
                             continue;
-                        }
-                        let base = RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?;
-                        let handle = self.mmu.create_structure(space, s.level, base)?;
-                        self.table.set_replica(node, space.id, Some(handle));
+                        };
+                        let (level, base) = (s.level, s.base);
+                        self.install_structure(space, node, level, base).map_err(|e| failed(e, 0))?;
                     }
                 }
             }
-            for &addr in log {
-                let leaf = *self.table.translate(addr).ok_or(Error::NotFound)?;
-                self.mmu.map_frame(space, &leaf)?;
-                self.mark_mapped(addr, space.id);
+            for (position, &addr) in log.iter().enumerate() {
+                let leaf = *self.table.translate(addr).ok_or(failed(Error::NotFound, position))?;
+                self.mmu.map_frame(space, &leaf).map_err(|e| failed(e.into(), position))?;
             }
         }
         Ok(())
-    }
-
-    fn mark_mapped(&mut self, addr: RegionAddr, id: SpaceId) {
-        if let Some(leaf) = self.table.translate_mut(addr) {
-            leaf.set_mapped(id, true);
-        }
     }
 
     /// Unmap the pages starting at each address of `pages` from every space
@@ -432,8 +479,16 @@ impl<B: Backend> Region<B> {
     /// allocation in the range needs at most a page table, and a 2 MiB page
     /// can later take the place of a pruned page table.
     pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: Prune) {
+        self.unmap_reached(pages, prune, Reach::ALL);
+    }
+
+    /// [`Region::unmap`] of pages whose copies exist where `reach` says.
+    fn unmap_reached<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: Prune, reach: Reach) {
+        // Reach is monotone in the registry index: a page is installed
+        // somewhere only if it is in the first registered space.
+        let first = self.first_space();
         for owned_pass in [false, true] {
-            for addr in pages.clone() {
+            for (position, addr) in pages.clone().enumerate() {
                 let Some(leaf) = self
                     .table
                     .translate(addr)
@@ -442,7 +497,14 @@ impl<B: Backend> Region<B> {
                 else {
                     continue;
                 };
-                self.release_copies(&leaf);
+                if owned_pass {
+                    if first.is_some_and(|first| reach.holds(first, position)) {
+                        self.mmu.unmap_everywhere(leaf.frame);
+                    }
+                    self.mmu.free_frame(leaf.frame, leaf.size);
+                } else {
+                    self.unmap_copies(&leaf, position, reach);
+                }
                 if let Some(pruned) = self.table.remove(addr, prune) {
                     for s in &pruned {
                         self.delete_replicas(s);
@@ -452,24 +514,19 @@ impl<B: Backend> Region<B> {
         }
     }
 
-    fn release_copies(&mut self, leaf: &Leaf<B::Frame>) {
-        if leaf.kind == FrameKind::Owned {
-            if leaf.mapped_mask() != 0 {
-                self.mmu.unmap_everywhere(leaf.frame);
+    /// Unmaps the copies of a leaf whose frame is not the server's (an
+    /// alias or a borrowed frame), one by one.
+    fn unmap_copies(&mut self, leaf: &Leaf<B::Frame>, position: usize, reach: Reach) {
+        for index in 0..self.spaces.len() {
+            if !reach.holds(index, position) {
+                break;
             }
-            self.mmu.free_frame(leaf.frame, leaf.size);
-            return;
-        }
-        for index in 0..MAX_SPACES {
-            let Some(space) = SpaceId::new(index).filter(|id| leaf.is_mapped_in(*id)).and_then(|id| self.space_ref(id))
-            else {
-                continue;
-            };
+            let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
             self.mmu.unmap_frame(space, leaf);
         }
     }
 
-    fn delete_replicas(&mut self, s: &Structure<B::Structure>) {
+    fn delete_replicas(&mut self, s: &table::Removed<B::Structure>) {
         for (index, handle) in s.replicas.iter().enumerate() {
             let (Some(handle), Some(space)) = (handle, SpaceId::new(index).and_then(|id| self.space_ref(id))) else {
                 continue;
@@ -489,7 +546,6 @@ impl<B: Backend> Region<B> {
             return Err(FaultError::Protection);
         }
         self.mmu.map_frame(space, &leaf).map_err(FaultError::RepairFailed)?;
-        self.mark_mapped(leaf.addr, id);
         self.missed_syncs += 1;
         Ok(())
     }
@@ -505,7 +561,7 @@ impl<B: Platform> Region<B> {
     /// then release its handle and what the backend kept for it.
     pub(crate) fn unregister(&mut self, id: SpaceId) -> Result<(), Error> {
         let space = self.space_ref(id).ok_or(Error::NoSuchSpace)?;
-        self.teardown(space);
+        self.teardown(space, usize::MAX);
         self.forget(id);
         self.mmu.backend.release_vspace(id, space.vspace);
         Ok(())

@@ -9,10 +9,9 @@
 //! allocation of the same client (a vmemmap descriptor frame two of its
 //! ranges share), has its charge moved to that one.
 
-use heapless::FnvIndexMap;
-
+use crate::avl::{AvlMap, InsertError};
 use crate::backend::{OpCounts, OpKind};
-use crate::error::{Error, Limit};
+use crate::error::Error;
 use crate::ids::Badge;
 
 /// Counts of objects a client holds, or may hold.
@@ -70,57 +69,69 @@ pub(crate) enum Held {
     Percpu(u32),
 }
 
-/// Allocations that can be live at once, rounded up for the map.
-const MAX_HELD: usize = 512;
-const _: () = assert!(
-    crate::limits::MAX_VMALLOC_AREAS + crate::limits::MAX_VMEMMAP_RANGES + crate::limits::MAX_PERCPU_ALLOCS <= MAX_HELD
-);
-
-/// Who holds each allocation, and what it was charged.
+/// Who holds each allocation, and what it was charged: a map per kind of
+/// allocation, as large as the allocations.
 pub(crate) struct Ledger {
-    entries: FnvIndexMap<Held, (Badge, Objects), MAX_HELD>,
+    areas: AvlMap<(Badge, Objects)>,
+    ranges: AvlMap<(Badge, Objects)>,
+    percpu: AvlMap<(Badge, Objects)>,
 }
 
 impl Ledger {
     pub(crate) const fn new() -> Self {
-        Self { entries: FnvIndexMap::new() }
+        Self { areas: AvlMap::new(), ranges: AvlMap::new(), percpu: AvlMap::new() }
+    }
+
+    /// The map of `held`'s kind and its key there.
+    fn map(&mut self, held: Held) -> (&mut AvlMap<(Badge, Objects)>, u64) {
+        match held {
+            Held::Area(start) => (&mut self.areas, start),
+            Held::Range(pfn) => (&mut self.ranges, pfn),
+            Held::Percpu(offset) => (&mut self.percpu, offset.into()),
+        }
+    }
+
+    fn get(&mut self, held: Held) -> Option<(Badge, Objects)> {
+        let (map, key) = self.map(held);
+        map.get(key).map(|e| *e.val)
+    }
+
+    fn set(&mut self, held: Held, cost: Objects) {
+        let (map, key) = self.map(held);
+        if let Some(entry) = map.get_mut(key) {
+            entry.1 = cost;
+        }
     }
 
     /// Records that `owner` holds `held` at `cost`.
     pub(crate) fn record(&mut self, held: Held, owner: Badge, cost: Objects) -> Result<(), Error> {
-        match self.entries.insert(held, (owner, cost)) {
-            Ok(None) => Ok(()),
-            Ok(Some(previous)) => {
-                // A key is never live twice; put the old record back.
-                let _ = self.entries.insert(held, previous);
-                Err(Error::Overlap)
-            }
-            Err(_) => Err(Error::LimitReached(Limit::Clients)),
-        }
+        let (map, key) = self.map(held);
+        map.insert(key, 0, (owner, cost)).map_err(|e| match e {
+            // A key is never live twice.
+            InsertError::Duplicate => Error::Overlap,
+            InsertError::Full | InsertError::OutOfMemory => Error::OutOfMemory,
+        })
     }
 
     /// Moves `cost` of the charge of `from` to `to` when one client holds
     /// both (its holdings do not change): what `from` was charged for
     /// outlives it, used by `to`. Otherwise nothing changes.
     pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
-        let (Some(&(owner, given)), Some(&(heir, taken))) = (self.entries.get(&from), self.entries.get(&to)) else {
+        let (Some((owner, given)), Some((heir, taken))) = (self.get(from), self.get(to)) else {
             return;
         };
         if owner != heir {
             return;
         }
         let Some(taken) = taken.plus_within(cost, Objects::UNLIMITED) else { return };
-        if let Some(entry) = self.entries.get_mut(&from) {
-            entry.1 = given.minus(cost);
-        }
-        if let Some(entry) = self.entries.get_mut(&to) {
-            entry.1 = taken;
-        }
+        self.set(from, given.minus(cost));
+        self.set(to, taken);
     }
 
     /// Forgets `held`, returning its owner and charge.
     pub(crate) fn take(&mut self, held: Held) -> Option<(Badge, Objects)> {
-        self.entries.remove(&held)
+        let (map, key) = self.map(held);
+        map.remove(key).map(|(_, v)| v)
     }
 }
 

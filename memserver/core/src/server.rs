@@ -13,7 +13,7 @@
 use crate::accounting::{Census, ClientUsage, Clients};
 use crate::admin::Admin;
 use crate::backend::{Backend, Platform, Rights};
-use crate::error::{BackendError, Error, FaultError, Limit};
+use crate::error::{BackendError, Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
@@ -118,7 +118,7 @@ impl<B: Backend> MemServer<B> {
     fn purge_may_help(&self, caller: Badge, e: Error) -> bool {
         match e {
             Error::QuotaExceeded => self.vmalloc.holds_lazy(caller),
-            Error::OutOfMemory | Error::LimitReached(Limit::Tables | Limit::Leaves) => self.vmalloc.lazy_bytes() > 0,
+            Error::OutOfMemory => self.vmalloc.lazy_bytes() > 0,
             _ => false,
         }
     }
@@ -330,7 +330,8 @@ impl<B: Backend> MemServer<B> {
             frames: self.region.frames(),
             canonical_structures: self.region.canonical().structure_count(),
             canonical_leaves: self.region.canonical().leaf_count(),
-            spaces: self.region.space_costs(),
+            spaces: self.region.space_count(),
+            space_structures: self.region.space_structures(),
             ops: self.region.op_counts(),
             missed_syncs: self.region.missed_syncs(),
             vmalloc_areas: self.vmalloc.area_count(),

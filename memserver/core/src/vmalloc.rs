@@ -10,7 +10,7 @@
 //! the freed areas hold more than [`LAZY_PURGE_BYTES`]. Every area records
 //! its owner, and only the owner may free it.
 
-use heapless::Vec;
+use alloc::vec::Vec;
 
 use crate::accounting::Clients;
 use crate::avl::{AvlMap, InsertError};
@@ -18,7 +18,7 @@ use crate::backend::{Backend, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
-use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMALLOC_AREAS, MAX_VMAP_FRAMES};
+use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMAP_FRAMES};
 use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
 use crate::quota::Held;
 
@@ -71,13 +71,15 @@ impl AreaRecord {
     }
 }
 
-/// Free ranges are separated by areas, so there is at most one more.
-const MAX_FREE_RANGES: usize = MAX_VMALLOC_AREAS + 1;
-
-/// The vmalloc allocator.
+/// The vmalloc allocator. Its maps grow with the areas; free ranges are
+/// separated by areas, so there is at most one more of them than areas,
+/// and the free map always has room for that many (made before an area is
+/// added), so giving a range back never needs memory.
 pub(crate) struct Vmalloc {
-    free: AvlMap<(), MAX_FREE_RANGES>,
-    busy: AvlMap<AreaRecord, MAX_VMALLOC_AREAS>,
+    free: AvlMap<()>,
+    busy: AvlMap<AreaRecord>,
+    /// The freed areas awaiting the purge, by start.
+    lazy: Vec<u64>,
     /// Bytes of the freed areas awaiting the purge.
     lazy_bytes: u64,
 }
@@ -85,7 +87,7 @@ pub(crate) struct Vmalloc {
 impl Vmalloc {
     /// An allocator with no free range yet: see [`Vmalloc::start`].
     pub(crate) const fn new() -> Self {
-        Self { free: AvlMap::new(), busy: AvlMap::new(), lazy_bytes: 0 }
+        Self { free: AvlMap::new(), busy: AvlMap::new(), lazy: Vec::new(), lazy_bytes: 0 }
     }
 
     /// Make the whole vmalloc area free (once, on an unused allocator).
@@ -104,13 +106,12 @@ impl Vmalloc {
         let addr = start.next_multiple_of(align);
         let end = start + span;
         self.free.remove(start);
-        // One range out, at most two back: the spare slot exists because
-        // free ranges never outnumber areas plus one.
+        // One range out, at most two back, into the room `reserve` made.
         if addr > start {
-            self.free.insert(start, addr - start, ()).map_err(|_| Error::LimitReached(Limit::VmallocAreas))?;
+            self.free.insert(start, addr - start, ()).map_err(|_| Error::OutOfMemory)?;
         }
         if addr + len < end {
-            self.free.insert(addr + len, end - addr - len, ()).map_err(|_| Error::LimitReached(Limit::VmallocAreas))?;
+            self.free.insert(addr + len, end - addr - len, ()).map_err(|_| Error::OutOfMemory)?;
         }
         Ok(addr)
     }
@@ -127,8 +128,7 @@ impl Vmalloc {
         if let Some((span, ())) = self.free.remove(hi) {
             hi += span;
         }
-        // Merging removed at least as many ranges as this adds, or the
-        // areas bound keeps a slot free.
+        // The free map has room for one range more than there are areas.
         let _ = self.free.insert(lo, hi - lo, ());
     }
 
@@ -142,12 +142,11 @@ impl Vmalloc {
         page: PageSize,
         record: AreaRecord,
     ) -> Result<u64, Error> {
-        if self.busy.is_full() {
-            self.purge(region, clients);
-        }
-        if self.busy.is_full() {
-            return Err(Error::LimitReached(Limit::VmallocAreas));
-        }
+        let room = self.busy.reserve_total(self.busy.len() + 1).and_then(|()| {
+            // Free ranges: one more than areas, and two more while a range is split.
+            self.free.reserve_total(self.busy.len() + 3)
+        });
+        room.map_err(|_| Error::OutOfMemory)?;
         let len = size.checked_add(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
         let start = match self.take_range(len, page.bytes()) {
             Err(Error::NoAddressSpace) if self.lazy_bytes > 0 => {
@@ -159,8 +158,7 @@ impl Vmalloc {
         if let Err(e) = self.busy.insert(start, len, record) {
             self.give_range(start, len);
             return Err(match e {
-                InsertError::Full => Error::LimitReached(Limit::VmallocAreas),
-                InsertError::OutOfMemory => Error::OutOfMemory,
+                InsertError::Full | InsertError::OutOfMemory => Error::OutOfMemory,
                 InsertError::Duplicate => Error::Overlap,
             });
         }
@@ -259,10 +257,13 @@ impl Vmalloc {
         if !addr.get().is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument);
         }
-        let area = self.busy.get_mut(addr.get()).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
+        let area = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
         if area.owner != caller {
             return Err(Error::NotOwner);
         }
+        self.lazy.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        self.lazy.push(addr.get());
+        let Some(area) = self.busy.get_mut(addr.get()) else { return Err(Error::NotFound) };
         area.lazy = true;
         self.lazy_bytes += area.size;
         if self.lazy_bytes > LAZY_PURGE_BYTES {
@@ -276,15 +277,15 @@ impl Vmalloc {
     /// objects it was charged. Page directories and PDPTs stay for the next
     /// areas.
     pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients) {
-        let mut lazy: Vec<(u64, AreaRecord), MAX_VMALLOC_AREAS> = Vec::new();
-        for e in self.busy.iter().filter(|e| e.val.lazy) {
-            let _ = lazy.push((e.key, *e.val));
-        }
-        for (start, area) in lazy {
+        // Taken out while the areas go, and put back empty: its memory stays.
+        let mut lazy = core::mem::take(&mut self.lazy);
+        for start in lazy.drain(..) {
+            let Some(area) = self.busy.get(start).map(|e| *e.val) else { continue };
             self.take_down(region, start, &area, Prune::PageTables);
             clients.refund(area.owner, area.size);
             clients.release(Held::Area(start));
         }
+        self.lazy = lazy;
         self.lazy_bytes = 0;
     }
 
@@ -339,7 +340,7 @@ impl Vmalloc {
     /// Whether `owner` has freed areas awaiting the purge (still charged
     /// to it).
     pub(crate) fn holds_lazy(&self, owner: Badge) -> bool {
-        self.lazy_bytes > 0 && self.busy.iter().any(|e| e.val.lazy && e.val.owner == owner)
+        self.lazy.iter().any(|start| self.busy.get(*start).is_some_and(|e| e.val.owner == owner))
     }
 }
 

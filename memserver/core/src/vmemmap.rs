@@ -24,10 +24,10 @@
 use crate::accounting::Clients;
 use crate::avl::{AvlMap, Entry};
 use crate::backend::{Backend, Rights};
-use crate::error::{Error, Limit};
+use crate::error::Error;
 use crate::ids::{Badge, Pfn, MAX_PFN};
 use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
-use crate::limits::{MAX_COMPOUND_ORDER, MAX_VMEMMAP_RANGES, MIN_COMPOUND_ORDER};
+use crate::limits::{MAX_COMPOUND_ORDER, MIN_COMPOUND_ORDER};
 use crate::populate::{Batch, FrameSource, PageSpec, Prune, Region, Table};
 use crate::quota::{Held, Objects};
 
@@ -136,7 +136,7 @@ impl<F: Copy> Batch<F> for Descriptors {
 
 /// The vmemmap populator.
 pub(crate) struct Vmemmap {
-    ranges: AvlMap<RangeRecord, MAX_VMEMMAP_RANGES>,
+    ranges: AvlMap<RangeRecord>,
 }
 
 impl Vmemmap {
@@ -174,9 +174,7 @@ impl Vmemmap {
         if self.admit(owner, s, end)? {
             return Ok(());
         }
-        if self.ranges.is_full() {
-            return Err(Error::LimitReached(Limit::VmemmapRanges));
-        }
+        self.ranges.reserve_total(self.ranges.len() + 1).map_err(|_| Error::OutOfMemory)?;
         let charge = pages * DESCRIPTOR_SIZE;
         clients.charge(owner, charge)?;
         let (first, last) = (descriptor(s), descriptor(end));
@@ -192,7 +190,8 @@ impl Vmemmap {
         let charged_last = self.touching(frame_pfns(end - 1)).next().is_none();
         let inserted = region.map(&mut batch).and_then(|_| {
             let record = RangeRecord { owner, compound_order: options.compound_order, charged_first, charged_last };
-            self.ranges.insert(s, pages, record).map_err(|_| Error::LimitReached(Limit::VmemmapRanges))
+            // Room was made above and the range was admitted as new.
+            self.ranges.insert(s, pages, record).map_err(|_| Error::Overlap)
         });
         if inserted.is_err() {
             clients.refund(owner, charge);

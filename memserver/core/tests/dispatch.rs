@@ -67,7 +67,7 @@ fn only_the_admin_registers_and_only_registered_clients_allocate() {
     assert_eq!(send(&mut d, A, vmalloc, None), Reply::Error(ErrorCode::NotRegistered));
 }
 
-fn register_with(d: &mut Dispatcher<Sim>, register: Request, vspace: SimVSpace) -> u8 {
+fn register_with(d: &mut Dispatcher<Sim>, register: Request, vspace: SimVSpace) -> u16 {
     match send(d, ADMIN, register, Some(vspace)) {
         Reply::Space(registration) => registration.space,
         other => panic!("{other:?}"),

@@ -91,6 +91,8 @@ fn out_of_frames_and_limits_leave_nothing_behind() {
     assert_eq!(snapshot(&s), before);
     s.sim_hooks().set_memory_limit(None);
     let too_many = memserver_core::limits::MAX_PAGES_PER_OP as u64 + 1;
+    // Quota enough for more than one request may map.
+    assert_eq!(s.set_quota(&s.admin(ADMIN).expect("admin"), CLIENT, 4 * too_many * 4096), Ok(()));
     assert_eq!(
         s.vmalloc(CLIENT, too_many * 4096, VmallocFlags::default()),
         Err(Error::LimitReached(Limit::PagesPerOp))

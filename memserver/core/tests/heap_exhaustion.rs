@@ -3,22 +3,29 @@
 //! grow, and the failed insert changes nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 
 use memserver_core::layout::{Area, PAGE_SIZE};
 use memserver_core::populate::HostTable;
 use memserver_core::{Error, RegionAddr};
 
-/// The system allocator, refusing every allocation while `REFUSE` is set.
+/// The system allocator, refusing every allocation of a thread while its
+/// `REFUSE` is set (the test harness's own threads allocate meanwhile).
 struct Refusing;
 
-static REFUSE: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    static REFUSE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn refusing() -> bool {
+    REFUSE.with(Cell::get)
+}
 
 // SAFETY: every call is passed on to the system allocator unchanged, or
 // refused with a null pointer, which `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for Refusing {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if REFUSE.load(Ordering::SeqCst) {
+        if refusing() {
             return std::ptr::null_mut();
         }
         // SAFETY: the caller's contract is `System`'s.
@@ -31,7 +38,7 @@ unsafe impl GlobalAlloc for Refusing {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if REFUSE.load(Ordering::SeqCst) {
+        if refusing() {
             return std::ptr::null_mut();
         }
         // SAFETY: the caller's contract is `System`'s.
@@ -53,9 +60,9 @@ fn a_table_that_cannot_grow_answers_out_of_memory_and_stays_as_it_was() {
     let mut refusals = 0;
     let mut i = 0;
     while i < PAGES {
-        REFUSE.store(true, Ordering::SeqCst);
+        REFUSE.with(|r| r.set(true));
         let refused = t.map_small(at(i), i);
-        REFUSE.store(false, Ordering::SeqCst);
+        REFUSE.with(|r| r.set(false));
         match refused {
             Ok(_) => i += 1,
             Err(e) => {

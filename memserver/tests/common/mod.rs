@@ -99,7 +99,7 @@ impl System {
     }
 
     /// The VSpace (PML4 object) of registered space `space`.
-    pub fn vspace(&self, space: u8) -> ObjectId {
+    pub fn vspace(&self, space: u16) -> ObjectId {
         let id = SpaceId::new(space.into()).unwrap();
         let cptr = self.d.server().region().vspace(id).expect("registered");
         self.model().object_of(cptr).expect("a VSpace")

@@ -129,7 +129,7 @@ fn undo_success(w: &mut World, target: Target, made: u64) -> Verdict {
             }
             done(a, Request::VmemmapDepopulate { start_pfn: made, nr_pages: 1024 })
         }
-        Target::Register => w.server.admin.unregister(made as u8).context("unregister C again"),
+        Target::Register => w.server.admin.unregister(made as u16).context("unregister C again"),
     }
 }
 

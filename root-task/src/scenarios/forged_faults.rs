@@ -102,7 +102,7 @@ pub fn run(w: &mut World) -> Verdict {
 /// at `unmapped`, while the root task calls the server for reports again
 /// and again, then waits. Every forged fault must come back as a report of
 /// B's space or be counted in one as dropped; nothing else arrives.
-fn flood(w: &mut World, b_space: u8, unmapped: u64) -> Verdict {
+fn flood(w: &mut World, b_space: u16, unmapped: u64) -> Verdict {
     let admin = w.server.admin;
     let cpu = if w.cpus > 1 { 1 } else { 0 };
     let forger = w.agents[1].start_forger(w.alloc, cpu, unmapped, FLOOD.into());

@@ -28,7 +28,7 @@ pub fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Optio
 
 /// Registers a new VSpace for `client` with a quota of 64 MiB; returns its
 /// space id.
-pub fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u8 {
+pub fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u16 {
     registration(d, client).space
 }
 
@@ -39,7 +39,7 @@ pub fn registration(d: &mut Dispatcher<Sim>, client: Badge) -> Registration {
 }
 
 /// Registers a new VSpace for `client` with `quota`; returns its space id.
-pub fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u8 {
+pub fn register_quota(d: &mut Dispatcher<Sim>, client: Badge, quota: Quota) -> u16 {
     let vspace = d.sim_hooks().new_vspace();
     register_space(d, client, quota, vspace).space
 }

@@ -23,7 +23,7 @@ pub struct Bench<'a> {
     /// The client endpoint, for raw calls.
     pub endpoint: CPtr,
     /// Registered bare spaces.
-    pub spaces: heapless::Vec<u8, 64>,
+    pub spaces: heapless::Vec<u16, 64>,
 }
 
 impl<'a> Bench<'a> {
@@ -34,7 +34,7 @@ impl<'a> Bench<'a> {
     }
 
     /// Creates and registers one more bare address space.
-    pub fn add_space(&mut self) -> u8 {
+    pub fn add_space(&mut self) -> u16 {
         let vspace = VSpace::new(self.alloc);
         let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}")).space;
         self.spaces.push(space).unwrap_or_else(|_| panic!("too many spaces"));
