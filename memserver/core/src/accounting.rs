@@ -75,6 +75,16 @@ impl Clients {
         }
     }
 
+    /// The object limits of `badge` until the administrator sets others:
+    /// none for the administrator, a bounded share for anyone else.
+    fn default_objects(&self, badge: Badge) -> Objects {
+        if badge == self.admin {
+            Objects::UNLIMITED
+        } else {
+            Objects::DEFAULT
+        }
+    }
+
     /// The proof that `caller` is the administrator; `Err(NotAdmin)` if it
     /// is not.
     pub(crate) fn admin(&self, caller: Badge) -> Result<Admin, Error> {
@@ -98,7 +108,7 @@ impl Clients {
             used: 0,
             quota: self.default_quota(badge),
             objects: Objects::ZERO,
-            object_quota: Objects::UNLIMITED,
+            object_quota: self.default_objects(badge),
         })
     }
 
@@ -106,7 +116,7 @@ impl Clients {
         let keep = record.used != 0
             || record.quota != self.default_quota(record.badge)
             || record.objects != Objects::ZERO
-            || record.object_quota != Objects::UNLIMITED;
+            || record.object_quota != self.default_objects(record.badge);
         match self.records.binary_search_by_key(&record.badge, |r| r.badge) {
             Ok(i) if keep => {
                 if let Some(r) = self.records.get_mut(i) {
@@ -156,8 +166,11 @@ impl Clients {
     /// Back to the default quotas for `badge` (its record goes once it
     /// holds nothing).
     pub(crate) fn reset_quotas(&mut self, badge: Badge) {
-        let record =
-            ClientUsage { quota: self.default_quota(badge), object_quota: Objects::UNLIMITED, ..self.usage(badge) };
+        let record = ClientUsage {
+            quota: self.default_quota(badge),
+            object_quota: self.default_objects(badge),
+            ..self.usage(badge)
+        };
         // Resetting never needs a new slot: the record exists or is default.
         let _ = self.store(record);
     }

@@ -30,6 +30,15 @@ pub const PERCPU_GRANULE: u64 = 16;
 pub const REPORTS_PER_SPACE: usize = 8;
 /// Quota of a client the administrator has not set one for, in bytes.
 pub const DEFAULT_QUOTA_BYTES: u64 = 64 * LARGE_PAGE_SIZE;
+/// Frames such a client's requests may make the server allocate: its byte
+/// quota in 4 KiB frames.
+pub const DEFAULT_QUOTA_FRAMES: u64 = DEFAULT_QUOTA_BYTES / PAGE_SIZE;
+/// Paging structures they may make it create, summed over the spaces
+/// (64 MiB of kernel memory).
+pub const DEFAULT_QUOTA_STRUCTURES: u64 = 16384;
+/// Areas, ranges and allocations such a client may hold at once (each
+/// costs the server metadata, about 100 bytes).
+pub const DEFAULT_QUOTA_AREAS: u64 = 16384;
 
 const _: () = assert!(MAX_VMAP_FRAMES <= MAX_PAGES_PER_OP);
 const _: () = assert!(PERCPU_UNIT_SIZE.is_multiple_of(PAGE_SIZE) && PERCPU_GRANULE.is_power_of_two());

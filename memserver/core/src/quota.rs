@@ -30,6 +30,13 @@ impl Objects {
     pub const ZERO: Objects = Objects { frames: 0, structures: 0, areas: 0 };
     /// No limit.
     pub const UNLIMITED: Objects = Objects { frames: u64::MAX, structures: u64::MAX, areas: u64::MAX };
+    /// The limits of a client the administrator set none for: a bounded
+    /// share of every kind.
+    pub const DEFAULT: Objects = Objects {
+        frames: crate::limits::DEFAULT_QUOTA_FRAMES,
+        structures: crate::limits::DEFAULT_QUOTA_STRUCTURES,
+        areas: crate::limits::DEFAULT_QUOTA_AREAS,
+    };
 
     /// What one allocation cost: the frames and structures created between
     /// the backend operation counts `before` and `after`, and one area.

@@ -96,30 +96,25 @@ impl<B: Backend> MemServer<B> {
     }
 
     /// Runs `request` of `caller`; if it fails for what lazily freed
-    /// vmalloc areas hold, purges them and runs it once more.
+    /// vmalloc areas hold, purges them and runs it once more: only the
+    /// caller's own when its quota stopped it (its freed areas count
+    /// against it until the purge; others' do not), everyone's when memory
+    /// ran out.
     fn purging_if_it_helps<T>(
         &mut self,
         caller: Badge,
         mut request: impl FnMut(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         match request(self) {
-            Err(e) if self.purge_may_help(caller, e) => {
+            Err(Error::QuotaExceeded) if self.vmalloc.holds_lazy(caller) => {
+                self.vmalloc.purge_owner(&mut self.region, &mut self.clients, Some(caller));
+                request(self)
+            }
+            Err(Error::OutOfMemory) if self.vmalloc.lazy_bytes() > 0 => {
                 self.purge_lazy();
                 request(self)
             }
             other => other,
-        }
-    }
-
-    /// Whether a purge frees something whose lack made a request of
-    /// `caller` fail with `e`: the caller's own freed areas count against
-    /// its quotas until the purge, and anyone's hold memory, structures and
-    /// leaves of the canonical table.
-    fn purge_may_help(&self, caller: Badge, e: Error) -> bool {
-        match e {
-            Error::QuotaExceeded => self.vmalloc.holds_lazy(caller),
-            Error::OutOfMemory => self.vmalloc.lazy_bytes() > 0,
-            _ => false,
         }
     }
 

@@ -277,16 +277,32 @@ impl Vmalloc {
     /// objects it was charged. Page directories and PDPTs stay for the next
     /// areas.
     pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients) {
-        // Taken out while the areas go, and put back empty: its memory stays.
+        self.purge_owner(region, clients, None);
+    }
+
+    /// [`Vmalloc::purge`] of the freed areas of `owner` only (of everyone
+    /// with `None`).
+    pub(crate) fn purge_owner<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        owner: Option<Badge>,
+    ) {
+        // Taken out while the areas go, and put back with those that stay:
+        // its memory stays.
         let mut lazy = core::mem::take(&mut self.lazy);
-        for start in lazy.drain(..) {
-            let Some(area) = self.busy.get(start).map(|e| *e.val) else { continue };
+        lazy.retain(|&start| {
+            let Some(area) = self.busy.get(start).map(|e| *e.val) else { return false };
+            if owner.is_some_and(|owner| owner != area.owner) {
+                return true;
+            }
             self.take_down(region, start, &area, Prune::PageTables);
+            self.lazy_bytes = self.lazy_bytes.saturating_sub(area.size);
             clients.refund(area.owner, area.size);
             clients.release(Held::Area(start));
-        }
+            false
+        });
         self.lazy = lazy;
-        self.lazy_bytes = 0;
     }
 
     /// Unmap the area at `start`, removing the empty structures `prune`

@@ -13,16 +13,17 @@ use memserver_core::limits::MAX_PAGES_PER_OP;
 use memserver_core::sim::Sim;
 use memserver_core::vmalloc::VmallocFlags;
 use memserver_core::vmemmap::VmemmapOptions;
-use memserver_core::{Badge, CpuId, Error, Limit, MemServer, Pfn, SpaceId};
+use memserver_core::{Badge, CpuId, Error, Limit, MemServer, Objects, Pfn, SpaceId};
 
 const CLIENT: Badge = Badge(0x100);
 const PAGE: u64 = 4096;
 const GIB: u64 = 1 << 30;
 
-/// Gives the client a quota larger than anything these tests hold.
+/// Gives the client quotas larger than anything these tests hold.
 fn unbounded(s: &mut MemServer<Sim>) {
     let admin = s.admin(ADMIN).expect("admin");
     assert_eq!(s.set_quota(&admin, CLIENT, u64::MAX / 4), Ok(()));
+    assert_eq!(s.set_object_quota(&admin, CLIENT, Objects::UNLIMITED), Ok(()));
 }
 
 fn register(s: &mut MemServer<Sim>) -> SpaceId {
