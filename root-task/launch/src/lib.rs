@@ -1,5 +1,6 @@
 //! The launch library any root task can use: untyped memory and slots
-//! from bootinfo ([`allocator`]), VSpaces with ASIDs ([`vspace`]), programs
+//! from bootinfo ([`allocator`]), VSpaces with ASIDs from as many ASID
+//! pools as they need ([`asid_pools`], [`vspace`]), programs
 //! loaded from ELF images into processes with their own CNode, threads
 //! with IPC buffers, stacks, priorities and CPUs ([`process`]), their
 //! fault endpoints, which the root task can take back ([`fault_route`]),
@@ -9,6 +10,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod allocator;
+pub mod asid_pools;
 pub mod fault_route;
 pub mod memserver_process;
 pub mod process;
