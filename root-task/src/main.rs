@@ -71,7 +71,8 @@ fn main(regs: StartRegs) -> ! {
         let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
         registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));
     }
-    let mut world = World::new(&mut alloc, &mut root_vspace, &server, region, agents, late, crowd, inbox, cpus);
+    let machine = (cpus, bootinfo.arch_info);
+    let mut world = World::new(&mut alloc, &mut root_vspace, &server, region, agents, late, crowd, inbox, machine);
     let all_ok = scenarios::run_all(&mut world, scenarios);
     println!("root-task: {}", if all_ok { "all scenarios ok" } else { "some scenarios FAILED" });
     runtime::exit(all_ok)

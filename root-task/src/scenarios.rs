@@ -75,6 +75,8 @@ pub struct World<'a> {
     pub inbox: Inbox,
     /// CPUs the kernel runs.
     pub cpus: u64,
+    /// The time stamp counter's frequency, in MHz (as the kernel measured it).
+    pub tsc_mhz: u64,
     /// Head descriptors written by `vmemmap-crosses-top-level`: (address, value).
     heads: heapless::Vec<(u64, u64), { COMPOUND_PAGES as usize }>,
 }
@@ -90,9 +92,9 @@ impl<'a> World<'a> {
         late: Agent,
         crowd: heapless::Vec<Agent, CROWD>,
         inbox: Inbox,
-        cpus: u64,
+        (cpus, tsc_mhz): (u64, u64),
     ) -> World<'a> {
-        World { alloc, root, server, region, agents, late, crowd, inbox, cpus, heads: heapless::Vec::new() }
+        World { alloc, root, server, region, agents, late, crowd, inbox, cpus, tsc_mhz, heads: heapless::Vec::new() }
     }
 
     fn stats(&self) -> Result<Stats, crate::verdict::Reason> {
