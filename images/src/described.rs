@@ -61,6 +61,7 @@ fn root_task(ws: &Workspace, resolved: &Resolved) -> Result<PathBuf> {
             Ok(packed)
         }
         RootKind::Demo => programs::build(ws),
+        RootKind::Scale => programs::build_scale(ws),
         RootKind::Bench => bail!(
             "{}: the benchmark root task boots once per space count: run `images bench`",
             resolved.description.file.display()

@@ -6,7 +6,7 @@
 //!
 //! ```toml
 //! [system]
-//! root = "launcher"        # the root task: "launcher", "demo" or "bench"
+//! root = "launcher"        # the root task: "launcher", "demo", "bench" or "scale"
 //! cpus = 2                 # CPUs to boot (1 to 4; default 1)
 //! memory = "512 MiB"       # the guest's RAM (default 512 MiB)
 //! root-priority = 255      # the root task's priority (default 255)
@@ -396,6 +396,7 @@ enum RawRoot {
     Launcher,
     Demo,
     Bench,
+    Scale,
 }
 
 impl From<RawRoot> for RootKind {
@@ -404,6 +405,7 @@ impl From<RawRoot> for RootKind {
             RawRoot::Launcher => RootKind::Launcher,
             RawRoot::Demo => RootKind::Demo,
             RawRoot::Bench => RootKind::Bench,
+            RawRoot::Scale => RootKind::Scale,
         }
     }
 }

@@ -23,6 +23,7 @@ struct Embedded {
 const EMBEDDED: &[Embedded] = &[
     Embedded { package: "root-task", bin: "hello-child", features: "sel4", env: "ROOT_TASK_HELLO_CHILD_ELF" },
     Embedded { package: "root-task", bin: "agent", features: "sel4", env: "ROOT_TASK_AGENT_ELF" },
+    Embedded { package: "root-task", bin: "visitor", features: "sel4", env: "ROOT_TASK_VISITOR_ELF" },
     Embedded { package: "memserver", bin: "memserver", features: "sel4", env: "ROOT_TASK_MEMSERVER_ELF" },
 ];
 
@@ -61,9 +62,10 @@ fn cargo_build(
 }
 
 /// Builds the embedded programs, then the root program `root_bin` that
-/// carries them (with `extra` build environment), and returns its ELF file.
-fn build_root(ws: &Workspace, root_bin: &str, extra: &[(&str, OsString)]) -> Result<PathBuf> {
-    let step = Step::start(format!("building the seL4 programs ({root_bin})"));
+/// carries them (with the features `features` and `extra` build
+/// environment), and returns its ELF file.
+fn build_root(ws: &Workspace, (root_bin, features): (&str, &str), extra: &[(&str, OsString)]) -> Result<PathBuf> {
+    let step = Step::start(format!("building the seL4 programs ({root_bin}, features {features})"));
     let target_dir = ws.sel4_dir().join("programs");
     let out = target_dir.join("release");
     for e in EMBEDDED {
@@ -71,7 +73,7 @@ fn build_root(ws: &Workspace, root_bin: &str, extra: &[(&str, OsString)]) -> Res
     }
     let mut env: Vec<(&str, OsString)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin).into_os_string())).collect();
     env.extend(extra.iter().cloned());
-    cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, "sel4"), &env)?;
+    cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, features), &env)?;
     let root = out.join(root_bin);
     step.finish(&root.display().to_string());
     Ok(root)
@@ -80,7 +82,22 @@ fn build_root(ws: &Workspace, root_bin: &str, extra: &[(&str, OsString)]) -> Res
 /// Builds the demo system's root task (with every program it embeds) and
 /// returns its ELF file.
 pub fn build(ws: &Workspace) -> Result<PathBuf> {
-    build_root(ws, "root-task", &[])
+    build_root(ws, ("root-task", "sel4"), &[])
+}
+
+/// Builds the scale system's root task (the demo's, with the `scale`
+/// feature: it runs the `scale` scenario alone) and returns its ELF file
+/// (a copy of its own, beside the demo's).
+pub fn build_scale(ws: &Workspace) -> Result<PathBuf> {
+    let built = build_root(ws, ("root-task", "sel4,scale"), &[])?;
+    copy_as(&built, "root-task-scale")
+}
+
+/// Copies the ELF file `built` to `name` beside it and returns the copy.
+fn copy_as(built: &Path, name: &str) -> Result<PathBuf> {
+    let copy = built.with_file_name(name);
+    std::fs::copy(built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+    Ok(copy)
 }
 
 /// Builds binary `bin` of `package` with `features` (comma-separated) for
@@ -163,8 +180,6 @@ pub fn build_memserver(ws: &Workspace) -> Result<PathBuf> {
 /// Builds the benchmark root task for `spaces` registered spaces and
 /// returns its ELF file (a copy of its own, one per space count).
 pub fn build_bench(ws: &Workspace, spaces: usize) -> Result<PathBuf> {
-    let built = build_root(ws, "bench", &[("BENCH_SPACES", spaces.to_string().into())])?;
-    let copy = built.with_file_name(format!("bench-{spaces}"));
-    std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
-    Ok(copy)
+    let built = build_root(ws, ("bench", "sel4"), &[("BENCH_SPACES", spaces.to_string().into())])?;
+    copy_as(&built, &format!("bench-{spaces}"))
 }

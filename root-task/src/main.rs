@@ -18,7 +18,7 @@ use root_task::agent::Agent;
 use root_task::inbox::Inbox;
 use scenarios::World;
 use sel4_launch::allocator::Allocator;
-use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
+use sel4_launch::memserver_process::MemServerProcess;
 use sel4_launch::vspace::VSpace;
 use sel4_layer::abi::{init_cap, ObjectType};
 use sel4_layer::bootinfo::BootInfo;
@@ -54,8 +54,9 @@ fn main(regs: StartRegs) -> ! {
     let mut root_vspace = VSpace::root_task();
     hello::run(&mut alloc, &mut root_vspace);
 
+    let (scenarios, grant) = scenarios::selected();
     let root_endpoint = alloc.retype(ObjectType::Endpoint, 0);
-    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, UntypedGrant::DEMO);
+    let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, grant);
     println!("root-task: memory server launched");
     let region = *MemClient::connect(server.admin_endpoint())
         .unwrap_or_else(|e| panic!("the memory server does not answer: {e:?}"))
@@ -70,8 +71,9 @@ fn main(regs: StartRegs) -> ! {
         let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
         registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));
     }
-    let mut world = World::new(&mut alloc, &server, region, agents, late, crowd, inbox, cpus);
-    let all_ok = scenarios::run_all(&mut world);
+    let machine = (cpus, bootinfo.arch_info);
+    let mut world = World::new(&mut alloc, &mut root_vspace, &server, region, agents, late, crowd, inbox, machine);
+    let all_ok = scenarios::run_all(&mut world, scenarios);
     println!("root-task: {}", if all_ok { "all scenarios ok" } else { "some scenarios FAILED" });
     runtime::exit(all_ok)
 }

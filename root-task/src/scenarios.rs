@@ -2,12 +2,14 @@
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
 //! The hardening scenarios (forged faults, memory reuse across kinds,
-//! failure injection, stress, client death) have their own files.
+//! failure injection, stress, client death) and `scale`, which boots
+//! alone, have their own files.
 
 mod client_death;
 mod fault_injection;
 mod forged_faults;
 mod reuse_across_kinds;
+mod scale;
 mod stress;
 
 use crate::fail;
@@ -24,7 +26,8 @@ use root_task::agent::{Agent, Trouble};
 use root_task::agent_protocol::{slot, Command, Outcome, RawMessage};
 use root_task::inbox::Inbox;
 use sel4_launch::allocator::Allocator;
-use sel4_launch::memserver_process::MemServerProcess;
+use sel4_launch::memserver_process::{MemServerProcess, UntypedGrant};
+use sel4_launch::vspace::VSpace;
 use sel4_layer::println;
 
 const KIB: u64 = 1 << 10;
@@ -57,6 +60,8 @@ const CROWD: usize = stress::AGENTS + 1;
 /// What the scenarios work with.
 pub struct World<'a> {
     pub alloc: &'a mut Allocator,
+    /// The root task's own VSpace.
+    pub root: &'a mut VSpace,
     pub server: &'a MemServerProcess,
     pub region: RegionInfo,
     /// Agents A, B and C, registered and started.
@@ -70,6 +75,8 @@ pub struct World<'a> {
     pub inbox: Inbox,
     /// CPUs the kernel runs.
     pub cpus: u64,
+    /// The time stamp counter's frequency, in MHz (as the kernel measured it).
+    pub tsc_mhz: u64,
     /// Head descriptors written by `vmemmap-crosses-top-level`: (address, value).
     heads: heapless::Vec<(u64, u64), { COMPOUND_PAGES as usize }>,
 }
@@ -78,15 +85,16 @@ impl<'a> World<'a> {
     #[allow(clippy::too_many_arguments, reason = "one argument per part of the world, each named")]
     pub fn new(
         alloc: &'a mut Allocator,
+        root: &'a mut VSpace,
         server: &'a MemServerProcess,
         region: RegionInfo,
         agents: [Agent; 3],
         late: Agent,
         crowd: heapless::Vec<Agent, CROWD>,
         inbox: Inbox,
-        cpus: u64,
+        (cpus, tsc_mhz): (u64, u64),
     ) -> World<'a> {
-        World { alloc, server, region, agents, late, crowd, inbox, cpus, heads: heapless::Vec::new() }
+        World { alloc, root, server, region, agents, late, crowd, inbox, cpus, tsc_mhz, heads: heapless::Vec::new() }
     }
 
     fn stats(&self) -> Result<Stats, crate::verdict::Reason> {
@@ -95,9 +103,9 @@ impl<'a> World<'a> {
 }
 
 /// A scenario: its name and what runs it.
-type Scenario = (&'static str, fn(&mut World) -> Verdict);
+pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
-/// The scenarios, in the order they run.
+/// The demo's scenarios, in the order they run.
 pub const SCENARIOS: [Scenario; 13] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
@@ -114,10 +122,24 @@ pub const SCENARIOS: [Scenario; 13] = [
     ("missed-syncs", missed_syncs),
 ];
 
-/// Runs every scenario, printing one line each; true if all passed.
-pub fn run_all(world: &mut World) -> bool {
+/// The scenario of the scale system, which boots alone.
+const SCALE: [Scenario; 1] = [("scale", scale::run)];
+
+/// What this root task runs, and the memory server's memory for it: with
+/// the `scale` feature (the scale system), `scale` alone; otherwise the
+/// demo's scenarios.
+pub fn selected() -> (&'static [Scenario], UntypedGrant) {
+    if cfg!(feature = "scale") {
+        (&SCALE, scale::SERVER_MEMORY)
+    } else {
+        (&SCENARIOS, UntypedGrant::DEMO)
+    }
+}
+
+/// Runs `scenarios`, printing one line each; true if all passed.
+pub fn run_all(world: &mut World, scenarios: &[Scenario]) -> bool {
     let mut all_ok = true;
-    for (name, scenario) in SCENARIOS {
+    for &(name, scenario) in scenarios {
         match scenario(world) {
             Ok(()) => println!("scenario {name}: ok"),
             Err(reason) => {

@@ -45,6 +45,8 @@ pub mod label {
     pub const TCB_CONFIGURE: u64 = 5;
     /// The `TCBSetPriority` invocation.
     pub const TCB_SET_PRIORITY: u64 = 6;
+    /// The `TCBSetSpace` invocation.
+    pub const TCB_SET_SPACE: u64 = 9;
     /// The `TCBSuspend` invocation.
     pub const TCB_SUSPEND: u64 = 10;
     /// The `TCBResume` invocation.
@@ -128,6 +130,26 @@ impl ObjectType {
     pub const fn word(self) -> Word {
         self as Word
     }
+
+    /// log2 of the bytes of untyped memory one object of this type takes,
+    /// with `size_bits` as Untyped Retype takes it (the size of an
+    /// untyped, the index bits of a CNode; ignored for the other types).
+    pub const fn memory_bits(self, size_bits: u64) -> u64 {
+        match self {
+            ObjectType::Untyped => size_bits,
+            ObjectType::CNode => size_bits + size::SLOT_BITS,
+            ObjectType::Tcb => size::TCB_BITS,
+            ObjectType::Endpoint => size::ENDPOINT_BITS,
+            ObjectType::Notification => size::NOTIFICATION_BITS,
+            ObjectType::Pdpt => size::PDPT_BITS,
+            ObjectType::Pml4 => size::PML4_BITS,
+            ObjectType::HugePage => size::HUGE_PAGE_BITS,
+            ObjectType::SmallPage => size::PAGE_BITS,
+            ObjectType::LargePage => size::LARGE_PAGE_BITS,
+            ObjectType::PageTable => size::PAGE_TABLE_BITS,
+            ObjectType::PageDirectory => size::PAGE_DIR_BITS,
+        }
+    }
 }
 
 impl From<ObjectType> for Word {
@@ -196,12 +218,27 @@ pub mod size {
     pub const PAGE_BITS: u64 = 12;
     /// `seL4_LargePageBits`: a large frame is 2 MiB.
     pub const LARGE_PAGE_BITS: u64 = 21;
+    /// `seL4_HugePageBits`: a huge frame is 1 GiB.
+    pub const HUGE_PAGE_BITS: u64 = 30;
+    /// `seL4_PageTableBits`.
+    pub const PAGE_TABLE_BITS: u64 = 12;
+    /// `seL4_PageDirBits`.
+    pub const PAGE_DIR_BITS: u64 = 12;
+    /// `seL4_PDPTBits`.
+    pub const PDPT_BITS: u64 = 12;
+    /// `seL4_PML4Bits`.
+    pub const PML4_BITS: u64 = 12;
     /// `seL4_SlotBits`: a CNode slot is 32 bytes.
     pub const SLOT_BITS: u64 = 5;
     /// `seL4_TCBBits`.
     pub const TCB_BITS: u64 = 11;
+    /// `seL4_ASIDPoolBits`: an ASID pool is made from an untyped of this
+    /// size (4 KiB).
+    pub const ASID_POOL_BITS: u64 = 12;
     /// `seL4_EndpointBits`.
     pub const ENDPOINT_BITS: u64 = 4;
+    /// `seL4_NotificationBits`.
+    pub const NOTIFICATION_BITS: u64 = 5;
     /// `seL4_MsgMaxLength`: message registers in the IPC buffer.
     pub const MSG_MAX_LENGTH: usize = 120;
     /// `seL4_MsgMaxExtraCaps`.

@@ -59,7 +59,7 @@ pub struct BootInfo {
     pub init_thread_cnode_size_bits: u8,
     /// `initThreadDomain`.
     pub init_thread_domain: Word,
-    /// `archInfo`.
+    /// `archInfo`: on x86, the time stamp counter's frequency in MHz.
     pub arch_info: Word,
     /// `untyped`.
     pub untyped: SlotRegion,

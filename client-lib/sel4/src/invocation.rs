@@ -282,6 +282,20 @@ impl Tcb {
         .map(drop)
     }
 
+    /// `seL4_TCB_SetSpace`: the fault endpoint (a CPtr in the thread's own
+    /// CSpace), the CSpace root and its guard data, and the VSpace root.
+    /// The thread's IPC buffer stays: it must be mapped at the same
+    /// address in the new VSpace.
+    pub fn set_space(
+        self,
+        fault_ep: CPtr,
+        cspace_root: CPtr,
+        cspace_root_data: Word,
+        vspace_root: CPtr,
+    ) -> Result<(), Sel4Error> {
+        invoke(self.0, label::TCB_SET_SPACE, &[fault_ep, cspace_root_data, 0], &[cspace_root, vspace_root]).map(drop)
+    }
+
     /// `seL4_TCB_SetPriority`.
     pub fn set_priority(self, priority: u8) -> Result<(), Sel4Error> {
         invoke(self.0, label::TCB_SET_PRIORITY, &[priority as Word], &[]).map(drop)

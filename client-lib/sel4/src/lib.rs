@@ -7,7 +7,8 @@
 //! Layered like rust-sel4: `abi` holds the numbers (checked against the
 //! kernel's own XML and headers by the `images` ABI test), `syscall` the
 //! one raw system-call primitive (the only inline assembly of the project
-//! besides the start-up and memory functions in `runtime`), `ipc` the
+//! besides the start-up and memory functions in `runtime` and the time
+//! stamp counter's read in `time_stamp`), `ipc` the
 //! staging of message words, `invocation` typed capability calls, and
 //! `runtime` the entry point and panic handling for seL4 programs.
 //! `kernel` puts the memory-object invocations behind a trait, so they can
@@ -28,6 +29,7 @@ pub mod message_info;
 pub mod print;
 pub mod runtime;
 pub mod syscall;
+pub mod time_stamp;
 
 pub use error::Sel4Error;
 pub use invocation::*;

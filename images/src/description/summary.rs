@@ -18,6 +18,7 @@ impl fmt::Display for Resolved {
                 RootKind::Launcher => "launcher",
                 RootKind::Demo => "demo",
                 RootKind::Bench => "bench",
+                RootKind::Scale => "scale",
             },
             system.root_priority,
             system.cpus,

@@ -2,10 +2,8 @@
 //! with its own CNode, and threads with their own IPC buffers and stacks.
 
 use crate::allocator::Allocator;
+use crate::elf_image::ElfImage;
 use crate::vspace::VSpace;
-use elf::abi::{PF_W, PT_LOAD};
-use elf::endian::LittleEndian;
-use elf::ElfBytes;
 use sel4_layer::abi::{init_cap, size, CPtr, ObjectType};
 use sel4_layer::{CNode, CapRights, Page, Tcb, UserContext};
 
@@ -41,7 +39,9 @@ pub struct ProcessSpec<'a> {
 pub struct Thread {
     /// Its TCB.
     pub tcb: Tcb,
-    ipc_buffer: u64,
+    pub(crate) ipc_buffer: u64,
+    /// The frame of its IPC buffer.
+    pub(crate) ipc_frame: CPtr,
     /// 0 for the first thread (it uses the program's static stack).
     stack_top: u64,
 }
@@ -56,51 +56,52 @@ pub struct Process {
     pub vspace: VSpace,
     /// Its first thread.
     pub main: Thread,
-    entry: u64,
+    pub(crate) entry: u64,
     priority: u8,
     pub(crate) fault_slot: u64,
-    threads: u64,
+    pub(crate) threads: u64,
+    /// The slot of the first of its image's frames (the others follow).
+    pub(crate) image_frames: CPtr,
+    /// Pages of its image.
+    pub(crate) image_pages: u64,
+    /// Whether memory beyond the image was mapped (stacks, heaps).
+    pub(crate) memory_beyond_image: bool,
 }
 
 impl Process {
     /// Loads `spec.image` into a new VSpace, with a new CNode and a first
-    /// thread (not started).
+    /// thread (not started). The image's frames have consecutive slots,
+    /// in the order of their pages.
     pub fn load(alloc: &mut Allocator, root: &mut VSpace, spec: &ProcessSpec) -> Process {
         let name = spec.name;
-        let file =
-            ElfBytes::<LittleEndian>::minimal_parse(spec.image).unwrap_or_else(|e| panic!("{name}: bad ELF: {e}"));
-        let segments = file.segments().unwrap_or_else(|| panic!("{name}: ELF without program headers"));
-        let loads = || segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0);
+        let image = ElfImage::parse(name, spec.image);
+        let image_pages = image.pages().count() as u64;
+        let image_frames = alloc.retype_run(ObjectType::SmallPage, 0, image_pages);
         let mut vspace = VSpace::new(alloc);
-        let start = loads().map(|s| s.p_vaddr).min().unwrap_or_else(|| panic!("{name}: nothing to load")) & !(PAGE - 1);
-        let end = loads().map(|s| s.p_vaddr + s.p_memsz).max().unwrap_or(start);
-        for page in (start..end).step_by(PAGE as usize) {
-            let overlapping = || loads().filter(move |s| s.p_vaddr < page + PAGE && s.p_vaddr + s.p_memsz > page);
-            if overlapping().next().is_none() {
-                continue;
-            }
-            let frame = alloc.retype(ObjectType::SmallPage, 0);
-            let file_bytes = || overlapping().filter(|s| s.p_filesz > 0 && s.p_vaddr + s.p_filesz > page);
+        for (frame, page) in (image_frames..).zip(image.pages()) {
+            let file_bytes = || image.overlapping(page).filter(|s| s.p_filesz > 0 && s.p_vaddr + s.p_filesz > page);
             if file_bytes().next().is_some() {
                 root.map(alloc, frame, SCRATCH_VADDR, CapRights::READ_WRITE);
                 for s in file_bytes() {
-                    copy_segment_bytes(name, spec.image, &s, page);
+                    copy_segment_bytes(name, image.bytes, &s, page);
                 }
                 Page(frame).unmap().unwrap_or_else(|e| panic!("{name}: scratch unmap failed: {e:?}"));
             }
-            let writable = overlapping().any(|s| s.p_flags & PF_W != 0);
-            vspace.map(alloc, frame, page, if writable { CapRights::READ_WRITE } else { CapRights::READ });
+            vspace.map(alloc, frame, page, page_rights(image.writable(page)));
         }
         let cnode = CNode { cap: alloc.retype(ObjectType::CNode, spec.cnode_bits), depth: spec.cnode_bits as u8 };
         let mut process = Process {
             name,
             cnode,
             vspace,
-            main: Thread { tcb: Tcb(0), ipc_buffer: 0, stack_top: 0 },
-            entry: file.ehdr.e_entry,
+            main: Thread { tcb: Tcb(0), ipc_buffer: 0, ipc_frame: 0, stack_top: 0 },
+            entry: image.entry,
             priority: spec.priority,
             fault_slot: spec.fault_slot,
             threads: 0,
+            image_frames,
+            image_pages,
+            memory_beyond_image: false,
         };
         process.main = process.new_thread(alloc, false);
         process
@@ -123,24 +124,30 @@ impl Process {
             self.map_memory(alloc, stack_top - STACK_PAGES * PAGE, STACK_PAGES * PAGE);
         }
         let tcb = Tcb(alloc.retype(ObjectType::Tcb, 0));
-        let guard = CNode::guard_data(0, 64 - self.cnode.depth as u64);
         tcb.configure(
             self.fault_slot,
             self.priority,
             self.priority,
             self.cnode.cap,
-            guard,
+            self.cspace_guard(),
             self.vspace.pml4,
             ipc_buffer,
             ipc_frame,
         )
         .unwrap_or_else(|e| panic!("{}: TCB configure failed: {e:?}", self.name));
-        Thread { tcb, ipc_buffer, stack_top }
+        Thread { tcb, ipc_buffer, ipc_frame, stack_top }
+    }
+
+    /// The guard data of the process's CNode as its threads' CSpace root:
+    /// CPtrs resolve with the full word.
+    pub(crate) fn cspace_guard(&self) -> u64 {
+        CNode::guard_data(0, 64 - self.cnode.depth as u64)
     }
 
     /// Maps `bytes` (a multiple of the page size) of fresh, zeroed memory
     /// read-write from `start`.
     pub fn map_memory(&mut self, alloc: &mut Allocator, start: u64, bytes: u64) {
+        self.memory_beyond_image = true;
         for page in (start..start + bytes).step_by(PAGE as usize) {
             let frame = alloc.retype(ObjectType::SmallPage, 0);
             self.vspace.map(alloc, frame, page, CapRights::READ_WRITE);
@@ -176,6 +183,16 @@ impl Process {
             ..Default::default()
         };
         thread.tcb.write_registers(true, &context).unwrap_or_else(|e| panic!("{}: start failed: {e:?}", self.name));
+    }
+}
+
+/// The rights of a page of an image: read-write if a segment on it is
+/// writable, else read-only.
+pub(crate) fn page_rights(writable: bool) -> CapRights {
+    if writable {
+        CapRights::READ_WRITE
+    } else {
+        CapRights::READ
     }
 }
 

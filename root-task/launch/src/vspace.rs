@@ -3,7 +3,7 @@
 
 use crate::allocator::Allocator;
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
-use sel4_layer::{AsidPool, CapRights, Page, PagingLevel, PagingStructure};
+use sel4_layer::{CapRights, Page, PagingLevel, PagingStructure};
 
 /// Most paging structures one VSpace built here may need.
 const MAX_STRUCTURES: usize = 64;
@@ -22,10 +22,10 @@ pub struct VSpace {
 }
 
 impl VSpace {
-    /// A new, empty VSpace with an ASID from the initial pool.
+    /// A new, empty VSpace with an ASID.
     pub fn new(alloc: &mut Allocator) -> VSpace {
         let pml4 = alloc.retype(ObjectType::Pml4, 0);
-        AsidPool(init_cap::ASID_POOL).assign(pml4).unwrap_or_else(|e| panic!("ASID assign failed: {e:?}"));
+        alloc.assign_asid(pml4);
         VSpace { pml4, created: heapless::Vec::new() }
     }
 

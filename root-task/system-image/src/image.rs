@@ -18,6 +18,9 @@ pub enum RootKind {
     Demo,
     /// This repository's benchmark root task.
     Bench,
+    /// This repository's demo root task built to run the `scale` scenario
+    /// alone, with a larger memory server.
+    Scale,
 }
 
 /// What a client of the memory server may hold (the server's `Quota`):

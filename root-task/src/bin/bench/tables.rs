@@ -1,10 +1,11 @@
 //! The benchmark tables. Each measurement prints one line:
 //! `bench <table> key=value ...`.
 
-use crate::measure::{cycles, Bench};
+use crate::measure::Bench;
 use memserver_protocol::Request;
 use memserver_protocol::PING_LABEL;
 use sel4_layer::println;
+use sel4_layer::time_stamp::cycles;
 use sel4_layer::{syscall, MessageInfo};
 
 /// Pages per vmalloc in the replication table.
