@@ -174,7 +174,14 @@ impl MemClient {
     /// Backs the descriptors of `nr_pages` pfns from `start_pfn`, with the
     /// compound-page optimisation for `compound_order` > 0.
     pub fn vmemmap_populate(&self, start_pfn: u64, nr_pages: u64, compound_order: u8) -> Result<(), ClientError> {
-        self.ask(Request::VmemmapPopulate { start_pfn, nr_pages, compound_order }, pick::done)
+        self.ask(Request::VmemmapPopulate { start_pfn, nr_pages, compound_order, huge: false }, pick::done)
+    }
+
+    /// [`MemClient::vmemmap_populate`] (no compound pages) with 2 MiB
+    /// descriptor frames wherever a whole 2 MiB of descriptors (32,768
+    /// pfns) lies in the range, 4 KiB frames at its ends.
+    pub fn vmemmap_populate_huge(&self, start_pfn: u64, nr_pages: u64) -> Result<(), ClientError> {
+        self.ask(Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0, huge: true }, pick::done)
     }
 
     /// Frees the descriptor frames of a pfn range.

@@ -52,11 +52,12 @@ impl Target {
             Target::Vmalloc => (A, Request::Vmalloc { size: 8 * 4 * KIB, large_pages: false }),
             Target::VmallocLarge => (A, Request::Vmalloc { size: 4 * MIB, large_pages: true }),
             Target::Vmemmap => {
-                (A, Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 1024, compound_order: 0 })
+                (A, Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 1024, compound_order: 0, huge: false })
             }
-            Target::VmemmapCompound => {
-                (A, Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 4 * 512, compound_order: 9 })
-            }
+            Target::VmemmapCompound => (
+                A,
+                Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 4 * 512, compound_order: 9, huge: false },
+            ),
             // Larger than what the first chunk has left (see below).
             Target::Percpu => (A, Request::PercpuAlloc { size: PERCPU_UNIT_SIZE as u32 / 2 + 8, align: 8 }),
             Target::Register => {
@@ -121,7 +122,7 @@ fn every_failed_try_changes_nothing_and_each_request_succeeds_at_last() {
     }
     // Some content for a registration to copy: an area and descriptors.
     let content = s.vmalloc(B, 64 * KIB, false);
-    s.ok(B, Request::VmemmapPopulate { start_pfn: 0, nr_pages: 4096, compound_order: 0 });
+    s.ok(B, Request::VmemmapPopulate { start_pfn: 0, nr_pages: 4096, compound_order: 0, huge: false });
     // Half of the first percpu chunk, so the target's allocation needs the
     // next chunk.
     let half = match s.ok(B, Request::PercpuAlloc { size: PERCPU_UNIT_SIZE as u32 / 2, align: 8 }) {

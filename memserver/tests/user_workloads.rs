@@ -66,7 +66,7 @@ fn many_areas_ranges_and_allocations_in_several_spaces_and_a_late_one() {
         (CLIENTS[0], (3 << 30) + 4096, 4096, 8),
     ];
     for (client, start_pfn, nr_pages, compound_order) in ranges {
-        s.ok(client, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order });
+        s.ok(client, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order, huge: false });
     }
     let mut allocs = Vec::new();
     for i in 0..64u32 {

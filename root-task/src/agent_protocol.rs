@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn every_command_and_outcome_fits_a_message() {
-        let request = Request::VmemmapPopulate { start_pfn: u64::MAX, nr_pages: u64::MAX, compound_order: 255 };
+        let request =
+            Request::VmemmapPopulate { start_pfn: u64::MAX, nr_pages: u64::MAX, compound_order: 255, huge: false };
         for command in [
             Command::Request(request),
             Command::Raw { words: [u64::MAX; 4], len: 4 },

@@ -244,7 +244,12 @@ fn vmemmap_crosses_top_level(w: &mut World) -> Verdict {
     }
     done(
         a,
-        Request::VmemmapPopulate { start_pfn: start, nr_pages: COMPOUND_PAGES * per, compound_order: COMPOUND_ORDER },
+        Request::VmemmapPopulate {
+            start_pfn: start,
+            nr_pages: COMPOUND_PAGES * per,
+            compound_order: COMPOUND_ORDER,
+            huge: false,
+        },
     )?;
     w.heads.clear();
     for k in 0..COMPOUND_PAGES {
@@ -440,7 +445,8 @@ fn bad_input(w: &mut World) -> Verdict {
     let theirs = vmalloc(a, 4 * KIB)?;
     expect_error(b, "freeing another client's area", req(Request::Vfree { addr: theirs }), ErrorCode::NotOwner)?;
     done(a, Request::Vfree { addr: theirs })?;
-    let populate = |start_pfn, nr_pages| Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0 };
+    let populate =
+        |start_pfn, nr_pages| Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0, huge: false };
     done(a, populate(BAD_INPUT_PFN, 100))?;
     for (what, start, pages) in [
         ("populating another client's vmemmap range", BAD_INPUT_PFN, 100),

@@ -76,6 +76,9 @@ pub enum Request {
         nr_pages: u64,
         /// Order of the compound pages the range holds (0: none).
         compound_order: u8,
+        /// Back the descriptors with 2 MiB frames where a whole 2 MiB of
+        /// them is in the range (Linux's `vmemmap_populate_hugepages`).
+        huge: bool,
     },
     /// Free the descriptor frames of a pfn range (memory hot-remove).
     VmemmapDepopulate {

@@ -112,7 +112,7 @@ mod tests {
         let requests = [
             Request::Hello { version: 1 },
             Request::Vmalloc { size: 1 << 20, large_pages: false },
-            Request::VmemmapPopulate { start_pfn: 123_456_789, nr_pages: 512, compound_order: 9 },
+            Request::VmemmapPopulate { start_pfn: 123_456_789, nr_pages: 512, compound_order: 9, huge: false },
             Request::Register { client: 0x103, quota: crate::messages::Quota::bytes(1 << 30) },
             Request::InjectFailure { point: crate::messages::FailurePoint::Copy, nth: 7 },
             Request::Unregister { space: 3 },

@@ -265,13 +265,11 @@ impl<B: Platform> Dispatcher<B> {
                 self.server.percpu_free(caller, PercpuOffset::new(offset)).map_err(code)?;
                 Ok(Reply::Done)
             }
-            Request::VmemmapPopulate { start_pfn, nr_pages, compound_order } => {
+            Request::VmemmapPopulate { start_pfn, nr_pages, compound_order, huge } => {
                 self.registered(caller)?;
                 let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
-                let options = VmemmapOptions {
-                    huge: false,
-                    compound_order: (compound_order > 0).then_some(compound_order as u32),
-                };
+                let options =
+                    VmemmapOptions { huge, compound_order: (compound_order > 0).then_some(compound_order as u32) };
                 self.server.vmemmap_populate(caller, start, nr_pages, options).map_err(code)?;
                 Ok(Reply::Done)
             }

@@ -232,6 +232,8 @@ pub enum Step {
         size: u8,
         /// Compound order.
         order: Order,
+        /// 2 MiB descriptor frames where they fit.
+        huge: bool,
     },
     /// A vmemmap depopulate of a populated range, or of any.
     VmemmapDepopulate(Client, Pick<(u64, u64)>),
@@ -361,7 +363,7 @@ impl Step {
             Step::PercpuFree(client, offset) => {
                 message(client.badge(), Request::PercpuFree { offset: choose(offset, &made.offsets, 0) })
             }
-            Step::VmemmapPopulate { client, base, slot, size, order } => {
+            Step::VmemmapPopulate { client, base, slot, size, order, huge } => {
                 let order = order.get();
                 // pfns of a descriptor frame, or of a compound page (of an
                 // order kept small enough for the sums below).
@@ -374,7 +376,7 @@ impl Step {
                     PfnBase::Any(pfn) => pfn,
                 };
                 let start_pfn = base.wrapping_add(u64::from(slot) * 16 * unit);
-                message(client.badge(), Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: order })
+                message(client.badge(), Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: order, huge })
             }
             Step::VmemmapDepopulate(client, range) => {
                 let (start_pfn, nr_pages) = choose(range, &made.ranges, (0, 0));

@@ -99,7 +99,8 @@ fn every_request_keeps_every_space_identical() {
     register(&mut d, B);
     let area = address(send(&mut d, A, Request::Vmalloc { size: 3 * MIB, large_pages: true }, None));
     let small = address(send(&mut d, B, Request::Vmalloc { size: 20_000, large_pages: false }, None));
-    let populate = Request::VmemmapPopulate { start_pfn: (1 << 33) - 1024, nr_pages: 2048, compound_order: 9 };
+    let populate =
+        Request::VmemmapPopulate { start_pfn: (1 << 33) - 1024, nr_pages: 2048, compound_order: 9, huge: false };
     assert_eq!(send(&mut d, A, populate, None), Reply::Done);
     let late = register(&mut d, B);
     let Reply::Translation(Some(t)) = send(&mut d, B, Request::Translate { addr: area }, None) else { panic!() };
@@ -151,7 +152,7 @@ fn faults_are_repaired_from_the_canonical_table_or_reported() {
     assert_eq!(vm_fault(&mut d, a.fault_badge, unmapped, false), FaultAction::Reported);
     assert!(d.take_notice() && !d.take_notice(), "the administrator is told once");
     assert_eq!(vm_fault(&mut d, a.fault_badge, unmapped, true), FaultAction::Reported);
-    let populate = Request::VmemmapPopulate { start_pfn: 0, nr_pages: 512, compound_order: 9 };
+    let populate = Request::VmemmapPopulate { start_pfn: 0, nr_pages: 512, compound_order: 9, huge: false };
     assert_eq!(send(&mut d, A, populate, None), Reply::Done);
     let shared_tail = 0x7100_0000_0000 + 3 * 4096;
     assert_eq!(vm_fault(&mut d, a.fault_badge, shared_tail, true), FaultAction::Reported);
@@ -282,7 +283,7 @@ fn a_flood_of_reports_never_blocks_and_loses_only_the_flooders_reports_never_sil
 fn hold_one_of_each(d: &mut Dispatcher<Sim>, caller: Badge, pfn: u64) -> u64 {
     let area = address(send(d, caller, Request::Vmalloc { size: 5 * 4096, large_pages: false }, None));
     assert!(matches!(send(d, caller, Request::PercpuAlloc { size: 64, align: 8 }, None), Reply::Offset(_)));
-    let populate = Request::VmemmapPopulate { start_pfn: pfn, nr_pages: 1024, compound_order: 0 };
+    let populate = Request::VmemmapPopulate { start_pfn: pfn, nr_pages: 1024, compound_order: 0, huge: false };
     assert_eq!(send(d, caller, populate, None), Reply::Done);
     area
 }
@@ -332,7 +333,7 @@ fn object_quotas_refuse_only_the_client_over_them_and_change_nothing() {
     assert_eq!(common::snapshot(d.server()), before);
     // A new vmemmap page table, its directory and pointer table, in two
     // spaces: more than B's two structures.
-    let far = Request::VmemmapPopulate { start_pfn: 1 << 31, nr_pages: 64, compound_order: 0 };
+    let far = Request::VmemmapPopulate { start_pfn: 1 << 31, nr_pages: 64, compound_order: 0, huge: false };
     assert_eq!(send(&mut d, B, far, None), Reply::Error(ErrorCode::QuotaExceeded));
     assert_eq!(common::snapshot(d.server()), before);
     address(send(&mut d, B, small, None));

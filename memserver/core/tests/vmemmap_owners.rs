@@ -24,7 +24,7 @@ const PFNS_PER_FRAME: u64 = 64;
 const VMEMMAP_START: u64 = 0x7100_0000_0000;
 
 fn populate(d: &mut Dispatcher<Sim>, caller: Badge, start_pfn: u64, nr_pages: u64) -> Reply {
-    send(d, caller, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0 }, None)
+    send(d, caller, Request::VmemmapPopulate { start_pfn, nr_pages, compound_order: 0, huge: false }, None)
 }
 
 fn depopulate(d: &mut Dispatcher<Sim>, caller: Badge, start_pfn: u64, nr_pages: u64) -> Reply {

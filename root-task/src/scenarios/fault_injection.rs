@@ -93,7 +93,8 @@ fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crat
     let answer = match target {
         Target::Vmalloc => a.request(Request::Vmalloc { size: 8 * 4 * KIB, large_pages: false }).context("A")?,
         Target::VmemmapPopulate => {
-            let populate = Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 1024, compound_order: 0 };
+            let populate =
+                Request::VmemmapPopulate { start_pfn: FRESH_PFN, nr_pages: 1024, compound_order: 0, huge: false };
             a.request(populate).context("A")?
         }
         Target::Register => {

@@ -106,7 +106,12 @@ pub fn vmemmap(bench: &mut Bench) {
         let frames = bench.stats().frames;
         let (invocations, ()) = bench.invocations(|b| {
             for chunk in (start..start + PFNS).step_by(STEP as usize) {
-                b.done(Request::VmemmapPopulate { start_pfn: chunk, nr_pages: STEP, compound_order: order });
+                b.done(Request::VmemmapPopulate {
+                    start_pfn: chunk,
+                    nr_pages: STEP,
+                    compound_order: order,
+                    huge: false,
+                });
             }
         });
         let frames = bench.stats().frames - frames;
