@@ -27,10 +27,11 @@
 //! slot and a fixed frame index. Pure bookkeeping, built and tested on the
 //! host; the seL4 backend (`sel4::untyped_pool`) makes the invocations.
 
-use crate::frame_copies::MAX_FRAMES;
 use core::cmp::Reverse;
 use memserver_core::layout::{Level, PageSize, PAGE_SIZE};
 
+/// Frames the server can hold at once (in use, spare or fresh).
+pub const MAX_FRAMES: usize = 32768;
 /// 4 KiB units in a granule (2 MiB).
 pub const UNITS: usize = 512;
 /// Granules the server manages: one object number for each frame index.

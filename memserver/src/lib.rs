@@ -16,6 +16,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
 )]
 
+extern crate alloc;
+
 pub mod cspace;
 pub mod frame_copies;
 pub mod granules;

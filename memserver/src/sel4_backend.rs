@@ -374,10 +374,10 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         // The original maps in one space while the zeroing window does not
         // hold it.
         let original = (!self.window.holds(frame.index)).then_some(frame.cap);
-        let plan = self.copies.plan(frame.index, index, original);
+        // The record of what is planned has its memory from here on.
+        let plan = self.copies.plan(frame.index, index, original).map_err(|_| BackendError::OutOfMemory)?;
         let copy = match plan {
             CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
-            CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
             CopyFor::NewKept | CopyFor::NewExtra => {
                 let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
                 let cnode = own_cnode();
@@ -394,15 +394,23 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         self.counts.record(Invocation::MapPage);
         if let Err(e) = self.kernel.page_map(copy, space.vspace, addr.get(), rights, ATTRS) {
             match plan {
-                CopyFor::NewExtra => self.delete(copy),
-                // A new kept copy stays kept, unmapped.
-                CopyFor::NewKept => self.copies.keep_unmapped(frame.index, index, copy),
+                // A new kept copy stays kept, unmapped (in the room `plan`
+                // reserved).
+                CopyFor::NewKept if self.copies.keep_unmapped(frame.index, index, copy).is_ok() => {}
+                CopyFor::NewKept | CopyFor::NewExtra => self.delete(copy),
                 CopyFor::Reuse(_) | CopyFor::Original(_) => {}
             }
             return Err(rejected(e));
         }
-        // Room for an extra copy was checked above.
-        self.copies.mapped(frame.index, index, addr.get(), copy, plan);
+        // `plan` reserved the room for the record.
+        if self.copies.mapped(frame.index, index, addr.get(), copy, plan).is_err() {
+            let unmapped = match plan {
+                CopyFor::NewKept | CopyFor::NewExtra => Unmapped::Extra(copy),
+                CopyFor::Reuse(_) | CopyFor::Original(_) => Unmapped::Kept(copy),
+            };
+            dispose(&mut self.kernel, &mut self.slots, &mut self.counts, unmapped);
+            return Err(BackendError::OutOfMemory);
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! are all made at start ([`Window::tables`]), so the server's own memory
 //! use does not grow while it serves.
 
-use crate::frame_copies::MAX_FRAMES;
+use crate::granules::MAX_FRAMES;
 use sel4_layer::abi::size;
 
 /// First address of the window (1 GiB aligned, in the server's own VSpace).
