@@ -301,9 +301,9 @@ impl FrameCopies {
         }
     }
 
-    /// Forgets the copies of `frame`, which is mapped nowhere and whose
-    /// capabilities the caller deleted (with its untyped's revoke), calling
-    /// `freed` with each copy's slot (not the original's).
+    /// Forgets the copies of `frame`, which is mapped nowhere, calling
+    /// `freed` with each copy's slot (not the original's): the caller
+    /// deletes them, or deleted them with its untyped's revoke.
     pub fn forget_frame(&mut self, frame: u32, mut freed: impl FnMut(CPtr)) {
         let Some(list) = self.frames.get_mut(frame as usize) else { return };
         for held in core::mem::take(list) {

@@ -21,8 +21,10 @@ extern crate alloc;
 pub mod cspace;
 pub mod frame_copies;
 pub mod granules;
+pub mod heap;
 #[cfg(feature = "model")]
 pub mod model_rig;
+pub mod own_vspace;
 pub mod sel4_backend;
 #[cfg(feature = "sel4")]
 pub mod server_loop;

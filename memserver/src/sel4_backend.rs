@@ -28,6 +28,8 @@
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State};
+use crate::heap::{HeapGrowth, HeapMemory};
+use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
 use crate::window::{Window, SCRATCH_LARGE};
 use crate::zeroing::Zeroing;
@@ -35,7 +37,7 @@ use memserver_core::backend::{Backend, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
 use memserver_core::error::BackendError;
 use memserver_core::ids::SpaceId;
-use memserver_core::layout::{Level, PageSize, RegionAddr};
+use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
@@ -81,6 +83,9 @@ pub struct Sel4Backend<K> {
     counts: InvocationCounts,
     copies: FrameCopies,
     window: Window,
+    own: OwnVSpace,
+    heap: HeapGrowth,
+    started: bool,
 }
 
 fn rejected(e: Sel4Error) -> BackendError {
@@ -137,6 +142,9 @@ impl<K> Sel4Backend<K> {
             counts: InvocationCounts::new(),
             copies: FrameCopies::new(),
             window: Window::new(),
+            own: OwnVSpace::new(),
+            heap: HeapGrowth::new(),
+            started: false,
         }
     }
 
@@ -171,18 +179,21 @@ impl<K> Sel4Backend<K> {
 
 impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// Takes the free slots from `first_free_slot` and the untyped caps
-    /// (split into granules), and prepares the server's own VSpace: the
-    /// structures of the large scratch address and of the whole zeroing
-    /// window.
+    /// (split into granules); once (again it does nothing).
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
-        self.slots.start_at(first_free_slot);
-        self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
-        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
-        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
-            let structure = self.new_structure(level)?;
-            self.map_structure(server_slot::VSPACE, structure, addr)?;
+        if !self.started {
+            self.slots.start_at(first_free_slot);
+            self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
+            self.started = true;
         }
         Ok(())
+    }
+
+    /// Objects made for the server itself (the heap's frames and the
+    /// structures of its own VSpace) and their bytes.
+    pub fn own_use(&self) -> (u64, u64) {
+        let objects = self.heap.pages() + self.own.count() as u64;
+        (objects, objects * PAGE_SIZE)
     }
 
     fn delete(&mut self, slot: CPtr) {
@@ -264,6 +275,19 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         })
     }
 
+    /// Makes the structures of the server's own VSpace that a page of
+    /// `size` at `addr` needs and it lacks.
+    fn own_structures(&mut self, addr: u64, size: PageSize) -> Result<(), BackendError> {
+        let missing: heapless::Vec<(Level, u64), 3> = self.own.missing(addr, size).collect();
+        for (level, base) in missing {
+            self.own.reserve().map_err(|_| BackendError::OutOfMemory)?;
+            let structure = self.new_structure(level)?;
+            self.map_structure(server_slot::VSPACE, structure, base)?;
+            self.own.made(level, base);
+        }
+        Ok(())
+    }
+
     /// Zeroes a recycled frame: 4 KiB frames through the window (mapped
     /// there on their first reuse, and left there), 2 MiB frames through
     /// the large scratch address.
@@ -273,8 +297,10 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         self.copies.take_original(frame.index);
         let addr = match frame.size {
             PageSize::Small => {
-                let addr = Window::address(frame.index);
+                let addr = Window::address(frame.index).ok_or(BackendError::OutOfMemory)?;
                 if !self.window.holds(frame.index) {
+                    self.window.reserve(frame.index).map_err(|_| BackendError::OutOfMemory)?;
+                    self.own_structures(addr, PageSize::Small)?;
                     self.counts.record(Invocation::MapPage);
                     self.map_own(frame.cap, addr)?;
                     self.window.hold(frame.index);
@@ -282,6 +308,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
                 addr
             }
             PageSize::Large => {
+                self.own_structures(SCRATCH_LARGE, PageSize::Large)?;
                 self.counts.record(Invocation::MapPage);
                 self.map_own(frame.cap, SCRATCH_LARGE)?;
                 SCRATCH_LARGE
@@ -293,6 +320,25 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
             self.kernel.page_unmap(frame.cap).map_err(rejected)?;
         }
         zeroed
+    }
+
+    /// A 4 KiB frame for the server's own use at `addr`, mapped there: the
+    /// frame is the server's alone (a spare one leaves the zeroing window
+    /// and its kept copies are deleted).
+    fn own_page(&mut self, addr: u64) -> Result<(), BackendError> {
+        self.own_structures(addr, PageSize::Small)?;
+        let (cap, id, _) = self.object(ObjectKind::SmallFrame)?;
+        if self.window.holds(id.get()) {
+            self.counts.record(Invocation::UnmapPage);
+            // Unmapping the server's own mapping of its frame cannot fail.
+            let _ = self.kernel.page_unmap(cap);
+            self.window.release(id.get());
+        }
+        self.copies.take_original(id.get());
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.forget_frame(id.get(), |copy| delete_cap(kernel, slots, counts, copy));
+        self.counts.record(Invocation::MapPage);
+        self.map_own(cap, addr).inspect_err(|_| self.pool.granules.give_back(id))
     }
 
     /// Maps the server's own frame capability `frame` read-write at `addr`
@@ -325,9 +371,7 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     /// The frame is kept for reuse (deleting it alone would not give its
     /// memory back: only its granule's reset does).
     fn free_frame(&mut self, frame: Frame) {
-        if let Some(id) = ObjectId::new(frame.index) {
-            self.pool.granules.give_back(id);
-        }
+        self.pool.granules.give_back(ObjectId::new(frame.index));
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
@@ -421,11 +465,31 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 }
 
+impl<K: Kernel + Zeroing + HeapMemory> Sel4Backend<K> {
+    /// Maps 4 KiB frames at the end of the heap's grown part, `bytes` of
+    /// them (rounded up to pages) or as many as there is memory for, and
+    /// hands them to the allocator; `Err(OutOfMemory)` when not one could
+    /// be mapped. A growth keeps what it mapped.
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
+        let start = self.heap.end();
+        for _ in 0..bytes.div_ceil(PAGE_SIZE).max(1) {
+            match self.heap.next() {
+                Some(addr) if self.own_page(addr).is_ok() => self.heap.grew(),
+                _ => break,
+            }
+        }
+        if self.heap.end() == start {
+            return Err(BackendError::OutOfMemory);
+        }
+        self.kernel.heap_grown(start, self.heap.end())
+    }
+}
+
 /// The platform of the server: its backend, with failures injected on the
 /// administrator's request.
 impl<K: Kernel> Platform for Sel4Backend<Injecting<K>>
 where
-    Injecting<K>: Zeroing,
+    Injecting<K>: Zeroing + HeapMemory,
 {
     /// The first free slot of the server's CNode and the untyped grant.
     type Start<'a> = (CPtr, &'a [(CPtr, u8)]);
@@ -477,6 +541,14 @@ where
         };
         self.kernel.arm_any(kinds, nth);
         Ok(())
+    }
+
+    fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
+        Sel4Backend::grow_heap(self, bytes)
+    }
+
+    fn own_use(&self) -> (u64, u64) {
+        Sel4Backend::own_use(self)
     }
 
     fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {

@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -289,6 +289,12 @@ pub struct Stats {
     pub spare_objects: u64,
     /// Bytes of untyped memory those spare objects hold.
     pub spare_bytes: u64,
+    /// Objects the server made for itself (its heap's frames and its own
+    /// paging structures; each holds a slot).
+    pub own_objects: u64,
+    /// Bytes of untyped memory those objects hold: metadata memory, held
+    /// for no client.
+    pub own_bytes: u64,
     /// vmalloc and vmap areas, live or awaiting the purge.
     pub vmalloc_areas: u32,
     /// Populated vmemmap ranges.

@@ -119,6 +119,12 @@ impl<B: Platform> Dispatcher<B> {
         self.server.empty_receive_slot(slot);
     }
 
+    /// Adds at least `bytes` to the server's own heap, after a request
+    /// failed for want of it (see [`Platform::grow_heap`]).
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), Error> {
+        self.server.grow_heap(bytes)
+    }
+
     /// Handles one message from `caller`. `cap` is the capability that
     /// came with it, if any.
     pub fn handle(&mut self, caller: Badge, words: &Words, cap: Option<B::VSpace>) -> (Reply, CapUse) {
@@ -318,6 +324,7 @@ impl<B: Platform> Dispatcher<B> {
     pub fn stats(&self) -> Stats {
         let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
+        let (own_objects, own_bytes) = self.server.region().backend().own_use();
         let spaces = census.spaces.iter().flatten();
         Stats {
             missed_syncs: census.missed_syncs,
@@ -329,6 +336,8 @@ impl<B: Platform> Dispatcher<B> {
             free_slots: self.server.region().backend().free_slots(),
             spare_objects,
             spare_bytes,
+            own_objects,
+            own_bytes,
             vmalloc_areas: census.vmalloc_areas as u32,
             vmemmap_ranges: census.vmemmap_ranges as u32,
             percpu_allocs: census.percpu_allocs as u32,

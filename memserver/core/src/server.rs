@@ -390,6 +390,12 @@ impl<B: Platform> MemServer<B> {
     pub fn empty_receive_slot(&mut self, slot: B::VSpace) {
         self.region.empty_receive_slot(slot);
     }
+
+    /// Adds at least `bytes` to the server's own heap (see
+    /// [`Platform::grow_heap`]).
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), Error> {
+        Ok(self.region.grow_heap(bytes)?)
+    }
 }
 
 #[cfg(feature = "sim")]

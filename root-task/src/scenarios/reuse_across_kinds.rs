@@ -25,9 +25,10 @@ const QUOTA: Quota = Quota::bytes(MAX_AREAS as u64 * AREA);
 
 type Areas = heapless::Vec<u64, MAX_AREAS>;
 
-/// Memory the server does not use: never retyped, or held by spare objects.
+/// Memory no client holds: never retyped, or held by spare objects or by
+/// the server's own.
 fn unused(s: &Stats) -> u64 {
-    s.untyped_free + s.spare_bytes
+    s.untyped_free + s.spare_bytes + s.own_bytes
 }
 
 fn pages(large: bool) -> &'static str {
