@@ -1,11 +1,13 @@
 //! The memory server program: the seL4 backend of `memserver-core`
 //! ([`sel4_backend`]: its granules of untyped memory, capability slots,
-//! frame copies and zeroing window), generic over the [`Kernel`] it invokes
-//! and the [`Zeroing`](zeroing::Zeroing) of recycled frames, and the
-//! receive-dispatch-reply loop. The backend builds and runs on the host,
-//! over the model of seL4 (`sel4-model`, feature `model`: host tests and
-//! the fuzzer drive it there, [`model_rig`]); the loop and the program are
-//! built with the `sel4` feature, over the system calls.
+//! frame copies, zeroing window and own paging structures), generic over
+//! the [`Kernel`] it invokes, the [`Zeroing`](zeroing::Zeroing) of recycled
+//! frames and the [`HeapMemory`](heap::HeapMemory) its heap grows into,
+//! the server's heap ([`heap`]), and the receive-dispatch-reply loop. The
+//! backend builds and runs on the host, over the model of seL4
+//! (`sel4-model`, feature `model`: host tests and the fuzzer drive it
+//! there, [`model_rig`]); the loop and the program are built with the
+//! `sel4` feature, over the system calls.
 //!
 //! [`Kernel`]: sel4_layer::kernel::Kernel
 #![cfg_attr(not(any(test, feature = "model")), no_std)]

@@ -24,6 +24,11 @@
 //!   server's own [`Window`].
 //! - Paging structures deleted from a space are unmapped and kept for the
 //!   next space that needs that level.
+//! - The server's own heap grows by 4 KiB frames of the pool mapped at its
+//!   end ([`Sel4Backend::grow_heap`], handed to the allocator through
+//!   [`HeapMemory`]); the paging structures of the server's own VSpace
+//!   (window, scratch address, heap) are made when a page there first
+//!   needs one ([`OwnVSpace`]). Both are the server's for good.
 
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
