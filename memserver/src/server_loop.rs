@@ -5,9 +5,9 @@
 //! notification, which never blocks (`memserver_protocol::bootstrap`). Nothing a
 //! message contains can stop the loop, and whatever capability arrives
 //! with any message is gone from the receive slot before the next receive.
-//! A request (and the start) that failed for want of heap runs again once
-//! the heap grew ([`heap::retrying`]), from the copy of its words taken
-//! off the IPC buffer.
+//! A request (and the start, and the taking of a receive slot) that failed
+//! for want of heap runs again once the heap grew ([`heap::retrying`]),
+//! from the copy of its words taken off the IPC buffer.
 
 use crate::heap;
 use crate::sel4_backend::Sel4Backend;
@@ -51,6 +51,11 @@ fn untyped_grant(start: ServerStart) -> Result<Vec<(CPtr, u8)>, Error> {
     Ok(untypeds)
 }
 
+/// Grows the server's heap by at least `bytes`; whether it grew.
+fn grow(dispatcher: &mut Dispatcher<Backend>, bytes: u64) -> bool {
+    dispatcher.grow_heap(bytes).is_ok()
+}
+
 /// Sets up the backend and the server, then serves forever. A failure to
 /// start is a panic: the administrator hears of it as this thread's fault.
 #[allow(clippy::panic, reason = "start-up failures end the server before it serves any request")]
@@ -65,7 +70,7 @@ pub fn run(start: ServerStart) -> ! {
         &mut heap::Server,
         |d| d.start((start.first_free_slot, &untypeds)),
         |r| matches!(r, Err(Error::OutOfMemory)),
-        |d, bytes| d.grow_heap(bytes).is_ok(),
+        grow,
     );
     if let Err(e) = started {
         panic!("memserver: start failed: {e:?}");
@@ -86,7 +91,10 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
     let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
     loop {
         if receive_slot.is_none() {
-            receive_slot = dispatcher.take_receive_slot();
+            // The record of one more slot may need heap (without it no
+            // capability arrives, and a registration fails).
+            receive_slot =
+                heap::retrying(dispatcher, &mut heap::Server, |d| d.take_receive_slot(), Option::is_none, grow);
         }
         match receive_slot {
             Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, SERVER_CNODE_BITS),
@@ -119,7 +127,7 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
                 &mut heap::Server,
                 |d| d.handle(Badge(msg.badge), &words, arrived),
                 |(reply, _)| matches!(reply, Reply::Error(ErrorCode::OutOfMemory)),
-                |d, bytes| d.grow_heap(bytes).is_ok(),
+                grow,
             );
             reply = Some(answer);
             kept = cap_use == CapUse::Kept;
