@@ -24,17 +24,20 @@
 //!
 //! Object `g * UNITS + k` ([`ObjectId`]) is the `k`-th object made in
 //! granule `g` since its last reset, so each object has a fixed capability
-//! slot and a fixed frame index. Pure bookkeeping, built and tested on the
-//! host; the seL4 backend (`sel4::untyped_pool`) makes the invocations.
+//! slot and a fixed frame index. The records grow with what the server
+//! was given: 48 bytes per granule, and the record of its objects (1.3
+//! KiB) once any is made ([`Granules::prepare`], with `try_reserve`).
+//! Pure bookkeeping, built and tested on the host; the seL4 backend
+//! (`sel4::untyped_pool`) makes the invocations.
 
-use crate::frame_copies::MAX_FRAMES;
+use alloc::vec::Vec;
 use core::cmp::Reverse;
 use memserver_core::layout::{Level, PageSize, PAGE_SIZE};
 
 /// 4 KiB units in a granule (2 MiB).
 pub const UNITS: usize = 512;
-/// Granules the server manages: one object number for each frame index.
-pub const MAX_GRANULES: usize = MAX_FRAMES / UNITS;
+/// Granules object numbers can name (they are `u32`): 16 TiB of memory.
+const MAX_GRANULES: usize = (u32::MAX as usize + 1) / UNITS;
 /// Words of a per-granule bit set over its objects.
 const WORDS: usize = UNITS / 64;
 /// Kinds of object.
@@ -98,29 +101,25 @@ impl ObjectKind {
 }
 
 /// An object's number: granule times [`UNITS`] plus its place in the
-/// granule. Below [`MAX_FRAMES`], so it doubles as a frame index.
+/// granule. It doubles as a frame index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectId(u16);
-
-const _: () = assert!(MAX_GRANULES * UNITS <= 1 << 16, "object numbers are u16");
+pub struct ObjectId(u32);
 
 impl ObjectId {
-    /// Object number `n`, if it can be one.
-    pub const fn new(n: u32) -> Option<ObjectId> {
-        if (n as usize) < MAX_GRANULES * UNITS {
-            Some(ObjectId(n as u16))
-        } else {
-            None
-        }
+    /// Object number `n`.
+    pub const fn new(n: u32) -> ObjectId {
+        ObjectId(n)
     }
 
+    /// `granule` is below [`MAX_GRANULES`] ([`Granules::add`] makes no
+    /// more), so the number fits.
     const fn at(granule: usize, place: usize) -> ObjectId {
-        ObjectId((granule * UNITS + place) as u16)
+        ObjectId((granule * UNITS + place) as u32)
     }
 
     /// The number.
     pub const fn get(self) -> u32 {
-        self.0 as u32
+        self.0
     }
 
     /// The granule it was made from.
@@ -162,7 +161,21 @@ pub struct Batch {
     pub count: usize,
 }
 
-#[derive(Clone, Copy)]
+/// No memory for a granule's record of its objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoMemory;
+
+/// What a granule's objects are.
+struct Objects {
+    /// Objects not in use, by kind: one bit per place.
+    available: [[u64; WORDS]; KINDS],
+    objects: [Option<Object>; UNITS],
+}
+
+impl Objects {
+    const EMPTY: Objects = Objects { available: [[0; WORDS]; KINDS], objects: [None; UNITS] };
+}
+
 struct Granule {
     /// 4 KiB units of memory it has ([`UNITS`], or fewer for an untyped
     /// smaller than a granule).
@@ -171,17 +184,26 @@ struct Granule {
     made: usize,
     /// Objects in use.
     in_use: usize,
-    /// Objects not in use, by kind: one bit per place.
-    available: [[u64; WORDS]; KINDS],
-    objects: [Option<Object>; UNITS],
+    /// The record of its objects: none until the first is made, then one
+    /// (a box allocated with `try_reserve`).
+    objects: Vec<Objects>,
 }
 
 impl Granule {
-    const EMPTY: Granule =
-        Granule { units: 0, made: 0, in_use: 0, available: [[0; WORDS]; KINDS], objects: [None; UNITS] };
+    const fn new(units: usize) -> Granule {
+        Granule { units, made: 0, in_use: 0, objects: Vec::new() }
+    }
+
+    fn record(&self) -> Option<&Objects> {
+        self.objects.first()
+    }
+
+    fn object(&self, place: usize) -> Option<Object> {
+        self.record()?.objects.get(place).copied().flatten()
+    }
 
     fn is_large(&self) -> bool {
-        matches!(self.objects.first(), Some(Some(Object { kind: ObjectKind::LargeFrame, .. })))
+        matches!(self.object(0), Some(Object { kind: ObjectKind::LargeFrame, .. }))
     }
 
     /// 4 KiB units made into objects.
@@ -194,7 +216,7 @@ impl Granule {
     }
 
     fn available(&self, kind: ObjectKind) -> Option<&[u64; WORDS]> {
-        self.available.get(kind.index())
+        self.record()?.available.get(kind.index())
     }
 
     fn has(&self, kind: ObjectKind) -> bool {
@@ -218,7 +240,7 @@ impl Granule {
 
     /// Sets the state of the object at `place`; returns what it was.
     fn set_state(&mut self, place: usize, state: State) -> Option<State> {
-        let object = self.objects.get_mut(place)?.as_mut()?;
+        let object = self.objects.first_mut()?.objects.get_mut(place)?.as_mut()?;
         let (was, kind) = (object.state, object.kind);
         object.state = state;
         match (was == State::InUse, state == State::InUse) {
@@ -232,7 +254,8 @@ impl Granule {
 
     /// Records whether the object of `kind` at `place` is available.
     fn mark(&mut self, kind: ObjectKind, place: usize, available: bool) {
-        if let Some(word) = self.available.get_mut(kind.index()).and_then(|words| words.get_mut(place / 64)) {
+        let words = self.objects.first_mut().and_then(|record| record.available.get_mut(kind.index()));
+        if let Some(word) = words.and_then(|words| words.get_mut(place / 64)) {
             let bit = 1u64 << (place % 64);
             if available {
                 *word |= bit;
@@ -250,8 +273,7 @@ impl Granule {
 
 /// Every granule and its objects.
 pub struct Granules {
-    granules: [Granule; MAX_GRANULES],
-    count: usize,
+    granules: Vec<Granule>,
     /// The granule each kind was last taken from: it stays the fullest
     /// while it has one, until one of the kind is given back. (So the same
     /// free objects are taken in the same order again: a recycled frame
@@ -268,25 +290,35 @@ impl Default for Granules {
 impl Granules {
     /// No granules.
     pub const fn new() -> Granules {
-        Granules { granules: [Granule::EMPTY; MAX_GRANULES], count: 0, preferred: [None; KINDS] }
+        Granules { granules: Vec::new(), preferred: [None; KINDS] }
     }
 
-    /// Adds an empty granule of `units` 4 KiB units (at most [`UNITS`]);
-    /// its number, or `None` when there are [`MAX_GRANULES`].
+    /// Makes room for `n` more granules.
+    pub fn reserve(&mut self, n: usize) -> Result<(), NoMemory> {
+        if self.granules.len().saturating_add(n) > MAX_GRANULES {
+            return Err(NoMemory);
+        }
+        self.granules.try_reserve_exact(n).map_err(|_| NoMemory)
+    }
+
+    /// Adds an empty granule of `units` 4 KiB units (at most [`UNITS`]),
+    /// in room [`Granules::reserve`] made; its number, or `None` without
+    /// room.
     pub fn add(&mut self, units: usize) -> Option<usize> {
-        let granule = self.granules.get_mut(self.count)?;
-        *granule = Granule { units: units.min(UNITS), ..Granule::EMPTY };
-        self.count += 1;
-        Some(self.count - 1)
+        if self.granules.len() == self.granules.capacity() || self.granules.len() >= MAX_GRANULES {
+            return None;
+        }
+        self.granules.push(Granule::new(units.min(UNITS)));
+        Some(self.granules.len() - 1)
     }
 
     /// How many granules there are.
     pub fn count(&self) -> usize {
-        self.count
+        self.granules.len()
     }
 
     fn live(&self) -> impl Iterator<Item = (usize, &Granule)> {
-        self.granules.iter().take(self.count).enumerate()
+        self.granules.iter().enumerate()
     }
 
     /// An object of `kind` not in use, now in use, and what it was; from
@@ -309,7 +341,7 @@ impl Granules {
     /// Gives object `id` back: it is spare.
     pub fn give_back(&mut self, id: ObjectId) {
         let Some(granule) = self.granules.get_mut(id.granule()) else { return };
-        let kind = granule.objects.get(id.place()).copied().flatten().map(|o| o.kind);
+        let kind = granule.object(id.place()).map(|o| o.kind);
         granule.set_state(id.place(), State::Spare);
         if let Some(preferred) = kind.and_then(|kind| self.preferred.get_mut(kind.index())) {
             *preferred = None;
@@ -318,8 +350,7 @@ impl Granules {
 
     /// The state of object `id`, if it exists.
     pub fn state(&self, id: ObjectId) -> Option<State> {
-        let granule = self.granules.get(id.granule()).filter(|_| id.granule() < self.count)?;
-        granule.objects.get(id.place()).copied().flatten().map(|o| o.state)
+        self.granules.get(id.granule())?.object(id.place()).map(|o| o.state)
     }
 
     /// Where up to `want` new objects of `kind` can be made: a 2 MiB frame
@@ -343,11 +374,25 @@ impl Granules {
         (count > 0).then(|| Batch { granule, first: ObjectId::at(granule, gr.made), count })
     }
 
-    /// Records the objects of `batch`, of `kind`, as made (fresh).
+    /// Makes sure the objects of `batch` can be recorded: the granule's
+    /// record of its objects exists (`Err`, nothing changed, without
+    /// memory for it).
+    pub fn prepare(&mut self, batch: Batch) -> Result<(), NoMemory> {
+        let gr = self.granules.get_mut(batch.granule).ok_or(NoMemory)?;
+        if gr.objects.is_empty() {
+            gr.objects.try_reserve_exact(1).map_err(|_| NoMemory)?;
+            gr.objects.push(Objects::EMPTY);
+        }
+        Ok(())
+    }
+
+    /// Records the objects of `batch`, of `kind`, as made (fresh), once
+    /// [`Granules::prepare`] succeeded for it.
     pub fn made(&mut self, batch: Batch, kind: ObjectKind) {
         let Some(gr) = self.granules.get_mut(batch.granule) else { return };
         for place in batch.first.place()..batch.first.place() + batch.count {
-            if let Some(slot) = gr.objects.get_mut(place) {
+            let slot = gr.objects.first_mut().and_then(|record| record.objects.get_mut(place));
+            if let Some(slot) = slot {
                 *slot = Some(Object { kind, state: State::Fresh });
                 gr.made += 1;
                 gr.mark(kind, place, true);
@@ -364,7 +409,7 @@ impl Granules {
 
     /// The objects made from `granule`, with their kinds.
     pub fn objects(&self, granule: usize) -> impl Iterator<Item = (ObjectId, ObjectKind)> + '_ {
-        let objects = self.granules.get(granule).filter(|_| granule < self.count).map(|gr| &gr.objects);
+        let objects = self.granules.get(granule).and_then(Granule::record).map(|record| &record.objects);
         objects
             .into_iter()
             .flatten()
@@ -373,10 +418,14 @@ impl Granules {
     }
 
     /// Forgets every object of `granule`, whose capability was revoked
-    /// (all its objects deleted): it is empty again.
+    /// (all its objects deleted): it is empty again (its record of objects
+    /// stays allocated, for the next).
     pub fn reset(&mut self, granule: usize) {
         if let Some(gr) = self.granules.get_mut(granule) {
-            *gr = Granule { units: gr.units, ..Granule::EMPTY };
+            (gr.made, gr.in_use) = (0, 0);
+            if let Some(record) = gr.objects.first_mut() {
+                *record = Objects::EMPTY;
+            }
         }
     }
 
@@ -388,7 +437,7 @@ impl Granules {
 
     /// Objects made (in use or not), by kind.
     pub fn count_made(&self, kind: ObjectKind) -> u64 {
-        let objects = self.live().flat_map(|(_, gr)| gr.objects.iter().flatten());
+        let objects = self.live().flat_map(|(_, gr)| gr.record().into_iter().flat_map(|r| r.objects.iter().flatten()));
         objects.filter(|o| o.kind == kind).count() as u64
     }
 
@@ -415,12 +464,20 @@ mod tests {
 
     const MIB: u64 = 1 << 20;
 
-    fn granules(n: usize) -> Box<Granules> {
-        let mut g = Box::new(Granules::new());
+    fn granules(n: usize) -> Granules {
+        let mut g = Granules::new();
+        g.reserve(n).unwrap();
         for _ in 0..n {
             g.add(UNITS);
         }
         g
+    }
+
+    /// Records `batch` of `kind` as made, as the seL4 backend does around
+    /// its Retype.
+    fn make(g: &mut Granules, batch: Batch, kind: ObjectKind) {
+        g.prepare(batch).unwrap();
+        g.made(batch, kind);
     }
 
     /// Takes an object of `kind`, making a batch of `batch` when none is
@@ -435,7 +492,7 @@ mod tests {
             g.reset(granule);
             g.batch(kind, batch)
         })?;
-        g.made(room, kind);
+        make(g, room, kind);
         g.take(kind)
     }
 
@@ -449,16 +506,16 @@ mod tests {
     fn a_batch_is_fresh_and_taken_in_order() {
         let mut g = granules(2);
         let batch = g.batch(ObjectKind::SmallFrame, 256).unwrap();
-        assert_eq!(batch, Batch { granule: 0, first: ObjectId::new(0).unwrap(), count: 256 });
-        g.made(batch, ObjectKind::SmallFrame);
+        assert_eq!(batch, Batch { granule: 0, first: ObjectId::new(0), count: 256 });
+        make(&mut g, batch, ObjectKind::SmallFrame);
         assert_eq!(g.spare(), (256, MIB));
         assert_eq!(g.untyped_free(), 3 * MIB);
         assert_eq!(g.empty_slots(), 2 * UNITS as u64 - 256);
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0).unwrap(), State::Fresh)));
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(1).unwrap(), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(1), State::Fresh)));
         assert_eq!(g.take(ObjectKind::Pt), None, "a kind never made is not handed out");
-        g.give_back(ObjectId::new(0).unwrap());
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0).unwrap(), State::Spare)));
+        g.give_back(ObjectId::new(0));
+        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Spare)));
         assert_eq!(g.spare(), (254, 254 * 4096));
     }
 
@@ -466,14 +523,14 @@ mod tests {
     fn small_objects_fill_a_granule_before_the_next_and_large_frames_take_whole_ones() {
         let mut g = granules(3);
         let pts = g.batch(ObjectKind::Pt, 128).unwrap();
-        g.made(pts, ObjectKind::Pt);
+        make(&mut g, pts, ObjectKind::Pt);
         let frames = g.batch(ObjectKind::SmallFrame, 512).unwrap();
         assert_eq!((frames.granule, frames.first.get(), frames.count), (0, 128, 384), "the rest of granule 0");
-        g.made(frames, ObjectKind::SmallFrame);
+        make(&mut g, frames, ObjectKind::SmallFrame);
         assert_eq!(g.batch(ObjectKind::SmallFrame, 256).map(|b| b.granule), Some(1));
         let large = g.batch(ObjectKind::LargeFrame, 256).unwrap();
         assert_eq!((large.granule, large.first.get(), large.count), (1, 512, 1));
-        g.made(large, ObjectKind::LargeFrame);
+        make(&mut g, large, ObjectKind::LargeFrame);
         assert_eq!(g.batch(ObjectKind::LargeFrame, 1).map(|b| b.granule), Some(2));
         assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(2), "never after a large frame");
         assert_eq!(g.untyped_free(), 2 * MIB);
@@ -486,7 +543,7 @@ mod tests {
         for granule in 0..2 {
             let b = g.batch(ObjectKind::SmallFrame, 512).unwrap();
             assert_eq!(b.granule, granule);
-            g.made(b, ObjectKind::SmallFrame);
+            make(&mut g, b, ObjectKind::SmallFrame);
         }
         let all: Vec<_> = (0..1024).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
         // Free every other frame of both granules, then keep one of
@@ -508,7 +565,7 @@ mod tests {
         let mut g = granules(3);
         for _ in 0..3 {
             let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
-            g.made(b, ObjectKind::SmallFrame);
+            make(&mut g, b, ObjectKind::SmallFrame);
         }
         let take = |g: &mut Granules, n| -> Vec<ObjectId> {
             (0..n).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect()
@@ -543,25 +600,37 @@ mod tests {
 
     #[test]
     fn an_untyped_smaller_than_a_granule_holds_no_large_frame() {
-        let mut g = Box::new(Granules::new());
+        let mut g = Granules::new();
+        g.reserve(1).unwrap();
         g.add(16);
         assert_eq!(g.batch(ObjectKind::LargeFrame, 1), None);
         let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
         assert_eq!(b.count, 16);
-        g.made(b, ObjectKind::SmallFrame);
+        make(&mut g, b, ObjectKind::SmallFrame);
         assert_eq!(g.batch(ObjectKind::SmallFrame, 256), None);
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), None);
         assert_eq!(g.reclaimable(ObjectKind::Pt), Some(0));
         assert_eq!(g.untyped_free(), 0);
     }
 
+    /// The records follow the memory given: as many granules as there was
+    /// room made for, beyond a fixed table's 64 (what 32,768 frames took),
+    /// and a granule's record of its objects only once one is made.
     #[test]
-    fn there_are_at_most_max_granules() {
-        let g = granules(MAX_GRANULES);
-        let mut g = g;
-        assert_eq!(g.add(UNITS), None);
-        assert_eq!(g.count(), MAX_GRANULES);
-        assert_eq!(ObjectId::new((MAX_GRANULES * UNITS) as u32), None);
+    fn granules_are_as_many_as_the_memory_given() {
+        let n = 4096;
+        let mut g = granules(n);
+        assert_eq!(g.count(), n);
+        assert_eq!(g.add(UNITS), None, "no room was made for more");
+        assert!(g.granules.iter().all(|gr| gr.objects.is_empty()), "no object record before an object");
+        let last = Batch { granule: n - 1, first: ObjectId::at(n - 1, 0), count: 1 };
+        make(&mut g, last, ObjectKind::LargeFrame);
+        let id = ObjectId::new((n * UNITS - UNITS) as u32);
+        assert_eq!(g.take(ObjectKind::LargeFrame), Some((id, State::Fresh)));
+        assert_eq!(g.state(id), Some(State::InUse));
+        assert_eq!(g.granules.iter().filter(|gr| !gr.objects.is_empty()).count(), 1);
+        g.reserve(1).unwrap();
+        assert_eq!(g.add(16), Some(n));
     }
 
     /// The defect this module prevents: once every object is given back,

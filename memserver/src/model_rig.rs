@@ -208,8 +208,9 @@ pub type Mapping = (Option<ObjectId>, FrameSize, bool);
 impl HostBackend for ModelBackend {
     type Rig = Rig;
     type SpaceViolation = ModelViolation;
-    /// Untyped bytes and slots not in use (never retyped or empty, or held
-    /// by spare objects): what the fault-injection scenario compares.
+    /// Untyped bytes and slots no client holds (never retyped or empty, or
+    /// held by spare objects or the server's own): what the
+    /// fault-injection scenario compares.
     type Held = (u64, u64);
 
     fn started(cpus: usize) -> (Box<Dispatcher<ModelBackend>>, Rig) {
@@ -250,7 +251,8 @@ impl HostBackend for ModelBackend {
 
     fn held(&self) -> (u64, u64) {
         let (objects, bytes) = self.spares();
-        (self.untyped_free() + bytes, self.free_slots() + objects)
+        let (own_objects, own_bytes) = self.own_use();
+        (self.untyped_free() + bytes + own_bytes, self.free_slots() + objects + own_objects)
     }
 
     fn check_spaces(server: &MemServer<ModelBackend>) -> Result<(), ModelViolation> {

@@ -24,10 +24,17 @@
 //!   server's own [`Window`].
 //! - Paging structures deleted from a space are unmapped and kept for the
 //!   next space that needs that level.
+//! - The server's own heap grows by 4 KiB frames of the pool mapped at its
+//!   end ([`Sel4Backend::grow_heap`], handed to the allocator through
+//!   [`HeapMemory`]); the paging structures of the server's own VSpace
+//!   (window, scratch address, heap) are made when a page there first
+//!   needs one ([`OwnVSpace`]). Both are the server's for good.
 
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State};
+use crate::heap::{HeapGrowth, HeapMemory};
+use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
 use crate::window::{Window, SCRATCH_LARGE};
 use crate::zeroing::Zeroing;
@@ -35,7 +42,7 @@ use memserver_core::backend::{Backend, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
 use memserver_core::error::BackendError;
 use memserver_core::ids::SpaceId;
-use memserver_core::layout::{Level, PageSize, RegionAddr};
+use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
@@ -81,6 +88,9 @@ pub struct Sel4Backend<K> {
     counts: InvocationCounts,
     copies: FrameCopies,
     window: Window,
+    own: OwnVSpace,
+    heap: HeapGrowth,
+    started: bool,
 }
 
 fn rejected(e: Sel4Error) -> BackendError {
@@ -137,6 +147,9 @@ impl<K> Sel4Backend<K> {
             counts: InvocationCounts::new(),
             copies: FrameCopies::new(),
             window: Window::new(),
+            own: OwnVSpace::new(),
+            heap: HeapGrowth::new(),
+            started: false,
         }
     }
 
@@ -171,18 +184,21 @@ impl<K> Sel4Backend<K> {
 
 impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// Takes the free slots from `first_free_slot` and the untyped caps
-    /// (split into granules), and prepares the server's own VSpace: the
-    /// structures of the large scratch address and of the whole zeroing
-    /// window.
+    /// (split into granules); once (again it does nothing).
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
-        self.slots.start_at(first_free_slot);
-        self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
-        let own = [(Level::Pdpt, SCRATCH_LARGE), (Level::Pd, SCRATCH_LARGE), (Level::Pd, Window::address(0))];
-        for (level, addr) in own.into_iter().chain(Window::tables().map(|addr| (Level::Pt, addr))) {
-            let structure = self.new_structure(level)?;
-            self.map_structure(server_slot::VSPACE, structure, addr)?;
+        if !self.started {
+            self.slots.start_at(first_free_slot);
+            self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
+            self.started = true;
         }
         Ok(())
+    }
+
+    /// Objects made for the server itself (the heap's frames and the
+    /// structures of its own VSpace) and their bytes.
+    pub fn own_use(&self) -> (u64, u64) {
+        let objects = self.heap.pages() + self.own.count() as u64;
+        (objects, objects * PAGE_SIZE)
     }
 
     fn delete(&mut self, slot: CPtr) {
@@ -264,6 +280,19 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         })
     }
 
+    /// Makes the structures of the server's own VSpace that a page of
+    /// `size` at `addr` needs and it lacks.
+    fn own_structures(&mut self, addr: u64, size: PageSize) -> Result<(), BackendError> {
+        let missing: heapless::Vec<(Level, u64), 3> = self.own.missing(addr, size).collect();
+        for (level, base) in missing {
+            self.own.reserve().map_err(|_| BackendError::OutOfMemory)?;
+            let structure = self.new_structure(level)?;
+            self.map_structure(server_slot::VSPACE, structure, base)?;
+            self.own.made(level, base);
+        }
+        Ok(())
+    }
+
     /// Zeroes a recycled frame: 4 KiB frames through the window (mapped
     /// there on their first reuse, and left there), 2 MiB frames through
     /// the large scratch address.
@@ -273,8 +302,10 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         self.copies.take_original(frame.index);
         let addr = match frame.size {
             PageSize::Small => {
-                let addr = Window::address(frame.index);
+                let addr = Window::address(frame.index).ok_or(BackendError::OutOfMemory)?;
                 if !self.window.holds(frame.index) {
+                    self.window.reserve(frame.index).map_err(|_| BackendError::OutOfMemory)?;
+                    self.own_structures(addr, PageSize::Small)?;
                     self.counts.record(Invocation::MapPage);
                     self.map_own(frame.cap, addr)?;
                     self.window.hold(frame.index);
@@ -282,6 +313,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
                 addr
             }
             PageSize::Large => {
+                self.own_structures(SCRATCH_LARGE, PageSize::Large)?;
                 self.counts.record(Invocation::MapPage);
                 self.map_own(frame.cap, SCRATCH_LARGE)?;
                 SCRATCH_LARGE
@@ -293,6 +325,25 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
             self.kernel.page_unmap(frame.cap).map_err(rejected)?;
         }
         zeroed
+    }
+
+    /// A 4 KiB frame for the server's own use at `addr`, mapped there: the
+    /// frame is the server's alone (a spare one leaves the zeroing window
+    /// and its kept copies are deleted).
+    fn own_page(&mut self, addr: u64) -> Result<(), BackendError> {
+        self.own_structures(addr, PageSize::Small)?;
+        let (cap, id, _) = self.object(ObjectKind::SmallFrame)?;
+        if self.window.holds(id.get()) {
+            self.counts.record(Invocation::UnmapPage);
+            // Unmapping the server's own mapping of its frame cannot fail.
+            let _ = self.kernel.page_unmap(cap);
+            self.window.release(id.get());
+        }
+        self.copies.take_original(id.get());
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.forget_frame(id.get(), |copy| delete_cap(kernel, slots, counts, copy));
+        self.counts.record(Invocation::MapPage);
+        self.map_own(cap, addr).inspect_err(|_| self.pool.granules.give_back(id))
     }
 
     /// Maps the server's own frame capability `frame` read-write at `addr`
@@ -325,9 +376,7 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     /// The frame is kept for reuse (deleting it alone would not give its
     /// memory back: only its granule's reset does).
     fn free_frame(&mut self, frame: Frame) {
-        if let Some(id) = ObjectId::new(frame.index) {
-            self.pool.granules.give_back(id);
-        }
+        self.pool.granules.give_back(ObjectId::new(frame.index));
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
@@ -374,10 +423,10 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         // The original maps in one space while the zeroing window does not
         // hold it.
         let original = (!self.window.holds(frame.index)).then_some(frame.cap);
-        let plan = self.copies.plan(frame.index, index, original);
+        // The record of what is planned has its memory from here on.
+        let plan = self.copies.plan(frame.index, index, original).map_err(|_| BackendError::OutOfMemory)?;
         let copy = match plan {
             CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
-            CopyFor::NewExtra if !self.copies.extra_room() => return Err(BackendError::OutOfMemory),
             CopyFor::NewKept | CopyFor::NewExtra => {
                 let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
                 let cnode = own_cnode();
@@ -394,15 +443,23 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         self.counts.record(Invocation::MapPage);
         if let Err(e) = self.kernel.page_map(copy, space.vspace, addr.get(), rights, ATTRS) {
             match plan {
-                CopyFor::NewExtra => self.delete(copy),
-                // A new kept copy stays kept, unmapped.
-                CopyFor::NewKept => self.copies.keep_unmapped(frame.index, index, copy),
+                // A new kept copy stays kept, unmapped (in the room `plan`
+                // reserved).
+                CopyFor::NewKept if self.copies.keep_unmapped(frame.index, index, copy).is_ok() => {}
+                CopyFor::NewKept | CopyFor::NewExtra => self.delete(copy),
                 CopyFor::Reuse(_) | CopyFor::Original(_) => {}
             }
             return Err(rejected(e));
         }
-        // Room for an extra copy was checked above.
-        self.copies.mapped(frame.index, index, addr.get(), copy, plan);
+        // `plan` reserved the room for the record.
+        if self.copies.mapped(frame.index, index, addr.get(), copy, plan).is_err() {
+            let unmapped = match plan {
+                CopyFor::NewKept | CopyFor::NewExtra => Unmapped::Extra(copy),
+                CopyFor::Reuse(_) | CopyFor::Original(_) => Unmapped::Kept(copy),
+            };
+            dispose(&mut self.kernel, &mut self.slots, &mut self.counts, unmapped);
+            return Err(BackendError::OutOfMemory);
+        }
         Ok(())
     }
 
@@ -413,11 +470,31 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 }
 
+impl<K: Kernel + Zeroing + HeapMemory> Sel4Backend<K> {
+    /// Maps 4 KiB frames at the end of the heap's grown part, `bytes` of
+    /// them (rounded up to pages) or as many as there is memory for, and
+    /// hands them to the allocator; `Err(OutOfMemory)` when not one could
+    /// be mapped. A growth keeps what it mapped.
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
+        let start = self.heap.end();
+        for _ in 0..bytes.div_ceil(PAGE_SIZE).max(1) {
+            match self.heap.next() {
+                Some(addr) if self.own_page(addr).is_ok() => self.heap.grew(),
+                _ => break,
+            }
+        }
+        if self.heap.end() == start {
+            return Err(BackendError::OutOfMemory);
+        }
+        self.kernel.heap_grown(start, self.heap.end())
+    }
+}
+
 /// The platform of the server: its backend, with failures injected on the
 /// administrator's request.
 impl<K: Kernel> Platform for Sel4Backend<Injecting<K>>
 where
-    Injecting<K>: Zeroing,
+    Injecting<K>: Zeroing + HeapMemory,
 {
     /// The first free slot of the server's CNode and the untyped grant.
     type Start<'a> = (CPtr, &'a [(CPtr, u8)]);
@@ -469,6 +546,14 @@ where
         };
         self.kernel.arm_any(kinds, nth);
         Ok(())
+    }
+
+    fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
+        Sel4Backend::grow_heap(self, bytes)
+    }
+
+    fn own_use(&self) -> (u64, u64) {
+        Sel4Backend::own_use(self)
     }
 
     fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {

@@ -5,9 +5,15 @@
 //! notification, which never blocks (`memserver_protocol::bootstrap`). Nothing a
 //! message contains can stop the loop, and whatever capability arrives
 //! with any message is gone from the receive slot before the next receive.
+//! A request (and the start, and the taking of a receive slot) that failed
+//! for want of heap runs again once the heap grew ([`heap::retrying`]),
+//! from the copy of its words taken off the IPC buffer.
 
+use crate::heap;
 use crate::sel4_backend::Sel4Backend;
+use alloc::vec::Vec;
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
+use memserver_core::error::Error;
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
 use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
@@ -36,20 +42,37 @@ const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
 // Every message of the protocol fits seL4's message registers.
 const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH);
 
-/// Most untyped capabilities the server takes at start.
-const MAX_START_UNTYPEDS: u32 = 64;
+/// The untyped capabilities of the bootstrap contract: slot and size bits.
+fn untyped_grant(start: ServerStart) -> Result<Vec<(CPtr, u8)>, Error> {
+    let mut untypeds = Vec::new();
+    untypeds.try_reserve_exact(start.untypeds as usize).map_err(|_| Error::OutOfMemory)?;
+    let slots = server_slot::UNTYPED_START..server_slot::UNTYPED_START + u64::from(start.untypeds);
+    untypeds.extend(slots.map(|slot| (slot, start.untyped_bits as u8)));
+    Ok(untypeds)
+}
+
+/// Grows the server's heap by at least `bytes`; whether it grew.
+fn grow(dispatcher: &mut Dispatcher<Backend>, bytes: u64) -> bool {
+    dispatcher.grow_heap(bytes).is_ok()
+}
 
 /// Sets up the backend and the server, then serves forever. A failure to
 /// start is a panic: the administrator hears of it as this thread's fault.
 #[allow(clippy::panic, reason = "start-up failures end the server before it serves any request")]
 pub fn run(start: ServerStart) -> ! {
     let mut dispatcher = DISPATCHER.lock();
-    let mut untypeds: heapless::Vec<(CPtr, u8), { MAX_START_UNTYPEDS as usize }> = heapless::Vec::new();
-    for i in 0..start.untypeds.min(MAX_START_UNTYPEDS) {
-        // Capacity is MAX_START_UNTYPEDS.
-        let _ = untypeds.push((server_slot::UNTYPED_START + i as u64, start.untyped_bits as u8));
-    }
-    if let Err(e) = dispatcher.start((start.first_free_slot, &untypeds)) {
+    let untypeds = match untyped_grant(start) {
+        Ok(untypeds) => untypeds,
+        Err(e) => panic!("memserver: no memory for the untyped grant: {e:?}"),
+    };
+    let started = heap::retrying(
+        &mut *dispatcher,
+        &mut heap::Server,
+        |d| d.start((start.first_free_slot, &untypeds)),
+        |r| matches!(r, Err(Error::OutOfMemory)),
+        grow,
+    );
+    if let Err(e) = started {
         panic!("memserver: start failed: {e:?}");
     }
     sel4_layer::println!(
@@ -68,7 +91,10 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
     let mut pending_reply: Option<(MessageInfo, CpuMrs)> = None;
     loop {
         if receive_slot.is_none() {
-            receive_slot = dispatcher.take_receive_slot();
+            // The record of one more slot may need heap (without it no
+            // capability arrives, and a registration fails).
+            receive_slot =
+                heap::retrying(dispatcher, &mut heap::Server, |d| d.take_receive_slot(), Option::is_none, grow);
         }
         match receive_slot {
             Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, SERVER_CNODE_BITS),
@@ -95,7 +121,14 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
         } else if msg.info.label() == PING_LABEL {
             pending_reply = Some(EMPTY);
         } else {
-            let (answer, cap_use) = dispatcher.handle(Badge(msg.badge), &received(&msg), arrived);
+            let words = received(&msg);
+            let (answer, cap_use) = heap::retrying(
+                dispatcher,
+                &mut heap::Server,
+                |d| d.handle(Badge(msg.badge), &words, arrived),
+                |(reply, _)| matches!(reply, Reply::Error(ErrorCode::OutOfMemory)),
+                grow,
+            );
             reply = Some(answer);
             kept = cap_use == CapUse::Kept;
         }

@@ -4,10 +4,13 @@
 //! one costs a fraction of an invocation), and a granule whose objects are
 //! all unused is reset (CNode Revoke of its capability) to serve any kind
 //! again. Each granule's objects have their own run of capability slots,
-//! set aside at start: object `n` lives in slot `objects + n`.
+//! set aside at start: object `n` lives in slot `objects + n`. The records
+//! are as many as the granules given (allocated at start, with
+//! `try_reserve`).
 
 use crate::cspace::{own_cnode, Slots};
-use crate::granules::{Granules, ObjectId, ObjectKind, State, MAX_GRANULES, UNITS};
+use crate::granules::{Granules, ObjectId, ObjectKind, State, UNITS};
+use alloc::vec::Vec;
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use sel4_layer::abi::{object_type, size, CPtr};
@@ -45,7 +48,7 @@ pub struct UntypedPool {
     /// What each granule holds.
     pub granules: Granules,
     /// The capability of each granule.
-    caps: heapless::Vec<CPtr, MAX_GRANULES>,
+    caps: Vec<CPtr>,
     /// The slot of object 0.
     objects: CPtr,
 }
@@ -59,12 +62,13 @@ impl Default for UntypedPool {
 impl UntypedPool {
     /// No memory yet; see [`UntypedPool::start`].
     pub const fn new() -> UntypedPool {
-        UntypedPool { granules: Granules::new(), caps: heapless::Vec::new(), objects: 0 }
+        UntypedPool { granules: Granules::new(), caps: Vec::new(), objects: 0 }
     }
 
     /// Splits each untyped of `untypeds` (slot, size bits) into granules
     /// (one Retype each; an untyped of at most a granule is one itself),
-    /// up to [`MAX_GRANULES`], and sets aside the slots of their objects.
+    /// and sets aside the slots of their objects. `NotEnoughMemory` if the
+    /// records of the granules or the slots do not fit.
     pub fn start(
         &mut self,
         kernel: &mut impl Kernel,
@@ -72,17 +76,24 @@ impl UntypedPool {
         slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<(), Sel4Error> {
+        let granules = |bits: u8| match bits {
+            _ if bits < size::PAGE_BITS as u8 => 0,
+            _ if bits <= GRANULE_BITS => 1,
+            _ => 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX),
+        };
+        let total = untypeds.iter().fold(0u64, |n, &(_, bits)| n.saturating_add(granules(bits)));
+        let total = usize::try_from(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        self.granules.reserve(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        self.caps.try_reserve_exact(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
         for &(untyped, bits) in untypeds {
-            let room = MAX_GRANULES - self.caps.len();
-            if bits < size::PAGE_BITS as u8 || room == 0 {
+            if bits < size::PAGE_BITS as u8 {
                 continue;
             }
             if bits <= GRANULE_BITS {
                 self.add(untyped, 1 << (bits - size::PAGE_BITS as u8));
                 continue;
             }
-            let granules = 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX);
-            let count = granules.min(room as u64);
+            let count = granules(bits);
             let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
             counts.record(Invocation::Retype);
             let target = Slot::in_root(server_slot::CNODE, first);
@@ -95,10 +106,10 @@ impl UntypedPool {
         Ok(())
     }
 
+    /// Records a granule, in the room `start` reserved.
     fn add(&mut self, cap: CPtr, units: usize) {
-        // `start` adds at most MAX_GRANULES.
-        if self.granules.add(units).is_some() {
-            let _ = self.caps.push(cap);
+        if self.granules.add(units).is_some() && self.caps.len() < self.caps.capacity() {
+            self.caps.push(cap);
         }
     }
 
@@ -126,6 +137,7 @@ impl UntypedPool {
         }
         let Some(batch) = self.granules.batch(kind, batch(kind)) else { return Ok(None) };
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
+        self.granules.prepare(batch).map_err(|_| Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));
         kernel.untyped_retype(untyped, sel4_type(kind), 0, target, batch.count as u64)?;

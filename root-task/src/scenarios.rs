@@ -549,15 +549,18 @@ fn exhaustion(w: &mut World) -> Verdict {
 }
 
 /// What the server holds, as a failed request or a full clean-up must leave
-/// it: memory and slots in use count, spares kept for reuse do not.
+/// it: memory and slots in use count, spares kept for reuse and what the
+/// server made for its own records do not.
 #[derive(Clone, Copy, Debug)]
 struct Resources {
     spaces: u32,
     frames: u64,
     structures: u64,
-    /// Untyped bytes not in use: never retyped, or held by spare objects.
+    /// Untyped bytes no client holds: never retyped, or held by spare
+    /// objects or by the server's own.
     untyped_unused: u64,
-    /// Slots not in use: empty, or holding spare objects.
+    /// Slots no client holds: empty, or holding spare objects or the
+    /// server's own.
     slots_unused: u64,
     vmalloc_areas: u32,
     vmemmap_ranges: u32,
@@ -586,8 +589,8 @@ impl Resources {
             spaces: s.spaces,
             frames: s.frames,
             structures: s.structures,
-            untyped_unused: s.untyped_free + s.spare_bytes,
-            slots_unused: s.free_slots + s.spare_objects,
+            untyped_unused: s.untyped_free + s.spare_bytes + s.own_bytes,
+            slots_unused: s.free_slots + s.spare_objects + s.own_objects,
             vmalloc_areas: s.vmalloc_areas,
             vmemmap_ranges: s.vmemmap_ranges,
             percpu_allocs: s.percpu_allocs,

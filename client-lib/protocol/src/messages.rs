@@ -292,6 +292,12 @@ pub struct Stats {
     pub spare_objects: u64,
     /// Bytes of untyped memory those spare objects hold.
     pub spare_bytes: u64,
+    /// Objects the server made for itself (its heap's frames and its own
+    /// paging structures; each holds a slot).
+    pub own_objects: u64,
+    /// Bytes of untyped memory those objects hold: metadata memory, held
+    /// for no client.
+    pub own_bytes: u64,
     /// vmalloc and vmap areas, live or awaiting the purge.
     pub vmalloc_areas: u32,
     /// Populated vmemmap ranges.

@@ -120,6 +120,14 @@ pub trait Platform: Backend {
     /// Deletes the capability that arrived in `slot` and was not kept, so
     /// that the slot can receive again.
     fn empty_receive_slot(&mut self, slot: Self::VSpace);
+    /// Adds at least `bytes` (or as many as memory allows, at least a
+    /// page) to the server's own heap; `Err(OutOfMemory)` when not one
+    /// page could be added. Nothing else changes.
+    fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError>;
+    /// Objects the backend made for the server itself (its heap's frames
+    /// and the paging structures of its own VSpace), each in a slot, and
+    /// the bytes of memory they hold: memory no client holds.
+    fn own_use(&self) -> (u64, u64);
 }
 
 /// Kinds of backend operation, for counting (every kind, in counter

@@ -153,6 +153,12 @@ impl<B: Platform> Dispatcher<B> {
         self.server.empty_receive_slot(slot);
     }
 
+    /// Adds at least `bytes` to the server's own heap, after a request
+    /// failed for want of it (see [`Platform::grow_heap`]).
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), Error> {
+        self.server.grow_heap(bytes)
+    }
+
     /// Handles one message from `caller`. `cap` is the capability that
     /// came with it, if any.
     pub fn handle(&mut self, caller: Badge, words: &Words, cap: Option<B::VSpace>) -> (Reply, CapUse) {
@@ -341,7 +347,7 @@ impl<B: Platform> Dispatcher<B> {
                 let _ = s.vmemmap_depopulate(client, start, pages);
             },
         );
-        server.purge(admin);
+        server.purge_client(admin, client);
         server.reset_quotas(admin, client);
     }
 
@@ -349,6 +355,7 @@ impl<B: Platform> Dispatcher<B> {
     pub fn stats(&self) -> Stats {
         let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
+        let (own_objects, own_bytes) = self.server.region().backend().own_use();
         Stats {
             missed_syncs: census.missed_syncs,
             spaces: census.spaces as u32,
@@ -359,6 +366,8 @@ impl<B: Platform> Dispatcher<B> {
             free_slots: self.server.region().backend().free_slots(),
             spare_objects,
             spare_bytes,
+            own_objects,
+            own_bytes,
             vmalloc_areas: census.vmalloc_areas as u32,
             vmemmap_ranges: census.vmemmap_ranges as u32,
             percpu_allocs: census.percpu_allocs as u32,
@@ -415,6 +424,13 @@ impl<B: crate::host_backend::HostBackend> Dispatcher<B> {
     /// The backend, for a host test's rig (see [`crate::Region::rig_backend`]).
     pub fn rig_backend(&mut self) -> &mut B {
         self.server.rig_backend()
+    }
+
+    /// The server, for a host test that replays what a request did on
+    /// another instance (the purge of one client's freed areas, which no
+    /// request asks for).
+    pub fn server_mut(&mut self) -> &mut MemServer<B> {
+        &mut self.server
     }
 }
 

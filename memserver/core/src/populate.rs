@@ -586,6 +586,11 @@ impl<B: Platform> Region<B> {
     pub(crate) fn empty_receive_slot(&mut self, slot: B::VSpace) {
         self.mmu.backend.empty_receive_slot(slot);
     }
+
+    /// Grows the server's heap (see [`Platform::grow_heap`]).
+    pub(crate) fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
+        self.mmu.backend.grow_heap(bytes)
+    }
 }
 
 #[cfg(feature = "sim")]

@@ -174,6 +174,12 @@ impl<B: Backend> MemServer<B> {
         self.purge_lazy();
     }
 
+    /// Unmap the freed areas of `client` only (the purge a request of
+    /// `client` stopped by its quota makes).
+    pub fn purge_client(&mut self, _: &Admin, client: Badge) {
+        self.vmalloc.purge_owner(&mut self.region, &mut self.clients, Some(client));
+    }
+
     fn purge_lazy(&mut self) {
         self.vmalloc.purge(&mut self.region, &mut self.clients);
     }
@@ -385,6 +391,12 @@ impl<B: Platform> MemServer<B> {
     /// Deletes the capability in `slot` that the server did not keep.
     pub fn empty_receive_slot(&mut self, slot: B::VSpace) {
         self.region.empty_receive_slot(slot);
+    }
+
+    /// Adds at least `bytes` to the server's own heap (see
+    /// [`Platform::grow_heap`]).
+    pub fn grow_heap(&mut self, bytes: u64) -> Result<(), Error> {
+        Ok(self.region.grow_heap(bytes)?)
     }
 }
 

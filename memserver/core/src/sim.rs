@@ -446,6 +446,15 @@ impl crate::backend::Platform for Sim {
 
     /// With no receive slot, there is nothing to empty.
     fn empty_receive_slot(&mut self, _slot: SimVSpace) {}
+
+    /// The simulation's heap is the host's: it cannot be grown here.
+    fn grow_heap(&mut self, _bytes: u64) -> Result<(), BackendError> {
+        Err(BackendError::OutOfMemory)
+    }
+
+    fn own_use(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// The simulator in the host tests: a VSpace is a new id; its part of a
