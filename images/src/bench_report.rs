@@ -61,24 +61,98 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Builds the tables and the summary line.
-pub fn report(records: &[Record]) -> Result<Report> {
-    let mut md = String::new();
+/// A replication cell the benchmark skipped: its capability slots
+/// exceeded the server's free slots.
+struct Skipped {
+    spaces: f64,
+    pages: f64,
+    copies: f64,
+    free_slots: f64,
+    cnode_bits: f64,
+}
+
+fn skipped_cells(records: &[Record]) -> Result<Vec<Skipped>> {
+    of(records, "replication-skipped")
+        .map(|r| {
+            Ok(Skipped {
+                spaces: r.number("n")?,
+                pages: r.number("p")?,
+                copies: r.number("copies")?,
+                free_slots: r.number("free_slots")?,
+                cnode_bits: r.number("cnode_bits")?,
+            })
+        })
+        .collect()
+}
+
+/// Bytes of one paging structure (PDPT, page directory or page table).
+const STRUCTURE_BYTES: f64 = 4096.0;
+
+fn replication_table(md: &mut String, records: &[Record]) -> Result<(f64, f64)> {
     let rows = replication_rows(records)?;
+    let skipped = skipped_cells(records)?;
     writeln!(md, "**Replication cost** (seL4 invocations for one vmalloc of P pages and its vfree through the purge, N spaces registered)\n")?;
     writeln!(md, "| N | P | cold | floor | cold/floor | first reuse | warm | floor | warm/floor |")?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|")?;
+    let mut lines: Vec<(f64, f64, String)> = Vec::new();
     let (mut cold_max, mut warm_max) = (0.0f64, 0.0f64);
     for row in &rows {
         let [(cold, cold_floor), (first, _), (warm, warm_floor)] = row.modes;
         let (c, w) = (ratio(cold, cold_floor), ratio(warm, warm_floor));
         (cold_max, warm_max) = (cold_max.max(c), warm_max.max(w));
+        let line = format!("{cold} | {cold_floor} | {c:.3} | {first} | {warm} | {warm_floor} | {w:.3}");
+        lines.push((row.spaces, row.pages, line));
+    }
+    for cell in &skipped {
+        let line = format!(
+            "not measured: P·N copies exceed the server's 2^{}-slot CNode ({} slots needed, {} free) | | | | | |",
+            cell.cnode_bits, cell.copies, cell.free_slots
+        );
+        lines.push((cell.spaces, cell.pages, line));
+    }
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    for (spaces, pages, line) in lines {
+        writeln!(md, "| {spaces} | {pages} | {line} |")?;
+    }
+    Ok((cold_max, warm_max))
+}
+
+/// Server metadata and kernel memory per mapped page and per space; the
+/// figures of the largest N (per space) and of N = 1 (per page).
+struct MemoryFigures {
+    page_metadata: f64,
+    space_metadata: f64,
+}
+
+fn memory_table(md: &mut String, records: &[Record]) -> Result<MemoryFigures> {
+    writeln!(md, "\n**Memory** (server metadata: bytes of its heap in use, as its allocator counts them; kernel memory: untyped the root task retyped for a space's VSpace, a PML4 and its share of ASID pools, and the server's paging structures in it, 4 KiB each)\n")?;
+    writeln!(md, "| N | P | metadata per mapped page | per page and space | metadata per registered space | kernel per space: VSpace | paging structures | total |")?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|")?;
+    let mut figures = MemoryFigures { page_metadata: f64::NAN, space_metadata: f64::NAN };
+    for r in of(records, "memory") {
+        let (spaces, pages) = (r.number("n")?, r.number("p")?);
+        let page = r.number("page_heap_bytes")? / pages;
+        let space = r.number("space_heap_bytes")? / spaces;
+        let vspace = r.number("root_bytes")? / spaces;
+        let structures = r.number("structures")? * STRUCTURE_BYTES / spaces;
         writeln!(
             md,
-            "| {} | {} | {cold} | {cold_floor} | {c:.3} | {first} | {warm} | {warm_floor} | {w:.3} |",
-            row.spaces, row.pages
+            "| {spaces} | {pages} | {page:.1} | {:.1} | {space:.0} | {vspace:.0} | {structures:.0} | {:.0} |",
+            page / spaces,
+            vspace + structures
         )?;
+        if spaces == 1.0 {
+            figures.page_metadata = page;
+        }
+        figures.space_metadata = space;
     }
+    Ok(figures)
+}
+
+/// Builds the tables and the summary line.
+pub fn report(records: &[Record]) -> Result<Report> {
+    let mut md = String::new();
+    let (cold_max, warm_max) = replication_table(&mut md, records)?;
     let cost = of(records, "request-cost").next().context("no request-cost record")?;
     let (noop, raw) = (cost.number("noop_cycles")?, cost.number("raw_ipc_cycles")?);
     writeln!(md, "\n**Request cost** (guest instructions per round trip, `-icount`)\n")?;
@@ -95,23 +169,53 @@ pub fn report(records: &[Record]) -> Result<Report> {
         "| 4 KiB pages | 2 MiB pages | ratio |\n|---|---|---|\n| {small_inv} | {large_inv} | {:.1} |",
         ratio(small_inv, large_inv)
     )?;
-    writeln!(md, "\n**Late registration** (invocations to register one more space)\n")?;
-    writeln!(md, "| pages mapped in the region | invocations | floor | ratio |\n|---|---|---|---|")?;
+    writeln!(md, "\n**Registration** (the K-th space registering while the region holds R mapped pages: invocations, server metadata and kernel memory it took)\n")?;
+    writeln!(
+        md,
+        "| K | R | invocations | floor | ratio | metadata bytes | kernel bytes: VSpace | paging structures |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|---|---|")?;
     for r in of(records, "late-register") {
         let (inv, floor) = (r.number("invocations")?, r.number("floor")?);
-        writeln!(md, "| {} | {inv} | {floor} | {:.3} |", r.number("mapped")?, ratio(inv, floor))?;
+        writeln!(
+            md,
+            "| {} | {} | {inv} | {floor} | {:.3} | {} | {} | {} |",
+            r.number("space")?,
+            r.number("mapped")?,
+            ratio(inv, floor),
+            r.number("heap_bytes")?,
+            r.number("root_bytes")?,
+            r.number("structures")? * STRUCTURE_BYTES
+        )?;
     }
+    let memory = memory_table(&mut md, records)?;
     writeln!(md, "\n**vmemmap** (per GiB of described memory)\n")?;
     writeln!(md, "| path | frames | invocations |\n|---|---|---|")?;
     for r in of(records, "vmemmap") {
         writeln!(md, "| {} | {} | {} |", r.text("path"), r.number("frames")?, r.number("invocations")?)?;
     }
     let summary = format!(
-        "bench summary: warm/floor max={warm_max:.3} cold/floor max={cold_max:.3} noop/raw-ipc={:.3} small/large={:.1}",
+        "bench summary: warm/floor max={warm_max:.3} cold/floor max={cold_max:.3} noop/raw-ipc={:.3} small/large={:.1} \
+         metadata/page={:.1} metadata/space={:.0}",
         ratio(noop, raw),
-        ratio(small_inv, large_inv)
+        ratio(small_inv, large_inv),
+        memory.page_metadata,
+        memory.space_metadata
     );
     Ok(Report { markdown: md, summary })
+}
+
+/// Reads the records a run wrote to `results.json`.
+pub fn read_records(path: &Path) -> Result<Vec<Record>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let json: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+    json.iter()
+        .map(|r| {
+            let table = r["table"].as_str().context("record without a table")?.to_string();
+            let fields = serde_json::from_value(r["fields"].clone())?;
+            Ok(Record { table, fields })
+        })
+        .collect()
 }
 
 /// Writes `target/bench/` (results.json, replication.csv, replication.svg,
@@ -179,4 +283,63 @@ fn update_readme(readme: &Path, report: &Report) -> Result<()> {
     };
     std::fs::write(readme, updated)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(lines: &[&str]) -> Vec<Record> {
+        lines.iter().map(|l| Record::parse(l).unwrap()).collect()
+    }
+
+    /// A skipped cell is a row that says why, among the measured rows in
+    /// order of N and P; the memory figures are per page and per space;
+    /// the summary keeps its fields and adds the memory figures.
+    #[test]
+    fn skipped_cells_and_memory_figures_are_reported() {
+        let r = records(&[
+            "bench late-register space=1 mapped=32 invocations=69 floor=70 heap_bytes=640 root_bytes=4096 structures=3",
+            "bench replication n=2 p=1 mode=cold invocations=13 floor=12",
+            "bench replication n=2 p=1 mode=first-reuse invocations=10 floor=7",
+            "bench replication n=2 p=1 mode=warm invocations=8 floor=7",
+            "bench replication-skipped n=2 p=16 copies=300000 free_slots=262000 cnode_bits=18",
+            "bench memory n=2 p=1 page_heap_bytes=96 space_heap_bytes=1280 root_bytes=8192 structures=6",
+            "bench replication n=1 p=16 mode=cold invocations=32 floor=33",
+            "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800",
+            "bench large-pages bytes=1 small=33936 large=97",
+        ]);
+        let report = report(&r).unwrap();
+        let table: Vec<&str> =
+            report.markdown.lines().filter(|l| l.starts_with("| 1 |") || l.starts_with("| 2 |")).collect();
+        assert!(table[0].starts_with("| 1 | 16 | 32 |"), "{table:?}");
+        assert!(table[1].starts_with("| 2 | 1 | 13 |"), "{table:?}");
+        assert!(
+            table[2].starts_with("| 2 | 16 | not measured: P·N copies exceed the server's 2^18-slot CNode"),
+            "{table:?}"
+        );
+        assert!(
+            report.markdown.contains("| 2 | 1 | 96.0 | 48.0 | 640 | 4096 | 12288 | 16384 |"),
+            "{}",
+            report.markdown
+        );
+        assert!(report.markdown.contains("| 1 | 32 | 69 | 70 | 0.986 | 640 | 4096 | 12288 |"), "{}", report.markdown);
+        assert!(report
+            .summary
+            .starts_with("bench summary: warm/floor max=1.143 cold/floor max=1.083 noop/raw-ipc=2.000"));
+        assert!(report.summary.ends_with("metadata/space=640"), "{}", report.summary);
+    }
+
+    /// Records written to results.json read back as they were.
+    #[test]
+    fn records_read_back_from_results_json() {
+        let dir = std::env::temp_dir().join(format!("bench-records-{}", std::process::id()));
+        let r = records(&["bench vmemmap path=base described_gib=1 frames=4096 invocations=16424"]);
+        let json: Vec<serde_json::Value> =
+            r.iter().map(|r| serde_json::json!({ "table": r.table, "fields": r.fields })).collect();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("results.json"), serde_json::to_string(&json).unwrap()).unwrap();
+        assert_eq!(read_records(&dir.join("results.json")).unwrap(), r);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -54,7 +54,12 @@ enum Cmd {
     /// Boot the benchmark image under `-icount` once per number of
     /// registered spaces, print the tables and the summary line, and write
     /// target/bench/ and the README's figures.
-    Bench,
+    Bench {
+        /// Make the tables from the records a run wrote (its
+        /// `target/bench/results.json`) instead of booting.
+        #[arg(long)]
+        records: Option<PathBuf>,
+    },
     /// Run clippy (warnings as errors) over the seL4 programs with the
     /// features they are built with.
     Clippy,
@@ -92,10 +97,12 @@ fn main() -> Result<()> {
             println!("{}\n{}\n{}", written.kernel.display(), written.root_task.display(), written.iso.display());
             Ok(())
         }
-        Cmd::Bench => {
+        Cmd::Bench { records } => {
             let ws = Workspace::load()?;
-            let kernel = kernel::build(&ws)?;
-            let records = images::bench::run(&ws, &kernel.image)?;
+            let records = match records {
+                Some(path) => bench_report::read_records(&path)?,
+                None => images::bench::run(&ws, &kernel::build(&ws)?.image)?,
+            };
             let report = bench_report::report(&records)?;
             println!("{}\n{}", report.markdown, report.summary);
             bench_report::write(

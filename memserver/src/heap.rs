@@ -79,6 +79,8 @@ pub trait HeapMemory {
     /// Hands `start..end` (in the heap's addresses, mapped read-write,
     /// following what was handed over before) to the allocator.
     fn heap_grown(&mut self, start: u64, end: u64) -> Result<(), memserver_core::error::BackendError>;
+    /// Bytes the allocator has handed out and not had back.
+    fn heap_in_use(&self) -> u64;
 }
 
 /// The allocator's side of growth.
@@ -238,6 +240,11 @@ mod allocator {
             };
             Ok(())
         }
+
+        /// talc's count of the bytes its live allocations asked for.
+        fn heap_in_use(&self) -> u64 {
+            HEAP.lock().counters().allocated_bytes as u64
+        }
     }
 }
 
@@ -255,6 +262,11 @@ impl HeapMemory for sel4_layer::injecting::Injecting<sel4_model::Model> {
         } else {
             Err(memserver_core::error::BackendError::Rejected(0))
         }
+    }
+
+    /// The model's server runs on the host's heap, not counted.
+    fn heap_in_use(&self) -> u64 {
+        0
     }
 }
 

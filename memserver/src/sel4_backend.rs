@@ -556,6 +556,10 @@ where
         Sel4Backend::own_use(self)
     }
 
+    fn heap_in_use(&self) -> u64 {
+        self.kernel.heap_in_use()
+    }
+
     fn release_vspace(&mut self, id: SpaceId, vspace: CPtr) {
         let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
         self.copies.forget_space(id.index(), |copy| delete_cap(kernel, slots, counts, copy));

@@ -298,6 +298,9 @@ pub struct Stats {
     /// Bytes of untyped memory those objects hold: metadata memory, held
     /// for no client.
     pub own_bytes: u64,
+    /// Bytes of the server's heap its records take (the allocator's count
+    /// of live allocations; 0 where the heap is the host's).
+    pub heap_bytes: u64,
     /// vmalloc and vmap areas, live or awaiting the purge.
     pub vmalloc_areas: u32,
     /// Populated vmemmap ranges.

@@ -128,6 +128,8 @@ pub trait Platform: Backend {
     /// and the paging structures of its own VSpace), each in a slot, and
     /// the bytes of memory they hold: memory no client holds.
     fn own_use(&self) -> (u64, u64);
+    /// Bytes of the server's own heap its records take.
+    fn heap_in_use(&self) -> u64;
 }
 
 /// Kinds of backend operation, for counting (every kind, in counter

@@ -368,6 +368,7 @@ impl<B: Platform> Dispatcher<B> {
             spare_bytes,
             own_objects,
             own_bytes,
+            heap_bytes: self.server.region().backend().heap_in_use(),
             vmalloc_areas: census.vmalloc_areas as u32,
             vmemmap_ranges: census.vmemmap_ranges as u32,
             percpu_allocs: census.percpu_allocs as u32,

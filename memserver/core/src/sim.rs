@@ -455,6 +455,11 @@ impl crate::backend::Platform for Sim {
     fn own_use(&self) -> (u64, u64) {
         (0, 0)
     }
+
+    /// The simulation's records live in the host's heap, not counted.
+    fn heap_in_use(&self) -> u64 {
+        0
+    }
 }
 
 /// The simulator in the host tests: a VSpace is a new id; its part of a

@@ -26,9 +26,10 @@ static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
 /// for each boot (a fresh boot per N keeps "cold" frames truly fresh).
 const SPACES: &str = env!("BENCH_SPACES");
 
-/// The server's untyped memory for benchmarks: 128 MiB, all it takes (64
-/// granules of 2 MiB).
-const GRANT: UntypedGrant = UntypedGrant { count: 8, bits: 24 };
+/// The server's untyped memory for benchmarks: 384 MiB (192 granules of 2
+/// MiB), for the late registration over 65,536 mapped pages (256 MiB of
+/// frames) and what the server keeps beside them.
+const GRANT: UntypedGrant = UntypedGrant { count: 24, bits: 24 };
 
 fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo

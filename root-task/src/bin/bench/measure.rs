@@ -22,23 +22,35 @@ pub struct Bench<'a> {
     pub client: MemClient,
     /// The client endpoint, for raw calls.
     pub endpoint: CPtr,
-    /// Registered bare spaces.
-    pub spaces: heapless::Vec<u16, 64>,
+    /// Bare spaces registered and not unregistered.
+    pub spaces: usize,
 }
 
 impl<'a> Bench<'a> {
     pub fn new(alloc: &'a mut Allocator, server: &MemServerProcess) -> Bench<'a> {
         let endpoint = server.endpoint_with_badge(alloc, CLIENT);
         let client = MemClient::connect(endpoint).unwrap_or_else(|e| panic!("connect: {e:?}"));
-        Bench { alloc, admin: server.admin, client, endpoint, spaces: heapless::Vec::new() }
+        Bench { alloc, admin: server.admin, client, endpoint, spaces: 0 }
     }
 
     /// Creates and registers one more bare address space.
     pub fn add_space(&mut self) -> u16 {
         let vspace = VSpace::new(self.alloc);
         let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}")).space;
-        self.spaces.push(space).unwrap_or_else(|_| panic!("too many spaces"));
+        self.spaces += 1;
         space
+    }
+
+    /// Unregisters bare space `space`.
+    pub fn remove_space(&mut self, space: u16) {
+        self.admin.unregister(space).unwrap_or_else(|e| panic!("unregister: {e:?}"));
+        self.spaces -= 1;
+    }
+
+    /// Bytes of untyped memory the root task has retyped so far (its
+    /// VSpaces' PML4s and ASID pools among them).
+    pub fn root_untyped(&self) -> u64 {
+        self.alloc.untyped_used()
     }
 
     /// The server's statistics.

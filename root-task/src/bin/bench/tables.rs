@@ -2,6 +2,7 @@
 //! `bench <table> key=value ...`.
 
 use crate::measure::Bench;
+use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::Request;
 use memserver_protocol::PING_LABEL;
 use sel4_layer::println;
@@ -10,6 +11,9 @@ use sel4_layer::{syscall, MessageInfo};
 
 /// Pages per vmalloc in the replication table.
 const PAGES: [u64; 4] = [1, 16, 512, 4096];
+/// Pages mapped in the region (besides what the server maps at start)
+/// when a late space registers.
+const LATE_PAGES: [u64; 5] = [0, 512, 4096, 16384, 65536];
 /// Objects one Untyped Retype creates at most.
 const RETYPE_FAN_OUT: u64 = 256;
 
@@ -19,26 +23,82 @@ fn floor(pages: u64, spaces: u64, structures: u64, cold: bool) -> u64 {
     2 * pages * spaces + structures + structures.div_ceil(RETYPE_FAN_OUT) + frame_retypes
 }
 
-/// One vmalloc of `pages` and its vfree through the purge: invocations,
-/// and the structures the vmalloc created in the spaces.
-fn cycle(bench: &mut Bench, pages: u64) -> (u64, u64) {
-    let before = bench.stats().structures;
+/// What one vmalloc of P pages and its vfree through the purge took.
+struct Cycle {
+    invocations: u64,
+    /// Structures the vmalloc created in the spaces.
+    structures: u64,
+    /// Bytes of the server's heap the mapped area's records took.
+    heap_bytes: u64,
+}
+
+fn cycle(bench: &mut Bench, pages: u64) -> Cycle {
+    let before = bench.stats();
     let (map, addr) = bench.invocations(|b| b.vmalloc(pages, false));
-    let structures = bench.stats().structures.saturating_sub(before);
+    let mapped = bench.stats();
     let (unmap, ()) = bench.invocations(|b| b.vfree(addr));
-    (map + unmap, structures)
+    Cycle {
+        invocations: map + unmap,
+        structures: mapped.structures.saturating_sub(before.structures),
+        heap_bytes: mapped.heap_bytes.saturating_sub(before.heap_bytes),
+    }
+}
+
+/// Registers one more bare space: prints its `late-register` line (what
+/// the registration cost against its floor, with the server's metadata
+/// and the kernel memory it took) and returns the space.
+fn register(bench: &mut Bench) -> u16 {
+    let before = bench.stats();
+    let root_before = bench.root_untyped();
+    let (invocations, space) = bench.invocations(|b| b.add_space());
+    let after = bench.stats();
+    let structures = after.structures - before.structures;
+    // The first space maps the frames' own capabilities; every later one
+    // a copy of each (CNode Copy, then Page Map).
+    let copies = if bench.spaces == 1 { 0 } else { before.frames };
+    let floor = before.frames + copies + structures + structures.div_ceil(RETYPE_FAN_OUT);
+    println!(
+        "bench late-register space={} mapped={} invocations={invocations} floor={floor} heap_bytes={} \
+         root_bytes={} structures={structures}",
+        bench.spaces,
+        before.frames,
+        after.heap_bytes.saturating_sub(before.heap_bytes),
+        bench.root_untyped() - root_before,
+    );
+    space
 }
 
 /// vmalloc + vfree of P pages with N spaces registered: cold (fresh
-/// frames), first reuse, and warm (frames recycled again).
+/// frames), first reuse, and warm (frames recycled again). A P whose
+/// capability slots (one a page in every space, for it and for the pages
+/// held while it runs cold) exceed the server's free slots is skipped, and
+/// said so. Then the memory the N spaces and the last measured P take.
 pub fn replication(bench: &mut Bench, spaces: usize) {
-    while bench.spaces.len() < spaces {
+    let before = bench.stats();
+    let root_before = bench.root_untyped();
+    while bench.spaces + 1 < spaces {
         bench.add_space();
     }
+    // The N-th space's registration, in the late-registration table.
+    if bench.spaces < spaces {
+        register(bench);
+    }
+    let registered = bench.stats();
+    let root_bytes = bench.root_untyped() - root_before;
     // Frames freed so far sit in the server's pool; holding that many
     // pages while measuring "cold" makes the measured frames fresh.
     let mut recycled = 0;
+    let mut last = None;
     for pages in PAGES {
+        let slots = (pages + recycled) * spaces as u64;
+        let free_slots = bench.stats().free_slots;
+        if slots > free_slots {
+            println!(
+                "bench replication-skipped n={spaces} p={pages} copies={slots} free_slots={free_slots} \
+                 cnode_bits={SERVER_CNODE_BITS}"
+            );
+            continue;
+        }
         let held = (recycled > 0).then(|| bench.vmalloc(recycled, false));
         let cold = cycle(bench, pages);
         if let Some(addr) = held {
@@ -47,10 +107,19 @@ pub fn replication(bench: &mut Bench, spaces: usize) {
         recycled += pages;
         let first_reuse = cycle(bench, pages);
         let warm = cycle(bench, pages);
-        for (mode, (invocations, structures)) in [("cold", cold), ("first-reuse", first_reuse), ("warm", warm)] {
-            let floor = floor(pages, spaces as u64, structures, mode == "cold");
-            println!("bench replication n={spaces} p={pages} mode={mode} invocations={invocations} floor={floor}");
+        last = Some((pages, cold.heap_bytes));
+        for (mode, c) in [("cold", cold), ("first-reuse", first_reuse), ("warm", warm)] {
+            let floor = floor(pages, spaces as u64, c.structures, mode == "cold");
+            println!("bench replication n={spaces} p={pages} mode={mode} invocations={} floor={floor}", c.invocations);
         }
+    }
+    if let Some((pages, page_heap_bytes)) = last {
+        println!(
+            "bench memory n={spaces} p={pages} page_heap_bytes={page_heap_bytes} space_heap_bytes={} \
+             root_bytes={root_bytes} structures={}",
+            registered.heap_bytes.saturating_sub(before.heap_bytes),
+            registered.structures - before.structures,
+        );
     }
 }
 
@@ -79,16 +148,14 @@ pub fn large_pages(bench: &mut Bench) {
     println!("bench large-pages bytes={} small={small} large={large}", PAGES << 12);
 }
 
-/// Registering one more space when the region holds R mapped pages.
+/// Registering one more space when the region holds R mapped pages; the
+/// space is unregistered again, so the slots of every R go to it and the
+/// spaces registered before.
 pub fn late_registration(bench: &mut Bench) {
-    for pages in [0, 512, 4096] {
+    for pages in LATE_PAGES {
         let held = (pages > 0).then(|| bench.vmalloc(pages, false));
-        let mapped = bench.stats().frames;
-        let before = bench.stats().structures;
-        let (invocations, _) = bench.invocations(|b| b.add_space());
-        let structures = bench.stats().structures - before;
-        let floor = 2 * mapped + structures + structures.div_ceil(RETYPE_FAN_OUT);
-        println!("bench late-register mapped={mapped} invocations={invocations} floor={floor}");
+        let space = register(bench);
+        bench.remove_space(space);
         if let Some(addr) = held {
             bench.vfree(addr);
         }
