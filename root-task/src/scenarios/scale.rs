@@ -5,7 +5,8 @@
 //! (vmalloc of 4 KiB and of 2 MiB pages, vmemmap, percpu in every CPU's
 //! unit) is written before the mirrors register, and one in a vmalloc
 //! area after; then the visitor's one thread, moved through every mirror
-//! with TCB SetSpace, reads every canary there. With two mirrors left,
+//! with TCB SetSpace, reads every canary there. With two mirrors left
+//! (and the agents' spaces unregistered meanwhile, then registered again),
 //! [`AREAS`] vmalloc areas and [`PERCPU_ALLOCS`] percpu allocations are
 //! held at once, each written through the first and read back through
 //! the second. Once all is freed and every mirror but the first is
@@ -22,7 +23,7 @@
 mod ledger;
 mod visitor;
 
-use super::{unchanged, Resources, World};
+use super::{unchanged, Resources, World, AGENT_QUOTA};
 use crate::fail;
 use crate::verdict::{reason, Context, Reason, Verdict};
 use client_lib::{ClientError, MemClient};
@@ -37,10 +38,14 @@ use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
 use visitor::Visitor;
 
-/// What the memory server is given in the scale system: 256 MiB, twice
-/// what it can use today (64 granules of 2 MiB). Every GiB given costs
-/// about half a minute of zeroing at the root task's first Retype of it.
-pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 1, bits: 28 };
+/// What the memory server is given in the scale system: 512 MiB, for the
+/// frames of the held areas (4 KiB each, about 0.4 GiB for 100,000 of
+/// them), its heap and each space's copy of the region. More would not
+/// fit its CNode: it keeps a slot for every 4 KiB object its untyped
+/// memory can hold (2^17 for 512 MiB of its 2^18) and one for every frame
+/// copy. Every GiB given costs about half a minute of zeroing at the root
+/// task's first Retype of it.
+pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 2, bits: 28 };
 
 /// The badge of the scenario's client, whose spaces the mirrors are (the
 /// root task makes its requests): beyond every agent's.
@@ -205,6 +210,12 @@ pub fn run(w: &mut World) -> Verdict {
     s.unregister_from(2)?;
     canaries.free(&mem).context("freeing the canaries")?;
     s.w.server.admin.purge().context("purge")?;
+    // The held areas live in the two mirrors alone: every further space
+    // costs a capability per frame in the server's 2^18-slot CNode.
+    let w = &mut *s.w;
+    for agent in &mut w.agents {
+        agent.unregister(&w.server.admin).context("unregistering an agent for the hold")?;
+    }
     let before_hold = s.w.stats()?;
     let (areas, offsets) = hold(&mut s, &mem)?;
     let (held_bytes, _) = server_use(&before_hold, &s.w.stats()?);
@@ -216,6 +227,10 @@ pub fn run(w: &mut World) -> Verdict {
         mem.percpu_free(offset).context("percpu free")?;
     }
     s.w.server.admin.purge().context("purge")?;
+    let w = &mut *s.w;
+    for agent in &mut w.agents {
+        agent.register(&w.server.admin, AGENT_QUOTA).context("registering an agent again")?;
+    }
     s.unregister_from(1)?;
     unchanged(s.w, &baseline, format_args!("after the scale run"))?;
     s.unregister_from(0)?;
