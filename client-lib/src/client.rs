@@ -213,8 +213,9 @@ impl AdminClient {
     }
 
     /// Registers the VSpace `vspace` for client `client` (its endpoint
-    /// badge) with a quota of `quota_bytes`; returns the space id and its
-    /// fault badge. The space holds the whole region when this returns.
+    /// badge) with a quota of `quota_bytes` and the server's default share
+    /// of frames, structures and areas; returns the space id and its fault
+    /// badge. The space holds the whole region when this returns.
     pub fn register(&self, client: u64, quota_bytes: u64, vspace: CPtr) -> Result<Registration, ClientError> {
         self.register_with_quota(client, Quota::bytes(quota_bytes), vspace)
     }

@@ -279,8 +279,8 @@ impl Source<'_> {
                 memory: server.memory,
             });
         }
-        let unlimited = |n: Option<u32>| n.unwrap_or(u32::MAX);
-        Ok(Quota { bytes, frames: unlimited(q.frames), structures: unlimited(q.structures), areas: unlimited(q.areas) })
+        let share = |n: Option<u32>| n.unwrap_or(memserver_protocol::Quota::DEFAULT_SHARE);
+        Ok(Quota { bytes, frames: share(q.frames), structures: share(q.structures), areas: share(q.areas) })
     }
 
     fn priority(&self, value: &Spanned<i64>, field: Field, root: u8) -> Result<u8, DescriptionError> {

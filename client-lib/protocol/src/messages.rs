@@ -131,6 +131,8 @@ pub const REQUESTS: u32 = Request::COUNT as u32;
 
 /// What a client may hold, set by the administrator at registration.
 /// Exceeding any part is `QuotaExceeded` for that client's request alone.
+/// A count of [`Quota::DEFAULT_SHARE`] is the server's default share of
+/// that kind (a bounded part of what it has), [`Quota::NO_LIMIT`] none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Quota {
     /// Bytes of region memory (vmalloc sizes, vmemmap descriptor bytes,
@@ -145,9 +147,21 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// A limit on bytes only.
+    /// A count that stands for the server's default share of its kind.
+    pub const DEFAULT_SHARE: u32 = u32::MAX;
+    /// A count that no client reaches: no limit on its kind.
+    pub const NO_LIMIT: u32 = u32::MAX - 1;
+
+    /// `bytes`, and the server's default share of frames, structures and
+    /// areas.
     pub const fn bytes(bytes: u64) -> Quota {
-        Quota { bytes, frames: u32::MAX, structures: u32::MAX, areas: u32::MAX }
+        Quota { bytes, frames: Self::DEFAULT_SHARE, structures: Self::DEFAULT_SHARE, areas: Self::DEFAULT_SHARE }
+    }
+
+    /// `bytes`, and no limit on frames, structures or areas (for a client
+    /// the administrator trusts with as many as its bytes allow).
+    pub const fn bytes_only(bytes: u64) -> Quota {
+        Quota { bytes, frames: Self::NO_LIMIT, structures: Self::NO_LIMIT, areas: Self::NO_LIMIT }
     }
 }
 

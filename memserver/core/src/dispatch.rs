@@ -301,8 +301,7 @@ impl<B: Platform> Dispatcher<B> {
     ) -> Result<(SpaceId, u32), Error> {
         self.owners.reserve()?;
         let before = self.server.usage(client);
-        let limit =
-            Objects { frames: quota.frames.into(), structures: quota.structures.into(), areas: quota.areas.into() };
+        let limit = Objects::from_quota([quota.frames, quota.structures, quota.areas]);
         let result = self
             .server
             .set_quota(admin, client, quota.bytes)

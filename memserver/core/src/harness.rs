@@ -106,11 +106,15 @@ pub struct Quotas([u8; 4]);
 
 impl Quotas {
     /// Bytes: 255 is no limit, below 128 that many pages of 4 KiB, else
-    /// that many MiB past 128. Objects: 64 and above is no limit, else that
-    /// many.
+    /// that many MiB past 128. Objects: 64 to 127 is the default share, 128
+    /// and above no limit, else that many.
     fn quota(self) -> Quota {
         let [bytes, frames, structures, areas] = self.0;
-        let count = |n: u8| if n >= 64 { u32::MAX } else { u32::from(n) };
+        let count = |n: u8| match n {
+            0..64 => u32::from(n),
+            64..128 => Quota::DEFAULT_SHARE,
+            _ => Quota::NO_LIMIT,
+        };
         let bytes = match bytes {
             255 => u64::MAX,
             n @ 0..128 => u64::from(n) * PAGE_SIZE,

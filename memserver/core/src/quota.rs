@@ -38,6 +38,21 @@ impl Objects {
         areas: crate::limits::DEFAULT_QUOTA_AREAS,
     };
 
+    /// The limits a registration's quota names: each count as given, or
+    /// the default share where it is [`Quota::DEFAULT_SHARE`]
+    /// (`[frames, structures, areas]`).
+    ///
+    /// [`Quota::DEFAULT_SHARE`]: memserver_protocol::Quota::DEFAULT_SHARE
+    pub(crate) fn from_quota([frames, structures, areas]: [u32; 3]) -> Objects {
+        let share =
+            |n: u32, default: u64| if n == memserver_protocol::Quota::DEFAULT_SHARE { default } else { n.into() };
+        Objects {
+            frames: share(frames, Self::DEFAULT.frames),
+            structures: share(structures, Self::DEFAULT.structures),
+            areas: share(areas, Self::DEFAULT.areas),
+        }
+    }
+
     /// What one allocation cost: the frames and structures created between
     /// the backend operation counts `before` and `after`, and one area.
     pub(crate) fn one_area(before: &OpCounts, after: &OpCounts) -> Objects {

@@ -114,3 +114,22 @@ fn a_client_at_its_quota_purges_only_its_own_freed_areas() {
     let lazy: Vec<Badge> = s.vmalloc_areas().filter(|a| a.lazy).map(|a| a.owner).collect();
     assert_eq!(lazy, [OTHER], "the other client's freed area waits for the purge");
 }
+
+/// Through the wire: a registration whose quota names bytes only
+/// (`Quota::bytes`) gets the default share of the other kinds, so the
+/// client's areas stop at the default count, not at the server's memory.
+#[test]
+fn a_registration_with_bytes_only_gets_the_default_share_of_areas() {
+    use common::dispatcher::{dispatcher, register, send};
+    use memserver_protocol::{ErrorCode, Reply, Request};
+    let mut d = dispatcher();
+    register(&mut d, GREEDY);
+    let mut held = 0;
+    let refused = loop {
+        match send(&mut d, GREEDY, Request::PercpuAlloc { size: 16, align: 16 }, None) {
+            Reply::Offset(_) if held <= DEFAULT_QUOTA_AREAS => held += 1,
+            other => break other,
+        }
+    };
+    assert_eq!((refused, held), (Reply::Error(ErrorCode::QuotaExceeded), DEFAULT_QUOTA_AREAS));
+}

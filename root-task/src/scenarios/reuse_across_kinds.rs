@@ -24,7 +24,7 @@ const AREA: u64 = 4 * MIB;
 /// More areas than the server's memory holds.
 const MAX_AREAS: usize = 64;
 /// The client's quota: more than all the server's memory.
-const QUOTA: Quota = Quota::bytes(MAX_AREAS as u64 * AREA);
+const QUOTA: Quota = Quota::bytes_only(MAX_AREAS as u64 * AREA);
 
 type Areas = heapless::Vec<u64, MAX_AREAS>;
 

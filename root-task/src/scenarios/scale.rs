@@ -51,7 +51,7 @@ pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 2, bits: 28 };
 /// root task makes its requests): beyond every agent's.
 const CLIENT: u64 = badge::CLIENT_BASE + MAX_AGENTS;
 /// Its quota: more than the scenario holds.
-const QUOTA: Quota = Quota::bytes(1 << 40);
+const QUOTA: Quota = Quota::bytes_only(1 << 40);
 /// The root task keeps the scenario's lists from 1 TiB (top-level entry 2,
 /// which nothing else of its VSpace uses), each in its own GiB.
 const LEDGERS: u64 = 1 << 40;

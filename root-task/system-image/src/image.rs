@@ -24,7 +24,8 @@ pub enum RootKind {
 }
 
 /// What a client of the memory server may hold (the server's `Quota`):
-/// `u32::MAX` frames, structures or areas means no limit on that part.
+/// `u32::MAX` frames, structures or areas means the server's default share
+/// of that part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     /// Bytes of region memory.

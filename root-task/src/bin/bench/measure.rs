@@ -4,7 +4,7 @@
 
 use client_lib::{AdminClient, ClientError, MemClient};
 use memserver_protocol::bootstrap::badge;
-use memserver_protocol::{Reply, Request, Stats};
+use memserver_protocol::{Quota, Reply, Request, Stats};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::memserver_process::MemServerProcess;
 use sel4_launch::vspace::VSpace;
@@ -12,8 +12,8 @@ use sel4_layer::abi::CPtr;
 
 /// The badge the benchmark calls the server with as a client.
 const CLIENT: u64 = badge::CLIENT_BASE;
-/// The benchmark's quota: more than any table needs.
-const QUOTA: u64 = 1 << 34;
+/// The benchmark's quota: more than any table needs, of every kind.
+const QUOTA: Quota = Quota::bytes_only(1 << 34);
 
 /// What the benchmark works with.
 pub struct Bench<'a> {
@@ -36,7 +36,11 @@ impl<'a> Bench<'a> {
     /// Creates and registers one more bare address space.
     pub fn add_space(&mut self) -> u16 {
         let vspace = VSpace::new(self.alloc);
-        let space = self.admin.register(CLIENT, QUOTA, vspace.pml4).unwrap_or_else(|e| panic!("register: {e:?}")).space;
+        let space = self
+            .admin
+            .register_with_quota(CLIENT, QUOTA, vspace.pml4)
+            .unwrap_or_else(|e| panic!("register: {e:?}"))
+            .space;
         self.spaces += 1;
         space
     }
