@@ -65,6 +65,15 @@ const SEED: u64 = 0x5ca1e;
 const CANARY_PFN: u64 = 1 << 24;
 const CANARY_PFNS: u64 = 64;
 /// Size and alignment of each percpu allocation.
+/// Descriptors on 2 MiB frames: those of 8 GiB of memory (64 frames), from
+/// this pfn on.
+const HUGE_PFN: u64 = 1 << 26;
+const HUGE_PFNS: u64 = 8 * GIB / PAGE;
+/// Descriptors of 4 GiB of order-18 (1 GiB) compound pages, their tail
+/// frames shared, from this pfn on.
+const COMPOUND_PFN: u64 = 1 << 27;
+const COMPOUND_ORDER: u8 = 18;
+const COMPOUND_PAGES: u64 = 4;
 const PERCPU_SIZE: u32 = 16;
 const PERCPU_ALIGN: u32 = 8;
 
@@ -227,6 +236,7 @@ pub fn run(w: &mut World) -> Verdict {
         mem.percpu_free(offset).context("percpu free")?;
     }
     s.w.server.admin.purge().context("purge")?;
+    descriptors(&s, &mem, &region)?;
     let w = &mut *s.w;
     for agent in &mut w.agents {
         agent.register(&w.server.admin, AGENT_QUOTA).context("registering an agent again")?;
@@ -290,4 +300,29 @@ fn hold(s: &mut Scale, mem: &MemClient) -> Result<(Ledger<u64>, Ledger<u32>), Re
         }
     }
     Ok((areas, offsets))
+}
+
+/// vmemmap at size through the two mirrors: the descriptors of 8 GiB on
+/// 2 MiB frames and of 4 GiB of order-18 compound pages are populated, a
+/// canary written in the first and last huge-frame descriptors and in each
+/// compound page's head through the first mirror is read back through the
+/// second, and both ranges go again.
+fn descriptors(s: &Scale, mem: &MemClient, region: &RegionInfo) -> Verdict {
+    mem.vmemmap_populate_huge(HUGE_PFN, HUGE_PFNS).context("descriptors on 2 MiB frames")?;
+    let compound_pfns = COMPOUND_PAGES << COMPOUND_ORDER;
+    mem.vmemmap_populate(COMPOUND_PFN, compound_pfns, COMPOUND_ORDER).context("compound-page descriptors")?;
+    let heads = (0..COMPOUND_PAGES).map(|k| COMPOUND_PFN + (k << COMPOUND_ORDER));
+    let pfns: heapless::Vec<u64, { 2 + COMPOUND_PAGES as usize }> =
+        [HUGE_PFN, HUGE_PFN + HUGE_PFNS - 1].into_iter().chain(heads).collect();
+    s.enter(0)?;
+    for &pfn in &pfns {
+        s.write(region.descriptor_address(pfn))?;
+    }
+    s.enter(1)?;
+    for &pfn in &pfns {
+        s.check(region.descriptor_address(pfn), 1)?;
+    }
+    mem.vmemmap_depopulate(HUGE_PFN, HUGE_PFNS).context("depopulating the huge-frame descriptors")?;
+    mem.vmemmap_depopulate(COMPOUND_PFN, compound_pfns).context("depopulating the compound-page descriptors")?;
+    Ok(())
 }
