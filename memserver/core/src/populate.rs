@@ -188,6 +188,7 @@ struct Reach {
 
 impl Reach {
     const ALL: Reach = Reach { spaces_below: usize::MAX, pages_in_next: 0 };
+    const NONE: Reach = Reach { spaces_below: 0, pages_in_next: 0 };
 
     /// Whether the page at `position` in the unmap is installed in the
     /// space of registry index `space`.
@@ -312,10 +313,9 @@ impl<B: Backend> Region<B> {
     fn replicate_all(&mut self, space: SpaceRef<B::VSpace>) -> Result<(), (Error, usize)> {
         for level in Level::CREATED_TOP_DOWN {
             for node in self.table.node_ids() {
-                let Some(base) = self.table.structure_by_id(node).filter(|s| s.level == level).map(|s| s.base) else {
-                    continue;
-                };
-                self.install_structure(space, node, level, base).map_err(|e| (e, 0))?;
+                if self.table.structure_by_id(node).is_some_and(|s| s.level == level) {
+                    self.install_structure(space, node).map_err(|e| (e, 0))?;
+                }
             }
         }
         let mut installed = 0;
@@ -328,14 +328,9 @@ impl<B: Backend> Region<B> {
     }
 
     /// Makes the replica of canonical structure `node` in `space`.
-    fn install_structure(
-        &mut self,
-        space: SpaceRef<B::VSpace>,
-        node: table::NodeId,
-        level: Level,
-        base: u64,
-    ) -> Result<(), Error> {
-        let addr = RegionAddr::new(base).ok_or(Error::InvalidArgument)?;
+    fn install_structure(&mut self, space: SpaceRef<B::VSpace>, node: table::NodeId) -> Result<(), Error> {
+        let s = self.table.structure_by_id(node).ok_or(Error::NotFound)?;
+        let (level, addr) = (s.level, RegionAddr::new(s.base).ok_or(Error::InvalidArgument)?);
         self.table.reserve_replica(node, space.id)?;
         let handle = self.mmu.create_structure(space, level, addr)?;
         self.table.set_replica(node, space.id, Some(handle));
@@ -388,7 +383,7 @@ impl<B: Backend> Region<B> {
         let mut log = alloc::vec::Vec::new();
         let mut created = LevelMask::EMPTY;
         let canonical = self.map_canonical(batch, &mut log, &mut created);
-        let result = canonical.map_err(|e| (e, Reach { spaces_below: 0, pages_in_next: 0 }));
+        let result = canonical.map_err(|e| (e, Reach::NONE));
         match result.and_then(|()| self.sync(&log, created)) {
             Ok(()) => Ok(created),
             Err((e, reach)) => {
@@ -451,11 +446,9 @@ impl<B: Backend> Region<B> {
             if !created.is_empty() {
                 for &addr in log {
                     for node in self.table.path(addr) {
-                        let Some(s) = self.table.structure_by_id(node).filter(|s| s.replica(space.id).is_none()) else {
-                            continue;
-                        };
-                        let (level, base) = (s.level, s.base);
-                        self.install_structure(space, node, level, base).map_err(|e| failed(e, 0))?;
+                        if self.table.structure_by_id(node).is_some_and(|s| s.replica(space.id).is_none()) {
+                            self.install_structure(space, node).map_err(|e| failed(e, 0))?;
+                        }
                     }
                 }
             }
