@@ -6,8 +6,8 @@
 use crate::error::{wire_code, ClientError};
 use crate::transport;
 use memserver_protocol::{
-    FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, Words,
-    PROTOCOL_VERSION,
+    FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions,
+    Words, PROTOCOL_VERSION,
 };
 use sel4_layer::abi::CPtr;
 
@@ -142,6 +142,13 @@ impl MemClient {
     /// space; `large_pages` uses 2 MiB pages where possible.
     pub fn vmalloc(&self, size: u64, large_pages: bool) -> Result<u64, ClientError> {
         self.ask(Request::Vmalloc { size, large_pages }, pick::address)
+    }
+
+    /// [`MemClient::vmalloc`] with Linux's `__vmalloc_node_range` options
+    /// (alignment, guard pages, 2 MiB pages, no purge): see
+    /// [`VmallocOptions`].
+    pub fn vmalloc_with(&self, size: u64, options: VmallocOptions) -> Result<u64, ClientError> {
+        self.ask(Request::VmallocWith { size, options }, pick::address)
     }
 
     /// Frees this client's vmalloc area at `addr`.

@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -122,6 +122,49 @@ pub enum Request {
     /// (see [`crate::bootstrap`]: the server signals the administrator's
     /// notification while reports are pending).
     TakeFault,
+    /// [`Request::Vmalloc`] with Linux's `__vmalloc_node_range` options:
+    /// alignment, guard pages, and whether the server may purge freed
+    /// areas to make room. `InvalidArgument` for an alignment that is not a
+    /// power of two or is above 1 GiB.
+    VmallocWith {
+        /// Bytes (rounded up to whole pages).
+        size: u64,
+        /// How to place and back it.
+        options: VmallocOptions,
+    },
+}
+
+/// The options of [`Request::VmallocWith`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct VmallocOptions {
+    /// Alignment of the area's first address in bytes: a power of two up
+    /// to [`VmallocOptions::MAX_ALIGN`] (below 4 KiB it is 4 KiB; with 2
+    /// MiB pages at least 2 MiB).
+    pub align: u64,
+    /// Unmapped pages after the area, where an overrun faults (Linux has
+    /// one; 0 is its `VM_NO_GUARD`). Guard pages beyond the first are
+    /// charged to the caller's bytes, as the address space they take.
+    pub guard_pages: u32,
+    /// Use 2 MiB pages where size and alignment allow.
+    pub large_pages: bool,
+    /// Fail at once instead of purging lazily freed areas when they stand
+    /// in the way (Linux's non-blocking allocations): the reply is then
+    /// the error the purge would have cured.
+    pub no_purge: bool,
+}
+
+impl VmallocOptions {
+    /// The largest alignment: 1 GiB.
+    pub const MAX_ALIGN: u64 = 1 << 30;
+    /// What [`Request::Vmalloc`] does with 4 KiB pages: page aligned, one
+    /// guard page, purging when it helps.
+    pub const DEFAULT: VmallocOptions =
+        VmallocOptions { align: 4096, guard_pages: 1, large_pages: false, no_purge: false };
+
+    /// [`VmallocOptions::DEFAULT`] aligned to `align`.
+    pub const fn aligned(align: u64) -> VmallocOptions {
+        VmallocOptions { align, ..Self::DEFAULT }
+    }
 }
 
 /// Number of [`Request`] variants: a message whose operation number is at
@@ -445,7 +488,7 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::TakeFault;
+        let last = Request::VmallocWith { size: 0, options: VmallocOptions::DEFAULT };
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }

@@ -252,7 +252,19 @@ impl<B: Platform> Dispatcher<B> {
             }
             Request::Vmalloc { size, large_pages } => {
                 self.registered(caller)?;
-                let addr = self.server.vmalloc(caller, size, VmallocFlags { huge: large_pages }).map_err(code)?;
+                let flags = VmallocFlags { huge: large_pages, ..VmallocFlags::DEFAULT };
+                let addr = self.server.vmalloc(caller, size, flags).map_err(code)?;
+                Ok(Reply::Address(addr.get()))
+            }
+            Request::VmallocWith { size, options } => {
+                self.registered(caller)?;
+                let flags = VmallocFlags {
+                    huge: options.large_pages,
+                    align: options.align,
+                    guard_pages: options.guard_pages.into(),
+                    no_purge: options.no_purge,
+                };
+                let addr = self.server.vmalloc(caller, size, flags).map_err(code)?;
                 Ok(Reply::Address(addr.get()))
             }
             Request::Vfree { addr } => {

@@ -39,7 +39,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use memserver_protocol::bootstrap::FaultBadge;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, REPLIES, REQUESTS};
+use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, VmallocOptions, REPLIES, REQUESTS};
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -206,6 +206,17 @@ pub enum Point {
     Map,
 }
 
+/// The options of a vmalloc that has some.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub struct Placement {
+    /// Alignment 2^(`align` mod 34).
+    align: u8,
+    /// Guard pages, mod 8.
+    guard_pages: u8,
+    /// Fail instead of purging.
+    no_purge: bool,
+}
+
 /// One step of a session.
 #[derive(Arbitrary, Clone, Debug)]
 pub enum Step {
@@ -213,8 +224,8 @@ pub enum Step {
     Register(Client, Quotas),
     /// The administrator unregisters a space.
     Unregister(Pick<u16>),
-    /// A vmalloc.
-    Vmalloc(Client, Size, bool),
+    /// A vmalloc with 2 MiB pages if `true`, and options if any.
+    Vmalloc(Client, Size, bool, Option<Placement>),
     /// A vfree of an area.
     Vfree(Client, Pick<u64>),
     /// The administrator purges.
@@ -344,7 +355,7 @@ impl Step {
                 message(ADMIN, Request::Register { client: client.badge().0, quota: quotas.quota() })
             }
             Step::Unregister(space) => message(ADMIN, Request::Unregister { space: choose(space, &made.spaces, 0) }),
-            Step::Vmalloc(client, size, large_pages) => {
+            Step::Vmalloc(client, size, large_pages, placement) => {
                 let size = match size {
                     Size::Pages(n) => (u64::from(n % 32) + 1) * PAGE_SIZE,
                     Size::Large(n, extra) => {
@@ -352,7 +363,19 @@ impl Step {
                     }
                     Size::Any(bytes) => bytes,
                 };
-                message(client.badge(), Request::Vmalloc { size, large_pages })
+                let request = match placement {
+                    None => Request::Vmalloc { size, large_pages },
+                    Some(Placement { align, guard_pages, no_purge }) => {
+                        // 2^0 to 2^33: the largest three are refused.
+                        let align = 1 << (align % 34);
+                        let guard_pages = u32::from(guard_pages % 8);
+                        Request::VmallocWith {
+                            size,
+                            options: VmallocOptions { align, guard_pages, large_pages, no_purge },
+                        }
+                    }
+                };
+                message(client.badge(), request)
             }
             Step::Vfree(client, area) => {
                 // The n-th area the caller holds, else any it made.

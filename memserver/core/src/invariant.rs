@@ -321,14 +321,16 @@ fn check_allocators<B: HostBackend, S>(server: &MemServer<B>) -> Result<(), Viol
             Backing::Frames(size) => size.bytes(),
             Backing::Vmap => PAGE_SIZE,
         };
-        pieces.push((a.start.get(), a.size + PAGE_SIZE));
+        pieces.push((a.start.get(), a.size + a.guard));
         let mapped = (0..a.size / page).all(|i| server.translate(a.start.get() + i * page).is_some());
-        let guard_unmapped = server.translate(a.start.get() + a.size).is_none();
+        // The first and last guard pages (each page between is in no other piece).
+        let guard_pages = [a.size, a.size + a.guard - PAGE_SIZE].map(|at| a.start.get() + at);
+        let guard_unmapped = a.guard == 0 || guard_pages.iter().all(|&at| server.translate(at).is_none());
         if !mapped || !guard_unmapped {
             return Err(Violation::AreaMapping { area: a, mapped, guard_unmapped });
         }
-        // Freed areas stay charged until the purge.
-        *usage.entry(a.owner.0).or_default() += a.size;
+        // Freed areas stay charged until the purge, guard pages beyond the first too.
+        *usage.entry(a.owner.0).or_default() += a.size + a.guard.saturating_sub(PAGE_SIZE);
     }
     pieces.sort_unstable();
     let mut at = Area::Vmalloc.start();

@@ -23,6 +23,17 @@ use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
 use memserver_protocol::PercpuLayout;
 
+/// Whether a request refused for what lazily freed areas hold is tried
+/// again after purging them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purge {
+    /// Purge (the caller's own, or everyone's: see
+    /// [`MemServer::purging_if_it_helps`]) and try once more.
+    IfItHelps,
+    /// Fail at once (a non-blocking request).
+    Never,
+}
+
 /// Start-up configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -70,16 +81,19 @@ impl<B: Backend> MemServer<B> {
     /// Runs `make`, an allocation by `caller`, and charges what it created
     /// against `caller`'s object quota; over quota, `undo` takes back what
     /// `make` created since the mark it is given (and nothing made before).
-    /// `held` names what `make` allocated (`None`: nothing new).
+    /// `held` names what `make` allocated (`None`: nothing new). Refused
+    /// for what freed areas hold, it is tried again after a purge unless
+    /// `purge` is [`Purge::Never`].
     fn charged<T: Copy>(
         &mut self,
         caller: Badge,
+        purge: Purge,
         mut make: impl FnMut(&mut Self) -> Result<T, Error>,
         held: impl Fn(T) -> Option<Held>,
         undo: impl Fn(&mut Self, T, Mark),
     ) -> Result<T, Error> {
         self.ready()?;
-        self.purging_if_it_helps(caller, |s| {
+        let mut attempt = |s: &mut Self| {
             s.clients.admit(caller)?;
             let (before, mark) = (s.region.op_counts(), s.region.mark());
             let made = make(s)?;
@@ -92,7 +106,11 @@ impl<B: Backend> MemServer<B> {
                     Err(e)
                 }
             }
-        })
+        };
+        match purge {
+            Purge::IfItHelps => self.purging_if_it_helps(caller, attempt),
+            Purge::Never => attempt(self),
+        }
     }
 
     /// Runs `request` of `caller`; if it fails for what lazily freed
@@ -140,6 +158,7 @@ impl<B: Backend> MemServer<B> {
     pub fn vmalloc(&mut self, caller: Badge, size: u64, flags: VmallocFlags) -> Result<VmallocAddr, Error> {
         self.charged(
             caller,
+            if flags.no_purge { Purge::Never } else { Purge::IfItHelps },
             |s| s.vmalloc.vmalloc(&mut s.region, &mut s.clients, caller, size, flags),
             |addr| Some(Held::Area(addr.get())),
             Self::revert_area,
@@ -150,6 +169,7 @@ impl<B: Backend> MemServer<B> {
     pub fn vmap(&mut self, caller: Badge, frames: &[B::Frame], rights: Rights) -> Result<VmallocAddr, Error> {
         self.charged(
             caller,
+            Purge::IfItHelps,
             |s| s.vmalloc.vmap(&mut s.region, &mut s.clients, caller, frames, rights),
             |addr| Some(Held::Area(addr.get())),
             Self::revert_area,
@@ -199,6 +219,7 @@ impl<B: Backend> MemServer<B> {
         }
         self.charged(
             caller,
+            Purge::IfItHelps,
             |s| {
                 let ranges = s.vmemmap.range_count();
                 s.vmemmap.populate(&mut s.region, &mut s.clients, caller, start, pages, options)?;
@@ -228,6 +249,7 @@ impl<B: Backend> MemServer<B> {
     pub fn percpu_alloc(&mut self, caller: Badge, size: u64, align: u64) -> Result<PercpuOffset, Error> {
         self.charged(
             caller,
+            Purge::IfItHelps,
             |s| s.percpu.alloc(&mut s.region, &mut s.clients, caller, size, align),
             |offset| Some(Held::Percpu(offset.get())),
             // Freeing the allocation just made succeeds; nothing empty is

@@ -2,8 +2,10 @@
 //! zeroed frames (`vmalloc`) or by caller frames (`vmap`).
 //!
 //! Free address ranges live in an augmented AVL tree (lowest fit in
-//! O(log n)); each area is followed by an unmapped guard page; 2 MiB pages are
-//! used when asked and the size allows. `vfree` is lazy: the area stays
+//! O(log n)); each area starts at the alignment asked for (a page at
+//! least, up to 1 GiB) and is followed by unmapped guard pages (one unless
+//! asked otherwise; none is Linux's `VM_NO_GUARD`); 2 MiB pages are used
+//! when asked and the size allows. `vfree` is lazy: the area stays
 //! mapped, its addresses reserved and its owner charged for it (bytes and
 //! objects) until a purge unmaps the freed areas in one batch; only then
 //! are the addresses reused and the owner refunded. A purge is forced when
@@ -18,16 +20,40 @@ use crate::backend::{Backend, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
-use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMAP_FRAMES};
+use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMALLOC_ALIGN, MAX_VMAP_FRAMES};
 use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
 use crate::quota::Held;
 
-/// Options of [`crate::MemServer::vmalloc`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Options of [`crate::MemServer::vmalloc`] (those of Linux's
+/// `__vmalloc_node_range`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmallocFlags {
     /// Use 2 MiB pages if the size is at least 2 MiB (it is then rounded up
-    /// to a multiple of 2 MiB).
+    /// to a multiple of 2 MiB, and the area aligned to 2 MiB).
     pub huge: bool,
+    /// Alignment of the area's first address: a power of two up to
+    /// [`MAX_VMALLOC_ALIGN`]; below a page it is a page.
+    pub align: u64,
+    /// Unmapped pages after the area (Linux: one, or none with
+    /// `VM_NO_GUARD`). Guard pages beyond the first are charged to the
+    /// caller's bytes: they take address space from everyone.
+    pub guard_pages: u64,
+    /// Fail instead of purging lazily freed areas to make room (Linux's
+    /// non-blocking allocations, which neither wait nor flush).
+    pub no_purge: bool,
+}
+
+impl VmallocFlags {
+    /// 4 KiB pages, page aligned, one guard page, purging when it helps.
+    pub const DEFAULT: VmallocFlags = VmallocFlags { huge: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false };
+    /// [`VmallocFlags::DEFAULT`] with 2 MiB pages.
+    pub const HUGE: VmallocFlags = VmallocFlags { huge: true, ..Self::DEFAULT };
+}
+
+impl Default for VmallocFlags {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// How an area is backed.
@@ -44,8 +70,10 @@ pub enum Backing {
 pub struct VmArea {
     /// Its first address.
     pub start: VmallocAddr,
-    /// Mapped bytes (the guard page excluded).
+    /// Mapped bytes (the guard pages excluded).
     pub size: u64,
+    /// Bytes of unmapped guard pages after it.
+    pub guard: u64,
     /// Who allocated it.
     pub owner: Badge,
     /// How it is backed.
@@ -57,6 +85,8 @@ pub struct VmArea {
 #[derive(Clone, Copy)]
 struct AreaRecord {
     size: u64,
+    /// Bytes of guard pages after it.
+    guard: u64,
     owner: Badge,
     backing: Backing,
     lazy: bool,
@@ -68,6 +98,17 @@ impl AreaRecord {
             Backing::Frames(size) => size,
             Backing::Vmap => PageSize::Small,
         }
+    }
+
+    /// Bytes of address space it reserves.
+    fn span(&self) -> u64 {
+        self.size + self.guard
+    }
+
+    /// Bytes charged to its owner: its size, and its guard pages beyond
+    /// the one every area has.
+    fn charge(&self) -> u64 {
+        self.size + self.guard.saturating_sub(PAGE_SIZE)
     }
 }
 
@@ -132,26 +173,26 @@ impl Vmalloc {
         let _ = self.free.insert(lo, hi - lo, ());
     }
 
-    /// Reserve an area of `size` (plus guard) aligned to `page`, purging
-    /// lazily freed areas once if the area is out of room.
+    /// Reserve the span of `record` aligned to `align`, purging lazily
+    /// freed areas once if the area is out of room (unless `no_purge`).
     fn reserve<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
-        size: u64,
-        page: PageSize,
         record: AreaRecord,
+        align: u64,
+        no_purge: bool,
     ) -> Result<u64, Error> {
         let room = self.busy.reserve_total(self.busy.len() + 1).and_then(|()| {
             // Free ranges: one more than areas, and two more while a range is split.
             self.free.reserve_total(self.busy.len() + 3)
         });
         room.map_err(|_| Error::OutOfMemory)?;
-        let len = size.checked_add(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
-        let start = match self.take_range(len, page.bytes()) {
-            Err(Error::NoAddressSpace) if self.lazy_bytes > 0 => {
+        let len = record.span();
+        let start = match self.take_range(len, align) {
+            Err(Error::NoAddressSpace) if self.lazy_bytes > 0 && !no_purge => {
                 self.purge(region, clients);
-                self.take_range(len, page.bytes())
+                self.take_range(len, align)
             }
             other => other,
         }?;
@@ -171,23 +212,25 @@ impl Vmalloc {
         }
     }
 
-    /// Reserve, charge and map an area; undo all of it on failure.
+    /// Reserve, charge and map an area aligned to `align` (a page or
+    /// more); undo all of it on failure.
     fn create<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         record: AreaRecord,
+        (align, no_purge): (u64, bool),
         map: impl FnOnce(&mut Region<B>, RegionAddr) -> Result<(), Error>,
     ) -> Result<VmallocAddr, Error> {
         let pages = record.size / record.page_size().bytes();
         if pages as usize > MAX_PAGES_PER_OP {
             return Err(Error::LimitReached(Limit::PagesPerOp));
         }
-        clients.charge(record.owner, record.size)?;
-        let start = match self.reserve(region, clients, record.size, record.page_size(), record) {
+        clients.charge(record.owner, record.charge())?;
+        let start = match self.reserve(region, clients, record, align, no_purge) {
             Ok(start) => start,
             Err(e) => {
-                clients.refund(record.owner, record.size);
+                clients.refund(record.owner, record.charge());
                 return Err(e);
             }
         };
@@ -197,7 +240,7 @@ impl Vmalloc {
         });
         if result.is_err() {
             self.unreserve(start);
-            clients.refund(record.owner, record.size);
+            clients.refund(record.owner, record.charge());
         }
         result
     }
@@ -211,13 +254,17 @@ impl Vmalloc {
         size: u64,
         flags: VmallocFlags,
     ) -> Result<VmallocAddr, Error> {
-        if size == 0 || size > Area::Vmalloc.size() {
+        let room = Area::Vmalloc.size();
+        let guard = flags.guard_pages.checked_mul(PAGE_SIZE).filter(|&guard| guard <= room);
+        let Some(guard) = guard else { return Err(Error::InvalidArgument) };
+        if size == 0 || size > room || !flags.align.is_power_of_two() || flags.align > MAX_VMALLOC_ALIGN {
             return Err(Error::InvalidArgument);
         }
         let page = if flags.huge && size >= PageSize::Large.bytes() { PageSize::Large } else { PageSize::Small };
         let size = size.next_multiple_of(page.bytes());
-        let record = AreaRecord { size, owner, backing: Backing::Frames(page), lazy: false };
-        self.create(region, clients, record, |region, start| {
+        let record = AreaRecord { size, guard, owner, backing: Backing::Frames(page), lazy: false };
+        let align = flags.align.max(page.bytes());
+        self.create(region, clients, record, (align, flags.no_purge), |region, start| {
             region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
         })
     }
@@ -238,8 +285,8 @@ impl Vmalloc {
             return Err(Error::LimitReached(Limit::VmapFrames));
         }
         let size = frames.len() as u64 * PAGE_SIZE;
-        let record = AreaRecord { size, owner, backing: Backing::Vmap, lazy: false };
-        self.create(region, clients, record, |region, start| {
+        let record = AreaRecord { size, guard: PAGE_SIZE, owner, backing: Backing::Vmap, lazy: false };
+        self.create(region, clients, record, (PAGE_SIZE, false), |region, start| {
             region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
         })
     }
@@ -298,7 +345,7 @@ impl Vmalloc {
             }
             self.take_down(region, start, &area, Prune::PageTables);
             self.lazy_bytes = self.lazy_bytes.saturating_sub(area.size);
-            clients.refund(area.owner, area.size);
+            clients.refund(area.owner, area.charge());
             clients.release(Held::Area(start));
             false
         });
@@ -326,7 +373,7 @@ impl Vmalloc {
     ) {
         let Some(area) = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy) else { return };
         self.take_down(region, addr.get(), &area, Prune::CreatedSince(mark));
-        clients.refund(area.owner, area.size);
+        clients.refund(area.owner, area.charge());
     }
 
     /// Areas in address order.
@@ -334,7 +381,7 @@ impl Vmalloc {
         self.busy.iter().filter_map(|e| {
             let a = e.val;
             let start = VmallocAddr::new(e.key)?;
-            Some(VmArea { start, size: a.size, owner: a.owner, backing: a.backing, lazy: a.lazy })
+            Some(VmArea { start, size: a.size, guard: a.guard, owner: a.owner, backing: a.backing, lazy: a.lazy })
         })
     }
 

@@ -55,7 +55,7 @@ fn every_failing_step_rolls_back_exactly() {
         inject_everywhere("vmalloc across page tables", |s| {
             s.vmalloc(CLIENT, 520 * 4096, VmallocFlags::default()).map(|_| ())
         }),
-        inject_everywhere("huge vmalloc", |s| s.vmalloc(CLIENT, 4 << 20, VmallocFlags { huge: true }).map(|_| ())),
+        inject_everywhere("huge vmalloc", |s| s.vmalloc(CLIENT, 4 << 20, VmallocFlags::HUGE).map(|_| ())),
         inject_everywhere("vmap", |s| {
             let frames: Vec<_> = (0..5).map(|_| s.sim_hooks().client_frame()).collect();
             s.vmap(CLIENT, &frames, Rights::ReadWrite).map(|_| ())
@@ -118,7 +118,7 @@ fn bad_requests_are_errors_that_change_nothing() {
     let before = snapshot(&s);
     let order = |o| VmemmapOptions { huge: false, compound_order: Some(o) };
     assert_eq!(s.vmalloc(CLIENT, 0, VmallocFlags::default()), Err(Error::InvalidArgument));
-    assert_eq!(s.vmalloc(CLIENT, u64::MAX, VmallocFlags { huge: true }), Err(Error::InvalidArgument));
+    assert_eq!(s.vmalloc(CLIENT, u64::MAX, VmallocFlags::HUGE), Err(Error::InvalidArgument));
     assert_eq!(s.vmap(CLIENT, &[], Rights::ReadOnly), Err(Error::InvalidArgument));
     assert_eq!(
         s.vmemmap_populate(CLIENT, Pfn::new(0).unwrap(), 0, VmemmapOptions::default()),

@@ -54,7 +54,8 @@ fn mapping_p_pages_into_n_spaces_takes_exactly_the_minimum() {
         let before = s.region().op_counts();
         let sim_before = s.region().backend().counts();
         let huge = size == PageSize::Large;
-        let addr = s.vmalloc(Badge(1), p * size.bytes(), VmallocFlags { huge }).expect("vmalloc");
+        let addr =
+            s.vmalloc(Badge(1), p * size.bytes(), VmallocFlags { huge, ..VmallocFlags::DEFAULT }).expect("vmalloc");
         check(&s);
         let counts = s.region().op_counts().since(&before);
         assert_eq!(counts, s.region().backend().counts().since(&sim_before), "server and MMU agree");

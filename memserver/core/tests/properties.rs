@@ -110,7 +110,9 @@ fn apply(s: &mut MemServer<Sim>, held: &mut Held, op: &Op) -> Result<(), String>
             held.spaces.remove(at);
         }
         Op::Vmalloc { client, pages, huge } => {
-            let a = s.vmalloc(Badge(client), pages * PAGE_SIZE, VmallocFlags { huge }).map_err(refused)?;
+            let a = s
+                .vmalloc(Badge(client), pages * PAGE_SIZE, VmallocFlags { huge, ..VmallocFlags::DEFAULT })
+                .map_err(refused)?;
             held.areas.push((a, Badge(client)));
         }
         Op::Vmap { client, frames, writable } => {

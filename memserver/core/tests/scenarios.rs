@@ -95,7 +95,7 @@ fn vmalloc_vmap_and_vfree_with_lazy_purge() {
 #[test]
 fn huge_vmalloc_uses_2mib_pages() {
     let mut s = server(1);
-    let a = s.vmalloc(CLIENT, 3 << 20, VmallocFlags { huge: true }).expect("vmalloc");
+    let a = s.vmalloc(CLIENT, 3 << 20, VmallocFlags::HUGE).expect("vmalloc");
     assert_eq!(a.get() % (2 << 20), 0);
     assert_eq!(s.census().frames.large, 2, "rounded up to two 2 MiB pages");
     assert_eq!(s.usage(CLIENT).used, 4 << 20);
