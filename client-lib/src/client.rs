@@ -6,8 +6,8 @@
 use crate::error::{wire_code, ClientError};
 use crate::transport;
 use memserver_protocol::{
-    FailurePoint, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions,
-    Words, PROTOCOL_VERSION,
+    FailurePoint, FaultReport, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation,
+    VmallocOptions, Words, PROTOCOL_VERSION,
 };
 use sel4_layer::abi::CPtr;
 
@@ -68,6 +68,14 @@ mod pick {
     pub fn space(reply: Reply) -> Option<Registration> {
         match reply {
             Reply::Space(registration) => Some(registration),
+            _ => None,
+        }
+    }
+
+    /// `Reply::Realloc`.
+    pub fn realloc(reply: Reply) -> Option<Realloc> {
+        match reply {
+            Reply::Realloc(realloc) => Some(realloc),
             _ => None,
         }
     }
@@ -149,6 +157,13 @@ impl MemClient {
     /// [`VmallocOptions`].
     pub fn vmalloc_with(&self, size: u64, options: VmallocOptions) -> Result<u64, ClientError> {
         self.ask(Request::VmallocWith { size, options }, pick::address)
+    }
+
+    /// Resizes this client's vmalloc area at `addr` to `size` bytes,
+    /// contents kept: in place when it can, else moved (Linux's
+    /// `vrealloc`); says where it is now and whether it moved.
+    pub fn vrealloc(&self, addr: u64, size: u64) -> Result<Realloc, ClientError> {
+        self.ask(Request::Vrealloc { addr, size }, pick::realloc)
     }
 
     /// Frees this client's vmalloc area at `addr`.
@@ -274,7 +289,7 @@ mod tests {
     #[test]
     fn each_typed_call_takes_its_kind_of_reply_and_no_other() {
         type Kind = fn(&Reply) -> bool;
-        let picks: [(&dyn Fn(Reply) -> bool, Kind); 8] = [
+        let picks: [(&dyn Fn(Reply) -> bool, Kind); 9] = [
             (&takes(pick::hello), |r| matches!(r, Reply::Hello { .. })),
             (&takes(pick::done), |r| matches!(r, Reply::Done)),
             (&takes(pick::address), |r| matches!(r, Reply::Address(_))),
@@ -283,6 +298,7 @@ mod tests {
             (&takes(pick::stats), |r| matches!(r, Reply::Stats(_))),
             (&takes(pick::space), |r| matches!(r, Reply::Space(_))),
             (&takes(pick::fault), |r| matches!(r, Reply::Fault(_))),
+            (&takes(pick::realloc), |r| matches!(r, Reply::Realloc(_))),
         ];
         for (takes, kind) in picks {
             assert_eq!(every_reply().filter(kind).count(), 1);

@@ -143,3 +143,49 @@ fn a_dead_clients_memory_comes_back_clean() {
     s.ok(ADMIN, Request::Purge);
     assert_eq!(s.unused(), start);
 }
+
+/// vrealloc on seL4: an area written through one space grows (in place,
+/// then, blocked by a neighbour, moved) and shrinks; another space sees
+/// the written frames at the area's new place, the old place unmapped,
+/// and once all is freed nothing stays in use.
+#[test]
+fn a_written_area_grows_moves_and_shrinks_with_its_contents() {
+    let mut s = System::new(CPUS);
+    let start = s.unused();
+    let [writer, reader] = [CLIENTS[0], CLIENTS[0]].map(|c| s.register(c, 256 * MIB).space);
+    let other = s.register(CLIENTS[1], 256 * MIB).space;
+    let (w, r) = (s.vspace(writer), s.vspace(reader));
+    // Large pages first, at the area's start: each blocker lands right
+    // after the area it blocks (the freed areas are lazy, not reused).
+    for large in [true, false] {
+        let page = if large { 2 * MIB } else { PAGE_SIZE };
+        let addr = s.vmalloc(CLIENTS[0], 3 * page, large);
+        let written = write_pages(&mut s, w, addr, 3 * page, page);
+        let seen = |s: &System, at: u64, pages: u64| -> Vec<Option<ObjectId>> {
+            (0..pages).map(|i| s.model().translate(r, at + i * page).and_then(|l| l.frame)).collect()
+        };
+        match s.ok(CLIENTS[0], Request::Vrealloc { addr, size: 5 * page }) {
+            Reply::Realloc(realloc) => assert_eq!((realloc.addr, realloc.moved), (addr, false)),
+            other => panic!("grow: {other:?}"),
+        }
+        let blocker = s.vmalloc(CLIENTS[1], PAGE_SIZE, false);
+        assert_eq!(blocker, addr + 5 * page + PAGE_SIZE, "right after the guard page");
+        let moved = match s.ok(CLIENTS[0], Request::Vrealloc { addr, size: 9 * page }) {
+            Reply::Realloc(realloc) if realloc.moved => realloc.addr,
+            other => panic!("move: {other:?}"),
+        };
+        assert_eq!(seen(&s, moved, 3), written.iter().copied().map(Some).collect::<Vec<_>>(), "contents moved");
+        assert!(seen(&s, moved, 9).iter().all(Option::is_some), "the new tail is mapped in the reader's space");
+        assert!(seen(&s, addr, 3).iter().all(Option::is_none), "the old place is unmapped");
+        assert!(holds_data(&s, r, moved, 3 * page) && !holds_data(&s, r, moved + 3 * page, 6 * page));
+        s.ok(CLIENTS[0], Request::Vrealloc { addr: moved, size: page });
+        assert!(seen(&s, moved + page, 8).iter().all(Option::is_none), "the shrunk tail is unmapped");
+        s.ok(CLIENTS[0], Request::Vfree { addr: moved });
+        s.ok(CLIENTS[1], Request::Vfree { addr: blocker });
+    }
+    s.ok(ADMIN, Request::Purge);
+    for space in [writer, reader, other] {
+        s.ok(ADMIN, Request::Unregister { space });
+    }
+    assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
+}

@@ -132,6 +132,29 @@ pub enum Request {
         /// How to place and back it.
         options: VmallocOptions,
     },
+    /// Resize the caller's vmalloc area at `addr` to `size` bytes (rounded
+    /// up to its pages), contents kept up to the smaller size (Linux's
+    /// `vrealloc`): in place when shrinking, or when the addresses after
+    /// it are free (only the tail is mapped or unmapped, in every space);
+    /// otherwise the area moves (its frames mapped at a new address of
+    /// the same alignment) and the reply says so. `InvalidArgument` for
+    /// size 0 (free it instead) or a vmap area (its frames are the
+    /// caller's).
+    Vrealloc {
+        /// The area's first address.
+        addr: u64,
+        /// Its new size in bytes.
+        size: u64,
+    },
+}
+
+/// What [`Request::Vrealloc`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct Realloc {
+    /// The area's first address now.
+    pub addr: u64,
+    /// Whether it moved there (the old address is unmapped).
+    pub moved: bool,
 }
 
 /// The options of [`Request::VmallocWith`].
@@ -433,6 +456,8 @@ pub enum Reply {
     Space(Registration),
     /// Answer to [`Request::TakeFault`]: the oldest pending report, if any.
     Fault(Option<FaultReport>),
+    /// Answer to [`Request::Vrealloc`].
+    Realloc(Realloc),
 }
 
 /// Number of [`Reply`] variants, derived from the enum.
@@ -488,7 +513,7 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::VmallocWith { size: 0, options: VmallocOptions::DEFAULT };
+        let last = Request::Vrealloc { addr: 0, size: 0 };
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }
@@ -524,7 +549,7 @@ mod tests {
 
     #[test]
     fn replies_counts_every_variant() {
-        let last = Reply::Fault(None);
+        let last = Reply::Realloc(Realloc { addr: 0, moved: false });
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REPLIES - 1);
     }

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use crate::admin::Admin;
-use crate::backend::OpCounts;
+use crate::backend::{OpCounts, OpKind};
 use crate::error::Error;
 use crate::ids::Badge;
 use crate::layout::PageSize;
@@ -200,6 +200,38 @@ impl Clients {
     /// client's allocations, so its usage does not change.
     pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
         self.ledger.transfer(from, to, cost);
+    }
+
+    /// The allocation `from` is `to` now (the same area resized, or moved
+    /// there), holding `frames` frames, and the structures it was charged
+    /// for with those created between the operation counts `before` and
+    /// `after` added and those deleted taken away. Its owner's usage
+    /// follows, within its object quota where the charge grows; on error
+    /// nothing changes.
+    pub(crate) fn recharge(
+        &mut self,
+        from: Held,
+        to: Held,
+        frames: u64,
+        before: &OpCounts,
+        after: &OpCounts,
+    ) -> Result<(), Error> {
+        let (owner, old) = self.ledger.holder(from).ok_or(Error::NotFound)?;
+        let ops = after.since(before);
+        let structures = old.structures.saturating_add(ops.get(OpKind::CreateStructure));
+        let new = Objects { frames, structures: structures.saturating_sub(ops.get(OpKind::DeleteStructure)), ..old };
+        let usage = self.usage(owner);
+        let rest = usage.objects.minus(old);
+        let limit = if new.frames <= old.frames && new.structures <= old.structures {
+            Objects::UNLIMITED
+        } else {
+            usage.object_quota
+        };
+        let objects = rest.plus_within(new, limit).ok_or(Error::QuotaExceeded)?;
+        self.ledger.rekey(from, to, new)?;
+        // The owner's record exists (it holds `from`): storing needs no memory.
+        let _ = self.store(ClientUsage { objects, ..usage });
+        Ok(())
     }
 
     /// The allocation `held` is gone: refund its owner what it was charged.

@@ -29,7 +29,7 @@ use crate::Rights;
 use memserver_protocol::bootstrap::{badge, FaultBadge};
 use memserver_protocol::words::{DecodeError, Words};
 use memserver_protocol::{
-    ErrorCode, FaultKind, FaultReport, Quota, RegionInfo, Registration, Reply, Request, Stats, Translation,
+    ErrorCode, FaultKind, FaultReport, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation,
     PROTOCOL_VERSION, REQUESTS,
 };
 
@@ -266,6 +266,12 @@ impl<B: Platform> Dispatcher<B> {
                 };
                 let addr = self.server.vmalloc(caller, size, flags).map_err(code)?;
                 Ok(Reply::Address(addr.get()))
+            }
+            Request::Vrealloc { addr, size } => {
+                self.registered(caller)?;
+                let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
+                let resized = self.server.vrealloc(caller, addr, size).map_err(code)?;
+                Ok(Reply::Realloc(Realloc { addr: resized.addr.get(), moved: resized.moved }))
             }
             Request::Vfree { addr } => {
                 self.registered(caller)?;

@@ -146,6 +146,16 @@ pub enum Size {
     Any(u64),
 }
 
+impl Size {
+    fn bytes(self) -> u64 {
+        match self {
+            Size::Pages(n) => (u64::from(n % 32) + 1) * PAGE_SIZE,
+            Size::Large(n, extra) => (u64::from(n % 4) + 1) * LARGE_PAGE_SIZE + u64::from(extra % 4) * PAGE_SIZE,
+            Size::Any(bytes) => bytes,
+        }
+    }
+}
+
 /// Where a vmemmap range starts.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum PfnBase {
@@ -228,6 +238,8 @@ pub enum Step {
     Vmalloc(Client, Size, bool, Option<Placement>),
     /// A vfree of an area.
     Vfree(Client, Pick<u64>),
+    /// A vrealloc of an area to a size.
+    Vrealloc(Client, Pick<u64>, Size),
     /// The administrator purges.
     Purge,
     /// A percpu allocation of `size` bytes aligned to 2^`align`.
@@ -296,6 +308,13 @@ fn choose<T: Copy>(pick: Pick<T>, made: &[T], fallback: T) -> T {
 }
 
 impl Made {
+    /// The n-th area `client` holds, else any area made.
+    fn area_of(&self, client: Client, area: Pick<u64>) -> u64 {
+        let own: Vec<u64> = self.live.iter().filter(|(o, _)| *o == client.badge()).map(|(_, a)| *a).collect();
+        let fallback = choose(area, &self.areas, Area::Vmalloc.start());
+        choose(area, &own, fallback)
+    }
+
     /// The fault badge of `space`'s latest registration (generation 0 if it
     /// was never registered).
     fn fault_badge(&self, space: u16) -> u64 {
@@ -356,13 +375,7 @@ impl Step {
             }
             Step::Unregister(space) => message(ADMIN, Request::Unregister { space: choose(space, &made.spaces, 0) }),
             Step::Vmalloc(client, size, large_pages, placement) => {
-                let size = match size {
-                    Size::Pages(n) => (u64::from(n % 32) + 1) * PAGE_SIZE,
-                    Size::Large(n, extra) => {
-                        (u64::from(n % 4) + 1) * LARGE_PAGE_SIZE + u64::from(extra % 4) * PAGE_SIZE
-                    }
-                    Size::Any(bytes) => bytes,
-                };
+                let size = size.bytes();
                 let request = match placement {
                     None => Request::Vmalloc { size, large_pages },
                     Some(Placement { align, guard_pages, no_purge }) => {
@@ -377,11 +390,10 @@ impl Step {
                 };
                 message(client.badge(), request)
             }
-            Step::Vfree(client, area) => {
-                // The n-th area the caller holds, else any it made.
-                let own: Vec<u64> = made.live.iter().filter(|(o, _)| *o == client.badge()).map(|(_, a)| *a).collect();
-                let fallback = choose(area, &made.areas, Area::Vmalloc.start());
-                message(client.badge(), Request::Vfree { addr: choose(area, &own, fallback) })
+            Step::Vfree(client, area) => message(client.badge(), Request::Vfree { addr: made.area_of(client, area) }),
+            Step::Vrealloc(client, area, size) => {
+                let size = size.bytes();
+                message(client.badge(), Request::Vrealloc { addr: made.area_of(client, area), size })
             }
             Step::Purge => message(ADMIN, Request::Purge),
             Step::PercpuAlloc(client, size, align) => {
@@ -481,6 +493,11 @@ impl<B: HostBackend> Driver<B> {
                 made.live.push((caller, addr));
             }
             (Reply::Done, Some(Request::Vfree { addr })) => made.live.retain(|&(_, a)| a != addr),
+            (Reply::Realloc(realloc), Some(Request::Vrealloc { addr, .. })) => {
+                made.live.retain(|&(_, a)| a != addr);
+                made.areas.push(realloc.addr);
+                made.live.push((caller, realloc.addr));
+            }
             (Reply::Offset(offset), _) => made.offsets.push(offset),
             (Reply::Done, Some(Request::VmemmapPopulate { start_pfn, nr_pages, .. })) => {
                 made.ranges.push((start_pfn, nr_pages));

@@ -60,5 +60,5 @@ pub use percpu::{PercpuAlloc, PercpuOffset};
 pub use populate::{Access, FrameKind, Leaf, Region, Table};
 pub use quota::Objects;
 pub use server::{Config, MemServer};
-pub use vmalloc::{Backing, VmArea, VmallocFlags};
+pub use vmalloc::{Backing, Resized, VmArea, VmallocFlags};
 pub use vmemmap::{VmemmapOptions, VmemmapRange};

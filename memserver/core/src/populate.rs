@@ -59,29 +59,59 @@ pub(crate) trait Batch<F> {
     fn next<S: Copy>(&mut self, canonical: &Table<F, S>) -> Option<PageSpec<F>>;
 }
 
-/// The pages of a virtually contiguous range: fresh frames, or the given
-/// frames in order (one small page each).
+/// Where the frames of a [`Contiguous`] range come from.
+#[derive(Clone, Copy)]
+enum Frames<'a, F> {
+    /// Fresh zeroed frames.
+    Fresh,
+    /// The given frames, in order.
+    Given(&'a [F]),
+    /// The owned frames mapped from this address on, for the first this
+    /// many bytes (then fresh ones): see [`Region::adopt`].
+    MovedFrom(u64, u64),
+}
+
+/// The pages of a virtually contiguous range: fresh frames, the given
+/// frames in order (one small page each), or another range's frames.
 pub(crate) struct Contiguous<'a, F> {
+    start: u64,
     next: u64,
     end: u64,
     size: PageSize,
     rights: Rights,
-    given: Option<&'a [F]>,
+    frames: Frames<'a, F>,
     index: usize,
 }
 
 impl<'a, F> Contiguous<'a, F> {
+    fn new(start: RegionAddr, len: u64, size: PageSize, rights: Rights, frames: Frames<'a, F>) -> Self {
+        let start = start.get();
+        Self { start, next: start, end: start.saturating_add(len), size, rights, frames, index: 0 }
+    }
+
     /// Fresh zeroed frames of `size` for `[start, start + len)`.
     pub(crate) fn fresh(start: RegionAddr, len: u64, size: PageSize) -> Self {
-        let next = start.get();
-        Self { next, end: next.saturating_add(len), size, rights: Rights::ReadWrite, given: None, index: 0 }
+        Self::new(start, len, size, Rights::ReadWrite, Frames::Fresh)
     }
 
     /// `frames`, one small page each, from `start` on.
     pub(crate) fn given(start: RegionAddr, frames: &'a [F], rights: Rights) -> Self {
-        let next = start.get();
         let len = frames.len() as u64 * PageSize::Small.bytes();
-        Self { next, end: next.saturating_add(len), size: PageSize::Small, rights, given: Some(frames), index: 0 }
+        Self::new(start, len, PageSize::Small, rights, Frames::Given(frames))
+    }
+
+    /// `[start, start + len)` of `size` pages with `rights`: the first
+    /// `moved` bytes map the frames of the pages from `from` on again (to
+    /// be handed over with [`Region::adopt`]), the rest fresh frames.
+    pub(crate) fn moved(
+        start: RegionAddr,
+        len: u64,
+        size: PageSize,
+        rights: Rights,
+        from: RegionAddr,
+        moved: u64,
+    ) -> Self {
+        Self::new(start, len, size, rights, Frames::MovedFrom(from.get(), moved))
     }
 }
 
@@ -91,9 +121,11 @@ impl<F: Copy> Batch<F> for Contiguous<'_, F> {
             return None;
         }
         let addr = RegionAddr::new(self.next)?;
-        let frame = match self.given {
-            Some(frames) => FrameSource::Given(*frames.get(self.index)?),
-            None => FrameSource::Fresh,
+        let offset = self.next - self.start;
+        let frame = match self.frames {
+            Frames::Given(frames) => FrameSource::Given(*frames.get(self.index)?),
+            Frames::MovedFrom(from, moved) if offset < moved => FrameSource::AliasOf(RegionAddr::new(from + offset)?),
+            Frames::Fresh | Frames::MovedFrom(..) => FrameSource::Fresh,
         };
         self.next += self.size.bytes();
         self.index += 1;
@@ -526,6 +558,26 @@ impl<B: Backend> Region<B> {
             };
             self.mmu.delete_structure(space, *handle);
         }
+    }
+
+    /// Hands the owned frames of the `size` pages of `[from, from + len)`
+    /// to the pages of `[to, to + len)`, which a map of
+    /// [`Contiguous::moved`] made map them again, and unmaps the old pages
+    /// from every space and the canonical table (their copies only: the
+    /// frames stay, with their contents, at `to`), pruning the page tables
+    /// they leave empty. Nothing can fail: it only removes.
+    pub(crate) fn adopt(&mut self, from: RegionAddr, to: RegionAddr, len: u64, size: PageSize) {
+        for (old, new) in pages_of(from, len, size).zip(pages_of(to, len, size)) {
+            let owned = |l: &Leaf<B::Frame>| l.kind == FrameKind::Owned;
+            let frames = (self.table.translate(old).copied(), self.table.translate(new).copied());
+            if let (Some(old_leaf), Some(new_leaf)) = frames {
+                if owned(&old_leaf) && new_leaf.kind == FrameKind::Alias && old_leaf.frame == new_leaf.frame {
+                    self.table.set_kind(new, FrameKind::Owned);
+                    self.table.set_kind(old, FrameKind::Alias);
+                }
+            }
+        }
+        self.unmap(pages_of(from, len, size), Prune::PageTables);
     }
 
     /// Repair a fault at `raw` in space `id` from the canonical table: if it

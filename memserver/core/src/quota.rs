@@ -113,9 +113,23 @@ impl Ledger {
         }
     }
 
-    fn get(&mut self, held: Held) -> Option<(Badge, Objects)> {
+    /// The owner of `held` and its charge.
+    pub(crate) fn holder(&mut self, held: Held) -> Option<(Badge, Objects)> {
         let (map, key) = self.map(held);
         map.get(key).map(|e| *e.val)
+    }
+
+    /// The allocation `from` is `to` now (an area that moved), charged
+    /// `cost`; on error nothing changes.
+    pub(crate) fn rekey(&mut self, from: Held, to: Held, cost: Objects) -> Result<(), Error> {
+        if from == to {
+            self.set(from, cost);
+            return Ok(());
+        }
+        let (owner, _) = self.holder(from).ok_or(Error::NotFound)?;
+        self.record(to, owner, cost)?;
+        self.take(from);
+        Ok(())
     }
 
     fn set(&mut self, held: Held, cost: Objects) {
@@ -139,7 +153,7 @@ impl Ledger {
     /// both (its holdings do not change): what `from` was charged for
     /// outlives it, used by `to`. Otherwise nothing changes.
     pub(crate) fn transfer(&mut self, from: Held, to: Held, cost: Objects) {
-        let (Some((owner, given)), Some((heir, taken))) = (self.get(from), self.get(to)) else {
+        let (Some((owner, given)), Some((heir, taken))) = (self.holder(from), self.holder(to)) else {
             return;
         };
         if owner != heir {

@@ -19,7 +19,7 @@ use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
 use crate::populate::{Access, Leaf, Mark, Region};
 use crate::quota::{Held, Objects};
-use crate::vmalloc::{VmArea, Vmalloc, VmallocFlags};
+use crate::vmalloc::{Resized, VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
 use memserver_protocol::PercpuLayout;
 
@@ -174,6 +174,14 @@ impl<B: Backend> MemServer<B> {
             |addr| Some(Held::Area(addr.get())),
             Self::revert_area,
         )
+    }
+
+    /// Resize the caller's vmalloc area at `addr` to `size` bytes, in place
+    /// if the addresses after it are free, else moving it; its contents
+    /// are kept (see [`Resized`]).
+    pub fn vrealloc(&mut self, caller: Badge, addr: VmallocAddr, size: u64) -> Result<Resized, Error> {
+        self.ready()?;
+        self.purging_if_it_helps(caller, |s| s.vmalloc.vrealloc(&mut s.region, &mut s.clients, caller, addr, size))
     }
 
     fn revert_area(&mut self, addr: VmallocAddr, mark: Mark) {

@@ -56,6 +56,15 @@ impl Default for VmallocFlags {
     }
 }
 
+/// What [`crate::MemServer::vrealloc`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resized {
+    /// The area's first address now.
+    pub addr: VmallocAddr,
+    /// Whether it moved there (the addresses after it were not free).
+    pub moved: bool,
+}
+
 /// How an area is backed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backing {
@@ -87,6 +96,9 @@ struct AreaRecord {
     size: u64,
     /// Bytes of guard pages after it.
     guard: u64,
+    /// The alignment of its first address (kept when it moves).
+    align: u64,
+    rights: Rights,
     owner: Badge,
     backing: Backing,
     lazy: bool,
@@ -103,6 +115,11 @@ impl AreaRecord {
     /// Bytes of address space it reserves.
     fn span(&self) -> u64 {
         self.size + self.guard
+    }
+
+    /// Frames it holds: one per page.
+    fn frames(&self) -> u64 {
+        self.size / self.page_size().bytes()
     }
 
     /// Bytes charged to its owner: its size, and its guard pages beyond
@@ -262,8 +279,9 @@ impl Vmalloc {
         }
         let page = if flags.huge && size >= PageSize::Large.bytes() { PageSize::Large } else { PageSize::Small };
         let size = size.next_multiple_of(page.bytes());
-        let record = AreaRecord { size, guard, owner, backing: Backing::Frames(page), lazy: false };
         let align = flags.align.max(page.bytes());
+        let (rights, backing) = (Rights::ReadWrite, Backing::Frames(page));
+        let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
         self.create(region, clients, record, (align, flags.no_purge), |region, start| {
             region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
         })
@@ -285,7 +303,8 @@ impl Vmalloc {
             return Err(Error::LimitReached(Limit::VmapFrames));
         }
         let size = frames.len() as u64 * PAGE_SIZE;
-        let record = AreaRecord { size, guard: PAGE_SIZE, owner, backing: Backing::Vmap, lazy: false };
+        let (guard, align, backing) = (PAGE_SIZE, PAGE_SIZE, Backing::Vmap);
+        let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
         self.create(region, clients, record, (PAGE_SIZE, false), |region, start| {
             region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
         })
@@ -317,6 +336,149 @@ impl Vmalloc {
             self.purge(region, clients);
         }
         Ok(())
+    }
+
+    /// Resize the caller's live vmalloc area at `addr` to `size` bytes
+    /// (rounded up to its pages), keeping its contents: a shrink unmaps
+    /// the tail in every space; a growth maps only the new tail if the
+    /// addresses after the area (its guard pages included) are free, else
+    /// the area moves: its frames are mapped at a new place of the same
+    /// alignment, with the new tail, before the old place is unmapped. On
+    /// error nothing changed.
+    pub(crate) fn vrealloc<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        caller: Badge,
+        addr: VmallocAddr,
+        size: u64,
+    ) -> Result<Resized, Error> {
+        let start = addr.get();
+        let area = self.busy.get(start).map(|e| *e.val).filter(|a| !a.lazy && start.is_multiple_of(PAGE_SIZE));
+        let area = area.ok_or(Error::NotFound)?;
+        if area.owner != caller {
+            return Err(Error::NotOwner);
+        }
+        // A vmap area maps the caller's frames: there is nothing to grow it with.
+        let (Backing::Frames(page), 1..) = (area.backing, size) else { return Err(Error::InvalidArgument) };
+        if size > Area::Vmalloc.size() {
+            return Err(Error::InvalidArgument);
+        }
+        let size = size.next_multiple_of(page.bytes());
+        if size <= area.size {
+            self.shrink(region, clients, start, area, size);
+            return Ok(Resized { addr, moved: false });
+        }
+        if size / page.bytes() > MAX_PAGES_PER_OP as u64 {
+            return Err(Error::LimitReached(Limit::PagesPerOp));
+        }
+        self.busy.reserve_total(self.busy.len() + 1).map_err(|_| Error::OutOfMemory)?;
+        clients.charge(caller, size - area.size)?;
+        let grown = AreaRecord { size, ..area };
+        let result = match self.free.get(start + area.span()).filter(|e| e.span >= size - area.size) {
+            Some(_) => self.grow_in_place(region, clients, start, area, grown).map(|()| Resized { addr, moved: false }),
+            None => self.relocate(region, clients, start, area, grown).map(|new| Resized { addr: new, moved: true }),
+        };
+        if result.is_err() {
+            clients.refund(caller, size - area.size);
+        }
+        result
+    }
+
+    /// The area at `start` reserves `record`'s span now.
+    fn set_record(&mut self, start: u64, record: AreaRecord) {
+        // The entry's own node is free for the new one: this cannot fail.
+        self.busy.remove(start);
+        let _ = self.busy.insert(start, record.span(), record);
+    }
+
+    /// Shrinks the area at `start` to `size` (at most its size): its tail
+    /// unmapped, the addresses after its new guard pages free, its owner
+    /// refunded the tail's bytes and frames.
+    fn shrink<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        start: u64,
+        area: AreaRecord,
+        size: u64,
+    ) {
+        let Some(tail) = RegionAddr::new(start + size).filter(|_| size < area.size) else { return };
+        let before = region.op_counts();
+        region.unmap(pages_of(tail, area.size - size, area.page_size()), Prune::PageTables);
+        let shrunk = AreaRecord { size, ..area };
+        self.set_record(start, shrunk);
+        self.give_range(start + shrunk.span(), area.size - size);
+        clients.refund(area.owner, area.size - size);
+        // Fewer frames and structures: the new charge is within any quota.
+        let _ = clients.recharge(Held::Area(start), Held::Area(start), shrunk.frames(), &before, &region.op_counts());
+    }
+
+    /// Grows the area at `start` into the free range right after it.
+    fn grow_in_place<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        start: u64,
+        area: AreaRecord,
+        grown: AreaRecord,
+    ) -> Result<(), Error> {
+        let (end, extra) = (start + area.span(), grown.size - area.size);
+        let tail = RegionAddr::new(start + area.size).ok_or(Error::InvalidArgument)?;
+        let Some((span, ())) = self.free.remove(end) else { return Err(Error::NotFound) };
+        if span > extra {
+            // Into the node just freed.
+            let _ = self.free.insert(end + extra, span - extra, ());
+        }
+        self.set_record(start, grown);
+        let (before, mark) = (region.op_counts(), region.mark());
+        let made = region.map(&mut Contiguous::fresh(tail, extra, area.page_size())).and_then(|_| {
+            clients.recharge(Held::Area(start), Held::Area(start), grown.frames(), &before, &region.op_counts())
+        });
+        if made.is_err() {
+            region.unmap(pages_of(tail, extra, area.page_size()), Prune::CreatedSince(mark));
+            self.set_record(start, area);
+            self.give_range(end, extra);
+        }
+        made
+    }
+
+    /// Moves the area at `start` to a new place, grown to `grown`'s size:
+    /// its frames mapped there again with fresh ones after them, charged
+    /// to the new place, then the old place unmapped and free.
+    fn relocate<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        start: u64,
+        area: AreaRecord,
+        grown: AreaRecord,
+    ) -> Result<VmallocAddr, Error> {
+        let old = RegionAddr::new(start).ok_or(Error::InvalidArgument)?;
+        let new = self.reserve(region, clients, grown, grown.align, false)?;
+        let (before, mark) = (region.op_counts(), region.mark());
+        let made = VmallocAddr::new(new).ok_or(Error::NoAddressSpace).and_then(|at| {
+            let page = area.page_size();
+            region.map(&mut Contiguous::moved(at.region(), grown.size, page, area.rights, old, area.size))?;
+            clients.recharge(Held::Area(start), Held::Area(new), grown.frames(), &before, &region.op_counts())?;
+            Ok(at)
+        });
+        match made {
+            Ok(at) => {
+                let before = region.op_counts();
+                region.adopt(old, at.region(), area.size, area.page_size());
+                self.unreserve(start);
+                let _ =
+                    clients.recharge(Held::Area(new), Held::Area(new), grown.frames(), &before, &region.op_counts());
+            }
+            Err(_) => {
+                if let Some(at) = RegionAddr::new(new) {
+                    region.unmap(pages_of(at, grown.size, area.page_size()), Prune::CreatedSince(mark));
+                }
+                self.unreserve(new);
+            }
+        }
+        made
     }
 
     /// Unmap every lazily freed area in one batch, make its addresses

@@ -9,7 +9,7 @@ mod common;
 use common::{check, server, snapshot, ADMIN};
 use memserver_core::layout::{DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
 use memserver_core::sim::Sim;
-use memserver_core::{Badge, Error, Limit, MemServer, Pfn, Rights, VmallocFlags, VmemmapOptions};
+use memserver_core::{Area, Badge, Error, Limit, MemServer, Pfn, Rights, VmallocAddr, VmallocFlags, VmemmapOptions};
 
 const CLIENT: Badge = Badge(5);
 
@@ -21,7 +21,9 @@ fn populated() -> Box<MemServer<Sim>> {
         let v = s.sim_hooks().new_vspace();
         s.register_space(&s.admin(ADMIN).expect("admin"), v).expect("register");
     }
+    // Two areas one guard page apart: the first cannot grow in place.
     s.vmalloc(CLIENT, 3 * 4096, VmallocFlags::default()).expect("vmalloc");
+    s.vmalloc(CLIENT, 4096, VmallocFlags::default()).expect("vmalloc");
     s.vmemmap_populate(CLIENT, Pfn::new(4096).unwrap(), 64, VmemmapOptions::default()).expect("populate");
     s.percpu_alloc(CLIENT, memserver_core::limits::PERCPU_UNIT_SIZE, 8).expect("fill the first percpu chunk");
     s
@@ -56,6 +58,14 @@ fn every_failing_step_rolls_back_exactly() {
             s.vmalloc(CLIENT, 520 * 4096, VmallocFlags::default()).map(|_| ())
         }),
         inject_everywhere("huge vmalloc", |s| s.vmalloc(CLIENT, 4 << 20, VmallocFlags::HUGE).map(|_| ())),
+        inject_everywhere("vrealloc growing in place across page tables", |s| {
+            let second = VmallocAddr::new(Area::Vmalloc.start() + 4 * 4096).expect("address");
+            s.vrealloc(CLIENT, second, 520 * 4096).map(|r| assert!(!r.moved))
+        }),
+        inject_everywhere("vrealloc moving", |s| {
+            let first = VmallocAddr::new(Area::Vmalloc.start()).expect("address");
+            s.vrealloc(CLIENT, first, 600 * 4096).map(|r| assert!(r.moved))
+        }),
         inject_everywhere("vmap", |s| {
             let frames: Vec<_> = (0..5).map(|_| s.sim_hooks().client_frame()).collect();
             s.vmap(CLIENT, &frames, Rights::ReadWrite).map(|_| ())

@@ -331,6 +331,19 @@ impl<F: Copy, S: Copy> Table<F, S> {
         None
     }
 
+    /// Changes how the frame of the leaf that starts at `addr` is held (a
+    /// frame moving to another leaf); `false` if no leaf starts there.
+    pub(super) fn set_kind(&mut self, addr: RegionAddr, kind: FrameKind) -> bool {
+        let Some(id) = self.find_leaf(addr) else { return false };
+        match self.leaves.get_mut(id).filter(|leaf| leaf.addr == addr) {
+            Some(leaf) => {
+                leaf.kind = kind;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether anything is mapped in the `size`-aligned page containing `addr`.
     pub fn occupied(&self, addr: RegionAddr, size: PageSize) -> bool {
         let raw = addr.get();
