@@ -16,8 +16,9 @@ pub const MAX_PAGES_PER_OP: usize = 1 << 18;
 /// that 2 MiB pages count for what they hold.
 pub const LAZY_PURGE_BYTES: u64 = 16 * LARGE_PAGE_SIZE;
 /// Largest alignment a vmalloc may ask for (as Linux's
-/// `__vmalloc_node_range` takes up to the largest page size): 1 GiB.
-pub const MAX_VMALLOC_ALIGN: u64 = 1 << 30;
+/// `__vmalloc_node_range` takes up to the largest page size): 1 GiB, the
+/// protocol's bound.
+pub const MAX_VMALLOC_ALIGN: u64 = memserver_protocol::VmallocOptions::MAX_ALIGN;
 /// Caller frames in one vmap.
 pub const MAX_VMAP_FRAMES: usize = 64;
 /// Smallest compound-page order the vmemmap optimisation accepts: four

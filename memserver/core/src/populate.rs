@@ -568,10 +568,10 @@ impl<B: Backend> Region<B> {
     /// they leave empty. Nothing can fail: it only removes.
     pub(crate) fn adopt(&mut self, from: RegionAddr, to: RegionAddr, len: u64, size: PageSize) {
         for (old, new) in pages_of(from, len, size).zip(pages_of(to, len, size)) {
-            let owned = |l: &Leaf<B::Frame>| l.kind == FrameKind::Owned;
             let frames = (self.table.translate(old).copied(), self.table.translate(new).copied());
             if let (Some(old_leaf), Some(new_leaf)) = frames {
-                if owned(&old_leaf) && new_leaf.kind == FrameKind::Alias && old_leaf.frame == new_leaf.frame {
+                let owned_by_old = old_leaf.kind == FrameKind::Owned && new_leaf.kind == FrameKind::Alias;
+                if owned_by_old && old_leaf.frame == new_leaf.frame {
                     self.table.set_kind(new, FrameKind::Owned);
                     self.table.set_kind(old, FrameKind::Alias);
                 }

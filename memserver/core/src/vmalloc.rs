@@ -122,6 +122,14 @@ impl AreaRecord {
         self.size / self.page_size().bytes()
     }
 
+    /// `LimitReached` if one request may not map its pages.
+    fn fits_one_request(&self) -> Result<(), Error> {
+        if self.frames() > MAX_PAGES_PER_OP as u64 {
+            return Err(Error::LimitReached(Limit::PagesPerOp));
+        }
+        Ok(())
+    }
+
     /// Bytes charged to its owner: its size, and its guard pages beyond
     /// the one every area has.
     fn charge(&self) -> u64 {
@@ -190,14 +198,13 @@ impl Vmalloc {
         let _ = self.free.insert(lo, hi - lo, ());
     }
 
-    /// Reserve the span of `record` aligned to `align`, purging lazily
+    /// Reserve the span of `record` at its alignment, purging lazily
     /// freed areas once if the area is out of room (unless `no_purge`).
     fn reserve<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         record: AreaRecord,
-        align: u64,
         no_purge: bool,
     ) -> Result<u64, Error> {
         let room = self.busy.reserve_total(self.busy.len() + 1).and_then(|()| {
@@ -205,7 +212,7 @@ impl Vmalloc {
             self.free.reserve_total(self.busy.len() + 3)
         });
         room.map_err(|_| Error::OutOfMemory)?;
-        let len = record.span();
+        let (len, align) = (record.span(), record.align);
         let start = match self.take_range(len, align) {
             Err(Error::NoAddressSpace) if self.lazy_bytes > 0 && !no_purge => {
                 self.purge(region, clients);
@@ -229,22 +236,19 @@ impl Vmalloc {
         }
     }
 
-    /// Reserve, charge and map an area aligned to `align` (a page or
-    /// more); undo all of it on failure.
+    /// Reserve, charge and map an area (purging only if not `no_purge`);
+    /// undo all of it on failure.
     fn create<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         record: AreaRecord,
-        (align, no_purge): (u64, bool),
+        no_purge: bool,
         map: impl FnOnce(&mut Region<B>, RegionAddr) -> Result<(), Error>,
     ) -> Result<VmallocAddr, Error> {
-        let pages = record.size / record.page_size().bytes();
-        if pages as usize > MAX_PAGES_PER_OP {
-            return Err(Error::LimitReached(Limit::PagesPerOp));
-        }
+        record.fits_one_request()?;
         clients.charge(record.owner, record.charge())?;
-        let start = match self.reserve(region, clients, record, align, no_purge) {
+        let start = match self.reserve(region, clients, record, no_purge) {
             Ok(start) => start,
             Err(e) => {
                 clients.refund(record.owner, record.charge());
@@ -282,7 +286,7 @@ impl Vmalloc {
         let align = flags.align.max(page.bytes());
         let (rights, backing) = (Rights::ReadWrite, Backing::Frames(page));
         let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
-        self.create(region, clients, record, (align, flags.no_purge), |region, start| {
+        self.create(region, clients, record, flags.no_purge, |region, start| {
             region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
         })
     }
@@ -305,7 +309,7 @@ impl Vmalloc {
         let size = frames.len() as u64 * PAGE_SIZE;
         let (guard, align, backing) = (PAGE_SIZE, PAGE_SIZE, Backing::Vmap);
         let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
-        self.create(region, clients, record, (PAGE_SIZE, false), |region, start| {
+        self.create(region, clients, record, false, |region, start| {
             region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
         })
     }
@@ -354,14 +358,13 @@ impl Vmalloc {
         size: u64,
     ) -> Result<Resized, Error> {
         let start = addr.get();
-        let area = self.busy.get(start).map(|e| *e.val).filter(|a| !a.lazy && start.is_multiple_of(PAGE_SIZE));
-        let area = area.ok_or(Error::NotFound)?;
+        let area = self.busy.get(start).map(|e| *e.val).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
         if area.owner != caller {
             return Err(Error::NotOwner);
         }
         // A vmap area maps the caller's frames: there is nothing to grow it with.
-        let (Backing::Frames(page), 1..) = (area.backing, size) else { return Err(Error::InvalidArgument) };
-        if size > Area::Vmalloc.size() {
+        let Backing::Frames(page) = area.backing else { return Err(Error::InvalidArgument) };
+        if size == 0 || size > Area::Vmalloc.size() {
             return Err(Error::InvalidArgument);
         }
         let size = size.next_multiple_of(page.bytes());
@@ -369,12 +372,10 @@ impl Vmalloc {
             self.shrink(region, clients, start, area, size);
             return Ok(Resized { addr, moved: false });
         }
-        if size / page.bytes() > MAX_PAGES_PER_OP as u64 {
-            return Err(Error::LimitReached(Limit::PagesPerOp));
-        }
+        let grown = AreaRecord { size, ..area };
+        grown.fits_one_request()?;
         self.busy.reserve_total(self.busy.len() + 1).map_err(|_| Error::OutOfMemory)?;
         clients.charge(caller, size - area.size)?;
-        let grown = AreaRecord { size, ..area };
         let result = match self.free.get(start + area.span()).filter(|e| e.span >= size - area.size) {
             Some(_) => self.grow_in_place(region, clients, start, area, grown).map(|()| Resized { addr, moved: false }),
             None => self.relocate(region, clients, start, area, grown).map(|new| Resized { addr: new, moved: true }),
@@ -455,7 +456,7 @@ impl Vmalloc {
         grown: AreaRecord,
     ) -> Result<VmallocAddr, Error> {
         let old = RegionAddr::new(start).ok_or(Error::InvalidArgument)?;
-        let new = self.reserve(region, clients, grown, grown.align, false)?;
+        let new = self.reserve(region, clients, grown, false)?;
         let (before, mark) = (region.op_counts(), region.mark());
         let made = VmallocAddr::new(new).ok_or(Error::NoAddressSpace).and_then(|at| {
             let page = area.page_size();

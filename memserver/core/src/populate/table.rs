@@ -332,15 +332,11 @@ impl<F: Copy, S: Copy> Table<F, S> {
     }
 
     /// Changes how the frame of the leaf that starts at `addr` is held (a
-    /// frame moving to another leaf); `false` if no leaf starts there.
-    pub(super) fn set_kind(&mut self, addr: RegionAddr, kind: FrameKind) -> bool {
-        let Some(id) = self.find_leaf(addr) else { return false };
-        match self.leaves.get_mut(id).filter(|leaf| leaf.addr == addr) {
-            Some(leaf) => {
-                leaf.kind = kind;
-                true
-            }
-            None => false,
+    /// frame moving to another leaf); nothing if no leaf starts there.
+    pub(super) fn set_kind(&mut self, addr: RegionAddr, kind: FrameKind) {
+        let leaf = self.find_leaf(addr).and_then(|id| self.leaves.get_mut(id));
+        if let Some(leaf) = leaf.filter(|leaf| leaf.addr == addr) {
+            leaf.kind = kind;
         }
     }
 
