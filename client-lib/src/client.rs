@@ -6,8 +6,8 @@
 use crate::error::{wire_code, ClientError};
 use crate::transport;
 use memserver_protocol::{
-    FailurePoint, FaultReport, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation,
-    VmallocOptions, Words, PROTOCOL_VERSION,
+    FailurePoint, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
+    Translation, VmallocOptions, Words, PROTOCOL_VERSION,
 };
 use sel4_layer::abi::CPtr;
 
@@ -164,6 +164,13 @@ impl MemClient {
     /// `vrealloc`); says where it is now and whether it moved.
     pub fn vrealloc(&self, addr: u64, size: u64) -> Result<Realloc, ClientError> {
         self.ask(Request::Vrealloc { addr, size }, pick::realloc)
+    }
+
+    /// Gives this client's vmalloc area at `addr` `protection` in every
+    /// space at once (Linux's `set_memory_ro` / `set_memory_rw`); a write
+    /// to it while read-only faults, reported to the administrator.
+    pub fn protect(&self, addr: u64, protection: Protection) -> Result<(), ClientError> {
+        self.ask(Request::Protect { addr, protection }, pick::done)
     }
 
     /// Frees this client's vmalloc area at `addr`.

@@ -10,8 +10,8 @@
 pub use client::{AdminClient, MemClient};
 pub use error::{server_answer, ClientError, Undecodable};
 pub use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, Invocation, InvocationCounts, PercpuLayout, Quota, Realloc,
-    RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions, PROTOCOL_VERSION,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Invocation, InvocationCounts, PercpuLayout, Protection, Quota,
+    Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions, PROTOCOL_VERSION,
 };
 
 pub mod boot_contract;

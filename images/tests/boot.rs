@@ -59,10 +59,11 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
+    "area-options",
     "percpu-smp",
     "unregister",
     "bad-input",

@@ -252,16 +252,32 @@ impl FrameCopies {
         self.spare
     }
 
+    /// Where in `frame`'s list the copy is through which it is mapped at
+    /// `addr` in `space`: an extra copy for that address, else the kept
+    /// copy if it is mapped.
+    fn mapping_at(&self, frame: u32, space: usize, addr: u64) -> Option<usize> {
+        let space = u16::try_from(space).ok()?;
+        let list = self.list(frame);
+        search(list, extra_key(space, addr)).ok().or_else(|| {
+            search(list, kept_key(space)).ok().filter(|&i| list.get(i).is_some_and(|h| h.marks & MAPPED != 0))
+        })
+    }
+
+    /// The copy through which `frame` is mapped at `addr` in `space`.
+    pub fn mapping(&self, frame: u32, space: usize, addr: u64) -> Option<CPtr> {
+        let i = self.mapping_at(frame, space, addr)?;
+        self.list(frame).get(i).map(|held| CPtr::from(held.slot))
+    }
+
     /// The copy through which `frame` is mapped at `addr` in `space`, now
     /// recorded as unmapped.
     pub fn unmapped(&mut self, frame: u32, space: usize, addr: u64) -> Option<Unmapped> {
-        let space = u16::try_from(space).ok()?;
+        let at = self.mapping_at(frame, space, addr)?;
         let list = self.frames.get_mut(frame as usize)?;
-        if let Ok(i) = search(list, extra_key(space, addr)) {
-            return Some(Unmapped::Extra(CPtr::from(list.remove(i).slot)));
+        if list.get(at).is_some_and(|held| held.marks & EXTRA != 0) {
+            return Some(Unmapped::Extra(CPtr::from(list.remove(at).slot)));
         }
-        let at = search(list, kept_key(space)).ok()?;
-        let held = list.get_mut(at).filter(|held| held.marks & MAPPED != 0)?;
+        let held = list.get_mut(at)?;
         let old = *held;
         held.marks &= !MAPPED;
         recount(&mut self.spare, Some(&old), Some(held));

@@ -3,8 +3,8 @@
 //! host the model of seL4, `Injecting<sel4_model::Model>`), and the zeroing
 //! of recycled frames through [`Zeroing`]. The administrator's failure
 //! injection arms the [`Injecting`] wrapper: a Retype, Copy or Map failure
-//! point is the n-th Untyped Retype, CNode Copy, or Page/paging-structure
-//! Map invocation from now.
+//! point is the n-th Untyped Retype, CNode Copy, or Page Map or Remap or
+//! paging-structure Map invocation from now.
 //!
 //! - Frames and paging structures are retyped in batches (up to 256
 //!   objects per Untyped Retype) from 2 MiB granules of untyped memory
@@ -20,7 +20,7 @@
 //!   copy is kept after Page Unmap, so a recycled frame maps again with one
 //!   Page Map ([`FrameCopies`]). Every mapping is removed with its own Page Unmap:
 //!   seL4 5.0.0 removes a mapping on deletion only with the frame's last
-//!   capability. Freed frames are kept for reuse and zeroed through the
+//!   capability. New rights for a mapping are one Page Remap of its copy. Freed frames are kept for reuse and zeroed through the
 //!   server's own [`Window`].
 //! - Paging structures deleted from a space are unmapped and kept for the
 //!   next space that needs that level.
@@ -416,10 +416,7 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         rights: Rights,
     ) -> Result<(), BackendError> {
         let index = space.id.index();
-        let rights = match rights {
-            Rights::ReadOnly => CapRights::READ,
-            Rights::ReadWrite => CapRights::READ_WRITE,
-        };
+        let rights = cap_rights(rights);
         // The original maps in one space while the zeroing window does not
         // hold it.
         let original = (!self.window.holds(frame.index)).then_some(frame.cap);
@@ -467,6 +464,30 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         if let Some(unmapped) = self.copies.unmapped(frame.index, space.id.index(), addr.get()) {
             dispose(&mut self.kernel, &mut self.slots, &mut self.counts, unmapped);
         }
+    }
+
+    /// One Page Remap of the copy that maps the frame there.
+    fn remap_frame(
+        &mut self,
+        space: SpaceRef<CPtr>,
+        addr: RegionAddr,
+        frame: Frame,
+        rights: Rights,
+    ) -> Result<(), BackendError> {
+        let copy = self
+            .copies
+            .mapping(frame.index, space.id.index(), addr.get())
+            .ok_or(BackendError::Rejected(Sel4Error::IllegalOperation as u8))?;
+        self.counts.record(Invocation::RemapPage);
+        self.kernel.page_remap(copy, space.vspace, cap_rights(rights), ATTRS).map_err(rejected)
+    }
+}
+
+/// The capability rights of a mapping with `rights`.
+const fn cap_rights(rights: Rights) -> CapRights {
+    match rights {
+        Rights::ReadOnly => CapRights::READ,
+        Rights::ReadWrite => CapRights::READ_WRITE,
     }
 }
 
@@ -542,7 +563,7 @@ where
         let kinds: &[Call] = match point {
             FailurePoint::Retype => &[Call::Retype],
             FailurePoint::Copy => &[Call::Copy],
-            FailurePoint::Map => &[Call::PageMap, Call::StructureMap],
+            FailurePoint::Map => &[Call::PageMap, Call::PageRemap, Call::StructureMap],
         };
         self.kernel.arm_any(kinds, nth);
         Ok(())

@@ -19,7 +19,7 @@ use memserver_core::harness::ADMIN;
 use memserver_core::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
 use memserver_core::limits::PERCPU_UNIT_SIZE;
 use memserver_core::Badge;
-use memserver_protocol::{Reply, Request};
+use memserver_protocol::{Protection, Reply, Request};
 use sel4_model::ObjectId;
 
 const CPUS: usize = 4;
@@ -185,6 +185,40 @@ fn a_written_area_grows_moves_and_shrinks_with_its_contents() {
     }
     s.ok(ADMIN, Request::Purge);
     for space in [writer, reader, other] {
+        s.ok(ADMIN, Request::Unregister { space });
+    }
+    assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
+}
+
+/// A client makes its areas (of 4 KiB and of 2 MiB pages) read-only: no
+/// space can write them, each still reads the same frames; made writable
+/// again, every space writes them. Once all is freed nothing stays in use.
+#[test]
+fn read_only_areas_refuse_writes_in_every_space_until_made_writable() {
+    let mut s = System::new(CPUS);
+    let start = s.unused();
+    let spaces = [CLIENTS[0], CLIENTS[0], CLIENTS[1]].map(|c| s.register(c, 256 * MIB).space);
+    let vspaces = spaces.map(|space| s.vspace(space));
+    for (large, bytes, page) in [(false, 600 * PAGE_SIZE, PAGE_SIZE), (true, 4 * MIB, 2 * MIB)] {
+        let addr = s.vmalloc(CLIENTS[0], bytes, large);
+        let written = write_pages(&mut s, vspaces[0], addr, bytes, page);
+        let protect = |protection| Request::Protect { addr, protection };
+        s.ok(CLIENTS[0], protect(Protection::ReadOnly));
+        for &vspace in &vspaces {
+            for (i, frame) in written.iter().enumerate() {
+                let at = addr + i as u64 * page;
+                assert!(s.model_mut().write(vspace, at).is_none(), "written read-only at {at:#x}");
+                assert_eq!(s.model().translate(vspace, at).and_then(|l| l.frame), Some(*frame), "the same frame");
+            }
+        }
+        s.ok(CLIENTS[0], protect(Protection::ReadWrite));
+        for &vspace in &vspaces {
+            assert_eq!(write_pages(&mut s, vspace, addr, bytes, page), written, "writable again");
+        }
+        s.ok(CLIENTS[0], Request::Vfree { addr });
+    }
+    s.ok(ADMIN, Request::Purge);
+    for space in spaces {
         s.ok(ADMIN, Request::Unregister { space });
     }
     assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");

@@ -1,10 +1,12 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The hardening scenarios (forged faults, memory reuse across kinds,
-//! failure injection, stress, client death) and `scale`, which boots
-//! alone, have their own files.
+//! The vmalloc options, resizing and protection scenario, the hardening
+//! scenarios (forged faults, memory reuse across kinds, failure
+//! injection, stress, client death) and `scale`, which boots alone, have
+//! their own files.
 
+mod area_options;
 mod client_death;
 mod fault_injection;
 mod forged_faults;
@@ -106,10 +108,11 @@ impl<'a> World<'a> {
 pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The demo's scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 13] = [
+pub const SCENARIOS: [Scenario; 14] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
+    ("area-options", area_options::run),
     ("percpu-smp", percpu_smp),
     ("unregister", unregister),
     ("bad-input", bad_input),

@@ -33,6 +33,8 @@ pub enum Invocation {
     UnmapStructure,
     /// Page GetAddress.
     GetAddress,
+    /// Page Remap (new rights for a mapping).
+    RemapPage,
 }
 
 impl Kind for Invocation {

@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -146,6 +146,28 @@ pub enum Request {
         /// Its new size in bytes.
         size: u64,
     },
+    /// Give the caller's vmalloc or vmap area at `addr` new rights in
+    /// every space at once (Linux's `set_memory_ro` / `set_memory_rw` over
+    /// the whole area): a write to a read-only area from any space is
+    /// reported as a fault at its address, never repaired. `NotOwner` for
+    /// another client's area, `NotFound` where no live area starts;
+    /// `InvalidArgument` to make a vmap of frames given read-only
+    /// writable.
+    Protect {
+        /// The area's first address.
+        addr: u64,
+        /// Its new rights.
+        protection: Protection,
+    },
+}
+
+/// The rights [`Request::Protect`] gives an area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Protection {
+    /// Readable only: a write from any space is a reported fault.
+    ReadOnly,
+    /// Readable and writable.
+    ReadWrite,
 }
 
 /// What [`Request::Vrealloc`] did.
@@ -239,7 +261,8 @@ pub enum FailurePoint {
     Retype,
     /// CNode Copy of a frame capability (fails with `FailedLookup`).
     Copy,
-    /// Page or paging-structure Map (fails with `FailedLookup`).
+    /// Page Map or Remap, or paging-structure Map (fails with
+    /// `FailedLookup`).
     Map,
 }
 
@@ -513,7 +536,7 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::Vrealloc { addr: 0, size: 0 };
+        let last = Request::Protect { addr: 0, protection: Protection::ReadOnly };
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }

@@ -13,7 +13,8 @@
 //! `delete_structure` = its Unmap (it is kept for reuse); `map_frame` = a
 //! CNode Copy of the frame cap (first time in a space, but one space maps
 //! the original) plus Page Map;
-//! `unmap_frame` = Page Unmap. Only the creating operations can fail;
+//! `unmap_frame` = Page Unmap; `remap_frame` = Page Remap of the copy
+//! that maps it. Only the creating operations and `remap_frame` can fail;
 //! removal of objects the server owns cannot.
 
 use core::fmt::Debug;
@@ -85,6 +86,15 @@ pub trait Backend {
     ) -> Result<(), BackendError>;
     /// Unmap the copy of `frame` at `addr` in `space` and delete it.
     fn unmap_frame(&mut self, space: SpaceRef<Self::VSpace>, addr: RegionAddr, frame: Self::Frame);
+    /// Give the mapping of `frame` at `addr` in `space` (which
+    /// [`Backend::map_frame`] made) `rights` instead of those it has.
+    fn remap_frame(
+        &mut self,
+        space: SpaceRef<Self::VSpace>,
+        addr: RegionAddr,
+        frame: Self::Frame,
+        rights: Rights,
+    ) -> Result<(), BackendError>;
 }
 
 /// What the server needs from a backend beyond [`Backend`]: starting it,
@@ -150,6 +160,8 @@ pub enum OpKind {
     MapFrame,
     /// [`Backend::unmap_frame`].
     UnmapFrame,
+    /// [`Backend::remap_frame`].
+    RemapFrame,
 }
 
 impl Kind for OpKind {

@@ -29,8 +29,8 @@ use crate::Rights;
 use memserver_protocol::bootstrap::{badge, FaultBadge};
 use memserver_protocol::words::{DecodeError, Words};
 use memserver_protocol::{
-    ErrorCode, FaultKind, FaultReport, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation,
-    PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FaultKind, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
+    Translation, PROTOCOL_VERSION, REQUESTS,
 };
 
 /// What became of the capability that came with a message.
@@ -272,6 +272,16 @@ impl<B: Platform> Dispatcher<B> {
                 let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
                 let resized = self.server.vrealloc(caller, addr, size).map_err(code)?;
                 Ok(Reply::Realloc(Realloc { addr: resized.addr.get(), moved: resized.moved }))
+            }
+            Request::Protect { addr, protection } => {
+                self.registered(caller)?;
+                let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
+                let rights = match protection {
+                    Protection::ReadOnly => Rights::ReadOnly,
+                    Protection::ReadWrite => Rights::ReadWrite,
+                };
+                self.server.protect(caller, addr, rights).map_err(code)?;
+                Ok(Reply::Done)
             }
             Request::Vfree { addr } => {
                 self.registered(caller)?;

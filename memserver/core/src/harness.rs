@@ -39,7 +39,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use memserver_protocol::bootstrap::FaultBadge;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request, VmallocOptions, REPLIES, REQUESTS};
+use memserver_protocol::{
+    ErrorCode, FailurePoint, Protection, Quota, Reply, Request, VmallocOptions, REPLIES, REQUESTS,
+};
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -240,6 +242,8 @@ pub enum Step {
     Vfree(Client, Pick<u64>),
     /// A vrealloc of an area to a size.
     Vrealloc(Client, Pick<u64>, Size),
+    /// A protect of an area, read-only if `true`.
+    Protect(Client, Pick<u64>, bool),
     /// The administrator purges.
     Purge,
     /// A percpu allocation of `size` bytes aligned to 2^`align`.
@@ -345,6 +349,7 @@ enum Action {
 }
 
 /// What became of a step.
+#[allow(clippy::large_enum_variant, reason = "one at a time, made and used at once")]
 enum Outcome {
     /// The reply to a message from a caller and what became of its
     /// capability.
@@ -394,6 +399,10 @@ impl Step {
             Step::Vrealloc(client, area, size) => {
                 let size = size.bytes();
                 message(client.badge(), Request::Vrealloc { addr: made.area_of(client, area), size })
+            }
+            Step::Protect(client, area, read_only) => {
+                let protection = if read_only { Protection::ReadOnly } else { Protection::ReadWrite };
+                message(client.badge(), Request::Protect { addr: made.area_of(client, area), protection })
             }
             Step::Purge => message(ADMIN, Request::Purge),
             Step::PercpuAlloc(client, size, align) => {

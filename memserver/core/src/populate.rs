@@ -94,6 +94,11 @@ impl<'a, F> Contiguous<'a, F> {
         Self::new(start, len, size, Rights::ReadWrite, Frames::Fresh)
     }
 
+    /// The same pages, mapped with `rights`.
+    pub(crate) fn with_rights(self, rights: Rights) -> Self {
+        Self { rights, ..self }
+    }
+
     /// `frames`, one small page each, from `start` on.
     pub(crate) fn given(start: RegionAddr, frames: &'a [F], rights: Rights) -> Self {
         let len = frames.len() as u64 * PageSize::Small.bytes();
@@ -205,6 +210,11 @@ impl<B: Backend> Mmu<B> {
     fn unmap_frame(&mut self, space: SpaceRef<B::VSpace>, leaf: &Leaf<B::Frame>) {
         self.counts.record(OpKind::UnmapFrame);
         self.backend.unmap_frame(space, leaf.addr, leaf.frame);
+    }
+
+    fn remap_frame(&mut self, space: SpaceRef<B::VSpace>, leaf: &Leaf<B::Frame>) -> Result<(), BackendError> {
+        self.counts.record(OpKind::RemapFrame);
+        self.backend.remap_frame(space, leaf.addr, leaf.frame, leaf.rights)
     }
 }
 
@@ -572,12 +582,79 @@ impl<B: Backend> Region<B> {
             if let (Some(old_leaf), Some(new_leaf)) = frames {
                 let owned_by_old = old_leaf.kind == FrameKind::Owned && new_leaf.kind == FrameKind::Alias;
                 if owned_by_old && old_leaf.frame == new_leaf.frame {
-                    self.table.set_kind(new, FrameKind::Owned);
-                    self.table.set_kind(old, FrameKind::Alias);
+                    for (addr, kind) in [(new, FrameKind::Owned), (old, FrameKind::Alias)] {
+                        if let Some(leaf) = self.table.leaf_at_mut(addr) {
+                            leaf.kind = kind;
+                        }
+                    }
                 }
             }
         }
         self.unmap(pages_of(from, len, size), Prune::PageTables);
+    }
+
+    /// Give the `size` pages of `[start, start + len)` `rights`, in the
+    /// canonical table and in every registered space, in registry order.
+    /// On error nothing changed: the pages have their old rights again
+    /// everywhere (a copy whose rights cannot be put back is unmapped, so
+    /// that its space's next access maps it from the canonical table).
+    pub(crate) fn protect(&mut self, start: RegionAddr, len: u64, size: PageSize, rights: Rights) -> Result<(), Error> {
+        let pages = pages_of(start, len, size);
+        let Some(old) = pages.clone().find_map(|addr| self.table.translate(addr)).map(|leaf| leaf.rights) else {
+            return Ok(());
+        };
+        self.set_rights(pages.clone(), rights);
+        match self.remap(pages.clone(), Reach::ALL) {
+            Ok(()) => Ok(()),
+            Err((e, reach)) => {
+                self.set_rights(pages.clone(), old);
+                if let Err((_, unrestored)) = self.remap(pages.clone(), reach) {
+                    self.unmap_unrestored(pages, unrestored, reach);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn set_rights(&mut self, pages: impl Iterator<Item = RegionAddr>, rights: Rights) {
+        for addr in pages {
+            if let Some(leaf) = self.table.leaf_at_mut(addr) {
+                leaf.rights = rights;
+            }
+        }
+    }
+
+    /// Gives the copies of the leaves that start at `pages`, where `reach`
+    /// says they are, the canonical leaves' rights; on error, says how far
+    /// it got.
+    fn remap(&mut self, pages: impl Iterator<Item = RegionAddr> + Clone, reach: Reach) -> Result<(), (Error, Reach)> {
+        for index in 0..self.spaces.len() {
+            let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
+            for (position, addr) in pages.clone().enumerate() {
+                if !reach.holds(index, position) {
+                    return Ok(());
+                }
+                let Some(leaf) = self.table.translate(addr).copied().filter(|l| l.addr == addr) else { continue };
+                let failed = |e: BackendError| (e.into(), Reach { spaces_below: index, pages_in_next: position });
+                self.mmu.remap_frame(space, &leaf).map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps the copies of `pages` that `reach` holds and `restored` does
+    /// not (their rights could not be put back); each space maps them
+    /// again from the canonical table at its next access.
+    fn unmap_unrestored(&mut self, pages: impl Iterator<Item = RegionAddr> + Clone, restored: Reach, reach: Reach) {
+        for index in 0..self.spaces.len() {
+            let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
+            for (position, addr) in pages.clone().enumerate() {
+                let Some(leaf) = self.table.translate(addr).copied().filter(|l| l.addr == addr) else { continue };
+                if reach.holds(index, position) && !restored.holds(index, position) {
+                    self.mmu.unmap_frame(space, &leaf);
+                }
+            }
+        }
     }
 
     /// Repair a fault at `raw` in space `id` from the canonical table: if it

@@ -184,6 +184,13 @@ impl<B: Backend> MemServer<B> {
         self.purging_if_it_helps(caller, |s| s.vmalloc.vrealloc(&mut s.region, &mut s.clients, caller, addr, size))
     }
 
+    /// Give the caller's vmalloc or vmap area at `addr` `rights` in every
+    /// space at once (see [`Rights`]).
+    pub fn protect(&mut self, caller: Badge, addr: VmallocAddr, rights: Rights) -> Result<(), Error> {
+        self.ready()?;
+        self.vmalloc.protect(&mut self.region, caller, addr, rights)
+    }
+
     fn revert_area(&mut self, addr: VmallocAddr, mark: Mark) {
         self.vmalloc.revert(&mut self.region, &mut self.clients, addr, mark);
     }

@@ -341,6 +341,25 @@ impl Backend for Sim {
         let size = self.translate(space.vspace, addr.get()).map_or(PageSize::Small, |m| m.size);
         assert!(self.remove_leaf(space.vspace, addr.get(), size, frame), "sim: unmap of a missing copy");
     }
+
+    fn remap_frame(
+        &mut self,
+        space: SpaceRef<SimVSpace>,
+        addr: RegionAddr,
+        frame: SimFrame,
+        rights: Rights,
+    ) -> Result<(), BackendError> {
+        self.creating_op(OpKind::RemapFrame)?;
+        let raw = addr.get();
+        let size = self.translate(space.vspace, raw).map(|m| m.size).expect("sim: remap of an unmapped address");
+        let root = self.vspaces.get_mut(&space.vspace).expect("sim: unknown VSpace");
+        let node = root.descend(raw, size.leaf_level()).expect("sim: remap without its structure");
+        match node.entries.get_mut(&node.level.index(raw)) {
+            Some(SimEntry::Leaf(m)) if m.frame == frame => m.writable = rights == Rights::ReadWrite,
+            _ => panic!("sim: remap of {frame:?} at {raw:#x}, which it does not map"),
+        }
+        Ok(())
+    }
 }
 
 /// What a test does to the simulator besides what the server does through

@@ -98,7 +98,11 @@ struct AreaRecord {
     guard: u64,
     /// The alignment of its first address (kept when it moves).
     align: u64,
+    /// The rights its pages are mapped with.
     rights: Rights,
+    /// The most its pages may be given: read-write, or for a vmap of
+    /// frames given read-only, read-only.
+    granted: Rights,
     owner: Badge,
     backing: Backing,
     lazy: bool,
@@ -285,7 +289,7 @@ impl Vmalloc {
         let size = size.next_multiple_of(page.bytes());
         let align = flags.align.max(page.bytes());
         let (rights, backing) = (Rights::ReadWrite, Backing::Frames(page));
-        let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
+        let record = AreaRecord { size, guard, align, rights, granted: rights, owner, backing, lazy: false };
         self.create(region, clients, record, flags.no_purge, |region, start| {
             region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
         })
@@ -308,7 +312,7 @@ impl Vmalloc {
         }
         let size = frames.len() as u64 * PAGE_SIZE;
         let (guard, align, backing) = (PAGE_SIZE, PAGE_SIZE, Backing::Vmap);
-        let record = AreaRecord { size, guard, align, rights, owner, backing, lazy: false };
+        let record = AreaRecord { size, guard, align, rights, granted: rights, owner, backing, lazy: false };
         self.create(region, clients, record, false, |region, start| {
             region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
         })
@@ -324,13 +328,7 @@ impl Vmalloc {
         caller: Badge,
         addr: VmallocAddr,
     ) -> Result<(), Error> {
-        if !addr.get().is_multiple_of(PAGE_SIZE) {
-            return Err(Error::InvalidArgument);
-        }
-        let area = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
-        if area.owner != caller {
-            return Err(Error::NotOwner);
-        }
+        self.live_area(caller, addr)?;
         self.lazy.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
         self.lazy.push(addr.get());
         let Some(area) = self.busy.get_mut(addr.get()) else { return Err(Error::NotFound) };
@@ -338,6 +336,41 @@ impl Vmalloc {
         self.lazy_bytes += area.size;
         if self.lazy_bytes > LAZY_PURGE_BYTES {
             self.purge(region, clients);
+        }
+        Ok(())
+    }
+
+    /// The live area at `addr`, if it is `caller`'s.
+    fn live_area(&self, caller: Badge, addr: VmallocAddr) -> Result<AreaRecord, Error> {
+        if !addr.get().is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        let area = self.busy.get(addr.get()).map(|e| *e.val).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
+        if area.owner != caller {
+            return Err(Error::NotOwner);
+        }
+        Ok(area)
+    }
+
+    /// Give the caller's live area at `addr` `rights` in every space at
+    /// once (Linux's `set_memory_ro` and `set_memory_rw` over the whole
+    /// area); a write to it when read-only is a real fault. A vmap area of
+    /// frames given read-only stays read-only (`InvalidArgument`). On error
+    /// nothing changed.
+    pub(crate) fn protect<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        caller: Badge,
+        addr: VmallocAddr,
+        rights: Rights,
+    ) -> Result<(), Error> {
+        let area = self.live_area(caller, addr)?;
+        if rights == Rights::ReadWrite && area.granted == Rights::ReadOnly {
+            return Err(Error::InvalidArgument);
+        }
+        if rights != area.rights {
+            region.protect(addr.region(), area.size, area.page_size(), rights)?;
+            self.set_record(addr.get(), AreaRecord { rights, ..area });
         }
         Ok(())
     }
@@ -358,10 +391,7 @@ impl Vmalloc {
         size: u64,
     ) -> Result<Resized, Error> {
         let start = addr.get();
-        let area = self.busy.get(start).map(|e| *e.val).filter(|a| !a.lazy).ok_or(Error::NotFound)?;
-        if area.owner != caller {
-            return Err(Error::NotOwner);
-        }
+        let area = self.live_area(caller, addr)?;
         // A vmap area maps the caller's frames: there is nothing to grow it with.
         let Backing::Frames(page) = area.backing else { return Err(Error::InvalidArgument) };
         if size == 0 || size > Area::Vmalloc.size() {
@@ -433,9 +463,10 @@ impl Vmalloc {
         }
         self.set_record(start, grown);
         let (before, mark) = (region.op_counts(), region.mark());
-        let made = region.map(&mut Contiguous::fresh(tail, extra, area.page_size())).and_then(|_| {
-            clients.recharge(Held::Area(start), Held::Area(start), grown.frames(), &before, &region.op_counts())
-        });
+        let made =
+            region.map(&mut Contiguous::fresh(tail, extra, area.page_size()).with_rights(area.rights)).and_then(|_| {
+                clients.recharge(Held::Area(start), Held::Area(start), grown.frames(), &before, &region.op_counts())
+            });
         if made.is_err() {
             region.unmap(pages_of(tail, extra, area.page_size()), Prune::CreatedSince(mark));
             self.set_record(start, area);

@@ -143,7 +143,7 @@ fn bad_vreallocs_are_refused_and_change_nothing() {
         (A, addr, 0, ErrorCode::InvalidArgument),
         (A, addr, Area::Vmalloc.size() + 1, ErrorCode::InvalidArgument),
         (A, addr + PAGE_SIZE, 8 * PAGE_SIZE, ErrorCode::NotFound),
-        (A, addr + 1, 8 * PAGE_SIZE, ErrorCode::NotFound),
+        (A, addr + 1, 8 * PAGE_SIZE, ErrorCode::InvalidArgument),
         (A, freed, 2 * PAGE_SIZE, ErrorCode::NotFound),
         (A, 0x1000, PAGE_SIZE, ErrorCode::InvalidArgument),
         (A, Area::Vmalloc.start() + (1 << 38), PAGE_SIZE, ErrorCode::NotFound),

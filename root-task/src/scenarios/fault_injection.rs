@@ -1,18 +1,22 @@
-//! Scenario `fault-injection`: a multi-page vmalloc, a vmemmap populate and
-//! a registration, each tried with the server's k-th Untyped Retype, CNode
-//! Copy, or Map (of a frame or a paging structure) invocation from the
-//! request on failing, for k = 1, 2, ... until the request succeeds. (A
+//! Scenario `fault-injection`: a multi-page vmalloc, a vmemmap populate, a
+//! registration and a protect, each tried with the server's k-th Untyped
+//! Retype, CNode Copy, or Map (a Page Map or Remap or a paging-structure
+//! Map) invocation from the request on failing, for k = 1, 2, ... until
+//! the request succeeds. (A
 //! request that needs fewer than k such invocations succeeds with the
 //! failure still armed; it is disarmed at once. Objects retyped ahead or
 //! recycled cost no Retype, so a Retype failure is often never reached.)
 //! After every failed try the server's resources and every space's view
-//! (a reference pattern, the vmemmap head descriptors) are as before.
+//! (a reference pattern, the vmemmap head descriptors; for the protect of
+//! the reference area, that it is still writable in every space) are as
+//! before.
 
 use super::{check, done, read, vmalloc, Resources, World, AGENT_QUOTA, KIB};
 use crate::fail;
 use crate::verdict::{Context, Verdict};
 use client_lib::server_answer;
-use memserver_protocol::{ErrorCode, FailurePoint, Quota, Reply, Request};
+use memserver_protocol::{ErrorCode, FailurePoint, FaultKind, Protection, Quota, Reply, Request};
+use root_task::agent_protocol::Command;
 use sel4_layer::println;
 
 /// Tries before giving up on a request ever succeeding.
@@ -28,6 +32,8 @@ enum Target {
     Vmalloc,
     VmemmapPopulate,
     Register,
+    /// The reference area made read-only.
+    Protect,
 }
 
 pub fn run(w: &mut World) -> Verdict {
@@ -44,11 +50,8 @@ fn try_everything(w: &mut World) -> Verdict {
     // which would hide the injected failure: nothing awaits a purge.
     w.server.admin.purge().context("purge")?;
     let reference = vmalloc(&w.agents[0], 16 * KIB)?;
-    super::run_done(
-        &w.agents[0],
-        root_task::agent_protocol::Command::Fill { addr: reference, len: 16 * KIB, seed: SEED },
-    )?;
-    for target in [Target::Vmalloc, Target::VmemmapPopulate, Target::Register] {
+    super::run_done(&w.agents[0], Command::Fill { addr: reference, len: 16 * KIB, seed: SEED })?;
+    for target in [Target::Vmalloc, Target::VmemmapPopulate, Target::Register, Target::Protect] {
         let mut tries = [0; 3];
         for (point, tried) in [FailurePoint::Retype, FailurePoint::Copy, FailurePoint::Map].into_iter().zip(&mut tries)
         {
@@ -70,7 +73,7 @@ fn until_success(
     for k in 1..=MAX_TRIES {
         let before = Resources::of(&w.stats()?);
         w.server.admin.inject_failure(point, k).context("inject")?;
-        match attempt(w, target)? {
+        match attempt(w, target, reference)? {
             Ok(undo) => {
                 w.server.admin.inject_failure(point, 0).context("disarm")?;
                 undo_success(w, target, undo)?;
@@ -80,6 +83,9 @@ fn until_success(
                 let what = format_args!("{target:?} with {point:?} #{k} failing");
                 super::unchanged(w, &before, what)?;
                 views_intact(w, reference)?;
+                if matches!(target, Target::Protect) {
+                    writable_everywhere(w, reference)?;
+                }
             }
             Err(other) => fail!("{target:?} with {point:?} #{k} failing answered {other:?}"),
         }
@@ -88,7 +94,7 @@ fn until_success(
 }
 
 /// Makes the request; `Ok` carries what undoing it needs.
-fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crate::verdict::Reason> {
+fn attempt(w: &mut World, target: Target, reference: u64) -> Result<Result<u64, ErrorCode>, crate::verdict::Reason> {
     let a = &w.agents[0];
     let answer = match target {
         Target::Vmalloc => a.request(Request::Vmalloc { size: 8 * 4 * KIB, large_pages: false }).context("A")?,
@@ -102,6 +108,10 @@ fn attempt(w: &mut World, target: Target) -> Result<Result<u64, ErrorCode>, crat
             let quota = Quota::bytes(AGENT_QUOTA);
             let registered = w.server.admin.register_with_quota(c.client_badge(), quota, c.process.vspace.pml4);
             return server_answer(registered.map(|r| u64::from(r.space))).context("registering C");
+        }
+        Target::Protect => {
+            let protect = Request::Protect { addr: reference, protection: Protection::ReadOnly };
+            return Ok(a.request(protect).context("A")?.map(|_| reference));
         }
     };
     Ok(match answer {
@@ -117,21 +127,35 @@ fn undo_success(w: &mut World, target: Target, made: u64) -> Verdict {
     let (a, b) = (&w.agents[0], &w.agents[1]);
     match target {
         Target::Vmalloc => {
-            super::run_done(a, root_task::agent_protocol::Command::Fill { addr: made, len: 32 * KIB, seed: 1 })?;
+            super::run_done(a, Command::Fill { addr: made, len: 32 * KIB, seed: 1 })?;
             check(b, made, 32 * KIB, 1)?;
             done(a, Request::Vfree { addr: made })?;
             w.server.admin.purge().context("purge")
         }
         Target::VmemmapPopulate => {
             let head = w.region.descriptor_address(made);
-            super::run_done(a, root_task::agent_protocol::Command::Write { addr: head, value: 7 })?;
+            super::run_done(a, Command::Write { addr: head, value: 7 })?;
             if read(b, head)? != 7 {
                 fail!("B does not see A's descriptor write at {head:#x}");
             }
             done(a, Request::VmemmapDepopulate { start_pfn: made, nr_pages: 1024 })
         }
         Target::Register => w.server.admin.unregister(made as u16).context("unregister C again"),
+        Target::Protect => {
+            let at = made + 8;
+            super::expect_fault(b, Command::Write { addr: at, value: 1 }, at, FaultKind::ReadOnlyWrite)?;
+            done(a, Request::Protect { addr: made, protection: Protection::ReadWrite })
+        }
     }
+}
+
+/// A, B and D can still write the reference area (they write its own
+/// pattern again).
+fn writable_everywhere(w: &World, reference: u64) -> Verdict {
+    for agent in [&w.agents[0], &w.agents[1], &w.late] {
+        super::run_done(agent, Command::Fill { addr: reference, len: 16 * KIB, seed: SEED })?;
+    }
+    Ok(())
 }
 
 /// Every registered agent's view is as before: B and D see the reference

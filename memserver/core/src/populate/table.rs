@@ -331,13 +331,11 @@ impl<F: Copy, S: Copy> Table<F, S> {
         None
     }
 
-    /// Changes how the frame of the leaf that starts at `addr` is held (a
-    /// frame moving to another leaf); nothing if no leaf starts there.
-    pub(super) fn set_kind(&mut self, addr: RegionAddr, kind: FrameKind) {
+    /// The leaf that starts at `addr`, to change how its frame is held (a
+    /// frame moving to another leaf) or its rights (a protect).
+    pub(super) fn leaf_at_mut(&mut self, addr: RegionAddr) -> Option<&mut Leaf<F>> {
         let leaf = self.find_leaf(addr).and_then(|id| self.leaves.get_mut(id));
-        if let Some(leaf) = leaf.filter(|leaf| leaf.addr == addr) {
-            leaf.kind = kind;
-        }
+        leaf.filter(|leaf| leaf.addr == addr)
     }
 
     /// Whether anything is mapped in the `size`-aligned page containing `addr`.
