@@ -5,6 +5,7 @@
 
 use crate::error::{wire_code, ClientError};
 use crate::transport;
+use memserver_protocol::batch::{Batch, BatchReply};
 use memserver_protocol::{
     FailurePoint, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
     Translation, VmallocOptions, Words, PROTOCOL_VERSION,
@@ -171,6 +172,15 @@ impl MemClient {
     /// to it while read-only faults, reported to the administrator.
     pub fn protect(&self, addr: u64, protection: Protection) -> Result<(), ClientError> {
         self.ask(Request::Protect { addr, protection }, pick::done)
+    }
+
+    /// Makes the operations of `batch` in one IPC, in order, each as the
+    /// request alone would be made: one reply per operation
+    /// (`Reply::Error` for one that failed and changed nothing; the others
+    /// go on). `Server(code)` if the server refused the whole batch
+    /// (undecodable, or from a client with no registered space).
+    pub fn batch(&self, batch: &Batch) -> Result<BatchReply, ClientError> {
+        transport::call_batch(self.endpoint, batch)
     }
 
     /// Frees this client's vmalloc area at `addr`.

@@ -4,7 +4,8 @@
 //! that is not one ([`reply_of`]: pure, tested on the host).
 
 use crate::error::{ClientError, Undecodable};
-use memserver_protocol::{DecodeError, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
+use memserver_protocol::batch::{Batch, BatchReply, BATCH_LABEL};
+use memserver_protocol::{BatchWords, DecodeError, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
 use sel4_layer::abi::{size::MSG_MAX_LENGTH, CPtr};
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
 use sel4_layer::{ipc, ipc_buffer, MessageInfo};
@@ -35,25 +36,46 @@ pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Re
     reply_of(result.info.label(), &received(&result))
 }
 
+/// Calls `endpoint` with the batch `batch` and returns the reply to each
+/// of its operations, or the server's refusal of the whole batch, or why
+/// the answer is not a batch's.
+pub fn call_batch(endpoint: CPtr, batch: &Batch) -> Result<BatchReply, ClientError> {
+    let (info, cpu) = ipc::stage(BATCH_LABEL, batch.words().as_slice(), 0);
+    let result = syscall::call(endpoint, info, cpu);
+    let words = BatchWords::from_fn(result.info.length() as usize, |i| ipc::word(&result, i));
+    batch_reply_of(result.info.label(), &words)
+}
+
+/// The answer to a batch with `label` and `words`: the replies (a
+/// `BATCH_LABEL` message), the server's refusal of the whole batch (a
+/// protocol message holding an error), or why it is neither.
+pub fn batch_reply_of(label: u64, words: &BatchWords) -> Result<BatchReply, ClientError> {
+    if label != BATCH_LABEL {
+        // A refusal returns here; any other reply answers no batch.
+        reply_of(label, &Words::from_slice(words.as_slice()))?;
+        return Err(undecodable(Undecodable::NotProtocol, label, words.as_slice()));
+    }
+    words.decode::<BatchReply>(REPLIES).map_err(|_| undecodable(Undecodable::Malformed, label, words.as_slice()))
+}
+
+/// [`ClientError::Undecodable`] for an answer with `label` and `words`.
+fn undecodable(why: Undecodable, label: u64, words: &[u64]) -> ClientError {
+    ClientError::Undecodable { why, label, length: words.len() as u64, first_word: words.first().copied().unwrap_or(0) }
+}
+
 /// The reply an answer with `label` and `words` carries: `Ok` for a reply
 /// of the protocol, [`ClientError::Server`] for the server's refusal,
 /// [`ClientError::Undecodable`] (with the label, length and first word)
 /// for anything else.
 pub fn reply_of(label: u64, words: &Words) -> Result<Reply, ClientError> {
-    let undecodable = |why| ClientError::Undecodable {
-        why,
-        label,
-        length: words.as_slice().len() as u64,
-        first_word: words.as_slice().first().copied().unwrap_or(0),
-    };
     if label != PROTOCOL_LABEL {
-        return Err(undecodable(Undecodable::NotProtocol));
+        return Err(undecodable(Undecodable::NotProtocol, label, words.as_slice()));
     }
     match words.decode::<Reply>(REPLIES) {
         Ok(Reply::Error(code)) => Err(ClientError::Server(code)),
         Ok(reply) => Ok(reply),
-        Err(DecodeError::UnknownOperation) => Err(undecodable(Undecodable::UnknownOperation)),
-        Err(DecodeError::Malformed) => Err(undecodable(Undecodable::Malformed)),
+        Err(DecodeError::UnknownOperation) => Err(undecodable(Undecodable::UnknownOperation, label, words.as_slice())),
+        Err(DecodeError::Malformed) => Err(undecodable(Undecodable::Malformed, label, words.as_slice())),
     }
 }
 
@@ -72,6 +94,26 @@ mod tests {
                 _ => assert_eq!(reply_of(PROTOCOL_LABEL, &words), Ok(reply)),
             }
         }
+    }
+
+    #[test]
+    fn a_batch_is_answered_by_its_replies_or_refused_whole() {
+        let answer =
+            BatchReply { replies: [Reply::Address(u64::MAX), Reply::Error(ErrorCode::NotOwner)].into_iter().collect() };
+        assert_eq!(batch_reply_of(BATCH_LABEL, &answer.words()), Ok(answer));
+        let refusal = Words::encode(&Reply::Error(ErrorCode::NotRegistered)).unwrap();
+        let refused = BatchWords::from_slice(refusal.as_slice());
+        assert_eq!(batch_reply_of(PROTOCOL_LABEL, &refused), Err(ClientError::Server(ErrorCode::NotRegistered)));
+        let done = BatchWords::from_slice(Words::encode(&Reply::Done).unwrap().as_slice());
+        assert!(matches!(
+            batch_reply_of(PROTOCOL_LABEL, &done),
+            Err(ClientError::Undecodable { why: Undecodable::NotProtocol, .. })
+        ));
+        let garbage = BatchWords::from_slice(&[0x7f]);
+        assert!(matches!(
+            batch_reply_of(BATCH_LABEL, &garbage),
+            Err(ClientError::Undecodable { why: Undecodable::Malformed, .. })
+        ));
     }
 
     #[test]

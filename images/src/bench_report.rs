@@ -194,6 +194,21 @@ pub fn report(records: &[Record]) -> Result<Report> {
     for r in of(records, "vmemmap") {
         writeln!(md, "| {} | {} | {} |", r.text("path"), r.number("frames")?, r.number("invocations")?)?;
     }
+    let batch = of(records, "batch").next().context("no batch record")?;
+    let (single, batched) = (batch.number("single_cycles")?, batch.number("batch_cycles")?);
+    writeln!(
+        md,
+        "\n**Batched requests** ({} one-page vmallocs: guest instructions, `-icount`, and invocations)\n",
+        batch.number("ops")?
+    )?;
+    writeln!(md, "| single requests | one batch | ratio | invocations: single | invocations: batch |")?;
+    writeln!(
+        md,
+        "|---|---|---|---|---|\n| {single} | {batched} | {:.2} | {} | {} |",
+        ratio(single, batched),
+        batch.number("single_invocations")?,
+        batch.number("batch_invocations")?
+    )?;
     let summary = format!(
         "bench summary: warm/floor max={warm_max:.3} cold/floor max={cold_max:.3} noop/raw-ipc={:.3} small/large={:.1} \
          metadata/page={:.1} metadata/space={:.0}",
@@ -308,6 +323,7 @@ mod tests {
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33",
             "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800",
             "bench large-pages bytes=1 small=33936 large=97",
+            "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",
         ]);
         let report = report(&r).unwrap();
         let table: Vec<&str> =
@@ -328,6 +344,7 @@ mod tests {
             .summary
             .starts_with("bench summary: warm/floor max=1.143 cold/floor max=1.083 noop/raw-ipc=2.000"));
         assert!(report.summary.ends_with("metadata/space=640"), "{}", report.summary);
+        assert!(report.markdown.contains("| 640000 | 320000 | 2.00 | 64 | 64 |"), "{}", report.markdown);
     }
 
     /// Records written to results.json read back as they were.

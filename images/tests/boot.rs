@@ -59,11 +59,12 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 15] = [
     "vmalloc-shared",
     "vmemmap-crosses-top-level",
     "late-register",
     "area-options",
+    "batch",
     "percpu-smp",
     "unregister",
     "bad-input",

@@ -7,7 +7,8 @@
 //! with any message is gone from the receive slot before the next receive.
 //! A request (and the start, and the taking of a receive slot) that failed
 //! for want of heap runs again once the heap grew ([`heap::retrying`]),
-//! from the copy of its words taken off the IPC buffer.
+//! from the copy of its words taken off the IPC buffer; in a batch
+//! (`BATCH_LABEL`), each operation on its own.
 
 use crate::heap;
 use crate::sel4_backend::Sel4Backend;
@@ -16,9 +17,10 @@ use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::error::Error;
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
+use memserver_protocol::batch::BATCH_LABEL;
 use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use memserver_protocol::{ErrorCode, Reply};
-use memserver_protocol::{Words, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
+use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
 use sel4_layer::abi::CPtr;
 use sel4_layer::injecting::Injecting;
@@ -39,8 +41,9 @@ static DISPATCHER: spin::Mutex<Dispatcher<Backend>> = spin::Mutex::new(Dispatche
 /// The empty reply: answers a ping, restarts a thread after a repair.
 const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
 
-// Every message of the protocol fits seL4's message registers.
-const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH);
+// Every message of the protocol fits seL4's message registers, and a
+// batch may use them all.
+const _: () = assert!(MAX_WORDS <= MSG_MAX_LENGTH && MAX_BATCH_WORDS == MSG_MAX_LENGTH);
 
 /// The untyped capabilities of the bootstrap contract: slot and size bits.
 fn untyped_grant(start: ServerStart) -> Result<Vec<(CPtr, u8)>, Error> {
@@ -120,13 +123,22 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             };
         } else if msg.info.label() == PING_LABEL {
             pending_reply = Some(EMPTY);
+        } else if msg.info.label() == BATCH_LABEL {
+            let caller = Badge(msg.badge);
+            let answer = dispatcher.handle_batch(caller, &received(&msg), |d, op| {
+                heap::retrying(d, &mut heap::Server, |d| d.batch_op(caller, op), is_out_of_memory, grow)
+            });
+            match answer {
+                Ok(answer) => pending_reply = Some(ipc::stage(BATCH_LABEL, answer.words().as_slice(), 0)),
+                Err(code) => reply = Some(Reply::Error(code)),
+            }
         } else {
-            let words = received(&msg);
+            let words: Words = received(&msg);
             let (answer, cap_use) = heap::retrying(
                 dispatcher,
                 &mut heap::Server,
                 |d| d.handle(Badge(msg.badge), &words, arrived),
-                |(reply, _)| matches!(reply, Reply::Error(ErrorCode::OutOfMemory)),
+                |(reply, _)| is_out_of_memory(reply),
                 grow,
             );
             reply = Some(answer);
@@ -153,7 +165,12 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
     }
 }
 
-/// The words of the message `msg`.
-fn received(msg: &SyscallResult) -> Words {
-    Words::from_fn(msg.info.length() as usize, |i| ipc::word(msg, i))
+/// The words of the message `msg` (at most `N`).
+fn received<const N: usize>(msg: &SyscallResult) -> Message<N> {
+    Message::from_fn(msg.info.length() as usize, |i| ipc::word(msg, i))
+}
+
+/// Whether a request failed for want of memory (of the heap, perhaps).
+fn is_out_of_memory(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(ErrorCode::OutOfMemory))
 }

@@ -15,11 +15,18 @@
 mod common;
 
 use common::{System, KIB, MIB};
+use memserver::cspace::own_cnode;
+use memserver_core::dispatch::CapUse;
 use memserver_core::harness::ADMIN;
+use memserver_core::ids::SpaceId;
+use memserver_core::invariant::snapshot;
 use memserver_core::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
 use memserver_core::limits::PERCPU_UNIT_SIZE;
 use memserver_core::Badge;
-use memserver_protocol::{Protection, Reply, Request};
+use memserver_protocol::words::Words;
+use memserver_protocol::{ErrorCode, Protection, Quota, Reply, Request};
+use sel4_layer::kernel::Kernel;
+use sel4_layer::CapRights;
 use sel4_model::ObjectId;
 
 const CPUS: usize = 4;
@@ -222,4 +229,27 @@ fn read_only_areas_refuse_writes_in_every_space_until_made_writable() {
         s.ok(ADMIN, Request::Unregister { space });
     }
     assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
+}
+
+/// The root task registers a VSpace that is registered already, through
+/// another capability to it (the server cannot tell two capabilities of
+/// one VSpace apart before it maps): the registration is refused with
+/// `AlreadyRegistered` and the first registration keeps all it has.
+#[test]
+fn a_vspace_registered_again_through_another_capability_is_refused() {
+    let mut s = System::new(CPUS);
+    let first = s.register(CLIENTS[0], 256 * MIB);
+    let addr = s.vmalloc(CLIENTS[0], 8 * PAGE_SIZE, false);
+    let before = snapshot(s.d.server());
+    let registered = s.d.server().region().vspace(SpaceId::new(first.space.into()).unwrap()).expect("registered");
+    let copy = s.d.rig_backend().take_slot().expect("a free slot");
+    s.model_mut().cnode_copy(own_cnode(), copy, own_cnode(), registered, CapRights::ALL).expect("a copy");
+    let request = Request::Register { client: CLIENTS[1].0, quota: Quota::bytes(MIB) };
+    let (reply, cap_use) = s.d.handle(ADMIN, &Words::encode(&request).unwrap(), Some(copy));
+    assert_eq!((reply, cap_use), (Reply::Error(ErrorCode::AlreadyRegistered), CapUse::Unused));
+    s.model_mut().cnode_delete(own_cnode(), copy).expect("the loop deletes what arrived");
+    s.d.rig_backend().give_back_slot(copy);
+    s.check();
+    assert_eq!(snapshot(s.d.server()), before, "the first registration keeps all it has");
+    assert!(s.model().translate(s.vspace(first.space), addr).is_some());
 }

@@ -107,6 +107,35 @@ pub enum Command {
     /// Free all a stress run holds (canaries checked first); report
     /// `Outcome::Stressed`.
     Release,
+    /// Send one batch of `ops`, with `insert` put in at its position if
+    /// given, and keep the replies; report `Outcome::Batched`.
+    Batch {
+        /// The operations.
+        ops: BatchOps,
+        /// One more operation and the position it takes.
+        insert: Option<(u8, Request)>,
+    },
+    /// The reply to operation `index` of the last batch: report
+    /// `Outcome::Reply`.
+    BatchReply {
+        /// Its position in the batch.
+        index: u8,
+    },
+}
+
+/// The operations of a [`Command::Batch`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub enum BatchOps {
+    /// `request`, `count` times.
+    Repeat {
+        /// The request.
+        request: Request,
+        /// How many times.
+        count: u8,
+    },
+    /// A vfree of every area the last batch's replies name, in order, as
+    /// many as fit in one batch (with the inserted operation).
+    FreeMade,
 }
 
 /// A message as seL4 carries it, for a client that sends what it likes.
@@ -162,6 +191,9 @@ pub enum Outcome {
     Working,
     /// A stress run or release finished.
     Stressed(StressSummary),
+    /// A batch was answered: how many replies, how many of them errors
+    /// (or why there was no answer).
+    Batched(Result<(u8, u8), ClientError>),
 }
 
 /// The pattern word at byte `offset` for `seed`.

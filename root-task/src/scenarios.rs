@@ -1,12 +1,14 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The vmalloc options, resizing and protection scenario, the hardening
+//! The vmalloc options, resizing and protection scenario, the batch
+//! scenario, the hardening
 //! scenarios (forged faults, memory reuse across kinds, failure
 //! injection, stress, client death) and `scale`, which boots alone, have
 //! their own files.
 
 mod area_options;
+mod batch;
 mod client_death;
 mod fault_injection;
 mod forged_faults;
@@ -108,11 +110,12 @@ impl<'a> World<'a> {
 pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The demo's scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 14] = [
+pub const SCENARIOS: [Scenario; 15] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
     ("area-options", area_options::run),
+    ("batch", batch::run),
     ("percpu-smp", percpu_smp),
     ("unregister", unregister),
     ("bad-input", bad_input),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod bootstrap;
 pub mod counts;
 pub mod fault;
@@ -17,4 +18,4 @@ pub mod words;
 
 pub use invocation_counts::{Invocation, InvocationCounts};
 pub use messages::*;
-pub use words::{DecodeError, Word, Words, MAX_WORDS};
+pub use words::{BatchWords, DecodeError, Message, Word, Words, MAX_BATCH_WORDS, MAX_WORDS};

@@ -513,7 +513,9 @@ pub enum ErrorCode {
     NotAdmin,
     /// No address space with that id is registered.
     NoSuchSpace,
-    /// That address space id (or client) is already registered.
+    /// That address space (also through another capability to it, or any
+    /// VSpace that maps something where the region goes) is already
+    /// registered.
     AlreadyRegistered,
     /// A fixed limit of the server was reached.
     LimitReached,

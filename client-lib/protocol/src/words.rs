@@ -12,6 +12,10 @@ use serde::Serialize;
 pub const MAX_WORDS: usize = 32;
 /// Bytes of the largest message.
 pub const MAX_BYTES: usize = MAX_WORDS * 8;
+/// Words of a batch message ([`crate::batch`]): all of seL4's message
+/// registers, `seL4_MsgMaxLength` (checked against the kernel by the ABI
+/// test through client-lib).
+pub const MAX_BATCH_WORDS: usize = 120;
 
 // Every protocol message fits the message registers, by construction.
 const _: () = assert!(crate::messages::MAX_MESSAGE_BYTES <= MAX_BYTES);
@@ -19,12 +23,17 @@ const _: () = assert!(crate::messages::MAX_MESSAGE_BYTES <= MAX_BYTES);
 /// A machine word: one message register.
 pub type Word = u64;
 
-/// A message as message-register words.
+/// A message as up to `N` message-register words.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Words {
-    words: [Word; MAX_WORDS],
+pub struct Message<const N: usize> {
+    words: [Word; N],
     len: usize,
 }
+
+/// A protocol message: at most [`MAX_WORDS`] words.
+pub type Words = Message<MAX_WORDS>;
+/// A batch message or its reply: at most [`MAX_BATCH_WORDS`] words.
+pub type BatchWords = Message<MAX_BATCH_WORDS>;
 
 /// Why words could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,15 +44,19 @@ pub enum DecodeError {
     UnknownOperation,
 }
 
-impl Words {
-    /// The first `len` words of `words` (at most `MAX_WORDS`).
-    pub fn from_slice(words: &[Word]) -> Words {
-        Words::from_fn(words.len(), |i| words[i])
+impl<const N: usize> Message<N> {
+    /// The first `len` words of `words` (at most `N`).
+    pub fn from_slice(words: &[Word]) -> Self {
+        let mut out = Self { words: [0; N], len: words.len().min(N) };
+        for (w, &word) in out.words.iter_mut().zip(words) {
+            *w = word;
+        }
+        out
     }
 
-    /// `len` words (at most `MAX_WORDS`), word `i` being `word(i)`.
-    pub fn from_fn(len: usize, mut word: impl FnMut(usize) -> Word) -> Words {
-        let mut out = Words { words: [0; MAX_WORDS], len: len.min(MAX_WORDS) };
+    /// `len` words (at most `N`), word `i` being `word(i)`.
+    pub fn from_fn(len: usize, mut word: impl FnMut(usize) -> Word) -> Self {
+        let mut out = Self { words: [0; N], len: len.min(N) };
         for (i, w) in out.words.iter_mut().enumerate().take(out.len) {
             *w = word(i);
         }
@@ -52,13 +65,11 @@ impl Words {
 
     /// Encodes `value`; `None` if it does not fit (never for protocol
     /// types, whose maximum size is checked by tests).
-    pub fn encode<T: Serialize>(value: &T) -> Option<Words> {
-        let mut bytes = [0u8; MAX_BYTES];
-        let used = postcard::to_slice(value, &mut bytes).ok()?.len();
-        let mut out = Words { words: [0; MAX_WORDS], len: used.div_ceil(8) };
-        for (word, chunk) in out.words.iter_mut().zip(bytes.chunks_exact(8)).take(out.len) {
-            let mut le = [0u8; 8];
-            le.copy_from_slice(chunk);
+    pub fn encode<T: Serialize>(value: &T) -> Option<Self> {
+        let mut bytes = [[0u8; 8]; N];
+        let used = postcard::to_slice(value, bytes.as_flattened_mut()).ok()?.len();
+        let mut out = Self { words: [0; N], len: used.div_ceil(8) };
+        for (word, le) in out.words.iter_mut().zip(bytes).take(out.len) {
             *word = Word::from_le_bytes(le);
         }
         Some(out)
@@ -66,11 +77,11 @@ impl Words {
 
     /// Decodes a `T` whose enum has `known` variants from the words.
     pub fn decode<T: DeserializeOwned>(&self, known: u32) -> Result<T, DecodeError> {
-        let mut bytes = [0u8; MAX_BYTES];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.as_slice()) {
-            chunk.copy_from_slice(&word.to_le_bytes());
+        let mut bytes = [[0u8; 8]; N];
+        for (le, word) in bytes.iter_mut().zip(self.as_slice()) {
+            *le = word.to_le_bytes();
         }
-        let bytes = &bytes[..self.len * 8];
+        let bytes = bytes.as_flattened().get(..self.len * 8).unwrap_or_default();
         postcard::from_bytes(bytes).map_err(|_| match postcard::take_from_bytes::<u32>(bytes) {
             Ok((op, _)) if op >= known => DecodeError::UnknownOperation,
             _ => DecodeError::Malformed,
@@ -79,7 +90,7 @@ impl Words {
 
     /// The message's words.
     pub fn as_slice(&self) -> &[Word] {
-        &self.words[..self.len]
+        self.words.get(..self.len).unwrap_or_default()
     }
 }
 

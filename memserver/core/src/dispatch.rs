@@ -26,8 +26,9 @@ use crate::server::{Config, MemServer};
 use crate::vmalloc::VmallocFlags;
 use crate::vmemmap::VmemmapOptions;
 use crate::Rights;
+use memserver_protocol::batch::{batchable, Batch, BatchReply};
 use memserver_protocol::bootstrap::{badge, FaultBadge};
-use memserver_protocol::words::{DecodeError, Words};
+use memserver_protocol::words::{BatchWords, DecodeError, Words};
 use memserver_protocol::{
     ErrorCode, FaultKind, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
     Translation, PROTOCOL_VERSION, REQUESTS,
@@ -171,6 +172,38 @@ impl<B: Platform> Dispatcher<B> {
         let reply = self.request(caller, request, cap, &mut cap_use).unwrap_or_else(Reply::Error);
 
         (reply, cap_use)
+    }
+
+    /// Handles a batch message from `caller`: its operations in order,
+    /// each through `make` (which calls [`Dispatcher::batch_op`], once or,
+    /// on seL4, again after the heap grew), each with its own reply. A
+    /// batch that cannot be decoded, or from a caller with no registered
+    /// space, is refused whole, with nothing done.
+    pub fn handle_batch(
+        &mut self,
+        caller: Badge,
+        words: &BatchWords,
+        mut make: impl FnMut(&mut Self, Request) -> Reply,
+    ) -> Result<BatchReply, ErrorCode> {
+        let batch = Batch::decode(words)?;
+        self.registered(caller)?;
+        let mut answer = BatchReply::default();
+        for &op in batch.ops() {
+            let reply = make(self, op);
+            // As many replies as operations: it has room.
+            let _ = answer.replies.push(reply);
+        }
+        Ok(answer)
+    }
+
+    /// One operation of a batch from `caller`, made as the request alone
+    /// is; `InvalidArgument` for a request that does not batch.
+    pub fn batch_op(&mut self, caller: Badge, op: Request) -> Reply {
+        if !batchable(&op) {
+            return Reply::Error(ErrorCode::InvalidArgument);
+        }
+        // No batchable request takes a capability.
+        self.request(caller, op, None, &mut CapUse::Unused).unwrap_or_else(Reply::Error)
     }
 
     /// The layout clients learn at first contact.

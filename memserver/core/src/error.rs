@@ -6,8 +6,10 @@
 pub enum BackendError {
     /// No untyped memory (or capability slot) left for a new object.
     OutOfMemory,
-    /// The address holds a mapping already (seL4's `DeleteFirst` for a
-    /// Page Map): a fault there raced with the mapping's installation.
+    /// The address holds a mapping already (seL4's `DeleteFirst`): for a
+    /// Page Map, a fault there raced with the mapping's installation; for
+    /// a structure of a space being registered, the space maps the region
+    /// already.
     Occupied,
     /// The kernel rejected the invocation; the code is the backend's own.
     Rejected(u8),
@@ -48,7 +50,8 @@ pub enum Error {
     NotAdmin,
     /// No space is registered under that id.
     NoSuchSpace,
-    /// That VSpace is already registered.
+    /// That VSpace is already registered (also through another
+    /// capability to it: it then maps the region already).
     AlreadyRegistered,
     /// The area has no free range large enough.
     NoAddressSpace,

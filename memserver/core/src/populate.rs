@@ -345,7 +345,10 @@ impl<B: Backend> Region<B> {
         if let Err((e, installed)) = self.replicate_all(space) {
             self.teardown(space, installed);
             self.forget(id);
-            return Err(e);
+            // A VSpace that maps something where the region's structures
+            // go is registered already (through another capability to it),
+            // or not the root task's to give: either way not a new space.
+            return Err(if e == Error::Backend(BackendError::Occupied) { Error::AlreadyRegistered } else { e });
         }
         Ok(id)
     }

@@ -19,11 +19,7 @@ const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
 
 fn three_spaces() -> Box<Dispatcher<Sim>> {
-    let mut d = dispatcher();
-    register(&mut d, A);
-    register(&mut d, A);
-    register(&mut d, B);
-    d
+    common::dispatcher::three_spaces(A, B)
 }
 
 fn vmalloc(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> u64 {

@@ -7,10 +7,10 @@
 #![no_main]
 
 use client_lib::transport;
-use client_lib::{ClientError, MemClient};
+use client_lib::{Batch, BatchReply, ClientError, ErrorCode, MemClient, Reply, Request};
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use root_task::agent_protocol::{role, slot, Command, Outcome, RawMessage, FORGED_IP};
+use root_task::agent_protocol::{role, slot, BatchOps, Command, Outcome, RawMessage, FORGED_IP};
 use root_task::stress_plan::{self, Stress};
 use sel4_layer::runtime::StartRegs;
 use sel4_layer::{ipc_buffer, syscall, MessageInfo};
@@ -36,17 +36,65 @@ fn serve() -> ! {
     let client = MemClient::connect(slot::MEMSERVER);
     report(&Outcome::Ready(client.map(drop)));
     let mut held = Stress::new();
+    let mut batched = BatchReply::default();
     loop {
         let msg = syscall::recv(slot::COMMAND);
         let outcome = match transport::received(&msg).decode::<Command>(u32::MAX) {
-            Ok(command) => execute(client, &mut held, command),
+            Ok(command) => execute(client, (&mut held, &mut batched), command),
             Err(e) => panic!("undecodable command from the root task: {e:?}"),
         };
         report(&outcome);
     }
 }
 
-fn execute(client: Result<MemClient, ClientError>, held: &mut Stress, command: Command) -> Outcome {
+/// Sends the batch of `ops` with `insert` and keeps its replies in `last`
+/// (where the areas a [`BatchOps::FreeMade`] frees are named).
+fn batch(
+    client: Result<MemClient, ClientError>,
+    last: &mut BatchReply,
+    ops: BatchOps,
+    insert: Option<(u8, Request)>,
+) -> Outcome {
+    let mut made = Batch::new();
+    let mut push = |op: Request| {
+        if let Some((_, extra)) = insert.filter(|&(at, _)| usize::from(at) == made.ops().len()) {
+            made.push(extra)?;
+        }
+        made.push(op)
+    };
+    match ops {
+        BatchOps::Repeat { request, count } => {
+            if let Err(e) = (0..count).try_for_each(|_| push(request)) {
+                panic!("the root task's batch does not fit: {e:?}");
+            }
+        }
+        BatchOps::FreeMade => {
+            let made = last.replies.iter().filter_map(|reply| match reply {
+                Reply::Address(addr) => Some(Request::Vfree { addr: *addr }),
+                _ => None,
+            });
+            // As many as fit.
+            for vfree in made {
+                if push(vfree).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    Outcome::Batched(client.and_then(|mem| mem.batch(&made)).map(|answer| {
+        let errors = answer.replies.iter().filter(|r| matches!(r, Reply::Error(_))).count();
+        *last = answer;
+        (last.replies.len() as u8, errors as u8)
+    }))
+}
+
+/// Carries out `command`; `held` is what stress runs and the last batch
+/// left.
+fn execute(
+    client: Result<MemClient, ClientError>,
+    (held, batched): (&mut Stress, &mut BatchReply),
+    command: Command,
+) -> Outcome {
     match command {
         Command::Request(request) => Outcome::Reply(client.and_then(|c| c.request(&request))),
         Command::Raw { words, len } => {
@@ -82,6 +130,11 @@ fn execute(client: Result<MemClient, ClientError>, held: &mut Stress, command: C
             Ok(mem) => Outcome::Stressed(held.release(&mem)),
             Err(e) => Outcome::Reply(Err(e)),
         },
+        Command::Batch { ops, insert } => batch(client, batched, ops, insert),
+        Command::BatchReply { index } => {
+            let reply = batched.replies.get(usize::from(index)).copied();
+            Outcome::Reply(reply.ok_or(ClientError::Server(ErrorCode::NotFound)))
+        }
     }
 }
 

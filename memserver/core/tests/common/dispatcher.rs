@@ -26,6 +26,16 @@ pub fn send(d: &mut Dispatcher<Sim>, caller: Badge, request: Request, cap: Optio
     reply
 }
 
+/// A dispatcher with two spaces of client `a` and one of client `b`, each
+/// with a quota of 64 MiB.
+pub fn three_spaces(a: Badge, b: Badge) -> Box<Dispatcher<Sim>> {
+    let mut d = dispatcher();
+    for client in [a, a, b] {
+        register(&mut d, client);
+    }
+    d
+}
+
 /// Registers a new VSpace for `client` with a quota of 64 MiB; returns its
 /// space id.
 pub fn register(d: &mut Dispatcher<Sim>, client: Badge) -> u16 {

@@ -53,6 +53,7 @@ fn main(regs: StartRegs) -> ! {
         tables::large_pages(&mut bench);
         tables::late_registration(&mut bench);
         tables::vmemmap(&mut bench);
+        tables::batch(&mut bench);
     }
     println!("bench done");
     runtime::exit(true)

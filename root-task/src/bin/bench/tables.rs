@@ -2,9 +2,10 @@
 //! `bench <table> key=value ...`.
 
 use crate::measure::Bench;
+use client_lib::{Batch, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
-use memserver_protocol::Request;
 use memserver_protocol::PING_LABEL;
+use memserver_protocol::{Reply, Request};
 use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
 use sel4_layer::{syscall, MessageInfo};
@@ -184,4 +185,50 @@ pub fn vmemmap(bench: &mut Bench) {
         let frames = bench.stats().frames - frames;
         println!("bench vmemmap path={path} described_gib=1 frames={frames} invocations={invocations}");
     }
+}
+
+/// Addresses of the one-page areas a batch's worth of vmallocs made.
+type Made = heapless::Vec<u64, MAX_BATCH_OPS>;
+
+/// `MAX_BATCH_OPS` one-page vmallocs as single requests or as one batch:
+/// the guest cycles they took and the areas.
+fn one_page_vmallocs(bench: &Bench, batched: bool) -> (u64, Made) {
+    let one_page = Request::Vmalloc { size: 4096, large_pages: false };
+    let mut batch = Batch::new();
+    for _ in 0..MAX_BATCH_OPS {
+        batch.push(one_page).unwrap_or_else(|e| panic!("a batch of one-page vmallocs: {e:?}"));
+    }
+    let start = cycles();
+    let made: Made = if batched {
+        let answer = bench.client.batch(&batch).unwrap_or_else(|e| panic!("batch: {e:?}"));
+        let address = |reply: &Reply| match reply {
+            Reply::Address(addr) => *addr,
+            other => panic!("a vmalloc of the batch: {other:?}"),
+        };
+        answer.replies.iter().map(address).collect()
+    } else {
+        (0..MAX_BATCH_OPS).map(|_| bench.vmalloc(1, false)).collect()
+    };
+    (cycles() - start, made)
+}
+
+/// A batch of `MAX_BATCH_OPS` one-page vmallocs against as many single
+/// requests: guest cycles (instructions under `-icount`) and invocations,
+/// each with recycled frames (a round of both runs first).
+pub fn batch(bench: &mut Bench) {
+    let mut measure = |batched| {
+        let (invocations, (cycles, made)) = bench.invocations(|b| one_page_vmallocs(b, batched));
+        for addr in made {
+            bench.client.vfree(addr).unwrap_or_else(|e| panic!("vfree: {e:?}"));
+        }
+        bench.admin.purge().unwrap_or_else(|e| panic!("purge: {e:?}"));
+        (cycles, invocations)
+    };
+    let _warm_up = [measure(false), measure(true)];
+    let (single_cycles, single_invocations) = measure(false);
+    let (batch_cycles, batch_invocations) = measure(true);
+    println!(
+        "bench batch ops={MAX_BATCH_OPS} single_cycles={single_cycles} batch_cycles={batch_cycles} \
+         single_invocations={single_invocations} batch_invocations={batch_invocations}"
+    );
 }
