@@ -59,8 +59,9 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "vmalloc-shared",
+    "vmemmap-huge",
     "vmemmap-crosses-top-level",
     "late-register",
     "area-options",

@@ -1,8 +1,8 @@
 //! The integration scenarios: each drives the memory server through the
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
-//! The vmalloc options, resizing and protection scenario, the batch
-//! scenario, the hardening
+//! The 2 MiB vmemmap scenario, the vmalloc options, resizing and
+//! protection scenario, the batch scenario, the hardening
 //! scenarios (forged faults, memory reuse across kinds, failure
 //! injection, stress, client death) and `scale`, which boots alone, have
 //! their own files.
@@ -15,6 +15,7 @@ mod forged_faults;
 mod reuse_across_kinds;
 mod scale;
 mod stress;
+mod vmemmap_huge;
 
 use crate::fail;
 use crate::verdict::{Context, Verdict};
@@ -110,8 +111,9 @@ impl<'a> World<'a> {
 pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The demo's scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 15] = [
+pub const SCENARIOS: [Scenario; 16] = [
     ("vmalloc-shared", vmalloc_shared),
+    ("vmemmap-huge", vmemmap_huge::run),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
     ("area-options", area_options::run),
