@@ -60,11 +60,25 @@ pub(crate) struct Clients {
     admin: Badge,
     records: Vec<ClientUsage>,
     ledger: Ledger,
+    /// The object limits of a client with no others: a share of the
+    /// server's memory ([`Clients::share_memory`]).
+    share: Objects,
 }
 
 impl Clients {
     pub(crate) const fn new(admin: Badge) -> Self {
-        Self { admin, records: Vec::new(), ledger: Ledger::new() }
+        Self { admin, records: Vec::new(), ledger: Ledger::new(), share: Objects::DEFAULT }
+    }
+
+    /// The server was given `memory` bytes: the default object limits
+    /// become a share of it ([`Objects::share_of`]). Before any client.
+    pub(crate) fn share_memory(&mut self, memory: u64) {
+        self.share = Objects::share_of(memory);
+    }
+
+    /// The object limits of a client the administrator set none for.
+    pub(crate) fn share(&self) -> Objects {
+        self.share
     }
 
     fn default_quota(&self, badge: Badge) -> u64 {
@@ -81,7 +95,7 @@ impl Clients {
         if badge == self.admin {
             Objects::UNLIMITED
         } else {
-            Objects::DEFAULT
+            self.share
         }
     }
 

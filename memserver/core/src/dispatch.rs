@@ -362,7 +362,7 @@ impl<B: Platform> Dispatcher<B> {
     ) -> Result<(SpaceId, u32), Error> {
         self.owners.reserve()?;
         let before = self.server.usage(client);
-        let limit = Objects::from_quota([quota.frames, quota.structures, quota.areas]);
+        let limit = Objects::from_quota([quota.frames, quota.structures, quota.areas], self.server.default_objects());
         let result = self
             .server
             .set_quota(admin, client, quota.bytes)

@@ -37,12 +37,24 @@ pub const DEFAULT_QUOTA_BYTES: u64 = 64 * LARGE_PAGE_SIZE;
 /// Frames such a client's requests may make the server allocate: its byte
 /// quota in 4 KiB frames.
 pub const DEFAULT_QUOTA_FRAMES: u64 = DEFAULT_QUOTA_BYTES / PAGE_SIZE;
-/// Paging structures they may make it create, summed over the spaces
-/// (64 MiB of kernel memory).
+/// Paging structures they may make it create, summed over the spaces, at
+/// most (64 MiB of kernel memory); less where [`DEFAULT_SHARE`] of the
+/// server's memory holds fewer.
 pub const DEFAULT_QUOTA_STRUCTURES: u64 = 16384;
-/// Areas, ranges and allocations such a client may hold at once (each
-/// costs the server metadata, about 100 bytes).
+/// Areas, ranges and allocations such a client may hold at once, at most;
+/// less where [`DEFAULT_SHARE`] of the server's memory holds fewer of
+/// their records.
 pub const DEFAULT_QUOTA_AREAS: u64 = 16384;
+/// A client the administrator set no counts for may make structures and
+/// hold records of at most 1/`DEFAULT_SHARE` of the memory the server was
+/// given (so sixteen such clients at their limits leave memory for the
+/// rest): the kinds its bytes do not bound.
+pub const DEFAULT_SHARE: u64 = 16;
+/// Bytes of one paging structure.
+pub const STRUCTURE_BYTES: u64 = PAGE_SIZE;
+/// Bytes of the server's heap one area, range or allocation takes at most
+/// (its record in the tables that hold it).
+pub const RECORD_BYTES: u64 = 256;
 
 const _: () = assert!(MAX_VMAP_FRAMES <= MAX_PAGES_PER_OP);
 const _: () = assert!(PERCPU_UNIT_SIZE.is_multiple_of(PAGE_SIZE) && PERCPU_GRANULE.is_power_of_two());

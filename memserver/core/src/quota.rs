@@ -38,18 +38,33 @@ impl Objects {
         areas: crate::limits::DEFAULT_QUOTA_AREAS,
     };
 
+    /// The default limits of a server given `memory` bytes: [`Objects::DEFAULT`],
+    /// or fewer structures and areas where [`DEFAULT_SHARE`] of the memory
+    /// holds fewer of them.
+    ///
+    /// [`DEFAULT_SHARE`]: crate::limits::DEFAULT_SHARE
+    pub(crate) fn share_of(memory: u64) -> Objects {
+        use crate::limits::{DEFAULT_SHARE, RECORD_BYTES, STRUCTURE_BYTES};
+        let share = memory / DEFAULT_SHARE;
+        Objects {
+            frames: Self::DEFAULT.frames,
+            structures: Self::DEFAULT.structures.min(share / STRUCTURE_BYTES),
+            areas: Self::DEFAULT.areas.min(share / RECORD_BYTES),
+        }
+    }
+
     /// The limits a registration's quota names: each count as given, or
-    /// the default share where it is [`Quota::DEFAULT_SHARE`]
-    /// (`[frames, structures, areas]`).
+    /// `default`'s where it is [`Quota::DEFAULT_SHARE`] (`[frames,
+    /// structures, areas]`).
     ///
     /// [`Quota::DEFAULT_SHARE`]: memserver_protocol::Quota::DEFAULT_SHARE
-    pub(crate) fn from_quota([frames, structures, areas]: [u32; 3]) -> Objects {
+    pub(crate) fn from_quota([frames, structures, areas]: [u32; 3], default: Objects) -> Objects {
         let share =
             |n: u32, default: u64| if n == memserver_protocol::Quota::DEFAULT_SHARE { default } else { n.into() };
         Objects {
-            frames: share(frames, Self::DEFAULT.frames),
-            structures: share(structures, Self::DEFAULT.structures),
-            areas: share(areas, Self::DEFAULT.areas),
+            frames: share(frames, default.frames),
+            structures: share(structures, default.structures),
+            areas: share(areas, default.areas),
         }
     }
 

@@ -326,6 +326,12 @@ impl<B: Backend> MemServer<B> {
         self.clients.usage(client)
     }
 
+    /// The object limits of a client registered without counts: a share
+    /// of the server's memory (see [`crate::limits::DEFAULT_SHARE`]).
+    pub fn default_objects(&self) -> Objects {
+        self.clients.share()
+    }
+
     /// Clients with a usage or quota record.
     pub fn clients(&self) -> &[ClientUsage] {
         self.clients.records()
@@ -390,6 +396,7 @@ impl<B: Platform> MemServer<B> {
     pub fn start(&mut self, backend: B::Start<'_>) -> Result<(), Error> {
         if !self.started {
             self.region.start_backend(backend)?;
+            self.clients.share_memory(self.region.backend().untyped_free());
             self.percpu.start(&mut self.region)?;
             self.vmalloc.start();
             self.started = true;

@@ -133,3 +133,31 @@ fn a_registration_with_bytes_only_gets_the_default_share_of_areas() {
     };
     assert_eq!((refused, held), (Reply::Error(ErrorCode::QuotaExceeded), DEFAULT_QUOTA_AREAS));
 }
+
+/// The default share follows the server's memory: on a server given 64
+/// MiB, a client registered without counts makes paging structures of at
+/// most 4 MiB (1,024) with 4 KiB areas each 2 MiB-aligned (one page
+/// table in each of four spaces apiece), then is refused; the server's
+/// other fifteen sixteenths stay, and the other client is served.
+#[test]
+fn on_a_small_server_the_default_share_of_structures_is_a_sixteenth_of_its_memory() {
+    const MEMORY: u64 = 64 << 20;
+    let mut s = Box::new(MemServer::new(Sim::new(), memserver_core::Config { admin: ADMIN, cpus: 1 }));
+    s.sim_hooks().set_memory_limit(Some(MEMORY));
+    s.start(()).expect("server starts");
+    assert_eq!(s.default_objects().structures, MEMORY / 16 / PAGE);
+    for _ in 0..4 {
+        register(&mut s);
+    }
+    let aligned = VmallocFlags { align: 2 << 20, ..VmallocFlags::default() };
+    let areas = exhaust("aligned areas", |_| s.vmalloc(GREEDY, PAGE, aligned));
+    let charged = s.usage(GREEDY).objects.structures;
+    assert!(charged <= MEMORY / 16 / PAGE && charged + 4 * 4 > MEMORY / 16 / PAGE, "{charged} structures");
+    assert!(areas.len() as u64 >= charged / 4 - 4, "{} areas for {charged} structures", areas.len());
+    other_still_served(&mut s, "structures exhausted");
+    for area in areas {
+        assert_eq!(s.vfree(GREEDY, area), Ok(()));
+    }
+    s.purge(&s.admin(ADMIN).expect("admin"));
+    check(&s);
+}
