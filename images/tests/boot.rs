@@ -59,7 +59,7 @@ fn require_every_scenario(outcome: &BootOutcome) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "vmalloc-shared",
     "vmemmap-huge",
     "vmemmap-crosses-top-level",
@@ -75,5 +75,6 @@ const SCENARIOS: [&str; 16] = [
     "fault-injection",
     "client-death",
     "stress",
+    "greedy",
     "missed-syncs",
 ];

@@ -78,10 +78,13 @@ pub fn run(start: ServerStart) -> ! {
     if let Err(e) = started {
         panic!("memserver: start failed: {e:?}");
     }
+    let share = dispatcher.server().default_objects();
     sel4_layer::println!(
-        "memserver: serving ({} untyped caps, {} MiB)",
+        "memserver: serving ({} untyped caps, {} MiB; a client without counts may make {} structures and hold {} areas)",
         untypeds.len(),
-        dispatcher.stats().untyped_free >> 20
+        dispatcher.stats().untyped_free >> 20,
+        share.structures,
+        share.areas
     );
     serve(&mut dispatcher)
 }

@@ -2,9 +2,9 @@
 //! client agents, in their own address spaces, and checks what every space
 //! sees. One line each: `scenario <name>: ok` or `... FAIL <reason>`.
 //! The 2 MiB vmemmap scenario, the vmalloc options, resizing and
-//! protection scenario, the batch scenario, the hardening
-//! scenarios (forged faults, memory reuse across kinds, failure
-//! injection, stress, client death) and `scale`, which boots alone, have
+//! protection scenario, the batch scenario, the hardening scenarios
+//! (forged faults, memory reuse across kinds, failure injection, stress,
+//! the greedy client, client death) and `scale`, which boots alone, have
 //! their own files.
 
 mod area_options;
@@ -12,6 +12,7 @@ mod batch;
 mod client_death;
 mod fault_injection;
 mod forged_faults;
+mod greedy;
 mod reuse_across_kinds;
 mod scale;
 mod stress;
@@ -111,7 +112,7 @@ impl<'a> World<'a> {
 pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The demo's scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 16] = [
+pub const SCENARIOS: [Scenario; 17] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-huge", vmemmap_huge::run),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
@@ -127,6 +128,7 @@ pub const SCENARIOS: [Scenario; 16] = [
     ("fault-injection", fault_injection::run),
     ("client-death", client_death::run),
     ("stress", stress::run),
+    ("greedy", greedy::run),
     ("missed-syncs", missed_syncs),
 ];
 
