@@ -36,9 +36,10 @@
 )]
 
 use arbitrary::{Arbitrary, Unstructured};
+use memserver_protocol::batch::{batchable, BatchReply, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::FaultBadge;
 use memserver_protocol::fault;
-use memserver_protocol::words::Words;
+use memserver_protocol::words::{BatchWords, Words};
 use memserver_protocol::{
     ErrorCode, FailurePoint, Protection, Quota, Reply, Request, VmallocOptions, REPLIES, REQUESTS,
 };
@@ -276,6 +277,9 @@ pub enum Step {
     /// A VM fault in a space at an address, a write if the first `true`,
     /// with a capability (which no kernel fault message has) if the second.
     Fault(Pick<u16>, Place, bool, bool),
+    /// One batch from a client of the requests the steps would send (any
+    /// request, batchable or not; as many as one batch message holds).
+    Batch(Client, Vec<Step>),
     /// A message of raw bytes from caller `caller` mod 4 (0: the
     /// administrator), with a new VSpace capability if `cap`.
     Raw {
@@ -345,6 +349,7 @@ impl Made {
 #[allow(clippy::large_enum_variant, reason = "one at a time, made and used at once")]
 enum Action {
     Message { caller: Badge, words: Words, cap: bool, request: Option<Request> },
+    Batch { caller: Badge, ops: heapless::Vec<Request, MAX_BATCH_OPS> },
     Fault { badge: u64, addr: u64, access: Access, cap: bool },
 }
 
@@ -356,6 +361,8 @@ enum Outcome {
     Reply(Badge, Reply, CapUse),
     /// What the server did with a fault message.
     Fault(FaultAction),
+    /// The answer to a batch from a caller.
+    Batch(Badge, Result<BatchReply, ErrorCode>),
 }
 
 fn message(caller: Badge, request: Request) -> Action {
@@ -445,6 +452,18 @@ impl Step {
                 let badge = made.fault_badge(choose(space, &made.spaces, 0));
                 Action::Fault { badge, addr: made.place(place), access: access(write), cap }
             }
+            Step::Batch(client, ref steps) => {
+                let mut ops = heapless::Vec::new();
+                for step in steps {
+                    let Action::Message { request: Some(op), .. } = step.action(made) else { continue };
+                    let mut more = ops.clone();
+                    if more.push(op).is_err() || BatchWords::encode(&more).is_none() {
+                        break;
+                    }
+                    ops = more;
+                }
+                Action::Batch { caller: client.badge(), ops }
+            }
             Step::Raw { caller, ref bytes, cap } => {
                 Action::Message { caller: CALLERS[usize::from(caller % 4)], words: words(bytes), cap, request: None }
             }
@@ -469,7 +488,8 @@ impl<B: HostBackend> Driver<B> {
     /// Performs `step`: the reply to a message and what became of its
     /// capability, or what the server did with a fault message.
     fn apply(&mut self, step: &Step) -> Outcome {
-        match step.action(&self.made) {
+        let action = step.action(&self.made);
+        match action {
             Action::Message { caller, words, cap, request } => {
                 let cap = cap.then(|| B::new_vspace(&mut self.d, &mut self.rig));
                 let (reply, cap_use) = self.d.handle(caller, &words, cap);
@@ -479,6 +499,16 @@ impl<B: HostBackend> Driver<B> {
                 self.remember(caller, request, reply);
                 Outcome::Reply(caller, reply, cap_use)
             }
+            Action::Batch { caller, ops } => {
+                let words = BatchWords::encode(&ops).expect("the ops fit one batch");
+                let answer = self.d.handle_batch(caller, &words, |d, op| d.batch_op(caller, op));
+                if let Ok(answer) = &answer {
+                    for (&op, &reply) in ops.iter().zip(&answer.replies) {
+                        self.remember(caller, Some(op), reply);
+                    }
+                }
+                Outcome::Batch(caller, answer)
+            }
             Action::Fault { badge, addr, access, cap } => {
                 // The kernel's VM fault message: IP, address, prefetch flag
                 // and the error code (present, write).
@@ -487,6 +517,18 @@ impl<B: HostBackend> Driver<B> {
                 Outcome::Fault(self.d.fault(badge, fault::VM_FAULT, cap, &words))
             }
         }
+    }
+
+    /// The reply to `op` from `caller` sent alone, or, for a request that
+    /// does not batch, what a batch answers in its place.
+    fn single(&mut self, caller: Badge, op: Request) -> Reply {
+        if !batchable(&op) {
+            return Reply::Error(ErrorCode::InvalidArgument);
+        }
+        let words = Words::encode(&op).expect("every request fits a message");
+        let (reply, _) = self.d.handle(caller, &words, None);
+        self.remember(caller, Some(op), reply);
+        reply
     }
 
     /// Notes what `caller`'s `request` made or freed, from its reply.
@@ -631,6 +673,23 @@ fn run<B: HostBackend>(session: &Session) {
                     }
                 }
             }
+            Outcome::Batch(caller, Ok(answer)) => {
+                // The batch made what its operations make one by one (and
+                // one that does not batch, nothing).
+                let mut alone = Driver::<B>::new(cpus);
+                for step in &steps[..i] {
+                    alone.apply(step);
+                }
+                let singles: Vec<Reply> = match step.action(&alone.made) {
+                    Action::Batch { ops, .. } => ops.iter().map(|&op| alone.single(caller, op)).collect(),
+                    _ => Vec::new(),
+                };
+                assert_eq!(answer.replies.to_vec(), singles, "step {i} ({step:?}): the batch's replies");
+                assert_eq!(snapshot(driver.d.server()), snapshot(alone.d.server()), "step {i} ({step:?}): its state");
+            }
+            Outcome::Batch(_, Err(code)) => {
+                assert_eq!(snapshot(driver.d.server()), before, "step {i}: a batch refused {code:?} changed the state");
+            }
             Outcome::Fault(action) => {
                 if let Step::Fault(_, _, _, true) = step {
                     assert_eq!(action, FaultAction::Dropped, "step {i}: a fault message with a capability counted");
@@ -716,4 +775,43 @@ fn le_u64(bytes: &[u8]) -> u64 {
     let mut le = [0u8; 8];
     le[..bytes.len()].copy_from_slice(bytes);
     u64::from_le_bytes(le)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    /// A batch with good requests, bad ones (size 0; a purge, a
+    /// registration and a failure injection, which do not batch) and a Map
+    /// failure armed to strike in its middle: [`run`] checks its replies and state against the same
+    /// requests sent one by one, and the invariant after it.
+    #[test]
+    fn a_batch_is_checked_against_its_requests_alone() {
+        let quota = Quotas([200, 100, 100, 100]);
+        let (a, b) = (Client(0), Client(1));
+        let vmalloc = |client, pages| Step::Vmalloc(client, Size::Pages(pages), false, None);
+        let batch = vec![
+            vmalloc(a, 3),
+            Step::Vfree(a, Pick::Made(0)),
+            vmalloc(a, 0),
+            Step::Purge,
+            Step::Register(b, quota),
+            Step::InjectFailure(Point::Map, 2),
+            Step::PercpuAlloc(a, 64, 3),
+            Step::Protect(a, Pick::Made(1), true),
+            Step::Vrealloc(a, Pick::Made(1), Size::Pages(9)),
+            vmalloc(a, 2),
+        ];
+        let steps = vec![
+            Step::Register(a, quota),
+            Step::Register(b, quota),
+            vmalloc(b, 1),
+            vmalloc(a, 1),
+            Step::InjectFailure(Point::Map, 5),
+            Step::Batch(a, batch),
+            Step::Batch(Client(2), vec![vmalloc(a, 1)]),
+        ];
+        run::<Sim>(&Session { cpus: 2, steps });
+    }
 }
