@@ -64,6 +64,9 @@ fn grow(dispatcher: &mut Dispatcher<Backend>, bytes: u64) -> bool {
 #[allow(clippy::panic, reason = "start-up failures end the server before it serves any request")]
 pub fn run(start: ServerStart) -> ! {
     let mut dispatcher = DISPATCHER.lock();
+    if let Err(e) = dispatcher.serve_cpus(start.cpus as usize) {
+        panic!("memserver: cannot serve {} CPUs: {e:?}", start.cpus);
+    }
     let untypeds = match untyped_grant(start) {
         Ok(untypeds) => untypeds,
         Err(e) => panic!("memserver: no memory for the untyped grant: {e:?}"),
@@ -80,7 +83,8 @@ pub fn run(start: ServerStart) -> ! {
     }
     let share = dispatcher.server().default_objects();
     sel4_layer::println!(
-        "memserver: serving ({} untyped caps, {} MiB; a client without counts may make {} structures and hold {} areas)",
+        "memserver: serving {} CPUs ({} untyped caps, {} MiB; a client without counts may make {} structures and hold {} areas)",
+        dispatcher.server().cpus(),
         untypeds.len(),
         dispatcher.stats().untyped_free >> 20,
         share.structures,

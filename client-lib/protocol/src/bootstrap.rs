@@ -67,13 +67,15 @@ pub mod server_slot {
 pub const SERVER_CNODE_BITS: u64 = 18;
 
 /// CPUs (seL4 nodes) the kernel is built for (`CONFIG_MAX_NUM_NODES`, set
-/// by the `images` build from this); the memory server keeps percpu units
-/// for all of them.
+/// by the `images` build from this): the most the memory server keeps
+/// percpu units for (it keeps them for the CPUs the kernel booted,
+/// [`ServerStart::cpus`]).
 pub const KERNEL_CPUS: usize = 4;
 
 /// What the memory server's start-up registers carry besides its IPC
 /// buffer: rsi = number of untyped caps from `server_slot::UNTYPED_START`
-/// (low 32 bits) and their size in bits (high 32), rdx = first free slot.
+/// (low 32 bits) and their size in bits (high 32), rdx = first free slot,
+/// rcx = the CPUs the kernel booted (bootinfo's `numNodes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerStart {
     /// How many untyped capabilities follow `server_slot::UNTYPED_START`.
@@ -82,17 +84,19 @@ pub struct ServerStart {
     pub untyped_bits: u32,
     /// The first empty slot of the server's CNode after them.
     pub first_free_slot: u64,
+    /// The CPUs the kernel booted: the server keeps a percpu unit for each.
+    pub cpus: u32,
 }
 
 impl ServerStart {
     /// The values for rsi, rdx and rcx.
     pub fn to_args(self) -> [Word; 3] {
-        [self.untypeds as Word | ((self.untyped_bits as Word) << 32), self.first_free_slot, 0]
+        [self.untypeds as Word | ((self.untyped_bits as Word) << 32), self.first_free_slot, self.cpus as Word]
     }
 
-    /// Reads the values of rsi and rdx.
-    pub fn from_args([rsi, rdx, _]: [Word; 3]) -> ServerStart {
-        ServerStart { untypeds: rsi as u32, untyped_bits: (rsi >> 32) as u32, first_free_slot: rdx }
+    /// Reads the values of rsi, rdx and rcx.
+    pub fn from_args([rsi, rdx, rcx]: [Word; 3]) -> ServerStart {
+        ServerStart { untypeds: rsi as u32, untyped_bits: (rsi >> 32) as u32, first_free_slot: rdx, cpus: rcx as u32 }
     }
 }
 
@@ -165,7 +169,7 @@ mod tests {
 
     #[test]
     fn start_arguments_round_trip() {
-        let start = ServerStart { untypeds: 4, untyped_bits: 24, first_free_slot: 20 };
+        let start = ServerStart { untypeds: 4, untyped_bits: 24, first_free_slot: 20, cpus: 2 };
         assert_eq!(ServerStart::from_args(start.to_args()), start);
     }
 

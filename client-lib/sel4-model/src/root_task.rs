@@ -8,7 +8,7 @@
 use crate::boot::BootInfo;
 use crate::model::Model;
 use crate::object::ObjectId;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use sel4_layer::abi::{init_cap, object_type, CPtr, Word, WORD_BITS};
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights, Sel4Error, Slot};
@@ -126,7 +126,12 @@ impl RootTask {
         let first_free_slot = server_slot::UNTYPED_START + count;
         Ok(MemoryServer {
             process,
-            start: ServerStart { untypeds: count as u32, untyped_bits: bits as u32, first_free_slot },
+            start: ServerStart {
+                untypeds: count as u32,
+                untyped_bits: bits as u32,
+                first_free_slot,
+                cpus: KERNEL_CPUS as u32,
+            },
         })
     }
 }

@@ -131,6 +131,11 @@ impl<B: Platform> Dispatcher<B> {
         }
     }
 
+    /// Serve `cpus` CPUs (see [`MemServer::serve_cpus`]).
+    pub fn serve_cpus(&mut self, cpus: usize) -> Result<(), Error> {
+        self.server.serve_cpus(cpus)
+    }
+
     /// Starts the backend from `backend`, then the server (see
     /// [`MemServer::start`]).
     pub fn start(&mut self, backend: B::Start<'_>) -> Result<(), Error> {

@@ -326,6 +326,17 @@ impl<B: Backend> MemServer<B> {
         self.clients.usage(client)
     }
 
+    /// Serve `cpus` CPUs (a percpu unit each) instead of the configured
+    /// count. Before [`MemServer::start`] only: after it `InvalidArgument`,
+    /// and nothing changes.
+    pub fn serve_cpus(&mut self, cpus: usize) -> Result<(), Error> {
+        if self.started {
+            return Err(Error::InvalidArgument);
+        }
+        self.percpu = Percpu::new(cpus);
+        Ok(())
+    }
+
     /// The object limits of a client registered without counts: a share
     /// of the server's memory (see [`crate::limits::DEFAULT_SHARE`]).
     pub fn default_objects(&self) -> Objects {

@@ -43,6 +43,8 @@ pub struct Allocator {
     /// RAM untypeds, smallest first.
     regions: heapless::Vec<Region, { size::MAX_BOOTINFO_UNTYPED }>,
     asids: AsidPools,
+    /// The CPUs the kernel booted (bootinfo's `numNodes`).
+    cpus: u64,
 }
 
 impl Allocator {
@@ -55,7 +57,14 @@ impl Allocator {
             .collect();
         regions.sort_unstable_by_key(|r| r.size_bits);
         let empty = bootinfo.empty;
-        Allocator { next_slot: empty.start, end_slot: empty.end, regions, asids: AsidPools::default() }
+        let cpus = bootinfo.num_nodes;
+        Allocator { next_slot: empty.start, end_slot: empty.end, regions, asids: AsidPools::default(), cpus }
+    }
+
+    /// The CPUs the kernel booted, as bootinfo says: what the programs it
+    /// starts are told to serve.
+    pub fn cpus(&self) -> u64 {
+        self.cpus
     }
 
     /// A free slot of the root CNode.

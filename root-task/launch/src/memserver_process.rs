@@ -96,8 +96,12 @@ impl MemServerProcess {
             process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
         }
         let first_free = server_slot::UNTYPED_START + grant.count;
-        let start =
-            ServerStart { untypeds: grant.count as u32, untyped_bits: grant.bits as u32, first_free_slot: first_free };
+        let start = ServerStart {
+            untypeds: grant.count as u32,
+            untyped_bits: grant.bits as u32,
+            first_free_slot: first_free,
+            cpus: alloc.cpus() as u32,
+        };
         let cpu = placement.cpu;
         process.main.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("memserver: affinity {cpu}: {e:?}"));
         process.start(&process.main, start.to_args());
