@@ -5,7 +5,7 @@
 
 use crate::error::{ClientError, Undecodable};
 use memserver_protocol::batch::{Batch, BatchReply, BATCH_LABEL};
-use memserver_protocol::{BatchWords, DecodeError, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
+use memserver_protocol::{BatchWords, DecodeError, Message, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
 use sel4_layer::abi::{size::MSG_MAX_LENGTH, CPtr};
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
 use sel4_layer::{ipc, ipc_buffer, MessageInfo};
@@ -19,9 +19,10 @@ pub fn stage(words: &Words, caps: u64) -> (MessageInfo, CpuMrs) {
     ipc::stage(PROTOCOL_LABEL, words.as_slice(), caps)
 }
 
-/// The words of a received message.
-pub fn received(result: &SyscallResult) -> Words {
-    Words::from_fn(result.info.length() as usize, |i| ipc::word(result, i))
+/// The words of a received message (at most `N`: a protocol message's or
+/// a batch's).
+pub fn received<const N: usize>(result: &SyscallResult) -> Message<N> {
+    Message::from_fn(result.info.length() as usize, |i| ipc::word(result, i))
 }
 
 /// Calls `endpoint` with the encoded message `words` (and `cap`, if any)
@@ -42,8 +43,7 @@ pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Re
 pub fn call_batch(endpoint: CPtr, batch: &Batch) -> Result<BatchReply, ClientError> {
     let (info, cpu) = ipc::stage(BATCH_LABEL, batch.words().as_slice(), 0);
     let result = syscall::call(endpoint, info, cpu);
-    let words = BatchWords::from_fn(result.info.length() as usize, |i| ipc::word(&result, i));
-    batch_reply_of(result.info.label(), &words)
+    batch_reply_of(result.info.label(), &received(&result))
 }
 
 /// The answer to a batch with `label` and `words`: the replies (a

@@ -8,7 +8,7 @@ use crate::agent_protocol::{Outcome, FAULT_BADGE_BASE, MAX_AGENTS, OUTCOME_BADGE
 use client_lib::transport;
 use client_lib::AdminClient;
 use memserver_protocol::bootstrap::badge;
-use memserver_protocol::FaultReport;
+use memserver_protocol::{FaultReport, MAX_WORDS};
 use sel4_layer::abi::CPtr;
 use sel4_layer::syscall;
 
@@ -99,7 +99,7 @@ impl Inbox {
                 badge::SERVER_FAULT => Event::ServerFault { kind: label, mrs: msg.mrs },
                 _ => match (agent(FAULT_BADGE_BASE), agent(OUTCOME_BADGE_BASE)) {
                     (Some(index), _) => Event::AgentFault { index, kind: label, mrs: msg.mrs },
-                    (_, Some(index)) => match transport::received(&msg).decode::<Outcome>(u32::MAX) {
+                    (_, Some(index)) => match transport::received::<MAX_WORDS>(&msg).decode::<Outcome>(u32::MAX) {
                         Ok(outcome) => Event::Outcome { index, outcome },
                         Err(_) => Event::Unexpected { badge: msg.badge, label },
                     },

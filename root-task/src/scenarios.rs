@@ -201,6 +201,17 @@ fn read(agent: &Agent, addr: u64) -> Result<u64, crate::verdict::Reason> {
     }
 }
 
+/// Each of `readers` reads 0 at `addr`.
+fn zero_in(readers: &[&Agent], addr: u64) -> Verdict {
+    for reader in readers {
+        let seen = read(reader, addr)?;
+        if seen != 0 {
+            fail!("{} reads {seen:#x} at {addr:#x} of a fresh page", reader.name);
+        }
+    }
+    Ok(())
+}
+
 /// How the canonical table maps `addr`, which must be mapped.
 fn translate(agent: &Agent, addr: u64) -> Result<Translation, crate::verdict::Reason> {
     match agent.request(Request::Translate { addr }).context(agent.name)? {

@@ -461,7 +461,7 @@ impl<B: Backend> Region<B> {
                 FrameSource::Fresh => (self.mmu.alloc_frame(page.size)?, FrameKind::Owned),
                 FrameSource::Given(frame) => (frame, FrameKind::Borrowed),
                 FrameSource::AliasOf(at) => {
-                    let owner = self.table.translate(at).filter(|l| l.addr == at && l.kind == FrameKind::Owned);
+                    let owner = self.table.leaf_at(at).filter(|l| l.kind == FrameKind::Owned);
                     (owner.ok_or(Error::InvalidArgument)?.frame, FrameKind::Alias)
                 }
             };
@@ -527,11 +527,8 @@ impl<B: Backend> Region<B> {
         let first = self.first_space();
         for owned_pass in [false, true] {
             for (position, addr) in pages.clone().enumerate() {
-                let Some(leaf) = self
-                    .table
-                    .translate(addr)
-                    .copied()
-                    .filter(|l| l.addr == addr && (l.kind == FrameKind::Owned) == owned_pass)
+                let Some(leaf) =
+                    self.table.leaf_at(addr).copied().filter(|l| (l.kind == FrameKind::Owned) == owned_pass)
                 else {
                     continue;
                 };
@@ -637,7 +634,7 @@ impl<B: Backend> Region<B> {
                 if !reach.holds(index, position) {
                     return Ok(());
                 }
-                let Some(leaf) = self.table.translate(addr).copied().filter(|l| l.addr == addr) else { continue };
+                let Some(leaf) = self.table.leaf_at(addr).copied() else { continue };
                 let failed = |e: BackendError| (e.into(), Reach { spaces_below: index, pages_in_next: position });
                 self.mmu.remap_frame(space, &leaf).map_err(failed)?;
             }
@@ -652,7 +649,7 @@ impl<B: Backend> Region<B> {
         for index in 0..self.spaces.len() {
             let Some(space) = SpaceId::new(index).and_then(|id| self.space_ref(id)) else { continue };
             for (position, addr) in pages.clone().enumerate() {
-                let Some(leaf) = self.table.translate(addr).copied().filter(|l| l.addr == addr) else { continue };
+                let Some(leaf) = self.table.leaf_at(addr).copied() else { continue };
                 if reach.holds(index, position) && !restored.holds(index, position) {
                     self.mmu.unmap_frame(space, &leaf);
                 }

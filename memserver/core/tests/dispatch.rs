@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::dispatcher::{dispatcher, register, register_quota, register_space, registration, send};
+use common::dispatcher::{dispatcher, register, register_quota, register_space, registration, send, vm_fault};
 
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
@@ -117,14 +117,6 @@ fn every_request_keeps_every_space_identical() {
     assert_eq!(send(&mut d, ADMIN, Request::Unregister { space: late }, None), Reply::Done);
     let Reply::Stats(stats) = send(&mut d, ADMIN, Request::Stats, None) else { panic!() };
     assert_eq!((stats.spaces, stats.missed_syncs), (2, 0));
-}
-
-/// A VM fault message as the kernel sends it, on `badge`.
-fn vm_fault(d: &mut Dispatcher<Sim>, badge: u64, addr: u64, write: bool) -> FaultAction {
-    let fsr = if write { 0b110 } else { 0b100 };
-    let action = d.fault(badge, fault::VM_FAULT, false, &Words::from_slice(&[0x1234, addr, 0, fsr]));
-    common::check(d.server());
-    action
 }
 
 /// Every report waiting, as the administrator takes them.

@@ -8,17 +8,14 @@
 
 mod common;
 
-use common::dispatcher::{dispatcher, register_space, registration, send};
+use common::dispatcher::{dispatcher, register_space, registration, send, vm_fault, vmalloc_with};
 use common::snapshot;
 use memserver_core::backend::OpKind;
 use memserver_core::dispatch::{Dispatcher, FaultAction};
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
 use memserver_core::sim::Sim;
 use memserver_core::{Badge, Rights};
-use memserver_protocol::words::Words;
-use memserver_protocol::{
-    fault, ErrorCode, FaultKind, Protection, Quota, Registration, Reply, Request, VmallocOptions,
-};
+use memserver_protocol::{ErrorCode, FaultKind, Protection, Quota, Registration, Reply, Request, VmallocOptions};
 
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
@@ -29,13 +26,6 @@ fn three_spaces() -> (Box<Dispatcher<Sim>>, [Registration; 3]) {
     let mut d = dispatcher();
     let spaces = [registration(&mut d, A), registration(&mut d, A), registration(&mut d, B)];
     (d, spaces)
-}
-
-fn vmalloc(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> u64 {
-    match send(d, caller, Request::VmallocWith { size, options }, None) {
-        Reply::Address(addr) => addr,
-        other => panic!("vmalloc: {other:?}"),
-    }
 }
 
 fn protect(d: &mut Dispatcher<Sim>, caller: Badge, addr: u64, protection: Protection) -> Result<(), ErrorCode> {
@@ -56,14 +46,6 @@ fn writable(d: &Dispatcher<Sim>, addr: u64) -> Vec<Option<bool>> {
         .collect()
 }
 
-/// A VM fault message as the kernel sends it, on `badge`.
-fn vm_fault(d: &mut Dispatcher<Sim>, badge: u64, addr: u64, write: bool) -> FaultAction {
-    let fsr = if write { 0b110 } else { 0b100 };
-    let action = d.fault(badge, fault::VM_FAULT, false, &Words::from_slice(&[0x1234, addr, 0, fsr]));
-    common::check(d.server());
-    action
-}
-
 fn take_fault(d: &mut Dispatcher<Sim>) -> Option<(u64, FaultKind)> {
     match send(d, common::ADMIN, Request::TakeFault, None) {
         Reply::Fault(report) => report.map(|r| (r.addr, r.kind)),
@@ -82,8 +64,8 @@ fn missed_syncs(d: &mut Dispatcher<Sim>) -> u64 {
 fn a_read_only_area_is_read_only_in_every_space_and_its_writes_are_reported() {
     let (mut d, spaces) = three_spaces();
     let pages = 600;
-    let addr = vmalloc(&mut d, A, pages * PAGE_SIZE, VmallocOptions::DEFAULT);
-    let neighbour = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, pages * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let neighbour = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     let before = d.server().region().op_counts();
     assert_eq!(protect(&mut d, A, addr, Protection::ReadOnly), Ok(()));
     let remaps = d.server().region().op_counts().since(&before);
@@ -112,8 +94,8 @@ fn a_read_only_area_is_read_only_in_every_space_and_its_writes_are_reported() {
 fn large_pages_later_spaces_and_pages_a_vrealloc_adds_get_the_areas_rights() {
     let (mut d, _) = three_spaces();
     let large = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
-    let big = vmalloc(&mut d, A, 2 * LARGE_PAGE_SIZE, large);
-    let small = vmalloc(&mut d, A, 2 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let big = vmalloc_with(&mut d, A, 2 * LARGE_PAGE_SIZE, large);
+    let small = vmalloc_with(&mut d, A, 2 * PAGE_SIZE, VmallocOptions::DEFAULT);
     for addr in [big, small] {
         assert_eq!(protect(&mut d, A, addr, Protection::ReadOnly), Ok(()));
     }
@@ -129,7 +111,7 @@ fn large_pages_later_spaces_and_pages_a_vrealloc_adds_get_the_areas_rights() {
     assert!(!grown.moved);
     assert_eq!(writable(&d, small + 3 * PAGE_SIZE), [Some(false); 4]);
     // Moved: every page read-only at its new place.
-    let _blocker = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let _blocker = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     let moved = match send(&mut d, A, Request::Vrealloc { addr: small, size: 9 * PAGE_SIZE }, None) {
         Reply::Realloc(r) => r,
         other => panic!("vrealloc: {other:?}"),
@@ -143,8 +125,8 @@ fn large_pages_later_spaces_and_pages_a_vrealloc_adds_get_the_areas_rights() {
 #[test]
 fn bad_protects_are_refused_and_change_nothing() {
     let (mut d, _) = three_spaces();
-    let addr = vmalloc(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
-    let freed = vmalloc(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let freed = vmalloc_with(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
     assert_eq!(send(&mut d, A, Request::Vfree { addr: freed }, None), Reply::Done);
     let given = [d.sim_hooks().client_frame(), d.sim_hooks().client_frame()];
     let vmap = d.server_mut().vmap(A, &given, Rights::ReadOnly).expect("vmap").get();
@@ -189,7 +171,7 @@ fn a_vmap_of_writable_frames_can_be_made_read_only_and_back() {
 fn a_remap_failing_in_any_space_at_any_page_leaves_every_space_as_it_was() {
     let (mut d, _) = three_spaces();
     let pages = 5;
-    let addr = vmalloc(&mut d, A, pages * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, pages * PAGE_SIZE, VmallocOptions::DEFAULT);
     for protection in [Protection::ReadOnly, Protection::ReadWrite] {
         let before = snapshot(d.server());
         for k in 0..pages * 3 {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::dispatcher::{dispatcher, register, register_quota, send};
+use common::dispatcher::{dispatcher, register, register_quota, send, vmalloc_with};
 use common::snapshot;
 use memserver_core::dispatch::Dispatcher;
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
@@ -20,13 +20,6 @@ const B: Badge = Badge(0x101);
 
 fn three_spaces() -> Box<Dispatcher<Sim>> {
     common::dispatcher::three_spaces(A, B)
-}
-
-fn vmalloc(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> u64 {
-    match send(d, caller, Request::VmallocWith { size, options }, None) {
-        Reply::Address(addr) => addr,
-        other => panic!("vmalloc: {other:?}"),
-    }
 }
 
 fn vrealloc(d: &mut Dispatcher<Sim>, caller: Badge, addr: u64, size: u64) -> Result<Realloc, ErrorCode> {
@@ -63,7 +56,7 @@ fn frames_of(d: &Dispatcher<Sim>, addr: u64, pages: u64, page: u64) -> Vec<SimFr
 #[test]
 fn a_shrink_unmaps_the_tail_everywhere_and_refunds_it() {
     let mut d = three_spaces();
-    let addr = vmalloc(&mut d, A, 8 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 8 * PAGE_SIZE, VmallocOptions::DEFAULT);
     let kept = frames_of(&d, addr, 3, PAGE_SIZE);
     let (used, frames) = (d.server().usage(A).used, d.server().census().frames);
     assert_eq!(vrealloc(&mut d, A, addr, 3 * PAGE_SIZE - 100), Ok(Realloc { addr, moved: false }));
@@ -73,14 +66,14 @@ fn a_shrink_unmaps_the_tail_everywhere_and_refunds_it() {
     assert_eq!(d.server().usage(A).objects.frames, 3);
     assert_eq!(d.server().census().frames.small, frames.small - 5, "the tail's frames are freed");
     // The addresses after the new guard page are free again.
-    let next = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let next = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     assert_eq!(next, addr + 4 * PAGE_SIZE);
 }
 
 #[test]
 fn a_growth_with_free_addresses_after_maps_only_the_tail() {
     let mut d = three_spaces();
-    let addr = vmalloc(&mut d, A, 2 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 2 * PAGE_SIZE, VmallocOptions::DEFAULT);
     let kept = frames_of(&d, addr, 2, PAGE_SIZE);
     // Across a page table boundary: 600 pages.
     assert_eq!(vrealloc(&mut d, A, addr, 600 * PAGE_SIZE), Ok(Realloc { addr, moved: false }));
@@ -95,8 +88,8 @@ fn a_growth_with_free_addresses_after_maps_only_the_tail() {
 fn a_growth_blocked_by_a_neighbour_moves_the_frames_and_keeps_the_alignment() {
     let mut d = three_spaces();
     let align = 1 << 20;
-    let addr = vmalloc(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::aligned(align));
-    let neighbour = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::aligned(align));
+    let neighbour = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     assert_eq!(neighbour, addr + 5 * PAGE_SIZE, "right after the guard page");
     let (old, theirs) = (frames_of(&d, addr, 4, PAGE_SIZE), frame_everywhere(&d, neighbour));
     let moved = vrealloc(&mut d, A, addr, 10 * PAGE_SIZE).expect("vrealloc");
@@ -115,11 +108,11 @@ fn a_growth_blocked_by_a_neighbour_moves_the_frames_and_keeps_the_alignment() {
 fn large_page_areas_grow_and_move_in_large_pages() {
     let mut d = three_spaces();
     let large = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
-    let addr = vmalloc(&mut d, A, 2 * LARGE_PAGE_SIZE, large);
+    let addr = vmalloc_with(&mut d, A, 2 * LARGE_PAGE_SIZE, large);
     let old = frames_of(&d, addr, 2, LARGE_PAGE_SIZE);
     let grown = vrealloc(&mut d, A, addr, 3 * LARGE_PAGE_SIZE).expect("grow");
     assert!(!grown.moved);
-    let _blocker = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let _blocker = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     let moved = vrealloc(&mut d, A, addr, 4 * LARGE_PAGE_SIZE + 1).expect("move");
     assert!(moved.moved && moved.addr.is_multiple_of(LARGE_PAGE_SIZE));
     assert_eq!(frames_of(&d, moved.addr, 2, LARGE_PAGE_SIZE), old);
@@ -130,8 +123,8 @@ fn large_page_areas_grow_and_move_in_large_pages() {
 #[test]
 fn bad_vreallocs_are_refused_and_change_nothing() {
     let mut d = three_spaces();
-    let addr = vmalloc(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
-    let freed = vmalloc(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let freed = vmalloc_with(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
     assert_eq!(send(&mut d, A, Request::Vfree { addr: freed }, None), Reply::Done);
     let before = snapshot(d.server());
     let bad = [
@@ -155,11 +148,11 @@ fn a_growth_over_the_quota_is_refused_in_place_and_when_moving() {
     let mut d = dispatcher();
     register_quota(&mut d, A, Quota::bytes(16 * PAGE_SIZE));
     register(&mut d, B);
-    let addr = vmalloc(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
+    let addr = vmalloc_with(&mut d, A, 4 * PAGE_SIZE, VmallocOptions::DEFAULT);
     let before = snapshot(d.server());
     assert_eq!(vrealloc(&mut d, A, addr, 17 * PAGE_SIZE), Err(ErrorCode::QuotaExceeded));
     assert_eq!(snapshot(d.server()), before);
-    let _blocker = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let _blocker = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
     let before = snapshot(d.server());
     assert_eq!(vrealloc(&mut d, A, addr, 17 * PAGE_SIZE), Err(ErrorCode::QuotaExceeded));
     assert_eq!(snapshot(d.server()), before);
@@ -179,9 +172,9 @@ fn a_vmap_area_cannot_be_resized() {
 #[test]
 fn repeated_moves_keep_the_charge_to_what_the_area_holds() {
     let mut d = three_spaces();
-    let mut addr = vmalloc(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let mut addr = vmalloc_with(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT);
     for round in 1..200u64 {
-        let blocker = vmalloc(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+        let blocker = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
         let r = vrealloc(&mut d, A, addr, (round + 1) * PAGE_SIZE).expect("vrealloc");
         addr = r.addr;
         assert_eq!(send(&mut d, B, Request::Vfree { addr: blocker }, None), Reply::Done);

@@ -9,7 +9,7 @@
 use client_lib::transport;
 use client_lib::{Batch, BatchReply, ClientError, ErrorCode, MemClient, Reply, Request};
 use memserver_protocol::fault;
-use memserver_protocol::words::Words;
+use memserver_protocol::words::{Words, MAX_WORDS};
 use root_task::agent_protocol::{role, slot, BatchOps, Command, Outcome, RawMessage, FORGED_IP};
 use root_task::stress_plan::{self, Stress};
 use sel4_layer::runtime::StartRegs;
@@ -39,7 +39,7 @@ fn serve() -> ! {
     let mut batched = BatchReply::default();
     loop {
         let msg = syscall::recv(slot::COMMAND);
-        let outcome = match transport::received(&msg).decode::<Command>(u32::MAX) {
+        let outcome = match transport::received::<MAX_WORDS>(&msg).decode::<Command>(u32::MAX) {
             Ok(command) => execute(client, (&mut held, &mut batched), command),
             Err(e) => panic!("undecodable command from the root task: {e:?}"),
         };

@@ -19,7 +19,7 @@
 //!
 //! No access is repaired: the missed-sync count stays as it was.
 
-use super::{check, done, expect_error, expect_fault, read, run_done, translate, World, KIB, MIB};
+use super::{check, done, expect_error, expect_fault, read, run_done, translate, zero_in, World, KIB, MIB};
 use crate::fail;
 use crate::verdict::{Context, Reason, Verdict};
 use memserver_protocol::{ErrorCode, FaultKind, Protection, Realloc, Reply, Request, VmallocOptions};
@@ -43,17 +43,6 @@ fn vrealloc(agent: &Agent, addr: u64, size: u64) -> Result<Realloc, Reason> {
         Ok(Reply::Realloc(realloc)) => Ok(realloc),
         other => fail!("{}: vrealloc({addr:#x}, {size}) answered {other:?}", agent.name),
     }
-}
-
-/// Each of `readers` reads 0 at `addr`.
-fn zero_in(readers: &[&Agent], addr: u64) -> Verdict {
-    for reader in readers {
-        let seen = read(reader, addr)?;
-        if seen != 0 {
-            fail!("{} reads {seen:#x} at {addr:#x} of a fresh page", reader.name);
-        }
-    }
-    Ok(())
 }
 
 pub(super) fn run(w: &mut World) -> Verdict {

@@ -18,8 +18,9 @@
 
 use super::{check, done, run_done, unchanged, Resources, World, AGENT_QUOTA, KIB, MIB};
 use crate::fail;
-use crate::verdict::{Context, Verdict};
+use crate::verdict::{Context, Reason, Verdict};
 use memserver_protocol::{ErrorCode, Quota, Reply, Request, VmallocOptions};
+use root_task::agent::Agent;
 use root_task::agent_protocol::Command;
 use sel4_layer::println;
 
@@ -34,7 +35,7 @@ const OTHER_PFN: u64 = 6 << 30;
 /// refused; the refusal must be its quota, and A and B must then still be
 /// served. Unregistering S0 (its only space) reclaims all it made.
 fn exhaust(w: &mut World, what: &str, request: impl Fn(u64) -> Request) -> Verdict {
-    let g = w.crowd.first_mut().ok_or_else(|| crate::verdict::reason(format_args!("no crowd")))?;
+    let g = s0(&mut w.crowd)?;
     g.register_with_quota(&w.server.admin, Quota::bytes(AGENT_QUOTA)).context("registering S0")?;
     let mut made = 0u32;
     let refusal = loop {
@@ -51,11 +52,15 @@ fn exhaust(w: &mut World, what: &str, request: impl Fn(u64) -> Request) -> Verdi
         fail!("{what}: S0 was refused {refusal:?} after {made}, not by its quota");
     }
     others_served(w, what)?;
-    let g = w.crowd.first_mut().ok_or_else(|| crate::verdict::reason(format_args!("no crowd")))?;
-    g.unregister(&w.server.admin).context("unregistering S0")?;
+    s0(&mut w.crowd)?.unregister(&w.server.admin).context("unregistering S0")?;
     w.server.admin.purge().context("purge")?;
     println!("greedy: {what}: S0 refused by its quota after {made} requests; A and B served");
     Ok(())
+}
+
+/// S0, the first of the crowd.
+fn s0(crowd: &mut [Agent]) -> Result<&mut Agent, Reason> {
+    crowd.first_mut().ok_or_else(|| crate::verdict::reason(format_args!("no crowd")))
 }
 
 /// A and B each make one request of every kind, which must succeed; D

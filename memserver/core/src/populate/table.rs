@@ -331,6 +331,11 @@ impl<F: Copy, S: Copy> Table<F, S> {
         None
     }
 
+    /// The leaf that starts at `addr` (not one that only covers it).
+    pub fn leaf_at(&self, addr: RegionAddr) -> Option<&Leaf<F>> {
+        self.translate(addr).filter(|leaf| leaf.addr == addr)
+    }
+
     /// The leaf that starts at `addr`, to change how its frame is held (a
     /// frame moving to another leaf) or its rights (a protect).
     pub(super) fn leaf_at_mut(&mut self, addr: RegionAddr) -> Option<&mut Leaf<F>> {

@@ -2,11 +2,12 @@
 //! message words with a caller's badge, the invariant checked after every
 //! message, and every reply required to fit a message.
 
-use memserver_core::dispatch::{CapUse, Dispatcher};
+use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::sim::{Sim, SimVSpace};
 use memserver_core::Badge;
+use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use memserver_protocol::{Quota, Registration, Reply, Request};
+use memserver_protocol::{Quota, Registration, Reply, Request, VmallocOptions};
 
 use super::ADMIN;
 
@@ -34,6 +35,23 @@ pub fn three_spaces(a: Badge, b: Badge) -> Box<Dispatcher<Sim>> {
         register(&mut d, client);
     }
     d
+}
+
+/// `caller`'s vmalloc of `size` bytes with `options`: the area's address.
+pub fn vmalloc_with(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> u64 {
+    match send(d, caller, Request::VmallocWith { size, options }, None) {
+        Reply::Address(addr) => addr,
+        other => panic!("vmalloc: {other:?}"),
+    }
+}
+
+/// A VM fault message as the kernel sends it, on `badge` (a write if
+/// `write`); the invariant is checked after it.
+pub fn vm_fault(d: &mut Dispatcher<Sim>, badge: u64, addr: u64, write: bool) -> FaultAction {
+    let fsr = if write { 0b110 } else { 0b100 };
+    let action = d.fault(badge, fault::VM_FAULT, false, &Words::from_slice(&[0x1234, addr, 0, fsr]));
+    super::check(d.server());
+    action
 }
 
 /// Registers a new VSpace for `client` with a quota of 64 MiB; returns its
