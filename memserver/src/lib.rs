@@ -20,6 +20,7 @@
 
 extern crate alloc;
 
+pub mod borrowed;
 pub mod cspace;
 pub mod frame_copies;
 pub mod granules;

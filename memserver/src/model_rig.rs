@@ -29,16 +29,16 @@ use memserver_core::harness::{built, ADMIN};
 use memserver_core::host_backend::HostBackend;
 use memserver_core::ids::SpaceId;
 use memserver_core::invariant::first_difference;
-use memserver_core::layout::{Level, PageSize, REGION_END, REGION_START};
+use memserver_core::layout::{Level, PageSize, PAGE_SIZE, REGION_END, REGION_START};
 use memserver_core::server::{Config, MemServer};
 use memserver_core::Rights;
 use memserver_protocol::bootstrap::{server_slot, SERVER_CNODE_BITS};
-use sel4_layer::abi::{init_cap, CPtr};
+use sel4_layer::abi::{init_cap, object_type, CPtr};
 use sel4_layer::injecting::Injecting;
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights};
 use sel4_model::{BootConfig, Cap, FrameSize, Hazard, Leaf, MemoryServer, Model, ObjectId, ObjectType, RootTask};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The backend over the model.
 pub type ModelBackend = Sel4Backend<Injecting<Model>>;
@@ -84,6 +84,61 @@ impl Rig {
         model.cnode_copy(server_cnode, slot, root_cnode, pml4, CapRights::ALL).expect("the VSpace arrives");
         model.run_as(self.server.process.thread);
         self.vspaces.push(pml4);
+    }
+}
+
+/// Frames the root task made for a client, in a CNode of the client's.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientFrames {
+    /// The CNode (in the root task's CSpace) whose slots from 0 hold them.
+    pub cnode: CNode,
+    /// The physical address of the first; the others follow.
+    pub start: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Rig {
+    /// `count` 4 KiB frames at consecutive physical addresses, as a
+    /// launcher gives a client frames: the root task keeps their original
+    /// capabilities and puts copies in slots from 0 of a new CNode of
+    /// 2^`radix` slots.
+    pub fn client_frames(&mut self, model: &mut Model, count: u64, radix: u8) -> ClientFrames {
+        model.run_as(self.root_thread);
+        let cnode_cap = self.root.retype(model, object_type::CAP_TABLE, radix.into()).expect("a CNode");
+        let cnode = CNode { cap: cnode_cap, depth: radix };
+        let root_cnode = CNode::root_task(init_cap::CNODE);
+        let mut addresses = Vec::new();
+        for i in 0..count {
+            let frame = self.root.retype(model, object_type::X86_4K, 0).expect("a frame");
+            model.cnode_copy(cnode, i, root_cnode, frame, CapRights::ALL).expect("the client's copy");
+            addresses.push(model.page_get_address(frame).expect("a frame's address"));
+        }
+        model.run_as(self.server.process.thread);
+        let start = addresses[0];
+        let consecutive = addresses.iter().zip(start..).all(|(&a, i)| a == start + (i - start) * PAGE_SIZE);
+        assert!(consecutive, "the client's frames are consecutive: {addresses:x?}");
+        ClientFrames { cnode, start, bytes: count * PAGE_SIZE }
+    }
+
+    /// The root task puts a new endpoint's capability in slot `index` of
+    /// `frames`' CNode: a slot that holds no frame.
+    pub fn endpoint_among(&mut self, model: &mut Model, frames: &ClientFrames, index: u64) {
+        model.run_as(self.root_thread);
+        let endpoint = self.root.retype(model, object_type::ENDPOINT, 0).expect("an endpoint");
+        let root_cnode = CNode::root_task(init_cap::CNODE);
+        model.cnode_copy(frames.cnode, index, root_cnode, endpoint, CapRights::ALL).expect("the endpoint's copy");
+        model.run_as(self.server.process.thread);
+    }
+
+    /// The capability of `frames`' CNode arrives in slot `slot` of the
+    /// server's CNode, as with a vmap request.
+    pub fn cnode_arrives(&mut self, model: &mut Model, frames: &ClientFrames, slot: CPtr) {
+        model.run_as(self.root_thread);
+        let server_cnode = CNode { cap: self.server.process.cnode, depth: SERVER_CNODE_BITS as u8 };
+        let root_cnode = CNode::root_task(init_cap::CNODE);
+        model.cnode_copy(server_cnode, slot, root_cnode, frames.cnode.cap, CapRights::ALL).expect("the CNode arrives");
+        model.run_as(self.server.process.thread);
     }
 }
 
@@ -329,7 +384,14 @@ fn check_records(backend: &ModelBackend) -> Result<(), ModelViolation> {
     if empty != backend.free_slots() {
         return Err(ModelViolation::EmptySlots { model: empty, server: backend.free_slots() });
     }
-    let objects = model.accounting().objects;
+    // Objects in the server's untyped memory: the root task's (clients'
+    // frames among them) are not the server's.
+    let mut objects = BTreeMap::new();
+    for untyped in (0..UNTYPEDS).filter_map(|i| model.untyped_at(server_slot::UNTYPED_START + i)) {
+        for (otype, n) in model.objects_within(untyped.paddr, 1 << untyped.size_bits) {
+            *objects.entry(otype).or_insert(0) += n;
+        }
+    }
     let granules = &backend.pool().granules;
     for (kind, otype) in [
         (ObjectKind::SmallFrame, ObjectType::Frame(FrameSize::Small)),

@@ -30,9 +30,10 @@
 //!   (window, scratch address, heap) are made when a page there first
 //!   needs one ([`OwnVSpace`]). Both are the server's for good.
 
+use crate::borrowed::Borrowed;
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
-use crate::granules::{ObjectId, ObjectKind, State};
+use crate::granules::{ObjectId, ObjectKind, State, UNITS};
 use crate::heap::{HeapGrowth, HeapMemory};
 use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
@@ -40,7 +41,7 @@ use crate::window::{Window, SCRATCH_LARGE};
 use crate::zeroing::Zeroing;
 use memserver_core::backend::{Backend, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
-use memserver_core::error::BackendError;
+use memserver_core::error::{BackendError, Error};
 use memserver_core::ids::SpaceId;
 use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
 use memserver_protocol::bootstrap::server_slot;
@@ -49,7 +50,7 @@ use memserver_protocol::{ErrorCode, FailurePoint};
 use sel4_layer::abi::{CPtr, X86_DEFAULT_VM_ATTRIBUTES};
 use sel4_layer::injecting::{Call, Injecting};
 use sel4_layer::kernel::Kernel;
-use sel4_layer::{CapRights, PagingLevel, Sel4Error};
+use sel4_layer::{CNode, CapRights, PagingLevel, Sel4Error};
 
 /// A frame: its original capability, its object number (which is its
 /// index in the server's frame tables), and its size.
@@ -90,6 +91,7 @@ pub struct Sel4Backend<K> {
     window: Window,
     own: OwnVSpace,
     heap: HeapGrowth,
+    borrowed: Borrowed,
     started: bool,
 }
 
@@ -149,6 +151,7 @@ impl<K> Sel4Backend<K> {
             window: Window::new(),
             own: OwnVSpace::new(),
             heap: HeapGrowth::new(),
+            borrowed: Borrowed::new(),
             started: false,
         }
     }
@@ -199,6 +202,53 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     pub fn own_use(&self) -> (u64, u64) {
         let objects = self.heap.pages() + self.own.count() as u64;
         (objects, objects * PAGE_SIZE)
+    }
+
+    /// The frame index of borrowed frame number `n`: above every object
+    /// of the pool.
+    fn borrowed_index(&self, n: u32) -> Option<u32> {
+        u32::try_from(self.pool.granules.count() * UNITS).ok()?.checked_add(n)
+    }
+
+    /// A copy, in a slot of its own, of the 4 KiB frame at `index` of
+    /// `cnode` with at most `rights`, and its physical address.
+    ///
+    /// Nothing is invoked on the client's capability before it is known
+    /// to be a frame: the first copy is read-only, and a read-only
+    /// endpoint or notification capability cannot be invoked, so asking
+    /// it for an address fails rather than sending a message the server
+    /// would wait on. A read-write frame is then copied again with its
+    /// rights.
+    fn copy_frame(&mut self, cnode: CPtr, index: u64, depth: u8, rights: Rights) -> Result<(CPtr, u64), Error> {
+        let probe = self.copy_in(CNode { cap: cnode, depth }, index, CapRights::READ)?;
+        self.counts.record(Invocation::GetAddress);
+        let paddr = match self.kernel.page_get_address(probe) {
+            Ok(paddr) => paddr,
+            Err(e) => {
+                self.delete(probe);
+                return Err(not_a_frame(e));
+            }
+        };
+        if rights == Rights::ReadOnly {
+            return Ok((probe, paddr));
+        }
+        self.delete(probe);
+        let copy = self.copy_in(CNode { cap: cnode, depth }, index, cap_rights(rights))?;
+        Ok((copy, paddr))
+    }
+
+    /// A copy of the capability at `index` of `src`, with `rights`, in a
+    /// free slot.
+    fn copy_in(&mut self, src: CNode, index: u64, rights: CapRights) -> Result<CPtr, Error> {
+        let slot = self.take_slot().ok_or(Error::OutOfMemory)?;
+        self.counts.record(Invocation::Copy);
+        match self.kernel.cnode_copy(own_cnode(), slot, src, index, rights) {
+            Ok(()) => Ok(slot),
+            Err(e) => {
+                self.slots.give_back(slot);
+                Err(not_a_frame(e))
+            }
+        }
     }
 
     fn delete(&mut self, slot: CPtr) {
@@ -467,6 +517,19 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 
     /// One Page Remap of the copy that maps the frame there.
+    /// The copies of a borrowed frame (unmapped by now) and the server's
+    /// capability to it are deleted; its number is free again.
+    fn return_frame(&mut self, frame: Frame) {
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.forget_frame(frame.index, |copy| delete_cap(kernel, slots, counts, copy));
+        self.delete(frame.cap);
+        if let Some(n) = self.pool.granules.count().checked_mul(UNITS).and_then(|base| {
+            (frame.index as usize).checked_sub(base).and_then(|n| u32::try_from(n).ok())
+        }) {
+            self.borrowed.give_back(n);
+        }
+    }
+
     fn remap_frame(
         &mut self,
         space: SpaceRef<CPtr>,
@@ -480,6 +543,21 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
             .ok_or(BackendError::Rejected(Sel4Error::IllegalOperation as u8))?;
         self.counts.record(Invocation::RemapPage);
         self.kernel.page_remap(copy, space.vspace, cap_rights(rights), ATTRS).map_err(rejected)
+    }
+}
+
+/// The error of a client's capability the kernel would not copy or ask
+/// for an address: the capability is not a frame the server can reach,
+/// unless the kernel ran out of something.
+fn not_a_frame(e: Sel4Error) -> Error {
+    match e {
+        Sel4Error::NotEnoughMemory => Error::OutOfMemory,
+        Sel4Error::FailedLookup
+        | Sel4Error::RangeError
+        | Sel4Error::InvalidCapability
+        | Sel4Error::IllegalOperation
+        | Sel4Error::InvalidArgument => Error::NotAFrame,
+        other => Error::Backend(rejected(other)),
     }
 }
 
@@ -532,6 +610,21 @@ where
         // Deleting what arrived in the server's own slot cannot fail in a
         // way that matters: the slot is empty afterwards.
         let _ = self.kernel.cnode_delete(own_cnode(), slot);
+    }
+
+    fn borrow_frame(&mut self, cnode: CPtr, index: u64, depth: u8, rights: Rights) -> Result<(Frame, u64), Error> {
+        let n = self.borrowed.take().map_err(|_| Error::OutOfMemory)?;
+        let Some(frame_index) = self.borrowed_index(n) else {
+            self.borrowed.give_back(n);
+            return Err(Error::OutOfMemory);
+        };
+        match self.copy_frame(cnode, index, depth, rights) {
+            Ok((cap, paddr)) => Ok((Frame { cap, index: frame_index, size: PageSize::Small }, paddr)),
+            Err(e) => {
+                self.borrowed.give_back(n);
+                Err(e)
+            }
+        }
     }
 
     fn frame_address(&mut self, frame: Frame) -> u64 {

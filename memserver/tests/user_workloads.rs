@@ -253,3 +253,73 @@ fn a_vspace_registered_again_through_another_capability_is_refused() {
     assert_eq!(snapshot(s.d.server()), before, "the first registration keeps all it has");
     assert!(s.model().translate(s.vspace(first.space), addr).is_some());
 }
+
+/// A client vmaps frames the root task gave it (a CNode of frame
+/// capabilities arriving with the request): every space maps the very
+/// frames, writes in one are seen in the others, and the frames keep what
+/// was written after the area is freed and purged (the server never
+/// frees or zeroes them); mapped again they show it. A slot holding an
+/// endpoint, an empty slot, or frames of another client are refused with
+/// nothing held; once all is freed and unregistered, the untyped memory
+/// and slots not in use are as after start.
+#[test]
+fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
+    let mut s = System::new(CPUS);
+    let start = s.unused();
+    let spaces = [CLIENTS[0], CLIENTS[0], CLIENTS[1]].map(|c| s.register(c, 256 * MIB).space);
+    let vspaces = spaces.map(|space| s.vspace(space));
+    const RADIX: u8 = 6;
+    let model = s.d.rig_backend().kernel_mut().inner_mut();
+    let mine = s.rig.client_frames(model, 16, RADIX);
+    let theirs = s.rig.client_frames(model, 2, RADIX);
+    s.rig.endpoint_among(model, &mine, 20);
+    for (client, frames) in [(CLIENTS[0], mine), (CLIENTS[1], theirs)] {
+        s.ok(ADMIN, Request::GrantFrames { client: client.0, start: frames.start, bytes: frames.bytes });
+    }
+    let mut vmap = |s: &mut System, frames, first, pages| {
+        let slot = s.d.rig_backend().take_slot().expect("a free slot");
+        s.rig.cnode_arrives(s.d.rig_backend().kernel_mut().inner_mut(), frames, slot);
+        let request = Request::Vmap { first, pages, depth: RADIX, protection: Protection::ReadWrite };
+        let (reply, cap_use) = s.d.handle(CLIENTS[0], &Words::encode(&request).unwrap(), Some(slot));
+        assert_eq!(cap_use, CapUse::Unused, "the CNode's capability is not kept");
+        s.model_mut().cnode_delete(own_cnode(), slot).expect("the loop deletes what arrived");
+        s.d.rig_backend().give_back_slot(slot);
+        s.check();
+        reply
+    };
+    let before = snapshot(s.d.server());
+    let held = s.unused();
+    for (frames, first, pages, code) in [
+        (&mine, 14, 8, ErrorCode::NotAFrame),
+        (&mine, 20, 1, ErrorCode::NotAFrame),
+        (&theirs, 0, 2, ErrorCode::ForeignFrame),
+    ] {
+        assert_eq!(vmap(&mut s, frames, first, pages), Reply::Error(code), "slots {first}..+{pages}");
+        assert_eq!(snapshot(s.d.server()), before);
+        assert_eq!(s.unused(), held, "slots {first}..+{pages}: the server holds nothing of them");
+    }
+    let Reply::Address(addr) = vmap(&mut s, &mine, 0, 16) else { panic!("vmap") };
+    let written = write_pages(&mut s, vspaces[1], addr, 16 * PAGE_SIZE, PAGE_SIZE);
+    for &vspace in &vspaces {
+        for (i, &frame) in written.iter().enumerate() {
+            let at = addr + i as u64 * PAGE_SIZE;
+            assert_eq!(s.model().translate(vspace, at).and_then(|l| l.frame), Some(frame), "{at:#x}");
+        }
+    }
+    s.ok(CLIENTS[0], Request::Vfree { addr });
+    s.ok(ADMIN, Request::Purge);
+    assert!(vspaces.iter().all(|&v| s.model().translate(v, addr).is_none()), "unmapped everywhere");
+    assert!(written.iter().all(|&f| s.model().holds_data(f)), "the frames keep what was written");
+    // What stays are the paging structures a purge keeps (a slot and a
+    // page each); no capability of the frames.
+    let now = s.unused();
+    assert_eq!(held.0 - now.0, (held.1 - now.1) * PAGE_SIZE, "the server gave up its copies: {held:?} {now:?}");
+    let Reply::Address(again) = vmap(&mut s, &mine, 0, 16) else { panic!("vmap again") };
+    assert!(holds_data(&s, vspaces[2], again, 16 * PAGE_SIZE), "mapped again with their contents");
+    s.ok(CLIENTS[0], Request::Vfree { addr: again });
+    s.ok(ADMIN, Request::Purge);
+    for space in spaces {
+        s.ok(ADMIN, Request::Unregister { space });
+    }
+    assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
+}

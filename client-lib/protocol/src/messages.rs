@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -159,6 +159,50 @@ pub enum Request {
         /// Its new rights.
         protection: Protection,
     },
+    /// Map `pages` frames of the caller contiguously in the vmalloc area
+    /// of every space (Linux's `vmap` / `vm_map_ram`), one guard page
+    /// after them; the reply is the area's address, freed with
+    /// [`Request::Vfree`]. The frames travel as the CNode capability that
+    /// comes with the message: its slots `first..first + pages`, each
+    /// resolved with `depth` bits, hold 4 KiB frame capabilities. Every
+    /// frame must lie in the physical memory the administrator granted the
+    /// caller ([`Request::GrantFrames`]): frames only the system gave it,
+    /// which it cannot revoke under the server. The server maps copies of
+    /// them, never frees or zeroes them, and deletes its copies when the
+    /// area is purged. `InvalidArgument` without a capability or for 0 or
+    /// more than [`Request::MAX_VMAP_PAGES`] pages; `NotAFrame` when a slot
+    /// is empty, holds no frame, or cannot be reached; `ForeignFrame` for a
+    /// frame outside the caller's grant. With `ReadOnly` the area can never
+    /// be made writable.
+    Vmap {
+        /// The first slot of the CNode that holds a frame.
+        first: u64,
+        /// How many frames, in consecutive slots.
+        pages: u32,
+        /// Bits of a slot index in that CNode (its radix, for a CNode with
+        /// no guard).
+        depth: u8,
+        /// The area's rights.
+        protection: Protection,
+    },
+    /// Administrator only: the frames of `client` that [`Request::Vmap`]
+    /// accepts are those in the `bytes` of physical memory from `start`
+    /// (both page aligned; 0 bytes: none). The system that gives a client
+    /// frames grants their memory here, after its registration; the grant
+    /// lasts until the client has no registered space left.
+    GrantFrames {
+        /// The client's endpoint badge.
+        client: u64,
+        /// The physical address of the first frame.
+        start: u64,
+        /// Bytes from there.
+        bytes: u64,
+    },
+}
+
+impl Request {
+    /// The most frames one [`Request::Vmap`] maps.
+    pub const MAX_VMAP_PAGES: u32 = 256;
 }
 
 /// The rights [`Request::Protect`] gives an area.
@@ -523,6 +567,12 @@ pub enum ErrorCode {
     Kernel,
     /// The caller has no address space registered with the server.
     NotRegistered,
+    /// A slot [`Request::Vmap`] names is empty, holds no 4 KiB frame, or
+    /// cannot be reached in the CNode that came with the request.
+    NotAFrame,
+    /// A frame [`Request::Vmap`] names lies outside the memory granted to
+    /// the caller ([`Request::GrantFrames`]).
+    ForeignFrame,
 }
 
 /// The longest encoding of any request or reply, in bytes.
@@ -538,7 +588,7 @@ mod tests {
 
     #[test]
     fn requests_counts_every_variant() {
-        let last = Request::Protect { addr: 0, protection: Protection::ReadOnly };
+        let last = Request::GrantFrames { client: 0, start: 0, bytes: 0 };
         let mut buf = [0u8; 8];
         assert_eq!(postcard::to_slice(&last, &mut buf).unwrap()[0] as u32, REQUESTS - 1);
     }

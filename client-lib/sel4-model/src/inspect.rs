@@ -123,6 +123,18 @@ impl Model {
         std::mem::take(&mut self.hazards)
     }
 
+    /// Live objects by type whose memory starts in the `bytes` from
+    /// `paddr` (those retyped from one untyped region, say).
+    pub fn objects_within(&self, paddr: u64, bytes: u64) -> BTreeMap<ObjectType, usize> {
+        let mut objects = BTreeMap::new();
+        for id in self.by_paddr.range(paddr..paddr.saturating_add(bytes)).map(|(_, id)| id) {
+            if let Some(o) = self.object(*id) {
+                *objects.entry(o.otype).or_insert(0) += 1;
+            }
+        }
+        objects
+    }
+
     /// Objects, slots and untyped memory in use.
     pub fn accounting(&self) -> Accounting {
         let mut objects = BTreeMap::new();

@@ -52,6 +52,29 @@ pub struct ClientUsage {
     pub objects: Objects,
     /// Objects it may hold.
     pub object_quota: Objects,
+    /// The physical memory whose frames it may vmap.
+    pub frames: FrameGrant,
+}
+
+/// Physical memory a client's frames come from: the frames the system gave
+/// it, which it cannot revoke under the server (see
+/// `memserver_protocol::Request::GrantFrames`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameGrant {
+    /// The physical address of its first byte.
+    pub start: u64,
+    /// Its bytes.
+    pub bytes: u64,
+}
+
+impl FrameGrant {
+    /// No memory: no frame of the client's is accepted.
+    pub const NONE: FrameGrant = FrameGrant { start: 0, bytes: 0 };
+
+    /// Whether the 4 KiB frame at `paddr` lies in it.
+    pub fn holds(&self, paddr: u64) -> bool {
+        paddr >= self.start && paddr.checked_add(crate::layout::PAGE_SIZE).is_some_and(|end| end - self.start <= self.bytes)
+    }
 }
 
 /// Usage and quota records of the clients (those not at the defaults, in
@@ -123,6 +146,7 @@ impl Clients {
             quota: self.default_quota(badge),
             objects: Objects::ZERO,
             object_quota: self.default_objects(badge),
+            frames: FrameGrant::NONE,
         })
     }
 
@@ -130,7 +154,8 @@ impl Clients {
         let keep = record.used != 0
             || record.quota != self.default_quota(record.badge)
             || record.objects != Objects::ZERO
-            || record.object_quota != self.default_objects(record.badge);
+            || record.object_quota != self.default_objects(record.badge)
+            || record.frames != FrameGrant::NONE;
         match self.records.binary_search_by_key(&record.badge, |r| r.badge) {
             Ok(i) if keep => {
                 if let Some(r) = self.records.get_mut(i) {
@@ -177,12 +202,19 @@ impl Clients {
         self.store(record)
     }
 
-    /// Back to the default quotas for `badge` (its record goes once it
-    /// holds nothing).
+    /// Set the memory whose frames `badge` may vmap.
+    pub(crate) fn grant_frames(&mut self, badge: Badge, frames: FrameGrant) -> Result<(), Error> {
+        let record = ClientUsage { frames, ..self.usage(badge) };
+        self.store(record)
+    }
+
+    /// Back to the default quotas, and no frame grant, for `badge` (its
+    /// record goes once it holds nothing).
     pub(crate) fn reset_quotas(&mut self, badge: Badge) {
         let record = ClientUsage {
             quota: self.default_quota(badge),
             object_quota: self.default_objects(badge),
+            frames: FrameGrant::NONE,
             ..self.usage(badge)
         };
         // Resetting never needs a new slot: the record exists or is default.

@@ -86,6 +86,10 @@ pub trait Backend {
     ) -> Result<(), BackendError>;
     /// Unmap the copy of `frame` at `addr` in `space` and delete it.
     fn unmap_frame(&mut self, space: SpaceRef<Self::VSpace>, addr: RegionAddr, frame: Self::Frame);
+    /// Give up a frame a client supplied ([`Platform::borrow_frame`]),
+    /// mapped nowhere any more: the backend drops what it held of it (on
+    /// seL4, its capability copies); the frame itself stays the client's.
+    fn return_frame(&mut self, frame: Self::Frame);
     /// Give the mapping of `frame` at `addr` in `space` (which
     /// [`Backend::map_frame`] made) `rights` instead of those it has.
     fn remap_frame(
@@ -130,6 +134,20 @@ pub trait Platform: Backend {
     /// Deletes the capability that arrived in `slot` and was not kept, so
     /// that the slot can receive again.
     fn empty_receive_slot(&mut self, slot: Self::VSpace);
+    /// The 4 KiB frame whose capability is in slot `index` (resolved with
+    /// `depth` bits) of the CNode whose capability arrived in `cnode`,
+    /// held by the server with at most `rights` until
+    /// [`Backend::return_frame`], and its physical address.
+    /// `Err(NotAFrame)` when the slot cannot be reached, is empty or holds
+    /// anything but a 4 KiB frame; `Err(OutOfMemory)` when the server has
+    /// no room to hold it. Nothing else changes.
+    fn borrow_frame(
+        &mut self,
+        cnode: Self::VSpace,
+        index: u64,
+        depth: u8,
+        rights: Rights,
+    ) -> Result<(Self::Frame, u64), crate::error::Error>;
     /// Adds at least `bytes` (or as many as memory allows, at least a
     /// page) to the server's own heap; `Err(OutOfMemory)` when not one
     /// page could be added. Nothing else changes.

@@ -11,13 +11,15 @@
 //! allocations and vmemmap ranges) and gives it the default quotas again,
 //! so a client that died leaves nothing behind.
 
+use crate::accounting::FrameGrant;
 use crate::admin::Admin;
+use alloc::vec::Vec;
 pub use crate::backend::Platform;
 use crate::error::{Error, FaultError};
 use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, Pfn, SpaceId};
-use crate::layout::{Area, PageSize, VmallocAddr};
+use crate::layout::{Area, PageSize, VmallocAddr, PAGE_SIZE};
 use crate::owners::Owners;
 use crate::percpu::PercpuOffset;
 use crate::populate::Access;
@@ -104,6 +106,14 @@ fn in_batches<B: Platform, K: Copy>(
     }
 }
 
+/// The rights of an area with `protection`.
+const fn rights_of(protection: Protection) -> Rights {
+    match protection {
+        Protection::ReadOnly => Rights::ReadOnly,
+        Protection::ReadWrite => Rights::ReadWrite,
+    }
+}
+
 fn code(e: Error) -> ErrorCode {
     match e {
         Error::OutOfMemory | Error::NoAddressSpace => ErrorCode::OutOfMemory,
@@ -117,6 +127,8 @@ fn code(e: Error) -> ErrorCode {
         Error::NoSuchSpace => ErrorCode::NoSuchSpace,
         Error::AlreadyRegistered => ErrorCode::AlreadyRegistered,
         Error::LimitReached(_) => ErrorCode::LimitReached,
+        Error::NotAFrame => ErrorCode::NotAFrame,
+        Error::ForeignFrame => ErrorCode::ForeignFrame,
     }
 }
 
@@ -314,11 +326,7 @@ impl<B: Platform> Dispatcher<B> {
             Request::Protect { addr, protection } => {
                 self.registered(caller)?;
                 let addr = VmallocAddr::new(addr).ok_or(ErrorCode::InvalidArgument)?;
-                let rights = match protection {
-                    Protection::ReadOnly => Rights::ReadOnly,
-                    Protection::ReadWrite => Rights::ReadWrite,
-                };
-                self.server.protect(caller, addr, rights).map_err(code)?;
+                self.server.protect(caller, addr, rights_of(protection)).map_err(code)?;
                 Ok(Reply::Done)
             }
             Request::Vfree { addr } => {
@@ -345,6 +353,21 @@ impl<B: Platform> Dispatcher<B> {
                 self.server.vmemmap_populate(caller, start, nr_pages, options).map_err(code)?;
                 Ok(Reply::Done)
             }
+            Request::Vmap { first, pages, depth, protection } => {
+                self.registered(caller)?;
+                let cnode = cap.ok_or(ErrorCode::InvalidArgument)?;
+                let addr = self.vmap(caller, cnode, first, pages, depth, rights_of(protection)).map_err(code)?;
+                Ok(Reply::Address(addr.get()))
+            }
+            Request::GrantFrames { client, start, bytes } => {
+                let admin = admin?;
+                let page_aligned = (start | bytes) % PAGE_SIZE == 0 && start.checked_add(bytes).is_some();
+                if !page_aligned {
+                    return Err(ErrorCode::InvalidArgument);
+                }
+                server.grant_frames(&admin, Badge(client), FrameGrant { start, bytes }).map_err(code)?;
+                Ok(Reply::Done)
+            }
             Request::VmemmapDepopulate { start_pfn, nr_pages } => {
                 self.registered(caller)?;
                 let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
@@ -352,6 +375,41 @@ impl<B: Platform> Dispatcher<B> {
                 Ok(Reply::Done)
             }
         }
+    }
+
+    /// Maps the `pages` frames in slots `first..` of the CNode that arrived
+    /// in `cnode` for `caller`, each checked to be a 4 KiB frame in the
+    /// memory granted to it; on error the server holds none of them.
+    fn vmap(
+        &mut self,
+        caller: Badge,
+        cnode: B::VSpace,
+        first: u64,
+        pages: u32,
+        depth: u8,
+        rights: Rights,
+    ) -> Result<VmallocAddr, Error> {
+        if pages == 0 || pages > Request::MAX_VMAP_PAGES || first.checked_add(u64::from(pages)).is_none() {
+            return Err(Error::InvalidArgument);
+        }
+        let grant = self.server.usage(caller).frames;
+        let mut frames = Vec::new();
+        frames.try_reserve_exact(pages as usize).map_err(|_| Error::OutOfMemory)?;
+        for index in first..first + u64::from(pages) {
+            let borrowed = self.server.borrow_frame(cnode, index, depth, rights).and_then(|(frame, paddr)| {
+                frames.push(frame);
+                if grant.holds(paddr) {
+                    Ok(())
+                } else {
+                    Err(Error::ForeignFrame)
+                }
+            });
+            if let Err(e) = borrowed {
+                self.server.return_frames(&frames);
+                return Err(e);
+            }
+        }
+        self.server.vmap(caller, &frames, rights)
     }
 
     /// Sets `client`'s quotas and registers `vspace` for it; on error the

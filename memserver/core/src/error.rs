@@ -59,6 +59,11 @@ pub enum Error {
     LimitReached(Limit),
     /// [`crate::MemServer::start`] has not succeeded yet.
     NotStarted,
+    /// A capability a client supplied as a frame is none (an empty or
+    /// unreachable slot, another kind of object, a frame of another size).
+    NotAFrame,
+    /// A frame a client supplied lies outside the memory granted to it.
+    ForeignFrame,
 }
 
 impl From<BackendError> for Error {

@@ -19,8 +19,8 @@ pub const LAZY_PURGE_BYTES: u64 = 16 * LARGE_PAGE_SIZE;
 /// `__vmalloc_node_range` takes up to the largest page size): 1 GiB, the
 /// protocol's bound.
 pub const MAX_VMALLOC_ALIGN: u64 = memserver_protocol::VmallocOptions::MAX_ALIGN;
-/// Caller frames in one vmap.
-pub const MAX_VMAP_FRAMES: usize = 64;
+/// Caller frames in one vmap: the protocol's bound.
+pub const MAX_VMAP_FRAMES: usize = memserver_protocol::Request::MAX_VMAP_PAGES as usize;
 /// Smallest compound-page order the vmemmap optimisation accepts: four
 /// descriptor frames per compound page, two of them shared.
 pub const MIN_COMPOUND_ORDER: u32 = 8;

@@ -179,6 +179,10 @@ impl<B: Backend> Mmu<B> {
         *n = n.saturating_sub(1);
     }
 
+    fn return_frame(&mut self, frame: B::Frame) {
+        self.backend.return_frame(frame);
+    }
+
     fn unmap_everywhere(&mut self, frame: B::Frame) {
         self.counts.record(OpKind::UnmapEverywhere);
         self.backend.unmap_everywhere(frame);
@@ -520,6 +524,13 @@ impl<B: Backend> Region<B> {
         self.unmap_reached(pages, prune, Reach::ALL);
     }
 
+    /// Gives up borrowed frames that no leaf holds.
+    pub(crate) fn return_frames(&mut self, frames: &[B::Frame]) {
+        for &frame in frames {
+            self.mmu.return_frame(frame);
+        }
+    }
+
     /// [`Region::unmap`] of pages whose copies exist where `reach` says.
     fn unmap_reached<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: Prune, reach: Reach) {
         // Reach is monotone in the registry index: a page is installed
@@ -539,6 +550,12 @@ impl<B: Backend> Region<B> {
                     self.mmu.free_frame(leaf.frame, leaf.size);
                 } else {
                     self.unmap_copies(&leaf, position, reach);
+                    // Undoing a request leaves the frames it was given to
+                    // its caller; any other removal is the borrowed
+                    // frame's last.
+                    if leaf.kind == FrameKind::Borrowed && !matches!(prune, Prune::CreatedSince(_)) {
+                        self.mmu.return_frame(leaf.frame);
+                    }
                 }
                 if let Some(pruned) = self.table.remove(addr, prune) {
                     for s in &pruned {
@@ -707,6 +724,17 @@ impl<B: Platform> Region<B> {
     /// Deletes the capability in `slot` that was not kept.
     pub(crate) fn empty_receive_slot(&mut self, slot: B::VSpace) {
         self.mmu.backend.empty_receive_slot(slot);
+    }
+
+    /// A frame a client supplied (see [`Platform::borrow_frame`]).
+    pub(crate) fn borrow_frame(
+        &mut self,
+        cnode: B::VSpace,
+        index: u64,
+        depth: u8,
+        rights: Rights,
+    ) -> Result<(B::Frame, u64), Error> {
+        self.mmu.backend.borrow_frame(cnode, index, depth, rights)
     }
 
     /// Grows the server's heap (see [`Platform::grow_heap`]).

@@ -10,7 +10,7 @@
 //! badge, and encodes the result. Admin-only methods take the [`Admin`]
 //! proof that [`MemServer::admin`] gives once the caller's badge is checked.
 
-use crate::accounting::{Census, ClientUsage, Clients};
+use crate::accounting::{Census, ClientUsage, Clients, FrameGrant};
 use crate::admin::Admin;
 use crate::backend::{Backend, Platform, Rights};
 use crate::error::{BackendError, Error, FaultError};
@@ -165,15 +165,28 @@ impl<B: Backend> MemServer<B> {
         )
     }
 
-    /// Map the caller's `frames` contiguously in the vmalloc area.
+    /// Map the caller's `frames` contiguously in the vmalloc area. The
+    /// server holds them from here on: they are given back to the backend
+    /// ([`Backend::return_frame`]) when the area is purged, or at once if
+    /// this fails.
     pub fn vmap(&mut self, caller: Badge, frames: &[B::Frame], rights: Rights) -> Result<VmallocAddr, Error> {
-        self.charged(
+        let mapped = self.charged(
             caller,
             Purge::IfItHelps,
             |s| s.vmalloc.vmap(&mut s.region, &mut s.clients, caller, frames, rights),
             |addr| Some(Held::Area(addr.get())),
             Self::revert_area,
-        )
+        );
+        if mapped.is_err() {
+            self.region.return_frames(frames);
+        }
+        mapped
+    }
+
+    /// Gives up frames [`MemServer::borrow_frame`] gave that no request
+    /// took.
+    pub fn return_frames(&mut self, frames: &[B::Frame]) {
+        self.region.return_frames(frames);
     }
 
     /// Resize the caller's vmalloc area at `addr` to `size` bytes, in place
@@ -316,7 +329,13 @@ impl<B: Backend> MemServer<B> {
         self.clients.set_object_quota(client, limit)
     }
 
-    /// Give `client` the default quotas again (admin only).
+    /// Set the memory whose frames `client` may vmap (admin only).
+    pub fn grant_frames(&mut self, _: &Admin, client: Badge, frames: FrameGrant) -> Result<(), Error> {
+        self.clients.grant_frames(client, frames)
+    }
+
+    /// Give `client` the default quotas (and no frame grant) again (admin
+    /// only).
     pub fn reset_quotas(&mut self, _: &Admin, client: Badge) {
         self.clients.reset_quotas(client);
     }
@@ -420,6 +439,18 @@ impl<B: Platform> MemServer<B> {
     pub fn unregister_space(&mut self, _: &Admin, id: SpaceId) -> Result<(), Error> {
         self.ready()?;
         self.region.unregister(id)
+    }
+
+    /// A frame a client supplied, for [`MemServer::vmap`] (see
+    /// [`Platform::borrow_frame`]).
+    pub fn borrow_frame(
+        &mut self,
+        cnode: B::VSpace,
+        index: u64,
+        depth: u8,
+        rights: Rights,
+    ) -> Result<(B::Frame, u64), Error> {
+        self.region.borrow_frame(cnode, index, depth, rights)
     }
 
     /// The physical address of the frame mapped by `leaf`.

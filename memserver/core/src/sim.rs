@@ -117,6 +117,13 @@ pub struct Sim {
     memory_limit: Option<u64>,
     /// Bytes the server's frames hold.
     frame_bytes: u64,
+    /// CNodes of client frames a test hands the dispatcher as the
+    /// capability of a vmap: their radix and slots.
+    frame_cnodes: HashMap<SimVSpace, (u8, Vec<Option<SimFrame>>)>,
+    /// Client frames the server borrowed and not yet gave back.
+    lent: HashMap<SimFrame, u32>,
+    /// Times the server gave a client frame back.
+    returned: u64,
 }
 
 impl Sim {
@@ -258,6 +265,19 @@ impl Backend for Sim {
         self.frame_bytes -= state.size.bytes();
     }
 
+    /// A frame given back must have been lent, and once no lend of it is
+    /// left (it may be vmapped twice) it must be mapped nowhere.
+    fn return_frame(&mut self, frame: SimFrame) {
+        let state = self.client_frames.get(&frame).expect("sim: return of a frame no client supplied");
+        let lends = self.lent.get_mut(&frame).expect("sim: return of a frame not lent");
+        *lends -= 1;
+        if *lends == 0 {
+            assert!(state.copies.is_empty(), "sim: {frame:?} given back with copies {:?}", state.copies);
+            self.lent.remove(&frame);
+        }
+        self.returned += 1;
+    }
+
     fn unmap_everywhere(&mut self, frame: SimFrame) {
         self.counts.record(OpKind::UnmapEverywhere);
         let copies = self.frames.get(&frame).expect("sim: unmap_everywhere of an unknown frame").copies.clone();
@@ -390,6 +410,28 @@ impl<'a> SimHooks<'a> {
         f
     }
 
+    /// A CNode of 2^`radix` slots holding `frames` from slot 0 (the rest
+    /// empty), as a client passes it with a vmap; its handle stands for
+    /// the capability that arrives.
+    pub fn frame_cnode(&mut self, radix: u8, frames: &[Option<SimFrame>]) -> SimVSpace {
+        let handle = SimVSpace(self.sim.fresh_id());
+        let mut slots = frames.to_vec();
+        slots.resize(1 << radix, None);
+        self.sim.frame_cnodes.insert(handle, (radix, slots));
+        handle
+    }
+
+    /// The physical address the simulation gives `frame`.
+    pub fn frame_address(&self, frame: SimFrame) -> u64 {
+        frame.0 << 12
+    }
+
+    /// Client frames the server borrowed and holds now, and the times it
+    /// gave one back.
+    pub fn lent_frames(&self) -> (u64, u64) {
+        (self.sim.lent.values().map(|&n| u64::from(n)).sum(), self.sim.returned)
+    }
+
     /// Make the creating operation `k` operations from now (0 = the next)
     /// fail; `None` clears the injection.
     pub fn fail_after(&mut self, k: Option<u64>) {
@@ -419,7 +461,7 @@ impl crate::backend::Platform for Sim {
     }
 
     fn frame_address(&mut self, frame: SimFrame) -> u64 {
-        frame.0 << 12
+        SimHooks::new(self).frame_address(frame)
     }
 
     /// The simulation makes no kernel invocations (its own operation
@@ -465,6 +507,23 @@ impl crate::backend::Platform for Sim {
 
     /// With no receive slot, there is nothing to empty.
     fn empty_receive_slot(&mut self, _slot: SimVSpace) {}
+
+    /// The frame in slot `index` of a CNode made by
+    /// [`SimHooks::frame_cnode`], resolved
+    /// as seL4 resolves it: `depth` must be its radix.
+    fn borrow_frame(
+        &mut self,
+        cnode: SimVSpace,
+        index: u64,
+        depth: u8,
+        _rights: crate::backend::Rights,
+    ) -> Result<(SimFrame, u64), crate::error::Error> {
+        let (radix, slots) = self.frame_cnodes.get(&cnode).ok_or(crate::error::Error::NotAFrame)?;
+        let slot = (depth == *radix).then(|| usize::try_from(index).ok()).flatten();
+        let frame = slot.and_then(|i| slots.get(i).copied().flatten()).ok_or(crate::error::Error::NotAFrame)?;
+        *self.lent.entry(frame).or_default() += 1;
+        Ok((frame, self.frame_address(frame)))
+    }
 
     /// The simulation's heap is the host's: it cannot be grown here.
     fn grow_heap(&mut self, _bytes: u64) -> Result<(), BackendError> {
