@@ -19,6 +19,8 @@ pub mod slot {
     pub const LAUNCHER: CPtr = 3;
     /// The first of the program's described endpoints, in its order.
     pub const ENDPOINTS: CPtr = 4;
+    /// (With `frames`.) The CNode of the program's frames.
+    pub const FRAMES: CPtr = (1 << super::CNODE_BITS) - 1;
 
     /// The slot of the `k`-th endpoint (from 0) of the program's
     /// `endpoints` list.
@@ -41,6 +43,11 @@ pub const HEAP: u64 = 0x3000_0000;
 pub const MAX_STACK: u64 = 0x200_0000;
 /// The largest heap the launcher maps: 32 MiB.
 pub const MAX_HEAP: u64 = 0x200_0000;
+/// The CNode in slot `FRAMES` has 2^`FRAMES_BITS` slots.
+pub const FRAMES_BITS: u8 = 8;
+/// The most bytes of frames a program is given: a frame per slot of the
+/// frames CNode.
+pub const MAX_FRAMES: u64 = 0x10_0000;
 /// The start of the addresses the launch library maps (IPC buffers,
 /// stacks, heap).
 pub const LAUNCHER_AREA_START: u64 = 0x1000_0000;
@@ -56,6 +63,7 @@ pub const REGION_END: u64 = 0x7300_0000_0000;
 const _: () = assert!(LAUNCHER_AREA_START <= IPC_BUFFER && IPC_BUFFER < STACK_TOP && STACK_TOP < HEAP);
 const _: () = assert!(HEAP < LAUNCHER_AREA_END && LAUNCHER_AREA_END <= REGION_START && REGION_START < REGION_END);
 const _: () = assert!(STACK_TOP - MAX_STACK > IPC_BUFFER && HEAP + MAX_HEAP <= LAUNCHER_AREA_END);
+const _: () = assert!(MAX_FRAMES == 4096 << FRAMES_BITS);
 
 /// The label of a verdict message.
 pub const VERDICT_LABEL: u64 = 0x5e1f;

@@ -174,6 +174,34 @@ impl MemClient {
         self.ask(Request::Protect { addr, protection }, pick::done)
     }
 
+    /// Maps `pages` of this client's frames, whose capabilities are in
+    /// slots `first..` of the CNode `frames` (of 2^`bits` slots, no
+    /// guard), contiguously in the vmalloc area of every space, with one
+    /// guard page after them (Linux's `vmap`); returns the area's address,
+    /// freed with [`MemClient::vfree`]. The frames stay the client's: the
+    /// server never frees or zeroes them. Each must lie in the memory the
+    /// system granted this client (`ForeignFrame` otherwise); a slot that
+    /// holds no 4 KiB frame is `NotAFrame`.
+    pub fn vmap(
+        &self,
+        frames: CPtr,
+        bits: u8,
+        first: u64,
+        pages: u32,
+        protection: Protection,
+    ) -> Result<u64, ClientError> {
+        let request = Request::Vmap { first, pages, depth: bits, protection };
+        ask(self.endpoint, request, Some(frames), pick::address)
+    }
+
+    /// [`MemClient::vmap`] of the frames the launcher gave this program
+    /// (`frames` in its description; the boot contract's `FRAMES` slot),
+    /// from its `first` frame on.
+    pub fn vmap_given(&self, first: u64, pages: u32, protection: Protection) -> Result<u64, ClientError> {
+        use crate::boot_contract::{slot, FRAMES_BITS};
+        self.vmap(slot::FRAMES, FRAMES_BITS, first, pages, protection)
+    }
+
     /// Makes the operations of `batch` in one IPC, in order, each as the
     /// request alone would be made: one reply per operation
     /// (`Reply::Error` for one that failed and changed nothing; the others
@@ -264,6 +292,14 @@ impl AdminClient {
     /// fault badge.
     pub fn register_with_quota(&self, client: u64, quota: Quota, vspace: CPtr) -> Result<Registration, ClientError> {
         ask(self.endpoint, Request::Register { client, quota }, Some(vspace), pick::space)
+    }
+
+    /// Lets client `client` vmap the frames in the `bytes` of physical
+    /// memory from `start` (frames the system gave it and keeps the
+    /// originals of, so the client cannot revoke the server's copies);
+    /// the grant lasts until the client's last space is unregistered.
+    pub fn grant_frames(&self, client: u64, start: u64, bytes: u64) -> Result<(), ClientError> {
+        self.ask(Request::GrantFrames { client, start, bytes }, pick::done)
     }
 
     /// Takes the oldest pending fault report, if any.

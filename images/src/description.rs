@@ -32,6 +32,8 @@
 //! quota = { bytes = "1 MiB", frames = 256, structures = 64, areas = 8 }
 //! # a client of the memory server; frames, structures and areas default
 //! # to no limit; no `quota`: not a client
+//! frames = "64 KiB"        # (clients) frames of its own to vmap, a
+//! # multiple of 4 KiB up to 1 MiB (default: none; see the boot contract)
 //! ```
 //!
 //! Sizes are integers (bytes) or strings of a number and a unit (B, KiB,
@@ -47,7 +49,7 @@ pub use error::{DescriptionError, Field, Location, MemoryUse, Owner};
 use crate::kernel::KERNEL_CPUS;
 use crate::static_elf::PAGE;
 use ::system_image::{MemServer, Program, Quota, RootKind, System};
-use client_lib::boot_contract::{MAX_HEAP, MAX_STACK};
+use client_lib::boot_contract::{MAX_FRAMES, MAX_HEAP, MAX_STACK};
 use serde::Deserialize;
 use size::Size;
 use std::collections::HashMap;
@@ -254,6 +256,13 @@ impl Source<'_> {
             stack: self.bounded(&p.stack, field("stack"), MAX_STACK)?,
             heap: p.heap.as_ref().map(|h| self.bounded(h, field("heap"), MAX_HEAP)).transpose()?.unwrap_or(0),
             quota: p.quota.as_ref().map(|q| self.quota(q, &name, memserver)).transpose()?,
+            frames: match (&p.frames, &p.quota) {
+                (None, _) => 0,
+                (Some(f), Some(_)) => self.bounded(f, field("frames"), MAX_FRAMES)?,
+                (Some(f), None) => {
+                    return Err(DescriptionError::FramesWithoutQuota { at: self.at(f), program: name.clone() })
+                }
+            },
             endpoints: held,
             elf: self.binary(raw, &p.elf, &p.cargo, owner())?,
             name,
@@ -433,6 +442,7 @@ struct RawProgram {
     #[serde(default)]
     endpoints: Vec<Spanned<String>>,
     quota: Option<Spanned<RawQuota>>,
+    frames: Option<Spanned<Size>>,
 }
 
 #[derive(Deserialize)]

@@ -70,13 +70,14 @@ fn require_every_scenario(outcome: &BootOutcome, cpus: u32) {
 }
 
 /// Every scenario the root task must report, by name.
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "vmalloc-shared",
     "vmemmap-huge",
     "vmemmap-crosses-top-level",
     "late-register",
     "area-options",
     "batch",
+    "vmap",
     "percpu-smp",
     "unregister",
     "bad-input",

@@ -172,4 +172,7 @@ fn descriptions_parse_to_what_they_say() {
     assert_eq!((p.priority, p.cpu, p.stack, p.heap, p.quota), (0, 0, 4096, 0, None));
     assert_eq!(p.elf.source, BinarySource::Elf(PathBuf::from("here/bin/x")));
     assert_eq!(p.elf.at.to_string(), "here/one.toml:6:7");
+    let text = "[system]\nroot = \"launcher\"\n\n[memserver]\nelf = \"bin/m\"\nmemory = \"16 MiB\"\npriority = 200\n\n[[program]]\nname = \"x\"\nelf = \"bin/x\"\npriority = 0\nstack = \"4 KiB\"\nquota = { bytes = \"1 MiB\" }\nframes = \"64 KiB\"\n";
+    let d = Description::parse(Path::new("here/frames.toml"), text).unwrap();
+    assert_eq!(d.system.programs[0].frames, 64 << 10, "a client's frames");
 }

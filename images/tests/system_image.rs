@@ -48,6 +48,7 @@ fn demo_sized_blob() -> Vec<u8> {
                 cpu: 0,
                 stack: 128 << 10,
                 heap: 0,
+                frames: 0,
                 quota,
                 endpoints: vec![],
                 elf: &client[..],

@@ -115,8 +115,8 @@ impl Rig {
             addresses.push(model.page_get_address(frame).expect("a frame's address"));
         }
         model.run_as(self.server.process.thread);
-        let start = addresses[0];
-        let consecutive = addresses.iter().zip(start..).all(|(&a, i)| a == start + (i - start) * PAGE_SIZE);
+        let start = *addresses.first().expect("at least one frame");
+        let consecutive = (0..).zip(&addresses).all(|(i, &a)| a == start + i * PAGE_SIZE);
         assert!(consecutive, "the client's frames are consecutive: {addresses:x?}");
         ClientFrames { cnode, start, bytes: count * PAGE_SIZE }
     }

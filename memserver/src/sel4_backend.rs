@@ -516,20 +516,24 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         }
     }
 
-    /// One Page Remap of the copy that maps the frame there.
     /// The copies of a borrowed frame (unmapped by now) and the server's
     /// capability to it are deleted; its number is free again.
     fn return_frame(&mut self, frame: Frame) {
         let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
         self.copies.forget_frame(frame.index, |copy| delete_cap(kernel, slots, counts, copy));
         self.delete(frame.cap);
-        if let Some(n) = self.pool.granules.count().checked_mul(UNITS).and_then(|base| {
-            (frame.index as usize).checked_sub(base).and_then(|n| u32::try_from(n).ok())
-        }) {
+        if let Some(n) = self
+            .pool
+            .granules
+            .count()
+            .checked_mul(UNITS)
+            .and_then(|base| (frame.index as usize).checked_sub(base).and_then(|n| u32::try_from(n).ok()))
+        {
             self.borrowed.give_back(n);
         }
     }
 
+    /// One Page Remap of the copy that maps the frame there.
     fn remap_frame(
         &mut self,
         space: SpaceRef<CPtr>,
@@ -612,6 +616,8 @@ where
         let _ = self.kernel.cnode_delete(own_cnode(), slot);
     }
 
+    /// A copy of the client's frame capability, with a borrowed frame's
+    /// number (see [`Borrowed`]).
     fn borrow_frame(&mut self, cnode: CPtr, index: u64, depth: u8, rights: Rights) -> Result<(Frame, u64), Error> {
         let n = self.borrowed.take().map_err(|_| Error::OutOfMemory)?;
         let Some(frame_index) = self.borrowed_index(n) else {

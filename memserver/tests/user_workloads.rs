@@ -276,7 +276,7 @@ fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
     for (client, frames) in [(CLIENTS[0], mine), (CLIENTS[1], theirs)] {
         s.ok(ADMIN, Request::GrantFrames { client: client.0, start: frames.start, bytes: frames.bytes });
     }
-    let mut vmap = |s: &mut System, frames, first, pages| {
+    let vmap = |s: &mut System, frames, first, pages| {
         let slot = s.d.rig_backend().take_slot().expect("a free slot");
         s.rig.cnode_arrives(s.d.rig_backend().kernel_mut().inner_mut(), frames, slot);
         let request = Request::Vmap { first, pages, depth: RADIX, protection: Protection::ReadWrite };

@@ -9,7 +9,7 @@
 
 use crate::agent_protocol::{role, slot, Command, Outcome, FAULT_BADGE_BASE, OUTCOME_BADGE_BASE};
 use crate::inbox::{Event, Inbox};
-use client_lib::transport;
+use client_lib::{boot_contract, transport};
 use client_lib::{server_answer, AdminClient, ClientError};
 use core::fmt;
 use memserver_protocol::bootstrap::badge;
@@ -17,7 +17,7 @@ use memserver_protocol::words::Words;
 use memserver_protocol::{ErrorCode, FaultReport, Quota, Registration, Reply, Request};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::fault_route::FaultRoute;
-use sel4_launch::process::{Process, ProcessSpec, Thread};
+use sel4_launch::process::{GivenFrames, Process, ProcessSpec, Thread};
 use sel4_launch::vspace::VSpace;
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{syscall, CNode, CapRights, Sel4Error};
@@ -73,6 +73,8 @@ pub struct Agent {
     fault_route: FaultRoute,
     /// The space id and fault badge the memory server gave it.
     pub registration: Option<Registration>,
+    /// Frames the agent was given to vmap (the boot contract's `FRAMES`).
+    pub frames: Option<GivenFrames>,
 }
 
 impl Agent {
@@ -104,9 +106,17 @@ impl Agent {
             mem_endpoint,
             fault_route: FaultRoute::new(alloc),
             registration: None,
+            frames: None,
         };
         agent.route_faults(inbox.endpoint, FAULT_BADGE_BASE + index);
         agent
+    }
+
+    /// Gives the agent `count` frames of its own to vmap, as a launcher
+    /// gives a program its `frames`.
+    pub fn give_frames(&mut self, alloc: &mut Allocator, count: u64) {
+        let given = self.process.give_frames(alloc, boot_contract::slot::FRAMES, boot_contract::FRAMES_BITS, count);
+        self.frames = Some(given);
     }
 
     /// The badge the agent calls the memory server with.

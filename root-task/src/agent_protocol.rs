@@ -5,7 +5,7 @@
 
 use crate::stress_plan::{StressPlan, StressSummary};
 use client_lib::ClientError;
-use memserver_protocol::{Reply, Request};
+use memserver_protocol::{Protection, Reply, Request};
 use serde::{Deserialize, Serialize};
 
 /// What an agent thread does, given in its rsi at start.
@@ -120,6 +120,16 @@ pub enum Command {
     BatchReply {
         /// Its position in the batch.
         index: u8,
+    },
+    /// vmap `pages` of the agent's given frames from its `first`
+    /// (`MemClient::vmap_given`); report `Outcome::Reply` (the address).
+    Vmap {
+        /// The first frame's slot in the frames CNode.
+        first: u64,
+        /// How many frames.
+        pages: u32,
+        /// The area's rights.
+        protection: Protection,
     },
 }
 

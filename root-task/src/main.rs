@@ -67,6 +67,7 @@ fn main(regs: StartRegs) -> ! {
     let late = load("D", 3);
     let crowd = scenarios::CROWD_NAMES.iter().zip(4..).map(|(name, index)| load(name, index)).collect();
     for agent in &mut agents {
+        agent.give_frames(&mut alloc, scenarios::AGENT_FRAMES);
         agent.start().unwrap_or_else(|e| panic!("starting {}: {e}", agent.name));
         let registered = agent.register(&server.admin, scenarios::AGENT_QUOTA);
         registered.unwrap_or_else(|e| panic!("registering {}: {e:?}", agent.name));

@@ -16,6 +16,7 @@ mod greedy;
 mod reuse_across_kinds;
 mod scale;
 mod stress;
+mod vmap;
 mod vmemmap_huge;
 
 use crate::fail;
@@ -40,6 +41,8 @@ const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 /// Quota of each agent.
 pub const AGENT_QUOTA: u64 = 16 * MIB;
+/// Frames A, B and C are given to vmap.
+pub const AGENT_FRAMES: u64 = 16;
 /// Compound order of the vmemmap scenario (2 MiB compound pages).
 const COMPOUND_ORDER: u8 = 9;
 /// Compound pages in the vmemmap scenario, half on each side of the
@@ -112,13 +115,14 @@ impl<'a> World<'a> {
 pub type Scenario = (&'static str, fn(&mut World) -> Verdict);
 
 /// The demo's scenarios, in the order they run.
-pub const SCENARIOS: [Scenario; 17] = [
+pub const SCENARIOS: [Scenario; 18] = [
     ("vmalloc-shared", vmalloc_shared),
     ("vmemmap-huge", vmemmap_huge::run),
     ("vmemmap-crosses-top-level", vmemmap_crosses_top_level),
     ("late-register", late_register),
     ("area-options", area_options::run),
     ("batch", batch::run),
+    ("vmap", vmap::run),
     ("percpu-smp", percpu_smp),
     ("unregister", unregister),
     ("bad-input", bad_input),

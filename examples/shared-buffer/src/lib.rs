@@ -1,15 +1,21 @@
-//! What the writer and the reader agree on: the buffer's size, the bytes
-//! it holds, and the messages they exchange over their shared endpoint
+//! What the writer and the reader agree on: the buffers' sizes, the bytes
+//! they hold, and the messages they exchange over their shared endpoint
 //! `pipe` (slot `boot_contract::slot::endpoint(0)`).
 //!
-//! The writer calls `pipe` with [`SHARE`] and three words: the buffer's
+//! For each of its [`BUFFERS`] buffers (vmalloced memory, then its own
+//! frames vmapped), the writer calls `pipe` with [`SHARE`] and three words: the buffer's
 //! address, its length and the pattern's seed; the reader answers with
 //! [`CHECKED`] and one word, the number of bytes that differed from the
 //! pattern (0 when the reader saw exactly what the writer wrote).
 #![no_std]
 
-/// Bytes of the shared buffer: 64 KiB, sixteen pages.
+/// Bytes of the vmalloced buffer: 64 KiB, sixteen pages.
 pub const BUFFER_BYTES: u64 = 64 << 10;
+/// The writer's own frames (`frames` in `system.toml`), vmapped as the
+/// second buffer.
+pub const FRAMES: u32 = 4;
+/// Buffers the writer shares: the vmalloced one, then its frames.
+pub const BUFFERS: usize = 2;
 /// The label of the writer's message.
 pub const SHARE: u64 = 1;
 /// The label of the reader's answer.
@@ -36,4 +42,6 @@ pub mod code {
     pub const MESSAGE: u64 = 6;
     /// The heap the launcher gave is not there or not writable.
     pub const HEAP: u64 = 7;
+    /// `vmap_given` of the writer's frames failed.
+    pub const VMAP: u64 = 8;
 }

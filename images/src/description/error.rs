@@ -84,6 +84,8 @@ pub struct MemoryUse {
     pub stacks: u64,
     /// The programs' heaps.
     pub heaps: u64,
+    /// The clients' frames to vmap.
+    pub frames: u64,
     /// One IPC buffer page for each program's (and the server's) thread.
     pub ipc_buffers: u64,
     /// The system image (the description and the ELF files) the root task
@@ -97,7 +99,7 @@ pub struct MemoryUse {
 impl MemoryUse {
     /// All of it.
     pub fn total(&self) -> u64 {
-        self.server + self.loads + self.stacks + self.heaps + self.ipc_buffers + self.image + self.reserve
+        self.server + self.loads + self.stacks + self.heaps + self.frames + self.ipc_buffers + self.image + self.reserve
     }
 }
 
@@ -105,11 +107,12 @@ impl fmt::Display for MemoryUse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "memory server {}, loaded segments {}, stacks {}, heaps {}, IPC buffers {}, system image {}, kernel and root task {}",
+            "memory server {}, loaded segments {}, stacks {}, heaps {}, frames {}, IPC buffers {}, system image {}, kernel and root task {}",
             human(self.server),
             human(self.loads),
             human(self.stacks),
             human(self.heaps),
+            human(self.frames),
             human(self.ipc_buffers),
             human(self.image),
             human(self.reserve)
@@ -260,6 +263,14 @@ pub enum DescriptionError {
     /// A quota for a system without a memory server.
     #[error("{at}: program \"{program}\", field `quota`: a client quota, but the system has no [memserver]")]
     ClientWithoutServer {
+        /// Where.
+        at: Location,
+        /// The program.
+        program: String,
+    },
+    /// Frames for a program that is not a client (they are for vmap).
+    #[error("{at}: program \"{program}\", field `frames`: frames are for vmap, but the program has no `quota` (it is not a client)")]
+    FramesWithoutQuota {
         /// Where.
         at: Location,
         /// The program.

@@ -219,6 +219,7 @@ fn needs(resolved: &Resolved) -> MemoryUse {
         loads: resolved.memserver.iter().chain(&resolved.programs).map(|f| f.load_bytes).sum(),
         stacks: system.programs.iter().map(|p| p.stack).sum(),
         heaps: system.programs.iter().map(|p| p.heap).sum(),
+        frames: system.programs.iter().map(|p| p.frames).sum(),
         ipc_buffers: threads * IPC_BUFFER,
         image: image.next_multiple_of(PAGE),
         reserve: KERNEL_RESERVE,

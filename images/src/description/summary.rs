@@ -54,6 +54,7 @@ impl fmt::Display for Resolved {
             };
             let held: Vec<&str> = p.endpoints.iter().map(|&e| system.endpoints[e as usize].as_str()).collect();
             let heap = if p.heap == 0 { "no heap".to_string() } else { format!("heap {}", human(p.heap)) };
+            let quota = if p.frames == 0 { quota } else { format!("{quota}, frames {}", human(p.frames)) };
             writeln!(
                 f,
                 "  {}: priority {}, CPU {}, stack {}, {heap}, {quota}, endpoints [{}], {}",

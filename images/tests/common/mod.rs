@@ -182,6 +182,24 @@ pub fn cases() -> Vec<Case> {
             is: |e| matches!(e, E::SizeAboveMax { .. }),
         },
         Case {
+            name: "frames-above-max",
+            text: program(CLIENT, "quota = { bytes = \"1 MiB\" }\nframes = @@\"2 MiB\""),
+            field: "program \"p\", field `frames`: 2 MiB is more than",
+            is: |e| matches!(e, E::SizeAboveMax { .. }),
+        },
+        Case {
+            name: "frames-unaligned",
+            text: program(CLIENT, "quota = { bytes = \"1 MiB\" }\nframes = @@5000"),
+            field: "program \"p\", field `frames`",
+            is: |e| matches!(e, E::UnalignedSize { .. }),
+        },
+        Case {
+            name: "frames-without-quota",
+            text: program(CLIENT, "frames = @@\"16 KiB\""),
+            field: "program \"p\", field `frames`: frames are for vmap",
+            is: |e| matches!(e, E::FramesWithoutQuota { .. }),
+        },
+        Case {
             name: "server-memory-in-too-many-pieces",
             text: program(CLIENT, "").replace("memory = \"64 MiB\"", "memory = @@\"130 MiB\""),
             field: "[memserver], field `memory`: 130 MiB cannot be given as at most 64 equal untyped pieces",

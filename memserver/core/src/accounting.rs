@@ -73,7 +73,8 @@ impl FrameGrant {
 
     /// Whether the 4 KiB frame at `paddr` lies in it.
     pub fn holds(&self, paddr: u64) -> bool {
-        paddr >= self.start && paddr.checked_add(crate::layout::PAGE_SIZE).is_some_and(|end| end - self.start <= self.bytes)
+        paddr >= self.start
+            && paddr.checked_add(crate::layout::PAGE_SIZE).is_some_and(|end| end - self.start <= self.bytes)
     }
 }
 

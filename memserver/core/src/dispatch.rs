@@ -13,7 +13,6 @@
 
 use crate::accounting::FrameGrant;
 use crate::admin::Admin;
-use alloc::vec::Vec;
 pub use crate::backend::Platform;
 use crate::error::{Error, FaultError};
 use crate::fault_message::KernelFault;
@@ -28,6 +27,7 @@ use crate::server::{Config, MemServer};
 use crate::vmalloc::VmallocFlags;
 use crate::vmemmap::VmemmapOptions;
 use crate::Rights;
+use alloc::vec::Vec;
 use memserver_protocol::batch::{batchable, Batch, BatchReply};
 use memserver_protocol::bootstrap::{badge, FaultBadge};
 use memserver_protocol::words::{BatchWords, DecodeError, Words};

@@ -148,7 +148,7 @@ fn bad_vmaps_are_typed_errors_that_change_nothing_and_hold_no_frame() {
         (A, Request::GrantFrames { client: A.0, start: 0, bytes: 1 << 30 }, ErrorCode::NotAdmin),
         (ADMIN, Request::GrantFrames { client: A.0, start: 0x1800, bytes: PAGE_SIZE }, ErrorCode::InvalidArgument),
         (ADMIN, Request::GrantFrames { client: A.0, start: 0, bytes: 100 }, ErrorCode::InvalidArgument),
-        (ADMIN, Request::GrantFrames { client: A.0, start: u64::MAX & !0xfff, bytes: 2 * PAGE_SIZE }, ErrorCode::InvalidArgument),
+        (ADMIN, Request::GrantFrames { client: A.0, start: !0xfff, bytes: 2 * PAGE_SIZE }, ErrorCode::InvalidArgument),
     ];
     for (caller, request, code) in grants {
         assert_eq!(send(&mut d, caller, request, None), Reply::Error(code), "{request:?}");

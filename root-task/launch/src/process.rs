@@ -35,6 +35,21 @@ pub struct ProcessSpec<'a> {
     pub fault_slot: u64,
 }
 
+/// Frames a program was given ([`Process::give_frames`]).
+#[derive(Clone, Copy, Debug)]
+pub struct GivenFrames {
+    /// The CNode that holds the program's copies (in the root task's
+    /// CSpace too).
+    pub cnode: CNode,
+    /// The root task's slot of the first frame's original capability (the
+    /// others follow).
+    pub first: CPtr,
+    /// The physical address of the first frame (the others follow).
+    pub start: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
 /// A thread of a process.
 pub struct Thread {
     /// Its TCB.
@@ -159,6 +174,27 @@ impl Process {
     pub fn give_stack(&mut self, alloc: &mut Allocator, top: u64, bytes: u64) {
         self.map_memory(alloc, top - bytes, bytes);
         self.main.stack_top = top;
+    }
+
+    /// Gives the program `count` fresh 4 KiB frames at consecutive
+    /// physical addresses (one Retype, so at most 256), their capabilities
+    /// in slots from 0 of a new CNode of 2^`bits` slots that goes into the
+    /// program's slot `dest`. The root task keeps the frames' original
+    /// capabilities: the program holds copies, which it cannot revoke, so
+    /// the memory server may map them for it.
+    pub fn give_frames(&self, alloc: &mut Allocator, dest: u64, bits: u8, count: u64) -> GivenFrames {
+        assert!(count <= (1 << bits).min(size::RETYPE_MAX_OBJECTS), "{}: {count} frames", self.name);
+        let first = alloc.retype_run(ObjectType::SmallPage, 0, count);
+        let frames = CNode { cap: alloc.retype(ObjectType::CNode, bits.into()), depth: bits };
+        let root = CNode::root_task(init_cap::CNODE);
+        for i in 0..count {
+            frames
+                .copy(i, root, first + i, CapRights::READ_WRITE)
+                .unwrap_or_else(|e| panic!("{}: frame copy failed: {e:?}", self.name));
+        }
+        self.give(dest, frames.cap, CapRights::ALL, 0);
+        let start = Page(first).address().unwrap_or_else(|e| panic!("{}: frame address: {e:?}", self.name));
+        GivenFrames { cnode: frames, first, start, bytes: count * PAGE }
     }
 
     /// Puts a copy of the root task's cap `src` in the program's slot

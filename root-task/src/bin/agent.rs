@@ -131,6 +131,9 @@ fn execute(
             Err(e) => Outcome::Reply(Err(e)),
         },
         Command::Batch { ops, insert } => batch(client, batched, ops, insert),
+        Command::Vmap { first, pages, protection } => {
+            Outcome::Reply(client.and_then(|c| c.vmap_given(first, pages, protection)).map(Reply::Address))
+        }
         Command::BatchReply { index } => {
             let reply = batched.replies.get(usize::from(index)).copied();
             Outcome::Reply(reply.ok_or(ClientError::Server(ErrorCode::NotFound)))

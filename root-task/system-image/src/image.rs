@@ -67,6 +67,8 @@ pub struct Program<N, E> {
     /// Its quota as a client of the memory server; `None` for a program
     /// that is not a client.
     pub quota: Option<Quota>,
+    /// Bytes of frames it is given to vmap (0: none; a client's only).
+    pub frames: u64,
     /// The endpoints it holds, as indices into [`System::endpoints`], in
     /// the order they appear in its CNode.
     pub endpoints: Vec<u32>,
@@ -138,6 +140,7 @@ impl<N, E> System<N, E> {
                     cpu: p.cpu,
                     stack: p.stack,
                     heap: p.heap,
+                    frames: p.frames,
                     quota: p.quota,
                     endpoints: p.endpoints.clone(),
                     elf: &p.elf,
@@ -172,6 +175,7 @@ impl<N, E> System<N, E> {
                 cpu: p.cpu,
                 stack: p.stack,
                 heap: p.heap,
+                frames: p.frames,
                 quota: p.quota,
                 endpoints: p.endpoints,
             });

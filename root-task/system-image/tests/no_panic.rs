@@ -31,6 +31,7 @@ fn real_blob() -> Vec<u8> {
         cpu,
         stack: 1 << 17,
         heap: 1 << 16,
+        frames: 0,
         quota,
         endpoints,
         elf,

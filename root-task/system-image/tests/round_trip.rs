@@ -21,7 +21,17 @@ fn quota(bytes: u64) -> Quota {
 }
 
 fn program<'a>(name: &'a str, elf: &'a [u8], cpu: u32, endpoints: Vec<u32>) -> Program<&'a str, &'a [u8]> {
-    Program { name, priority: 150, cpu, stack: 128 << 10, heap: 0, quota: Some(quota(16 * MIB)), endpoints, elf }
+    Program {
+        name,
+        priority: 150,
+        cpu,
+        stack: 128 << 10,
+        heap: 0,
+        frames: 0,
+        quota: Some(quota(16 * MIB)),
+        endpoints,
+        elf,
+    }
 }
 
 /// The demo's shape: a server and 23 programs, 22 of them sharing one file.
@@ -149,6 +159,7 @@ fn one_program(elf: ElfRef) -> System<&'static str, ElfRef> {
             cpu: 0,
             stack: 4096,
             heap: 0,
+            frames: 0,
             quota: None,
             endpoints: vec![],
             elf,
@@ -254,6 +265,7 @@ impl Owned {
                     cpu: *cpu,
                     stack: *stack,
                     heap: *heap,
+                    frames: 0,
                     quota: *quota,
                     endpoints: endpoints.clone(),
                     elf: &self.files[*f][..],

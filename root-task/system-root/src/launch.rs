@@ -5,14 +5,19 @@
 //! last, in the description's order.
 
 use crate::alloc::vec::Vec;
-use client_lib::boot_contract::{slot, Start, CLIENT_BASE, CNODE_BITS, HEAP, MAX_HEAP, MAX_STACK, STACK_TOP};
+use client_lib::boot_contract::{
+    slot, Start, CLIENT_BASE, CNODE_BITS, FRAMES_BITS, HEAP, MAX_FRAMES, MAX_HEAP, MAX_STACK, STACK_TOP,
+};
 use client_lib::{Quota, Registration};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::fault_route::FaultRoute;
 use sel4_launch::memserver_process::{MemServerProcess, Placement, UntypedGrant};
 use sel4_launch::process::{Process, ProcessSpec};
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::{CPtr, ObjectType};
+use sel4_layer::abi::{size, CPtr, ObjectType};
+
+/// Bytes of a frame.
+const PAGE: u64 = 1 << size::PAGE_BITS;
 use sel4_layer::CapRights;
 use system_image::{Program, SystemImage};
 use system_root::grant;
@@ -91,7 +96,11 @@ fn load(
         cnode_bits: CNODE_BITS,
         fault_slot: slot::FAULT,
     };
-    assert!(p.stack <= MAX_STACK && p.heap <= MAX_HEAP, "{}: more stack or heap than the launcher maps", p.name);
+    assert!(
+        p.stack <= MAX_STACK && p.heap <= MAX_HEAP && p.frames <= MAX_FRAMES,
+        "{}: more stack, heap or frames than the launcher gives",
+        p.name
+    );
     let mut process = Process::load(alloc, root, &spec);
     process.give_stack(alloc, STACK_TOP, p.stack);
     if p.heap != 0 {
@@ -114,6 +123,11 @@ fn load(
             .register_with_quota(client, quota, process.vspace.pml4)
             .unwrap_or_else(|e| panic!("{}: registering its space: {e:?}", p.name));
         route.route(&process, server.endpoint, registration.fault_badge);
+        if p.frames != 0 {
+            let given = process.give_frames(alloc, slot::FRAMES, FRAMES_BITS, p.frames / PAGE);
+            let granted = server.admin.grant_frames(client, given.start, given.bytes);
+            granted.unwrap_or_else(|e| panic!("{}: frame grant: {e:?}", p.name));
+        }
         registration
     });
     Launched { name: p.name, process, route, registration, outcome: Outcome::Running }

@@ -1,14 +1,14 @@
 //! The writer: vmallocs a buffer, fills it, hands its address to the
-//! reader over `pipe`, waits for the reader's check, frees the buffer and
-//! reports its verdict.
+//! reader over `pipe`, waits for the reader's check and frees the buffer;
+//! then the same with its own frames vmapped; and reports its verdict.
 #![no_std]
 #![no_main]
 
 use client_lib::boot_contract::{self, slot, Start};
-use client_lib::MemClient;
+use client_lib::{MemClient, Protection};
 use sel4_layer::runtime::StartRegs;
 use sel4_layer::{println, syscall, MessageInfo};
-use shared_buffer::{code, pattern, BUFFER_BYTES, CHECKED, SHARE};
+use shared_buffer::{code, pattern, BUFFER_BYTES, CHECKED, FRAMES, SHARE};
 
 sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
 
@@ -22,23 +22,34 @@ fn main(regs: StartRegs) -> ! {
 fn run(start: Start) -> Result<(), u64> {
     check_heap(start)?;
     let mem = MemClient::connect(slot::MEMSERVER).map_err(|_| code::CONNECT)?;
-    let addr = mem.vmalloc(BUFFER_BYTES, false).map_err(|_| code::VMALLOC)?;
+    let vmalloced = mem.vmalloc(BUFFER_BYTES, false).map_err(|_| code::VMALLOC)?;
+    share(vmalloced, BUFFER_BYTES, SEED)?;
+    mem.vfree(vmalloced).map_err(|_| code::VFREE)?;
+    // The writer's own frames, mapped in every space: they stay its own.
+    let mapped = mem.vmap_given(0, FRAMES, Protection::ReadWrite).map_err(|_| code::VMAP)?;
+    share(mapped, u64::from(FRAMES) * 4096, SEED + 1)?;
+    mem.vfree(mapped).map_err(|_| code::VFREE)?;
+    println!("writer: the reader saw the same bytes in both; freed");
+    Ok(())
+}
+
+/// Fills the `len` bytes at `addr` with the pattern of `seed` and has the
+/// reader check them.
+fn share(addr: u64, len: u64, seed: u64) -> Result<(), u64> {
     let buffer = addr as *mut u8;
-    for i in 0..BUFFER_BYTES {
-        // SAFETY: vmalloc mapped BUFFER_BYTES at `addr` in this space (and
-        // every registered one); only this program writes it.
-        unsafe { buffer.add(i as usize).write_volatile(pattern(SEED, i)) };
+    for i in 0..len {
+        // SAFETY: the server mapped `len` bytes at `addr` in this space (and
+        // every registered one); only this program writes them.
+        unsafe { buffer.add(i as usize).write_volatile(pattern(seed, i)) };
     }
-    println!("writer: {BUFFER_BYTES} bytes at {addr:#x}, handing them to the reader");
-    let answer = syscall::call(slot::endpoint(0), MessageInfo::new(SHARE, 0, 0, 3), [addr, BUFFER_BYTES, SEED, 0]);
+    println!("writer: {len} bytes at {addr:#x}, handing them to the reader");
+    let answer = syscall::call(slot::endpoint(0), MessageInfo::new(SHARE, 0, 0, 3), [addr, len, seed, 0]);
     if answer.info.label() != CHECKED || answer.info.length() != 1 {
         return Err(code::ANSWER);
     }
     if answer.mrs[0] != 0 {
         return Err(code::MISMATCH);
     }
-    mem.vfree(addr).map_err(|_| code::VFREE)?;
-    println!("writer: the reader saw the same bytes; freed");
     Ok(())
 }
 
