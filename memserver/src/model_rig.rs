@@ -263,6 +263,7 @@ pub type Mapping = (Option<ObjectId>, FrameSize, bool);
 impl HostBackend for ModelBackend {
     type Rig = Rig;
     type SpaceViolation = ModelViolation;
+    type Frames = ClientFrames;
     /// Untyped bytes and slots no client holds (never retyped or empty, or
     /// held by spare objects or the server's own): what the
     /// fault-injection scenario compares.
@@ -298,6 +299,22 @@ impl HostBackend for ModelBackend {
         let model = d.rig_backend().kernel_mut().inner_mut();
         model.cnode_delete(own_cnode(), vspace).expect("the loop deletes what arrived");
         d.rig_backend().give_back_slot(vspace);
+    }
+
+    fn client_frames(
+        d: &mut Dispatcher<ModelBackend>,
+        rig: &mut Rig,
+        count: u64,
+        radix: u8,
+    ) -> (ClientFrames, u64, u64) {
+        let frames = rig.client_frames(d.rig_backend().kernel_mut().inner_mut(), count, radix);
+        (frames, frames.start, frames.bytes)
+    }
+
+    fn frames_arrive(d: &mut Dispatcher<ModelBackend>, rig: &mut Rig, frames: &ClientFrames) -> CPtr {
+        let slot = d.rig_backend().take_slot().expect("the server has a free slot");
+        rig.cnode_arrives(d.rig_backend().kernel_mut().inner_mut(), frames, slot);
+        slot
     }
 
     fn failures_injected(&self) -> u64 {

@@ -33,6 +33,11 @@ fn dispatch_seeds_keep_the_model_in_sync() {
 }
 
 #[test]
+fn vmaps_keep_the_model_in_sync_and_give_every_copy_back() {
+    harness::run::<ModelBackend>(&harness::vmap_session());
+}
+
+#[test]
 fn raw_sessions_keep_the_model_in_sync() {
     inputs("raw-sessions").iter().for_each(|s| harness::raw_session_on::<ModelBackend>(s));
 }

@@ -44,6 +44,7 @@ use memserver_protocol::{
     ErrorCode, FailurePoint, Protection, Quota, Reply, Request, VmallocOptions, REPLIES, REQUESTS,
 };
 use std::boxed::Box;
+use std::vec;
 use std::vec::Vec;
 
 use crate::dispatch::{CapUse, Dispatcher, FaultAction};
@@ -277,6 +278,26 @@ pub enum Step {
     /// A VM fault in a space at an address, a write if the first `true`,
     /// with a capability (which no kernel fault message has) if the second.
     Fault(Pick<u16>, Place, bool, bool),
+    /// The administrator grants a client the memory of its frames (a CNode
+    /// of them made for it at its first use, as a launcher gives a
+    /// program its frames).
+    GrantFrames(Client),
+    /// A vmap by `client` of `pages` (1 + mod 24) slots from `first` (mod
+    /// 20) of the frames CNode of `of` (its own, or another's), read-only
+    /// if `read_only`. A frames CNode holds [`CLIENT_FRAMES`] frames in 32
+    /// slots: runs past them reach empty slots.
+    Vmap {
+        /// Who asks.
+        client: Client,
+        /// Whose frames.
+        of: Client,
+        /// The first slot.
+        first: u8,
+        /// How many.
+        pages: u8,
+        /// The area's rights.
+        read_only: bool,
+    },
     /// One batch from a client of the requests the steps would send (any
     /// request, batchable or not; as many as one batch message holds).
     Batch(Client, Vec<Step>),
@@ -344,11 +365,28 @@ impl Made {
     }
 }
 
-/// What a step sends: a message (from whom, with a new VSpace or not, and
-/// the request it encodes unless it is raw bytes), or a fault.
+/// Frames in a client's frames CNode.
+const CLIENT_FRAMES: u64 = 16;
+/// Radix of a client's frames CNode.
+const FRAMES_RADIX: u8 = 5;
+
+/// The capability that comes with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attached {
+    None,
+    /// A new VSpace.
+    VSpace,
+    /// The frames CNode of a client.
+    Frames(Badge),
+}
+
+/// What a step sends: a message (from whom, with what capability, and the
+/// request it encodes unless it is raw bytes), the administrator's grant
+/// of a client's frames, or a fault.
 #[allow(clippy::large_enum_variant, reason = "one at a time, made and used at once")]
 enum Action {
-    Message { caller: Badge, words: Words, cap: bool, request: Option<Request> },
+    Message { caller: Badge, words: Words, cap: Attached, request: Option<Request> },
+    Grant(Badge),
     Batch { caller: Badge, ops: heapless::Vec<Request, MAX_BATCH_OPS> },
     Fault { badge: u64, addr: u64, access: Access, cap: bool },
 }
@@ -367,7 +405,8 @@ enum Outcome {
 
 fn message(caller: Badge, request: Request) -> Action {
     let words = Words::encode(&request).expect("every request fits a message");
-    Action::Message { caller, words, cap: matches!(request, Request::Register { .. }), request: Some(request) }
+    let cap = if matches!(request, Request::Register { .. }) { Attached::VSpace } else { Attached::None };
+    Action::Message { caller, words, cap, request: Some(request) }
 }
 
 fn access(write: bool) -> Access {
@@ -464,7 +503,25 @@ impl Step {
                 }
                 Action::Batch { caller: client.badge(), ops }
             }
+            Step::GrantFrames(client) => Action::Grant(client.badge()),
+            Step::Vmap { client, of, first, pages, read_only } => {
+                let protection = if read_only { Protection::ReadOnly } else { Protection::ReadWrite };
+                let request = Request::Vmap {
+                    first: u64::from(first % 20),
+                    pages: 1 + u32::from(pages % 24),
+                    depth: FRAMES_RADIX,
+                    protection,
+                };
+                let words = Words::encode(&request).expect("every request fits a message");
+                Action::Message {
+                    caller: client.badge(),
+                    words,
+                    cap: Attached::Frames(of.badge()),
+                    request: Some(request),
+                }
+            }
             Step::Raw { caller, ref bytes, cap } => {
+                let cap = if cap { Attached::VSpace } else { Attached::None };
                 Action::Message { caller: CALLERS[usize::from(caller % 4)], words: words(bytes), cap, request: None }
             }
         }
@@ -477,12 +534,25 @@ struct Driver<B: HostBackend> {
     d: Box<Dispatcher<B>>,
     rig: B::Rig,
     made: Made,
+    /// Each client's frames CNode, once made: its handle and the frames'
+    /// memory.
+    frames: Vec<(Badge, B::Frames, u64, u64)>,
 }
 
 impl<B: HostBackend> Driver<B> {
     fn new(cpus: usize) -> Self {
         let (d, rig) = B::started(cpus);
-        Self { d, rig, made: Made::default() }
+        Self { d, rig, made: Made::default(), frames: Vec::new() }
+    }
+
+    /// `client`'s frames CNode and the frames' memory, made at first use.
+    fn frames_of(&mut self, client: Badge) -> (B::Frames, u64, u64) {
+        if let Some(&(_, frames, start, bytes)) = self.frames.iter().find(|(c, ..)| *c == client) {
+            return (frames, start, bytes);
+        }
+        let (frames, start, bytes) = B::client_frames(&mut self.d, &mut self.rig, CLIENT_FRAMES, FRAMES_RADIX);
+        self.frames.push((client, frames, start, bytes));
+        (frames, start, bytes)
     }
 
     /// Performs `step`: the reply to a message and what became of its
@@ -490,8 +560,21 @@ impl<B: HostBackend> Driver<B> {
     fn apply(&mut self, step: &Step) -> Outcome {
         let action = step.action(&self.made);
         match action {
+            Action::Grant(client) => {
+                let (_, start, bytes) = self.frames_of(client);
+                let request = Request::GrantFrames { client: client.0, start, bytes };
+                let (reply, cap_use) = self.d.handle(ADMIN, &Words::encode(&request).expect("it fits"), None);
+                Outcome::Reply(ADMIN, reply, cap_use)
+            }
             Action::Message { caller, words, cap, request } => {
-                let cap = cap.then(|| B::new_vspace(&mut self.d, &mut self.rig));
+                let cap = match cap {
+                    Attached::None => None,
+                    Attached::VSpace => Some(B::new_vspace(&mut self.d, &mut self.rig)),
+                    Attached::Frames(of) => {
+                        let (frames, ..) = self.frames_of(of);
+                        Some(B::frames_arrive(&mut self.d, &mut self.rig, &frames))
+                    }
+                };
                 let (reply, cap_use) = self.d.handle(caller, &words, cap);
                 if let (Some(vspace), CapUse::Unused) = (cap, cap_use) {
                     B::not_kept(&mut self.d, &mut self.rig, vspace);
@@ -621,9 +704,43 @@ pub fn raw_session_on<B: HostBackend>(data: &[u8]) {
     run::<B>(&Session { cpus, steps });
 }
 
+/// vmaps of a client's own frames, granted and not, read-only and
+/// not, running into the frames CNode's empty slots, of another's
+/// frames, failing at an injected Map, and inside a batch (which does
+/// not take them): [`run`] checks every reply and the state after each,
+/// and at the end that every borrowed frame was given back. The
+/// host tests serve it over the simulated MMU and over the model.
+pub fn vmap_session() -> Session {
+    let quota = Quotas([200, 100, 100, 100]);
+    let (a, b) = (Client(0), Client(1));
+    let vmap = |client, of, first, pages, read_only| Step::Vmap { client, of, first, pages, read_only };
+    let steps = vec![
+        Step::Register(a, quota),
+        Step::Register(b, quota),
+        vmap(a, a, 0, 3, false),
+        Step::GrantFrames(a),
+        vmap(a, a, 0, 3, false),
+        vmap(a, a, 2, 15, true),
+        vmap(a, a, 10, 9, false),
+        vmap(a, b, 0, 1, false),
+        Step::GrantFrames(b),
+        vmap(b, b, 4, 4, false),
+        Step::InjectFailure(Point::Map, 3),
+        vmap(b, b, 0, 8, false),
+        Step::Protect(a, Pick::Made(1), false),
+        Step::Vfree(a, Pick::Made(0)),
+        Step::Fault(Pick::Made(1), Place::Area(1, 2), true, false),
+        Step::Batch(a, vec![vmap(a, a, 0, 1, false), Step::Vmalloc(a, Size::Pages(1), false, None)]),
+        Step::Purge,
+        Step::Unregister(Pick::Made(0)),
+        vmap(a, a, 0, 1, false),
+    ];
+    Session { cpus: 2, steps }
+}
+
 /// Serves `session`, checking every promise after every step, then
 /// unregisters every space and checks that everything is back.
-fn run<B: HostBackend>(session: &Session) {
+pub fn run<B: HostBackend>(session: &Session) {
     let cpus = 1 + usize::from(session.cpus) % SESSION_CPUS;
     let steps = &session.steps;
     let mut driver = Driver::<B>::new(cpus);
@@ -813,5 +930,10 @@ mod tests {
             Step::Batch(Client(2), vec![vmalloc(a, 1)]),
         ];
         run::<Sim>(&Session { cpus: 2, steps });
+    }
+
+    #[test]
+    fn vmaps_are_checked_and_their_frames_given_back() {
+        run::<Sim>(&vmap_session());
     }
 }

@@ -1,7 +1,7 @@
 //! What the host tests, the invariant checker and the fuzzing harness need
 //! of a backend besides the [`Platform`] (host only, `sim` feature): a
 //! started server over a fresh one, a VSpace made as the root task makes
-//! one, whether an injected failure is pending, the backend's part of the
+//! one, a client's frames given as a launcher gives them, whether an injected failure is pending, the backend's part of the
 //! state a failed request must leave as it was, and the backend's part of
 //! the invariant (every registered space maps exactly what the canonical
 //! table maps). Implemented by the simulated MMU ([`Sim`](crate::sim::Sim))
@@ -24,6 +24,8 @@ pub trait HostBackend: Platform + Sized {
     type Held: PartialEq + Debug;
     /// How the backend's spaces can disagree with the canonical table.
     type SpaceViolation: Debug;
+    /// A CNode of a client's frames, as the rig holds it.
+    type Frames: Copy;
 
     /// A started dispatcher for `cpus` CPUs over a fresh backend, on the
     /// heap, and its rig.
@@ -36,6 +38,17 @@ pub trait HostBackend: Platform + Sized {
     /// What the server's loop does with `vspace`, which came with a
     /// message and was not kept: it is deleted, and its slot is free again.
     fn not_kept(d: &mut Dispatcher<Self>, rig: &mut Self::Rig, vspace: Self::VSpace);
+
+    /// `count` frames of a client at consecutive physical addresses, their
+    /// capabilities in slots from 0 of a CNode of 2^`radix` slots, as a
+    /// launcher gives a program its frames: the CNode's handle (to pass
+    /// with [`HostBackend::frames_arrive`]) and the frames' memory (first
+    /// address, bytes).
+    fn client_frames(d: &mut Dispatcher<Self>, rig: &mut Self::Rig, count: u64, radix: u8) -> (Self::Frames, u64, u64);
+
+    /// The capability of the CNode `frames`, as it arrives with a vmap;
+    /// [`HostBackend::not_kept`] deletes it after the request.
+    fn frames_arrive(d: &mut Dispatcher<Self>, rig: &mut Self::Rig, frames: &Self::Frames) -> Self::VSpace;
 
     /// Failures injected so far (armed ones that happened).
     fn failures_injected(&self) -> u64;

@@ -554,7 +554,9 @@ impl crate::backend::Platform for Sim {
 impl crate::host_backend::HostBackend for Sim {
     type Rig = ();
     type SpaceViolation = crate::invariant::SimViolation;
-    type Held = ((usize, usize), usize);
+    /// Live frames by size, live structures, and client frames lent.
+    type Held = ((usize, usize), usize, u64);
+    type Frames = SimVSpace;
 
     fn started(cpus: usize) -> (Box<crate::dispatch::Dispatcher<Sim>>, ()) {
         (crate::harness::dispatcher(cpus), ())
@@ -567,12 +569,30 @@ impl crate::host_backend::HostBackend for Sim {
     /// The simulation holds no capability for a VSpace.
     fn not_kept(_d: &mut crate::dispatch::Dispatcher<Sim>, _rig: &mut (), _vspace: SimVSpace) {}
 
+    /// Frames made one after another have consecutive addresses.
+    fn client_frames(
+        d: &mut crate::dispatch::Dispatcher<Sim>,
+        _rig: &mut (),
+        count: u64,
+        radix: u8,
+    ) -> (SimVSpace, u64, u64) {
+        let mut hooks = d.sim_hooks();
+        let frames: Vec<Option<SimFrame>> = (0..count).map(|_| Some(hooks.client_frame())).collect();
+        let start = frames.first().copied().flatten().map_or(0, |f| hooks.frame_address(f));
+        (hooks.frame_cnode(radix, &frames), start, count * crate::layout::PAGE_SIZE)
+    }
+
+    /// The handle stands for the capability.
+    fn frames_arrive(_d: &mut crate::dispatch::Dispatcher<Sim>, _rig: &mut (), frames: &SimVSpace) -> SimVSpace {
+        *frames
+    }
+
     fn failures_injected(&self) -> u64 {
         self.injected
     }
 
     fn held(&self) -> Self::Held {
-        (self.live_frames(), self.live_structures())
+        (self.live_frames(), self.live_structures(), self.lent.values().map(|&n| u64::from(n)).sum())
     }
 
     fn check_spaces(server: &crate::server::MemServer<Sim>) -> Result<(), crate::invariant::SimViolation> {
@@ -584,7 +604,7 @@ impl crate::host_backend::HostBackend for Sim {
         if now == *baseline {
             Ok(())
         } else {
-            Err(format!("live frames and structures {now:?}, at start {baseline:?}"))
+            Err(format!("live frames, structures and lent frames {now:?}, at start {baseline:?}"))
         }
     }
 }
