@@ -194,12 +194,38 @@ impl MemClient {
         ask(self.endpoint, request, Some(frames), pick::address)
     }
 
+    /// Backs the page descriptors of `nr_pages` pfns from `start_pfn`
+    /// (both multiples of 64) with this client's own frames, one per 64
+    /// pfns, from slot `first` of the CNode `frames` (of 2^`bits` slots):
+    /// hot-added memory whose descriptors live in it (Linux's
+    /// memmap_on_memory). Each frame must lie in the range it describes
+    /// and in the memory granted to this client. Undone with
+    /// [`MemClient::vmemmap_depopulate`]; the frames stay the client's.
+    pub fn vmemmap_populate_from(
+        &self,
+        frames: CPtr,
+        bits: u8,
+        first: u64,
+        start_pfn: u64,
+        nr_pages: u64,
+    ) -> Result<(), ClientError> {
+        let request = Request::VmemmapPopulateFrom { start_pfn, nr_pages, first, depth: bits };
+        ask(self.endpoint, request, Some(frames), pick::done)
+    }
+
     /// [`MemClient::vmap`] of the frames the launcher gave this program
     /// (`frames` in its description; the boot contract's `FRAMES` slot),
     /// from its `first` frame on.
     pub fn vmap_given(&self, first: u64, pages: u32, protection: Protection) -> Result<u64, ClientError> {
         use crate::boot_contract::{slot, FRAMES_BITS};
         self.vmap(slot::FRAMES, FRAMES_BITS, first, pages, protection)
+    }
+
+    /// [`MemClient::vmemmap_populate_from`] with the frames the launcher
+    /// gave this program, from its `first` frame on.
+    pub fn vmemmap_populate_given(&self, first: u64, start_pfn: u64, nr_pages: u64) -> Result<(), ClientError> {
+        use crate::boot_contract::{slot, FRAMES_BITS};
+        self.vmemmap_populate_from(slot::FRAMES, FRAMES_BITS, first, start_pfn, nr_pages)
     }
 
     /// Makes the operations of `batch` in one IPC, in order, each as the

@@ -121,6 +121,17 @@ pub enum Command {
         /// Its position in the batch.
         index: u8,
     },
+    /// Back the descriptors of `nr_pages` pfns from `start_pfn` with the
+    /// agent's given frames from its `first`
+    /// (`MemClient::vmemmap_populate_given`); report `Outcome::Reply`.
+    VmemmapFrom {
+        /// The first frame's slot in the frames CNode.
+        first: u64,
+        /// First pfn.
+        start_pfn: u64,
+        /// Pfns.
+        nr_pages: u64,
+    },
     /// vmap `pages` of the agent's given frames from its `first`
     /// (`MemClient::vmap_given`); report `Outcome::Reply` (the address).
     Vmap {

@@ -185,6 +185,29 @@ pub enum Request {
         /// The area's rights.
         protection: Protection,
     },
+    /// [`Request::VmemmapPopulate`] of hot-added memory whose descriptors
+    /// live in that memory (Linux's memmap_on_memory): the descriptors of
+    /// the `nr_pages` pfns from `start_pfn` (both multiples of 64, the
+    /// pfns of one 4 KiB descriptor frame) are backed by the caller's
+    /// frames in slots `first..` of the CNode that comes with the message
+    /// (each resolved with `depth` bits), one per 64 pfns, in order. Each
+    /// frame must lie in the memory granted to the caller (`ForeignFrame`)
+    /// and in the range it describes (`InvalidArgument`); the range must
+    /// not be populated in part or whole (`Overlap`). The frames stay the
+    /// caller's: [`Request::VmemmapDepopulate`] unmaps them and the server
+    /// gives up its copies. `InvalidArgument` without a capability, for an
+    /// unaligned range, or for more than [`Request::MAX_VMAP_PAGES`]
+    /// frames; `NotAFrame` as for [`Request::Vmap`].
+    VmemmapPopulateFrom {
+        /// First page frame number (a multiple of 64).
+        start_pfn: u64,
+        /// Number of page frames (a multiple of 64).
+        nr_pages: u64,
+        /// The slot of the first descriptor frame in the CNode.
+        first: u64,
+        /// Bits of a slot index in that CNode.
+        depth: u8,
+    },
     /// Administrator only: the frames of `client` that [`Request::Vmap`]
     /// accepts are those in the `bytes` of physical memory from `start`
     /// (both page aligned; 0 bytes: none). The system that gives a client

@@ -18,7 +18,7 @@ use crate::error::{Error, FaultError};
 use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, Pfn, SpaceId};
-use crate::layout::{Area, PageSize, VmallocAddr, PAGE_SIZE};
+use crate::layout::{Area, PageSize, VmallocAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
 use crate::owners::Owners;
 use crate::percpu::PercpuOffset;
 use crate::populate::Access;
@@ -69,6 +69,9 @@ pub struct Dispatcher<B: Platform> {
     /// Whether the administrator must be told that reports wait.
     notice: bool,
 }
+
+/// Page descriptors in one 4 KiB frame.
+const DESCRIPTORS_PER_FRAME: u64 = PAGE_SIZE / DESCRIPTOR_SIZE;
 
 /// How many of a client's holdings [`Dispatcher::reclaim`] lists at a time.
 const RECLAIM_BATCH: usize = 256;
@@ -356,8 +359,15 @@ impl<B: Platform> Dispatcher<B> {
             Request::Vmap { first, pages, depth, protection } => {
                 self.registered(caller)?;
                 let cnode = cap.ok_or(ErrorCode::InvalidArgument)?;
-                let addr = self.vmap(caller, cnode, first, pages, depth, rights_of(protection)).map_err(code)?;
+                let addr = self.vmap(caller, cnode, (first, pages, depth), rights_of(protection)).map_err(code)?;
                 Ok(Reply::Address(addr.get()))
+            }
+            Request::VmemmapPopulateFrom { start_pfn, nr_pages, first, depth } => {
+                self.registered(caller)?;
+                let cnode = cap.ok_or(ErrorCode::InvalidArgument)?;
+                let start = Pfn::new(start_pfn).ok_or(ErrorCode::InvalidArgument)?;
+                self.vmemmap_populate_from(caller, cnode, (start, nr_pages), (first, depth)).map_err(code)?;
+                Ok(Reply::Done)
             }
             Request::GrantFrames { client, start, bytes } => {
                 let admin = admin?;
@@ -384,24 +394,61 @@ impl<B: Platform> Dispatcher<B> {
         &mut self,
         caller: Badge,
         cnode: B::VSpace,
-        first: u64,
-        pages: u32,
-        depth: u8,
+        (first, pages, depth): (u64, u32, u8),
         rights: Rights,
     ) -> Result<VmallocAddr, Error> {
-        if pages == 0 || pages > Request::MAX_VMAP_PAGES || first.checked_add(u64::from(pages)).is_none() {
+        let frames = self.borrow_frames(caller, cnode, (first, u64::from(pages), depth), rights, |_| true)?;
+        self.server.vmap(caller, &frames, rights)
+    }
+
+    /// Backs the descriptors of `nr_pages` pfns from `start` with the
+    /// frames in slots `first..` of the CNode that arrived in `cnode`, one
+    /// per 64 pfns, each a 4 KiB frame granted to `caller` that lies in
+    /// the range; on error the server holds none of them.
+    fn vmemmap_populate_from(
+        &mut self,
+        caller: Badge,
+        cnode: B::VSpace,
+        (start, nr_pages): (Pfn, u64),
+        (first, depth): (u64, u8),
+    ) -> Result<(), Error> {
+        let frames_needed = nr_pages / DESCRIPTORS_PER_FRAME;
+        if frames_needed == 0 || !nr_pages.is_multiple_of(DESCRIPTORS_PER_FRAME) {
+            return Err(Error::InvalidArgument);
+        }
+        let pfns = start.get()..start.get().saturating_add(nr_pages);
+        let in_range = |paddr: u64| pfns.contains(&(paddr / PAGE_SIZE));
+        let borrowed = self.borrow_frames(caller, cnode, (first, frames_needed, depth), Rights::ReadWrite, in_range);
+        self.server.vmemmap_populate_from(caller, start, nr_pages, &borrowed?)
+    }
+
+    /// The `count` frames in slots `first..` (resolved with `depth` bits)
+    /// of the CNode that arrived in `cnode`, held with `rights`: each a 4
+    /// KiB frame (`NotAFrame`) in the memory granted to `caller`
+    /// (`ForeignFrame`) whose address `fits` (`InvalidArgument`). At most
+    /// [`Request::MAX_VMAP_PAGES`]; on error none is held.
+    fn borrow_frames(
+        &mut self,
+        caller: Badge,
+        cnode: B::VSpace,
+        (first, count, depth): (u64, u64, u8),
+        rights: Rights,
+        fits: impl Fn(u64) -> bool,
+    ) -> Result<Vec<B::Frame>, Error> {
+        let end = first.checked_add(count).ok_or(Error::InvalidArgument)?;
+        if count == 0 || count > u64::from(Request::MAX_VMAP_PAGES) {
             return Err(Error::InvalidArgument);
         }
         let grant = self.server.usage(caller).frames;
         let mut frames = Vec::new();
-        frames.try_reserve_exact(pages as usize).map_err(|_| Error::OutOfMemory)?;
-        for index in first..first + u64::from(pages) {
+        frames.try_reserve_exact(count as usize).map_err(|_| Error::OutOfMemory)?;
+        for index in first..end {
             let borrowed = self.server.borrow_frame(cnode, index, depth, rights).and_then(|(frame, paddr)| {
                 frames.push(frame);
-                if grant.holds(paddr) {
-                    Ok(())
-                } else {
-                    Err(Error::ForeignFrame)
+                match (grant.holds(paddr), fits(paddr)) {
+                    (false, _) => Err(Error::ForeignFrame),
+                    (true, false) => Err(Error::InvalidArgument),
+                    (true, true) => Ok(()),
                 }
             });
             if let Err(e) = borrowed {
@@ -409,7 +456,7 @@ impl<B: Platform> Dispatcher<B> {
                 return Err(e);
             }
         }
-        self.server.vmap(caller, &frames, rights)
+        Ok(frames)
     }
 
     /// Sets `client`'s quotas and registers `vspace` for it; on error the

@@ -17,7 +17,7 @@ use crate::error::{BackendError, Error, FaultError};
 use crate::ids::{Badge, CpuId, Pfn, SpaceId};
 use crate::layout::{PercpuAddr, RegionAddr, VmallocAddr};
 use crate::percpu::{Percpu, PercpuAlloc, PercpuOffset};
-use crate::populate::{Access, Leaf, Mark, Region};
+use crate::populate::{Access, Leaf, Mark, Prune, Region};
 use crate::quota::{Held, Objects};
 use crate::vmalloc::{Resized, VmArea, Vmalloc, VmallocFlags};
 use crate::vmemmap::{Vmemmap, VmemmapOptions, VmemmapRange};
@@ -232,7 +232,8 @@ impl<B: Backend> MemServer<B> {
         self.vmalloc.purge(&mut self.region, &mut self.clients);
     }
 
-    /// Map descriptor frames for pfns `[start, start + pages)`.
+    /// Back the descriptors of `pages` pfns from `start` with fresh
+    /// frames, shaped by `options` (see [`VmemmapOptions`]).
     pub fn vmemmap_populate(
         &mut self,
         caller: Badge,
@@ -245,21 +246,53 @@ impl<B: Backend> MemServer<B> {
         if self.vmemmap.populated_whole(caller, start, pages, options)? {
             return Ok(());
         }
+        self.populate_range(caller, (start, pages), options, &[])
+    }
+
+    /// Back the descriptors of `pages` pfns from `start` (whole descriptor
+    /// frames of 64 pfns) with the caller's `frames`, one per descriptor
+    /// frame (Linux's memmap_on_memory: hot-added memory that holds its
+    /// own descriptors). The server holds the frames from here on: they
+    /// are given back when the range is depopulated, or at once if this
+    /// fails.
+    pub fn vmemmap_populate_from(
+        &mut self,
+        caller: Badge,
+        start: Pfn,
+        pages: u64,
+        frames: &[B::Frame],
+    ) -> Result<(), Error> {
+        let populated =
+            self.ready().and_then(|()| self.populate_range(caller, (start, pages), VmemmapOptions::default(), frames));
+        if populated.is_err() {
+            self.region.return_frames(frames);
+        }
+        populated
+    }
+
+    fn populate_range(
+        &mut self,
+        caller: Badge,
+        (start, pages): (Pfn, u64),
+        options: VmemmapOptions,
+        given: &[B::Frame],
+    ) -> Result<(), Error> {
         self.charged(
             caller,
             Purge::IfItHelps,
             |s| {
                 let ranges = s.vmemmap.range_count();
-                s.vmemmap.populate(&mut s.region, &mut s.clients, caller, start, pages, options)?;
+                s.vmemmap.populate(&mut s.region, &mut s.clients, caller, (start, pages), options, given)?;
                 // A range already populated whole is not a new one.
                 Ok(s.vmemmap.range_count() > ranges)
             },
             |new| new.then_some(Held::Range(start.get())),
-            // Depopulating the range just populated succeeds; nothing empty
-            // is kept in the vmemmap area, so what it prunes is what the
-            // populate created.
-            |s, _, _| {
-                let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, start, pages);
+            // Depopulating the range just populated succeeds; what it
+            // prunes is what the populate created, and frames it was given
+            // stay the caller's for the retry.
+            |s, _, mark| {
+                let range = (start, pages);
+                let _ = s.vmemmap.depopulate(&mut s.region, &mut s.clients, caller, range, Prune::CreatedSince(mark));
             },
         )
         .map(drop)
@@ -268,7 +301,7 @@ impl<B: Backend> MemServer<B> {
     /// Take out the populated range `[start, start + pages)`.
     pub fn vmemmap_depopulate(&mut self, caller: Badge, start: Pfn, pages: u64) -> Result<(), Error> {
         self.ready()?;
-        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, start, pages)?;
+        self.vmemmap.depopulate(&mut self.region, &mut self.clients, caller, (start, pages), Prune::All)?;
         self.clients.release(Held::Range(start.get()));
         Ok(())
     }

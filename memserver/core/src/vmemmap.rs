@@ -82,8 +82,12 @@ fn frame_pfns(pfn: u64) -> (u64, u64) {
     (lo, lo + PFNS_PER_FRAME)
 }
 
-/// The pages of one populate: descriptor frames over `[pos, end)`.
-struct Descriptors {
+/// The pages of one populate: descriptor frames over `[pos, end)`, fresh
+/// or the `given` ones in order.
+struct Descriptors<'a, F> {
+    /// Frames the caller supplied, one per descriptor frame (none: fresh
+    /// frames).
+    given: &'a [F],
     /// Exact descriptor bytes of the range.
     first: u64,
     last: u64,
@@ -94,11 +98,20 @@ struct Descriptors {
     compound_frames: Option<u64>,
 }
 
-impl<F: Copy> Batch<F> for Descriptors {
+impl<F: Copy> Batch<F> for Descriptors<'_, F> {
     fn next<S: Copy>(&mut self, canonical: &Table<F, S>) -> Option<PageSpec<F>> {
         let large = PageSize::Large.bytes();
         while self.pos < self.last {
             let addr = RegionAddr::new(self.pos)?;
+            if !self.given.is_empty() {
+                // The range covers whole descriptor frames: one given
+                // frame each, mapped over whatever is there (the insert
+                // refuses an occupied place).
+                let frame = *self.given.get(usize::try_from((self.pos - self.first) / PAGE_SIZE).ok()?)?;
+                self.pos += PAGE_SIZE;
+                let frame = FrameSource::Given(frame);
+                return Some(PageSpec { addr, size: PageSize::Small, rights: Rights::ReadWrite, frame });
+            }
             if let Some(per_page) = self.compound_frames {
                 let index = (self.pos - self.first) / PAGE_SIZE % per_page;
                 self.pos += PAGE_SIZE;
@@ -159,26 +172,37 @@ impl Vmemmap {
         Ok(end)
     }
 
-    /// Map descriptors for `[start, start + pages)`, charged to `owner`.
+    /// Map descriptors for `[start, start + pages)`, charged to `owner`:
+    /// on fresh frames, or on `given` frames (Linux's memmap_on_memory),
+    /// one per descriptor frame of a range of whole descriptor frames
+    /// (`InvalidArgument` otherwise, or with options), none of it
+    /// populated yet (`Overlap`: the frames would go unused).
     pub(crate) fn populate<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         owner: Badge,
-        start: Pfn,
-        pages: u64,
+        (start, pages): (Pfn, u64),
         options: VmemmapOptions,
+        given: &[B::Frame],
     ) -> Result<(), Error> {
         let end = Self::check(start, pages, options)?;
         let s = start.get();
+        if !given.is_empty() {
+            let whole_frames = s.is_multiple_of(PFNS_PER_FRAME) && pages.is_multiple_of(PFNS_PER_FRAME);
+            if !whole_frames || given.len() as u64 != pages / PFNS_PER_FRAME || options != VmemmapOptions::default() {
+                return Err(Error::InvalidArgument);
+            }
+        }
         if self.admit(owner, s, end)? {
-            return Ok(());
+            return if given.is_empty() { Ok(()) } else { Err(Error::Overlap) };
         }
         self.ranges.reserve_total(self.ranges.len() + 1).map_err(|_| Error::OutOfMemory)?;
         let charge = pages * DESCRIPTOR_SIZE;
         clients.charge(owner, charge)?;
         let (first, last) = (descriptor(s), descriptor(end));
         let mut batch = Descriptors {
+            given,
             first,
             last,
             pos: first - first % PAGE_SIZE,
@@ -253,14 +277,16 @@ impl Vmemmap {
     }
 
     /// Unmap the descriptors of the populated range `[start, start + pages)`
-    /// (exactly as populated) and free the frames no other range uses.
+    /// (exactly as populated) and free the frames no other range uses,
+    /// pruning the structures `prune` names (undoing a populate: those it
+    /// created, and the frames it was given stay the caller's).
     pub(crate) fn depopulate<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         caller: Badge,
-        start: Pfn,
-        pages: u64,
+        (start, pages): (Pfn, u64),
+        prune: Prune,
     ) -> Result<(), Error> {
         let s = start.get();
         let range = self.ranges.get(s).filter(|r| r.span == pages).ok_or(Error::NotFound)?;
@@ -281,7 +307,7 @@ impl Vmemmap {
             .step_by(PFNS_PER_FRAME as usize)
             .filter(|&lo| self.touching(frame_pfns(lo)).next().is_none())
             .filter_map(|lo| RegionAddr::new(descriptor(lo)));
-        region.unmap(frames, Prune::All);
+        region.unmap(frames, prune);
         clients.refund(caller, pages * DESCRIPTOR_SIZE);
         Ok(())
     }

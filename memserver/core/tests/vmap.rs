@@ -211,3 +211,65 @@ fn the_grant_goes_with_the_clients_last_space() {
     register(&mut d, A);
     assert_eq!(vmap(&mut d, A, Some(cnode), 0, 1, Protection::ReadWrite), Err(ErrorCode::ForeignFrame));
 }
+
+fn populate_from(
+    d: &mut Dispatcher<Sim>,
+    caller: Badge,
+    cnode: SimVSpace,
+    first: u64,
+    (start_pfn, nr_pages): (u64, u64),
+) -> Result<(), ErrorCode> {
+    match send(d, caller, Request::VmemmapPopulateFrom { start_pfn, nr_pages, first, depth: RADIX }, Some(cnode)) {
+        Reply::Done => Ok(()),
+        Reply::Error(code) => Err(code),
+        other => panic!("populate from: {other:?}"),
+    }
+}
+
+/// memmap_on_memory: the descriptors of the memory A's frames are, backed
+/// by those very frames; bad requests change nothing and hold no frame;
+/// depopulated, the frames are given back.
+#[test]
+fn hot_added_memory_holds_its_own_descriptors() {
+    let Setup { mut d, a_frames, a_start, b_frames } = setup();
+    let slots: Vec<Option<SimFrame>> = a_frames.iter().chain(&b_frames).copied().map(Some).collect();
+    let cnode = d.sim_hooks().frame_cnode(RADIX, &slots);
+    // 64 pfns to a descriptor frame: A's first two frames describe the 128
+    // pfns from the 64-aligned pfn at or below the first.
+    let first_pfn = a_start / PAGE_SIZE;
+    let start = first_pfn - first_pfn % 64;
+    // The range must hold the frames: that of the second frame is 64 later.
+    assert!(first_pfn + 1 < start + 128, "A's first two frames lie in the 128 pfns from {start:#x}");
+    let range = (start, 128);
+    let empty = d.sim_hooks().frame_cnode(RADIX, &[]);
+    let before = snapshot(d.server());
+    let bad = [
+        (cnode, 0, (start + 1, 128), ErrorCode::InvalidArgument),
+        (cnode, 0, (start, 100), ErrorCode::InvalidArgument),
+        // A's frames, but not in the memory described.
+        (cnode, 0, (start + 128, 128), ErrorCode::InvalidArgument),
+        (cnode, 8, (start, 64), ErrorCode::ForeignFrame),
+        (empty, 0, (start, 64), ErrorCode::NotAFrame),
+    ];
+    for (frames, first, range, code) in bad {
+        assert_eq!(populate_from(&mut d, A, frames, first, range), Err(code), "slot {first}, range {range:?}");
+        assert_eq!(snapshot(d.server()), before, "slot {first}, range {range:?} changed the state");
+        assert_eq!(d.sim_hooks().lent_frames().0, 0);
+    }
+    let (_, returned) = d.sim_hooks().lent_frames();
+    assert_eq!(populate_from(&mut d, A, cnode, 0, range), Ok(()));
+    let descriptor = |pfn: u64| memserver_core::layout::Area::Vmemmap.start() + pfn * 64;
+    for (i, pfn) in [start, start + 127].into_iter().enumerate() {
+        assert_eq!(paddr_at(&mut d, descriptor(pfn)), Some(a_start + i as u64 * PAGE_SIZE), "pfn {pfn:#x}");
+    }
+    assert_eq!(d.sim_hooks().lent_frames(), (2, returned));
+    assert_eq!(populate_from(&mut d, A, cnode, 0, range), Err(ErrorCode::Overlap), "populated already");
+    let returned = returned + 2;
+    assert_eq!(
+        send(&mut d, B, Request::VmemmapDepopulate { start_pfn: start, nr_pages: 128 }, None),
+        Reply::Error(ErrorCode::NotOwner)
+    );
+    assert_eq!(send(&mut d, A, Request::VmemmapDepopulate { start_pfn: start, nr_pages: 128 }, None), Reply::Done);
+    assert_eq!(d.sim_hooks().lent_frames(), (0, returned + 2));
+    assert_eq!(paddr_at(&mut d, descriptor(start)), None);
+}

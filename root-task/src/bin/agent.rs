@@ -134,6 +134,9 @@ fn execute(
         Command::Vmap { first, pages, protection } => {
             Outcome::Reply(client.and_then(|c| c.vmap_given(first, pages, protection)).map(Reply::Address))
         }
+        Command::VmemmapFrom { first, start_pfn, nr_pages } => Outcome::Reply(
+            client.and_then(|c| c.vmemmap_populate_given(first, start_pfn, nr_pages)).map(|()| Reply::Done),
+        ),
         Command::BatchReply { index } => {
             let reply = batched.replies.get(usize::from(index)).copied();
             Outcome::Reply(reply.ok_or(ClientError::Server(ErrorCode::NotFound)))

@@ -17,6 +17,11 @@
 //!   holding one of B's frames (`ForeignFrame`), and C, whose memory was
 //!   never granted (`ForeignFrame`).
 //!
+//! - memmap_on_memory: A's first frame backs the descriptors of the 64
+//!   pfns of the memory around it; B reads what A writes there, and A's
+//!   frame, vmapped, holds it (also once depopulated, when the
+//!   descriptor faults in C).
+//!
 //! No access is repaired: the missed-sync count stays as it was.
 
 use super::{check, done, expect_error, expect_fault, read, run_done, translate, World, AGENT_FRAMES, KIB};
@@ -34,6 +39,8 @@ const ENDPOINT_SLOT: u64 = 200;
 /// A's frames CNode slot the root task puts one of B's frames in.
 const FOREIGN_SLOT: u64 = 201;
 const PAGE: u64 = 4 * KIB;
+/// Bytes of a page descriptor.
+const DESCRIPTOR: u64 = 64;
 
 /// The frames the root task gave `agent`.
 fn given(agent: &Agent) -> Result<GivenFrames, Reason> {
@@ -92,6 +99,7 @@ pub(super) fn run(w: &mut World) -> Verdict {
     }
     done(a, Request::Vfree { addr: again })?;
     w.server.admin.purge().context("purge")?;
+    on_memory([a, b, c], mine.start / PAGE, w.region.vmemmap_start)?;
     for slot in [ENDPOINT_SLOT, FOREIGN_SLOT] {
         mine.cnode.delete(slot).context("the root task's delete")?;
     }
@@ -99,6 +107,40 @@ pub(super) fn run(w: &mut World) -> Verdict {
         fail!("an access was repaired: some space missed a change");
     }
     Ok(())
+}
+
+/// memmap_on_memory: A's first frame backs the descriptors of the 64
+/// pfns around it (`frame_pfn`'s block), the memory it is part of. A
+/// writes a descriptor; B reads it; A's frame, vmapped, holds it; once
+/// depopulated the descriptor faults in C, and the frame still holds it.
+fn on_memory([a, b, c]: [&Agent; 3], frame_pfn: u64, vmemmap_start: u64) -> Verdict {
+    let start_pfn = frame_pfn - frame_pfn % 64;
+    let populate = |start_pfn, nr_pages| Command::VmemmapFrom { first: 0, start_pfn, nr_pages };
+    expect_error(a, "descriptors of other memory", populate(start_pfn + 64, 64), ErrorCode::InvalidArgument)?;
+    expect_error(a, "an unaligned range", populate(start_pfn + 1, 64), ErrorCode::InvalidArgument)?;
+    match a.run(populate(start_pfn, 64)) {
+        Ok(Outcome::Reply(Ok(Reply::Done))) => {}
+        other => fail!("A: descriptors of pfns {start_pfn:#x}.. on its own frame: {other:?}"),
+    }
+    let pfn = start_pfn + 5;
+    let descriptor = vmemmap_start + pfn * DESCRIPTOR;
+    run_done(a, Command::Write { addr: descriptor, value: 0xd35c })?;
+    if read(b, descriptor)? != 0xd35c {
+        fail!("B does not read A's descriptor of pfn {pfn:#x}");
+    }
+    if translate(c, descriptor)?.paddr != frame_pfn * PAGE {
+        fail!("the descriptor of pfn {pfn:#x} is not in A's frame");
+    }
+    let mapped = vmap(a, 0, 1, Protection::ReadOnly)?;
+    if read(c, mapped + 5 * DESCRIPTOR)? != 0xd35c {
+        fail!("A's frame, vmapped, does not hold the descriptor");
+    }
+    done(a, Request::VmemmapDepopulate { start_pfn, nr_pages: 64 })?;
+    expect_fault(c, Command::Read { addr: descriptor }, descriptor, FaultKind::UnmappedRead)?;
+    if read(b, mapped + 5 * DESCRIPTOR)? != 0xd35c {
+        fail!("A's frame lost the descriptor when depopulated");
+    }
+    done(a, Request::Vfree { addr: mapped })
 }
 
 /// The vmaps that must be refused.
