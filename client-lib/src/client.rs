@@ -148,7 +148,8 @@ impl MemClient {
     }
 
     /// Allocates `size` bytes of zeroed memory mapped in every registered
-    /// space; `large_pages` uses 2 MiB pages where possible.
+    /// space; `large_pages` uses 1 GiB pages for a multiple of 1 GiB, else
+    /// 2 MiB pages from 2 MiB on.
     pub fn vmalloc(&self, size: u64, large_pages: bool) -> Result<u64, ClientError> {
         self.ask(Request::Vmalloc { size, large_pages }, pick::address)
     }

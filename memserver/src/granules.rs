@@ -25,13 +25,14 @@
 //! Object `g * UNITS + k` ([`ObjectId`]) is the `k`-th object made in
 //! granule `g` since its last reset, so each object has a fixed capability
 //! slot and a fixed frame index. The records grow with what the server
-//! was given: 48 bytes per granule, and the record of its objects (1.3
+//! was given: 56 bytes per granule, and the record of its objects (1.3
 //! KiB) once any is made ([`Granules::prepare`], with `try_reserve`).
 //! Pure bookkeeping, built and tested on the host; the seL4 backend
 //! (`sel4::untyped_pool`) makes the invocations.
 
 use alloc::vec::Vec;
 use core::cmp::Reverse;
+use core::ops::Range;
 use memserver_core::layout::{Level, PageSize, PAGE_SIZE};
 
 /// 4 KiB units in a granule (2 MiB).
@@ -63,11 +64,13 @@ impl ObjectKind {
     pub const ALL: [ObjectKind; 5] =
         [ObjectKind::SmallFrame, ObjectKind::LargeFrame, ObjectKind::Pdpt, ObjectKind::Pd, ObjectKind::Pt];
 
-    /// The frame of `size`.
-    pub const fn frame(size: PageSize) -> ObjectKind {
+    /// The frame of `size`, if a granule holds it (a 1 GiB frame takes a
+    /// whole block of granules, [`Granules::lend`]).
+    pub const fn frame(size: PageSize) -> Option<ObjectKind> {
         match size {
-            PageSize::Small => ObjectKind::SmallFrame,
-            PageSize::Large => ObjectKind::LargeFrame,
+            PageSize::Small => Some(ObjectKind::SmallFrame),
+            PageSize::Large => Some(ObjectKind::LargeFrame),
+            PageSize::Huge => None,
         }
     }
 
@@ -184,6 +187,9 @@ struct Granule {
     made: usize,
     /// Objects in use.
     in_use: usize,
+    /// Part of a 1 GiB frame ([`Granules::lend`]): it serves nothing else
+    /// until the frame is freed.
+    lent: bool,
     /// The record of its objects: none until the first is made, then one
     /// (a box allocated with `try_reserve`).
     objects: Vec<Objects>,
@@ -191,7 +197,7 @@ struct Granule {
 
 impl Granule {
     const fn new(units: usize) -> Granule {
-        Granule { units, made: 0, in_use: 0, objects: Vec::new() }
+        Granule { units, made: 0, in_use: 0, lent: false, objects: Vec::new() }
     }
 
     fn record(&self) -> Option<&Objects> {
@@ -317,8 +323,10 @@ impl Granules {
         self.granules.len()
     }
 
+    /// The granules that serve objects: all but those lent to a 1 GiB
+    /// frame.
     fn live(&self) -> impl Iterator<Item = (usize, &Granule)> {
-        self.granules.iter().enumerate()
+        self.granules.iter().enumerate().filter(|(_, gr)| !gr.lent)
     }
 
     /// An object of `kind` not in use, now in use, and what it was; from
@@ -443,7 +451,40 @@ impl Granules {
 
     /// Bytes of all granules.
     pub fn bytes(&self) -> u64 {
-        self.live().map(|(_, gr)| gr.units as u64 * PAGE_SIZE).sum()
+        self.granules.iter().map(|gr| gr.units as u64 * PAGE_SIZE).sum()
+    }
+
+    /// Whether the granules of `block` can be lent to a 1 GiB frame: all
+    /// whole, none lent, none of their objects in use.
+    pub fn idle(&self, block: Range<usize>) -> bool {
+        let granules = self.granules.get(block);
+        granules.is_some_and(|grs| grs.iter().all(|gr| gr.units == UNITS && !gr.lent && gr.in_use == 0))
+    }
+
+    /// Objects made from the granules of `block` (what lending it resets).
+    pub fn made_in(&self, block: Range<usize>) -> usize {
+        self.granules.get(block).map_or(0, |grs| grs.iter().map(|gr| gr.made).sum())
+    }
+
+    /// The granules of `block`, reset and their capabilities revoked, now
+    /// hold one 1 GiB frame; [`Granules::unlend`] makes them serve again.
+    pub fn lend(&mut self, block: Range<usize>) {
+        self.set_lent(block, true);
+    }
+
+    /// The 1 GiB frame over `block` is deleted and its granules made
+    /// again: they serve objects (none made yet).
+    pub fn unlend(&mut self, block: Range<usize>) {
+        self.set_lent(block, false);
+    }
+
+    fn set_lent(&mut self, block: Range<usize>, lent: bool) {
+        for granule in block.clone() {
+            self.reset(granule);
+        }
+        if let Some(granules) = self.granules.get_mut(block) {
+            granules.iter_mut().for_each(|gr| gr.lent = lent);
+        }
     }
 
     /// Bytes of the granules not made into objects.
@@ -451,10 +492,9 @@ impl Granules {
         self.live().map(|(_, gr)| (gr.units - gr.used_units()) as u64 * PAGE_SIZE).sum()
     }
 
-    /// Objects that could still be made: the capability slots set aside
-    /// for objects that are empty.
-    pub fn empty_slots(&self) -> u64 {
-        self.live().map(|(_, gr)| (UNITS - gr.made) as u64).sum()
+    /// Objects made from `granule` since its last reset.
+    pub fn made_from(&self, granule: usize) -> usize {
+        self.granules.get(granule).map_or(0, |gr| gr.made)
     }
 }
 
@@ -496,6 +536,11 @@ mod tests {
         g.take(kind)
     }
 
+    /// Places for objects not made yet, over every granule.
+    fn empty_slots(g: &Granules) -> u64 {
+        (0..g.count()).map(|granule| (UNITS - g.made_from(granule)) as u64).sum()
+    }
+
     /// Bytes not in use: never made into objects, or held by objects not
     /// in use.
     fn unused(g: &Granules) -> u64 {
@@ -510,13 +555,39 @@ mod tests {
         make(&mut g, batch, ObjectKind::SmallFrame);
         assert_eq!(g.spare(), (256, MIB));
         assert_eq!(g.untyped_free(), 3 * MIB);
-        assert_eq!(g.empty_slots(), 2 * UNITS as u64 - 256);
+        assert_eq!(empty_slots(&g), 2 * UNITS as u64 - 256);
         assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Fresh)));
         assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(1), State::Fresh)));
         assert_eq!(g.take(ObjectKind::Pt), None, "a kind never made is not handed out");
         g.give_back(ObjectId::new(0));
         assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Spare)));
         assert_eq!(g.spare(), (254, 254 * 4096));
+    }
+
+    #[test]
+    fn a_granule_record_takes_56_bytes() {
+        assert_eq!(core::mem::size_of::<Granule>(), 56);
+    }
+
+    #[test]
+    fn lent_granules_serve_nothing_until_given_back() {
+        let mut g = granules(4);
+        let taken = obtain(&mut g, ObjectKind::SmallFrame, 256).unwrap();
+        assert!(!g.idle(0..2), "an object in use");
+        assert!(g.idle(2..4) && !g.idle(3..5), "granules past the end are not idle");
+        g.give_back(taken.0);
+        assert!(g.idle(0..2));
+        assert_eq!(g.made_in(0..2), 256);
+        g.lend(0..2);
+        assert_eq!((g.made_in(0..2), g.untyped_free(), g.bytes()), (0, 4 * MIB, 8 * MIB), "reset and lent");
+        assert!(!g.idle(0..2), "lent already");
+        for _ in 0..2 {
+            let (id, _) = obtain(&mut g, ObjectKind::LargeFrame, 1).unwrap();
+            assert!(id.granule() >= 2, "{id:?} from a lent granule");
+        }
+        assert_eq!(obtain(&mut g, ObjectKind::SmallFrame, 256), None, "nothing left but the lent granules");
+        g.unlend(0..2);
+        assert_eq!(obtain(&mut g, ObjectKind::SmallFrame, 256).map(|(id, _)| id.granule()), Some(0));
     }
 
     #[test]
@@ -534,7 +605,7 @@ mod tests {
         assert_eq!(g.batch(ObjectKind::LargeFrame, 1).map(|b| b.granule), Some(2));
         assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(2), "never after a large frame");
         assert_eq!(g.untyped_free(), 2 * MIB);
-        assert_eq!(g.empty_slots(), 511 + 512);
+        assert_eq!(empty_slots(&g), 511 + 512);
     }
 
     #[test]
@@ -669,7 +740,7 @@ mod tests {
                 g.give_back(id);
             }
             assert_eq!(unused(&g), total);
-            assert_eq!(g.spare().0 + g.empty_slots(), (n * UNITS) as u64);
+            assert_eq!(g.spare().0 + empty_slots(&g), (n * UNITS) as u64);
             assert_eq!(g.objects_in_use(), 0);
         }
     }

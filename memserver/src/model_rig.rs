@@ -43,7 +43,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The backend over the model.
 pub type ModelBackend = Sel4Backend<Injecting<Model>>;
 
-/// Untyped capabilities the root task gives the server, and their size.
+/// Untyped capabilities the root task gives the server, and their size
+/// (unless [`started_with`] says otherwise).
 const UNTYPEDS: u64 = 2;
 const UNTYPED_BITS: u64 = 24;
 /// The untyped memory at boot, in 16 MiB pieces: one for the server's
@@ -243,6 +244,7 @@ fn frame_size(size: PageSize) -> FrameSize {
     match size {
         PageSize::Small => FrameSize::Small,
         PageSize::Large => FrameSize::Large,
+        PageSize::Huge => FrameSize::Huge,
     }
 }
 
@@ -260,6 +262,32 @@ const REGION: core::ops::Range<u64> = REGION_START..REGION_END;
 /// A mapping at an address: frame object, size, writable.
 pub type Mapping = (Option<ObjectId>, FrameSize, bool);
 
+/// A server for `cpus` CPUs over the model, given its untypeds of 2^`bits`
+/// bytes each (the root task's boot untypeds for them sized to match).
+pub fn started_with(cpus: usize, bits: u64) -> (Box<Dispatcher<ModelBackend>>, Rig) {
+    // The root task takes from its largest untypeds first: one more of the
+    // server's size holds the root task's own objects.
+    let mut untyped_bits = vec![UNTYPED_BITS as u32; BOOT_UNTYPEDS];
+    for piece in untyped_bits.iter_mut().take(UNTYPEDS as usize + 1) {
+        *piece = bits.max(UNTYPED_BITS) as u32;
+    }
+    let (mut model, info) = Model::boot(&BootConfig { untyped_bits, ..BootConfig::default() });
+    let mut root = RootTask::new(&info);
+    let server = root.memory_server(&mut model, UNTYPEDS, bits).expect("the server's process");
+    model.run_as(server.process.thread);
+    let start = server.start;
+    let d = built(move || {
+        let backend = Sel4Backend::new(Injecting::new(model));
+        let mut d = Box::new(Dispatcher::new(backend, Config { admin: ADMIN, cpus }));
+        let untypeds: Vec<(CPtr, u8)> = (0..start.untypeds)
+            .map(|i| (server_slot::UNTYPED_START + u64::from(i), start.untyped_bits as u8))
+            .collect();
+        d.start((start.first_free_slot, &untypeds)).expect("the server starts");
+        d
+    });
+    (d, Rig { root, root_thread: info.thread, server, vspaces: Vec::new() })
+}
+
 impl HostBackend for ModelBackend {
     type Rig = Rig;
     type SpaceViolation = ModelViolation;
@@ -270,22 +298,7 @@ impl HostBackend for ModelBackend {
     type Held = (u64, u64);
 
     fn started(cpus: usize) -> (Box<Dispatcher<ModelBackend>>, Rig) {
-        let config = BootConfig { untyped_bits: vec![UNTYPED_BITS as u32; BOOT_UNTYPEDS], ..BootConfig::default() };
-        let (mut model, info) = Model::boot(&config);
-        let mut root = RootTask::new(&info);
-        let server = root.memory_server(&mut model, UNTYPEDS, UNTYPED_BITS).expect("the server's process");
-        model.run_as(server.process.thread);
-        let start = server.start;
-        let d = built(move || {
-            let backend = Sel4Backend::new(Injecting::new(model));
-            let mut d = Box::new(Dispatcher::new(backend, Config { admin: ADMIN, cpus }));
-            let untypeds: Vec<(CPtr, u8)> = (0..start.untypeds)
-                .map(|i| (server_slot::UNTYPED_START + u64::from(i), start.untyped_bits as u8))
-                .collect();
-            d.start((start.first_free_slot, &untypeds)).expect("the server starts");
-            d
-        });
-        (d, Rig { root, root_thread: info.thread, server, vspaces: Vec::new() })
+        started_with(cpus, UNTYPED_BITS)
     }
 
     fn new_vspace(d: &mut Dispatcher<ModelBackend>, rig: &mut Rig) -> CPtr {
@@ -422,8 +435,17 @@ fn check_records(backend: &ModelBackend) -> Result<(), ModelViolation> {
             return Err(ModelViolation::LiveObjects { object: otype, model: live, server: granules.count_made(kind) });
         }
     }
-    let caps = backend.pool().granule_caps();
-    let in_use: u64 = caps.iter().map(|&cap| model.untyped_at(cap).map_or(0, |u| u.in_use())).sum();
+    let huge = objects.get(&ObjectType::Frame(FrameSize::Huge)).copied().unwrap_or(0) as u64;
+    let blocks = backend.pool().huge_blocks().count() as u64;
+    if huge != blocks {
+        return Err(ModelViolation::LiveObjects {
+            object: ObjectType::Frame(FrameSize::Huge),
+            model: huge,
+            server: blocks,
+        });
+    }
+    let caps = backend.pool().granule_caps().iter().copied().chain(backend.pool().huge_blocks());
+    let in_use: u64 = caps.map(|cap| model.untyped_at(cap).map_or(0, |u| u.in_use())).sum();
     let retyped = granules.bytes() - granules.untyped_free();
     if in_use != retyped {
         return Err(ModelViolation::UntypedInUse { model: in_use, server: retyped });

@@ -19,10 +19,8 @@ fn key(level: Level, base: u64) -> u64 {
 
 /// The levels a page of `size` is mapped under, from the top down.
 fn levels(size: PageSize) -> &'static [Level] {
-    match size {
-        PageSize::Small => &Level::CREATED_TOP_DOWN,
-        PageSize::Large => &[Level::Pdpt, Level::Pd],
-    }
+    let above = Level::Pml4 as usize - size.leaf_level() as usize;
+    Level::CREATED_TOP_DOWN.get(..above).unwrap_or(&[])
 }
 
 /// Which structures of the server's own VSpace the server made.

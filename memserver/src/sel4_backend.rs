@@ -277,12 +277,14 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// earlier, one of a batch retyped now, or, when no granule has one or
     /// room for one, one from a granule reset for it.
     fn object(&mut self, kind: ObjectKind) -> Result<(CPtr, ObjectId, State), BackendError> {
-        if let Some(object) = self.pool.take(&mut self.kernel, kind, &mut self.counts).map_err(rejected)? {
+        if let Some(object) =
+            self.pool.take(&mut self.kernel, kind, &mut self.slots, &mut self.counts).map_err(rejected)?
+        {
             return Ok(object);
         }
         let granule = self.pool.granules.reclaimable(kind).ok_or(BackendError::OutOfMemory)?;
         self.reset(granule)?;
-        let object = self.pool.take(&mut self.kernel, kind, &mut self.counts).map_err(rejected)?;
+        let object = self.pool.take(&mut self.kernel, kind, &mut self.slots, &mut self.counts).map_err(rejected)?;
         object.ok_or(BackendError::OutOfMemory)
     }
 
@@ -310,6 +312,20 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         }
         self.pool.granules.reset(granule);
         Ok(())
+    }
+
+    /// A fresh 1 GiB frame: a block of granules none of whose objects is
+    /// in use, reset (those it has) and retyped whole.
+    fn huge_frame(&mut self) -> Result<Frame, BackendError> {
+        let (block, granules) = self.pool.huge_candidate().ok_or(BackendError::OutOfMemory)?;
+        for granule in granules {
+            if self.pool.granules.objects(granule).next().is_some() {
+                self.reset(granule)?;
+            }
+        }
+        let (cap, id) =
+            self.pool.take_huge(&mut self.kernel, block, &mut self.slots, &mut self.counts).map_err(rejected)?;
+        Ok(Frame { cap, index: id.get(), size: PageSize::Huge })
     }
 
     /// A structure of `level`: a kept one, or a fresh one.
@@ -362,6 +378,8 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
                 }
                 addr
             }
+            // A 1 GiB frame is never recycled: each is retyped fresh.
+            PageSize::Huge => return Err(BackendError::Rejected(0)),
             PageSize::Large => {
                 self.own_structures(SCRATCH_LARGE, PageSize::Large)?;
                 self.counts.record(Invocation::MapPage);
@@ -410,9 +428,10 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     type VSpace = CPtr;
 
     /// A fresh frame comes zeroed from its Retype; a recycled one is
-    /// zeroed here.
+    /// zeroed here. A 1 GiB frame is always fresh.
     fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
-        let (cap, id, state) = self.object(ObjectKind::frame(size))?;
+        let Some(kind) = ObjectKind::frame(size) else { return self.huge_frame() };
+        let (cap, id, state) = self.object(kind)?;
         let frame = Frame { cap, index: id.get(), size };
         if state == State::Spare {
             if let Err(e) = self.zero(frame) {
@@ -424,9 +443,18 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 
     /// The frame is kept for reuse (deleting it alone would not give its
-    /// memory back: only its granule's reset does).
+    /// memory back: only its granule's reset does); a 1 GiB frame is
+    /// deleted with its copies, and its block made granules again.
     fn free_frame(&mut self, frame: Frame) {
-        self.pool.granules.give_back(ObjectId::new(frame.index));
+        if frame.size != PageSize::Huge {
+            self.pool.granules.give_back(ObjectId::new(frame.index));
+            return;
+        }
+        // Revoking the block the server made and retyping it cannot fail.
+        let _ = self.pool.give_back_huge(&mut self.kernel, ObjectId::new(frame.index), &mut self.counts);
+        // The revoke deleted the copies.
+        let slots = &mut self.slots;
+        self.copies.forget_frame(frame.index, |copy| slots.give_back(copy));
     }
 
     /// Unmaps the frame from every space, one Page Unmap per mapping. Kept
@@ -649,7 +677,7 @@ where
 
     /// Empty slots, those set aside for objects not yet made included.
     fn free_slots(&self) -> u64 {
-        self.slots.available() as u64 + self.pool.granules.empty_slots()
+        self.slots.available() as u64 + self.pool.empty_slots()
     }
 
     fn spares(&self) -> (u64, u64) {

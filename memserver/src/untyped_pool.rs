@@ -4,13 +4,23 @@
 //! one costs a fraction of an invocation), and a granule whose objects are
 //! all unused is reset (CNode Revoke of its capability) to serve any kind
 //! again. Each granule's objects have their own run of capability slots,
-//! set aside at start: object `n` lives in slot `objects + n`. The records
-//! are as many as the granules given (allocated at start, with
-//! `try_reserve`).
+//! set aside when the granule first makes objects and kept: object `k` of
+//! granule `g` lives in slot `runs[g] + k`, so memory never made into
+//! objects takes no slots. The records are as many as the granules given
+//! (allocated at start, with `try_reserve`).
+//!
+//! An untyped of 1 GiB or more is split into 1 GiB blocks first, each then
+//! into its 512 granules, so that a block whose granules hold nothing in
+//! use can become one 1 GiB frame: its granules reset, the block's
+//! capability revoked (deleting them) and retyped into the frame, which
+//! lives in the slot of its first granule's object 0. Freeing the frame
+//! revokes the block again and remakes its granules: a 1 GiB frame is
+//! never kept for reuse, so it is always fresh (zeroed by its Retype).
 
 use crate::cspace::{own_cnode, Slots};
 use crate::granules::{Granules, ObjectId, ObjectKind, State, UNITS};
 use alloc::vec::Vec;
+use core::ops::Range;
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use sel4_layer::abi::{object_type, size, CPtr};
@@ -19,6 +29,27 @@ use sel4_layer::{Sel4Error, Slot};
 
 /// Size of a granule, in bits.
 const GRANULE_BITS: u8 = size::LARGE_PAGE_BITS as u8;
+/// Size of a block of granules that can become a 1 GiB frame, in bits.
+const BLOCK_BITS: u8 = size::HUGE_PAGE_BITS as u8;
+/// Granules in a block.
+const BLOCK_GRANULES: usize = 1 << (BLOCK_BITS - GRANULE_BITS);
+
+/// 1 GiB of untyped memory split into granules `first..first +
+/// BLOCK_GRANULES`, or holding one 1 GiB frame.
+struct Block {
+    /// Its capability: the parent of its granules' capabilities.
+    cap: CPtr,
+    /// Its first granule.
+    first: usize,
+    /// Whether it holds a 1 GiB frame.
+    huge: bool,
+}
+
+impl Block {
+    fn granules(&self) -> Range<usize> {
+        self.first..self.first + BLOCK_GRANULES
+    }
+}
 
 /// The seL4 object type and size bits of a kind.
 const fn sel4_type(kind: ObjectKind) -> u64 {
@@ -43,14 +74,35 @@ const fn batch(kind: ObjectKind) -> usize {
     }
 }
 
+/// Retypes `untyped` into `count` untypeds of 2^`bits` bytes in the slots
+/// from `first` (as many Retypes as the kernel's fan-out limit needs).
+fn retype_untypeds(
+    kernel: &mut impl Kernel,
+    untyped: CPtr,
+    bits: u8,
+    (first, count): (CPtr, u64),
+    counts: &mut InvocationCounts,
+) -> Result<(), Sel4Error> {
+    for start in (first..first + count).step_by(size::RETYPE_MAX_OBJECTS as usize) {
+        counts.record(Invocation::Retype);
+        let target = Slot::in_root(server_slot::CNODE, start);
+        let n = (first + count - start).min(size::RETYPE_MAX_OBJECTS);
+        kernel.untyped_retype(untyped, object_type::UNTYPED, bits.into(), target, n)?;
+    }
+    Ok(())
+}
+
 /// The server's untyped memory.
 pub struct UntypedPool {
     /// What each granule holds.
     pub granules: Granules,
     /// The capability of each granule.
     caps: Vec<CPtr>,
-    /// The slot of object 0.
-    objects: CPtr,
+    /// The 1 GiB blocks among the granules.
+    blocks: Vec<Block>,
+    /// The first of the run of slots of each granule's objects, once it
+    /// made any.
+    runs: Vec<Option<CPtr>>,
 }
 
 impl Default for UntypedPool {
@@ -62,13 +114,15 @@ impl Default for UntypedPool {
 impl UntypedPool {
     /// No memory yet; see [`UntypedPool::start`].
     pub const fn new() -> UntypedPool {
-        UntypedPool { granules: Granules::new(), caps: Vec::new(), objects: 0 }
+        UntypedPool { granules: Granules::new(), caps: Vec::new(), blocks: Vec::new(), runs: Vec::new() }
     }
 
     /// Splits each untyped of `untypeds` (slot, size bits) into granules
-    /// (one Retype each; an untyped of at most a granule is one itself),
-    /// and sets aside the slots of their objects. `NotEnoughMemory` if the
-    /// records of the granules or the slots do not fit.
+    /// (one Retype each; an untyped of at most a granule is one itself;
+    /// one of 1 GiB or more first into blocks of 1 GiB, one Retype, then
+    /// each block into granules), and sets aside the slots of their
+    /// objects. `NotEnoughMemory` if the records of the granules or the
+    /// slots of their capabilities do not fit.
     pub fn start(
         &mut self,
         kernel: &mut impl Kernel,
@@ -85,24 +139,28 @@ impl UntypedPool {
         let total = usize::try_from(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
         self.granules.reserve(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
         self.caps.try_reserve_exact(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        let blocks = untypeds.iter().filter(|&&(_, bits)| bits >= BLOCK_BITS).map(|&(_, bits)| bits - BLOCK_BITS);
+        let blocks = blocks.fold(0u64, |n, extra| n.saturating_add(1u64.checked_shl(extra.into()).unwrap_or(u64::MAX)));
+        let blocks = usize::try_from(blocks).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        self.blocks.try_reserve_exact(blocks).map_err(|_| Sel4Error::NotEnoughMemory)?;
         for &(untyped, bits) in untypeds {
-            if bits < size::PAGE_BITS as u8 {
-                continue;
-            }
-            if bits <= GRANULE_BITS {
-                self.add(untyped, 1 << (bits - size::PAGE_BITS as u8));
-                continue;
-            }
-            let count = granules(bits);
-            let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
-            counts.record(Invocation::Retype);
-            let target = Slot::in_root(server_slot::CNODE, first);
-            kernel.untyped_retype(untyped, object_type::UNTYPED, GRANULE_BITS.into(), target, count)?;
-            for cap in first..first + count {
-                self.add(cap, UNITS);
+            match bits {
+                _ if bits < size::PAGE_BITS as u8 => {}
+                _ if bits <= GRANULE_BITS => self.add(untyped, 1 << (bits - size::PAGE_BITS as u8)),
+                _ if bits < BLOCK_BITS => self.split(kernel, untyped, granules(bits), slots, counts)?,
+                _ if bits == BLOCK_BITS => self.add_block(kernel, untyped, slots, counts)?,
+                _ => {
+                    let count = granules(bits) / BLOCK_GRANULES as u64;
+                    let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
+                    retype_untypeds(kernel, untyped, BLOCK_BITS, (first, count), counts)?;
+                    for block in first..first + count {
+                        self.add_block(kernel, block, slots, counts)?;
+                    }
+                }
             }
         }
-        self.objects = slots.take_run((self.caps.len() * UNITS) as u64).ok_or(Sel4Error::NotEnoughMemory)?;
+        self.runs.try_reserve_exact(self.caps.len()).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        self.runs.resize(self.caps.len(), None);
         Ok(())
     }
 
@@ -113,14 +171,145 @@ impl UntypedPool {
         }
     }
 
+    /// Splits `untyped` into `count` granules (one Retype) in a run of
+    /// slots, and records them.
+    fn split(
+        &mut self,
+        kernel: &mut impl Kernel,
+        untyped: CPtr,
+        count: u64,
+        slots: &mut Slots,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
+        retype_untypeds(kernel, untyped, GRANULE_BITS, (first, count), counts)?;
+        for cap in first..first + count {
+            self.add(cap, UNITS);
+        }
+        Ok(())
+    }
+
+    /// Records the 1 GiB untyped `cap` as a block, split into granules.
+    fn add_block(
+        &mut self,
+        kernel: &mut impl Kernel,
+        cap: CPtr,
+        slots: &mut Slots,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let first = self.granules.count();
+        self.split(kernel, cap, BLOCK_GRANULES as u64, slots, counts)?;
+        if self.blocks.len() < self.blocks.capacity() {
+            self.blocks.push(Block { cap, first, huge: false });
+        }
+        Ok(())
+    }
+
+    /// A block that can become a 1 GiB frame (none of its objects in
+    /// use), the one with the fewest objects to reset, and its granules.
+    pub fn huge_candidate(&self) -> Option<(usize, Range<usize>)> {
+        let idle = self.blocks.iter().enumerate().filter(|(_, b)| !b.huge && self.granules.idle(b.granules()));
+        idle.min_by_key(|(_, b)| self.granules.made_in(b.granules())).map(|(i, b)| (i, b.granules()))
+    }
+
+    /// Block `block`, whose granules the caller reset, made into one 1 GiB
+    /// frame: its capability revoked (deleting its granules') and retyped.
+    /// The frame's slot and number.
+    pub fn take_huge(
+        &mut self,
+        kernel: &mut impl Kernel,
+        block: usize,
+        slots: &mut Slots,
+        counts: &mut InvocationCounts,
+    ) -> Result<(CPtr, ObjectId), Sel4Error> {
+        let b = self.blocks.get(block).ok_or(Sel4Error::InvalidArgument)?;
+        let (cap, granules) = (b.cap, b.granules());
+        let id = ObjectId::new(u32::try_from(granules.start * UNITS).map_err(|_| Sel4Error::RangeError)?);
+        self.run(granules.start, slots)?;
+        counts.record(Invocation::Revoke);
+        kernel.cnode_revoke(own_cnode(), cap)?;
+        self.granules.lend(granules.clone());
+        counts.record(Invocation::Retype);
+        let target = Slot::in_root(server_slot::CNODE, self.slot(id));
+        if let Err(e) = kernel.untyped_retype(cap, object_type::X64_HUGE_PAGE, 0, target, 1) {
+            self.remake(kernel, block, counts)?;
+            return Err(e);
+        }
+        if let Some(b) = self.blocks.get_mut(block) {
+            b.huge = true;
+        }
+        Ok((self.slot(id), id))
+    }
+
+    /// Deletes the 1 GiB frame `id` and every copy of its capability (a
+    /// revoke of its block) and makes the block's granules again.
+    pub fn give_back_huge(
+        &mut self,
+        kernel: &mut impl Kernel,
+        id: ObjectId,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let block = self.blocks.iter().position(|b| b.huge && b.first == id.granule());
+        let block = block.ok_or(Sel4Error::InvalidArgument)?;
+        let cap = self.blocks.get(block).map(|b| b.cap).ok_or(Sel4Error::InvalidArgument)?;
+        counts.record(Invocation::Revoke);
+        kernel.cnode_revoke(own_cnode(), cap)?;
+        self.remake(kernel, block, counts)
+    }
+
+    /// The capabilities of the blocks that hold a 1 GiB frame.
+    pub fn huge_blocks(&self) -> impl Iterator<Item = CPtr> + '_ {
+        self.blocks.iter().filter(|b| b.huge).map(|b| b.cap)
+    }
+
+    /// Splits `block`, whose capability has no children, into its
+    /// granules again (in the slots they had).
+    fn remake(
+        &mut self,
+        kernel: &mut impl Kernel,
+        block: usize,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let b = self.blocks.get(block).ok_or(Sel4Error::InvalidArgument)?;
+        let (cap, granules) = (b.cap, b.granules());
+        let first = *self.caps.get(granules.start).ok_or(Sel4Error::InvalidArgument)?;
+        retype_untypeds(kernel, cap, GRANULE_BITS, (first, BLOCK_GRANULES as u64), counts)?;
+        self.granules.unlend(granules);
+        if let Some(b) = self.blocks.get_mut(block) {
+            b.huge = false;
+        }
+        Ok(())
+    }
+
     /// The capability of each granule, by granule number.
     pub fn granule_caps(&self) -> &[CPtr] {
         &self.caps
     }
 
-    /// The capability slot of object `id`.
+    /// The capability slot of object `id` (of a granule that made
+    /// objects: those are the only ones handed out).
     pub fn slot(&self, id: ObjectId) -> CPtr {
-        self.objects + u64::from(id.get())
+        let run = self.runs.get(id.granule()).copied().flatten();
+        run.map_or(0, |first| first + (u64::from(id.get()) % UNITS as u64))
+    }
+
+    /// Makes sure `granule` has its run of slots (`NotEnoughMemory` when
+    /// the CNode has no run left).
+    fn run(&mut self, granule: usize, slots: &mut Slots) -> Result<(), Sel4Error> {
+        let Some(run) = self.runs.get_mut(granule) else { return Err(Sel4Error::InvalidArgument) };
+        if run.is_none() {
+            *run = Some(slots.take_run(UNITS as u64).ok_or(Sel4Error::NotEnoughMemory)?);
+        }
+        Ok(())
+    }
+
+    /// Slots set aside and empty: those of every granule's run that hold
+    /// no object, and those of the granules of a block that holds a 1 GiB
+    /// frame (in the run of its first granule).
+    pub fn empty_slots(&self) -> u64 {
+        let with_runs = self.runs.iter().enumerate().filter(|(_, run)| run.is_some());
+        let empty = with_runs.map(|(g, _)| (UNITS - self.granules.made_from(g)) as u64).sum::<u64>();
+        empty + self.huge_blocks().count() as u64 * (BLOCK_GRANULES as u64 - 1)
     }
 
     /// An object of `kind` that is not in use, now in use, with its slot
@@ -130,6 +319,7 @@ impl UntypedPool {
         &mut self,
         kernel: &mut impl Kernel,
         kind: ObjectKind,
+        slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<Option<(CPtr, ObjectId, State)>, Sel4Error> {
         if let Some((id, state)) = self.granules.take(kind) {
@@ -137,6 +327,7 @@ impl UntypedPool {
         }
         let Some(batch) = self.granules.batch(kind, batch(kind)) else { return Ok(None) };
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
+        self.run(batch.granule, slots)?;
         self.granules.prepare(batch).map_err(|_| Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));

@@ -32,11 +32,13 @@ pub enum Request {
         version: u16,
     },
     /// Allocate `size` bytes of zeroed virtual memory in the vmalloc area;
-    /// `large_pages` asks for 2 MiB pages where size and alignment allow.
+    /// `large_pages` asks for the largest pages the size allows: 1 GiB
+    /// pages for a multiple of 1 GiB, else 2 MiB pages from 2 MiB on (the
+    /// size rounded up to them); the area is aligned to its page size.
     Vmalloc {
         /// Bytes (rounded up to whole pages).
         size: u64,
-        /// Use 2 MiB pages where possible.
+        /// Use 1 GiB or 2 MiB pages where the size allows.
         large_pages: bool,
     },
     /// Free the area at `addr` (the caller's own).
@@ -250,14 +252,15 @@ pub struct Realloc {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct VmallocOptions {
     /// Alignment of the area's first address in bytes: a power of two up
-    /// to [`VmallocOptions::MAX_ALIGN`] (below 4 KiB it is 4 KiB; with 2
-    /// MiB pages at least 2 MiB).
+    /// to [`VmallocOptions::MAX_ALIGN`] (below 4 KiB it is 4 KiB; with
+    /// large pages at least their size).
     pub align: u64,
     /// Unmapped pages after the area, where an overrun faults (Linux has
     /// one; 0 is its `VM_NO_GUARD`). Guard pages beyond the first are
     /// charged to the caller's bytes, as the address space they take.
     pub guard_pages: u32,
-    /// Use 2 MiB pages where size and alignment allow.
+    /// Use the largest pages the size allows, as [`Request::Vmalloc`]
+    /// does.
     pub large_pages: bool,
     /// Fail at once instead of purging lazily freed areas when they stand
     /// in the way (Linux's non-blocking allocations): the reply is then

@@ -22,16 +22,19 @@ pub struct FrameTally {
     pub small: u64,
     /// 2 MiB frames.
     pub large: u64,
+    /// 1 GiB frames.
+    pub huge: u64,
 }
 
 impl FrameTally {
     /// No frame.
-    pub const ZERO: FrameTally = FrameTally { small: 0, large: 0 };
+    pub const ZERO: FrameTally = FrameTally { small: 0, large: 0, huge: 0 };
 
     pub(crate) fn of_size(&mut self, size: PageSize) -> &mut u64 {
         match size {
             PageSize::Small => &mut self.small,
             PageSize::Large => &mut self.large,
+            PageSize::Huge => &mut self.huge,
         }
     }
 }

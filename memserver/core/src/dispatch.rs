@@ -529,7 +529,7 @@ impl<B: Platform> Dispatcher<B> {
         Stats {
             missed_syncs: census.missed_syncs,
             spaces: census.spaces as u32,
-            frames: census.frames.small + census.frames.large,
+            frames: census.frames.small + census.frames.large + census.frames.huge,
             structures: census.space_structures,
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),

@@ -19,7 +19,7 @@ use core::fmt;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
-use crate::accounting::{Census, ClientUsage};
+use crate::accounting::{Census, ClientUsage, FrameTally};
 use crate::backend::{OpCounts, Rights};
 use crate::host_backend::HostBackend;
 use crate::ids::SpaceId;
@@ -140,12 +140,12 @@ pub enum SimViolation {
         /// The VSpace.
         vspace: SimVSpace,
     },
-    /// The server's frame tally (small, large) is not the live frames.
+    /// The server's frame tally is not the live frames.
     FrameTally {
         /// The tally.
-        expected: (usize, usize),
+        expected: FrameTally,
         /// The simulator's live frames.
-        found: (usize, usize),
+        found: FrameTally,
     },
     /// Structures are alive outside the registered spaces' replicas.
     LiveStructures {
@@ -263,9 +263,8 @@ pub fn check_sim_spaces(server: &MemServer<Sim>) -> Result<(), SimViolation> {
         }
     }
     let frames = region.frames();
-    let tally = (frames.small as usize, frames.large as usize);
-    if sim.live_frames() != tally {
-        return Err(SimViolation::FrameTally { expected: tally, found: sim.live_frames() });
+    if sim.live_frames() != frames {
+        return Err(SimViolation::FrameTally { expected: frames, found: sim.live_frames() });
     }
     let expected = canonical.structure_count() * registered.len();
     if sim.live_structures() != expected {

@@ -17,6 +17,8 @@ pub use memserver_protocol::{DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
 pub const PAGE_SIZE: u64 = 1 << 12;
 /// Bytes in a large (2 MiB) page.
 pub const LARGE_PAGE_SIZE: u64 = 1 << 21;
+/// Bytes in a huge (1 GiB) page.
+pub const HUGE_PAGE_SIZE: u64 = 1 << 30;
 /// Entries in every paging structure.
 pub const ENTRIES: usize = 512;
 /// First address of the kernel half, owned by seL4; the region lies below.
@@ -236,6 +238,8 @@ pub enum PageSize {
     Small,
     /// 2 MiB, a leaf in a page directory.
     Large,
+    /// 1 GiB, a leaf in a page directory pointer table.
+    Huge,
 }
 
 impl PageSize {
@@ -244,6 +248,7 @@ impl PageSize {
         match self {
             PageSize::Small => PAGE_SIZE,
             PageSize::Large => LARGE_PAGE_SIZE,
+            PageSize::Huge => HUGE_PAGE_SIZE,
         }
     }
 
@@ -252,6 +257,7 @@ impl PageSize {
         match self {
             PageSize::Small => Level::Pt,
             PageSize::Large => Level::Pd,
+            PageSize::Huge => Level::Pdpt,
         }
     }
 }

@@ -833,7 +833,7 @@ mod tests {
         assert_eq!(r.canonical().translate(at(PAGE_SIZE)).map(|l| l.kind), Some(FrameKind::Alias));
         assert_eq!(r.frames().small, 1, "one owned frame for two mappings");
         r.unmap(pages_of(at(0), 3 * PAGE_SIZE, PageSize::Small), Prune::All);
-        assert_eq!(r.backend().live_frames(), (0, 0));
+        assert_eq!(r.backend().live_frames(), FrameTally::ZERO);
         assert_eq!(r.canonical().leaf_count(), 0);
     }
 
@@ -851,6 +851,6 @@ mod tests {
         ]
         .into_iter();
         assert_eq!(r.map(&mut List(&mut pages)), Err(Error::InvalidArgument));
-        assert_eq!((r.canonical().leaf_count(), r.frames().small, r.backend().live_frames()), (0, 0, (0, 0)));
+        assert_eq!((r.canonical().leaf_count(), r.frames().small, r.backend().live_frames()), (0, 0, FrameTally::ZERO));
     }
 }

@@ -22,6 +22,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+use crate::accounting::FrameTally;
 use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
 use crate::error::BackendError;
 use crate::layout::{Level, PageSize, RegionAddr, REGION_END, REGION_START};
@@ -158,10 +159,13 @@ impl Sim {
         self.counts
     }
 
-    /// Server frames alive, by size: (4 KiB, 2 MiB).
-    pub fn live_frames(&self) -> (usize, usize) {
-        let small = self.frames.values().filter(|f| f.size == PageSize::Small).count();
-        (small, self.frames.len() - small)
+    /// Server frames alive, by size.
+    pub fn live_frames(&self) -> FrameTally {
+        let mut tally = FrameTally::ZERO;
+        for frame in self.frames.values() {
+            *tally.of_size(frame.size) += 1;
+        }
+        tally
     }
 
     /// Structures alive in all VSpaces.
@@ -555,7 +559,7 @@ impl crate::host_backend::HostBackend for Sim {
     type Rig = ();
     type SpaceViolation = crate::invariant::SimViolation;
     /// Live frames by size, live structures, and client frames lent.
-    type Held = ((usize, usize), usize, u64);
+    type Held = (FrameTally, usize, u64);
     type Frames = SimVSpace;
 
     fn started(cpus: usize) -> (Box<crate::dispatch::Dispatcher<Sim>>, ()) {

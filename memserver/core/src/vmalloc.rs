@@ -28,8 +28,10 @@ use crate::quota::Held;
 /// `__vmalloc_node_range`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmallocFlags {
-    /// Use 2 MiB pages if the size is at least 2 MiB (it is then rounded up
-    /// to a multiple of 2 MiB, and the area aligned to 2 MiB).
+    /// Use the largest pages the size allows: 1 GiB pages for a multiple
+    /// of 1 GiB, else 2 MiB pages if the size is at least 2 MiB (it is
+    /// then rounded up to a multiple of 2 MiB). The area is aligned to its
+    /// page size.
     pub huge: bool,
     /// Alignment of the area's first address: a power of two up to
     /// [`MAX_VMALLOC_ALIGN`]; below a page it is a page.
@@ -46,7 +48,7 @@ pub struct VmallocFlags {
 impl VmallocFlags {
     /// 4 KiB pages, page aligned, one guard page, purging when it helps.
     pub const DEFAULT: VmallocFlags = VmallocFlags { huge: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false };
-    /// [`VmallocFlags::DEFAULT`] with 2 MiB pages.
+    /// [`VmallocFlags::DEFAULT`] with the largest pages the size allows.
     pub const HUGE: VmallocFlags = VmallocFlags { huge: true, ..Self::DEFAULT };
 }
 
@@ -285,7 +287,12 @@ impl Vmalloc {
         if size == 0 || size > room || !flags.align.is_power_of_two() || flags.align > MAX_VMALLOC_ALIGN {
             return Err(Error::InvalidArgument);
         }
-        let page = if flags.huge && size >= PageSize::Large.bytes() { PageSize::Large } else { PageSize::Small };
+        let page = match size {
+            _ if !flags.huge => PageSize::Small,
+            _ if size.is_multiple_of(PageSize::Huge.bytes()) => PageSize::Huge,
+            _ if size >= PageSize::Large.bytes() => PageSize::Large,
+            _ => PageSize::Small,
+        };
         let size = size.next_multiple_of(page.bytes());
         let align = flags.align.max(page.bytes());
         let (rights, backing) = (Rights::ReadWrite, Backing::Frames(page));

@@ -20,6 +20,7 @@ fn structures_needed(start: u64, pages: u64, size: PageSize) -> u64 {
     let levels: &[Level] = match size {
         PageSize::Small => &[Level::Pdpt, Level::Pd, Level::Pt],
         PageSize::Large => &[Level::Pdpt, Level::Pd],
+        PageSize::Huge => &[Level::Pdpt],
     };
     levels
         .iter()

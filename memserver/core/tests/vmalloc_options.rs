@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::dispatcher::{dispatcher, register, register_quota, send};
+use common::dispatcher::{dispatcher, register, register_quota, send, try_vmalloc_with as vmalloc_with};
 use common::snapshot;
 use memserver_core::dispatch::Dispatcher;
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
@@ -28,14 +28,6 @@ fn three_spaces() -> Box<Dispatcher<Sim>> {
     register(&mut d, A);
     register(&mut d, B);
     d
-}
-
-fn vmalloc_with(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> Result<u64, ErrorCode> {
-    match send(d, caller, Request::VmallocWith { size, options }, None) {
-        Reply::Address(addr) => Ok(addr),
-        Reply::Error(code) => Err(code),
-        other => panic!("vmalloc_with: {other:?}"),
-    }
 }
 
 fn vfree(d: &mut Dispatcher<Sim>, caller: Badge, addr: u64) {

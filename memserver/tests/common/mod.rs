@@ -26,7 +26,16 @@ pub struct System {
 impl System {
     /// A started server for `cpus` CPUs.
     pub fn new(cpus: usize) -> System {
-        let (d, rig) = ModelBackend::started(cpus);
+        Self::checked(ModelBackend::started(cpus))
+    }
+
+    /// A started server for `cpus` CPUs given two untypeds of 2^`bits`
+    /// bytes.
+    pub fn with_memory(cpus: usize, bits: u64) -> System {
+        Self::checked(memserver::model_rig::started_with(cpus, bits))
+    }
+
+    fn checked((d, rig): (Box<Dispatcher<ModelBackend>>, Rig)) -> System {
         let s = System { d, rig };
         s.check();
         s

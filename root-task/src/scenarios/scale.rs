@@ -40,11 +40,11 @@ use visitor::Visitor;
 
 /// What the memory server is given in the scale system: 512 MiB, for the
 /// frames of the held areas (4 KiB each, about 0.4 GiB for 100,000 of
-/// them), its heap and each space's copy of the region. More would not
-/// fit its CNode: it keeps a slot for every 4 KiB object its untyped
-/// memory can hold (2^17 for 512 MiB of its 2^18) and one for every frame
-/// copy. Every GiB given costs about half a minute of zeroing at the root
-/// task's first Retype of it.
+/// them), its heap and each space's copy of the region. Its CNode (2^18
+/// slots) bounds what it can use: a run of 512 slots for every 2 MiB
+/// granule it makes objects from, and one for every frame copy. Every GiB
+/// given costs about half a minute of zeroing at the root task's first
+/// Retype of it.
 pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 2, bits: 28 };
 
 /// The badge of the scenario's client, whose spaces the mirrors are (the

@@ -7,7 +7,7 @@ use memserver_core::sim::{Sim, SimVSpace};
 use memserver_core::Badge;
 use memserver_protocol::fault;
 use memserver_protocol::words::Words;
-use memserver_protocol::{Quota, Registration, Reply, Request, VmallocOptions};
+use memserver_protocol::{ErrorCode, Quota, Registration, Reply, Request, VmallocOptions};
 
 use super::ADMIN;
 
@@ -41,6 +41,21 @@ pub fn three_spaces(a: Badge, b: Badge) -> Box<Dispatcher<Sim>> {
 pub fn vmalloc_with(d: &mut Dispatcher<Sim>, caller: Badge, size: u64, options: VmallocOptions) -> u64 {
     match send(d, caller, Request::VmallocWith { size, options }, None) {
         Reply::Address(addr) => addr,
+        other => panic!("vmalloc: {other:?}"),
+    }
+}
+
+/// `caller`'s vmalloc of `size` bytes with `options`: the area's address,
+/// or the error it was refused with.
+pub fn try_vmalloc_with(
+    d: &mut Dispatcher<Sim>,
+    caller: Badge,
+    size: u64,
+    options: VmallocOptions,
+) -> Result<u64, ErrorCode> {
+    match send(d, caller, Request::VmallocWith { size, options }, None) {
+        Reply::Address(addr) => Ok(addr),
+        Reply::Error(code) => Err(code),
         other => panic!("vmalloc: {other:?}"),
     }
 }
