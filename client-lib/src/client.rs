@@ -155,7 +155,7 @@ impl MemClient {
     }
 
     /// [`MemClient::vmalloc`] with Linux's `__vmalloc_node_range` options
-    /// (alignment, guard pages, 2 MiB pages, no purge): see
+    /// (alignment, guard pages, 2 MiB and 1 GiB pages, no purge): see
     /// [`VmallocOptions`].
     pub fn vmalloc_with(&self, size: u64, options: VmallocOptions) -> Result<u64, ClientError> {
         self.ask(Request::VmallocWith { size, options }, pick::address)

@@ -11,8 +11,8 @@ pub use client::{AdminClient, MemClient};
 pub use error::{server_answer, ClientError, Undecodable};
 pub use memserver_protocol::batch::{Batch, BatchReply, NotBatched, MAX_BATCH_OPS};
 pub use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, Invocation, InvocationCounts, PercpuLayout, Protection, Quota,
-    Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions, PROTOCOL_VERSION,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Invocation, InvocationCounts, Page, PercpuLayout, Protection,
+    Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions, PROTOCOL_VERSION,
 };
 
 pub mod boot_contract;

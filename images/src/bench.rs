@@ -48,7 +48,7 @@ impl Record {
 /// records. Prints each boot's wall-clock time on stderr.
 pub fn run(ws: &Workspace, kernel: &std::path::Path) -> Result<Vec<Record>> {
     let options =
-        BootOptions { smp: 1, timeout: Duration::from_secs(1800), echo: false, icount: true, memory_mib: 1024 };
+        BootOptions { smp: 1, timeout: Duration::from_secs(1800), echo: false, icount: true, memory_mib: 6144 };
     let mut records = Vec::new();
     let started = Instant::now();
     for spaces in SPACE_COUNTS {

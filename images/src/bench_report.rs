@@ -169,6 +169,18 @@ pub fn report(records: &[Record]) -> Result<Report> {
         "| 4 KiB pages | 2 MiB pages | ratio |\n|---|---|---|\n| {small_inv} | {large_inv} | {:.1} |",
         ratio(small_inv, large_inv)
     )?;
+    let huge = of(records, "huge-pages").next().context("no huge-pages record")?;
+    let (large_1g, huge_1g) = (huge.number("large")?, huge.number("huge")?);
+    writeln!(
+        md,
+        "\n**1 GiB pages** (invocations for a 1 GiB vmalloc and its vfree; on 4 KiB pages its 262,144 frames \
+         would take more than the server's 2^18-slot CNode)\n"
+    )?;
+    writeln!(
+        md,
+        "| 2 MiB pages | 1 GiB page | ratio |\n|---|---|---|\n| {large_1g} | {huge_1g} | {:.1} |",
+        ratio(large_1g, huge_1g)
+    )?;
     writeln!(md, "\n**Registration** (the K-th space registering while the region holds R mapped pages: invocations, server metadata and kernel memory it took)\n")?;
     writeln!(
         md,
@@ -323,6 +335,7 @@ mod tests {
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33",
             "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800",
             "bench large-pages bytes=1 small=33936 large=97",
+            "bench huge-pages bytes=1 large=1100 huge=11",
             "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",
         ]);
         let report = report(&r).unwrap();

@@ -1,7 +1,9 @@
-//! The example outside the workspace, as a user boots it: `images run
+//! The examples outside the workspace, as a user boots them: `images run
 //! --system examples/shared-buffer/system.toml` must exit 0 with both
 //! programs' verdicts ok, and the ISO `build --system ... --out` writes
-//! must boot to the same verdict with `run --iso`.
+//! must boot to the same verdict with `run --iso`; `images run --system
+//! examples/huge-pages/system.toml` must exit 0 with the owner's 1 GiB
+//! page seen by both viewers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,7 +17,12 @@ static ONE_BOOT: Mutex<()> = Mutex::new(());
 const TIMEOUT: &str = "900";
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shared-buffer/system.toml")
+    described("shared-buffer")
+}
+
+/// The system description of example `name`.
+fn described(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../examples/{name}/system.toml"))
 }
 
 fn images(args: &[&std::ffi::OsStr]) -> Output {
@@ -24,20 +31,49 @@ fn images(args: &[&std::ffi::OsStr]) -> Output {
 
 /// The guest's log and verdict lines of a boot that must have succeeded.
 fn require_both_verdicts(out: &Output) {
+    require_lines(
+        out,
+        &[
+            "reader: 65536 bytes at 0x700000000000, 0 differ from the writer's",
+            "reader: 16384 bytes at 0x700000011000, 0 differ from the writer's",
+            "writer: the reader saw the same bytes in both; freed",
+            "launcher: reader: ok",
+            "launcher: writer: ok",
+            "launcher: 2 of 2 programs succeeded",
+        ],
+    );
+}
+
+/// A boot that must have succeeded, with each of `lines` in its log.
+fn require_lines(out: &Output, lines: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status);
-    for line in [
-        "reader: 65536 bytes at 0x700000000000, 0 differ from the writer's",
-        "reader: 16384 bytes at 0x700000011000, 0 differ from the writer's",
-        "writer: the reader saw the same bytes in both; freed",
-        "launcher: reader: ok",
-        "launcher: writer: ok",
-        "launcher: 2 of 2 programs succeeded",
-        "guest reported success (QEMU status 33)",
-    ] {
-        assert!(stdout.lines().any(|l| l == line), "no line {line:?} in\n{stdout}");
+    for line in lines.iter().chain(&["guest reported success (QEMU status 33)"]) {
+        assert!(stdout.lines().any(|l| l == *line), "no line {line:?} in\n{stdout}");
     }
+}
+
+#[test]
+fn the_huge_pages_example_shares_one_1_gib_page_with_both_viewers() {
+    let _one = ONE_BOOT.lock().unwrap_or_else(|e| e.into_inner());
+    let system = described("huge-pages");
+    let out =
+        images(&["run".as_ref(), "--system".as_ref(), system.as_os_str(), "--timeout".as_ref(), TIMEOUT.as_ref()]);
+    let viewer = "viewer: 513 canaries at 0x700000000000, 0 differ from the owner's";
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| *l == viewer).count(), 2, "both viewers:\n{stdout}");
+    require_lines(
+        &out,
+        &[
+            "owner: 1073741824 bytes at 0x700000000000 on one 1 GiB page, canaries written",
+            "owner: both viewers saw every canary; freed",
+            "launcher: viewer-1: ok",
+            "launcher: viewer-2: ok",
+            "launcher: owner: ok",
+            "launcher: 3 of 3 programs succeeded",
+        ],
+    );
 }
 
 #[test]

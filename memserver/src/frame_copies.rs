@@ -107,15 +107,26 @@ fn recount(count: &mut u64, old: Option<&Held>, new: Option<&Held>) {
     *count = *count + spare(new) - spare(old);
 }
 
+/// The copies of `frame` in the record's `chunks`, if its chunk exists.
+fn entry_mut(chunks: &mut [Vec<Vec<Held>>], frame: u32) -> Option<&mut Vec<Held>> {
+    chunks.get_mut(frame as usize / CHUNK)?.get_mut(frame as usize % CHUNK)
+}
+
 fn search(list: &[Held], key: Key) -> Result<usize, usize> {
     list.binary_search_by_key(&key, Held::key)
 }
 
-/// Copies by frame index, each frame's sorted by space.
+/// Frame indices in one chunk of the record: a granule's objects.
+const CHUNK: usize = 512;
+
+/// Copies by frame index, each frame's sorted by space. The record is in
+/// chunks of [`CHUNK`] frames, each allocated when one of its frames first
+/// has a copy, so its memory follows the frames that have copies, not the
+/// highest frame index.
 #[derive(Default)]
 pub struct FrameCopies {
-    /// `frames[frame]`: the copies the frame has.
-    frames: Vec<Vec<Held>>,
+    /// `chunks[frame / CHUNK][frame % CHUNK]`: the copies the frame has.
+    chunks: Vec<Vec<Vec<Held>>>,
     /// One bit per frame index: whether the original serves a space.
     originals: Vec<u64>,
     /// Spare copies (kept, not mapped, not originals).
@@ -127,11 +138,15 @@ pub struct FrameCopies {
 impl FrameCopies {
     /// No copies.
     pub const fn new() -> FrameCopies {
-        FrameCopies { frames: Vec::new(), originals: Vec::new(), spare: 0, cursor: 0 }
+        FrameCopies { chunks: Vec::new(), originals: Vec::new(), spare: 0, cursor: 0 }
     }
 
     fn list(&self, frame: u32) -> &[Held] {
-        self.frames.get(frame as usize).map_or(&[], Vec::as_slice)
+        self.entry(frame).map_or(&[], Vec::as_slice)
+    }
+
+    fn entry(&self, frame: u32) -> Option<&Vec<Held>> {
+        self.chunks.get(frame as usize / CHUNK)?.get(frame as usize % CHUNK)
     }
 
     fn kept(&self, frame: u32, space: u16) -> Option<&Held> {
@@ -157,15 +172,20 @@ impl FrameCopies {
 
     /// Makes room for one more record of `frame`.
     fn reserve(&mut self, frame: u32) -> Result<(), NoMemory> {
-        let i = frame as usize;
-        if self.frames.len() <= i {
-            self.frames.try_reserve(i + 1 - self.frames.len()).map_err(|_| NoMemory)?;
-            let words = (i / 64 + 1).saturating_sub(self.originals.len());
+        let c = frame as usize / CHUNK;
+        if self.chunks.len() <= c {
+            self.chunks.try_reserve(c + 1 - self.chunks.len()).map_err(|_| NoMemory)?;
+            let words = ((c + 1) * CHUNK / 64).saturating_sub(self.originals.len());
             self.originals.try_reserve(words).map_err(|_| NoMemory)?;
-            self.frames.resize_with(i + 1, Vec::new);
-            self.originals.resize(i / 64 + 1, 0);
+            self.chunks.resize_with(c + 1, Vec::new);
+            self.originals.resize((c + 1) * CHUNK / 64, 0);
         }
-        let list = self.frames.get_mut(i).ok_or(NoMemory)?;
+        let chunk = self.chunks.get_mut(c).ok_or(NoMemory)?;
+        if chunk.is_empty() {
+            chunk.try_reserve_exact(CHUNK).map_err(|_| NoMemory)?;
+            chunk.resize_with(CHUNK, Vec::new);
+        }
+        let list = entry_mut(&mut self.chunks, frame).ok_or(NoMemory)?;
         if list.len() == list.capacity() {
             // A frame mapped in one space holds a single record.
             let grown = if list.is_empty() { list.try_reserve_exact(1) } else { list.try_reserve(1) };
@@ -202,7 +222,7 @@ impl FrameCopies {
         if at.is_err() {
             self.reserve(frame)?;
         }
-        let list = self.frames.get_mut(frame as usize).ok_or(NoMemory)?;
+        let list = entry_mut(&mut self.chunks, frame).ok_or(NoMemory)?;
         match at {
             Ok(i) => {
                 let old = list.get_mut(i).ok_or(NoMemory)?;
@@ -273,7 +293,7 @@ impl FrameCopies {
     /// recorded as unmapped.
     pub fn unmapped(&mut self, frame: u32, space: usize, addr: u64) -> Option<Unmapped> {
         let at = self.mapping_at(frame, space, addr)?;
-        let list = self.frames.get_mut(frame as usize)?;
+        let list = entry_mut(&mut self.chunks, frame)?;
         if list.get(at).is_some_and(|held| held.marks & EXTRA != 0) {
             return Some(Unmapped::Extra(CPtr::from(list.remove(at).slot)));
         }
@@ -288,7 +308,7 @@ impl FrameCopies {
     /// with how each copy is to be disposed of. Its time follows the
     /// frame's copies.
     pub fn unmap_all(&mut self, frame: u32, mut unmapped: impl FnMut(Unmapped)) {
-        let Some(list) = self.frames.get_mut(frame as usize) else { return };
+        let Some(list) = entry_mut(&mut self.chunks, frame) else { return };
         let spare = &mut self.spare;
         list.retain_mut(|held| {
             if held.marks & EXTRA != 0 {
@@ -312,7 +332,7 @@ impl FrameCopies {
             return;
         }
         self.set_original(frame, false);
-        if let Some(list) = self.frames.get_mut(frame as usize) {
+        if let Some(list) = entry_mut(&mut self.chunks, frame) {
             list.retain(|held| held.marks & ORIGINAL == 0);
         }
     }
@@ -321,7 +341,7 @@ impl FrameCopies {
     /// `freed` with each copy's slot (not the original's): the caller
     /// deletes them, or deleted them with its untyped's revoke.
     pub fn forget_frame(&mut self, frame: u32, mut freed: impl FnMut(CPtr)) {
-        let Some(list) = self.frames.get_mut(frame as usize) else { return };
+        let Some(list) = entry_mut(&mut self.chunks, frame) else { return };
         for held in core::mem::take(list) {
             recount(&mut self.spare, Some(&held), None);
             if held.marks & ORIGINAL == 0 {
@@ -335,14 +355,14 @@ impl FrameCopies {
     /// original), calling `delete` with each copy's slot; returns how many.
     /// Each call goes on from the frame where the last one stopped.
     pub fn drop_unmapped(&mut self, max: usize, mut delete: impl FnMut(CPtr)) -> usize {
-        let (frames, start) = (self.frames.len(), self.cursor);
+        let (frames, start) = (self.chunks.len() * CHUNK, self.cursor);
         let mut dropped = 0;
         for step in 0..frames {
             if dropped == max || self.spare == 0 {
                 break;
             }
             let frame = (start + step) % frames;
-            let Some(list) = self.frames.get_mut(frame) else { continue };
+            let Some(list) = entry_mut(&mut self.chunks, frame as u32) else { continue };
             let spare = &mut self.spare;
             list.retain(|held| {
                 if dropped == max || !held.spare() {
@@ -362,7 +382,12 @@ impl FrameCopies {
     /// `delete` with each copy's slot (not an original's).
     pub fn forget_space(&mut self, space: usize, mut delete: impl FnMut(CPtr)) {
         let Ok(space) = u16::try_from(space) else { return };
-        for (frame, list) in self.frames.iter_mut().enumerate() {
+        let lists = self
+            .chunks
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(c, chunk)| chunk.iter_mut().enumerate().map(move |(k, list)| (c * CHUNK + k, list)));
+        for (frame, list) in lists {
             let start = list.partition_point(|held| held.space < space);
             let end = start + list.get(start..).map_or(0, |rest| rest.partition_point(|held| held.space == space));
             for held in list.drain(start..end) {
@@ -391,7 +416,7 @@ mod tests {
 
     /// The spare copies, counted one by one.
     fn scanned(c: &FrameCopies) -> u64 {
-        c.frames.iter().flatten().filter(|held| held.spare()).count() as u64
+        c.chunks.iter().flatten().flatten().filter(|held| held.spare()).count() as u64
     }
 
     fn sorted(mut seen: Vec<Unmapped>) -> Vec<Unmapped> {

@@ -363,15 +363,22 @@ impl Granules {
 
     /// Where up to `want` new objects of `kind` can be made: a 2 MiB frame
     /// in an empty whole granule; 4 KiB objects in the fullest granule of
-    /// 4 KiB objects with room, else in an empty granule.
-    pub fn batch(&self, kind: ObjectKind, want: usize) -> Option<Batch> {
+    /// 4 KiB objects with room, else in an empty granule. Among empty
+    /// granules, the lowest of those `rank` ranks first (on seL4: outside
+    /// the blocks that could become 1 GiB frames, and with their run of
+    /// slots).
+    pub fn batch(&self, kind: ObjectKind, want: usize, rank: impl Fn(usize) -> u8) -> Option<Batch> {
         let empty = |gr: &Granule| gr.made == 0 && gr.units >= kind.units();
+        let first_empty = || {
+            let empties = self.live().filter(|(_, gr)| empty(gr));
+            empties.min_by_key(|&(g, _)| (rank(g), g)).map(|(g, _)| g)
+        };
         let granule = match kind {
-            ObjectKind::LargeFrame => self.live().find(|(_, gr)| empty(gr)).map(|(g, _)| g),
+            ObjectKind::LargeFrame => first_empty(),
             _ => {
                 let with_room = self.live().filter(|(_, gr)| gr.made > 0 && !gr.is_large() && gr.made < gr.units);
                 let fullest = with_room.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g);
-                fullest.or_else(|| self.live().find(|(_, gr)| empty(gr)).map(|(g, _)| g))
+                fullest.or_else(first_empty)
             }
         }?;
         let gr = self.granules.get(granule)?;
@@ -527,10 +534,10 @@ mod tests {
         if let Some(taken) = g.take(kind) {
             return Some(taken);
         }
-        let room = g.batch(kind, batch).or_else(|| {
+        let room = g.batch(kind, batch, |_| 0).or_else(|| {
             let granule = g.reclaimable(kind)?;
             g.reset(granule);
-            g.batch(kind, batch)
+            g.batch(kind, batch, |_| 0)
         })?;
         make(g, room, kind);
         g.take(kind)
@@ -550,7 +557,7 @@ mod tests {
     #[test]
     fn a_batch_is_fresh_and_taken_in_order() {
         let mut g = granules(2);
-        let batch = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+        let batch = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
         assert_eq!(batch, Batch { granule: 0, first: ObjectId::new(0), count: 256 });
         make(&mut g, batch, ObjectKind::SmallFrame);
         assert_eq!(g.spare(), (256, MIB));
@@ -593,17 +600,17 @@ mod tests {
     #[test]
     fn small_objects_fill_a_granule_before_the_next_and_large_frames_take_whole_ones() {
         let mut g = granules(3);
-        let pts = g.batch(ObjectKind::Pt, 128).unwrap();
+        let pts = g.batch(ObjectKind::Pt, 128, |_| 0).unwrap();
         make(&mut g, pts, ObjectKind::Pt);
-        let frames = g.batch(ObjectKind::SmallFrame, 512).unwrap();
+        let frames = g.batch(ObjectKind::SmallFrame, 512, |_| 0).unwrap();
         assert_eq!((frames.granule, frames.first.get(), frames.count), (0, 128, 384), "the rest of granule 0");
         make(&mut g, frames, ObjectKind::SmallFrame);
-        assert_eq!(g.batch(ObjectKind::SmallFrame, 256).map(|b| b.granule), Some(1));
-        let large = g.batch(ObjectKind::LargeFrame, 256).unwrap();
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, |_| 0).map(|b| b.granule), Some(1));
+        let large = g.batch(ObjectKind::LargeFrame, 256, |_| 0).unwrap();
         assert_eq!((large.granule, large.first.get(), large.count), (1, 512, 1));
         make(&mut g, large, ObjectKind::LargeFrame);
-        assert_eq!(g.batch(ObjectKind::LargeFrame, 1).map(|b| b.granule), Some(2));
-        assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(2), "never after a large frame");
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, |_| 0).map(|b| b.granule), Some(2));
+        assert_eq!(g.batch(ObjectKind::Pd, 32, |_| 0).map(|b| b.granule), Some(2), "never after a large frame");
         assert_eq!(g.untyped_free(), 2 * MIB);
         assert_eq!(empty_slots(&g), 511 + 512);
     }
@@ -612,7 +619,7 @@ mod tests {
     fn objects_come_from_the_fullest_granule() {
         let mut g = granules(2);
         for granule in 0..2 {
-            let b = g.batch(ObjectKind::SmallFrame, 512).unwrap();
+            let b = g.batch(ObjectKind::SmallFrame, 512, |_| 0).unwrap();
             assert_eq!(b.granule, granule);
             make(&mut g, b, ObjectKind::SmallFrame);
         }
@@ -635,7 +642,7 @@ mod tests {
     fn objects_given_back_are_taken_again_in_the_same_order() {
         let mut g = granules(3);
         for _ in 0..3 {
-            let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+            let b = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
             make(&mut g, b, ObjectKind::SmallFrame);
         }
         let take = |g: &mut Granules, n| -> Vec<ObjectId> {
@@ -666,7 +673,7 @@ mod tests {
         g.reset(1);
         assert_eq!(g.objects(1).count(), 0);
         assert_eq!(g.state(b), None);
-        assert_eq!(g.batch(ObjectKind::Pd, 32).map(|b| b.granule), Some(0), "granule 0 still has room");
+        assert_eq!(g.batch(ObjectKind::Pd, 32, |_| 0).map(|b| b.granule), Some(0), "granule 0 still has room");
     }
 
     #[test]
@@ -674,11 +681,11 @@ mod tests {
         let mut g = Granules::new();
         g.reserve(1).unwrap();
         g.add(16);
-        assert_eq!(g.batch(ObjectKind::LargeFrame, 1), None);
-        let b = g.batch(ObjectKind::SmallFrame, 256).unwrap();
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, |_| 0), None);
+        let b = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
         assert_eq!(b.count, 16);
         make(&mut g, b, ObjectKind::SmallFrame);
-        assert_eq!(g.batch(ObjectKind::SmallFrame, 256), None);
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, |_| 0), None);
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), None);
         assert_eq!(g.reclaimable(ObjectKind::Pt), Some(0));
         assert_eq!(g.untyped_free(), 0);

@@ -34,7 +34,7 @@ use crate::borrowed::Borrowed;
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State, UNITS};
-use crate::heap::{HeapGrowth, HeapMemory};
+use crate::heap::{HeapGrowth, HeapMemory, HEAP_START};
 use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
 use crate::window::{Window, SCRATCH_LARGE};
@@ -191,6 +191,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
         if !self.started {
             self.slots.start_at(first_free_slot);
+            self.slots.reserve_record().map_err(|_| BackendError::OutOfMemory)?;
             self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
             self.started = true;
         }
@@ -295,6 +296,15 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// leaves its mapping in place. The revoke then deletes the objects and
     /// the kept copies of their capabilities, whose slots are free again.
     fn reset(&mut self, granule: usize) -> Result<(), BackendError> {
+        self.unmap_window(granule);
+        self.pool.revoke(&mut self.kernel, granule, &mut self.counts).map_err(rejected)?;
+        self.forget_objects(granule);
+        Ok(())
+    }
+
+    /// Removes the window's mappings of the frames of `granule`, before a
+    /// revoke deletes them.
+    fn unmap_window(&mut self, granule: usize) {
         for (id, kind) in self.pool.granules.objects(granule) {
             if kind == ObjectKind::SmallFrame && self.window.holds(id.get()) {
                 self.counts.record(Invocation::UnmapPage);
@@ -303,7 +313,11 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
                 self.window.release(id.get());
             }
         }
-        self.pool.revoke(&mut self.kernel, granule, &mut self.counts).map_err(rejected)?;
+    }
+
+    /// Forgets the objects of `granule`, which a revoke deleted with the
+    /// kept copies of their capabilities (whose slots are free again).
+    fn forget_objects(&mut self, granule: usize) {
         let (copies, slots) = (&mut self.copies, &mut self.slots);
         for (id, kind) in self.pool.granules.objects(granule) {
             if matches!(kind, ObjectKind::SmallFrame | ObjectKind::LargeFrame) {
@@ -311,20 +325,21 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
             }
         }
         self.pool.granules.reset(granule);
-        Ok(())
     }
 
     /// A fresh 1 GiB frame: a block of granules none of whose objects is
-    /// in use, reset (those it has) and retyped whole.
+    /// in use, retyped whole (the revoke of the block deletes their
+    /// objects with the granules).
     fn huge_frame(&mut self) -> Result<Frame, BackendError> {
         let (block, granules) = self.pool.huge_candidate().ok_or(BackendError::OutOfMemory)?;
-        for granule in granules {
-            if self.pool.granules.objects(granule).next().is_some() {
-                self.reset(granule)?;
-            }
+        for granule in granules.clone() {
+            self.unmap_window(granule);
         }
-        let (cap, id) =
-            self.pool.take_huge(&mut self.kernel, block, &mut self.slots, &mut self.counts).map_err(rejected)?;
+        self.pool.revoke_block(&mut self.kernel, block, &mut self.counts).map_err(rejected)?;
+        for granule in granules {
+            self.forget_objects(granule);
+        }
+        let (cap, id) = self.pool.make_huge(&mut self.kernel, block, &mut self.counts).map_err(rejected)?;
         Ok(Frame { cap, index: id.get(), size: PageSize::Huge })
     }
 
@@ -603,11 +618,16 @@ const fn cap_rights(rights: Rights) -> CapRights {
 
 impl<K: Kernel + Zeroing + HeapMemory> Sel4Backend<K> {
     /// Maps 4 KiB frames at the end of the heap's grown part, `bytes` of
-    /// them (rounded up to pages) or as many as there is memory for, and
+    /// them (rounded up to pages, and at least as many as the grown part
+    /// has) or as many as there is memory for, and
     /// hands them to the allocator; `Err(OutOfMemory)` when not one could
     /// be mapped. A growth keeps what it mapped.
     pub fn grow_heap(&mut self, bytes: u64) -> Result<(), BackendError> {
         let start = self.heap.end();
+        // At least double the grown part, so that a request whose records
+        // need much more than one growth is retried a few times, not once
+        // per growth's worth.
+        let bytes = bytes.max(start - HEAP_START);
         for _ in 0..bytes.div_ceil(PAGE_SIZE).max(1) {
             match self.heap.next() {
                 Some(addr) if self.own_page(addr).is_ok() => self.heap.grew(),

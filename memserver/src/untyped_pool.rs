@@ -3,10 +3,12 @@
 //! granule in batches (up to 256 objects per Untyped Retype, so creating
 //! one costs a fraction of an invocation), and a granule whose objects are
 //! all unused is reset (CNode Revoke of its capability) to serve any kind
-//! again. Each granule's objects have their own run of capability slots,
-//! set aside when the granule first makes objects and kept: object `k` of
-//! granule `g` lives in slot `runs[g] + k`, so memory never made into
-//! objects takes no slots. The records are as many as the granules given
+//! again. Each granule's objects have their own run of capability slots:
+//! object `k` of granule `g` lives in slot `runs[g] + k`. The runs of all
+//! granules are set aside at start when the CNode holds them all; else
+//! each is taken when its granule first makes 4 KiB objects (a 2 MiB frame
+//! takes one slot), and kept, so memory never made into objects takes no
+//! slots. The records are as many as the granules given
 //! (allocated at start, with `try_reserve`).
 //!
 //! An untyped of 1 GiB or more is split into 1 GiB blocks first, each then
@@ -75,21 +77,49 @@ const fn batch(kind: ObjectKind) -> usize {
 }
 
 /// Retypes `untyped` into `count` untypeds of 2^`bits` bytes in the slots
-/// from `first` (as many Retypes as the kernel's fan-out limit needs).
+/// from `first` (as many Retypes as the kernel's fan-out limit needs, each
+/// tried up to `tries` times).
 fn retype_untypeds(
     kernel: &mut impl Kernel,
     untyped: CPtr,
     bits: u8,
     (first, count): (CPtr, u64),
+    tries: u32,
     counts: &mut InvocationCounts,
 ) -> Result<(), Sel4Error> {
     for start in (first..first + count).step_by(size::RETYPE_MAX_OBJECTS as usize) {
-        counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, start);
         let n = (first + count - start).min(size::RETYPE_MAX_OBJECTS);
-        kernel.untyped_retype(untyped, object_type::UNTYPED, bits.into(), target, n)?;
+        let mut retyped = Err(Sel4Error::InvalidArgument);
+        for _ in 0..tries {
+            counts.record(Invocation::Retype);
+            retyped = kernel.untyped_retype(untyped, object_type::UNTYPED, bits.into(), target, n);
+            if retyped.is_ok() {
+                break;
+            }
+        }
+        retyped?;
     }
     Ok(())
+}
+
+/// The slots set aside for a granule's objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// One for each of its 512 places, from this one on.
+    Places(CPtr),
+    /// One, for a 2 MiB frame: until the granule makes 4 KiB objects.
+    One(CPtr),
+}
+
+impl Run {
+    /// Slots in it.
+    const fn len(self) -> usize {
+        match self {
+            Run::Places(_) => UNITS,
+            Run::One(_) => 1,
+        }
+    }
 }
 
 /// The server's untyped memory.
@@ -102,7 +132,7 @@ pub struct UntypedPool {
     blocks: Vec<Block>,
     /// The first of the run of slots of each granule's objects, once it
     /// made any.
-    runs: Vec<Option<CPtr>>,
+    runs: Vec<Option<Run>>,
 }
 
 impl Default for UntypedPool {
@@ -152,7 +182,7 @@ impl UntypedPool {
                 _ => {
                     let count = granules(bits) / BLOCK_GRANULES as u64;
                     let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
-                    retype_untypeds(kernel, untyped, BLOCK_BITS, (first, count), counts)?;
+                    retype_untypeds(kernel, untyped, BLOCK_BITS, (first, count), 1, counts)?;
                     for block in first..first + count {
                         self.add_block(kernel, block, slots, counts)?;
                     }
@@ -161,6 +191,13 @@ impl UntypedPool {
         }
         self.runs.try_reserve_exact(self.caps.len()).map_err(|_| Sel4Error::NotEnoughMemory)?;
         self.runs.resize(self.caps.len(), None);
+        // When the CNode holds a run for every granule, all are set aside
+        // now, so that no copy's slot ever stands in a run's way.
+        if let Some(first) = slots.take_run((self.caps.len() * UNITS) as u64) {
+            for (granule, run) in self.runs.iter_mut().enumerate() {
+                *run = Some(Run::Places(first + (granule * UNITS) as u64));
+            }
+        }
         Ok(())
     }
 
@@ -182,7 +219,7 @@ impl UntypedPool {
         counts: &mut InvocationCounts,
     ) -> Result<(), Sel4Error> {
         let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
-        retype_untypeds(kernel, untyped, GRANULE_BITS, (first, count), counts)?;
+        retype_untypeds(kernel, untyped, GRANULE_BITS, (first, count), 1, counts)?;
         for cap in first..first + count {
             self.add(cap, UNITS);
         }
@@ -212,33 +249,43 @@ impl UntypedPool {
         idle.min_by_key(|(_, b)| self.granules.made_in(b.granules())).map(|(i, b)| (i, b.granules()))
     }
 
-    /// Block `block`, whose granules the caller reset, made into one 1 GiB
-    /// frame: its capability revoked (deleting its granules') and retyped.
-    /// The frame's slot and number.
-    pub fn take_huge(
+    /// Deletes every object made from block `block` and its granules'
+    /// capabilities (one CNode Revoke), for [`UntypedPool::make_huge`].
+    pub fn revoke_block(
+        &self,
+        kernel: &mut impl Kernel,
+        block: usize,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let cap = self.blocks.get(block).map(|b| b.cap).ok_or(Sel4Error::InvalidArgument)?;
+        counts.record(Invocation::Revoke);
+        kernel.cnode_revoke(own_cnode(), cap)
+    }
+
+    /// Block `block`, revoked, made into one 1 GiB frame in the slot of its
+    /// first granule's capability: the frame's slot and number. If the
+    /// Retype fails, the block is made granules again.
+    pub fn make_huge(
         &mut self,
         kernel: &mut impl Kernel,
         block: usize,
-        slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<(CPtr, ObjectId), Sel4Error> {
         let b = self.blocks.get(block).ok_or(Sel4Error::InvalidArgument)?;
         let (cap, granules) = (b.cap, b.granules());
         let id = ObjectId::new(u32::try_from(granules.start * UNITS).map_err(|_| Sel4Error::RangeError)?);
-        self.run(granules.start, slots)?;
-        counts.record(Invocation::Revoke);
-        kernel.cnode_revoke(own_cnode(), cap)?;
-        self.granules.lend(granules.clone());
-        counts.record(Invocation::Retype);
-        let target = Slot::in_root(server_slot::CNODE, self.slot(id));
-        if let Err(e) = kernel.untyped_retype(cap, object_type::X64_HUGE_PAGE, 0, target, 1) {
-            self.remake(kernel, block, counts)?;
-            return Err(e);
-        }
+        let slot = *self.caps.get(granules.start).ok_or(Sel4Error::InvalidArgument)?;
+        self.granules.lend(granules);
         if let Some(b) = self.blocks.get_mut(block) {
             b.huge = true;
         }
-        Ok((self.slot(id), id))
+        counts.record(Invocation::Retype);
+        let target = Slot::in_root(server_slot::CNODE, slot);
+        if let Err(e) = kernel.untyped_retype(cap, object_type::X64_HUGE_PAGE, 0, target, 1) {
+            self.remake(kernel, block, counts);
+            return Err(e);
+        }
+        Ok((slot, id))
     }
 
     /// Deletes the 1 GiB frame `id` and every copy of its capability (a
@@ -251,10 +298,20 @@ impl UntypedPool {
     ) -> Result<(), Sel4Error> {
         let block = self.blocks.iter().position(|b| b.huge && b.first == id.granule());
         let block = block.ok_or(Sel4Error::InvalidArgument)?;
-        let cap = self.blocks.get(block).map(|b| b.cap).ok_or(Sel4Error::InvalidArgument)?;
-        counts.record(Invocation::Revoke);
-        kernel.cnode_revoke(own_cnode(), cap)?;
-        self.remake(kernel, block, counts)
+        self.revoke_block(kernel, block, counts)?;
+        self.remake(kernel, block, counts);
+        Ok(())
+    }
+
+    /// The granules of the blocks that could become a 1 GiB frame now (none
+    /// if the record of them does not fit).
+    fn idle_blocks(&self) -> Vec<Range<usize>> {
+        let mut idle = Vec::new();
+        if idle.try_reserve_exact(self.blocks.len()).is_ok() {
+            let blocks = self.blocks.iter().filter(|b| !b.huge && self.granules.idle(b.granules()));
+            idle.extend(blocks.map(Block::granules));
+        }
+        idle
     }
 
     /// The capabilities of the blocks that hold a 1 GiB frame.
@@ -263,22 +320,20 @@ impl UntypedPool {
     }
 
     /// Splits `block`, whose capability has no children, into its
-    /// granules again (in the slots they had).
-    fn remake(
-        &mut self,
-        kernel: &mut impl Kernel,
-        block: usize,
-        counts: &mut InvocationCounts,
-    ) -> Result<(), Sel4Error> {
-        let b = self.blocks.get(block).ok_or(Sel4Error::InvalidArgument)?;
+    /// granules again (in the slots they had). Each Retype is tried twice:
+    /// one on the server's own untyped fails only by an injected failure,
+    /// which strikes once; if both fail, the block stays lent and serves
+    /// nothing.
+    fn remake(&mut self, kernel: &mut impl Kernel, block: usize, counts: &mut InvocationCounts) {
+        let Some(b) = self.blocks.get(block) else { return };
         let (cap, granules) = (b.cap, b.granules());
-        let first = *self.caps.get(granules.start).ok_or(Sel4Error::InvalidArgument)?;
-        retype_untypeds(kernel, cap, GRANULE_BITS, (first, BLOCK_GRANULES as u64), counts)?;
-        self.granules.unlend(granules);
-        if let Some(b) = self.blocks.get_mut(block) {
-            b.huge = false;
+        let Some(&first) = self.caps.get(granules.start) else { return };
+        if retype_untypeds(kernel, cap, GRANULE_BITS, (first, BLOCK_GRANULES as u64), 2, counts).is_ok() {
+            self.granules.unlend(granules);
+            if let Some(b) = self.blocks.get_mut(block) {
+                b.huge = false;
+            }
         }
-        Ok(())
     }
 
     /// The capability of each granule, by granule number.
@@ -289,26 +344,47 @@ impl UntypedPool {
     /// The capability slot of object `id` (of a granule that made
     /// objects: those are the only ones handed out).
     pub fn slot(&self, id: ObjectId) -> CPtr {
-        let run = self.runs.get(id.granule()).copied().flatten();
-        run.map_or(0, |first| first + (u64::from(id.get()) % UNITS as u64))
+        let place = u64::from(id.get()) % UNITS as u64;
+        match self.runs.get(id.granule()).copied().flatten() {
+            Some(Run::Places(first)) => first + place,
+            Some(Run::One(slot)) => slot,
+            None => 0,
+        }
     }
 
-    /// Makes sure `granule` has its run of slots (`NotEnoughMemory` when
-    /// the CNode has no run left).
-    fn run(&mut self, granule: usize, slots: &mut Slots) -> Result<(), Sel4Error> {
+    /// Whether `granule` has the slots a batch of `kind` needs.
+    fn has_run(&self, granule: usize, kind: ObjectKind) -> bool {
+        match self.runs.get(granule).copied().flatten() {
+            Some(Run::Places(_)) => true,
+            Some(Run::One(_)) => kind == ObjectKind::LargeFrame,
+            None => false,
+        }
+    }
+
+    /// Makes sure empty `granule` has the slots a batch of `kind` needs:
+    /// one for a 2 MiB frame, a run of 512 for 4 KiB objects (taken once
+    /// and kept; `NotEnoughMemory` when the CNode has no run left).
+    fn run(&mut self, granule: usize, kind: ObjectKind, slots: &mut Slots) -> Result<(), Sel4Error> {
         let Some(run) = self.runs.get_mut(granule) else { return Err(Sel4Error::InvalidArgument) };
-        if run.is_none() {
-            *run = Some(slots.take_run(UNITS as u64).ok_or(Sel4Error::NotEnoughMemory)?);
+        match (*run, kind) {
+            (Some(Run::Places(_)), _) | (Some(Run::One(_)), ObjectKind::LargeFrame) => {}
+            (None, ObjectKind::LargeFrame) => *run = Some(Run::One(slots.take().ok_or(Sel4Error::NotEnoughMemory)?)),
+            (one, _) => {
+                *run = Some(Run::Places(slots.take_run(UNITS as u64).ok_or(Sel4Error::NotEnoughMemory)?));
+                if let Some(Run::One(slot)) = one {
+                    slots.give_back(slot);
+                }
+            }
         }
         Ok(())
     }
 
     /// Slots set aside and empty: those of every granule's run that hold
     /// no object, and those of the granules of a block that holds a 1 GiB
-    /// frame (in the run of its first granule).
+    /// frame (the frame takes the first).
     pub fn empty_slots(&self) -> u64 {
-        let with_runs = self.runs.iter().enumerate().filter(|(_, run)| run.is_some());
-        let empty = with_runs.map(|(g, _)| (UNITS - self.granules.made_from(g)) as u64).sum::<u64>();
+        let runs = self.runs.iter().enumerate().filter_map(|(g, run)| run.map(|run| (g, run)));
+        let empty = runs.map(|(g, run)| run.len().saturating_sub(self.granules.made_from(g)) as u64).sum::<u64>();
         empty + self.huge_blocks().count() as u64 * (BLOCK_GRANULES as u64 - 1)
     }
 
@@ -325,9 +401,18 @@ impl UntypedPool {
         if let Some((id, state)) = self.granules.take(kind) {
             return Ok(Some((self.slot(id), id, state)));
         }
-        let Some(batch) = self.granules.batch(kind, batch(kind)) else { return Ok(None) };
+        let idle = self.idle_blocks();
+        let rank = |g: usize| {
+            let in_idle_block = idle.iter().any(|b| b.contains(&g));
+            u8::from(in_idle_block) * 2 + u8::from(!self.has_run(g, kind))
+        };
+        let Some(batch) = self.granules.batch(kind, batch(kind), rank) else { return Ok(None) };
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
-        self.run(batch.granule, slots)?;
+        if self.run(batch.granule, kind, slots).is_err() {
+            // No run of slots is left for it: a reset granule (which keeps
+            // its run) may serve instead.
+            return Ok(None);
+        }
         self.granules.prepare(batch).map_err(|_| Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));

@@ -1,5 +1,5 @@
 //! 1 GiB frames, served by the seL4 backend over the model of seL4 with two
-//! 1 GiB untypeds: a vmalloc of 1 GiB with `large_pages` is one 1 GiB
+//! 1 GiB untypeds: a vmalloc of 1 GiB with `huge_pages` is one 1 GiB
 //! frame mapped in every registered space (what one space writes, another
 //! reads in the same frame), made from a block of untyped memory none of
 //! whose objects is in use; a block holding objects in use is not taken,
@@ -23,7 +23,7 @@ const CPUS: usize = 2;
 const A: Badge = Badge(1);
 const B: Badge = Badge(2);
 const GIB: u64 = 1 << 30;
-const HUGE: VmallocOptions = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
+const HUGE: VmallocOptions = VmallocOptions { huge_pages: true, ..VmallocOptions::DEFAULT };
 
 fn register(s: &mut System, client: Badge, bytes: u64) -> Registration {
     match s.try_register(client, Quota::bytes_only(bytes)) {

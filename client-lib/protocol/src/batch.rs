@@ -145,12 +145,18 @@ impl BatchReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{Protection, VmallocOptions, REPLIES};
+    use crate::messages::{Page, Protection, VmallocOptions, REPLIES};
 
     /// The largest argument of every batchable kind.
     fn widest() -> [Request; 10] {
         let (addr, size) = (u64::MAX, u64::MAX);
-        let options = VmallocOptions { align: u64::MAX, guard_pages: u32::MAX, large_pages: true, no_purge: true };
+        let options = VmallocOptions {
+            align: u64::MAX,
+            guard_pages: u32::MAX,
+            large_pages: true,
+            huge_pages: true,
+            no_purge: true,
+        };
         [
             Request::Vmalloc { size, large_pages: true },
             Request::VmallocWith { size, options },
@@ -194,7 +200,7 @@ mod tests {
             Reply::Address(u64::MAX),
             Reply::Offset(u32::MAX),
             Reply::Realloc(Realloc { addr: u64::MAX, moved: true }),
-            Reply::Translation(Some(Translation { paddr: u64::MAX, large: true, writable: true })),
+            Reply::Translation(Some(Translation { paddr: u64::MAX, page: Page::Huge, writable: true })),
             Reply::Error(ErrorCode::NotRegistered),
         ];
         for reply in replies {

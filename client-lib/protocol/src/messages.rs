@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -259,9 +259,13 @@ pub struct VmallocOptions {
     /// one; 0 is its `VM_NO_GUARD`). Guard pages beyond the first are
     /// charged to the caller's bytes, as the address space they take.
     pub guard_pages: u32,
-    /// Use the largest pages the size allows, as [`Request::Vmalloc`]
-    /// does.
+    /// Use 2 MiB pages from 2 MiB on (the size rounded up to them).
     pub large_pages: bool,
+    /// Use 1 GiB pages for a size that is a multiple of 1 GiB (each from
+    /// 1 GiB of the server's untyped memory none of whose objects is in
+    /// use); where none is to be had, 2 MiB pages if `large_pages`, else
+    /// `OutOfMemory`.
+    pub huge_pages: bool,
     /// Fail at once instead of purging lazily freed areas when they stand
     /// in the way (Linux's non-blocking allocations): the reply is then
     /// the error the purge would have cured.
@@ -274,7 +278,7 @@ impl VmallocOptions {
     /// What [`Request::Vmalloc`] does with 4 KiB pages: page aligned, one
     /// guard page, purging when it helps.
     pub const DEFAULT: VmallocOptions =
-        VmallocOptions { align: 4096, guard_pages: 1, large_pages: false, no_purge: false };
+        VmallocOptions { align: 4096, guard_pages: 1, large_pages: false, huge_pages: false, no_purge: false };
 
     /// [`VmallocOptions::DEFAULT`] aligned to `align`.
     pub const fn aligned(align: u64) -> VmallocOptions {
@@ -437,10 +441,21 @@ pub const TOP_ENTRY_SPAN: u64 = 1 << 39;
 pub struct Translation {
     /// Physical address the virtual address translates to.
     pub paddr: u64,
-    /// A 2 MiB page (otherwise 4 KiB).
-    pub large: bool,
+    /// The size of the page it lies in.
+    pub page: Page,
     /// Writable (otherwise read-only).
     pub writable: bool,
+}
+
+/// The size of a mapped page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Page {
+    /// 4 KiB.
+    Small,
+    /// 2 MiB.
+    Large,
+    /// 1 GiB.
+    Huge,
 }
 
 /// Server statistics.

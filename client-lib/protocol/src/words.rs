@@ -97,7 +97,7 @@ impl<const N: usize> Message<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{ErrorCode, Reply, Request, Translation, REQUESTS};
+    use crate::messages::{ErrorCode, Page, Reply, Request, Translation, REQUESTS};
 
     #[test]
     fn common_requests_and_replies_fit_four_registers() {
@@ -111,7 +111,7 @@ mod tests {
             Words::encode(&Reply::Offset(u32::MAX)),
             Words::encode(&Reply::Done),
             Words::encode(&Reply::Error(ErrorCode::NotRegistered)),
-            Words::encode(&Reply::Translation(Some(Translation { paddr: u64::MAX, large: true, writable: true }))),
+            Words::encode(&Reply::Translation(Some(Translation { paddr: u64::MAX, page: Page::Huge, writable: true }))),
         ];
         for words in fast {
             assert!(words.unwrap().as_slice().len() <= 4);

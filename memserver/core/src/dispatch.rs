@@ -32,8 +32,8 @@ use memserver_protocol::batch::{batchable, Batch, BatchReply};
 use memserver_protocol::bootstrap::{badge, FaultBadge};
 use memserver_protocol::words::{BatchWords, DecodeError, Words};
 use memserver_protocol::{
-    ErrorCode, FaultKind, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
-    Translation, PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FaultKind, FaultReport, Page, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request,
+    Stats, Translation, PROTOCOL_VERSION, REQUESTS,
 };
 
 /// What became of the capability that came with a message.
@@ -263,7 +263,11 @@ impl<B: Platform> Dispatcher<B> {
                 let leaf = server.translate(addr).copied();
                 Ok(Reply::Translation(leaf.map(|leaf| Translation {
                     paddr: server.frame_address(&leaf),
-                    large: leaf.size == PageSize::Large,
+                    page: match leaf.size {
+                        PageSize::Small => Page::Small,
+                        PageSize::Large => Page::Large,
+                        PageSize::Huge => Page::Huge,
+                    },
                     writable: leaf.rights == Rights::ReadWrite,
                 })))
             }
@@ -305,7 +309,7 @@ impl<B: Platform> Dispatcher<B> {
             }
             Request::Vmalloc { size, large_pages } => {
                 self.registered(caller)?;
-                let flags = VmallocFlags { huge: large_pages, ..VmallocFlags::DEFAULT };
+                let flags = VmallocFlags { huge: large_pages, gigantic: large_pages, ..VmallocFlags::DEFAULT };
                 let addr = self.server.vmalloc(caller, size, flags).map_err(code)?;
                 Ok(Reply::Address(addr.get()))
             }
@@ -313,6 +317,7 @@ impl<B: Platform> Dispatcher<B> {
                 self.registered(caller)?;
                 let flags = VmallocFlags {
                     huge: options.large_pages,
+                    gigantic: options.huge_pages,
                     align: options.align,
                     guard_pages: options.guard_pages.into(),
                     no_purge: options.no_purge,

@@ -435,7 +435,13 @@ impl Step {
                         let guard_pages = u32::from(guard_pages % 8);
                         Request::VmallocWith {
                             size,
-                            options: VmallocOptions { align, guard_pages, large_pages, no_purge },
+                            options: VmallocOptions {
+                                align,
+                                guard_pages,
+                                large_pages,
+                                huge_pages: large_pages,
+                                no_purge,
+                            },
                         }
                     }
                 };

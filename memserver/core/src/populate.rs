@@ -578,6 +578,20 @@ impl<B: Backend> Region<B> {
         }
     }
 
+    /// Deletes the empty structures of `level` (ones a purge kept) under
+    /// `[start, start + len)`, in the canonical table and every space, so
+    /// that leaves of the level above can take their place. The range must
+    /// hold no leaf.
+    pub(crate) fn clear_empty(&mut self, start: RegionAddr, len: u64, level: Level) {
+        let span = level.span();
+        for raw in (start.get()..start.get().saturating_add(len)).step_by(span as usize) {
+            let removed = RegionAddr::new(raw).and_then(|addr| self.table.remove_empty(addr, level));
+            if let Some(removed) = removed {
+                self.delete_replicas(&removed);
+            }
+        }
+    }
+
     fn delete_replicas(&mut self, s: &table::Removed<B::Structure>) {
         for (index, handle) in s.replicas.iter().enumerate() {
             let (Some(handle), Some(space)) = (handle, SpaceId::new(index).and_then(|id| self.space_ref(id))) else {

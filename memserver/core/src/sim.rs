@@ -118,6 +118,8 @@ pub struct Sim {
     memory_limit: Option<u64>,
     /// Bytes the server's frames hold.
     frame_bytes: u64,
+    /// No 1 GiB frames to be had (as on seL4 without a free 1 GiB block).
+    no_huge_frames: bool,
     /// CNodes of client frames a test hands the dispatcher as the
     /// capability of a vmap: their radix and slots.
     frame_cnodes: HashMap<SimVSpace, (u8, Vec<Option<SimFrame>>)>,
@@ -253,7 +255,7 @@ impl Backend for Sim {
     fn alloc_frame(&mut self, size: PageSize) -> Result<SimFrame, BackendError> {
         self.creating_op(OpKind::AllocFrame)?;
         let bytes = self.frame_bytes + size.bytes();
-        if self.memory_limit.is_some_and(|limit| bytes > limit) {
+        if self.memory_limit.is_some_and(|limit| bytes > limit) || (self.no_huge_frames && size == PageSize::Huge) {
             return Err(BackendError::OutOfMemory);
         }
         let f = SimFrame(self.fresh_id());
@@ -453,6 +455,12 @@ impl<'a> SimHooks<'a> {
     /// tests): a frame that would pass it is refused for lack of memory.
     pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
         self.sim.memory_limit = bytes;
+    }
+
+    /// Refuse every 1 GiB frame for lack of memory (a server whose
+    /// untyped memory has no 1 GiB block free of objects in use).
+    pub fn refuse_huge_frames(&mut self) {
+        self.sim.no_huge_frames = true;
     }
 
     /// Make `vspace` lose its mapping at `raw` behind the server's back (as

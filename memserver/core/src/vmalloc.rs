@@ -19,7 +19,7 @@ use crate::avl::{AvlMap, InsertError};
 use crate::backend::{Backend, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
-use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
+use crate::layout::{Area, Level, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
 use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMALLOC_ALIGN, MAX_VMAP_FRAMES};
 use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
 use crate::quota::Held;
@@ -28,11 +28,13 @@ use crate::quota::Held;
 /// `__vmalloc_node_range`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmallocFlags {
-    /// Use the largest pages the size allows: 1 GiB pages for a multiple
-    /// of 1 GiB, else 2 MiB pages if the size is at least 2 MiB (it is
-    /// then rounded up to a multiple of 2 MiB). The area is aligned to its
-    /// page size.
+    /// Use 2 MiB pages if the size is at least 2 MiB (it is then rounded
+    /// up to a multiple of 2 MiB, and the area aligned to 2 MiB).
     pub huge: bool,
+    /// Use 1 GiB pages (Linux's gigantic pages) if the size is a multiple
+    /// of 1 GiB (the area is then aligned to 1 GiB); where no 1 GiB frame
+    /// is to be had, 2 MiB pages if `huge`.
+    pub gigantic: bool,
     /// Alignment of the area's first address: a power of two up to
     /// [`MAX_VMALLOC_ALIGN`]; below a page it is a page.
     pub align: u64,
@@ -47,9 +49,10 @@ pub struct VmallocFlags {
 
 impl VmallocFlags {
     /// 4 KiB pages, page aligned, one guard page, purging when it helps.
-    pub const DEFAULT: VmallocFlags = VmallocFlags { huge: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false };
+    pub const DEFAULT: VmallocFlags =
+        VmallocFlags { huge: false, gigantic: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false };
     /// [`VmallocFlags::DEFAULT`] with the largest pages the size allows.
-    pub const HUGE: VmallocFlags = VmallocFlags { huge: true, ..Self::DEFAULT };
+    pub const HUGE: VmallocFlags = VmallocFlags { huge: true, gigantic: true, ..Self::DEFAULT };
 }
 
 impl Default for VmallocFlags {
@@ -288,16 +291,47 @@ impl Vmalloc {
             return Err(Error::InvalidArgument);
         }
         let page = match size {
-            _ if !flags.huge => PageSize::Small,
-            _ if size.is_multiple_of(PageSize::Huge.bytes()) => PageSize::Huge,
-            _ if size >= PageSize::Large.bytes() => PageSize::Large,
+            _ if flags.gigantic && size.is_multiple_of(PageSize::Huge.bytes()) => PageSize::Huge,
+            _ if flags.huge && size >= PageSize::Large.bytes() => PageSize::Large,
             _ => PageSize::Small,
         };
-        let size = size.next_multiple_of(page.bytes());
-        let align = flags.align.max(page.bytes());
-        let (rights, backing) = (Rights::ReadWrite, Backing::Frames(page));
-        let record = AreaRecord { size, guard, align, rights, granted: rights, owner, backing, lazy: false };
-        self.create(region, clients, record, flags.no_purge, |region, start| {
+        let area = |page: PageSize| AreaRecord {
+            size: size.next_multiple_of(page.bytes()),
+            guard,
+            align: flags.align.max(page.bytes()),
+            rights: Rights::ReadWrite,
+            granted: Rights::ReadWrite,
+            owner,
+            backing: Backing::Frames(page),
+            lazy: false,
+        };
+        match self.create_mapped(region, clients, area(page), flags.no_purge) {
+            // No 1 GiB frame to be had (the backend has no untyped block
+            // free of objects in use), or no memory for the records of
+            // one: 2 MiB pages, as Linux falls back. If they fail too, the
+            // answer is the first failure's, so that a caller that can
+            // find more memory (the server's heap growing) tries again.
+            Err(Error::OutOfMemory) if page == PageSize::Huge && flags.huge => self
+                .create_mapped(region, clients, area(PageSize::Large), flags.no_purge)
+                .map_err(|_| Error::OutOfMemory),
+            created => created,
+        }
+    }
+
+    /// Creates the area `record` describes on fresh frames of its pages.
+    fn create_mapped<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        clients: &mut Clients,
+        record: AreaRecord,
+        no_purge: bool,
+    ) -> Result<VmallocAddr, Error> {
+        let (size, page) = (record.size, record.page_size());
+        self.create(region, clients, record, no_purge, |region, start| {
+            if page == PageSize::Huge {
+                // A purge keeps page directories, where 1 GiB leaves go.
+                region.clear_empty(start, size, Level::Pd);
+            }
             region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
         })
     }

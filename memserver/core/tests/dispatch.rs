@@ -16,7 +16,7 @@ use memserver_protocol::fault;
 use memserver_protocol::words::Words;
 use memserver_protocol::PING_LABEL;
 use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Page, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS,
 };
 
 const ADMIN: Badge = common::ADMIN;
@@ -104,7 +104,7 @@ fn every_request_keeps_every_space_identical() {
     assert_eq!(send(&mut d, A, populate, None), Reply::Done);
     let late = register(&mut d, B);
     let Reply::Translation(Some(t)) = send(&mut d, B, Request::Translate { addr: area }, None) else { panic!() };
-    assert!(t.large && t.writable);
+    assert!(t.page == Page::Large && t.writable);
     assert_eq!(send(&mut d, B, Request::Translate { addr: 0x1000 }, None), Reply::Translation(None));
     assert_eq!(send(&mut d, B, Request::Vfree { addr: area }, None), Reply::Error(ErrorCode::NotOwner));
     assert_eq!(send(&mut d, A, Request::Vfree { addr: area }, None), Reply::Done);

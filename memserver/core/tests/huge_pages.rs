@@ -1,9 +1,11 @@
-//! 1 GiB pages over the wire: a vmalloc with `large_pages` whose size is a
-//! multiple of 1 GiB is mapped with 1 GiB pages (each one leaf in a page
-//! directory pointer table of every space, later ones included), 1 GiB
-//! aligned; other sizes keep 2 MiB or 4 KiB pages. Protect, vrealloc,
-//! vfree and the purge handle them like any page, and a request the
-//! caller's quota or the server's memory cannot hold is refused with
+//! 1 GiB pages over the wire: a vmalloc with `huge_pages` (or a plain
+//! vmalloc with `large_pages`) whose size is a multiple of 1 GiB is mapped
+//! with 1 GiB pages (each one leaf in a page directory pointer table of
+//! every space, later ones included), 1 GiB aligned; where no 1 GiB frame
+//! is to be had, with 2 MiB pages if `large_pages` is asked too. Other
+//! sizes, or `large_pages` alone, keep 2 MiB or 4 KiB pages. Protect,
+//! vrealloc, vfree and the purge handle them like any page, and a request
+//! the caller's quota or the server's memory cannot hold is refused with
 //! nothing changed. The invariant is checked after every message.
 
 mod common;
@@ -19,7 +21,12 @@ use memserver_protocol::{ErrorCode, Protection, Quota, Realloc, Reply, Request, 
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
 const GIB: u64 = 1 << 30;
-const LARGE: VmallocOptions = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
+/// 1 GiB pages where the size allows, else 2 MiB ones.
+const LARGE: VmallocOptions = VmallocOptions { large_pages: true, huge_pages: true, ..VmallocOptions::DEFAULT };
+/// 2 MiB pages only.
+const LARGE_ONLY: VmallocOptions = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
+/// 1 GiB pages only.
+const HUGE_ONLY: VmallocOptions = VmallocOptions { huge_pages: true, ..VmallocOptions::DEFAULT };
 
 /// Two spaces of `A` and one of `B`, each client with a quota of 8 GiB.
 fn three_spaces() -> Box<Dispatcher<Sim>> {
@@ -87,10 +94,23 @@ fn a_multiple_of_1_gib_maps_1_gib_pages_in_every_space() {
 }
 
 #[test]
+fn a_page_directory_a_purge_kept_gives_way_to_a_1_gib_page() {
+    let mut d = three_spaces();
+    let small = vmalloc(&mut d, A, PAGE_SIZE, VmallocOptions::DEFAULT).expect("a page");
+    done(&mut d, A, Request::Vfree { addr: small });
+    done(&mut d, ADMIN, Request::Purge);
+    let addr = vmalloc(&mut d, A, GIB, LARGE).expect("1 GiB");
+    assert_eq!(addr, small & !(GIB - 1), "the same GiB, whose page directory the purge kept");
+    assert_eq!(mapping_everywhere(&d, addr + PAGE_SIZE).map(|m| m.size), Some(PageSize::Huge));
+}
+
+#[test]
 fn other_sizes_keep_smaller_pages() {
     let mut d = three_spaces();
     let cases = [
         (GIB + LARGE_PAGE_SIZE, LARGE, PageSize::Large),
+        (GIB, LARGE_ONLY, PageSize::Large),
+        (GIB / 2, HUGE_ONLY, PageSize::Small),
         (GIB - LARGE_PAGE_SIZE, LARGE, PageSize::Large),
         (3 * LARGE_PAGE_SIZE, LARGE, PageSize::Large),
         (GIB, VmallocOptions::DEFAULT, PageSize::Small),
@@ -104,6 +124,22 @@ fn other_sizes_keep_smaller_pages() {
         assert_eq!(huge_frames(&d), 0, "{size:#x}");
         done(&mut d, A, Request::Vfree { addr });
     }
+}
+
+#[test]
+fn without_1_gib_frames_the_area_gets_2_mib_pages() {
+    let mut d = three_spaces();
+    d.sim_hooks().refuse_huge_frames();
+    let addr = vmalloc(&mut d, A, 2 * GIB, LARGE).expect("2 GiB on 2 MiB pages");
+    assert_eq!(addr % LARGE_PAGE_SIZE, 0);
+    for offset in [0, GIB, 2 * GIB - LARGE_PAGE_SIZE] {
+        assert_eq!(mapping_everywhere(&d, addr + offset).map(|m| m.size), Some(PageSize::Large), "+{offset:#x}");
+    }
+    assert_eq!((huge_frames(&d), d.server().census().frames.large), (0, 1024));
+    assert_eq!(d.server().usage(A).used, 2 * GIB);
+    let before = snapshot(d.server());
+    assert_eq!(vmalloc(&mut d, A, GIB, HUGE_ONLY), Err(ErrorCode::OutOfMemory), "1 GiB pages or nothing");
+    assert_eq!(snapshot(d.server()), before);
 }
 
 #[test]

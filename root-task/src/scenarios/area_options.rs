@@ -22,7 +22,7 @@
 use super::{check, done, expect_error, expect_fault, read, run_done, translate, zero_in, World, KIB, MIB};
 use crate::fail;
 use crate::verdict::{Context, Reason, Verdict};
-use memserver_protocol::{ErrorCode, FaultKind, Protection, Realloc, Reply, Request, VmallocOptions};
+use memserver_protocol::{ErrorCode, FaultKind, Page, Protection, Realloc, Reply, Request, VmallocOptions};
 use root_task::agent::Agent;
 use root_task::agent_protocol::Command;
 
@@ -68,7 +68,7 @@ fn placed(a: &Agent, b: &Agent, c: &Agent) -> Result<[u64; 3], Reason> {
     if !aligned.is_multiple_of(MIB) || !large.is_multiple_of(2 * MIB) {
         fail!("areas at {aligned:#x} and {large:#x} are not aligned to 1 and 2 MiB");
     }
-    if !translate(b, large + 3 * MIB)?.large {
+    if translate(b, large + 3 * MIB)?.page != Page::Large {
         fail!("the 2 MiB-page area at {large:#x} is not mapped with 2 MiB pages");
     }
     let guarded = vmalloc_with(a, 8 * KIB, VmallocOptions { guard_pages: 3, ..VmallocOptions::DEFAULT })?;

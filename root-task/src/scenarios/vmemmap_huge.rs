@@ -13,7 +13,7 @@
 use super::{done, expect_fault, read, run_done, translate, World, MIB};
 use crate::fail;
 use crate::verdict::Verdict;
-use memserver_protocol::{FaultKind, Request, DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
+use memserver_protocol::{FaultKind, Page, Request, DESCRIPTOR_SIZE, TOP_ENTRY_SPAN};
 use root_task::agent_protocol::Command;
 
 pub(super) fn run(w: &mut World) -> Verdict {
@@ -38,7 +38,7 @@ pub(super) fn run(w: &mut World) -> Verdict {
                 );
             }
         }
-        if !translate(b, addr)?.large {
+        if translate(b, addr)?.page != Page::Large {
             fail!("the descriptor of pfn {pfn:#x} is not in a 2 MiB frame");
         }
     }

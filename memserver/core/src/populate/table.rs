@@ -467,6 +467,28 @@ impl<F: Copy, S: Copy> Table<F, S> {
         Some(pruned)
     }
 
+    /// Removes the structure of `level` that covers `addr` if it has no
+    /// entries (one a purge kept), so that a leaf of the level above can
+    /// take its place; what it removed, if anything.
+    pub(super) fn remove_empty(&mut self, addr: RegionAddr, level: Level) -> Option<Removed<S>> {
+        let raw = addr.get();
+        let (mut parent, mut at) = (ROOT, Level::Pml4);
+        loop {
+            let slot = at.index(raw);
+            let Target::Table(next) = self.entry(parent, slot) else { return None };
+            let below = at.below()?;
+            if below == level {
+                if self.node(next)?.used > 0 {
+                    return None;
+                }
+                let node = self.nodes.remove(next)?;
+                self.set_entry(parent, slot, Entry::EMPTY);
+                return Some(Removed { replicas: node.replicas });
+            }
+            (parent, at) = (next, below);
+        }
+    }
+
     /// Leaves in address order.
     pub fn leaves(&self) -> Leaves<'_, F, S> {
         let mut stack = Vec::new();

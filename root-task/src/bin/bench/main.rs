@@ -26,10 +26,11 @@ static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
 /// for each boot (a fresh boot per N keeps "cold" frames truly fresh).
 const SPACES: &str = env!("BENCH_SPACES");
 
-/// The server's untyped memory for benchmarks: 384 MiB (192 granules of 2
-/// MiB), for the late registration over 65,536 mapped pages (256 MiB of
-/// frames) and what the server keeps beside them.
-const GRANT: UntypedGrant = UntypedGrant { count: 24, bits: 24 };
+/// The server's untyped memory for benchmarks: 2 GiB in two 1 GiB pieces,
+/// for a 1 GiB area on a 1 GiB page (a piece none of whose objects is in
+/// use) and on 2 MiB pages, and for the late registration over 65,536
+/// mapped pages (256 MiB of frames) and what the server keeps beside them.
+const GRANT: UntypedGrant = UntypedGrant { count: 2, bits: 30 };
 
 fn bootinfo(regs: StartRegs) -> &'static BootInfo {
     // SAFETY: seL4 starts the root task with rdi pointing at the bootinfo
@@ -51,6 +52,7 @@ fn main(regs: StartRegs) -> ! {
     if spaces == 1 {
         tables::request_cost(&mut bench);
         tables::large_pages(&mut bench);
+        tables::huge_pages(&mut bench);
         tables::late_registration(&mut bench);
         tables::vmemmap(&mut bench);
         tables::batch(&mut bench);

@@ -4,7 +4,7 @@
 
 use client_lib::{AdminClient, ClientError, MemClient};
 use memserver_protocol::bootstrap::badge;
-use memserver_protocol::{Quota, Reply, Request, Stats};
+use memserver_protocol::{Quota, Reply, Request, Stats, VmallocOptions};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::memserver_process::MemServerProcess;
 use sel4_launch::vspace::VSpace;
@@ -72,6 +72,11 @@ impl<'a> Bench<'a> {
     /// A vmalloc that must succeed.
     pub fn vmalloc(&self, pages: u64, large: bool) -> u64 {
         self.client.vmalloc(pages << 12, large).unwrap_or_else(|e| panic!("vmalloc of {pages} pages: {e:?}"))
+    }
+
+    /// A vmalloc of `bytes` with `options` that must succeed.
+    pub fn vmalloc_with(&self, bytes: u64, options: VmallocOptions) -> u64 {
+        self.client.vmalloc_with(bytes, options).unwrap_or_else(|e| panic!("vmalloc of {bytes} bytes: {e:?}"))
     }
 
     /// A vfree and the purge that unmaps it.

@@ -5,7 +5,7 @@ use crate::measure::Bench;
 use client_lib::{Batch, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::PING_LABEL;
-use memserver_protocol::{Reply, Request};
+use memserver_protocol::{Reply, Request, VmallocOptions};
 use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
 use sel4_layer::{syscall, MessageInfo};
@@ -147,6 +147,17 @@ pub fn large_pages(bench: &mut Bench) {
     let mut run = |large| bench.invocations(|b| b.vfree(b.vmalloc(PAGES, large))).0;
     let (small, large) = (run(false), run(true));
     println!("bench large-pages bytes={} small={small} large={large}", PAGES << 12);
+}
+
+/// Invocations for a 1 GiB vmalloc and its vfree: on one 1 GiB page, and
+/// on 512 2 MiB pages. (On 4 KiB pages its 262,144 frames would take more
+/// than the server's 2^18-slot CNode.)
+pub fn huge_pages(bench: &mut Bench) {
+    const GIB: u64 = 1 << 30;
+    let mut run = |options| bench.invocations(|b| b.vfree(b.vmalloc_with(GIB, options))).0;
+    let huge = run(VmallocOptions { huge_pages: true, ..VmallocOptions::DEFAULT });
+    let large = run(VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT });
+    println!("bench huge-pages bytes={GIB} large={large} huge={huge}");
 }
 
 /// Registering one more space when the region holds R mapped pages; the
