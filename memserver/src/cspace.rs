@@ -2,7 +2,7 @@
 //! core's index allocator, and runs of never-used consecutive slots for
 //! batched retypes.
 
-use memserver_core::{Arena, ArenaError};
+use memserver_core::Arena;
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use sel4_layer::abi::CPtr;
 use sel4_layer::CNode;
@@ -39,12 +39,6 @@ impl Slots {
     pub fn start_at(&mut self, first: CPtr) {
         let first = first.min(SLOTS as u64) as u32;
         *self = Slots { first, ids: Arena::new(SLOTS - first as usize) };
-    }
-
-    /// Allocates the record of every slot (8 bytes each), so that taking
-    /// slots never allocates; `Err` without the memory for it.
-    pub fn reserve_record(&mut self) -> Result<(), ArenaError> {
-        self.ids.reserve(self.ids.available())
     }
 
     /// A free slot, or `None` when the CNode is full (or the server's

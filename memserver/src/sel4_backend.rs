@@ -191,7 +191,6 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
         if !self.started {
             self.slots.start_at(first_free_slot);
-            self.slots.reserve_record().map_err(|_| BackendError::OutOfMemory)?;
             self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
             self.started = true;
         }
