@@ -164,6 +164,29 @@ pub struct Batch {
     pub count: usize,
 }
 
+/// Whom an object is for. The server's own objects gather in granules of
+/// their own, which serve clients only when no other granule can, and
+/// clients' objects stay out of them: so a heap grown amid clients' frames
+/// keeps as few granules from being reset as can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// A client: a frame or paging structure given back when freed.
+    Client,
+    /// The server itself: a frame of its heap or a paging structure of its
+    /// own VSpace, kept for good.
+    Server,
+}
+
+impl Use {
+    /// The other one.
+    pub const fn other(self) -> Use {
+        match self {
+            Use::Client => Use::Server,
+            Use::Server => Use::Client,
+        }
+    }
+}
+
 /// No memory for a granule's record of its objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoMemory;
@@ -190,6 +213,8 @@ struct Granule {
     /// Part of a 1 GiB frame ([`Granules::lend`]): it serves nothing else
     /// until the frame is freed.
     lent: bool,
+    /// Holds objects taken for [`Use::Server`] since the last reset.
+    server: bool,
     /// The record of its objects: none until the first is made, then one
     /// (a box allocated with `try_reserve`).
     objects: Vec<Objects>,
@@ -197,7 +222,7 @@ struct Granule {
 
 impl Granule {
     const fn new(units: usize) -> Granule {
-        Granule { units, made: 0, in_use: 0, lent: false, objects: Vec::new() }
+        Granule { units, made: 0, in_use: 0, lent: false, server: false, objects: Vec::new() }
     }
 
     fn record(&self) -> Option<&Objects> {
@@ -330,11 +355,14 @@ impl Granules {
     }
 
     /// An object of `kind` not in use, now in use, and what it was; from
-    /// the granule with the most objects in use that offers one.
-    pub fn take(&mut self, kind: ObjectKind) -> Option<(ObjectId, State)> {
+    /// the granule of `user`'s objects with the most objects in use that
+    /// offers one.
+    pub fn take(&mut self, kind: ObjectKind, user: Use) -> Option<(ObjectId, State)> {
+        let eligible = |gr: &Granule| gr.offers(kind) && gr.server == (user == Use::Server);
         let preferred = self.preferred.get(kind.index()).copied().flatten();
-        let granule = preferred.filter(|&g| self.granules.get(g).is_some_and(|gr| gr.offers(kind))).or_else(|| {
-            let candidates = self.live().filter(|(_, gr)| gr.offers(kind));
+        let preferred = preferred.filter(|&g| self.granules.get(g).is_some_and(eligible));
+        let granule = preferred.or_else(|| {
+            let candidates = self.live().filter(|(_, gr)| eligible(gr));
             candidates.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g)
         })?;
         if let Some(p) = self.preferred.get_mut(kind.index()) {
@@ -344,6 +372,14 @@ impl Granules {
         let place = gr.first_available(kind)?;
         let was = gr.set_state(place, State::InUse)?;
         Some((ObjectId::at(granule, place), was))
+    }
+
+    /// Marks `granule` as one that holds the server's objects, for it to
+    /// serve [`Use::Server`] first.
+    pub fn hold_for_server(&mut self, granule: usize) {
+        if let Some(gr) = self.granules.get_mut(granule) {
+            gr.server = true;
+        }
     }
 
     /// Gives object `id` back: it is spare.
@@ -363,11 +399,11 @@ impl Granules {
 
     /// Where up to `want` new objects of `kind` can be made: a 2 MiB frame
     /// in an empty whole granule; 4 KiB objects in the fullest granule of
-    /// 4 KiB objects with room, else in an empty granule. Among empty
+    /// 4 KiB objects of `user`'s with room, else in an empty granule. Among empty
     /// granules, the lowest of those `rank` ranks first (on seL4: outside
     /// the blocks that could become 1 GiB frames, and with their run of
     /// slots).
-    pub fn batch(&self, kind: ObjectKind, want: usize, rank: impl Fn(usize) -> u8) -> Option<Batch> {
+    pub fn batch(&self, kind: ObjectKind, want: usize, user: Use, rank: impl Fn(usize) -> u8) -> Option<Batch> {
         let empty = |gr: &Granule| gr.made == 0 && gr.units >= kind.units();
         let first_empty = || {
             let empties = self.live().filter(|(_, gr)| empty(gr));
@@ -376,7 +412,9 @@ impl Granules {
         let granule = match kind {
             ObjectKind::LargeFrame => first_empty(),
             _ => {
-                let with_room = self.live().filter(|(_, gr)| gr.made > 0 && !gr.is_large() && gr.made < gr.units);
+                let with_room = self.live().filter(|(_, gr)| {
+                    gr.made > 0 && !gr.is_large() && gr.made < gr.units && gr.server == (user == Use::Server)
+                });
                 let fullest = with_room.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g);
                 fullest.or_else(first_empty)
             }
@@ -437,7 +475,7 @@ impl Granules {
     /// stays allocated, for the next).
     pub fn reset(&mut self, granule: usize) {
         if let Some(gr) = self.granules.get_mut(granule) {
-            (gr.made, gr.in_use) = (0, 0);
+            (gr.made, gr.in_use, gr.server) = (0, 0, false);
             if let Some(record) = gr.objects.first_mut() {
                 *record = Objects::EMPTY;
             }
@@ -531,16 +569,16 @@ mod tests {
     /// left and resetting a reclaimable granule when nothing has room, as
     /// the seL4 backend does.
     fn obtain(g: &mut Granules, kind: ObjectKind, batch: usize) -> Option<(ObjectId, State)> {
-        if let Some(taken) = g.take(kind) {
+        if let Some(taken) = g.take(kind, Use::Client) {
             return Some(taken);
         }
-        let room = g.batch(kind, batch, |_| 0).or_else(|| {
+        let room = g.batch(kind, batch, Use::Client, |_| 0).or_else(|| {
             let granule = g.reclaimable(kind)?;
             g.reset(granule);
-            g.batch(kind, batch, |_| 0)
+            g.batch(kind, batch, Use::Client, |_| 0)
         })?;
         make(g, room, kind);
-        g.take(kind)
+        g.take(kind, Use::Client)
     }
 
     /// Places for objects not made yet, over every granule.
@@ -557,17 +595,17 @@ mod tests {
     #[test]
     fn a_batch_is_fresh_and_taken_in_order() {
         let mut g = granules(2);
-        let batch = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
+        let batch = g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).unwrap();
         assert_eq!(batch, Batch { granule: 0, first: ObjectId::new(0), count: 256 });
         make(&mut g, batch, ObjectKind::SmallFrame);
         assert_eq!(g.spare(), (256, MIB));
         assert_eq!(g.untyped_free(), 3 * MIB);
         assert_eq!(empty_slots(&g), 2 * UNITS as u64 - 256);
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Fresh)));
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(1), State::Fresh)));
-        assert_eq!(g.take(ObjectKind::Pt), None, "a kind never made is not handed out");
+        assert_eq!(g.take(ObjectKind::SmallFrame, Use::Client), Some((ObjectId::new(0), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::SmallFrame, Use::Client), Some((ObjectId::new(1), State::Fresh)));
+        assert_eq!(g.take(ObjectKind::Pt, Use::Client), None, "a kind never made is not handed out");
         g.give_back(ObjectId::new(0));
-        assert_eq!(g.take(ObjectKind::SmallFrame), Some((ObjectId::new(0), State::Spare)));
+        assert_eq!(g.take(ObjectKind::SmallFrame, Use::Client), Some((ObjectId::new(0), State::Spare)));
         assert_eq!(g.spare(), (254, 254 * 4096));
     }
 
@@ -598,19 +636,50 @@ mod tests {
     }
 
     #[test]
+    fn the_servers_objects_and_clients_objects_keep_to_granules_of_their_own() {
+        let mut g = granules(3);
+        let server = g.batch(ObjectKind::SmallFrame, 256, Use::Server, |_| 0).unwrap();
+        make(&mut g, server, ObjectKind::SmallFrame);
+        g.hold_for_server(server.granule);
+        assert_eq!(g.take(ObjectKind::SmallFrame, Use::Server).map(|(id, _)| id.granule()), Some(0));
+        assert_eq!(g.take(ObjectKind::SmallFrame, Use::Client), None, "the server's granule serves no client");
+        let client = g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).unwrap();
+        assert_eq!(client.granule, 1, "a client's batch goes to an empty granule, not the server's with room");
+        make(&mut g, client, ObjectKind::SmallFrame);
+        for _ in 0..256 {
+            assert_eq!(g.take(ObjectKind::SmallFrame, Use::Client).map(|(id, _)| id.granule()), Some(1));
+        }
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, Use::Server, |_| 0).map(|b| b.granule), Some(0));
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).map(|b| b.granule), Some(1));
+        g.reset(0);
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).map(|b| b.granule), Some(1));
+        let rest = g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).unwrap();
+        make(&mut g, rest, ObjectKind::SmallFrame);
+        assert_eq!(
+            g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).map(|b| b.granule),
+            Some(0),
+            "a reset granule is anyone's"
+        );
+    }
+
+    #[test]
     fn small_objects_fill_a_granule_before_the_next_and_large_frames_take_whole_ones() {
         let mut g = granules(3);
-        let pts = g.batch(ObjectKind::Pt, 128, |_| 0).unwrap();
+        let pts = g.batch(ObjectKind::Pt, 128, Use::Client, |_| 0).unwrap();
         make(&mut g, pts, ObjectKind::Pt);
-        let frames = g.batch(ObjectKind::SmallFrame, 512, |_| 0).unwrap();
+        let frames = g.batch(ObjectKind::SmallFrame, 512, Use::Client, |_| 0).unwrap();
         assert_eq!((frames.granule, frames.first.get(), frames.count), (0, 128, 384), "the rest of granule 0");
         make(&mut g, frames, ObjectKind::SmallFrame);
-        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, |_| 0).map(|b| b.granule), Some(1));
-        let large = g.batch(ObjectKind::LargeFrame, 256, |_| 0).unwrap();
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).map(|b| b.granule), Some(1));
+        let large = g.batch(ObjectKind::LargeFrame, 256, Use::Client, |_| 0).unwrap();
         assert_eq!((large.granule, large.first.get(), large.count), (1, 512, 1));
         make(&mut g, large, ObjectKind::LargeFrame);
-        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, |_| 0).map(|b| b.granule), Some(2));
-        assert_eq!(g.batch(ObjectKind::Pd, 32, |_| 0).map(|b| b.granule), Some(2), "never after a large frame");
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, Use::Client, |_| 0).map(|b| b.granule), Some(2));
+        assert_eq!(
+            g.batch(ObjectKind::Pd, 32, Use::Client, |_| 0).map(|b| b.granule),
+            Some(2),
+            "never after a large frame"
+        );
         assert_eq!(g.untyped_free(), 2 * MIB);
         assert_eq!(empty_slots(&g), 511 + 512);
     }
@@ -619,11 +688,11 @@ mod tests {
     fn objects_come_from_the_fullest_granule() {
         let mut g = granules(2);
         for granule in 0..2 {
-            let b = g.batch(ObjectKind::SmallFrame, 512, |_| 0).unwrap();
+            let b = g.batch(ObjectKind::SmallFrame, 512, Use::Client, |_| 0).unwrap();
             assert_eq!(b.granule, granule);
             make(&mut g, b, ObjectKind::SmallFrame);
         }
-        let all: Vec<_> = (0..1024).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
+        let all: Vec<_> = (0..1024).map(|_| g.take(ObjectKind::SmallFrame, Use::Client).unwrap().0).collect();
         // Free every other frame of both granules, then keep one of
         // granule 1 in use: reuse fills granule 1 first.
         for id in all.iter().step_by(2) {
@@ -633,7 +702,7 @@ mod tests {
         for id in all.iter().skip(1).step_by(2).filter(|id| **id != kept) {
             g.give_back(*id);
         }
-        let again: Vec<_> = (0..511).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect();
+        let again: Vec<_> = (0..511).map(|_| g.take(ObjectKind::SmallFrame, Use::Client).unwrap().0).collect();
         assert!(again.iter().all(|id| id.granule() == 1), "granule 1 was the fuller");
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), Some(0), "granule 0 is wholly unused");
     }
@@ -642,11 +711,11 @@ mod tests {
     fn objects_given_back_are_taken_again_in_the_same_order() {
         let mut g = granules(3);
         for _ in 0..3 {
-            let b = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
+            let b = g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).unwrap();
             make(&mut g, b, ObjectKind::SmallFrame);
         }
         let take = |g: &mut Granules, n| -> Vec<ObjectId> {
-            (0..n).map(|_| g.take(ObjectKind::SmallFrame).unwrap().0).collect()
+            (0..n).map(|_| g.take(ObjectKind::SmallFrame, Use::Client).unwrap().0).collect()
         };
         let pinned = take(&mut g, 300);
         let first = take(&mut g, 200);
@@ -673,7 +742,11 @@ mod tests {
         g.reset(1);
         assert_eq!(g.objects(1).count(), 0);
         assert_eq!(g.state(b), None);
-        assert_eq!(g.batch(ObjectKind::Pd, 32, |_| 0).map(|b| b.granule), Some(0), "granule 0 still has room");
+        assert_eq!(
+            g.batch(ObjectKind::Pd, 32, Use::Client, |_| 0).map(|b| b.granule),
+            Some(0),
+            "granule 0 still has room"
+        );
     }
 
     #[test]
@@ -681,11 +754,11 @@ mod tests {
         let mut g = Granules::new();
         g.reserve(1).unwrap();
         g.add(16);
-        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, |_| 0), None);
-        let b = g.batch(ObjectKind::SmallFrame, 256, |_| 0).unwrap();
+        assert_eq!(g.batch(ObjectKind::LargeFrame, 1, Use::Client, |_| 0), None);
+        let b = g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0).unwrap();
         assert_eq!(b.count, 16);
         make(&mut g, b, ObjectKind::SmallFrame);
-        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, |_| 0), None);
+        assert_eq!(g.batch(ObjectKind::SmallFrame, 256, Use::Client, |_| 0), None);
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), None);
         assert_eq!(g.reclaimable(ObjectKind::Pt), Some(0));
         assert_eq!(g.untyped_free(), 0);
@@ -704,7 +777,7 @@ mod tests {
         let last = Batch { granule: n - 1, first: ObjectId::at(n - 1, 0), count: 1 };
         make(&mut g, last, ObjectKind::LargeFrame);
         let id = ObjectId::new((n * UNITS - UNITS) as u32);
-        assert_eq!(g.take(ObjectKind::LargeFrame), Some((id, State::Fresh)));
+        assert_eq!(g.take(ObjectKind::LargeFrame, Use::Client), Some((id, State::Fresh)));
         assert_eq!(g.state(id), Some(State::InUse));
         assert_eq!(g.granules.iter().filter(|gr| !gr.objects.is_empty()).count(), 1);
         g.reserve(1).unwrap();

@@ -33,7 +33,7 @@
 use crate::borrowed::Borrowed;
 use crate::cspace::{own_cnode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
-use crate::granules::{ObjectId, ObjectKind, State, UNITS};
+use crate::granules::{ObjectId, ObjectKind, State, Use, UNITS};
 use crate::heap::{HeapGrowth, HeapMemory, HEAP_START};
 use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
@@ -273,19 +273,30 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         self.slots.take()
     }
 
-    /// An object of `kind` not in use, now in use: one kept or retyped
-    /// earlier, one of a batch retyped now, or, when no granule has one or
-    /// room for one, one from a granule reset for it.
-    fn object(&mut self, kind: ObjectKind) -> Result<(CPtr, ObjectId, State), BackendError> {
-        if let Some(object) =
-            self.pool.take(&mut self.kernel, kind, &mut self.slots, &mut self.counts).map_err(rejected)?
-        {
+    /// An object of `kind` for `user` not in use, now in use: one kept or
+    /// retyped earlier, one of a batch retyped now, or, when no granule has
+    /// one or room for one, one from a granule reset for it, else one from
+    /// the granules of the other use's objects ([`Use`]); a granule that
+    /// gave the server an object is the server's from then on.
+    fn object(&mut self, kind: ObjectKind, user: Use) -> Result<(CPtr, ObjectId, State), BackendError> {
+        if let Some(object) = self.taken(kind, user)? {
             return Ok(object);
         }
-        let granule = self.pool.granules.reclaimable(kind).ok_or(BackendError::OutOfMemory)?;
-        self.reset(granule)?;
-        let object = self.pool.take(&mut self.kernel, kind, &mut self.slots, &mut self.counts).map_err(rejected)?;
-        object.ok_or(BackendError::OutOfMemory)
+        if let Some(granule) = self.pool.granules.reclaimable(kind) {
+            self.reset(granule)?;
+            if let Some(object) = self.taken(kind, user)? {
+                return Ok(object);
+            }
+        }
+        let (cap, id, state) = self.taken(kind, user.other())?.ok_or(BackendError::OutOfMemory)?;
+        if user == Use::Server {
+            self.pool.granules.hold_for_server(id.granule());
+        }
+        Ok((cap, id, state))
+    }
+
+    fn taken(&mut self, kind: ObjectKind, user: Use) -> Result<Option<(CPtr, ObjectId, State)>, BackendError> {
+        self.pool.take(&mut self.kernel, kind, user, &mut self.slots, &mut self.counts).map_err(rejected)
     }
 
     /// Resets `granule`, none of whose objects is in use, so its memory can
@@ -343,9 +354,9 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     }
 
     /// A structure of `level`: a kept one, or a fresh one.
-    fn new_structure(&mut self, level: Level) -> Result<Structure, BackendError> {
+    fn new_structure(&mut self, level: Level, user: Use) -> Result<Structure, BackendError> {
         let kind = ObjectKind::structure(level).ok_or(BackendError::Rejected(0))?;
-        let (cap, id, _) = self.object(kind)?;
+        let (cap, id, _) = self.object(kind, user)?;
         Ok(Structure { cap, id, level })
     }
 
@@ -366,7 +377,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         let missing: heapless::Vec<(Level, u64), 3> = self.own.missing(addr, size).collect();
         for (level, base) in missing {
             self.own.reserve().map_err(|_| BackendError::OutOfMemory)?;
-            let structure = self.new_structure(level)?;
+            let structure = self.new_structure(level, Use::Server)?;
             self.map_structure(server_slot::VSPACE, structure, base)?;
             self.own.made(level, base);
         }
@@ -414,7 +425,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// and its kept copies are deleted).
     fn own_page(&mut self, addr: u64) -> Result<(), BackendError> {
         self.own_structures(addr, PageSize::Small)?;
-        let (cap, id, _) = self.object(ObjectKind::SmallFrame)?;
+        let (cap, id, _) = self.object(ObjectKind::SmallFrame, Use::Server)?;
         if self.window.holds(id.get()) {
             self.counts.record(Invocation::UnmapPage);
             // Unmapping the server's own mapping of its frame cannot fail.
@@ -445,7 +456,7 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     /// zeroed here. A 1 GiB frame is always fresh.
     fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
         let Some(kind) = ObjectKind::frame(size) else { return self.huge_frame() };
-        let (cap, id, state) = self.object(kind)?;
+        let (cap, id, state) = self.object(kind, Use::Client)?;
         let frame = Frame { cap, index: id.get(), size };
         if state == State::Spare {
             if let Err(e) = self.zero(frame) {
@@ -486,7 +497,7 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         level: Level,
         addr: RegionAddr,
     ) -> Result<Structure, BackendError> {
-        let structure = self.new_structure(level)?;
+        let structure = self.new_structure(level, Use::Client)?;
         self.map_structure(space.vspace, structure, addr.get())?;
         Ok(structure)
     }

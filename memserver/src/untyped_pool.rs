@@ -20,7 +20,7 @@
 //! never kept for reuse, so it is always fresh (zeroed by its Retype).
 
 use crate::cspace::{own_cnode, Slots};
-use crate::granules::{Granules, ObjectId, ObjectKind, State, UNITS};
+use crate::granules::{Granules, ObjectId, ObjectKind, State, Use, UNITS};
 use alloc::vec::Vec;
 use core::ops::Range;
 use memserver_protocol::bootstrap::server_slot;
@@ -388,17 +388,19 @@ impl UntypedPool {
         empty + self.huge_blocks().count() as u64 * (BLOCK_GRANULES as u64 - 1)
     }
 
-    /// An object of `kind` that is not in use, now in use, with its slot
-    /// and what it was: one retyped earlier, or one of a batch retyped now.
+    /// An object of `kind` for `user` that is not in use, now in use, with
+    /// its slot and what it was: one retyped earlier, or one of a batch
+    /// retyped now ([`Granules::take`] and [`Granules::batch`] say where).
     /// `None` when no granule has one or room for one.
     pub fn take(
         &mut self,
         kernel: &mut impl Kernel,
         kind: ObjectKind,
+        user: Use,
         slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<Option<(CPtr, ObjectId, State)>, Sel4Error> {
-        if let Some((id, state)) = self.granules.take(kind) {
+        if let Some((id, state)) = self.granules.take(kind, user) {
             return Ok(Some((self.slot(id), id, state)));
         }
         let idle = self.idle_blocks();
@@ -406,7 +408,7 @@ impl UntypedPool {
             let in_idle_block = idle.iter().any(|b| b.contains(&g));
             u8::from(in_idle_block) * 2 + u8::from(!self.has_run(g, kind))
         };
-        let Some(batch) = self.granules.batch(kind, batch(kind), rank) else { return Ok(None) };
+        let Some(batch) = self.granules.batch(kind, batch(kind), user, rank) else { return Ok(None) };
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
         if self.run(batch.granule, kind, slots).is_err() {
             // No run of slots is left for it: a reset granule (which keeps
@@ -418,7 +420,10 @@ impl UntypedPool {
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));
         kernel.untyped_retype(untyped, sel4_type(kind), 0, target, batch.count as u64)?;
         self.granules.made(batch, kind);
-        Ok(self.granules.take(kind).map(|(id, state)| (self.slot(id), id, state)))
+        if user == Use::Server {
+            self.granules.hold_for_server(batch.granule);
+        }
+        Ok(self.granules.take(kind, user).map(|(id, state)| (self.slot(id), id, state)))
     }
 
     /// Deletes every object made from `granule`, and every capability

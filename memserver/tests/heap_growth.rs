@@ -99,3 +99,62 @@ fn the_heap_takes_spare_frames_and_stops_when_the_memory_is_gone() {
         s.ok(ADMIN, Request::Unregister { space: registration.space });
     }
 }
+
+/// Areas of `size` bytes (`large` pages) for `A` until the server's memory
+/// runs out, calling `between` after each.
+fn fill(s: &mut System, size: u64, large: bool, mut between: impl FnMut(&mut System)) -> Vec<u64> {
+    let mut areas = Vec::new();
+    loop {
+        match s.send(A, Request::Vmalloc { size, large_pages: large }) {
+            Reply::Address(addr) => areas.push(addr),
+            Reply::Error(ErrorCode::OutOfMemory) => return areas,
+            other => panic!("vmalloc: {other:?}"),
+        }
+        between(s);
+    }
+}
+
+fn free(s: &mut System, areas: Vec<u64>) {
+    for addr in areas {
+        s.ok(A, Request::Vfree { addr });
+    }
+    s.ok(ADMIN, Request::Purge);
+}
+
+/// The heap's frames gather in granules of their own: a heap that grows
+/// while a client fills the memory with 4 KiB pages takes no frame beside
+/// the client's, so once the client freed them the memory serves 2 MiB
+/// pages again, all but the granules the heap took.
+#[test]
+fn a_heap_grown_amid_client_frames_leaves_their_memory_to_large_pages() {
+    let mut s = System::new(CPUS);
+    let registration = s.register(A, 1 << 30);
+    let large = fill(&mut s, 2 * MIB, true, |_| {});
+    let n = large.len();
+    free(&mut s, large);
+    let before = heap_pages(&s);
+    // The heap grows (each growth at least doubles it) after the 4th,
+    // 8th, 16th, 32nd and 64th area, each time amid the client's frames.
+    let mut count = 0u32;
+    let small = fill(&mut s, 256 * KIB, false, |s| {
+        count += 1;
+        if count >= 4 && count.is_power_of_two() && count <= 64 {
+            s.d.grow_heap(16 * KIB).expect("a growth");
+        }
+    });
+    assert!(small.len() > 64, "{} areas of 4 KiB pages after {n} of 2 MiB", small.len());
+    let grown = heap_pages(&s) - before;
+    assert!(grown >= 64, "the heap grew by {grown} pages");
+    free(&mut s, small);
+    let again = fill(&mut s, 2 * MIB, true, |_| {});
+    // The heap's pages, their page tables and a granule partly used
+    // before: whole granules' worth, and one more.
+    let held = (grown + grown.div_ceil(512)).div_ceil(512) as usize + 1;
+    assert!(
+        again.len() + held >= n,
+        "{} areas of 2 MiB pages where {n} fitted; the heap grew by {grown} pages",
+        again.len()
+    );
+    free(&mut s, again);
+    s.ok(ADMIN, Request::Unregister { space: registration.space });
+}
