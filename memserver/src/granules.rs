@@ -25,7 +25,7 @@
 //! Object `g * UNITS + k` ([`ObjectId`]) is the `k`-th object made in
 //! granule `g` since its last reset, so each object has a fixed capability
 //! slot and a fixed frame index. The records grow with what the server
-//! was given: 56 bytes per granule, and the record of its objects (1.3
+//! was given: 56 bytes per granule, and the record of its objects (3.3
 //! KiB) once any is made ([`Granules::prepare`], with `try_reserve`).
 //! Pure bookkeeping, built and tested on the host; the seL4 backend
 //! (`sel4::untyped_pool`) makes the invocations.
@@ -34,6 +34,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::ops::Range;
 use memserver_core::layout::{Level, PageSize, PAGE_SIZE};
+use memserver_core::Holder;
 
 /// 4 KiB units in a granule (2 MiB).
 pub const UNITS: usize = 512;
@@ -196,10 +197,13 @@ struct Objects {
     /// Objects not in use, by kind: one bit per place.
     available: [[u64; WORDS]; KINDS],
     objects: [Option<Object>; UNITS],
+    /// Whose data each frame last held: a [`Holder`]'s number, 0 for none
+    /// (fresh, or data of no single client).
+    holders: [u32; UNITS],
 }
 
 impl Objects {
-    const EMPTY: Objects = Objects { available: [[0; WORDS]; KINDS], objects: [None; UNITS] };
+    const EMPTY: Objects = Objects { available: [[0; WORDS]; KINDS], objects: [None; UNITS], holders: [0; UNITS] };
 }
 
 struct Granule {
@@ -395,6 +399,21 @@ impl Granules {
     /// The state of object `id`, if it exists.
     pub fn state(&self, id: ObjectId) -> Option<State> {
         self.granules.get(id.granule())?.object(id.place()).map(|o| o.state)
+    }
+
+    /// Whose data frame `id` last held, as [`Granules::hold`] recorded
+    /// (none for a frame made since its granule's last reset).
+    pub fn holder(&self, id: ObjectId) -> Option<Holder> {
+        let record = self.granules.get(id.granule())?.record()?;
+        record.holders.get(id.place()).copied().filter(|&n| n != 0).map(Holder)
+    }
+
+    /// Records that frame `id` holds `holder`'s data from now on.
+    pub fn hold(&mut self, id: ObjectId, holder: Option<Holder>) {
+        let record = self.granules.get_mut(id.granule()).and_then(|gr| gr.objects.first_mut());
+        if let Some(n) = record.and_then(|record| record.holders.get_mut(id.place())) {
+            *n = holder.map_or(0, |Holder(n)| n);
+        }
     }
 
     /// Where up to `want` new objects of `kind` can be made: a 2 MiB frame

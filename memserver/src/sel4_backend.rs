@@ -39,7 +39,7 @@ use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
 use crate::window::{Window, SCRATCH_LARGE};
 use crate::zeroing::Zeroing;
-use memserver_core::backend::{Backend, Rights, SpaceRef};
+use memserver_core::backend::{Backend, FrameFor, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
 use memserver_core::error::{BackendError, Error};
 use memserver_core::ids::SpaceId;
@@ -453,12 +453,15 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     type VSpace = CPtr;
 
     /// A fresh frame comes zeroed from its Retype; a recycled one is
-    /// zeroed here. A 1 GiB frame is always fresh.
-    fn alloc_frame(&mut self, size: PageSize) -> Result<Frame, BackendError> {
+    /// zeroed here, unless `user` may have it as its holder left it. A
+    /// 1 GiB frame is always fresh.
+    fn alloc_frame(&mut self, size: PageSize, user: FrameFor) -> Result<Frame, BackendError> {
         let Some(kind) = ObjectKind::frame(size) else { return self.huge_frame() };
         let (cap, id, state) = self.object(kind, Use::Client)?;
         let frame = Frame { cap, index: id.get(), size };
-        if state == State::Spare {
+        let last = self.pool.granules.holder(id);
+        self.pool.granules.hold(id, user.holder);
+        if state == State::Spare && !user.may_skip_zeroing(last) {
             if let Err(e) = self.zero(frame) {
                 self.free_frame(frame);
                 return Err(e);

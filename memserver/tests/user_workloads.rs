@@ -323,3 +323,63 @@ fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
     }
     assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
 }
+
+/// `client`'s vmalloc of `bytes` with 4 KiB pages, zeroed or not.
+fn vmalloc_zeroed(s: &mut System, client: Badge, bytes: u64, zero: bool) -> u64 {
+    let options = memserver_protocol::VmallocOptions { zero, ..memserver_protocol::VmallocOptions::DEFAULT };
+    match s.ok(client, Request::VmallocWith { size: bytes, options }) {
+        Reply::Address(addr) => addr,
+        other => panic!("vmalloc: {other:?}"),
+    }
+}
+
+fn vfree_purged(s: &mut System, client: Badge, addr: u64) {
+    s.ok(client, Request::Vfree { addr });
+    s.ok(ADMIN, Request::Purge);
+}
+
+/// An area asked for without zeroing may come with what its owner left in
+/// its recycled frames, and never with anyone else's: another client's
+/// area on the same frames holds zeros, as does the owner's own once it
+/// held nothing (a badge given to a new program is a new holder).
+#[test]
+fn an_area_without_zeroing_shows_its_owners_old_data_and_no_one_elses() {
+    let mut s = System::new(CPUS);
+    let [a, b] = [CLIENTS[0], CLIENTS[1]];
+    let spaces: Vec<u16> = [a, b].iter().map(|&c| s.register(c, 256 * MIB).space).collect();
+    let (va, vb) = (s.vspace(spaces[0]), s.vspace(spaces[1]));
+    let bytes = 64 * KIB;
+    // The owner holds one area throughout, so its record (and holder) stays.
+    let kept = vmalloc_zeroed(&mut s, a, PAGE_SIZE, true);
+    let first = vmalloc_zeroed(&mut s, a, bytes, true);
+    let mut written = write_pages(&mut s, va, first, bytes, PAGE_SIZE);
+    written.sort();
+    vfree_purged(&mut s, a, first);
+
+    let again = vmalloc_zeroed(&mut s, a, bytes, false);
+    let mut frames: Vec<ObjectId> = (0..bytes / PAGE_SIZE)
+        .map(|i| s.model().translate(vb, again + i * PAGE_SIZE).and_then(|l| l.frame).expect("mapped"))
+        .collect();
+    frames.sort();
+    assert_eq!(frames, written, "the owner's freed frames serve it again");
+    assert!(holds_data(&s, vb, again, bytes), "not zeroed: as the owner left them, seen from another space");
+    vfree_purged(&mut s, a, again);
+
+    let other = vmalloc_zeroed(&mut s, b, bytes, false);
+    assert!(!holds_data(&s, va, other, bytes), "another client's area on those frames is zeroed");
+    write_pages(&mut s, vb, other, bytes, PAGE_SIZE);
+    vfree_purged(&mut s, b, other);
+    let zeroed = vmalloc_zeroed(&mut s, a, bytes, true);
+    assert!(!holds_data(&s, vb, zeroed, bytes), "zeroed when asked");
+    write_pages(&mut s, va, zeroed, bytes, PAGE_SIZE);
+    vfree_purged(&mut s, a, zeroed);
+
+    // The owner holds nothing: a new holder for its next area.
+    vfree_purged(&mut s, a, kept);
+    let fresh = vmalloc_zeroed(&mut s, a, bytes, false);
+    assert!(!holds_data(&s, va, fresh, bytes), "a new tenure of the badge sees none of the old one's data");
+    vfree_purged(&mut s, a, fresh);
+    for space in spaces {
+        s.ok(ADMIN, Request::Unregister { space });
+    }
+}

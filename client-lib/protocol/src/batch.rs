@@ -156,6 +156,7 @@ mod tests {
             large_pages: true,
             huge_pages: true,
             no_purge: true,
+            zero: true,
         };
         [
             Request::Vmalloc { size, large_pages: true },

@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -270,15 +270,27 @@ pub struct VmallocOptions {
     /// in the way (Linux's non-blocking allocations): the reply is then
     /// the error the purge would have cured.
     pub no_purge: bool,
+    /// Zero the area's frames (Linux's `vzalloc`; its plain `vmalloc`
+    /// does not). Off, a frame that last held the caller's own data may
+    /// come as the caller left it, saving the zeroing; one that held
+    /// another client's data, or data of no single client, is zeroed all
+    /// the same, so no area ever shows another's data.
+    pub zero: bool,
 }
 
 impl VmallocOptions {
     /// The largest alignment: 1 GiB.
     pub const MAX_ALIGN: u64 = 1 << 30;
     /// What [`Request::Vmalloc`] does with 4 KiB pages: page aligned, one
-    /// guard page, purging when it helps.
-    pub const DEFAULT: VmallocOptions =
-        VmallocOptions { align: 4096, guard_pages: 1, large_pages: false, huge_pages: false, no_purge: false };
+    /// guard page, purging when it helps, zeroed.
+    pub const DEFAULT: VmallocOptions = VmallocOptions {
+        align: 4096,
+        guard_pages: 1,
+        large_pages: false,
+        huge_pages: false,
+        no_purge: false,
+        zero: true,
+    };
 
     /// [`VmallocOptions::DEFAULT`] aligned to `align`.
     pub const fn aligned(align: u64) -> VmallocOptions {

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use crate::admin::Admin;
-use crate::backend::{OpCounts, OpKind};
+use crate::backend::{Holder, OpCounts, OpKind};
 use crate::error::Error;
 use crate::ids::Badge;
 use crate::layout::PageSize;
@@ -57,6 +57,10 @@ pub struct ClientUsage {
     pub object_quota: Objects,
     /// The physical memory whose frames it may vmap.
     pub frames: FrameGrant,
+    /// The holder of its data: a new one each time it comes to hold
+    /// anything after it held nothing (`None` while it holds nothing, or
+    /// once all are given).
+    pub holder: Option<Holder>,
 }
 
 /// Physical memory a client's frames come from: the frames the system gave
@@ -90,11 +94,13 @@ pub(crate) struct Clients {
     /// The object limits of a client with no others: a share of the
     /// server's memory ([`Clients::share_memory`]).
     share: Objects,
+    /// The next record's [`Holder`].
+    next_holder: u32,
 }
 
 impl Clients {
     pub(crate) const fn new(admin: Badge) -> Self {
-        Self { admin, records: Vec::new(), ledger: Ledger::new(), share: Objects::DEFAULT }
+        Self { admin, records: Vec::new(), ledger: Ledger::new(), share: Objects::DEFAULT, next_holder: 0 }
     }
 
     /// The server was given `memory` bytes: the default object limits
@@ -151,10 +157,31 @@ impl Clients {
             objects: Objects::ZERO,
             object_quota: self.default_objects(badge),
             frames: FrameGrant::NONE,
+            holder: None,
         })
     }
 
+    /// A holder never given before (`None` once all are given).
+    fn new_holder(&mut self) -> Option<Holder> {
+        self.next_holder = self.next_holder.checked_add(1)?;
+        Some(Holder(self.next_holder))
+    }
+
+    /// The holder of `badge`'s frames' data: one for as long as it holds
+    /// anything, then a new one.
+    pub(crate) fn holder(&self, badge: Badge) -> Option<Holder> {
+        self.usage(badge).holder
+    }
+
     fn store(&mut self, record: ClientUsage) -> Result<(), Error> {
+        // A tenure of the badge lasts while the client holds anything.
+        let holds = record.used != 0 || record.objects != Objects::ZERO;
+        let holder = match (holds, record.holder) {
+            (false, _) => None,
+            (true, None) => self.new_holder(),
+            (true, held) => held,
+        };
+        let record = ClientUsage { holder, ..record };
         let keep = record.used != 0
             || record.quota != self.default_quota(record.badge)
             || record.objects != Objects::ZERO

@@ -35,6 +35,39 @@ pub enum Rights {
     ReadWrite,
 }
 
+/// Whose data a frame holds: one client's tenure of its badge, from when
+/// it comes to hold anything (areas, ranges, allocations) until it holds
+/// nothing again, so a badge given to another program later is another
+/// holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Holder(pub u32);
+
+/// For whom a new frame is, and whether it must hold zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameFor {
+    /// The holder whose data alone it will hold, if one client's.
+    pub holder: Option<Holder>,
+    /// Whether it must hold zeros. If not, a recycled frame that last held
+    /// `holder`'s data may come as `holder` left it; any other is zeroed.
+    pub zeroed: bool,
+}
+
+impl FrameFor {
+    /// Zeroed, for data of no single client.
+    pub const SHARED: FrameFor = FrameFor { holder: None, zeroed: true };
+
+    /// For `holder`'s data alone, zeroed if `zeroed`.
+    pub const fn client(holder: Option<Holder>, zeroed: bool) -> FrameFor {
+        FrameFor { holder, zeroed }
+    }
+
+    /// Whether a recycled frame that last held `last`'s data may skip its
+    /// zeroing.
+    pub fn may_skip_zeroing(self, last: Option<Holder>) -> bool {
+        !self.zeroed && self.holder.is_some() && self.holder == last
+    }
+}
+
 /// A registered address space as the backend sees it: the server's id for it
 /// (stable while registered, below `MAX_SPACES`, usable to index
 /// backend-side tables) and the handle the root task supplied at registration
@@ -56,8 +89,9 @@ pub trait Backend {
     /// A registered address space's handle (on seL4 a VSpace cap).
     type VSpace: Copy + Eq + Debug;
 
-    /// A new zeroed frame of `size`.
-    fn alloc_frame(&mut self, size: PageSize) -> Result<Self::Frame, BackendError>;
+    /// A new frame of `size` for `user`: zeroed, unless [`FrameFor`] lets
+    /// it come as its holder left it.
+    fn alloc_frame(&mut self, size: PageSize, user: FrameFor) -> Result<Self::Frame, BackendError>;
     /// Return a frame that has no copies left.
     fn free_frame(&mut self, frame: Self::Frame);
     /// Unmap every mapping of the owned `frame`, in every space, in one

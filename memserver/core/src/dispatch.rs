@@ -321,6 +321,7 @@ impl<B: Platform> Dispatcher<B> {
                     align: options.align,
                     guard_pages: options.guard_pages.into(),
                     no_purge: options.no_purge,
+                    zero: options.zero,
                 };
                 let addr = self.server.vmalloc(caller, size, flags).map_err(code)?;
                 Ok(Reply::Address(addr.get()))

@@ -225,7 +225,7 @@ pub enum Point {
 pub struct Placement {
     /// Alignment 2^(`align` mod 34).
     align: u8,
-    /// Guard pages, mod 8.
+    /// Guard pages, mod 8; its top bit set, no zeroing.
     guard_pages: u8,
     /// Fail instead of purging.
     no_purge: bool,
@@ -432,6 +432,7 @@ impl Step {
                     Some(Placement { align, guard_pages, no_purge }) => {
                         // 2^0 to 2^33: the largest three are refused.
                         let align = 1 << (align % 34);
+                        let zero = guard_pages & 0x80 == 0;
                         let guard_pages = u32::from(guard_pages % 8);
                         Request::VmallocWith {
                             size,
@@ -441,6 +442,7 @@ impl Step {
                                 large_pages,
                                 huge_pages: large_pages,
                                 no_purge,
+                                zero,
                             },
                         }
                     }

@@ -52,7 +52,7 @@ pub mod vmemmap;
 pub use accounting::{Census, ClientUsage, FrameTally};
 pub use admin::Admin;
 pub use arena::{Arena, ArenaError};
-pub use backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
+pub use backend::{Backend, FrameFor, Holder, OpCounts, OpKind, Platform, Rights, SpaceRef};
 pub use error::{BackendError, Error, FaultError, Limit};
 pub use ids::{Badge, CpuId, Pfn, SpaceId};
 pub use layout::{Area, Level, LevelMask, PageSize, PercpuAddr, RegionAddr, VmallocAddr, VmemmapAddr};

@@ -26,7 +26,7 @@ pub use host::HostTable;
 pub use table::{FrameKind, Leaf, Leaves, Mark, Prune, Structure, Table};
 
 use crate::accounting::FrameTally;
-use crate::backend::{Backend, OpCounts, OpKind, Platform, Rights, SpaceRef};
+use crate::backend::{Backend, FrameFor, OpCounts, OpKind, Platform, Rights, SpaceRef};
 use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::SpaceId;
 use crate::layout::{Level, LevelMask, PageSize, RegionAddr};
@@ -36,8 +36,9 @@ use memserver_protocol::{ErrorCode, FailurePoint};
 /// Where the frame of a page to map comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FrameSource<F> {
-    /// A new zeroed frame, owned by the server.
-    Fresh,
+    /// A new frame, owned by the server, zeroed unless it may come as its
+    /// holder left it.
+    Fresh(FrameFor),
     /// A frame a client supplied (vmap).
     Given(F),
     /// The owned frame already mapped at that address (vmemmap shared tail).
@@ -81,12 +82,28 @@ pub(crate) struct Contiguous<'a, F> {
     rights: Rights,
     frames: Frames<'a, F>,
     index: usize,
+    /// Whom the fresh frames are for.
+    user: FrameFor,
 }
 
 impl<'a, F> Contiguous<'a, F> {
     fn new(start: RegionAddr, len: u64, size: PageSize, rights: Rights, frames: Frames<'a, F>) -> Self {
         let start = start.get();
-        Self { start, next: start, end: start.saturating_add(len), size, rights, frames, index: 0 }
+        Self {
+            start,
+            next: start,
+            end: start.saturating_add(len),
+            size,
+            rights,
+            frames,
+            index: 0,
+            user: FrameFor::SHARED,
+        }
+    }
+
+    /// The same pages, their fresh frames for `user`.
+    pub(crate) fn for_user(self, user: FrameFor) -> Self {
+        Self { user, ..self }
     }
 
     /// Fresh zeroed frames of `size` for `[start, start + len)`.
@@ -130,7 +147,7 @@ impl<F: Copy> Batch<F> for Contiguous<'_, F> {
         let frame = match self.frames {
             Frames::Given(frames) => FrameSource::Given(*frames.get(self.index)?),
             Frames::MovedFrom(from, moved) if offset < moved => FrameSource::AliasOf(RegionAddr::new(from + offset)?),
-            Frames::Fresh | Frames::MovedFrom(..) => FrameSource::Fresh,
+            Frames::Fresh | Frames::MovedFrom(..) => FrameSource::Fresh(self.user),
         };
         self.next += self.size.bytes();
         self.index += 1;
@@ -165,9 +182,9 @@ struct Mmu<B> {
 }
 
 impl<B: Backend> Mmu<B> {
-    fn alloc_frame(&mut self, size: PageSize) -> Result<B::Frame, BackendError> {
+    fn alloc_frame(&mut self, size: PageSize, user: FrameFor) -> Result<B::Frame, BackendError> {
         self.counts.record(OpKind::AllocFrame);
-        let frame = self.backend.alloc_frame(size)?;
+        let frame = self.backend.alloc_frame(size, user)?;
         *self.frames.of_size(size) += 1;
         Ok(frame)
     }
@@ -462,7 +479,7 @@ impl<B: Backend> Region<B> {
             }
             log.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
             let (frame, kind) = match page.frame {
-                FrameSource::Fresh => (self.mmu.alloc_frame(page.size)?, FrameKind::Owned),
+                FrameSource::Fresh(user) => (self.mmu.alloc_frame(page.size, user)?, FrameKind::Owned),
                 FrameSource::Given(frame) => (frame, FrameKind::Borrowed),
                 FrameSource::AliasOf(at) => {
                     let owner = self.table.leaf_at(at).filter(|l| l.kind == FrameKind::Owned);
@@ -855,7 +872,12 @@ mod tests {
     fn an_alias_of_nothing_is_refused_and_rolled_back() {
         let mut r = region_with_spaces(1);
         let mut pages = [
-            PageSpec { addr: at(0), size: PageSize::Small, rights: Rights::ReadWrite, frame: FrameSource::Fresh },
+            PageSpec {
+                addr: at(0),
+                size: PageSize::Small,
+                rights: Rights::ReadWrite,
+                frame: FrameSource::Fresh(FrameFor::SHARED),
+            },
             PageSpec {
                 addr: at(PAGE_SIZE),
                 size: PageSize::Small,

@@ -23,7 +23,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use crate::accounting::FrameTally;
-use crate::backend::{Backend, OpCounts, OpKind, Rights, SpaceRef};
+use crate::backend::{Backend, FrameFor, OpCounts, OpKind, Rights, SpaceRef};
 use crate::error::BackendError;
 use crate::layout::{Level, PageSize, RegionAddr, REGION_END, REGION_START};
 
@@ -252,7 +252,7 @@ impl Backend for Sim {
     type Structure = SimStructure;
     type VSpace = SimVSpace;
 
-    fn alloc_frame(&mut self, size: PageSize) -> Result<SimFrame, BackendError> {
+    fn alloc_frame(&mut self, size: PageSize, _: FrameFor) -> Result<SimFrame, BackendError> {
         self.creating_op(OpKind::AllocFrame)?;
         let bytes = self.frame_bytes + size.bytes();
         if self.memory_limit.is_some_and(|limit| bytes > limit) || (self.no_huge_frames && size == PageSize::Huge) {

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use crate::accounting::Clients;
 use crate::avl::{AvlMap, InsertError};
-use crate::backend::{Backend, Rights};
+use crate::backend::{Backend, FrameFor, Holder, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
 use crate::layout::{Area, Level, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
@@ -45,12 +45,15 @@ pub struct VmallocFlags {
     /// Fail instead of purging lazily freed areas to make room (Linux's
     /// non-blocking allocations, which neither wait nor flush).
     pub no_purge: bool,
+    /// Zero the frames; off, a frame that last held the caller's own data
+    /// may come as it was ([`FrameFor`]).
+    pub zero: bool,
 }
 
 impl VmallocFlags {
     /// 4 KiB pages, page aligned, one guard page, purging when it helps.
     pub const DEFAULT: VmallocFlags =
-        VmallocFlags { huge: false, gigantic: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false };
+        VmallocFlags { huge: false, gigantic: false, align: PAGE_SIZE, guard_pages: 1, no_purge: false, zero: true };
     /// [`VmallocFlags::DEFAULT`] with the largest pages the size allows.
     pub const HUGE: VmallocFlags = VmallocFlags { huge: true, gigantic: true, ..Self::DEFAULT };
 }
@@ -245,15 +248,16 @@ impl Vmalloc {
         }
     }
 
-    /// Reserve, charge and map an area (purging only if not `no_purge`);
-    /// undo all of it on failure.
+    /// Reserve, charge and map an area (purging only if not `no_purge`;
+    /// `map` learns the holder of the owner's data); undo all of it on
+    /// failure.
     fn create<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         record: AreaRecord,
         no_purge: bool,
-        map: impl FnOnce(&mut Region<B>, RegionAddr) -> Result<(), Error>,
+        map: impl FnOnce(&mut Region<B>, RegionAddr, Option<Holder>) -> Result<(), Error>,
     ) -> Result<VmallocAddr, Error> {
         record.fits_one_request()?;
         clients.charge(record.owner, record.charge())?;
@@ -264,8 +268,9 @@ impl Vmalloc {
                 return Err(e);
             }
         };
+        let holder = clients.holder(record.owner);
         let result = VmallocAddr::new(start).ok_or(Error::NoAddressSpace).and_then(|addr| {
-            map(region, addr.region())?;
+            map(region, addr.region(), holder)?;
             Ok(addr)
         });
         if result.is_err() {
@@ -305,34 +310,36 @@ impl Vmalloc {
             backing: Backing::Frames(page),
             lazy: false,
         };
-        match self.create_mapped(region, clients, area(page), flags.no_purge) {
+        match self.create_mapped(region, clients, area(page), flags.no_purge, flags.zero) {
             // No 1 GiB frame to be had (the backend has no untyped block
             // free of objects in use), or no memory for the records of
             // one: 2 MiB pages, as Linux falls back. If they fail too, the
             // answer is the first failure's, so that a caller that can
             // find more memory (the server's heap growing) tries again.
             Err(Error::OutOfMemory) if page == PageSize::Huge && flags.huge => self
-                .create_mapped(region, clients, area(PageSize::Large), flags.no_purge)
+                .create_mapped(region, clients, area(PageSize::Large), flags.no_purge, flags.zero)
                 .map_err(|_| Error::OutOfMemory),
             created => created,
         }
     }
 
-    /// Creates the area `record` describes on fresh frames of its pages.
+    /// Creates the area `record` describes on fresh frames of its pages,
+    /// zeroed if `zero` (else see [`FrameFor`]).
     fn create_mapped<B: Backend>(
         &mut self,
         region: &mut Region<B>,
         clients: &mut Clients,
         record: AreaRecord,
         no_purge: bool,
+        zero: bool,
     ) -> Result<VmallocAddr, Error> {
         let (size, page) = (record.size, record.page_size());
-        self.create(region, clients, record, no_purge, |region, start| {
+        self.create(region, clients, record, no_purge, |region, start, holder| {
             if page == PageSize::Huge {
                 // A purge keeps page directories, where 1 GiB leaves go.
                 region.clear_empty(start, size, Level::Pd);
             }
-            region.map(&mut Contiguous::fresh(start, size, page)).map(|_| ())
+            region.map(&mut Contiguous::fresh(start, size, page).for_user(FrameFor::client(holder, zero))).map(|_| ())
         })
     }
 
@@ -354,7 +361,7 @@ impl Vmalloc {
         let size = frames.len() as u64 * PAGE_SIZE;
         let (guard, align, backing) = (PAGE_SIZE, PAGE_SIZE, Backing::Vmap);
         let record = AreaRecord { size, guard, align, rights, granted: rights, owner, backing, lazy: false };
-        self.create(region, clients, record, false, |region, start| {
+        self.create(region, clients, record, false, |region, start, _| {
             region.map(&mut Contiguous::given(start, frames, rights)).map(|_| ())
         })
     }
@@ -504,8 +511,9 @@ impl Vmalloc {
         }
         self.set_record(start, grown);
         let (before, mark) = (region.op_counts(), region.mark());
+        let tail_pages = Contiguous::fresh(tail, extra, area.page_size()).with_rights(area.rights);
         let made =
-            region.map(&mut Contiguous::fresh(tail, extra, area.page_size()).with_rights(area.rights)).and_then(|_| {
+            region.map(&mut tail_pages.for_user(FrameFor::client(clients.holder(area.owner), true))).and_then(|_| {
                 clients.recharge(Held::Area(start), Held::Area(start), grown.frames(), &before, &region.op_counts())
             });
         if made.is_err() {
@@ -532,7 +540,8 @@ impl Vmalloc {
         let (before, mark) = (region.op_counts(), region.mark());
         let made = VmallocAddr::new(new).ok_or(Error::NoAddressSpace).and_then(|at| {
             let page = area.page_size();
-            region.map(&mut Contiguous::moved(at.region(), grown.size, page, area.rights, old, area.size))?;
+            let pages = Contiguous::moved(at.region(), grown.size, page, area.rights, old, area.size);
+            region.map(&mut pages.for_user(FrameFor::client(clients.holder(area.owner), true)))?;
             clients.recharge(Held::Area(start), Held::Area(new), grown.frames(), &before, &region.op_counts())?;
             Ok(at)
         });

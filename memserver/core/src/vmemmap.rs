@@ -23,7 +23,7 @@
 
 use crate::accounting::Clients;
 use crate::avl::{AvlMap, Entry};
-use crate::backend::{Backend, Rights};
+use crate::backend::{Backend, FrameFor, Rights};
 use crate::error::Error;
 use crate::ids::{Badge, Pfn, MAX_PFN};
 use crate::layout::{Area, PageSize, RegionAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
@@ -116,7 +116,7 @@ impl<F: Copy> Batch<F> for Descriptors<'_, F> {
                 let index = (self.pos - self.first) / PAGE_SIZE % per_page;
                 self.pos += PAGE_SIZE;
                 let (frame, rights) = if index < PRIVATE_FRAMES {
-                    (FrameSource::Fresh, Rights::ReadWrite)
+                    (FrameSource::Fresh(FrameFor::SHARED), Rights::ReadWrite)
                 } else {
                     let first_tail = addr.get() - (index - 1) * PAGE_SIZE;
                     (FrameSource::AliasOf(RegionAddr::new(first_tail)?), Rights::ReadOnly)
@@ -130,7 +130,7 @@ impl<F: Copy> Batch<F> for Descriptors<'_, F> {
                     addr,
                     size: PageSize::Large,
                     rights: Rights::ReadWrite,
-                    frame: FrameSource::Fresh,
+                    frame: FrameSource::Fresh(FrameFor::SHARED),
                 });
             }
             self.pos += PAGE_SIZE;
@@ -139,7 +139,7 @@ impl<F: Copy> Batch<F> for Descriptors<'_, F> {
                     addr,
                     size: PageSize::Small,
                     rights: Rights::ReadWrite,
-                    frame: FrameSource::Fresh,
+                    frame: FrameSource::Fresh(FrameFor::SHARED),
                 });
             }
         }

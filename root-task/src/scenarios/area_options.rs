@@ -14,6 +14,9 @@
 //! - `Protect`: the second area read-only: B and C still read it, and a
 //!   write from A, B or C is a reported fault, not a repair; writable
 //!   again, C's write is what B reads.
+//! - Zeroing off: A fills an area and frees it; A's next area without
+//!   zeroing may show, in B's and C's spaces alike, what A left; then B's
+//!   area without zeroing on the frames A freed shows none of A's data.
 //! - Bad requests: an alignment that is not a power of two or is above 1
 //!   GiB, a resize to zero, another client's protect and vrealloc.
 //!
@@ -24,7 +27,8 @@ use crate::fail;
 use crate::verdict::{Context, Reason, Verdict};
 use memserver_protocol::{ErrorCode, FaultKind, Page, Protection, Realloc, Reply, Request, VmallocOptions};
 use root_task::agent::Agent;
-use root_task::agent_protocol::Command;
+use root_task::agent_protocol::{pattern, Command};
+use sel4_layer::println;
 
 /// The two areas `Vrealloc` works on: their size and alignment.
 const PAIR: u64 = 64 * KIB;
@@ -47,6 +51,7 @@ fn vrealloc(agent: &Agent, addr: u64, size: u64) -> Result<Realloc, Reason> {
 
 pub(super) fn run(w: &mut World) -> Verdict {
     let missed_before = w.stats()?.missed_syncs;
+    unzeroed(w)?;
     let [a, b, c] = &w.agents;
     let areas = placed(a, b, c)?;
     let (moved, kept) = resized(a, b, c)?;
@@ -116,6 +121,54 @@ fn resized(a: &Agent, b: &Agent, c: &Agent) -> Result<(u64, u64), Reason> {
     zero_in(&[b, c], second + 16 * KIB)?;
     zero_in(&[b, c], second + 48 * KIB - 8)?;
     Ok((moved.addr, second))
+}
+
+/// The area of [`unzeroed`]: 16 pages.
+const UNZEROED: u64 = 64 * KIB;
+
+/// Whether `word`, the first of a page, is one of the first words of the
+/// pages of [`UNZEROED`] bytes filled with `seed`.
+fn filled_by(seed: u64, word: u64) -> bool {
+    (0..UNZEROED).step_by(4096).any(|offset| pattern(seed, offset) == word)
+}
+
+/// Areas without zeroing: A's may show what A left (A holds a page
+/// throughout: a client that held nothing is a new holder), B's none of
+/// A's data.
+fn unzeroed(w: &World) -> Verdict {
+    let [a, b, c] = &w.agents;
+    let no_zeroing = VmallocOptions { zero: false, ..VmallocOptions::DEFAULT };
+    let seed = 0x61;
+    let held = vmalloc_with(a, 4 * KIB, VmallocOptions::DEFAULT)?;
+    let filled = vmalloc_with(a, UNZEROED, VmallocOptions::DEFAULT)?;
+    run_done(a, Command::Fill { addr: filled, len: UNZEROED, seed })?;
+    done(a, Request::Vfree { addr: filled })?;
+    w.server.admin.purge().context("purge")?;
+    let again = vmalloc_with(a, UNZEROED, no_zeroing)?;
+    let (mut as_left, mut unzeroed) = (0, 0);
+    for page in (again..again + UNZEROED).step_by(4096) {
+        let (seen, also) = (read(b, page)?, read(c, page)?);
+        if seen != also {
+            fail!("A's area without zeroing shows {seen:#x} to B and {also:#x} to C at {page:#x}");
+        }
+        as_left += usize::from(filled_by(seed, seen));
+        unzeroed += usize::from(seen != 0);
+    }
+    done(a, Request::Vfree { addr: again })?;
+    w.server.admin.purge().context("purge")?;
+    let other = vmalloc_with(b, UNZEROED, no_zeroing)?;
+    for page in (other..other + UNZEROED).step_by(4096) {
+        let seen = read(c, page)?;
+        if filled_by(seed, seen) {
+            fail!("B's area without zeroing shows A's data {seen:#x} at {page:#x}");
+        }
+    }
+    done(b, Request::Vfree { addr: other })?;
+    done(a, Request::Vfree { addr: held })?;
+    println!(
+        "area-options: A's area without zeroing: {unzeroed} of 16 pages not zeroed, {as_left} of them as A's last fill left them; B's: none of that fill"
+    );
+    Ok(())
 }
 
 /// The area at `addr` read-only, then writable again.
