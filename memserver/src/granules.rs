@@ -141,7 +141,8 @@ impl ObjectId {
 pub enum State {
     /// Made and never used (a Retype zeroes what it makes).
     Fresh,
-    /// Used and given back (a frame must be zeroed before its next use).
+    /// Used and given back (a frame is zeroed before its next use, unless
+    /// that is its last holder's, who asked for no zeroing).
     Spare,
     /// In use.
     InUse,
@@ -174,7 +175,7 @@ pub enum Use {
     /// A client: a frame or paging structure given back when freed.
     Client,
     /// The server itself: a frame of its heap or a paging structure of its
-    /// own VSpace, kept for good.
+    /// own VSpace, kept once in place.
     Server,
 }
 
@@ -378,8 +379,8 @@ impl Granules {
         Some((ObjectId::at(granule, place), was))
     }
 
-    /// Marks `granule` as one that holds the server's objects, for it to
-    /// serve [`Use::Server`] first.
+    /// Marks `granule` as one that holds the server's objects: it serves
+    /// [`Use::Server`], and clients only when nothing else can.
     pub fn hold_for_server(&mut self, granule: usize) {
         if let Some(gr) = self.granules.get_mut(granule) {
             gr.server = true;
@@ -402,7 +403,7 @@ impl Granules {
     }
 
     /// Whose data frame `id` last held, as [`Granules::hold`] recorded
-    /// (none for a frame made since its granule's last reset).
+    /// (none for a frame not taken since its granule's last reset).
     pub fn holder(&self, id: ObjectId) -> Option<Holder> {
         let record = self.granules.get(id.granule())?.record()?;
         record.holders.get(id.place()).copied().filter(|&n| n != 0).map(Holder)

@@ -426,6 +426,8 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     fn own_page(&mut self, addr: u64) -> Result<(), BackendError> {
         self.own_structures(addr, PageSize::Small)?;
         let (cap, id, _) = self.object(ObjectKind::SmallFrame, Use::Server)?;
+        // The server's data from now on (it never reaches a client).
+        self.pool.granules.hold(id, None);
         if self.window.holds(id.get()) {
             self.counts.record(Invocation::UnmapPage);
             // Unmapping the server's own mapping of its frame cannot fail.
@@ -460,13 +462,14 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         let (cap, id, state) = self.object(kind, Use::Client)?;
         let frame = Frame { cap, index: id.get(), size };
         let last = self.pool.granules.holder(id);
-        self.pool.granules.hold(id, user.holder);
         if state == State::Spare && !user.may_skip_zeroing(last) {
             if let Err(e) = self.zero(frame) {
+                // Given back as it was: still the last holder's data.
                 self.free_frame(frame);
                 return Err(e);
             }
         }
+        self.pool.granules.hold(id, user.holder);
         Ok(frame)
     }
 

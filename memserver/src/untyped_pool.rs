@@ -404,17 +404,21 @@ impl UntypedPool {
             return Ok(Some((self.slot(id), id, state)));
         }
         let idle = self.idle_blocks();
-        let rank = |g: usize| {
-            let in_idle_block = idle.iter().any(|b| b.contains(&g));
-            u8::from(in_idle_block) * 2 + u8::from(!self.has_run(g, kind))
-        };
-        let Some(batch) = self.granules.batch(kind, batch(kind), user, rank) else { return Ok(None) };
-        let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
+        let in_idle_block = |g: usize| idle.iter().any(|b| b.contains(&g));
+        let rank = |g: usize| u8::from(in_idle_block(g)) * 2 + u8::from(!self.has_run(g, kind));
+        let want = batch(kind);
+        let Some(mut batch) = self.granules.batch(kind, want, user, rank) else { return Ok(None) };
         if self.run(batch.granule, kind, slots).is_err() {
-            // No run of slots is left for it: a reset granule (which keeps
-            // its run) may serve instead.
-            return Ok(None);
+            // No run of slots is left for it: an empty granule that has
+            // its run may serve instead (even in an idle block), else a
+            // reset granule (which keeps its run).
+            let with_run = |g: usize| if self.has_run(g, kind) { u8::from(in_idle_block(g)) } else { u8::MAX };
+            match self.granules.batch(kind, want, user, with_run) {
+                Some(other) if self.has_run(other.granule, kind) => batch = other,
+                _ => return Ok(None),
+            }
         }
+        let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
         self.granules.prepare(batch).map_err(|_| Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
         let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));

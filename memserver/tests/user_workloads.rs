@@ -324,9 +324,19 @@ fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
     assert_eq!(s.unused(), start, "(untyped bytes, slots) not in use after unregistering every space");
 }
 
+fn unzeroed_options() -> memserver_protocol::VmallocOptions {
+    memserver_protocol::VmallocOptions { zero: false, ..memserver_protocol::VmallocOptions::DEFAULT }
+}
+
+/// The frames behind `bytes` from `addr` in `vspace`, in order.
+fn frames_of(s: &System, vspace: ObjectId, addr: u64, bytes: u64) -> Vec<ObjectId> {
+    let frame = |i| s.model().translate(vspace, addr + i * PAGE_SIZE).and_then(|l| l.frame).expect("mapped");
+    (0..bytes / PAGE_SIZE).map(frame).collect()
+}
+
 /// `client`'s vmalloc of `bytes` with 4 KiB pages, zeroed or not.
 fn vmalloc_zeroed(s: &mut System, client: Badge, bytes: u64, zero: bool) -> u64 {
-    let options = memserver_protocol::VmallocOptions { zero, ..memserver_protocol::VmallocOptions::DEFAULT };
+    let options = memserver_protocol::VmallocOptions { zero, ..unzeroed_options() };
     match s.ok(client, Request::VmallocWith { size: bytes, options }) {
         Reply::Address(addr) => addr,
         other => panic!("vmalloc: {other:?}"),
@@ -349,26 +359,37 @@ fn an_area_without_zeroing_shows_its_owners_old_data_and_no_one_elses() {
     let spaces: Vec<u16> = [a, b].iter().map(|&c| s.register(c, 256 * MIB).space).collect();
     let (va, vb) = (s.vspace(spaces[0]), s.vspace(spaces[1]));
     let bytes = 64 * KIB;
-    // The owner holds one area throughout, so its record (and holder) stays.
+    // The owner holds a page throughout, so its record (and holder) stays.
     let kept = vmalloc_zeroed(&mut s, a, PAGE_SIZE, true);
+    // B too, so the failure below does not end its tenure.
+    let b_kept = vmalloc_zeroed(&mut s, b, PAGE_SIZE, true);
     let first = vmalloc_zeroed(&mut s, a, bytes, true);
     let mut written = write_pages(&mut s, va, first, bytes, PAGE_SIZE);
     written.sort();
     vfree_purged(&mut s, a, first);
 
     let again = vmalloc_zeroed(&mut s, a, bytes, false);
-    let mut frames: Vec<ObjectId> = (0..bytes / PAGE_SIZE)
-        .map(|i| s.model().translate(vb, again + i * PAGE_SIZE).and_then(|l| l.frame).expect("mapped"))
-        .collect();
+    let mut frames = frames_of(&s, vb, again, bytes);
     frames.sort();
     assert_eq!(frames, written, "the owner's freed frames serve it again");
     assert!(holds_data(&s, vb, again, bytes), "not zeroed: as the owner left them, seen from another space");
     vfree_purged(&mut s, a, again);
 
+    // The zeroing of the first of A's frames for B fails (the Page Map
+    // that puts it in the zeroing window): B's vmalloc fails, and the
+    // frame goes back still A's, so it is zeroed for B next time.
+    let inject = Request::InjectFailure { point: memserver_protocol::FailurePoint::Map, nth: 1 };
+    s.ok(ADMIN, inject);
+    let failed = s.send(b, Request::VmallocWith { size: bytes, options: unzeroed_options() });
+    assert!(matches!(failed, Reply::Error(_)), "{failed:?}");
     let other = vmalloc_zeroed(&mut s, b, bytes, false);
+    let mut frames = frames_of(&s, va, other, bytes);
+    frames.sort();
+    assert_eq!(frames, written, "B's area is on the frames A freed");
     assert!(!holds_data(&s, va, other, bytes), "another client's area on those frames is zeroed");
     write_pages(&mut s, vb, other, bytes, PAGE_SIZE);
     vfree_purged(&mut s, b, other);
+    vfree_purged(&mut s, b, b_kept);
     let zeroed = vmalloc_zeroed(&mut s, a, bytes, true);
     assert!(!holds_data(&s, vb, zeroed, bytes), "zeroed when asked");
     write_pages(&mut s, va, zeroed, bytes, PAGE_SIZE);

@@ -280,7 +280,8 @@ impl Vmalloc {
         result
     }
 
-    /// `size` bytes of fresh zeroed memory for `owner`.
+    /// `size` bytes of fresh memory for `owner`, zeroed unless
+    /// `flags.zero` is off (see [`FrameFor`]).
     pub(crate) fn vmalloc<B: Backend>(
         &mut self,
         region: &mut Region<B>,
