@@ -181,7 +181,7 @@ pub fn report(records: &[Record]) -> Result<Report> {
         "| 2 MiB pages | 1 GiB page | ratio |\n|---|---|---|\n| {large_1g} | {huge_1g} | {:.1} |",
         ratio(large_1g, huge_1g)
     )?;
-    writeln!(md, "\n**Registration** (the K-th space registering while the region holds R mapped pages: invocations, server metadata and kernel memory it took)\n")?;
+    writeln!(md, "\n**Registration** (the K-th space registering while the region holds R mapped pages: invocations, server metadata and kernel memory it took; the server's records of slots and copies are reserved before the first invocation and grow by doubling, so a row shows such a growth where it happens and the next rows none)\n")?;
     writeln!(
         md,
         "| K | R | invocations | floor | ratio | metadata bytes | kernel bytes: VSpace | paging structures |"

@@ -2,7 +2,7 @@
 //! core's index allocator, and runs of never-used consecutive slots for
 //! batched retypes.
 
-use memserver_core::Arena;
+use memserver_core::{Arena, ArenaError};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use sel4_layer::abi::CPtr;
 use sel4_layer::CNode;
@@ -39,6 +39,12 @@ impl Slots {
     pub fn start_at(&mut self, first: CPtr) {
         let first = first.min(SLOTS as u64) as u32;
         *self = Slots { first, ids: Arena::new(SLOTS - first as usize) };
+    }
+
+    /// Makes room in the record for `n` more slots taken; `Err` without
+    /// the memory (or the slots) for them.
+    pub fn reserve(&mut self, n: usize) -> Result<(), ArenaError> {
+        self.ids.reserve(n)
     }
 
     /// A free slot, or `None` when the CNode is full (or the server's

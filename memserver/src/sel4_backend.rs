@@ -44,6 +44,7 @@ use memserver_core::dispatch::Platform;
 use memserver_core::error::{BackendError, Error};
 use memserver_core::ids::SpaceId;
 use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
+use memserver_core::ArenaError;
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
@@ -572,6 +573,17 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     fn unmap_frame(&mut self, space: SpaceRef<CPtr>, addr: RegionAddr, frame: Frame) {
         if let Some(unmapped) = self.copies.unmapped(frame.index, space.id.index(), addr.get()) {
             dispose(&mut self.kernel, &mut self.slots, &mut self.counts, unmapped);
+        }
+    }
+
+    /// The records of the copies `space` takes of the frames that have
+    /// any, and of the slots of the new ones (a CNode too full for them
+    /// is the mapping's own failure, when it comes to it).
+    fn reserve_mappings(&mut self, space: SpaceId) -> Result<(), BackendError> {
+        let copies = self.copies.reserve_for(space.index()).map_err(|_| BackendError::OutOfMemory)?;
+        match self.slots.reserve(copies) {
+            Err(ArenaError::OutOfMemory) => Err(BackendError::OutOfMemory),
+            Ok(()) | Err(ArenaError::Full) => Ok(()),
         }
     }
 

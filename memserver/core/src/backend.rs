@@ -124,6 +124,11 @@ pub trait Backend {
     /// mapped nowhere any more: the backend drops what it held of it (on
     /// seL4, its capability copies); the frame itself stays the client's.
     fn return_frame(&mut self, frame: Self::Frame);
+    /// Makes room in the backend's records for new space `space`'s
+    /// mappings of the frames mapped now, before any of them is made, so
+    /// that a registration short of the server's memory fails before its
+    /// first invocation (and its retry, once the heap grew, redoes none).
+    fn reserve_mappings(&mut self, space: SpaceId) -> Result<(), BackendError>;
     /// Give the mapping of `frame` at `addr` in `space` (which
     /// [`Backend::map_frame`] made) `rights` instead of those it has.
     fn remap_frame(

@@ -363,6 +363,10 @@ impl<B: Backend> Region<B> {
         }
         self.registered += 1;
         let space = SpaceRef { id, vspace };
+        if let Err(e) = self.reserve_replication(id) {
+            self.forget(id);
+            return Err(e);
+        }
         if let Err((e, installed)) = self.replicate_all(space) {
             self.teardown(space, installed);
             self.forget(id);
@@ -372,6 +376,15 @@ impl<B: Backend> Region<B> {
             return Err(if e == Error::Backend(BackendError::Occupied) { Error::AlreadyRegistered } else { e });
         }
         Ok(id)
+    }
+
+    /// Makes room for space `id`'s replicas of every structure, and in the
+    /// backend for its mappings of every leaf, before any is made.
+    fn reserve_replication(&mut self, id: SpaceId) -> Result<(), Error> {
+        for node in self.table.node_ids() {
+            self.table.reserve_replica(node, id)?;
+        }
+        self.mmu.backend.reserve_mappings(id).map_err(Error::from)
     }
 
     /// Installs every structure and leaf in `space`; on error, says how
