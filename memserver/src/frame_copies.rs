@@ -170,30 +170,6 @@ impl FrameCopies {
         }
     }
 
-    /// Makes room for the records that `space`'s mappings of the frames
-    /// that have any (an original that serves a space, or copies) take,
-    /// as [`FrameCopies::plan`] would one by one: one each, but for a
-    /// frame whose kept copy there maps again. Returns how many of them
-    /// take a new copy's slot.
-    pub fn reserve_for(&mut self, space: usize) -> Result<usize, NoMemory> {
-        let space = u16::try_from(space).map_err(|_| NoMemory)?;
-        let mut copies = 0;
-        for frame in 0..self.chunks.len() * CHUNK {
-            let frame = u32::try_from(frame).map_err(|_| NoMemory)?;
-            let original = self.original_held(frame);
-            if !original && self.list(frame).is_empty() {
-                continue;
-            }
-            match self.kept(frame, space) {
-                Some(held) if held.marks & MAPPED == 0 => continue,
-                Some(_) => copies += 1,
-                None => copies += usize::from(original),
-            }
-            self.reserve(frame)?;
-        }
-        Ok(copies)
-    }
-
     /// Makes room for one more record of `frame`.
     fn reserve(&mut self, frame: u32) -> Result<(), NoMemory> {
         let c = frame as usize / CHUNK;

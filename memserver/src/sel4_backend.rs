@@ -44,7 +44,6 @@ use memserver_core::dispatch::Platform;
 use memserver_core::error::{BackendError, Error};
 use memserver_core::ids::SpaceId;
 use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
-use memserver_core::ArenaError;
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
@@ -442,6 +441,13 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         self.map_own(cap, addr).inspect_err(|_| self.pool.granules.give_back(id))
     }
 
+    /// The original capability of `frame`, if a space may map it: the
+    /// original maps in one space while the zeroing window does not hold
+    /// it.
+    fn original(&self, frame: Frame) -> Option<CPtr> {
+        (!self.window.holds(frame.index)).then_some(frame.cap)
+    }
+
     /// Maps the server's own frame capability `frame` read-write at `addr`
     /// of its own VSpace.
     fn map_own(&mut self, frame: CPtr, addr: u64) -> Result<(), BackendError> {
@@ -527,11 +533,8 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     ) -> Result<(), BackendError> {
         let index = space.id.index();
         let rights = cap_rights(rights);
-        // The original maps in one space while the zeroing window does not
-        // hold it.
-        let original = (!self.window.holds(frame.index)).then_some(frame.cap);
         // The record of what is planned has its memory from here on.
-        let plan = self.copies.plan(frame.index, index, original).map_err(|_| BackendError::OutOfMemory)?;
+        let plan = self.copies.plan(frame.index, index, self.original(frame)).map_err(|_| BackendError::OutOfMemory)?;
         let copy = match plan {
             CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
             CopyFor::NewKept | CopyFor::NewExtra => {
@@ -576,15 +579,18 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         }
     }
 
-    /// The records of the copies `space` takes of the frames that have
-    /// any, and of the slots of the new ones (a CNode too full for them
-    /// is the mapping's own failure, when it comes to it).
-    fn reserve_mappings(&mut self, space: SpaceId) -> Result<(), BackendError> {
-        let copies = self.copies.reserve_for(space.index()).map_err(|_| BackendError::OutOfMemory)?;
-        match self.slots.reserve(copies) {
-            Err(ArenaError::OutOfMemory) => Err(BackendError::OutOfMemory),
-            Ok(()) | Err(ArenaError::Full) => Ok(()),
+    /// The record of each mapping, as [`Backend::map_frame`] plans it, and
+    /// of the slots of the new copies (as many as the CNode has free).
+    fn reserve_mappings(&mut self, space: SpaceId, frames: impl Iterator<Item = Frame>) -> Result<(), BackendError> {
+        let mut copies = 0;
+        for frame in frames {
+            let plan = self.copies.plan(frame.index, space.index(), self.original(frame));
+            copies += usize::from(matches!(
+                plan.map_err(|_| BackendError::OutOfMemory)?,
+                CopyFor::NewKept | CopyFor::NewExtra
+            ));
         }
+        self.slots.reserve(copies.min(self.slots.available())).map_err(|_| BackendError::OutOfMemory)
     }
 
     /// The copies of a borrowed frame (unmapped by now) and the server's

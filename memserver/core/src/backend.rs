@@ -125,10 +125,15 @@ pub trait Backend {
     /// seL4, its capability copies); the frame itself stays the client's.
     fn return_frame(&mut self, frame: Self::Frame);
     /// Makes room in the backend's records for new space `space`'s
-    /// mappings of the frames mapped now, before any of them is made, so
-    /// that a registration short of the server's memory fails before its
-    /// first invocation (and its retry, once the heap grew, redoes none).
-    fn reserve_mappings(&mut self, space: SpaceId) -> Result<(), BackendError>;
+    /// mappings of `frames` (those of the region's leaves), before any is
+    /// made, so that a registration short of the server's memory fails
+    /// before its first invocation (and its retry, once the heap grew,
+    /// redoes none).
+    fn reserve_mappings(
+        &mut self,
+        space: SpaceId,
+        frames: impl Iterator<Item = Self::Frame>,
+    ) -> Result<(), BackendError>;
     /// Give the mapping of `frame` at `addr` in `space` (which
     /// [`Backend::map_frame`] made) `rights` instead of those it has.
     fn remap_frame(

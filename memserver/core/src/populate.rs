@@ -384,7 +384,9 @@ impl<B: Backend> Region<B> {
         for node in self.table.node_ids() {
             self.table.reserve_replica(node, id)?;
         }
-        self.mmu.backend.reserve_mappings(id).map_err(Error::from)
+        let table = &self.table;
+        let frames = table.leaf_ids().filter_map(|leaf| table.leaf_by_id(leaf).map(|leaf| leaf.frame));
+        self.mmu.backend.reserve_mappings(id, frames).map_err(Error::from)
     }
 
     /// Installs every structure and leaf in `space`; on error, says how

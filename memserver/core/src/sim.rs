@@ -253,7 +253,11 @@ impl Backend for Sim {
     type VSpace = SimVSpace;
 
     /// The simulated records grow as they go (the host has the memory).
-    fn reserve_mappings(&mut self, _: crate::ids::SpaceId) -> Result<(), BackendError> {
+    fn reserve_mappings(
+        &mut self,
+        _: crate::ids::SpaceId,
+        _: impl Iterator<Item = SimFrame>,
+    ) -> Result<(), BackendError> {
         Ok(())
     }
 
