@@ -6,6 +6,7 @@
 use crate::error::{wire_code, ClientError};
 use crate::transport;
 use memserver_protocol::batch::{Batch, BatchReply};
+use memserver_protocol::registers;
 use memserver_protocol::{
     FailurePoint, FaultReport, Protection, Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats,
     Translation, VmallocOptions, Words, PROTOCOL_VERSION,
@@ -93,6 +94,9 @@ mod pick {
 /// Sends `request` (with `cap`, if any) and returns the reply of whatever
 /// kind, or the server's refusal, or why there is no reply.
 fn call(endpoint: CPtr, request: &Request, cap: Option<CPtr>) -> Result<Reply, ClientError> {
+    if let (Some(message), None) = (registers::request(request), cap) {
+        return transport::call_registers(endpoint, &message);
+    }
     let words = Words::encode(request).ok_or(ClientError::TooLarge)?;
     transport::call_words(endpoint, &words, cap)
 }

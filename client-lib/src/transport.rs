@@ -1,10 +1,13 @@
 //! Moving protocol messages through seL4 IPC: the encoded words staged in
 //! the message registers and the IPC buffer (`sel4_layer::ipc`), at most
-//! one capability alongside; and telling a received reply from an answer
-//! that is not one ([`reply_of`]: pure, tested on the host).
+//! one capability alongside, or the common requests and their replies as
+//! they are, in the message registers ([`call_registers`]); and telling a
+//! received reply from an answer that is not one ([`reply_of`]: pure,
+//! tested on the host).
 
 use crate::error::{ClientError, Undecodable};
 use memserver_protocol::batch::{Batch, BatchReply, BATCH_LABEL};
+use memserver_protocol::registers::{self, InRegisters};
 use memserver_protocol::{BatchWords, DecodeError, Message, Reply, Words, MAX_WORDS, PROTOCOL_LABEL, REPLIES};
 use sel4_layer::abi::{size::MSG_MAX_LENGTH, CPtr};
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
@@ -35,6 +38,22 @@ pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Re
     let (info, cpu) = stage(words, cap.is_some() as u64);
     let result = syscall::call(endpoint, info, cpu);
     reply_of(result.info.label(), &received(&result))
+}
+
+/// Calls `endpoint` with the request in registers `message` and returns
+/// the reply (in registers, or encoded if it does not fit them), or the
+/// server's refusal, or why the answer is not a reply.
+pub fn call_registers(endpoint: CPtr, message: &InRegisters) -> Result<Reply, ClientError> {
+    let info = MessageInfo::new(message.label, 0, 0, message.length as u64);
+    let result = syscall::call(endpoint, info, message.words);
+    let label = result.info.label();
+    let length = result.info.length() as usize;
+    match registers::reply_in(label, length, &result.mrs) {
+        Some(Ok(Reply::Error(code))) => Err(ClientError::Server(code)),
+        Some(Ok(reply)) => Ok(reply),
+        Some(Err(_)) => Err(undecodable(Undecodable::Malformed, label, received::<MAX_WORDS>(&result).as_slice())),
+        None => reply_of(label, &received(&result)),
+    }
 }
 
 /// Calls `endpoint` with the batch `batch` and returns the reply to each

@@ -30,6 +30,7 @@ use memserver_core::host_backend::HostBackend;
 use memserver_core::ids::SpaceId;
 use memserver_core::invariant::first_difference;
 use memserver_core::layout::{Level, PageSize, PAGE_SIZE, REGION_END, REGION_START};
+use memserver_core::limits::STRUCTURE_BYTES;
 use memserver_core::server::{Config, MemServer};
 use memserver_core::Rights;
 use memserver_protocol::bootstrap::{server_slot, SERVER_CNODE_BITS};
@@ -338,6 +339,10 @@ impl HostBackend for ModelBackend {
         let (objects, bytes) = self.spares();
         let (own_objects, own_bytes) = self.own_use();
         (self.untyped_free() + bytes + own_bytes, self.free_slots() + objects + own_objects)
+    }
+
+    fn sparing((bytes, slots): (u64, u64), kept: u64) -> (u64, u64) {
+        (bytes + kept * STRUCTURE_BYTES, slots + kept)
     }
 
     fn check_spaces(server: &MemServer<ModelBackend>) -> Result<(), ModelViolation> {

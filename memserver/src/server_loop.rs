@@ -8,7 +8,9 @@
 //! A request (and the start, and the taking of a receive slot) that failed
 //! for want of heap runs again once the heap grew ([`heap::retrying`]),
 //! from the copy of its words taken off the IPC buffer; in a batch
-//! (`BATCH_LABEL`), each operation on its own.
+//! (`BATCH_LABEL`), each operation on its own. The common requests come
+//! in the message registers as they are (`memserver_protocol::registers`)
+//! and are answered in them where the reply fits.
 
 use crate::heap;
 use crate::sel4_backend::Sel4Backend;
@@ -19,6 +21,7 @@ use memserver_core::ids::Badge;
 use memserver_core::server::Config;
 use memserver_protocol::batch::BATCH_LABEL;
 use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::registers;
 use memserver_protocol::{ErrorCode, Reply};
 use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
@@ -130,6 +133,19 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             };
         } else if msg.info.label() == PING_LABEL {
             pending_reply = Some(EMPTY);
+        } else if let Some(decoded) = registers::request_in(msg.info.label(), msg.info.length() as usize, &msg.mrs) {
+            let caller = Badge(msg.badge);
+            let answer = match decoded {
+                Ok(request) => heap::retrying(
+                    dispatcher,
+                    &mut heap::Server,
+                    |d| d.handle_request(caller, request),
+                    is_out_of_memory,
+                    grow,
+                ),
+                Err(_) => Reply::Error(ErrorCode::Malformed),
+            };
+            pending_reply = Some(staged(&answer));
         } else if msg.info.label() == BATCH_LABEL {
             let caller = Badge(msg.badge);
             let answer = dispatcher.handle_batch(caller, &received(&msg), |d, op| {
@@ -163,13 +179,26 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             syscall::signal(server_slot::REPORT);
         }
         if let Some(reply) = reply {
-            let words = Words::encode(&reply).unwrap_or_else(|| {
-                // Every reply fits (tested); answer something rather than die.
-                Words::encode(&Reply::Error(ErrorCode::Kernel)).unwrap_or_else(|| Words::from_slice(&[]))
-            });
-            pending_reply = Some(ipc::stage(PROTOCOL_LABEL, words.as_slice(), 0));
+            pending_reply = Some(encoded(&reply));
         }
     }
+}
+
+/// `reply` to a request in registers: in registers too if it fits them.
+fn staged(reply: &Reply) -> (MessageInfo, CpuMrs) {
+    match registers::reply(reply) {
+        Some(message) => (MessageInfo::new(message.label, 0, 0, message.length as u64), message.words),
+        None => encoded(reply),
+    }
+}
+
+/// `reply` as an encoded protocol message.
+fn encoded(reply: &Reply) -> (MessageInfo, CpuMrs) {
+    let words = Words::encode(reply).unwrap_or_else(|| {
+        // Every reply fits (tested); answer something rather than die.
+        Words::encode(&Reply::Error(ErrorCode::Kernel)).unwrap_or_else(|| Words::from_slice(&[]))
+    });
+    ipc::stage(PROTOCOL_LABEL, words.as_slice(), 0)
 }
 
 /// The words of the message `msg` (at most `N`).

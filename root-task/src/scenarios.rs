@@ -455,6 +455,7 @@ fn bad_input(w: &mut World) -> Verdict {
         Command::Raw { words: [REQUESTS as u64, 0, 0, 0], len: 1 },
         ErrorCode::UnknownOperation,
     )?;
+    in_registers_malformed(b)?;
     expect_error(b, "zero size", req(Request::Vmalloc { size: 0, large_pages: false }), ErrorCode::InvalidArgument)?;
     expect_error(
         b,
@@ -490,6 +491,34 @@ fn bad_input(w: &mut World) -> Verdict {
     let b = &w.agents[1];
     let addr = vmalloc(b, 4 * KIB).context("the final good request")?;
     done(b, Request::Vfree { addr })
+}
+
+/// B sends requests in registers that are malformed: a flag that is no
+/// bool, a word too many, a number too wide for its field. Each is
+/// answered with an error in registers (one word), and nothing is made.
+fn in_registers_malformed(b: &Agent) -> Verdict {
+    use memserver_protocol::registers::{ReplyOp, RequestOp, REPLY_BASE, REQUEST_BASE};
+    let error = REPLY_BASE + ReplyOp::Error as u64;
+    let message = |op: RequestOp, words, len| RawMessage {
+        to: slot::MEMSERVER,
+        label: REQUEST_BASE + op as u64,
+        words,
+        len,
+        caps: [0, 0],
+        call: true,
+        times: 1,
+    };
+    for (what, m) in [
+        ("a vmalloc in registers with a flag of 2", message(RequestOp::Vmalloc, [4096, 2, 0, 0], 2)),
+        ("a vmalloc in registers with a word too many", message(RequestOp::Vmalloc, [4096, 0, 0, 0], 3)),
+        ("a percpu allocation in registers 2^32 bytes large", message(RequestOp::PercpuAlloc, [1 << 32, 8, 0, 0], 2)),
+    ] {
+        match b.run(Command::Message(m)) {
+            Ok(Outcome::Answered { label, length: 1 }) if label == error => {}
+            other => fail!("B sending {what}: {other:?}"),
+        }
+    }
+    Ok(())
 }
 
 /// B sends messages with capabilities the server does not want: a ping,

@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -480,7 +480,8 @@ pub struct Stats {
     pub spaces: u32,
     /// Frames the server holds (in use).
     pub frames: u64,
-    /// Paging structures the server created in registered spaces.
+    /// Paging structures the server created in registered spaces that
+    /// hold mappings (those a purge kept empty count as spare objects).
     pub structures: u64,
     /// seL4 invocations the server has made, by kind.
     pub invocations: InvocationCounts,
@@ -488,7 +489,10 @@ pub struct Stats {
     pub untyped_free: u64,
     /// Empty slots of the server's CNode.
     pub free_slots: u64,
-    /// Objects retyped earlier and kept unused for reuse (each holds a slot).
+    /// Objects retyped earlier and kept unused for reuse (each holds a
+    /// slot): objects retyped ahead, recycled frames and structures, kept
+    /// unmapped frame copies, and the paging structures a purge kept empty
+    /// for the next mappings in their range.
     pub spare_objects: u64,
     /// Bytes of untyped memory those spare objects hold.
     pub spare_bytes: u64,
@@ -583,8 +587,9 @@ pub enum Reply {
 /// Number of [`Reply`] variants, derived from the enum.
 pub const REPLIES: u32 = Reply::COUNT as u32;
 
-/// Why a request failed. Stable wire codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+/// Why a request failed. Stable wire codes (in a reply in registers, the
+/// variant's number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, strum::FromRepr)]
 pub enum ErrorCode {
     /// The message could not be decoded.
     Malformed,

@@ -341,6 +341,8 @@ pub struct Census {
     /// Paging structures the server made in registered spaces, summed
     /// over them.
     pub space_structures: u64,
+    /// Of those, the ones a purge kept empty for the next mappings.
+    pub kept_structures: u64,
     /// Backend operations so far, by kind.
     pub ops: OpCounts,
     /// Faults repaired from the canonical table.

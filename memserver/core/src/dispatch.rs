@@ -19,6 +19,7 @@ use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, Pfn, SpaceId};
 use crate::layout::{Area, PageSize, VmallocAddr, DESCRIPTOR_SIZE, PAGE_SIZE};
+use crate::limits::STRUCTURE_BYTES;
 use crate::owners::Owners;
 use crate::percpu::PercpuOffset;
 use crate::populate::Access;
@@ -223,7 +224,13 @@ impl<B: Platform> Dispatcher<B> {
             return Reply::Error(ErrorCode::InvalidArgument);
         }
         // No batchable request takes a capability.
-        self.request(caller, op, None, &mut CapUse::Unused).unwrap_or_else(Reply::Error)
+        self.handle_request(caller, op)
+    }
+
+    /// Handles `request` from `caller`, decoded already and with no
+    /// capability (a request in registers, or a batch's operation).
+    pub fn handle_request(&mut self, caller: Badge, request: Request) -> Reply {
+        self.request(caller, request, None, &mut CapUse::Unused).unwrap_or_else(Reply::Error)
     }
 
     /// The layout clients learn at first contact.
@@ -532,16 +539,19 @@ impl<B: Platform> Dispatcher<B> {
         let census = self.server.census();
         let (spare_objects, spare_bytes) = self.server.region().backend().spares();
         let (own_objects, own_bytes) = self.server.region().backend().own_use();
+        // Structures a purge kept hold no mapping: spare objects, kept for
+        // the next mappings in their range and given up when memory runs out.
+        let kept = census.kept_structures;
         Stats {
             missed_syncs: census.missed_syncs,
             spaces: census.spaces as u32,
             frames: census.frames.small + census.frames.large + census.frames.huge,
-            structures: census.space_structures,
+            structures: census.space_structures - kept,
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
             free_slots: self.server.region().backend().free_slots(),
-            spare_objects,
-            spare_bytes,
+            spare_objects: spare_objects + kept,
+            spare_bytes: spare_bytes + kept * STRUCTURE_BYTES,
             own_objects,
             own_bytes,
             heap_bytes: self.server.region().backend().heap_in_use(),

@@ -56,6 +56,12 @@ pub trait HostBackend: Platform + Sized {
     /// The backend's part of the state now.
     fn held(&self) -> Self::Held;
 
+    /// `held` with `structures` of its paging structures counted as spare
+    /// objects: those a purge kept empty, which hold no mapping and go
+    /// when memory runs out, so that a state differs from another by them
+    /// alone only where its cache does.
+    fn sparing(held: Self::Held, structures: u64) -> Self::Held;
+
     /// The backend's part of the invariant: every registered space maps
     /// exactly the canonical table's leaves and structures, the others
     /// nothing of the region, and the backend's own records agree with

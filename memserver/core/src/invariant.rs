@@ -189,10 +189,16 @@ pub struct Snapshot<F, H> {
     backend: H,
 }
 
-/// The server's state now.
+/// The server's state now, the paging structures a purge kept counted
+/// as spare objects.
 pub fn snapshot<B: HostBackend>(server: &MemServer<B>) -> Snapshot<B::Frame, B::Held> {
     let mut census = server.census();
     census.ops = OpCounts::new();
+    // Structures a purge kept are spare objects: a state that differs
+    // from another by them alone holds the same.
+    let kept = core::mem::take(&mut census.kept_structures);
+    census.space_structures -= kept;
+    census.canonical_structures -= server.region().canonical().kept_structure_count();
     Snapshot {
         census,
         leaves: server.region().canonical().leaves().copied().collect(),
@@ -201,7 +207,7 @@ pub fn snapshot<B: HostBackend>(server: &MemServer<B>) -> Snapshot<B::Frame, B::
         ranges: server.vmemmap_ranges().collect(),
         percpu: server.percpu_allocations().collect(),
         clients: server.clients().to_vec(),
-        backend: server.region().backend().held(),
+        backend: B::sparing(server.region().backend().held(), kept),
     }
 }
 

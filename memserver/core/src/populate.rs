@@ -548,10 +548,11 @@ impl<B: Backend> Region<B> {
     /// and borrowed frames go first (their copies one by one), then owned
     /// frames (unmapped from every space at once, then freed).
     ///
-    /// A purge keeps page directories and PDPTs ([`Prune::PageTables`]), as
-    /// Linux keeps the upper levels of its vmalloc page tables: the next
-    /// allocation in the range needs at most a page table, and a 2 MiB page
-    /// can later take the place of a pruned page table.
+    /// A purge keeps every structure ([`Prune::Keep`]), as Linux keeps its
+    /// vmalloc page tables: the next allocation in the range maps its
+    /// pages and makes nothing. A larger page takes the place of the empty
+    /// ones below it ([`Region::clear_for`]), and memory running out
+    /// reclaims them all ([`Region::reclaim_kept`]).
     pub(crate) fn unmap<I: Iterator<Item = RegionAddr> + Clone>(&mut self, pages: I, prune: Prune) {
         self.unmap_reached(pages, prune, Reach::ALL);
     }
@@ -610,11 +611,40 @@ impl<B: Backend> Region<B> {
         }
     }
 
-    /// Deletes the empty structures of `level` (ones a purge kept) under
-    /// `[start, start + len)`, in the canonical table and every space, so
-    /// that leaves of the level above can take their place. The range must
-    /// hold no leaf.
-    pub(crate) fn clear_empty(&mut self, start: RegionAddr, len: u64, level: Level) {
+    /// Deletes the empty structures (ones a purge kept) under the `size`
+    /// pages of `[start, start + len)`, in the canonical table and every
+    /// space, deepest first, so that the pages can take their place. The
+    /// range must hold no leaf.
+    pub(crate) fn clear_for(&mut self, start: RegionAddr, len: u64, size: PageSize) {
+        for level in [Level::Pt, Level::Pd] {
+            if (level as usize) < (size.leaf_level() as usize) {
+                self.clear_empty(start, len, level);
+            }
+        }
+    }
+
+    /// Deletes every structure that holds no entry (those a purge kept), in
+    /// the canonical table and every space, deepest first; whether there
+    /// was one. Memory running out gives them up before any request fails.
+    pub(crate) fn reclaim_kept(&mut self) -> bool {
+        let mut any = false;
+        for level in [Level::Pt, Level::Pd, Level::Pdpt] {
+            let mut from = 0;
+            while let Some((id, removed)) = self.table.take_empty(level, from) {
+                self.delete_replicas(&removed);
+                (any, from) = (true, id + 1);
+            }
+        }
+        any
+    }
+
+    /// Structures a purge kept, summed over the spaces: empty, they hold
+    /// no mapping, and [`Region::reclaim_kept`] gives them up.
+    pub fn kept_structures(&self) -> u64 {
+        self.table.kept_replicas() as u64
+    }
+
+    fn clear_empty(&mut self, start: RegionAddr, len: u64, level: Level) {
         let span = level.span();
         for raw in (start.get()..start.get().saturating_add(len)).step_by(span as usize) {
             let removed = RegionAddr::new(raw).and_then(|addr| self.table.remove_empty(addr, level));
@@ -637,7 +667,7 @@ impl<B: Backend> Region<B> {
     /// to the pages of `[to, to + len)`, which a map of
     /// [`Contiguous::moved`] made map them again, and unmaps the old pages
     /// from every space and the canonical table (their copies only: the
-    /// frames stay, with their contents, at `to`), pruning the page tables
+    /// frames stay, with their contents, at `to`), keeping the structures
     /// they leave empty. Nothing can fail: it only removes.
     pub(crate) fn adopt(&mut self, from: RegionAddr, to: RegionAddr, len: u64, size: PageSize) {
         for (old, new) in pages_of(from, len, size).zip(pages_of(to, len, size)) {
@@ -653,7 +683,7 @@ impl<B: Backend> Region<B> {
                 }
             }
         }
-        self.unmap(pages_of(from, len, size), Prune::PageTables);
+        self.unmap(pages_of(from, len, size), Prune::Keep);
     }
 
     /// Give the `size` pages of `[start, start + len)` `rights`, in the

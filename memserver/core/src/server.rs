@@ -109,7 +109,7 @@ impl<B: Backend> MemServer<B> {
         };
         match purge {
             Purge::IfItHelps => self.purging_if_it_helps(caller, attempt),
-            Purge::Never => attempt(self),
+            Purge::Never => attempt(self).or_else(|e| self.reclaiming_if_it_helps(e, &mut attempt)),
         }
     }
 
@@ -130,9 +130,25 @@ impl<B: Backend> MemServer<B> {
             }
             Err(Error::OutOfMemory) if self.vmalloc.lazy_bytes() > 0 => {
                 self.purge_lazy();
+                self.region.reclaim_kept();
                 request(self)
             }
-            other => other,
+            other => other.or_else(|e| self.reclaiming_if_it_helps(e, &mut request)),
+        }
+    }
+
+    /// Runs `request` once more if it failed with `error` for memory that
+    /// the structures a purge kept hold, after giving them up; else
+    /// answers `error`.
+    fn reclaiming_if_it_helps<T>(
+        &mut self,
+        error: Error,
+        request: &mut impl FnMut(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if error == Error::OutOfMemory && self.region.reclaim_kept() {
+            request(self)
+        } else {
+            Err(error)
         }
     }
 
@@ -439,6 +455,7 @@ impl<B: Backend> MemServer<B> {
             canonical_leaves: self.region.canonical().leaf_count(),
             spaces: self.region.space_count(),
             space_structures: self.region.space_structures(),
+            kept_structures: self.region.kept_structures(),
             ops: self.region.op_counts(),
             missed_syncs: self.region.missed_syncs(),
             vmalloc_areas: self.vmalloc.area_count(),

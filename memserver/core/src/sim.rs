@@ -616,6 +616,10 @@ impl crate::host_backend::HostBackend for Sim {
         (self.live_frames(), self.live_structures(), self.lent.values().map(|&n| u64::from(n)).sum())
     }
 
+    fn sparing((frames, structures, lent): Self::Held, kept: u64) -> Self::Held {
+        (frames, structures - kept as usize, lent)
+    }
+
     fn check_spaces(server: &crate::server::MemServer<Sim>) -> Result<(), crate::invariant::SimViolation> {
         crate::invariant::check_sim_spaces(server)
     }

@@ -19,7 +19,7 @@ use crate::avl::{AvlMap, InsertError};
 use crate::backend::{Backend, FrameFor, Holder, Rights};
 use crate::error::{Error, Limit};
 use crate::ids::Badge;
-use crate::layout::{Area, Level, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
+use crate::layout::{Area, PageSize, RegionAddr, VmallocAddr, PAGE_SIZE};
 use crate::limits::{LAZY_PURGE_BYTES, MAX_PAGES_PER_OP, MAX_VMALLOC_ALIGN, MAX_VMAP_FRAMES};
 use crate::populate::{pages_of, Contiguous, Mark, Prune, Region};
 use crate::quota::Held;
@@ -336,10 +336,7 @@ impl Vmalloc {
     ) -> Result<VmallocAddr, Error> {
         let (size, page) = (record.size, record.page_size());
         self.create(region, clients, record, no_purge, |region, start, holder| {
-            if page == PageSize::Huge {
-                // A purge keeps page directories, where 1 GiB leaves go.
-                region.clear_empty(start, size, Level::Pd);
-            }
+            region.clear_for(start, size, page);
             region.map(&mut Contiguous::fresh(start, size, page).for_user(FrameFor::client(holder, zero))).map(|_| ())
         })
     }
@@ -485,7 +482,7 @@ impl Vmalloc {
     ) {
         let Some(tail) = RegionAddr::new(start + size).filter(|_| size < area.size) else { return };
         let before = region.op_counts();
-        region.unmap(pages_of(tail, area.size - size, area.page_size()), Prune::PageTables);
+        region.unmap(pages_of(tail, area.size - size, area.page_size()), Prune::Keep);
         let shrunk = AreaRecord { size, ..area };
         self.set_record(start, shrunk);
         self.give_range(start + shrunk.span(), area.size - size);
@@ -511,6 +508,7 @@ impl Vmalloc {
             let _ = self.free.insert(end + extra, span - extra, ());
         }
         self.set_record(start, grown);
+        region.clear_for(tail, extra, area.page_size());
         let (before, mark) = (region.op_counts(), region.mark());
         let tail_pages = Contiguous::fresh(tail, extra, area.page_size()).with_rights(area.rights);
         let made =
@@ -538,6 +536,9 @@ impl Vmalloc {
     ) -> Result<VmallocAddr, Error> {
         let old = RegionAddr::new(start).ok_or(Error::InvalidArgument)?;
         let new = self.reserve(region, clients, grown, false)?;
+        if let Some(at) = RegionAddr::new(new) {
+            region.clear_for(at, grown.size, area.page_size());
+        }
         let (before, mark) = (region.op_counts(), region.mark());
         let made = VmallocAddr::new(new).ok_or(Error::NoAddressSpace).and_then(|at| {
             let page = area.page_size();
@@ -566,8 +567,8 @@ impl Vmalloc {
 
     /// Unmap every lazily freed area in one batch, make its addresses
     /// (guard page included) free again, and refund its owner the bytes and
-    /// objects it was charged. Page directories and PDPTs stay for the next
-    /// areas.
+    /// objects it was charged. The paging structures stay for the next
+    /// areas ([`Prune::Keep`]).
     pub(crate) fn purge<B: Backend>(&mut self, region: &mut Region<B>, clients: &mut Clients) {
         self.purge_owner(region, clients, None);
     }
@@ -588,7 +589,7 @@ impl Vmalloc {
             if owner.is_some_and(|owner| owner != area.owner) {
                 return true;
             }
-            self.take_down(region, start, &area, Prune::PageTables);
+            self.take_down(region, start, &area, Prune::Keep);
             self.lazy_bytes = self.lazy_bytes.saturating_sub(area.size);
             clients.refund(area.owner, area.charge());
             clients.release(Held::Area(start));

@@ -7,6 +7,7 @@ mod common;
 use common::dispatcher::{dispatcher, register, register_quota, register_space, registration, send, vm_fault};
 
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
+use memserver_core::host_backend::HostBackend;
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
 use memserver_core::limits::{LAZY_PURGE_BYTES, REPORTS_PER_SPACE};
 use memserver_core::sim::{Sim, SimVSpace};
@@ -427,8 +428,8 @@ fn a_request_short_of_memory_purges_what_others_freed_first() {
     }
 }
 
-/// A space of A that allocated and freed a page, purged: its page directory
-/// and PDPT stay, empty. B is registered with `quota`.
+/// A space of A that allocated and freed a page, purged: its page table,
+/// page directory and PDPT stay, empty. B is registered with `quota`.
 fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
     let mut d = dispatcher();
     register(&mut d, A);
@@ -437,14 +438,15 @@ fn with_kept_structures(quota: Quota) -> Box<Dispatcher<Sim>> {
     assert_eq!(send(&mut d, A, Request::Vfree { addr }, None), Reply::Done);
     assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
     register_quota(&mut d, B, quota);
-    assert_eq!(d.server().census().canonical_structures, structures + 2, "the purge kept the PD and PDPT");
+    assert_eq!(d.server().census().canonical_structures, structures + 3, "the purge kept the PT, PD and PDPT");
+    assert_eq!(d.server().census().kept_structures, 6, "in A's space and in B's");
     d
 }
 
 #[test]
 fn a_vmalloc_refused_by_the_quota_keeps_the_structures_a_purge_kept() {
     let refused = [
-        (2 * PAGE_SIZE, false, Quota { structures: 0, ..Quota::bytes(64 * MIB) }),
+        (520 * PAGE_SIZE, false, Quota { structures: 0, ..Quota::bytes(64 * MIB) }),
         (2 * PAGE_SIZE, false, Quota { frames: 0, ..Quota::bytes(64 * MIB) }),
         (4 * MIB, true, Quota { frames: 1, ..Quota::bytes(64 * MIB) }),
     ];
@@ -458,23 +460,22 @@ fn a_vmalloc_refused_by_the_quota_keeps_the_structures_a_purge_kept() {
 }
 
 #[test]
-fn a_vmalloc_failing_mid_way_keeps_the_structures_a_purge_kept() {
+fn a_vmalloc_failing_mid_way_gives_up_the_kept_structures_and_tries_again() {
     for (size, large_pages) in [(520 * PAGE_SIZE, false), (4 * MIB, true)] {
         for point in [FailurePoint::Retype, FailurePoint::Map] {
-            let mut d = with_kept_structures(Quota::bytes(64 * MIB));
-            let before = common::snapshot(d.server());
-            let succeeded = (1..).find(|&nth| {
+            let failed = (1..).take_while(|&nth| {
+                let mut d = with_kept_structures(Quota::bytes(64 * MIB));
+                let injected = d.server().region().backend().failures_injected();
                 assert_eq!(send(&mut d, ADMIN, Request::InjectFailure { point, nth }, None), Reply::Done);
-                match send(&mut d, B, Request::Vmalloc { size, large_pages }, None) {
-                    Reply::Address(_) => true,
-                    reply => {
-                        assert_eq!(reply, Reply::Error(ErrorCode::OutOfMemory));
-                        assert_eq!(common::snapshot(d.server()), before, "{size} bytes, {point:?} #{nth} failing");
-                        false
-                    }
+                let reply = send(&mut d, B, Request::Vmalloc { size, large_pages }, None);
+                assert!(matches!(reply, Reply::Address(_)), "{size} bytes, {point:?} #{nth} failing: {reply:?}");
+                let failed = d.server().region().backend().failures_injected() > injected;
+                if failed {
+                    assert_eq!(d.server().census().kept_structures, 0, "{size} bytes, {point:?} #{nth} failing");
                 }
+                failed
             });
-            assert!(succeeded > Some(2), "{size} bytes: the failure was reached at several steps");
+            assert!(failed.count() > 2, "{size} bytes: the failure was reached at several steps");
         }
     }
 }

@@ -114,8 +114,10 @@ impl System {
         self.model().object_of(cptr).expect("a VSpace")
     }
 
-    /// Untyped bytes and slots the server does not use.
+    /// Untyped bytes and slots the server does not use (the paging
+    /// structures a purge kept counted as spare).
     pub fn unused(&self) -> (u64, u64) {
-        self.d.server().region().backend().held()
+        let region = self.d.server().region();
+        ModelBackend::sparing(region.backend().held(), region.kept_structures())
     }
 }

@@ -118,9 +118,11 @@ pub struct Mark(u64);
 pub enum Prune {
     /// Every one.
     All,
-    /// Page tables only: page directories and PDPTs stay for the next
-    /// mapping in their range.
-    PageTables,
+    /// None: every structure stays for the next mapping in its range, as
+    /// Linux keeps vmalloc's page tables. A larger leaf takes the place of
+    /// an empty one ([`Table::remove_empty`]), and memory running out
+    /// reclaims them all.
+    Keep,
     /// Those created after the mark, and no other: undoing a request takes
     /// out what it created and leaves what was there before it.
     CreatedSince(Mark),
@@ -132,6 +134,9 @@ struct Node<S> {
     base: u64,
     /// Entries in use.
     used: u16,
+    /// Leaves under it, at any depth: none in a structure a removal kept,
+    /// even one that holds the kept structures below it.
+    leaves: u32,
     /// When it was created (see [`Mark`]).
     serial: u64,
     /// Its handle in each space, by space index, as far as the highest
@@ -141,14 +146,14 @@ struct Node<S> {
 
 impl<S: Copy> Node<S> {
     const fn new(level: Level, base: u64, serial: u64) -> Self {
-        Self { level, base, used: 0, serial, replicas: Growable::new() }
+        Self { level, base, used: 0, leaves: 0, serial, replicas: Growable::new() }
     }
 
     /// Whether a removal with `prune` takes this node out once it is empty.
     fn pruned_by(&self, prune: Prune) -> bool {
         match prune {
             Prune::All => true,
-            Prune::PageTables => self.level == Level::Pt,
+            Prune::Keep => false,
             Prune::CreatedSince(mark) => self.serial >= mark.0,
         }
     }
@@ -399,6 +404,7 @@ impl<F: Copy, S: Copy> Table<F, S> {
                 }
                 let leaf_id = self.leaves.insert(leaf).map_err(arena_error)?;
                 self.set_entry(id, slot, Entry::leaf(leaf_id));
+                self.count_leaf(raw, true);
                 return Ok(created);
             }
             id = match self.entry(id, slot) {
@@ -422,6 +428,18 @@ impl<F: Copy, S: Copy> Table<F, S> {
             };
         }
         Err(Error::InvalidArgument)
+    }
+
+    /// Counts a leaf at `raw` in (`added`) or out of every node above it.
+    fn count_leaf(&mut self, raw: u64, added: bool) {
+        let mut id = ROOT;
+        for level in WALK {
+            if let Some(node) = self.node_mut(id) {
+                node.leaves = if added { node.leaves + 1 } else { node.leaves - 1 };
+            }
+            let Target::Table(next) = self.entry(id, level.index(raw)) else { return };
+            id = next;
+        }
     }
 
     /// This point in the table's history.
@@ -449,6 +467,7 @@ impl<F: Copy, S: Copy> Table<F, S> {
             }
         };
         self.leaf_by_id(leaf_id).filter(|l| l.addr == addr)?;
+        self.count_leaf(raw, false);
         let (last, slot) = path.pop()?;
         self.set_entry(last, slot, Entry::EMPTY);
         self.leaves.remove(leaf_id);
@@ -469,9 +488,26 @@ impl<F: Copy, S: Copy> Table<F, S> {
 
     /// Removes the structure of `level` that covers `addr` if it has no
     /// entries (one a purge kept), so that a leaf of the level above can
-    /// take its place; what it removed, if anything.
+    /// take its place (or memory is reclaimed); what it removed, if
+    /// anything.
     pub(super) fn remove_empty(&mut self, addr: RegionAddr, level: Level) -> Option<Removed<S>> {
-        let raw = addr.get();
+        self.remove_empty_at(addr.get(), level)
+    }
+
+    /// Removes the first structure of `level` from node id `from` on that
+    /// holds no entry: its id and what it removed, or `None` if there is
+    /// none.
+    pub(super) fn take_empty(&mut self, level: Level, from: NodeId) -> Option<(NodeId, Removed<S>)> {
+        let ids = from.max(ROOT + 1)..NodeId::try_from(self.entries.len()).unwrap_or(NodeId::MAX);
+        ids.filter_map(|id| {
+            let node = self.node(id).filter(|n| n.level == level && n.used == 0)?;
+            let base = node.base;
+            self.remove_empty_at(base, level).map(|removed| (id, removed))
+        })
+        .next()
+    }
+
+    fn remove_empty_at(&mut self, raw: u64, level: Level) -> Option<Removed<S>> {
         let (mut parent, mut at) = (ROOT, Level::Pml4);
         loop {
             let slot = at.index(raw);
@@ -487,6 +523,22 @@ impl<F: Copy, S: Copy> Table<F, S> {
             }
             (parent, at) = (next, below);
         }
+    }
+
+    /// Number of structures (other than the root) with no leaf under
+    /// them: those a removal kept.
+    pub fn kept_structure_count(&self) -> usize {
+        self.kept().count()
+    }
+
+    /// Handles, summed over the spaces, of the structures with no leaf
+    /// under them.
+    pub fn kept_replicas(&self) -> usize {
+        self.kept().map(|n| n.replicas.iter().flatten().count()).sum()
+    }
+
+    fn kept(&self) -> impl Iterator<Item = &Node<S>> {
+        self.node_ids().filter_map(|id| self.node(id)).filter(|n| n.leaves == 0)
     }
 
     /// Leaves in address order.
@@ -630,12 +682,19 @@ mod tests {
     fn a_removal_prunes_only_what_it_is_told_to() {
         let mut t = T::new();
         assert!(t.insert(leaf(0, PageSize::Small, 1)).is_ok());
-        assert!(t.remove(addr(0), Prune::PageTables).is_some());
-        assert_eq!(t.structure_count(), 2, "the page directory and PDPT stay");
+        assert!(t.remove(addr(0), Prune::Keep).is_some());
+        assert_eq!(t.structure_count(), 3, "the page table, page directory and PDPT stay");
+        assert!(t.take_empty(Level::Pd, 0).is_none(), "the kept page table is its entry");
+        let (_, removed) = t.take_empty(Level::Pt, 0).expect("the kept page table");
+        assert!(removed.replicas.is_empty() && t.take_empty(Level::Pt, 0).is_none());
+        assert_eq!(t.structure_count(), 2);
         let mark = t.mark();
-        assert!(t.insert(leaf(PAGE_SIZE, PageSize::Small, 2)).is_ok());
+        assert_eq!(t.insert(leaf(PAGE_SIZE, PageSize::Small, 2)), Ok(LevelMask::EMPTY.with(Level::Pt)));
         assert!(t.insert(leaf(TOP_ENTRY_SPAN, PageSize::Small, 3)).is_ok());
         assert_eq!(t.structure_count(), 6);
+        assert!(t.insert(leaf(2 * PAGE_SIZE, PageSize::Small, 4)).is_ok());
+        let pruned = t.remove(addr(2 * PAGE_SIZE), Prune::CreatedSince(mark)).expect("mapped");
+        assert!(pruned.is_empty(), "the page table still holds a page");
         let pruned = t.remove(addr(PAGE_SIZE), Prune::CreatedSince(mark)).expect("mapped");
         assert_eq!(pruned.len(), 1, "only the page table was made since the mark");
         let pruned = t.remove(addr(TOP_ENTRY_SPAN), Prune::CreatedSince(mark)).expect("mapped");
