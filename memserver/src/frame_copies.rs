@@ -170,6 +170,21 @@ impl FrameCopies {
         }
     }
 
+    /// Makes room for the records of `frame`'s copies once it is mapped in
+    /// `spaces` spaces (one a space, kept ones reused); returns how many
+    /// new copies that makes: a frame with none maps its original
+    /// capability in the first space.
+    pub fn reserve_records(&mut self, frame: u32, spaces: usize) -> Result<usize, NoMemory> {
+        let held = self.list(frame).len();
+        let new = spaces.saturating_sub(held);
+        if new > 0 {
+            self.reserve(frame)?;
+            let list = entry_mut(&mut self.chunks, frame).ok_or(NoMemory)?;
+            list.try_reserve_exact(new).map_err(|_| NoMemory)?;
+        }
+        Ok(new.saturating_sub(usize::from(held == 0)))
+    }
+
     /// Makes room for one more record of `frame`.
     fn reserve(&mut self, frame: u32) -> Result<(), NoMemory> {
         let c = frame as usize / CHUNK;
@@ -506,6 +521,26 @@ mod tests {
         c.mapped(5, 3, 0x1000, 900, CopyFor::Original(900)).unwrap();
         c.unmap_all(5, |_| {});
         c.forget_frame(5, |s| panic!("freed {s}: the original is the server's"));
+    }
+
+    #[test]
+    fn records_reserved_for_every_space_are_all_a_map_takes() {
+        let mut c = FrameCopies::new();
+        assert_eq!(c.reserve_records(5, 4), Ok(3), "the original maps the first space");
+        let capacity = |c: &mut FrameCopies| entry_mut(&mut c.chunks, 5).map(|list| list.capacity());
+        let reserved = capacity(&mut c).expect("a list");
+        assert!(reserved >= 4);
+        assert_eq!(c.plan(5, 0, Some(900)), Ok(CopyFor::Original(900)));
+        c.mapped(5, 0, 0x1000, 900, CopyFor::Original(900)).unwrap();
+        for space in 1..4 {
+            assert_eq!(c.plan(5, space, Some(900)), Ok(CopyFor::NewKept));
+            c.mapped(5, space, 0x1000, 30 + space as CPtr, CopyFor::NewKept).unwrap();
+        }
+        assert_eq!(capacity(&mut c), Some(reserved), "no record grew the list");
+        c.unmap_all(5, |_| {});
+        assert_eq!(c.reserve_records(5, 4), Ok(0), "mapped again, the kept copies serve");
+        assert_eq!(capacity(&mut c), Some(reserved));
+        assert_eq!(c.reserve_records(5, 6), Ok(2), "two more spaces, two more copies");
     }
 
     #[test]

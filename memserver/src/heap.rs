@@ -122,7 +122,14 @@ pub fn retrying<D, R>(
 }
 
 #[cfg(feature = "sel4")]
-pub use allocator::Server;
+pub use allocator::{short, Server};
+
+/// Whether an allocation failed since the last [`Heap::take_shortfall`]:
+/// on the host, the heap is the host's and never runs short.
+#[cfg(not(feature = "sel4"))]
+pub fn short() -> bool {
+    false
+}
 
 /// talc, with a source that claims the static part and remembers
 /// shortfalls, as the program's global allocator.
@@ -197,6 +204,12 @@ mod allocator {
 
     /// The program's heap, as [`retrying`](super::retrying) grows it.
     pub struct Server;
+
+    /// Whether an allocation failed since the last
+    /// [`Heap::take_shortfall`].
+    pub fn short() -> bool {
+        HEAP.lock().source.shortfall > 0
+    }
 
     impl Heap for Server {
         fn take_shortfall(&mut self) -> Option<u64> {

@@ -593,6 +593,22 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         self.slots.reserve(copies.min(self.slots.available())).map_err(|_| BackendError::OutOfMemory)
     }
 
+    /// The records of each frame's copies in every space (kept ones
+    /// reused), and of the slots of the new copies (as far as the CNode
+    /// has them).
+    fn reserve_new_mappings(&mut self, frames: impl Iterator<Item = Frame>, spaces: usize) -> Result<(), BackendError> {
+        let mut copies = 0usize;
+        for frame in frames {
+            let new = self.copies.reserve_records(frame.index, spaces).map_err(|_| BackendError::OutOfMemory)?;
+            copies = copies.saturating_add(new);
+        }
+        self.slots.reserve(copies.min(self.slots.available())).map_err(|_| BackendError::OutOfMemory)
+    }
+
+    fn heap_short(&self) -> bool {
+        crate::heap::short()
+    }
+
     /// The copies of a borrowed frame (unmapped by now) and the server's
     /// capability to it are deleted; its number is free again.
     fn return_frame(&mut self, frame: Frame) {

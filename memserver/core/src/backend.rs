@@ -134,6 +134,20 @@ pub trait Backend {
         space: SpaceId,
         frames: impl Iterator<Item = Self::Frame>,
     ) -> Result<(), BackendError>;
+    /// Makes room in the backend's records for mappings of each of
+    /// `frames` (a map's pages, in the canonical table and in no space
+    /// yet) in `spaces` spaces, before any is made, so that a map short of
+    /// the server's memory fails before its first Page Map (and its retry,
+    /// once the heap grew, redoes only its frames' retypes).
+    fn reserve_new_mappings(
+        &mut self,
+        frames: impl Iterator<Item = Self::Frame>,
+        spaces: usize,
+    ) -> Result<(), BackendError>;
+    /// Whether an allocation of the server's own records failed since the
+    /// request began: its heap, not the memory for frames and structures,
+    /// ran out, and growing the heap is the remedy.
+    fn heap_short(&self) -> bool;
     /// Give the mapping of `frame` at `addr` in `space` (which
     /// [`Backend::map_frame`] made) `rights` instead of those it has.
     fn remap_frame(

@@ -463,7 +463,7 @@ impl<B: Backend> Region<B> {
         let mark = self.mark();
         let mut log = alloc::vec::Vec::new();
         let mut created = LevelMask::EMPTY;
-        let canonical = self.map_canonical(batch, &mut log, &mut created);
+        let canonical = self.map_canonical(batch, &mut log, &mut created).and_then(|()| self.reserve_sync(&log));
         let result = canonical.map_err(|e| (e, Reach::NONE));
         match result.and_then(|()| self.sync(&log, created)) {
             Ok(()) => Ok(created),
@@ -515,6 +515,14 @@ impl<B: Backend> Region<B> {
             }
         }
         Ok(())
+    }
+
+    /// Makes room for the mappings [`Region::sync`] makes of the leaves of
+    /// `log` in every registered space.
+    fn reserve_sync(&mut self, log: &[RegionAddr]) -> Result<(), Error> {
+        let table = &self.table;
+        let frames = log.iter().filter_map(|&addr| table.leaf_at(addr).map(|leaf| leaf.frame));
+        self.mmu.backend.reserve_new_mappings(frames, self.registered).map_err(Error::from)
     }
 
     /// Install the leaves of `log`, and the structures created for them

@@ -130,7 +130,7 @@ impl<B: Backend> MemServer<B> {
             }
             Err(Error::OutOfMemory) if self.vmalloc.lazy_bytes() > 0 => {
                 self.purge_lazy();
-                self.region.reclaim_kept();
+                self.reclaim_kept();
                 request(self)
             }
             other => other.or_else(|e| self.reclaiming_if_it_helps(e, &mut request)),
@@ -145,11 +145,18 @@ impl<B: Backend> MemServer<B> {
         error: Error,
         request: &mut impl FnMut(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        if error == Error::OutOfMemory && self.region.reclaim_kept() {
+        if error == Error::OutOfMemory && self.reclaim_kept() {
             request(self)
         } else {
             Err(error)
         }
+    }
+
+    /// Gives up the structures a purge kept, unless memory ran out only
+    /// for the server's own records (the heap grows for those); whether
+    /// any went.
+    fn reclaim_kept(&mut self) -> bool {
+        !self.region.backend().heap_short() && self.region.reclaim_kept()
     }
 
     /// The region: canonical table, registry, backend and counters.

@@ -261,6 +261,15 @@ impl Backend for Sim {
         Ok(())
     }
 
+    fn reserve_new_mappings(&mut self, _: impl Iterator<Item = SimFrame>, _: usize) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// The simulation's records live in the host's memory.
+    fn heap_short(&self) -> bool {
+        false
+    }
+
     fn alloc_frame(&mut self, size: PageSize, _: FrameFor) -> Result<SimFrame, BackendError> {
         self.creating_op(OpKind::AllocFrame)?;
         let bytes = self.frame_bytes + size.bytes();

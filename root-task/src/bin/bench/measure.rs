@@ -1,19 +1,36 @@
 //! Measuring: the server's invocation counter and statistics around an
-//! operation, bare address spaces to register, and the root task's own
-//! client connection.
+//! operation, bare address spaces to register, the root task's own
+//! client connection, and the cost of raw invocations in the same boot.
 
 use client_lib::{AdminClient, ClientError, MemClient};
 use memserver_protocol::bootstrap::badge;
+use memserver_protocol::PING_LABEL;
 use memserver_protocol::{Quota, Reply, Request, Stats, VmallocOptions};
 use sel4_launch::allocator::Allocator;
 use sel4_launch::memserver_process::MemServerProcess;
 use sel4_launch::vspace::VSpace;
-use sel4_layer::abi::CPtr;
+use sel4_layer::abi::{init_cap, CPtr, ObjectType};
+use sel4_layer::time_stamp::cycles;
+use sel4_layer::{syscall, CNode, CapRights, MessageInfo, Page, Sel4Error};
 
 /// The badge the benchmark calls the server with as a client.
 const CLIENT: u64 = badge::CLIENT_BASE;
 /// The benchmark's quota: more than any table needs, of every kind.
 const QUOTA: Quota = Quota::bytes_only(1 << 34);
+
+/// Raw invocations [`Bench::raw_costs`] times in a loop.
+const RAW_OPS: u64 = 256;
+/// Where the raw loop maps its frames in its own VSpace.
+const RAW_BASE: u64 = 0x4000_0000;
+
+/// Guest instructions of raw invocations and of a raw IPC round trip.
+#[derive(Clone, Copy, Debug)]
+pub struct RawCosts {
+    pub map: u64,
+    pub unmap: u64,
+    pub copy: u64,
+    pub ipc: u64,
+}
 
 /// What the benchmark works with.
 pub struct Bench<'a> {
@@ -91,6 +108,42 @@ impl<'a> Bench<'a> {
             Ok(Reply::Done) => {}
             other => panic!("{request:?}: {other:?}"),
         }
+    }
+
+    /// Guest instructions of one Page Map, one Page Unmap and one CNode
+    /// Copy, each issued raw by this task (averaged over a loop of
+    /// [`RAW_OPS`] of them, into a bare VSpace of its own whose paging
+    /// structures exist already, as a purge keeps the server's), and of one
+    /// raw Call/ReplyRecv round trip to the server.
+    pub fn raw_costs(&mut self) -> RawCosts {
+        let frames = self.alloc.retype_run(ObjectType::SmallPage, 0, RAW_OPS);
+        let copies = self.alloc.slot();
+        for _ in 1..RAW_OPS {
+            self.alloc.slot();
+        }
+        let mut vspace = VSpace::new(self.alloc);
+        let at = |i: u64| RAW_BASE + i * 4096;
+        vspace.map(self.alloc, frames, at(0), CapRights::READ_WRITE);
+        let ok = |r: Result<(), Sel4Error>| r.unwrap_or_else(|e| panic!("raw invocation: {e:?}"));
+        ok(Page(frames).unmap());
+        let per_op = |f: &mut dyn FnMut(u64)| {
+            let start = cycles();
+            for i in 0..RAW_OPS {
+                f(i);
+            }
+            (cycles() - start) / RAW_OPS
+        };
+        let map = per_op(&mut |i| ok(Page(frames + i).map(vspace.pml4, at(i), CapRights::READ_WRITE)));
+        let unmap = per_op(&mut |i| ok(Page(frames + i).unmap()));
+        let root = CNode::root_task(init_cap::CNODE);
+        let copy = per_op(&mut |i| ok(root.copy(copies + i, root, frames + i, CapRights::READ_WRITE)));
+        for i in 0..RAW_OPS {
+            ok(root.delete(copies + i));
+        }
+        let ipc = per_op(&mut |_| {
+            syscall::call(self.endpoint, MessageInfo::new(PING_LABEL, 0, 0, 0), [0; 4]);
+        });
+        RawCosts { map, unmap, copy, ipc }
     }
 
     /// A translate of an address nothing maps (a request that does no

@@ -1,7 +1,7 @@
 //! The benchmark tables. Each measurement prints one line:
 //! `bench <table> key=value ...`.
 
-use crate::measure::Bench;
+use crate::measure::{Bench, RawCosts};
 use client_lib::{Batch, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::PING_LABEL;
@@ -34,19 +34,34 @@ fn floor(pages: u64, spaces: u64, structures: u64, cold: bool) -> u64 {
 /// What one vmalloc of P pages and its vfree through the purge took.
 struct Cycle {
     invocations: u64,
+    /// Guest instructions of its three requests (vmalloc, vfree, purge).
+    cycles: u64,
+    /// The same invocations issued raw, and three raw IPC round trips.
+    raw_cycles: u64,
     /// Structures the vmalloc created in the spaces.
     structures: u64,
     /// Bytes of the server's heap the mapped area's records took.
     heap_bytes: u64,
 }
 
-fn cycle(bench: &mut Bench, pages: u64) -> Cycle {
+fn cycle(bench: &mut Bench, pages: u64, raw: &RawCosts) -> Cycle {
     let before = bench.stats();
-    let (map, addr) = bench.invocations(|b| b.vmalloc(pages, false));
+    let start = cycles();
+    let addr = bench.vmalloc(pages, false);
+    let map_cycles = cycles() - start;
     let mapped = bench.stats();
-    let (unmap, ()) = bench.invocations(|b| b.vfree(addr));
+    let start = cycles();
+    bench.vfree(addr);
+    let unmap_cycles = cycles() - start;
+    let after = bench.stats();
+    let made = |kind: Invocation| after.invocations.get(kind) - before.invocations.get(kind);
+    let raw_invocations = made(Invocation::MapPage) * raw.map
+        + made(Invocation::UnmapPage) * raw.unmap
+        + made(Invocation::Copy) * raw.copy;
     Cycle {
-        invocations: map + unmap,
+        invocations: after.invocations.total() - before.invocations.total(),
+        cycles: map_cycles + unmap_cycles,
+        raw_cycles: raw_invocations + 3 * raw.ipc,
         structures: structures_made(&before, &mapped),
         heap_bytes: mapped.heap_bytes.saturating_sub(before.heap_bytes),
     }
@@ -100,6 +115,11 @@ pub fn replication(bench: &mut Bench, spaces: usize) {
     }
     let registered = bench.stats();
     let root_bytes = bench.root_untyped() - root_before;
+    let raw = bench.raw_costs();
+    println!(
+        "bench raw-costs n={spaces} page_map={} page_unmap={} cnode_copy={} ipc={}",
+        raw.map, raw.unmap, raw.copy, raw.ipc
+    );
     // Frames freed so far sit in the server's pool; holding that many
     // pages while measuring "cold" makes the measured frames fresh.
     let mut recycled = 0;
@@ -115,17 +135,21 @@ pub fn replication(bench: &mut Bench, spaces: usize) {
             continue;
         }
         let held = (recycled > 0).then(|| bench.vmalloc(recycled, false));
-        let cold = cycle(bench, pages);
+        let cold = cycle(bench, pages, &raw);
         if let Some(addr) = held {
             bench.vfree(addr);
         }
         recycled += pages;
-        let first_reuse = cycle(bench, pages);
-        let warm = cycle(bench, pages);
+        let first_reuse = cycle(bench, pages, &raw);
+        let warm = cycle(bench, pages, &raw);
         last = Some((pages, cold.heap_bytes));
         for (mode, c) in [("cold", cold), ("first-reuse", first_reuse), ("warm", warm)] {
             let floor = floor(pages, spaces as u64, c.structures, mode == "cold");
-            println!("bench replication n={spaces} p={pages} mode={mode} invocations={} floor={floor}", c.invocations);
+            println!(
+                "bench replication n={spaces} p={pages} mode={mode} invocations={} floor={floor} cycles={} \
+                 raw_cycles={}",
+                c.invocations, c.cycles, c.raw_cycles
+            );
         }
     }
     if let Some((pages, page_heap_bytes)) = last {
