@@ -315,6 +315,9 @@ pub struct Granules {
     /// free objects are taken in the same order again: a recycled frame
     /// then is one the zeroing window already maps.)
     preferred: [Option<usize>; KINDS],
+    /// By kind, one bit a granule: whether it has an object of the kind
+    /// not in use. A take looks among these, not at every granule.
+    offering: [Vec<u64>; KINDS],
 }
 
 impl Default for Granules {
@@ -326,13 +329,17 @@ impl Default for Granules {
 impl Granules {
     /// No granules.
     pub const fn new() -> Granules {
-        Granules { granules: Vec::new(), preferred: [None; KINDS] }
+        Granules { granules: Vec::new(), preferred: [None; KINDS], offering: [const { Vec::new() }; KINDS] }
     }
 
     /// Makes room for `n` more granules.
     pub fn reserve(&mut self, n: usize) -> Result<(), NoMemory> {
         if self.granules.len().saturating_add(n) > MAX_GRANULES {
             return Err(NoMemory);
+        }
+        let words = (self.granules.len() + n).div_ceil(64);
+        for bits in &mut self.offering {
+            bits.try_reserve_exact(words.saturating_sub(bits.len())).map_err(|_| NoMemory)?;
         }
         self.granules.try_reserve_exact(n).map_err(|_| NoMemory)
     }
@@ -345,6 +352,11 @@ impl Granules {
             return None;
         }
         self.granules.push(Granule::new(units.min(UNITS)));
+        let words = self.granules.len().div_ceil(64);
+        for bits in &mut self.offering {
+            // Within the room `reserve` made.
+            bits.resize(words, 0);
+        }
         Some(self.granules.len() - 1)
     }
 
@@ -363,11 +375,12 @@ impl Granules {
     /// the granule of `user`'s objects with the most objects in use that
     /// offers one.
     pub fn take(&mut self, kind: ObjectKind, user: Use) -> Option<(ObjectId, State)> {
-        let eligible = |gr: &Granule| gr.offers(kind) && gr.server == (user == Use::Server);
+        let eligible = |gr: &Granule| !gr.lent && gr.offers(kind) && gr.server == (user == Use::Server);
         let preferred = self.preferred.get(kind.index()).copied().flatten();
         let preferred = preferred.filter(|&g| self.granules.get(g).is_some_and(eligible));
         let granule = preferred.or_else(|| {
-            let candidates = self.live().filter(|(_, gr)| eligible(gr));
+            let offering = self.offering(kind).filter_map(|g| self.granules.get(g).map(|gr| (g, gr)));
+            let candidates = offering.filter(|(_, gr)| eligible(gr));
             candidates.min_by_key(|(g, gr)| (Reverse(gr.in_use), *g)).map(|(g, _)| g)
         })?;
         if let Some(p) = self.preferred.get_mut(kind.index()) {
@@ -376,7 +389,36 @@ impl Granules {
         let gr = self.granules.get_mut(granule)?;
         let place = gr.first_available(kind)?;
         let was = gr.set_state(place, State::InUse)?;
+        self.note(granule, kind);
         Some((ObjectId::at(granule, place), was))
+    }
+
+    /// The granules with an object of `kind` not in use, in order.
+    fn offering(&self, kind: ObjectKind) -> impl Iterator<Item = usize> + '_ {
+        let words = self.offering.get(kind.index()).map_or(&[][..], Vec::as_slice);
+        words.iter().enumerate().flat_map(|(i, &word)| {
+            let mut rest = word;
+            core::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    i * 64 + bit
+                })
+            })
+        })
+    }
+
+    /// Records whether `granule` has an object of `kind` not in use.
+    fn note(&mut self, granule: usize, kind: ObjectKind) {
+        let has = self.granules.get(granule).is_some_and(|gr| gr.has(kind));
+        if let Some(word) = self.offering.get_mut(kind.index()).and_then(|bits| bits.get_mut(granule / 64)) {
+            let bit = 1 << (granule % 64);
+            if has {
+                *word |= bit;
+            } else {
+                *word &= !bit;
+            }
+        }
     }
 
     /// Marks `granule` as one that holds the server's objects: it serves
@@ -392,6 +434,9 @@ impl Granules {
         let Some(granule) = self.granules.get_mut(id.granule()) else { return };
         let kind = granule.object(id.place()).map(|o| o.kind);
         granule.set_state(id.place(), State::Spare);
+        if let Some(kind) = kind {
+            self.note(id.granule(), kind);
+        }
         if let Some(preferred) = kind.and_then(|kind| self.preferred.get_mut(kind.index())) {
             *preferred = None;
         }
@@ -471,6 +516,7 @@ impl Granules {
                 gr.mark(kind, place, true);
             }
         }
+        self.note(batch.granule, kind);
     }
 
     /// A granule to reset for an object of `kind`: one with objects, none
@@ -499,6 +545,9 @@ impl Granules {
             if let Some(record) = gr.objects.first_mut() {
                 *record = Objects::EMPTY;
             }
+        }
+        for kind in ObjectKind::ALL {
+            self.note(granule, kind);
         }
     }
 
@@ -725,6 +774,37 @@ mod tests {
         let again: Vec<_> = (0..511).map(|_| g.take(ObjectKind::SmallFrame, Use::Client).unwrap().0).collect();
         assert!(again.iter().all(|id| id.granule() == 1), "granule 1 was the fuller");
         assert_eq!(g.reclaimable(ObjectKind::LargeFrame), Some(0), "granule 0 is wholly unused");
+    }
+
+    /// The index of granules offering each kind says what a scan of every
+    /// granule would, through makes, takes, give-backs and resets.
+    #[test]
+    fn the_offering_index_agrees_with_the_granules() {
+        let mut g = granules(130);
+        let agrees = |g: &Granules| {
+            for kind in ObjectKind::ALL {
+                let scanned: Vec<usize> = (0..g.count()).filter(|&i| g.granules[i].has(kind)).collect();
+                assert_eq!(g.offering(kind).collect::<Vec<_>>(), scanned, "{kind:?}");
+            }
+        };
+        let mut taken = Vec::new();
+        for round in 0..200 {
+            let kind = [ObjectKind::SmallFrame, ObjectKind::Pt, ObjectKind::LargeFrame][round % 3];
+            taken.push(obtain(&mut g, kind, 64).expect("room").0);
+            if round % 5 == 4 {
+                for id in taken.drain(..).step_by(2) {
+                    g.give_back(id);
+                }
+            }
+            agrees(&g);
+        }
+        for id in taken {
+            g.give_back(id);
+        }
+        if let Some(granule) = g.reclaimable(ObjectKind::LargeFrame) {
+            g.reset(granule);
+        }
+        agrees(&g);
     }
 
     #[test]
