@@ -157,6 +157,35 @@ fn work_table(md: &mut String, records: &[Record]) -> Result<f64> {
     Ok(warm_max)
 }
 
+/// Requests per 10^9 guest instructions of the stress workload, by the
+/// CPUs its agents run on.
+fn throughput_table(md: &mut String, records: &[Record]) -> Result<()> {
+    let runs: Vec<&Record> = of(records, "throughput").collect();
+    let agents = runs.first().context("no throughput record")?.number("agents")?;
+    writeln!(
+        md,
+        "\n**Throughput under contention** ({agents} client agents running the stress workload, pseudo-random \
+         vmalloc/vfree, vmemmap and percpu requests with their canaries, spread over the client CPUs, agent i on CPU \
+         i mod CPUs, so with 4 one shares CPU 0 with the server's one thread; guest instructions of every CPU, \
+         `-icount`)\n"
+    )?;
+    writeln!(
+        md,
+        "| client CPUs | requests | guest instructions | requests per 10^9 instructions |\n|---|---|---|---|"
+    )?;
+    for r in runs {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            r.number("cpus")?,
+            r.number("requests")?,
+            r.number("cycles")?,
+            r.number("per_gcycle")?
+        )?;
+    }
+    Ok(())
+}
+
 /// Server metadata and kernel memory per mapped page and per space; the
 /// figures of the largest N (per space) and of N = 1 (per page).
 struct MemoryFigures {
@@ -249,6 +278,7 @@ pub fn report(records: &[Record]) -> Result<Report> {
     for r in of(records, "vmemmap") {
         writeln!(md, "| {} | {} | {} |", r.text("path"), r.number("frames")?, r.number("invocations")?)?;
     }
+    throughput_table(&mut md, records)?;
     let batch = of(records, "batch").next().context("no batch record")?;
     let (single, batched) = (batch.number("single_cycles")?, batch.number("batch_cycles")?);
     writeln!(
@@ -383,6 +413,8 @@ mod tests {
             "bench large-pages bytes=1 small=33936 large=97",
             "bench huge-pages bytes=1 large=1100 huge=11",
             "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",
+            "bench throughput cpus=1 agents=4 requests=800 cycles=400000000 per_gcycle=2000",
+            "bench throughput cpus=2 agents=4 requests=800 cycles=800000000 per_gcycle=1000",
         ]);
         let report = report(&r).unwrap();
         let table: Vec<&str> =
@@ -404,6 +436,7 @@ mod tests {
         ));
         assert!(report.summary.ends_with("metadata/space=640"), "{}", report.summary);
         assert!(report.summary.contains("work/raw max=1.200"), "{}", report.summary);
+        assert!(report.markdown.contains("| 2 | 800 | 800000000 | 1000 |"), "{}", report.markdown);
         assert!(
             report.markdown.contains("| 2 | 1 | 30000 | 20000 | 1.500 | 24000 | 20000 | 1.200 |"),
             "{}",

@@ -9,6 +9,7 @@
 
 mod measure;
 mod tables;
+mod throughput;
 
 use measure::Bench;
 use sel4_launch::allocator::Allocator;
@@ -23,7 +24,8 @@ use sel4_layer::runtime::{self, StartRegs};
 static MEMSERVER: &[u8] = include_bytes!(env!("ROOT_TASK_MEMSERVER_ELF"));
 
 /// Registered spaces for the replication table, chosen by `images bench`
-/// for each boot (a fresh boot per N keeps "cold" frames truly fresh).
+/// for each boot (a fresh boot per N keeps "cold" frames truly fresh); 0
+/// for the boot of the throughput table (on 4 CPUs).
 const SPACES: &str = env!("BENCH_SPACES");
 
 /// The server's untyped memory for benchmarks: 2 GiB in two 1 GiB pieces,
@@ -47,6 +49,11 @@ fn main(regs: StartRegs) -> ! {
     let mut root_vspace = VSpace::root_task();
     let root_endpoint = alloc.retype(ObjectType::Endpoint, 0);
     let server = MemServerProcess::launch(&mut alloc, &mut root_vspace, MEMSERVER, root_endpoint, GRANT);
+    if spaces == 0 {
+        throughput::run(&mut alloc, &mut root_vspace, server.endpoint, server.admin, root_endpoint);
+        println!("bench done");
+        runtime::exit(true)
+    }
     let mut bench = Bench::new(&mut alloc, &server);
     tables::replication(&mut bench, spaces);
     if spaces == 1 {
