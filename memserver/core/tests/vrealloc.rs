@@ -9,6 +9,7 @@ mod common;
 
 use common::dispatcher::{dispatcher, register, register_quota, send, vmalloc_with};
 use common::snapshot;
+use common::ADMIN;
 use memserver_core::dispatch::Dispatcher;
 use memserver_core::layout::{LARGE_PAGE_SIZE, PAGE_SIZE};
 use memserver_core::sim::{Sim, SimFrame};
@@ -118,6 +119,30 @@ fn large_page_areas_grow_and_move_in_large_pages() {
     assert_eq!(frames_of(&d, moved.addr, 2, LARGE_PAGE_SIZE), old);
     assert_eq!(frames_of(&d, moved.addr, 5, LARGE_PAGE_SIZE).len(), 5, "rounded up to 2 MiB pages");
     assert!(d.server().translate(moved.addr).is_some_and(|leaf| leaf.size.bytes() == LARGE_PAGE_SIZE));
+}
+
+/// 4 KiB pages freed and purged keep their page tables; a 2 MiB area
+/// placed, grown and moved over them takes their place each time.
+#[test]
+fn large_page_areas_grow_and_move_over_the_page_tables_a_purge_kept() {
+    let mut d = three_spaces();
+    let small = vmalloc_with(&mut d, A, 16 * LARGE_PAGE_SIZE, VmallocOptions::aligned(LARGE_PAGE_SIZE));
+    assert_eq!(send(&mut d, A, Request::Vfree { addr: small }, None), Reply::Done);
+    assert_eq!(send(&mut d, ADMIN, Request::Purge, None), Reply::Done);
+    let kept = d.server().census().kept_structures;
+    assert!(kept >= 3 * 16, "16 page tables in each of the 3 spaces: {kept}");
+    let large = VmallocOptions { large_pages: true, ..VmallocOptions::DEFAULT };
+    let addr = vmalloc_with(&mut d, A, 2 * LARGE_PAGE_SIZE, large);
+    assert_eq!(addr, small, "the lowest free addresses, where the page tables were kept");
+    assert!(!vrealloc(&mut d, A, addr, 4 * LARGE_PAGE_SIZE).expect("grow").moved);
+    let _blocker = vmalloc_with(&mut d, B, PAGE_SIZE, VmallocOptions::DEFAULT);
+    let moved = vrealloc(&mut d, A, addr, 8 * LARGE_PAGE_SIZE).expect("move");
+    assert!(moved.moved && moved.addr < small + 16 * LARGE_PAGE_SIZE, "into the kept range: {moved:?}");
+    for page in 0..8 {
+        let leaf = d.server().translate(moved.addr + page * LARGE_PAGE_SIZE).expect("mapped");
+        assert_eq!(leaf.size.bytes(), LARGE_PAGE_SIZE);
+    }
+    assert!(d.server().census().kept_structures < kept, "the page tables under the 2 MiB pages are gone");
 }
 
 #[test]
