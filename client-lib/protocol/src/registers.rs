@@ -139,14 +139,33 @@ pub fn request(request: &Request) -> Option<InRegisters> {
 /// The request a message with `label` and `words` carries in registers;
 /// `None` if `label` names no request in registers.
 pub fn request_of(label: Word, words: &[Word]) -> Option<Result<Request, DecodeError>> {
-    let op = RequestOp::from_repr(label.checked_sub(REQUEST_BASE)?)?;
-    Some(decode_request(op, words).ok_or(DecodeError::Malformed))
+    decoded(label.checked_sub(REQUEST_BASE), words, RequestOp::from_repr, decode_request)
 }
 
 /// [`request_of`] a received message of `length` words whose first ones
 /// are `registers` (longer than those, it is malformed).
 pub fn request_in(label: Word, length: usize, registers: &[Word; REGISTERS]) -> Option<Result<Request, DecodeError>> {
-    request_of(label, registers.get(..length).unwrap_or(&[Word::MAX; REGISTERS + 1]))
+    request_of(label, received(length, registers))
+}
+
+/// What `decode` makes of `words` for operation number `op` (counted
+/// from its kind's base), if `from_repr` knows it; `None` for no
+/// operation of the kind.
+fn decoded<Op, T>(
+    op: Option<Word>,
+    words: &[Word],
+    from_repr: fn(Word) -> Option<Op>,
+    decode: fn(Op, &[Word]) -> Option<T>,
+) -> Option<Result<T, DecodeError>> {
+    let op = from_repr(op?)?;
+    Some(decode(op, words).ok_or(DecodeError::Malformed))
+}
+
+/// The first `length` of a received message's `registers`; for a longer
+/// message, more words than any message in registers has.
+fn received(length: usize, registers: &[Word; REGISTERS]) -> &[Word] {
+    const TOO_LONG: [Word; REGISTERS + 1] = [0; REGISTERS + 1];
+    registers.get(..length).unwrap_or(&TOO_LONG)
 }
 
 fn decode_request(op: RequestOp, words: &[Word]) -> Option<Request> {
@@ -197,14 +216,13 @@ pub fn reply(reply: &Reply) -> Option<InRegisters> {
 /// The reply a message with `label` and `words` carries in registers;
 /// `None` if `label` names no reply in registers.
 pub fn reply_of(label: Word, words: &[Word]) -> Option<Result<Reply, DecodeError>> {
-    let op = ReplyOp::from_repr(label.checked_sub(REPLY_BASE)?)?;
-    Some(decode_reply(op, words).ok_or(DecodeError::Malformed))
+    decoded(label.checked_sub(REPLY_BASE), words, ReplyOp::from_repr, decode_reply)
 }
 
 /// [`reply_of`] a received message of `length` words whose first ones
 /// are `registers` (longer than those, it is malformed).
 pub fn reply_in(label: Word, length: usize, registers: &[Word; REGISTERS]) -> Option<Result<Reply, DecodeError>> {
-    reply_of(label, registers.get(..length).unwrap_or(&[Word::MAX; REGISTERS + 1]))
+    reply_of(label, received(length, registers))
 }
 
 fn decode_reply(op: ReplyOp, words: &[Word]) -> Option<Reply> {
