@@ -5,9 +5,10 @@
 //! notification, which never blocks (`memserver_protocol::bootstrap`). Nothing a
 //! message contains can stop the loop, and whatever capability arrives
 //! with any message is gone from the receive slot before the next receive.
-//! A request (and the start, and the taking of a receive slot) that failed
-//! for want of heap runs again once the heap grew ([`heap::retrying`]),
-//! from the copy of its words taken off the IPC buffer; in a batch
+//! A request (and the start, the taking of a receive slot, and a fault's
+//! repair) that failed for want of heap runs again once the heap grew
+//! ([`heap::retrying`]), from the copy of its words taken off the IPC
+//! buffer; in a batch
 //! (`BATCH_LABEL`), each operation on its own. The common requests come
 //! in the message registers as they are (`memserver_protocol::registers`)
 //! and are answered in them where the reply fits.
@@ -126,10 +127,17 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
         let mut kept = false;
         if msg.badge & badge::SPACE_FAULT != 0 {
             let (label, with_caps) = (msg.info.label(), msg.info.extra_caps() != 0);
-            pending_reply = match dispatcher.fault(msg.badge, label, with_caps, &received(&msg)) {
+            let words = received(&msg);
+            let repair = |d: &mut Dispatcher<Backend>| d.repair_fault(msg.badge, label, with_caps, &words);
+            let short = |action: &FaultAction| *action == FaultAction::ShortOfMemory;
+            let mut action = heap::retrying(dispatcher, &mut heap::Server, repair, short, grow);
+            if short(&action) {
+                action = dispatcher.fault(msg.badge, label, with_caps, &words);
+            }
+            pending_reply = match action {
                 FaultAction::Resume => Some(EMPTY),
                 // The thread waits for the administrator; a forger, for nothing.
-                FaultAction::Reported | FaultAction::Dropped => None,
+                FaultAction::Reported | FaultAction::Dropped | FaultAction::ShortOfMemory => None,
             };
         } else if msg.info.label() == PING_LABEL {
             pending_reply = Some(EMPTY);

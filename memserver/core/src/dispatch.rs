@@ -14,7 +14,7 @@
 use crate::accounting::FrameGrant;
 use crate::admin::Admin;
 pub use crate::backend::Platform;
-use crate::error::{Error, FaultError};
+use crate::error::{BackendError, Error, FaultError};
 use crate::fault_message::KernelFault;
 use crate::fault_reports::FaultReports;
 use crate::ids::{Badge, Pfn, SpaceId};
@@ -57,6 +57,10 @@ pub enum FaultAction {
     /// Not a fault of a registered space (another shape, or a badge that
     /// is not the current registration's): no reply, nothing changes.
     Dropped,
+    /// The repair ran short of memory ([`Dispatcher::repair_fault`] only):
+    /// nothing changed and nothing was queued; the fault is to be handled
+    /// again, once the server's heap grew, or by [`Dispatcher::fault`].
+    ShortOfMemory,
 }
 
 /// The memory server behind the protocol.
@@ -566,7 +570,19 @@ impl<B: Platform> Dispatcher<B> {
     /// table if it maps the address; any other fault of it is queued for
     /// the administrator. Only messages shaped as the kernel's fault
     /// messages, with the badge of the space's current registration, count.
+    /// A repair that fails, for memory too, is a queued report.
     pub fn fault(&mut self, badge: u64, label: u64, with_caps: bool, words: &Words) -> FaultAction {
+        self.handle_fault(badge, label, with_caps, words, true)
+    }
+
+    /// [`Dispatcher::fault`], except that a repair short of memory is
+    /// [`FaultAction::ShortOfMemory`], not a report: the seL4 loop grows the
+    /// heap and tries again before it reports the fault.
+    pub fn repair_fault(&mut self, badge: u64, label: u64, with_caps: bool, words: &Words) -> FaultAction {
+        self.handle_fault(badge, label, with_caps, words, false)
+    }
+
+    fn handle_fault(&mut self, badge: u64, label: u64, with_caps: bool, words: &Words, last: bool) -> FaultAction {
         let (Some(id), Some(fault)) =
             (self.registered_space(badge), KernelFault::parse(label, with_caps, words.as_slice()))
         else {
@@ -577,6 +593,9 @@ impl<B: Platform> Dispatcher<B> {
             KernelFault::Vm { ip, addr, access } => {
                 let kind = match self.server.handle_fault(id, addr, access) {
                     Ok(()) => return FaultAction::Resume,
+                    Err(FaultError::RepairFailed(BackendError::OutOfMemory)) if !last => {
+                        return FaultAction::ShortOfMemory
+                    }
                     Err(FaultError::Protection) => FaultKind::ReadOnlyWrite,
                     Err(_) if access == Access::Write => FaultKind::UnmappedWrite,
                     Err(_) => FaultKind::UnmappedRead,

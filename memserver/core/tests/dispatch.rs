@@ -17,7 +17,8 @@ use memserver_protocol::fault;
 use memserver_protocol::words::Words;
 use memserver_protocol::PING_LABEL;
 use memserver_protocol::{
-    ErrorCode, FailurePoint, FaultKind, FaultReport, Page, Quota, Reply, Request, PROTOCOL_VERSION, REQUESTS,
+    ErrorCode, FailurePoint, FaultKind, FaultReport, Page, Quota, Registration, Reply, Request, PROTOCOL_VERSION,
+    REQUESTS,
 };
 
 const ADMIN: Badge = common::ADMIN;
@@ -129,12 +130,18 @@ fn take_all(d: &mut Dispatcher<Sim>) -> Vec<FaultReport> {
     .collect()
 }
 
+/// A's space (its VSpace and registration) holding a two-page area of A's.
+fn a_space_with_an_area(d: &mut Dispatcher<Sim>) -> (SimVSpace, Registration, u64) {
+    let vspace = d.sim_hooks().new_vspace();
+    let a = register_space(d, A, Quota::bytes(64 * MIB), vspace);
+    let area = address(send(d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
+    (vspace, a, area)
+}
+
 #[test]
 fn faults_are_repaired_from_the_canonical_table_or_reported() {
     let mut d = dispatcher();
-    let vspace = d.sim_hooks().new_vspace();
-    let a = register_space(&mut d, A, Quota::bytes(64 * MIB), vspace);
-    let area = address(send(&mut d, A, Request::Vmalloc { size: 8192, large_pages: false }, None));
+    let (vspace, a, area) = a_space_with_an_area(&mut d);
     assert!(d.sim_hooks().drop_mapping(vspace, area), "simulate a missed sync");
     assert_eq!(vm_fault(&mut d, a.fault_badge, area + 16, true), FaultAction::Resume, "repaired, not reported");
     assert!(!d.take_notice());
@@ -241,6 +248,29 @@ fn a_forged_fault_reaches_only_the_forgers_own_space() {
     assert_eq!(vm_fault(&mut d, b.fault_badge, unmapped, false), FaultAction::Reported);
     let reports = take_all(&mut d);
     assert_eq!(reports.iter().map(|r| (r.space, r.addr)).collect::<Vec<_>>(), [(b.space, unmapped)]);
+}
+
+#[test]
+fn a_repair_short_of_memory_is_tried_again_before_it_is_reported() {
+    let mut d = dispatcher();
+    let (a_vspace, a, area) = a_space_with_an_area(&mut d);
+    let words = Words::from_slice(&[0x1234, area, 0, 0b100]);
+    for last_try in [false, true] {
+        let inject = Request::InjectFailure { point: FailurePoint::Map, nth: 1 };
+        assert_eq!(send(&mut d, ADMIN, inject, None), Reply::Done);
+        assert!(d.sim_hooks().drop_mapping(a_vspace, area), "A's space misses a page");
+        if last_try {
+            assert_eq!(d.fault(a.fault_badge, fault::VM_FAULT, false, &words), FaultAction::Reported);
+            assert!(d.take_notice(), "reported");
+        } else {
+            let short = d.repair_fault(a.fault_badge, fault::VM_FAULT, false, &words);
+            assert_eq!(short, FaultAction::ShortOfMemory);
+            assert!(!d.take_notice(), "nothing queued");
+            let again = d.repair_fault(a.fault_badge, fault::VM_FAULT, false, &words);
+            assert_eq!(again, FaultAction::Resume, "repaired on the next try");
+            common::check(d.server());
+        }
+    }
 }
 
 /// As `vm_fault`, without the invariant check (for a space left broken on purpose).
