@@ -95,6 +95,12 @@ struct Patch {
 ///    dereference a garbage address and triple-fault at boot (QEMU's own
 ///    loader passes none). The fields become `uint32_t` and the two VBE
 ///    reads convert them to pointers.
+/// 4. The kernel's bitfield generator builds its parser with ply, which
+///    writes the parser's tables (`parsetab.py`) beside the generator and
+///    reads them at the next start: under `make -j`, two generators run at
+///    once, and one can read the other's half-written tables and fail
+///    (`SyntaxError` in `parsetab.py`). Without the tables written, each
+///    builds its parser in memory.
 const PATCHES: &[Patch] = &[
     Patch {
         file: "src/arch/x86/kernel/vspace.c",
@@ -123,6 +129,7 @@ const PATCHES: &[Patch] = &[
         to: "        boot_state.vbe_info.vbeInfoBlock = *(seL4_VBEInfoBlock_t *)(word_t)mbi->vbe_control_info;\n        \
              boot_state.vbe_info.vbeModeInfoBlock = *(seL4_VBEModeInfoBlock_t *)(word_t)mbi->vbe_mode_info;",
     },
+    Patch { file: "tools/bitfield_gen.py", from: "    yacc.yacc(debug=0)", to: "    yacc.yacc(debug=0, write_tables=False)" },
 ];
 
 /// Applies `patch` to the source tree at `source`.
