@@ -232,6 +232,13 @@ pub fn report(records: &[Record]) -> Result<Report> {
     )?;
     writeln!(md, "| above the server (255 over 200) | {noop} | {raw} | {:.3} |", ratio(noop, raw))?;
     writeln!(md, "| at the server's priority | {noop_fast} | {raw_fast} | {:.3} |", ratio(noop_fast, raw_fast))?;
+    let bare = cost.number("bare_noop_fastpath_cycles")?;
+    writeln!(
+        md,
+        "| at the server's priority, the no-op's message sent by a bare system call (the server's share alone) \
+         | {bare} | {raw_fast} | {:.3} |",
+        ratio(bare, raw_fast)
+    )?;
     let large = of(records, "large-pages").next().context("no large-pages record")?;
     let (small_inv, large_inv) = (large.number("small")?, large.number("large")?);
     writeln!(md, "\n**Large pages** (invocations for a 2 MiB-aligned 64 MiB vmalloc and its vfree)\n")?;
@@ -409,7 +416,7 @@ mod tests {
             "bench memory n=2 p=1 page_heap_bytes=96 space_heap_bytes=1280 root_bytes=8192 structures=6",
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33 cycles=90000 raw_cycles=60000",
             "bench raw-costs n=1 page_map=1500 page_unmap=1200 cnode_copy=900 ipc=1800",
-            "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800 noop_fastpath_cycles=900 raw_ipc_fastpath_cycles=850",
+            "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800 noop_fastpath_cycles=900 raw_ipc_fastpath_cycles=850 bare_noop_fastpath_cycles=870",
             "bench large-pages bytes=1 small=33936 large=97",
             "bench huge-pages bytes=1 large=1100 huge=11",
             "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",

@@ -34,18 +34,25 @@ const LAUNCHER: (&str, &str, &str) = ("system-root", "system-root", "sel4");
 /// benchmark root task).
 const ROOT_PACKAGE: &str = "root-task";
 
+/// The cargo profile of this workspace's seL4 programs (`Cargo.toml`:
+/// release, optimised over all their crates at once); a program of
+/// another workspace is built with that workspace's `release`.
+const PROFILE: &str = "sel4";
+
 /// Builds binary `bin` of `package` with `features` in `target_dir`, from
-/// the workspace of `manifest` (this workspace's when `None`).
+/// the workspace of `manifest` (this workspace's, with [`PROFILE`], when
+/// `None`); returns the folder of what it built.
 fn cargo_build(
     ws: &Workspace,
     target_dir: &Path,
     manifest: Option<&Path>,
     (package, bin, features): (&str, &str, &str),
     env: &[(&str, OsString)],
-) -> Result<()> {
+) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(ws.root()).args(["build", "--release", "--target-dir"]).arg(target_dir);
+    let profile = if manifest.is_some() { "release" } else { PROFILE };
+    command.current_dir(ws.root()).args(["build", "--profile", profile, "--target-dir"]).arg(target_dir);
     if let Some(manifest) = manifest {
         command.arg("--manifest-path").arg(manifest);
     }
@@ -58,7 +65,7 @@ fn cargo_build(
     if !status.success() {
         bail!("building the seL4 programs failed ({status})");
     }
-    Ok(())
+    Ok(target_dir.join(profile))
 }
 
 /// Builds the embedded programs, then the root program `root_bin` that
@@ -67,14 +74,13 @@ fn cargo_build(
 fn build_root(ws: &Workspace, (root_bin, features): (&str, &str), extra: &[(&str, OsString)]) -> Result<PathBuf> {
     let step = Step::start(format!("building the seL4 programs ({root_bin}, features {features})"));
     let target_dir = ws.sel4_dir().join("programs");
-    let out = target_dir.join("release");
+    let out = target_dir.join(PROFILE);
     for e in EMBEDDED {
         cargo_build(ws, &target_dir, None, (e.package, e.bin, e.features), &[])?;
     }
     let mut env: Vec<(&str, OsString)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin).into_os_string())).collect();
     env.extend(extra.iter().cloned());
-    cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, features), &env)?;
-    let root = out.join(root_bin);
+    let root = cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, features), &env)?.join(root_bin);
     step.finish(&root.display().to_string());
     Ok(root)
 }
@@ -105,8 +111,7 @@ fn copy_as(built: &Path, name: &str) -> Result<PathBuf> {
 /// profile and target folder; no kernel needed), and returns its ELF file.
 pub fn build_program(ws: &Workspace, package: &str, bin: &str, features: &str) -> Result<PathBuf> {
     let target_dir = ws.sel4_dir().join("programs");
-    cargo_build(ws, &target_dir, None, (package, bin, features), &[])?;
-    Ok(target_dir.join("release").join(bin))
+    Ok(cargo_build(ws, &target_dir, None, (package, bin, features), &[])?.join(bin))
 }
 
 /// Runs clippy, every warning an error, over the seL4 programs and the
@@ -159,8 +164,7 @@ pub fn build_manifest_program(
 ) -> Result<PathBuf> {
     let folder = manifest.parent().and_then(Path::file_name).unwrap_or_default();
     let target_dir = ws.sel4_dir().join("external").join(folder);
-    cargo_build(ws, &target_dir, Some(manifest), (package, bin, features), &[])?;
-    Ok(target_dir.join("release").join(bin))
+    Ok(cargo_build(ws, &target_dir, Some(manifest), (package, bin, features), &[])?.join(bin))
 }
 
 /// Builds the launcher root task (`root = "launcher"`), which reads the

@@ -1,6 +1,6 @@
 //! The memory server's panic sites stay audited: builds the server as the
 //! demo system does, lists every call of a panicking function in its
-//! release ELF (`images::panic_sites`) and requires exactly the sites, with
+//! ELF (`images::panic_sites`) and requires exactly the sites, with
 //! their counts, of `docs/panic-sites.txt`, each of which
 //! `docs/no-panic.md` explains.
 

@@ -18,6 +18,11 @@ const CLIENT: u64 = badge::CLIENT_BASE;
 /// The benchmark's quota: more than any table needs, of every kind.
 const QUOTA: Quota = Quota::bytes_only(1 << 34);
 
+/// The address the no-op request translates: outside the region.
+const NOOP_ADDRESS: u64 = 0x1000;
+/// The no-op request.
+pub const NOOP: Request = Request::Translate { addr: NOOP_ADDRESS };
+
 /// Raw invocations [`Bench::raw_costs`] times in a loop.
 const RAW_OPS: u64 = 256;
 /// Where the raw loop maps its frames in its own VSpace.
@@ -147,8 +152,8 @@ impl<'a> Bench<'a> {
     }
 
     /// A translate of an address nothing maps (a request that does no
-    /// kernel work).
+    /// kernel work): [`NOOP`].
     pub fn noop(&self) -> Result<(), ClientError> {
-        self.client.translate(0x1000).map(drop)
+        self.client.translate(NOOP_ADDRESS).map(drop)
     }
 }

@@ -1,9 +1,10 @@
 //! The benchmark tables. Each measurement prints one line:
 //! `bench <table> key=value ...`.
 
-use crate::measure::{Bench, RawCosts};
+use crate::measure::{Bench, RawCosts, NOOP};
 use client_lib::{Batch, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
+use memserver_protocol::registers;
 use memserver_protocol::PING_LABEL;
 use memserver_protocol::{Invocation, Reply, Request, Stats, VmallocOptions};
 use sel4_launch::memserver_process::Placement;
@@ -179,14 +180,20 @@ pub fn request_cost(bench: &mut Bench) {
         syscall::call(bench.endpoint, MessageInfo::new(PING_LABEL, 0, 0, 0), [0; 4]);
     };
     let noop = || bench.noop().unwrap_or_else(|e| panic!("no-op request: {e:?}"));
+    // The no-op's message in registers, sent by a bare system call: the
+    // server's whole share of the no-op, without the client library's.
+    let bare = registers::request(&NOOP).unwrap_or_else(|| panic!("{NOOP:?} goes in registers"));
+    let bare_noop = || {
+        syscall::call(bench.endpoint, MessageInfo::new(bare.label, 0, 0, bare.length as u64), bare.words);
+    };
     let (raw_above, noop_above) = (per_round(&raw), per_round(&noop));
     let me = Tcb(init_cap::TCB);
     me.set_priority(Placement::DEMO.priority).unwrap_or_else(|e| panic!("to the server's priority: {e:?}"));
-    let (raw_equal, noop_equal) = (per_round(&raw), per_round(&noop));
+    let (raw_equal, noop_equal, bare_equal) = (per_round(&raw), per_round(&noop), per_round(&bare_noop));
     me.set_priority(u8::MAX).unwrap_or_else(|e| panic!("back to the root task's priority: {e:?}"));
     println!(
         "bench request-cost rounds={ROUNDS} noop_cycles={noop_above} raw_ipc_cycles={raw_above} \
-         noop_fastpath_cycles={noop_equal} raw_ipc_fastpath_cycles={raw_equal}"
+         noop_fastpath_cycles={noop_equal} raw_ipc_fastpath_cycles={raw_equal} bare_noop_fastpath_cycles={bare_equal}"
     );
 }
 
