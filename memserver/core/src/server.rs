@@ -537,9 +537,13 @@ impl<B: Platform> MemServer<B> {
     }
 
     /// Adds at least `bytes` to the server's own heap (see
-    /// [`Platform::grow_heap`]).
+    /// [`Platform::grow_heap`]); if the memory for it ran out, once more
+    /// after the structures a purge kept were given up.
     pub fn grow_heap(&mut self, bytes: u64) -> Result<(), Error> {
-        Ok(self.region.grow_heap(bytes)?)
+        match self.region.grow_heap(bytes) {
+            Err(BackendError::OutOfMemory) if self.region.reclaim_kept() => Ok(self.region.grow_heap(bytes)?),
+            grown => Ok(grown?),
+        }
     }
 }
 
