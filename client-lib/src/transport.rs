@@ -44,6 +44,7 @@ pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Re
 /// the reply (in registers, or encoded if it does not fit them), or the
 /// server's refusal, or why the answer is not a reply.
 pub fn call_registers(endpoint: CPtr, message: &InRegisters) -> Result<Reply, ClientError> {
+    // At most four words, all in registers: no staging in the IPC buffer.
     let info = MessageInfo::new(message.label, 0, 0, message.length as u64);
     let result = syscall::call(endpoint, info, message.words);
     let label = result.info.label();

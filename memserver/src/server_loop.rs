@@ -8,10 +8,10 @@
 //! A request (and the start, the taking of a receive slot, and a fault's
 //! repair) that failed for want of heap runs again once the heap grew
 //! ([`heap::retrying`]), from the copy of its words taken off the IPC
-//! buffer; in a batch
-//! (`BATCH_LABEL`), each operation on its own. The common requests come
-//! in the message registers as they are (`memserver_protocol::registers`)
-//! and are answered in them where the reply fits.
+//! buffer; in a batch (`BATCH_LABEL`), each operation on its own. The
+//! common requests come in the message registers as they are
+//! (`memserver_protocol::registers`) and are answered in them where the
+//! reply fits.
 
 use crate::heap;
 use crate::sel4_backend::Sel4Backend;
@@ -195,6 +195,7 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
 /// `reply` to a request in registers: in registers too if it fits them.
 fn staged(reply: &Reply) -> (MessageInfo, CpuMrs) {
     match registers::reply(reply) {
+        // At most four words, all in registers: no staging in the IPC buffer.
         Some(message) => (MessageInfo::new(message.label, 0, 0, message.length as u64), message.words),
         None => encoded(reply),
     }

@@ -395,8 +395,11 @@ impl<F: Copy, S: Copy> Table<F, S> {
         }
         let mut id = ROOT;
         let mut created = LevelMask::EMPTY;
+        let mut path: Vec<NodeId, 4> = Vec::new();
         for level in WALK {
             let slot = level.index(raw);
+            // One node a level: the walk ends at the fourth.
+            let _ = path.push(id);
             if level == target {
                 // Empty when this walk created the node.
                 if !matches!(self.entry(id, slot), Target::Empty) {
@@ -404,7 +407,7 @@ impl<F: Copy, S: Copy> Table<F, S> {
                 }
                 let leaf_id = self.leaves.insert(leaf).map_err(arena_error)?;
                 self.set_entry(id, slot, Entry::leaf(leaf_id));
-                self.count_leaf(raw, true);
+                self.count_leaf(path.iter().copied(), true);
                 return Ok(created);
             }
             id = match self.entry(id, slot) {
@@ -430,15 +433,13 @@ impl<F: Copy, S: Copy> Table<F, S> {
         Err(Error::InvalidArgument)
     }
 
-    /// Counts a leaf at `raw` in (`added`) or out of every node above it.
-    fn count_leaf(&mut self, raw: u64, added: bool) {
-        let mut id = ROOT;
-        for level in WALK {
+    /// Counts a leaf in (`added`) or out of every node of `path`, the
+    /// nodes above it.
+    fn count_leaf(&mut self, path: impl Iterator<Item = NodeId>, added: bool) {
+        for id in path {
             if let Some(node) = self.node_mut(id) {
                 node.leaves = if added { node.leaves + 1 } else { node.leaves - 1 };
             }
-            let Target::Table(next) = self.entry(id, level.index(raw)) else { return };
-            id = next;
         }
     }
 
@@ -467,7 +468,7 @@ impl<F: Copy, S: Copy> Table<F, S> {
             }
         };
         self.leaf_by_id(leaf_id).filter(|l| l.addr == addr)?;
-        self.count_leaf(raw, false);
+        self.count_leaf(path.iter().map(|&(id, _)| id), false);
         let (last, slot) = path.pop()?;
         self.set_entry(last, slot, Entry::EMPTY);
         self.leaves.remove(leaf_id);

@@ -23,6 +23,16 @@ const NOOP_ADDRESS: u64 = 0x1000;
 /// The no-op request.
 pub const NOOP: Request = Request::Translate { addr: NOOP_ADDRESS };
 
+/// Guest cycles (instructions under `-icount`) of one of `ops` runs of
+/// `f`, which is given the run's number.
+pub fn per_op(ops: u64, mut f: impl FnMut(u64)) -> u64 {
+    let start = cycles();
+    for i in 0..ops {
+        f(i);
+    }
+    (cycles() - start) / ops
+}
+
 /// Raw invocations [`Bench::raw_costs`] times in a loop.
 const RAW_OPS: u64 = 256;
 /// Where the raw loop maps its frames in its own VSpace.
@@ -131,24 +141,21 @@ impl<'a> Bench<'a> {
         vspace.map(self.alloc, frames, at(0), CapRights::READ_WRITE);
         let ok = |r: Result<(), Sel4Error>| r.unwrap_or_else(|e| panic!("raw invocation: {e:?}"));
         ok(Page(frames).unmap());
-        let per_op = |f: &mut dyn FnMut(u64)| {
-            let start = cycles();
-            for i in 0..RAW_OPS {
-                f(i);
-            }
-            (cycles() - start) / RAW_OPS
-        };
-        let map = per_op(&mut |i| ok(Page(frames + i).map(vspace.pml4, at(i), CapRights::READ_WRITE)));
-        let unmap = per_op(&mut |i| ok(Page(frames + i).unmap()));
+        let map = per_op(RAW_OPS, |i| ok(Page(frames + i).map(vspace.pml4, at(i), CapRights::READ_WRITE)));
+        let unmap = per_op(RAW_OPS, |i| ok(Page(frames + i).unmap()));
         let root = CNode::root_task(init_cap::CNODE);
-        let copy = per_op(&mut |i| ok(root.copy(copies + i, root, frames + i, CapRights::READ_WRITE)));
+        let copy = per_op(RAW_OPS, |i| ok(root.copy(copies + i, root, frames + i, CapRights::READ_WRITE)));
         for i in 0..RAW_OPS {
             ok(root.delete(copies + i));
         }
-        let ipc = per_op(&mut |_| {
-            syscall::call(self.endpoint, MessageInfo::new(PING_LABEL, 0, 0, 0), [0; 4]);
-        });
+        let ipc = per_op(RAW_OPS, |_| self.ping());
         RawCosts { map, unmap, copy, ipc }
+    }
+
+    /// A raw Call/ReplyRecv round trip to the server: a ping, which it
+    /// answers at once.
+    pub fn ping(&self) {
+        syscall::call(self.endpoint, MessageInfo::new(PING_LABEL, 0, 0, 0), [0; 4]);
     }
 
     /// A translate of an address nothing maps (a request that does no

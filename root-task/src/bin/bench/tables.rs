@@ -1,18 +1,17 @@
 //! The benchmark tables. Each measurement prints one line:
 //! `bench <table> key=value ...`.
 
-use crate::measure::{Bench, RawCosts, NOOP};
+use crate::measure::{per_op, Bench, RawCosts, NOOP};
 use client_lib::{Batch, MAX_BATCH_OPS};
 use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::registers;
-use memserver_protocol::PING_LABEL;
 use memserver_protocol::{Invocation, Reply, Request, Stats, VmallocOptions};
 use sel4_launch::memserver_process::Placement;
 use sel4_layer::abi::init_cap;
 use sel4_layer::invocation::Tcb;
 use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
-use sel4_layer::{syscall, MessageInfo};
+use sel4_layer::{ipc, syscall};
 
 /// Pages per vmalloc in the replication table.
 const PAGES: [u64; 4] = [1, 16, 512, 4096];
@@ -169,22 +168,15 @@ pub fn replication(bench: &mut Bench, spaces: usize) {
 /// and at the server's priority, where both directions may take it.
 pub fn request_cost(bench: &mut Bench) {
     const ROUNDS: u64 = 2000;
-    let per_round = |f: &dyn Fn()| {
-        let start = cycles();
-        for _ in 0..ROUNDS {
-            f();
-        }
-        (cycles() - start) / ROUNDS
-    };
-    let raw = || {
-        syscall::call(bench.endpoint, MessageInfo::new(PING_LABEL, 0, 0, 0), [0; 4]);
-    };
+    let per_round = |f: &dyn Fn()| per_op(ROUNDS, |_| f());
+    let raw = || bench.ping();
     let noop = || bench.noop().unwrap_or_else(|e| panic!("no-op request: {e:?}"));
     // The no-op's message in registers, sent by a bare system call: the
     // server's whole share of the no-op, without the client library's.
     let bare = registers::request(&NOOP).unwrap_or_else(|| panic!("{NOOP:?} goes in registers"));
+    let (info, words) = ipc::stage(bare.label, bare.as_slice(), 0);
     let bare_noop = || {
-        syscall::call(bench.endpoint, MessageInfo::new(bare.label, 0, 0, bare.length as u64), bare.words);
+        syscall::call(bench.endpoint, info, words);
     };
     let (raw_above, noop_above) = (per_round(&raw), per_round(&noop));
     let me = Tcb(init_cap::TCB);
