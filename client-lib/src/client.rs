@@ -91,14 +91,21 @@ mod pick {
     }
 }
 
-/// Sends `request` (with `cap`, if any) and returns the reply of whatever
-/// kind, or the server's refusal, or why there is no reply.
-fn call(endpoint: CPtr, request: &Request, cap: Option<CPtr>) -> Result<Reply, ClientError> {
+/// Sends `request` (with `cap`, if any) and returns what `take` makes of
+/// the reply of whatever kind, or the server's refusal, or why there is
+/// no reply.
+#[inline]
+fn call<T>(
+    endpoint: CPtr,
+    request: &Request,
+    cap: Option<CPtr>,
+    take: impl FnOnce(Reply) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
     if let (Some(message), None) = (registers::request(request), cap) {
-        return transport::call_registers(endpoint, &message);
+        return transport::call_registers(endpoint, &message, take);
     }
     let words = Words::encode(request).ok_or(ClientError::TooLarge)?;
-    transport::call_words(endpoint, &words, cap)
+    take(transport::call_words(endpoint, &words, cap)?)
 }
 
 /// What `pick` takes from `reply` to `request`, or `WrongReply`.
@@ -108,8 +115,9 @@ fn expect<T>(request: &Request, reply: Reply, pick: Pick<T>) -> Result<T, Client
 
 /// Sends `request` (with `cap`, if any) and returns what `pick` takes from
 /// the reply.
+#[inline]
 fn ask<T>(endpoint: CPtr, request: Request, cap: Option<CPtr>, pick: Pick<T>) -> Result<T, ClientError> {
-    expect(&request, call(endpoint, &request, cap)?, pick)
+    call(endpoint, &request, cap, |reply| expect(&request, reply, pick))
 }
 
 /// A connection to the memory server through a badged endpoint.
@@ -143,7 +151,7 @@ impl MemClient {
 
     /// Sends any request; for requests without a typed method.
     pub fn request(&self, request: &Request) -> Result<Reply, ClientError> {
-        call(self.endpoint, request, None)
+        call(self.endpoint, request, None, Ok)
     }
 
     /// Sends `request` and returns what `pick` takes from the reply.

@@ -41,9 +41,17 @@ pub fn call_words(endpoint: CPtr, words: &Words, cap: Option<CPtr>) -> Result<Re
 }
 
 /// Calls `endpoint` with the request in registers `message` and returns
-/// the reply (in registers, or encoded if it does not fit them), or the
-/// server's refusal, or why the answer is not a reply.
-pub fn call_registers(endpoint: CPtr, message: &InRegisters) -> Result<Reply, ClientError> {
+/// what `take` makes of the reply (in registers, or encoded if it does
+/// not fit them), or the server's refusal, or why the answer is not a
+/// reply. Inlined into each typed call, whose `take` then reads the reply
+/// off the registers: a `Reply` is far larger than they are (`Stats`),
+/// and copies of it would cost more than the round trip's own work.
+#[inline]
+pub fn call_registers<T>(
+    endpoint: CPtr,
+    message: &InRegisters,
+    take: impl FnOnce(Reply) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
     // At most four words, all in registers: no staging in the IPC buffer.
     let info = MessageInfo::new(message.label, 0, 0, message.length as u64);
     let result = syscall::call(endpoint, info, message.words);
@@ -51,10 +59,23 @@ pub fn call_registers(endpoint: CPtr, message: &InRegisters) -> Result<Reply, Cl
     let length = result.info.length() as usize;
     match registers::reply_in(label, length, &result.mrs) {
         Some(Ok(Reply::Error(code))) => Err(ClientError::Server(code)),
-        Some(Ok(reply)) => Ok(reply),
-        Some(Err(_)) => Err(undecodable(Undecodable::Malformed, label, received::<MAX_WORDS>(&result).as_slice())),
-        None => reply_of(label, &received(&result)),
+        Some(Ok(reply)) => take(reply),
+        Some(Err(_)) => Err(malformed(&result)),
+        None => take(encoded_reply(&result)?),
     }
+}
+
+/// [`ClientError::Undecodable`] for a malformed reply in registers.
+#[inline(never)]
+fn malformed(result: &SyscallResult) -> ClientError {
+    undecodable(Undecodable::Malformed, result.info.label(), received::<MAX_WORDS>(result).as_slice())
+}
+
+/// The encoded reply (or the refusal, or why it is neither) that answered
+/// a request in registers.
+#[inline(never)]
+fn encoded_reply(result: &SyscallResult) -> Result<Reply, ClientError> {
+    reply_of(result.info.label(), &received(result))
 }
 
 /// Calls `endpoint` with the batch `batch` and returns the reply to each

@@ -3,6 +3,8 @@
 //! executed instructions, so figures repeat), and collects its
 //! `bench <table> key=value ...` lines.
 
+use crate::kernel::KernelBuild;
+use crate::profile;
 use crate::programs;
 use crate::qemu::{self, BootOptions, Medium};
 use crate::workspace::Workspace;
@@ -46,9 +48,12 @@ impl Record {
     }
 }
 
-/// Builds and boots the benchmark for every space count; returns all
-/// records. Prints each boot's wall-clock time on stderr.
-pub fn run(ws: &Workspace, kernel: &std::path::Path) -> Result<Vec<Record>> {
+/// Builds and boots the benchmark for every space count, then once more
+/// under gdb for the no-op's profile (`crate::profile`, its function
+/// listing in `target/bench/request-profile.txt`); returns all records.
+/// Prints each boot's wall-clock time on stderr.
+pub fn run(ws: &Workspace, kernel_build: &KernelBuild) -> Result<Vec<Record>> {
+    let kernel = &kernel_build.image;
     let options =
         BootOptions { smp: 1, timeout: Duration::from_secs(1800), echo: false, icount: true, memory_mib: 6144 };
     let mut records = Vec::new();
@@ -64,7 +69,14 @@ pub fn run(ws: &Workspace, kernel: &std::path::Path) -> Result<Vec<Record>> {
         eprintln!("bench: {spaces} spaces: boot took {:.0?}", boot.elapsed());
         records.extend(outcome.log.lines().filter_map(Record::parse));
     }
-    eprintln!("bench: {} boots took {:.0?}", SPACE_COUNTS.len() + 1, started.elapsed());
+    let bench_dir = ws.metadata.target_directory.join("bench").into_std_path_buf();
+    std::fs::create_dir_all(&bench_dir).with_context(|| format!("cannot create {}", bench_dir.display()))?;
+    let listing = bench_dir.join("request-profile.txt");
+    let profiled = Instant::now();
+    let profile = profile::noop(ws, kernel_build, &listing)?;
+    eprintln!("bench: the no-op's profile took {:.0?} ({})", profiled.elapsed(), listing.display());
+    records.push(profile.record());
+    eprintln!("bench: {} boots took {:.0?}", SPACE_COUNTS.len() + 2, started.elapsed());
     Ok(records)
 }
 

@@ -239,6 +239,25 @@ pub fn report(records: &[Record]) -> Result<Report> {
          | {bare} | {raw_fast} | {:.3} |",
         ratio(bare, raw_fast)
     )?;
+    let profile = of(records, "request-profile").next().context("no request-profile record")?;
+    let fpu_traps = profile.number("fpu_traps")?;
+    writeln!(
+        md,
+        "\n**Request path** (one no-op round trip at the server's priority, every instruction single-stepped \
+         under QEMU's gdb stub; by function in `target/bench/request-profile.txt`)\n"
+    )?;
+    writeln!(
+        md,
+        "| client | kernel | server | round trip | lazy FPU switches (seL4's FPU traps) |\n|---|---|---|---|---|"
+    )?;
+    writeln!(
+        md,
+        "| {} | {} | {} | {} | {fpu_traps} |",
+        profile.number("client")?,
+        profile.number("kernel")?,
+        profile.number("server")?,
+        profile.number("round_trip")?
+    )?;
     let large = of(records, "large-pages").next().context("no large-pages record")?;
     let (small_inv, large_inv) = (large.number("small")?, large.number("large")?);
     writeln!(md, "\n**Large pages** (invocations for a 2 MiB-aligned 64 MiB vmalloc and its vfree)\n")?;
@@ -303,8 +322,8 @@ pub fn report(records: &[Record]) -> Result<Report> {
     )?;
     let summary = format!(
         "bench summary: warm/floor max={warm_max:.3} cold/floor max={cold_max:.3} noop/raw-ipc={:.3} \
-         noop/raw-ipc-fastpath={:.3} small/large={:.1} work/raw max={work_max:.3} metadata/page={:.1} \
-         metadata/space={:.0}",
+         noop/raw-ipc-fastpath={:.3} fpu-traps/request={fpu_traps} small/large={:.1} work/raw max={work_max:.3} \
+         metadata/page={:.1} metadata/space={:.0}",
         ratio(noop, raw),
         ratio(noop_fast, raw_fast),
         ratio(small_inv, large_inv),
@@ -417,6 +436,7 @@ mod tests {
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33 cycles=90000 raw_cycles=60000",
             "bench raw-costs n=1 page_map=1500 page_unmap=1200 cnode_copy=900 ipc=1800",
             "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800 noop_fastpath_cycles=900 raw_ipc_fastpath_cycles=850 bare_noop_fastpath_cycles=870",
+            "bench request-profile client=80 kernel=790 server=180 round_trip=1050 fpu_traps=0",
             "bench large-pages bytes=1 small=33936 large=97",
             "bench huge-pages bytes=1 large=1100 huge=11",
             "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",
@@ -442,6 +462,8 @@ mod tests {
             "bench summary: warm/floor max=1.143 cold/floor max=1.083 noop/raw-ipc=2.000 noop/raw-ipc-fastpath=1.059"
         ));
         assert!(report.summary.ends_with("metadata/space=640"), "{}", report.summary);
+        assert!(report.summary.contains("noop/raw-ipc-fastpath=1.059 fpu-traps/request=0 "), "{}", report.summary);
+        assert!(report.markdown.contains("| 80 | 790 | 180 | 1050 | 0 |"), "{}", report.markdown);
         assert!(report.summary.contains("work/raw max=1.200"), "{}", report.summary);
         assert!(report.markdown.contains("| 2 | 800 | 800000000 | 1000 |"), "{}", report.markdown);
         assert!(

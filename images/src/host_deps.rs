@@ -43,6 +43,10 @@ pub const ISO: &[DebianNeed] = &[
     DebianNeed { probe: Probe::Command("mformat"), package: "mtools" },
 ];
 
+/// What the benchmark's request profile (`crate::profile`) drives QEMU's
+/// gdb stub with.
+pub const PROFILE: &[DebianNeed] = &[DebianNeed { probe: Probe::Command("gdb"), package: "gdb" }];
+
 /// PyPI packages the kernel's generator scripts import, pinned.
 const PYTHON_NEEDS: &[&str] = &["tempita==0.6.0", "six==1.17.0", "ply==3.11"];
 

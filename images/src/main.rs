@@ -101,7 +101,7 @@ fn main() -> Result<()> {
             let ws = Workspace::load()?;
             let records = match records {
                 Some(path) => bench_report::read_records(&path)?,
-                None => images::bench::run(&ws, &kernel::build(&ws)?.image)?,
+                None => images::bench::run(&ws, &kernel::build(&ws)?)?,
             };
             let report = bench_report::report(&records)?;
             println!("{}\n{}", report.markdown, report.summary);

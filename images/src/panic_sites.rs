@@ -11,12 +11,12 @@
 //! instance of a generic function shares one key
 //! (`memserver::populate::Region<B>::sync`).
 
+use crate::disassembly;
 use anyhow::{bail, Context, Result};
 use elf::endian::AnyEndian;
 use elf::ElfBytes;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// What a panicking function's name contains (`core::panicking::*`,
 /// `core::option::unwrap_failed`, `core::result::unwrap_failed`,
@@ -57,7 +57,7 @@ pub fn parse_line(line: &str) -> Line<'_> {
         }
     }
     // An instruction: `  2040b1:\tcall   *0x197a1(%rip)        # 21d858 <sym+0x90>`.
-    let Some((_, instruction)) = line.split_once(":\t") else { return Line::Other };
+    let Some((_, instruction)) = disassembly::instruction(line) else { return Line::Other };
     let mut words = instruction.split_whitespace().skip_while(|w| matches!(*w, "bnd" | "notrack" | "cs" | "ds"));
     let Some(mnemonic) = words.next() else { return Line::Other };
     let branch = mnemonic.starts_with("call") || mnemonic.starts_with('j');
@@ -171,13 +171,7 @@ fn count(image: &Image<'_>, disassembly: &str) -> Result<Sites> {
 pub fn sites(elf: &Path) -> Result<Sites> {
     let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let image = Image::parse(&data).with_context(|| format!("reading {}", elf.display()))?;
-    let mut command = Command::new("objdump");
-    command.args(["-d", "--no-show-raw-insn"]).arg(elf);
-    let out = command.output().context("cannot run objdump (Debian package binutils)")?;
-    if !out.status.success() {
-        bail!("{command:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    count(&image, &String::from_utf8_lossy(&out.stdout))
+    count(&image, &disassembly::objdump(elf)?)
 }
 
 /// One `count caller -> callee` line per site, in key order.

@@ -39,9 +39,22 @@ const ROOT_PACKAGE: &str = "root-task";
 /// another workspace is built with that workspace's `release`.
 const PROFILE: &str = "sel4";
 
+/// The package built without SSE: the memory server. Nothing it compiles
+/// to (the standard library included: the whole-program build compiles it
+/// again with the server) touches an FPU, MMX or SSE register, so the
+/// server never takes the FPU from a client, and no request costs seL4's
+/// lazy FPU switch, a trap on each side, whatever the client does with
+/// the FPU (`tests/fpu_free.rs` checks the server's instructions). The
+/// server passes no floating-point values, so the ABI rustc warns about
+/// (it wants SSE2 for them) is never used.
+const FPU_FREE: &str = "memserver";
+/// The compiler flags of [`FPU_FREE`] (as `CARGO_ENCODED_RUSTFLAGS`).
+const NO_SSE: &str = "-Ctarget-feature=-sse,-sse2";
+
 /// Builds binary `bin` of `package` with `features` in `target_dir`, from
 /// the workspace of `manifest` (this workspace's, with [`PROFILE`], when
-/// `None`); returns the folder of what it built.
+/// `None`); returns the folder of what it built. [`FPU_FREE`] is built in
+/// a folder of its own beside `target_dir`, with flags of its own.
 fn cargo_build(
     ws: &Workspace,
     target_dir: &Path,
@@ -52,6 +65,14 @@ fn cargo_build(
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     let profile = if manifest.is_some() { "release" } else { PROFILE };
+    let fpu_free = manifest.is_none() && package == FPU_FREE;
+    // Apart: the flags are not part of cargo's file names, so a shared
+    // folder would rebuild every dependency at each switch of flags.
+    let target_dir =
+        &if fpu_free { target_dir.with_file_name(format!("{FPU_FREE}-no-sse")) } else { target_dir.into() };
+    if fpu_free {
+        command.env("CARGO_ENCODED_RUSTFLAGS", NO_SSE);
+    }
     command.current_dir(ws.root()).args(["build", "--profile", profile, "--target-dir"]).arg(target_dir);
     if let Some(manifest) = manifest {
         command.arg("--manifest-path").arg(manifest);
@@ -74,11 +95,11 @@ fn cargo_build(
 fn build_root(ws: &Workspace, (root_bin, features): (&str, &str), extra: &[(&str, OsString)]) -> Result<PathBuf> {
     let step = Step::start(format!("building the seL4 programs ({root_bin}, features {features})"));
     let target_dir = ws.sel4_dir().join("programs");
-    let out = target_dir.join(PROFILE);
+    let mut env: Vec<(&str, OsString)> = Vec::new();
     for e in EMBEDDED {
-        cargo_build(ws, &target_dir, None, (e.package, e.bin, e.features), &[])?;
+        let built = cargo_build(ws, &target_dir, None, (e.package, e.bin, e.features), &[])?;
+        env.push((e.env, built.join(e.bin).into_os_string()));
     }
-    let mut env: Vec<(&str, OsString)> = EMBEDDED.iter().map(|e| (e.env, out.join(e.bin).into_os_string())).collect();
     env.extend(extra.iter().cloned());
     let root = cargo_build(ws, &target_dir, None, (ROOT_PACKAGE, root_bin, features), &env)?.join(root_bin);
     step.finish(&root.display().to_string());

@@ -82,9 +82,9 @@ pub enum Medium<'a> {
     Iso(&'a Path),
 }
 
-/// Boots `medium`.
-pub fn boot(medium: Medium, options: &BootOptions) -> Result<BootOutcome> {
-    let step = Step::start(format!("booting in QEMU ({} CPUs, timeout {} s)", options.smp, options.timeout.as_secs()));
+/// The QEMU command that boots `medium` with `options` (the guest's serial
+/// port on standard output).
+pub fn command(medium: Medium, options: &BootOptions) -> Command {
     let mut command = Command::new("qemu-system-x86_64");
     command
         .args(["-cpu", CPU, "-m", &options.memory_mib.to_string(), "-smp", &options.smp.to_string()])
@@ -95,6 +95,13 @@ pub fn boot(medium: Medium, options: &BootOptions) -> Result<BootOutcome> {
         Medium::Direct { kernel, root_task } => command.arg("-kernel").arg(kernel).arg("-initrd").arg(root_task),
         Medium::Iso(iso) => command.args(["-boot", "d", "-cdrom"]).arg(iso),
     };
+    command
+}
+
+/// Boots `medium`.
+pub fn boot(medium: Medium, options: &BootOptions) -> Result<BootOutcome> {
+    let step = Step::start(format!("booting in QEMU ({} CPUs, timeout {} s)", options.smp, options.timeout.as_secs()));
+    let mut command = command(medium, options);
     let mut child =
         command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().context("cannot start qemu-system-x86_64")?;
     let log = Arc::new(Mutex::new(String::new()));

@@ -138,6 +138,7 @@ mod allocator {
     use super::{Heap, HeapMemory};
     use core::alloc::Layout;
     use core::ptr::NonNull;
+    use core::sync::atomic::{AtomicUsize, Ordering};
     use memserver_core::error::BackendError;
     use sel4_layer::injecting::Injecting;
     use sel4_layer::kernel::Syscalls;
@@ -159,8 +160,6 @@ mod allocator {
         unclaimed: Option<(*mut u8, usize)>,
         /// The end of the grown arena, once there is one.
         grown_end: Option<NonNull<u8>>,
-        /// The most an allocation lacked since it was last asked.
-        shortfall: usize,
         /// The reserve, while held back.
         reserve: Option<NonNull<u8>>,
     }
@@ -179,7 +178,7 @@ mod allocator {
                 // program.
                 return unsafe { talc.claim(base, size) }.map(|_| ()).ok_or(());
             }
-            talc.source.shortfall = talc.source.shortfall.max(layout.size().saturating_add(layout.align()));
+            SHORTFALL.fetch_max(layout.size().saturating_add(layout.align()), Ordering::Relaxed);
             Err(())
         }
     }
@@ -198,9 +197,13 @@ mod allocator {
             STATIC_BYTES,
         )),
         grown_end: None,
-        shortfall: 0,
         reserve: None,
     });
+
+    /// The most an allocation lacked since it was last asked: beside the
+    /// allocator's lock, so that asking (before and after every request)
+    /// is one instruction.
+    static SHORTFALL: AtomicUsize = AtomicUsize::new(0);
 
     /// The program's heap, as [`retrying`](super::retrying) grows it.
     pub struct Server;
@@ -208,12 +211,12 @@ mod allocator {
     /// Whether an allocation failed since the last
     /// [`Heap::take_shortfall`].
     pub fn short() -> bool {
-        HEAP.lock().source.shortfall > 0
+        SHORTFALL.load(Ordering::Relaxed) > 0
     }
 
     impl Heap for Server {
         fn take_shortfall(&mut self) -> Option<u64> {
-            let shortfall = core::mem::take(&mut HEAP.lock().source.shortfall);
+            let shortfall = SHORTFALL.swap(0, Ordering::Relaxed);
             (shortfall > 0).then_some(shortfall as u64)
         }
 

@@ -23,7 +23,7 @@ use memserver_core::server::Config;
 use memserver_protocol::batch::BATCH_LABEL;
 use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use memserver_protocol::registers;
-use memserver_protocol::{ErrorCode, Reply};
+use memserver_protocol::{DecodeError, ErrorCode, Reply, Request};
 use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
 use sel4_layer::abi::CPtr;
@@ -118,86 +118,126 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             Some((info, mrs)) => syscall::reply_recv(server_slot::ENDPOINT, info, mrs),
             None => syscall::recv(server_slot::ENDPOINT),
         };
-        // seL4 moves at most one capability into the receive slot: the
-        // first it does not unwrap (one to this very endpoint arrives as
-        // its badge alone). It is there exactly when more capabilities
-        // came than were unwrapped, whatever the message.
-        let arrived = receive_slot.filter(|_| msg.info.extra_caps() > msg.info.caps_unwrapped().count_ones().into());
-        let mut reply = None;
-        let mut kept = false;
-        if msg.badge & badge::SPACE_FAULT != 0 {
-            let (label, with_caps) = (msg.info.label(), msg.info.extra_caps() != 0);
-            let words = received(&msg);
-            let repair = |d: &mut Dispatcher<Backend>| d.repair_fault(msg.badge, label, with_caps, &words);
-            let short = |action: &FaultAction| *action == FaultAction::ShortOfMemory;
-            let mut action = heap::retrying(dispatcher, &mut heap::Server, repair, short, grow);
-            if short(&action) {
-                action = dispatcher.fault(msg.badge, label, with_caps, &words);
-            }
-            pending_reply = match action {
-                FaultAction::Resume => Some(EMPTY),
-                // The thread waits for the administrator; a forger, for nothing.
-                FaultAction::Reported | FaultAction::Dropped | FaultAction::ShortOfMemory => None,
-            };
-        } else if msg.info.label() == PING_LABEL {
-            pending_reply = Some(EMPTY);
-        } else if let Some(decoded) = registers::request_in(msg.info.label(), msg.info.length() as usize, &msg.mrs) {
-            let caller = Badge(msg.badge);
-            let answer = match decoded {
-                Ok(request) => heap::retrying(
-                    dispatcher,
-                    &mut heap::Server,
-                    |d| d.handle_request(caller, request),
-                    is_out_of_memory,
-                    grow,
-                ),
-                Err(_) => Reply::Error(ErrorCode::Malformed),
-            };
-            pending_reply = Some(staged(&answer));
-        } else if msg.info.label() == BATCH_LABEL {
-            let caller = Badge(msg.badge);
-            let answer = dispatcher.handle_batch(caller, &received(&msg), |d, op| {
-                heap::retrying(d, &mut heap::Server, |d| d.batch_op(caller, op), is_out_of_memory, grow)
-            });
-            match answer {
-                Ok(answer) => pending_reply = Some(ipc::stage(BATCH_LABEL, answer.words().as_slice(), 0)),
-                Err(code) => reply = Some(Reply::Error(code)),
-            }
-        } else {
-            let words: Words = received(&msg);
-            let (answer, cap_use) = heap::retrying(
-                dispatcher,
-                &mut heap::Server,
-                |d| d.handle(Badge(msg.badge), &words, arrived),
-                |(reply, _)| is_out_of_memory(reply),
-                grow,
-            );
-            reply = Some(answer);
-            kept = cap_use == CapUse::Kept;
-        }
-        // Empty the slot again: the next message's capability could not
-        // arrive in an occupied one (a kept one is the server's now; the
-        // next receive takes a new slot).
-        match (arrived, kept) {
-            (Some(_), true) => receive_slot = None,
-            (Some(slot), false) => dispatcher.empty_receive_slot(slot),
-            (None, _) => {}
-        }
+        // The common messages, a client's ping and its request in
+        // registers, with no capability, are answered here, on a path
+        // kept short; every other message in `answer`.
+        let plain = msg.badge & badge::SPACE_FAULT == 0 && msg.info.extra_caps() == 0;
+        let decoded = registers::request_in(msg.info.label(), msg.info.length() as usize, &msg.mrs);
+        pending_reply = match decoded {
+            Some(decoded) if plain => Some(in_registers(dispatcher, Badge(msg.badge), decoded)),
+            None if plain && msg.info.label() == PING_LABEL => Some(EMPTY),
+            _ => answer(dispatcher, &msg, &mut receive_slot),
+        };
         if dispatcher.take_notice() {
             syscall::signal(server_slot::REPORT);
-        }
-        if let Some(reply) = reply {
-            pending_reply = Some(encoded(&reply));
         }
     }
 }
 
-/// `reply` to a request in registers: in registers too if it fits them.
-fn staged(reply: &Reply) -> (MessageInfo, CpuMrs) {
-    match registers::reply(reply) {
+/// The reply to the request in registers `decoded` from `caller`, staged
+/// as soon as it is made: a reply is far larger than its registers
+/// (`Stats`), and copies of it would cost more than the request.
+fn in_registers(
+    dispatcher: &mut Dispatcher<Backend>,
+    caller: Badge,
+    decoded: Result<Request, DecodeError>,
+) -> (MessageInfo, CpuMrs) {
+    match decoded {
+        Ok(request) => heap::retrying(
+            dispatcher,
+            &mut heap::Server,
+            |d| staged(&d.handle_request(caller, request)),
+            |(info, mrs)| {
+                let reply = registers::reply_in(info.label(), info.length() as usize, mrs);
+                reply == Some(Ok(Reply::Error(ErrorCode::OutOfMemory)))
+            },
+            grow,
+        ),
+        Err(_) => staged(&Err(ErrorCode::Malformed)),
+    }
+}
+
+/// The answer to `msg`, a message of any kind (a fault, a ping or a
+/// request in registers with a capability, a batch, an encoded request),
+/// if it gets one; the capability that arrived with it, in
+/// `receive_slot`, is the server's or deleted on return (a kept one
+/// leaves `receive_slot` empty, for the next receive to take another).
+#[inline(never)]
+fn answer(
+    dispatcher: &mut Dispatcher<Backend>,
+    msg: &SyscallResult,
+    receive_slot: &mut Option<CPtr>,
+) -> Option<(MessageInfo, CpuMrs)> {
+    // seL4 moves at most one capability into the receive slot: the first
+    // it does not unwrap (one to this very endpoint arrives as its badge
+    // alone). It is there exactly when more capabilities came than were
+    // unwrapped, whatever the message.
+    let arrived = receive_slot.filter(|_| msg.info.extra_caps() > msg.info.caps_unwrapped().count_ones().into());
+    let (label, caller) = (msg.info.label(), Badge(msg.badge));
+    let mut kept = false;
+    let answer = if msg.badge & badge::SPACE_FAULT != 0 {
+        let with_caps = msg.info.extra_caps() != 0;
+        let words = received(msg);
+        let repair = |d: &mut Dispatcher<Backend>| d.repair_fault(msg.badge, label, with_caps, &words);
+        let short = |action: &FaultAction| *action == FaultAction::ShortOfMemory;
+        let mut action = heap::retrying(dispatcher, &mut heap::Server, repair, short, grow);
+        if short(&action) {
+            action = dispatcher.fault(msg.badge, label, with_caps, &words);
+        }
+        match action {
+            FaultAction::Resume => Some(EMPTY),
+            // The thread waits for the administrator; a forger, for nothing.
+            FaultAction::Reported | FaultAction::Dropped | FaultAction::ShortOfMemory => None,
+        }
+    } else if label == PING_LABEL {
+        Some(EMPTY)
+    } else if let Some(decoded) = registers::request_in(label, msg.info.length() as usize, &msg.mrs) {
+        Some(in_registers(dispatcher, caller, decoded))
+    } else if label == BATCH_LABEL {
+        let answer = dispatcher.handle_batch(caller, &received(msg), |d, op| {
+            heap::retrying(d, &mut heap::Server, |d| d.batch_op(caller, op), is_out_of_memory, grow)
+        });
+        Some(match answer {
+            Ok(answer) => ipc::stage(BATCH_LABEL, answer.words().as_slice(), 0),
+            Err(code) => encoded(&Reply::Error(code)),
+        })
+    } else {
+        let words: Words = received(msg);
+        let (answer, cap_use) = heap::retrying(
+            dispatcher,
+            &mut heap::Server,
+            |d| d.handle(caller, &words, arrived),
+            |(reply, _)| is_out_of_memory(reply),
+            grow,
+        );
+        kept = cap_use == CapUse::Kept;
+        Some(encoded(&answer))
+    };
+    // Empty the slot again: the next message's capability could not
+    // arrive in an occupied one (a kept one is the server's now; the
+    // next receive takes a new slot).
+    match (arrived, kept) {
+        (Some(_), true) => *receive_slot = None,
+        (Some(slot), false) => dispatcher.empty_receive_slot(slot),
+        (None, _) => {}
+    }
+    answer
+}
+
+/// `answer` to a request in registers (its reply or the code it was
+/// refused with): in registers too if it fits them.
+#[inline(always)]
+fn staged(answer: &Result<Reply, ErrorCode>) -> (MessageInfo, CpuMrs) {
+    let in_registers = match answer {
+        Ok(reply) => registers::reply(reply),
+        Err(code) => registers::reply(&Reply::Error(*code)),
+    };
+    match (in_registers, answer) {
         // At most four words, all in registers: no staging in the IPC buffer.
-        Some(message) => (MessageInfo::new(message.label, 0, 0, message.length as u64), message.words),
-        None => encoded(reply),
+        (Some(message), _) => (MessageInfo::new(message.label, 0, 0, message.length as u64), message.words),
+        (None, Ok(reply)) => encoded(reply),
+        // Every refusal fits the registers (tested).
+        (None, Err(code)) => encoded(&Reply::Error(*code)),
     }
 }
 

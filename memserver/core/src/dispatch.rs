@@ -228,13 +228,14 @@ impl<B: Platform> Dispatcher<B> {
             return Reply::Error(ErrorCode::InvalidArgument);
         }
         // No batchable request takes a capability.
-        self.handle_request(caller, op)
+        self.handle_request(caller, op).unwrap_or_else(Reply::Error)
     }
 
     /// Handles `request` from `caller`, decoded already and with no
-    /// capability (a request in registers, or a batch's operation).
-    pub fn handle_request(&mut self, caller: Badge, request: Request) -> Reply {
-        self.request(caller, request, None, &mut CapUse::Unused).unwrap_or_else(Reply::Error)
+    /// capability (a request in registers, or a batch's operation): its
+    /// reply, or the code it was refused with.
+    pub fn handle_request(&mut self, caller: Badge, request: Request) -> Result<Reply, ErrorCode> {
+        self.request(caller, request, None, &mut CapUse::Unused)
     }
 
     /// The layout clients learn at first contact.
