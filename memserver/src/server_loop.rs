@@ -21,7 +21,7 @@ use memserver_core::error::Error;
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
 use memserver_protocol::batch::BATCH_LABEL;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, READY_LABEL, SERVER_CNODE_BITS};
 use memserver_protocol::registers;
 use memserver_protocol::{DecodeError, ErrorCode, Reply, Request};
 use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
@@ -94,6 +94,8 @@ pub fn run(start: ServerStart) -> ! {
         share.structures,
         share.areas
     );
+    // Blocks until the starter takes it: it waits for this or a fault.
+    syscall::send(server_slot::FAULT, MessageInfo::new(READY_LABEL, 0, 0, 0), [0; 4]);
     serve(&mut dispatcher)
 }
 

@@ -57,7 +57,10 @@ pub mod server_slot {
     /// The starter's notification (Send right only), badged
     /// [`super::badge::REPORT_NOTICE`]: signalled while fault reports wait.
     pub const REPORT: u64 = 4;
-    /// The server thread's own fault endpoint (the starter's, badged).
+    /// The server thread's own fault endpoint (the starter's, badged
+    /// [`super::badge::SERVER_FAULT`]). The server's first message there
+    /// is its start's outcome: [`super::READY_LABEL`] once it serves, or
+    /// the fault that ended a start that failed (a panic's `ud2`).
     pub const FAULT: u64 = 5;
     /// The first of the untyped capabilities the server may use.
     pub const UNTYPED_START: u64 = 16;
@@ -99,6 +102,13 @@ impl ServerStart {
         ServerStart { untypeds: rsi as u32, untyped_bits: (rsi >> 32) as u32, first_free_slot: rdx, cpus: rcx as u32 }
     }
 }
+
+/// The label of the message the server sends on its fault endpoint
+/// ([`server_slot::FAULT`]) once it is started and serves, before it
+/// receives its first request; no seL4 fault has it. The starter waits for
+/// it (or for the fault of a start that failed), so a failed start is told
+/// at once rather than as a call that never returns.
+pub const READY_LABEL: u64 = 0x5eed;
 
 /// Badges on endpoints to the memory server and to the starter. seL4
 /// 5.0.0 keeps 28 bits of an endpoint badge.

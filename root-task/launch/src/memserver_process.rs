@@ -7,9 +7,9 @@ use crate::allocator::Allocator;
 use crate::process::{Process, ProcessSpec};
 use crate::vspace::VSpace;
 use client_lib::AdminClient;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, READY_LABEL, SERVER_CNODE_BITS};
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
-use sel4_layer::{CNode, CapRights, Tcb};
+use sel4_layer::{syscall, CNode, CapRights, Tcb};
 
 /// Where the server's thread runs.
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +51,9 @@ pub struct MemServerProcess {
 
 impl MemServerProcess {
     /// Loads the server from `image`, hands it its capabilities and the
-    /// untyped memory of `grant`, and starts it. `root_endpoint` receives
-    /// its own faults. The notification it signals while fault reports
+    /// untyped memory of `grant`, and starts it; returns once it serves (a
+    /// start that failed ends the root task with the server's fault).
+    /// `root_endpoint` receives its own faults. The notification it signals while fault reports
     /// wait is bound to the calling thread (the root task's): a receive of
     /// that thread on any endpoint then returns for it too, with badge
     /// `badge::REPORT_NOTICE`.
@@ -105,6 +106,7 @@ impl MemServerProcess {
         let cpu = placement.cpu;
         process.main.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("memserver: affinity {cpu}: {e:?}"));
         process.start(&process.main, start.to_args());
+        await_ready(root_endpoint);
         let admin = mint_badged(alloc, endpoint, badge::ADMIN);
         MemServerProcess { endpoint, admin: AdminClient::new(admin), admin_endpoint: admin }
     }
@@ -119,6 +121,28 @@ impl MemServerProcess {
     /// make (such as learning the region layout).
     pub fn admin_endpoint(&self) -> CPtr {
         self.admin_endpoint
+    }
+}
+
+/// Waits on `root_endpoint` for the server's start to end: its
+/// [`READY_LABEL`] message, or the fault of a start that failed, which
+/// ends the root task with the fault (the server printed why before it).
+/// Nothing else can arrive there before the server serves but the report
+/// notice bound to this thread, which no report can have raised yet.
+fn await_ready(root_endpoint: CPtr) {
+    loop {
+        let msg = syscall::recv(root_endpoint);
+        if msg.badge != badge::SERVER_FAULT {
+            continue;
+        }
+        let label = msg.info.label();
+        if label != READY_LABEL {
+            panic!(
+                "memserver: failed to start (its fault: label {label:#x}, words {:x?}; its message, if any, is above)",
+                msg.mrs
+            );
+        }
+        return;
     }
 }
 
