@@ -49,8 +49,10 @@ impl Record {
 }
 
 /// Builds and boots the benchmark for every space count, then once more
-/// under gdb for the no-op's profile (`crate::profile`, its function
-/// listing in `target/bench/request-profile.txt`); returns all records.
+/// under gdb for the profiles of a no-op and of a one-page vmalloc
+/// (`crate::profile`, their function listings in
+/// `target/bench/request-profile.txt` and `work-profile.txt`); returns all
+/// records.
 /// Prints each boot's wall-clock time on stderr.
 pub fn run(ws: &Workspace, kernel_build: &KernelBuild) -> Result<Vec<Record>> {
     let kernel = &kernel_build.image;
@@ -71,11 +73,11 @@ pub fn run(ws: &Workspace, kernel_build: &KernelBuild) -> Result<Vec<Record>> {
     }
     let bench_dir = ws.metadata.target_directory.join("bench").into_std_path_buf();
     std::fs::create_dir_all(&bench_dir).with_context(|| format!("cannot create {}", bench_dir.display()))?;
-    let listing = bench_dir.join("request-profile.txt");
     let profiled = Instant::now();
-    let profile = profile::noop(ws, kernel_build, &listing)?;
-    eprintln!("bench: the no-op's profile took {:.0?} ({})", profiled.elapsed(), listing.display());
-    records.push(profile.record());
+    let profiles = profile::profiles(ws, kernel_build, &bench_dir)?;
+    eprintln!("bench: the profiles took {:.0?} ({}/*-profile.txt)", profiled.elapsed(), bench_dir.display());
+    records.push(profiles.noop.record("request-profile"));
+    records.push(profiles.work.record("work-profile"));
     eprintln!("bench: {} boots took {:.0?}", SPACE_COUNTS.len() + 2, started.elapsed());
     Ok(records)
 }

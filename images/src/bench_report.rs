@@ -243,21 +243,20 @@ pub fn report(records: &[Record]) -> Result<Report> {
     let fpu_traps = profile.number("fpu_traps")?;
     writeln!(
         md,
-        "\n**Request path** (one no-op round trip at the server's priority, every instruction single-stepped \
-         under QEMU's gdb stub; by function in `target/bench/request-profile.txt`)\n"
+        "\n**Request path** (every instruction single-stepped under QEMU's gdb stub: one no-op round trip at the \
+         server's priority, and the work of one page; by function in `target/bench/request-profile.txt` and \
+         `work-profile.txt`)\n"
     )?;
+    let work = of(records, "work-profile").next().context("no work-profile record")?;
     writeln!(
         md,
-        "| client | kernel | server | round trip | lazy FPU switches (seL4's FPU traps) |\n|---|---|---|---|---|"
+        "| what | client | kernel | server | in all | lazy FPU switches (seL4's FPU traps) |\n|---|---|---|---|---|---|"
     )?;
-    writeln!(
-        md,
-        "| {} | {} | {} | {} | {fpu_traps} |",
-        profile.number("client")?,
-        profile.number("kernel")?,
-        profile.number("server")?,
-        profile.number("round_trip")?
-    )?;
+    for (what, p) in [("a no-op round trip", profile), ("a warm one-page vmalloc + vfree + purge, one space", work)] {
+        let side = |name: &str| p.number(name);
+        let row = (side("client")?, side("kernel")?, side("server")?, side("total")?, side("fpu_traps")?);
+        writeln!(md, "| {what} | {} | {} | {} | {} | {} |", row.0, row.1, row.2, row.3, row.4)?;
+    }
     let large = of(records, "large-pages").next().context("no large-pages record")?;
     let (small_inv, large_inv) = (large.number("small")?, large.number("large")?);
     writeln!(md, "\n**Large pages** (invocations for a 2 MiB-aligned 64 MiB vmalloc and its vfree)\n")?;
@@ -436,7 +435,8 @@ mod tests {
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33 cycles=90000 raw_cycles=60000",
             "bench raw-costs n=1 page_map=1500 page_unmap=1200 cnode_copy=900 ipc=1800",
             "bench request-cost rounds=1 noop_cycles=3600 raw_ipc_cycles=1800 noop_fastpath_cycles=900 raw_ipc_fastpath_cycles=850 bare_noop_fastpath_cycles=870",
-            "bench request-profile client=80 kernel=790 server=180 round_trip=1050 fpu_traps=0",
+            "bench request-profile client=80 kernel=790 server=180 total=1050 fpu_traps=0",
+            "bench work-profile client=200 kernel=9000 server=4000 total=13200 fpu_traps=0",
             "bench large-pages bytes=1 small=33936 large=97",
             "bench huge-pages bytes=1 large=1100 huge=11",
             "bench batch ops=64 single_cycles=640000 batch_cycles=320000 single_invocations=64 batch_invocations=64",
@@ -463,7 +463,8 @@ mod tests {
         ));
         assert!(report.summary.ends_with("metadata/space=640"), "{}", report.summary);
         assert!(report.summary.contains("noop/raw-ipc-fastpath=1.059 fpu-traps/request=0 "), "{}", report.summary);
-        assert!(report.markdown.contains("| 80 | 790 | 180 | 1050 | 0 |"), "{}", report.markdown);
+        assert!(report.markdown.contains("| a no-op round trip | 80 | 790 | 180 | 1050 | 0 |"), "{}", report.markdown);
+        assert!(report.markdown.contains("one space | 200 | 9000 | 4000 | 13200 | 0 |"), "{}", report.markdown);
         assert!(report.summary.contains("work/raw max=1.200"), "{}", report.summary);
         assert!(report.markdown.contains("| 2 | 800 | 800000000 | 1000 |"), "{}", report.markdown);
         assert!(

@@ -1,16 +1,18 @@
-//! Where a no-op request's instructions go: the benchmark root task
-//! (`bench-1`) boots under QEMU's gdb stub, runs until it calls the
-//! server at the server's priority (the request-cost table's second
-//! loop: the first `TCB_SetPriority` the benchmark makes), and gdb
-//! single-steps a few round trips of its no-op request
-//! (`MemClient::translate`), every instruction of every thread and of the
-//! kernel, printing each one's address and page-table root. One round
-//! trip (from the client's entry into `translate` to the next) is then
-//! split by side (client: the root task's page-table root; kernel: the
-//! kernel's addresses; server: the other) and by function (the ELF
-//! symbols of each side), and seL4's lazy FPU switches are counted: the
-//! entries into the kernel's `handleFPUFault`, one each time a thread ran
-//! an FPU instruction while another's FPU state was loaded.
+//! Where the instructions of a request go: the benchmark root task
+//! (`bench-1`) boots under QEMU's gdb stub, and gdb single-steps every
+//! instruction of every thread and of the kernel, printing each one's
+//! address and page-table root, twice: a few round trips of the no-op
+//! request (`MemClient::translate`) once the benchmark calls the server at
+//! the server's priority (the request-cost table's second loop, after the
+//! first `TCB_SetPriority` the benchmark makes), and a warm one-page
+//! vmalloc + vfree + purge (`tables::profiled_work`, up to
+//! `tables::profiled_work_end`). One round trip of the no-op (from the
+//! client's entry into `translate` to the next), and the work, are split by
+//! side (client: the root task's page-table root; kernel: the kernel's
+//! addresses; server: the other) and by function (the ELF symbols of each
+//! side), and seL4's lazy FPU switches are counted: the entries into the
+//! kernel's `handleFPUFault`, one each time a thread ran an FPU
+//! instruction while another's FPU state was loaded.
 
 use crate::bench::Record;
 use crate::host_deps;
@@ -28,8 +30,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Instructions single-stepped: more than three round trips.
-const STEPS: u32 = 4000;
+/// Instructions single-stepped of the no-op: more than three round trips.
+const NOOP_STEPS: u32 = 4000;
+/// Instructions single-stepped of the work: more than all of it.
+const WORK_STEPS: u32 = 30000;
 /// Calls of the no-op let go by before tracing (the loop warmed).
 const WARM_CALLS: u32 = 20;
 /// Where the kernel's addresses start (the upper half).
@@ -70,17 +74,23 @@ pub struct Step {
     pub root: u64,
 }
 
-/// Reads gdb's `trace <pc> <cr3>` lines (hexadecimal); other lines are
-/// gdb's own.
-pub fn parse_trace(output: &str) -> Vec<Step> {
+/// Reads gdb's `<tag> <pc> <cr3>` lines (hexadecimal) of the trace
+/// `tag`; other lines are gdb's own or another trace's.
+pub fn parse_trace(output: &str, tag: &str) -> Vec<Step> {
     let hex = |w: &str| u64::from_str_radix(w, 16).ok();
     output
         .lines()
         .filter_map(|line| {
-            let mut words = line.strip_prefix("trace ")?.split_whitespace();
+            let mut words = line.split_whitespace();
+            (words.next()? == tag).then_some(())?;
             Some(Step { pc: hex(words.next()?)?, root: hex(words.next()?)? })
         })
         .collect()
+}
+
+/// `trace` up to its first step at `end` (`None` if it never gets there).
+pub fn until(trace: &[Step], end: u64) -> Option<&[Step]> {
+    trace.get(..trace.iter().position(|s| s.pc == end)?)
 }
 
 /// The shortest stretch of `trace` from one occurrence of its first step
@@ -164,13 +174,14 @@ impl Profile {
         self.sides.values().sum()
     }
 
-    /// The `bench request-profile` record of this profile.
-    pub fn record(&self) -> Record {
+    /// The `bench <table>` record of this profile: instructions per side,
+    /// in all, and the FPU traps.
+    pub fn record(&self, table: &str) -> Record {
         let mut fields: BTreeMap<String, String> =
             self.sides.iter().map(|(side, n)| (side.name().to_owned(), n.to_string())).collect();
-        fields.insert("round_trip".into(), self.total().to_string());
+        fields.insert("total".into(), self.total().to_string());
         fields.insert("fpu_traps".into(), self.fpu_traps.to_string());
-        Record { table: "request-profile".into(), fields }
+        Record { table: table.into(), fields }
     }
 
     /// The functions by instructions, most first: `count side name` lines.
@@ -181,24 +192,47 @@ impl Profile {
     }
 }
 
-/// The gdb commands that trace the no-op: stop at the benchmark's first
-/// `TCB_SetPriority` (the kernel's `decodeSetPriority` at
-/// `set_priority`), then at its `WARM_CALLS`-th next no-op (`translate`),
-/// then step.
-fn gdb_script(port: u16, set_priority: u64, translate: u64) -> String {
+/// Where gdb stops and steps: the kernel's `decodeSetPriority`, the
+/// client's `translate` and `profiled_work`.
+struct Stops {
+    set_priority: u64,
+    translate: u64,
+    work: u64,
+}
+
+/// The gdb commands that trace the no-op (`noop` lines): stop at the
+/// benchmark's first `TCB_SetPriority`, then at its `WARM_CALLS`-th next
+/// no-op, then step; and the work (`work` lines): stop at it, then step.
+fn gdb_script(port: u16, stops: &Stops) -> String {
+    let step = |tag: &str, steps: u32| {
+        format!("set $i = 0\nwhile $i < {steps}\nprintf \"{tag} %lx %lx\\n\", $pc, $cr3\nstepi\nset $i = $i + 1\nend\n")
+    };
     format!(
         "set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\n\
-         hbreak *{set_priority:#x}\ncontinue\ndelete\n\
-         hbreak *{translate:#x}\nignore 2 {WARM_CALLS}\ncontinue\ndelete\n\
-         set $i = 0\nwhile $i < {STEPS}\nprintf \"trace %lx %lx\\n\", $pc, $cr3\nstepi\nset $i = $i + 1\nend\n\
-         kill\nquit\n"
+         hbreak *{:#x}\ncontinue\ndelete\nhbreak *{:#x}\nignore 2 {WARM_CALLS}\ncontinue\ndelete\n{}\
+         hbreak *{:#x}\ncontinue\ndelete\n{}kill\nquit\n",
+        stops.set_priority,
+        stops.translate,
+        step("noop", NOOP_STEPS),
+        stops.work,
+        step("work", WORK_STEPS)
     )
 }
 
+/// The two profiles of one traced boot.
+#[derive(Debug)]
+pub struct Profiles {
+    /// One no-op round trip.
+    pub noop: Profile,
+    /// The warm one-page vmalloc + vfree + purge.
+    pub work: Profile,
+}
+
 /// Boots the benchmark under gdb and profiles one round trip of its no-op
-/// request at the server's priority; writes the function listing to
-/// `listing` and returns the profile.
-pub fn noop(ws: &Workspace, kernel: &KernelBuild, listing: &Path) -> Result<Profile> {
+/// request at the server's priority and its profiled work; writes their
+/// function listings to `request-profile.txt` and `work-profile.txt` in
+/// `folder` and returns the profiles.
+pub fn profiles(ws: &Workspace, kernel: &KernelBuild, folder: &Path) -> Result<Profiles> {
     host_deps::ensure_debian_packages(host_deps::PROFILE)?;
     let root = programs::build_bench(ws, 1)?;
     let server = programs::build_memserver(ws)?;
@@ -209,10 +243,17 @@ pub fn noop(ws: &Workspace, kernel: &KernelBuild, listing: &Path) -> Result<Prof
     ]
     .into_iter()
     .collect();
-    let set_priority = functions[&Side::Kernel].start("decodeSetPriority").context("no decodeSetPriority in seL4")?;
-    let translate = functions[&Side::Client]
-        .start("client_lib::client::MemClient::translate")
-        .context("the benchmark has no MemClient::translate of its own (inlined?)")?;
+    let client = |name: &str| {
+        functions[&Side::Client]
+            .start(name)
+            .with_context(|| format!("the benchmark has no {name} of its own (inlined?)"))
+    };
+    let stops = Stops {
+        set_priority: functions[&Side::Kernel].start("decodeSetPriority").context("no decodeSetPriority in seL4")?,
+        translate: client("client_lib::client::MemClient::translate")?,
+        work: client("bench::tables::profiled_work")?,
+    };
+    let work_end = client("bench::tables::profiled_work_end")?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let options =
         BootOptions { smp: 1, timeout: Duration::from_secs(600), echo: false, icount: true, memory_mib: 6144 };
@@ -220,7 +261,7 @@ pub fn noop(ws: &Workspace, kernel: &KernelBuild, listing: &Path) -> Result<Prof
     qemu.args(["-S", "-gdb", &format!("tcp:127.0.0.1:{port}")]).stdout(Stdio::null()).stdin(Stdio::null());
     let mut guest = qemu.spawn().context("cannot start qemu-system-x86_64")?;
     let script = std::env::temp_dir().join(format!("memserver-profile-{}.gdb", std::process::id()));
-    std::fs::write(&script, gdb_script(port, set_priority, translate))?;
+    std::fs::write(&script, gdb_script(port, &stops))?;
     // gdb connects once QEMU listens.
     std::thread::sleep(Duration::from_millis(500));
     let traced = Command::new("gdb").args(["-q", "-nx", "-batch", "-x"]).arg(&script).output();
@@ -228,19 +269,26 @@ pub fn noop(ws: &Workspace, kernel: &KernelBuild, listing: &Path) -> Result<Prof
     let _ = guest.wait();
     let _ = std::fs::remove_file(&script);
     let traced = traced.context("cannot run gdb")?;
-    let trace = parse_trace(&String::from_utf8_lossy(&traced.stdout));
-    let Some(trip) = round_trip(&trace) else {
-        bail!(
-            "gdb traced {} instructions and no whole round trip: {}",
-            trace.len(),
-            String::from_utf8_lossy(&traced.stderr)
-        );
+    let output = String::from_utf8_lossy(&traced.stdout);
+    let (noop, work) = (parse_trace(&output, "noop"), parse_trace(&output, "work"));
+    let why = || String::from_utf8_lossy(&traced.stderr).into_owned();
+    let Some(trip) = round_trip(&noop) else {
+        bail!("gdb traced {} instructions of the no-op and no whole round trip: {}", noop.len(), why());
     };
-    let profile = Profile::of(trip, trip[0].root, &functions);
-    std::fs::File::create(listing)
-        .and_then(|mut f| f.write_all(profile.listing().as_bytes()))
-        .with_context(|| format!("cannot write {}", listing.display()))?;
-    Ok(profile)
+    let Some(worked) = until(&work, work_end) else {
+        bail!("gdb traced {} instructions of the work and not its end: {}", work.len(), why());
+    };
+    let profiles = Profiles {
+        noop: Profile::of(trip, trip[0].root, &functions),
+        work: Profile::of(worked, worked.first().map_or(0, |s| s.root), &functions),
+    };
+    for (name, profile) in [("request-profile.txt", &profiles.noop), ("work-profile.txt", &profiles.work)] {
+        let listing = folder.join(name);
+        std::fs::File::create(&listing)
+            .and_then(|mut f| f.write_all(profile.listing().as_bytes()))
+            .with_context(|| format!("cannot write {}", listing.display()))?;
+    }
+    Ok(profiles)
 }
 
 #[cfg(test)]
@@ -253,12 +301,15 @@ mod tests {
 
     #[test]
     fn gdb_lines_become_steps_and_others_are_skipped() {
-        let out = "0x000000000020dc69 in ?? ()\ntrace 20dc69 3a000\ntrace ffffffff8072aff0 3a000\ntrace zz 1\n";
-        let steps = parse_trace(out);
+        let out = "0x000000000020dc69 in ?? ()\nnoop 20dc69 3a000\nnoop ffffffff8072aff0 3a000\nnoop zz 1\nwork 1 2\n";
+        let steps = parse_trace(out, "noop");
         assert_eq!(
             steps,
             vec![Step { pc: 0x20dc69, root: 0x3a000 }, Step { pc: 0xffff_ffff_8072_aff0, root: 0x3a000 }]
         );
+        assert_eq!(parse_trace(out, "work"), vec![Step { pc: 1, root: 2 }]);
+        assert_eq!(until(&steps, 0xffff_ffff_8072_aff0), Some(&steps[..1]));
+        assert_eq!(until(&steps, 7), None);
     }
 
     #[test]
@@ -292,8 +343,9 @@ mod tests {
         assert_eq!(p.functions[&(Side::Server, "serve".to_owned())], 1);
         assert_eq!(p.functions[&(Side::Server, "?".to_owned())], 1);
         assert_eq!(p.total(), 6);
-        let r = p.record();
-        assert_eq!((r.text("round_trip"), r.text("fpu_traps"), r.text("server")), ("6", "1", "2"));
+        let r = p.record("request-profile");
+        assert_eq!(r.table, "request-profile");
+        assert_eq!((r.text("total"), r.text("fpu_traps"), r.text("server")), ("6", "1", "2"));
         assert!(p.listing().starts_with("     2 client translate\n"));
     }
 }

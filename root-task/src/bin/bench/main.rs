@@ -58,6 +58,7 @@ fn main(regs: StartRegs) -> ! {
     tables::replication(&mut bench, spaces);
     if spaces == 1 {
         tables::request_cost(&mut bench);
+        tables::work_profile(&mut bench);
         tables::large_pages(&mut bench);
         tables::huge_pages(&mut bench);
         tables::late_registration(&mut bench);

@@ -189,6 +189,30 @@ pub fn request_cost(bench: &mut Bench) {
     );
 }
 
+/// A warm one-page vmalloc + vfree + purge at one space, for `images
+/// bench`'s profile of the server's work, which single-steps
+/// [`profiled_work`] under gdb up to [`profiled_work_end`] (it runs
+/// unobserved in every other boot).
+pub fn work_profile(bench: &mut Bench) {
+    // Warm: the frame and the structures the profiled area reuses.
+    bench.vfree(bench.vmalloc(1, false));
+    profiled_work(bench);
+    profiled_work_end();
+}
+
+/// The profiled operation (a symbol of its own for gdb's breakpoint).
+#[inline(never)]
+pub fn profiled_work(bench: &mut Bench) {
+    bench.vfree(bench.vmalloc(1, false));
+}
+
+/// Where the profiled operation's trace ends.
+#[inline(never)]
+pub fn profiled_work_end() {
+    // Not folded into another empty function: its address is its own.
+    core::hint::black_box(());
+}
+
 /// A 2 MiB-aligned 64 MiB vmalloc with 4 KiB pages against 2 MiB pages.
 pub fn large_pages(bench: &mut Bench) {
     const PAGES: u64 = 64 << 8;
