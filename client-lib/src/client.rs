@@ -255,8 +255,8 @@ impl MemClient {
         self.ask(Request::Vfree { addr }, pick::done)
     }
 
-    /// Allocates `size` bytes aligned to `align` in every CPU's unit;
-    /// returns the offset, valid in each unit.
+    /// Allocates `size` bytes aligned to `align` in every CPU's unit,
+    /// zeros in each; returns the offset, valid in each unit.
     pub fn percpu_alloc(&self, size: u32, align: u32) -> Result<u32, ClientError> {
         self.ask(Request::PercpuAlloc { size, align }, pick::offset)
     }

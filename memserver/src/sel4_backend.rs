@@ -37,7 +37,7 @@ use crate::granules::{ObjectId, ObjectKind, State, Use, UNITS};
 use crate::heap::{HeapGrowth, HeapMemory, HEAP_START};
 use crate::own_vspace::OwnVSpace;
 use crate::untyped_pool::UntypedPool;
-use crate::window::{Window, SCRATCH_LARGE};
+use crate::window::{Window, SCRATCH_LARGE, SCRATCH_SMALL};
 use crate::zeroing::Zeroing;
 use memserver_core::backend::{Backend, FrameFor, Rights, SpaceRef};
 use memserver_core::dispatch::Platform;
@@ -420,6 +420,50 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         zeroed
     }
 
+    /// Sets `bytes` bytes of the 4 KiB frame `frame` (in use) from `offset`
+    /// on to zero: through the window if it holds the frame, else through
+    /// a copy of its capability mapped at [`SCRATCH_SMALL`] while it is
+    /// written (a CNode Copy, a Page Map, a Page Unmap and a Delete).
+    fn zero_in_use(&mut self, frame: Frame, offset: u64, bytes: u64) -> Result<(), BackendError> {
+        let fits = offset.checked_add(bytes).is_some_and(|end| end <= PAGE_SIZE);
+        if frame.size != PageSize::Small || !fits {
+            return Err(BackendError::Rejected(0));
+        }
+        if self.window.holds(frame.index) {
+            let addr = Window::address(frame.index).ok_or(BackendError::Rejected(0))?;
+            return self.kernel.zero(addr + offset, bytes);
+        }
+        self.own_structures(SCRATCH_SMALL, PageSize::Small)?;
+        let copy = self.copy_own_frame(frame)?;
+        self.counts.record(Invocation::MapPage);
+        let zeroed = match self.map_own(copy, SCRATCH_SMALL) {
+            Ok(()) => {
+                let zeroed = self.kernel.zero(SCRATCH_SMALL + offset, bytes);
+                self.counts.record(Invocation::UnmapPage);
+                // Unmapping the server's own mapping of its copy cannot fail.
+                let _ = self.kernel.page_unmap(copy);
+                zeroed
+            }
+            Err(e) => Err(e),
+        };
+        self.delete(copy);
+        zeroed
+    }
+
+    /// A read-write copy of `frame`'s capability, in a free slot.
+    fn copy_own_frame(&mut self, frame: Frame) -> Result<CPtr, BackendError> {
+        let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
+        let cnode = own_cnode();
+        self.counts.record(Invocation::Copy);
+        match self.kernel.cnode_copy(cnode, copy, cnode, frame.cap, CapRights::READ_WRITE) {
+            Ok(()) => Ok(copy),
+            Err(e) => {
+                self.slots.give_back(copy);
+                Err(rejected(e))
+            }
+        }
+    }
+
     /// A 4 KiB frame for the server's own use at `addr`, mapped there: the
     /// frame is the server's alone (a spare one leaves the zeroing window
     /// and its kept copies are deleted).
@@ -537,18 +581,9 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         let plan = self.copies.plan(frame.index, index, self.original(frame)).map_err(|_| BackendError::OutOfMemory)?;
         let copy = match plan {
             CopyFor::Reuse(copy) | CopyFor::Original(copy) => copy,
-            CopyFor::NewKept | CopyFor::NewExtra => {
-                let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
-                let cnode = own_cnode();
-                self.counts.record(Invocation::Copy);
-                // Kept copies may later map read-write; the mapping's own
-                // rights make a read-only mapping read-only.
-                if let Err(e) = self.kernel.cnode_copy(cnode, copy, cnode, frame.cap, CapRights::READ_WRITE) {
-                    self.slots.give_back(copy);
-                    return Err(rejected(e));
-                }
-                copy
-            }
+            // Kept copies may later map read-write; the mapping's own
+            // rights make a read-only mapping read-only.
+            CopyFor::NewKept | CopyFor::NewExtra => self.copy_own_frame(frame)?,
         };
         self.counts.record(Invocation::MapPage);
         if let Err(e) = self.kernel.page_map(copy, space.vspace, addr.get(), rights, ATTRS) {
@@ -627,6 +662,10 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 
     /// One Page Remap of the copy that maps the frame there.
+    fn zero_part(&mut self, frame: Frame, offset: u64, bytes: u64) -> Result<(), BackendError> {
+        self.zero_in_use(frame, offset, bytes)
+    }
+
     fn remap_frame(
         &mut self,
         space: SpaceRef<CPtr>,

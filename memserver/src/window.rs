@@ -6,7 +6,9 @@
 //! Frame index `i` sits at `WINDOW + i * 4 KiB`; the window's paging
 //! structures are made when a frame index first needs one
 //! ([`crate::own_vspace`]), and the record of which frames it holds (a bit
-//! each) grows with the highest index it held.
+//! each) grows with the highest index it held. A third private address,
+//! [`SCRATCH_SMALL`], takes a copy of a 4 KiB frame in use (whose original
+//! maps in a space) while part of it is zeroed.
 
 use alloc::vec::Vec;
 use sel4_layer::abi::size;
@@ -20,18 +22,25 @@ pub const SCRATCH_LARGE: u64 = 0x6000_0000_0000;
 const WINDOW_END: u64 = memserver_core::layout::REGION_START;
 /// The end of the scratch address's frame.
 const SCRATCH_END: u64 = SCRATCH_LARGE + (1 << size::LARGE_PAGE_BITS);
+/// Where the server maps a copy of a 4 KiB frame in use to zero part of
+/// it: after the large scratch frame.
+pub const SCRATCH_SMALL: u64 = SCRATCH_END;
+/// The end of that page.
+const SCRATCH_SMALL_END: u64 = SCRATCH_SMALL + (1 << size::PAGE_BITS);
 
-const _: () = assert!(SCRATCH_END <= WINDOW, "the scratch frame and the window do not overlap");
+const _: () = assert!(SCRATCH_SMALL_END <= WINDOW, "the scratch frames and the window do not overlap");
 
 /// No memory for the record of one more frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoMemory;
 
-/// Whether `bytes` bytes from `vaddr` on lie in the window or in the
-/// scratch address's frame.
+/// Whether `bytes` bytes from `vaddr` on lie in the window or in one of
+/// the scratch addresses' frames.
 pub fn private(vaddr: u64, bytes: u64) -> bool {
     let Some(end) = vaddr.checked_add(bytes) else { return false };
-    (WINDOW <= vaddr && end <= WINDOW_END) || (SCRATCH_LARGE <= vaddr && end <= SCRATCH_END)
+    (WINDOW <= vaddr && end <= WINDOW_END)
+        || (SCRATCH_LARGE <= vaddr && end <= SCRATCH_END)
+        || (SCRATCH_SMALL <= vaddr && end <= SCRATCH_SMALL_END)
 }
 
 /// Which frames the window holds: a bit per frame index.
@@ -99,7 +108,9 @@ mod tests {
         assert!(private(last, 4096));
         assert!(!private(last, 4097));
         assert!(private(SCRATCH_LARGE, 1 << 21));
-        assert!(!private(SCRATCH_LARGE + 4096, 1 << 21));
+        assert!(private(SCRATCH_SMALL, 4096));
+        assert!(!private(SCRATCH_SMALL, 4097));
+        assert!(!private(SCRATCH_LARGE + 4096, 1 << 21), "across both scratch frames");
         assert!(!private(SCRATCH_LARGE - 4096, 4096));
         assert!(!private(u64::MAX - 10, 100));
         assert!(!private(0x1000, 4096));

@@ -108,6 +108,15 @@ pub unsafe fn fill(addr: u64, len: u64, seed: u64) {
     }
 }
 
+/// Whether `[addr, addr + len)` holds zeros only.
+///
+/// # Safety
+/// `[addr, addr + len)` must be mapped readable in this space, 8-aligned.
+pub unsafe fn zeroed(addr: u64, len: u64) -> bool {
+    // SAFETY: the caller guarantees the range is mapped.
+    (0..len / 8).all(|i| unsafe { ((addr + 8 * i) as *const u64).read_volatile() } == 0)
+}
+
 /// The first offset in `[addr, addr + len)` that does not hold the pattern
 /// of `seed`.
 ///
@@ -328,9 +337,16 @@ impl Stress {
         self.summary.percpu_chunks |= 1 << layout.chunk(offset).min(31);
         for cpu in 0..layout.cpus {
             match layout.address(offset, cpu) {
-                // SAFETY: the allocation's bytes in every CPU's unit are
-                // this agent's, mapped writable in every space.
-                Some(addr) => unsafe { fill(addr, size.into(), seed ^ u64::from(cpu)) },
+                Some(addr) => {
+                    // SAFETY: the allocation's bytes in every CPU's unit
+                    // are this agent's, mapped writable in every space.
+                    // A new allocation starts as zeros, whoever used its
+                    // bytes before.
+                    let zero = unsafe { zeroed(addr, size.into()) };
+                    self.corrupt_if(!zero);
+                    // SAFETY: as above.
+                    unsafe { fill(addr, size.into(), seed ^ u64::from(cpu)) }
+                }
                 None => self.corrupt_if(true),
             }
         }

@@ -120,6 +120,10 @@ pub trait Backend {
     ) -> Result<(), BackendError>;
     /// Unmap the copy of `frame` at `addr` in `space` and delete it.
     fn unmap_frame(&mut self, space: SpaceRef<Self::VSpace>, addr: RegionAddr, frame: Self::Frame);
+    /// Sets `bytes` bytes of the owned 4 KiB `frame`, mapped in the region,
+    /// from `offset` on, to zero (a percpu range reused, for its new
+    /// allocation to start as zeros); `Err` with nothing written.
+    fn zero_part(&mut self, frame: Self::Frame, offset: u64, bytes: u64) -> Result<(), BackendError>;
     /// Give up a frame a client supplied ([`Platform::borrow_frame`]),
     /// mapped nowhere any more: the backend drops what it held of it (on
     /// seL4, its capability copies); the frame itself stays the client's.
@@ -238,6 +242,8 @@ pub enum OpKind {
     UnmapFrame,
     /// [`Backend::remap_frame`].
     RemapFrame,
+    /// [`Backend::zero_part`].
+    ZeroPart,
 }
 
 impl Kind for OpKind {

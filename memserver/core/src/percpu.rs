@@ -13,6 +13,12 @@
 //! created and populated when no chunk has room, and depopulated when their
 //! last allocation is freed: their number is bounded by memory and by the
 //! 32-bit offsets of the wire. Only the owner may free an allocation.
+//!
+//! An allocation starts as zeros in every unit, as Linux's `alloc_percpu`
+//! does: a new chunk's frames are zeroed, and a chunk remembers the
+//! granules that allocations used and gave back; an allocation over any of
+//! them zeroes its range in every unit before it is made (and fails, with
+//! nothing made, where that cannot be done).
 
 use crate::accounting::Clients;
 use crate::avl::AvlMap;
@@ -63,31 +69,51 @@ struct AllocRecord {
     owner: Badge,
 }
 
-/// Occupancy of one chunk's units, a bit per granule.
+/// A bit per granule of a unit.
+type Granules = [u64; WORDS];
+
+/// Sets (`on`) or clears granules `from..from + count` of `map`.
+fn mark(map: &mut Granules, from: usize, count: usize, on: bool) {
+    for g in from..from + count {
+        if let Some(w) = map.get_mut(g / 64) {
+            if on {
+                *w |= 1 << (g % 64);
+            } else {
+                *w &= !(1 << (g % 64));
+            }
+        }
+    }
+}
+
+/// Occupancy of one chunk's units, a bit per granule, and the granules
+/// that may hold an earlier allocation's bytes.
 #[derive(Clone, Copy)]
 struct Chunk {
-    map: [u64; WORDS],
+    map: Granules,
     used: usize,
+    /// Granules an allocation used and gave back since the chunk was
+    /// populated (its frames zeroed), and no later allocation zeroed.
+    dirty: Granules,
 }
 
 impl Chunk {
-    const EMPTY: Chunk = Chunk { map: [0; WORDS], used: 0 };
+    const EMPTY: Chunk = Chunk { map: [0; WORDS], used: 0, dirty: [0; WORDS] };
 
     fn is_set(&self, g: usize) -> bool {
         self.map.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0)
     }
 
     fn set(&mut self, from: usize, count: usize, on: bool) {
-        for g in from..from + count {
-            if let Some(w) = self.map.get_mut(g / 64) {
-                if on {
-                    *w |= 1 << (g % 64);
-                } else {
-                    *w &= !(1 << (g % 64));
-                }
-            }
-        }
+        mark(&mut self.map, from, count, on);
         self.used = if on { self.used + count } else { self.used.saturating_sub(count) };
+        if !on {
+            mark(&mut self.dirty, from, count, true);
+        }
+    }
+
+    /// Whether a granule of `from..from + count` may hold old bytes.
+    fn any_dirty(&self, from: usize, count: usize) -> bool {
+        (from..from + count).any(|g| self.dirty.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0))
     }
 
     /// The first free run of `count` granules starting at a multiple of
@@ -209,7 +235,11 @@ impl Percpu {
         let align_granules = (align.max(PERCPU_GRANULE) / PERCPU_GRANULE) as usize;
         let charge = size * self.cpus as u64;
         clients.charge(owner, charge)?;
-        let (index, granule, offset) = match self.make_room(region, count, align_granules) {
+        let placed = self.make_room(region, count, align_granules);
+        let zeroed = placed.and_then(|(index, granule, offset)| {
+            self.zero_for_reuse(region, (index, granule, count), offset).map(|()| (index, granule, offset))
+        });
+        let (index, granule, offset) = match zeroed {
             Ok(place) => place,
             Err(e) => {
                 clients.refund(owner, charge);
@@ -222,6 +252,31 @@ impl Percpu {
         // Room was made above and offsets of live allocations differ.
         let _ = self.allocs.insert(offset.0.into(), count as u64 * PERCPU_GRANULE, AllocRecord { size, owner });
         Ok(offset)
+    }
+
+    /// Zeroes the `count` granules from `granule` of chunk `index` (at
+    /// `offset`) in every unit if an earlier allocation used any of them,
+    /// and forgets that they were used. A failure leaves them to zero
+    /// again (only free bytes were written).
+    fn zero_for_reuse<B: Backend>(
+        &mut self,
+        region: &mut Region<B>,
+        (index, granule, count): (usize, usize, usize),
+        offset: PercpuOffset,
+    ) -> Result<(), Error> {
+        let dirty = self.chunks.get(index).and_then(Option::as_ref).is_some_and(|c| c.any_dirty(granule, count));
+        if !dirty {
+            return Ok(());
+        }
+        let bytes = count as u64 * PERCPU_GRANULE;
+        for cpu in 0..self.cpus {
+            let at = self.layout().address(offset.0, cpu as u16).and_then(PercpuAddr::new);
+            region.zero(at.ok_or(Error::InvalidArgument)?.region(), bytes)?;
+        }
+        if let Some(chunk) = self.chunks.get_mut(index).and_then(Option::as_mut) {
+            mark(&mut chunk.dirty, granule, count, false);
+        }
+        Ok(())
     }
 
     /// Where `count` granules aligned to `align` granules go: the first

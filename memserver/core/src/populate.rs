@@ -29,7 +29,7 @@ use crate::accounting::FrameTally;
 use crate::backend::{Backend, FrameFor, OpCounts, OpKind, Platform, Rights, SpaceRef};
 use crate::error::{BackendError, Error, FaultError, Limit};
 use crate::ids::SpaceId;
-use crate::layout::{Level, LevelMask, PageSize, RegionAddr};
+use crate::layout::{Level, LevelMask, PageSize, RegionAddr, PAGE_SIZE};
 use crate::limits::MAX_PAGES_PER_OP;
 use memserver_protocol::{ErrorCode, FailurePoint};
 
@@ -237,6 +237,11 @@ impl<B: Backend> Mmu<B> {
         self.counts.record(OpKind::RemapFrame);
         self.backend.remap_frame(space, leaf.addr, leaf.frame, leaf.rights)
     }
+
+    fn zero_part(&mut self, frame: B::Frame, offset: u64, bytes: u64) -> Result<(), BackendError> {
+        self.counts.record(OpKind::ZeroPart);
+        self.backend.zero_part(frame, offset, bytes)
+    }
 }
 
 /// Which copies of the pages of an unmap exist: in every registered
@@ -282,6 +287,25 @@ impl<B: Backend> Region<B> {
             registered: 0,
             missed_syncs: 0,
         }
+    }
+
+    /// Sets `len` bytes from `start` on to zero, in the 4 KiB pages that
+    /// map them (owned by the region: percpu's). `InvalidArgument` where a
+    /// page of the range is not such a page; on an error the pages before
+    /// it are zeroed already (the caller zeroes free bytes only).
+    pub(crate) fn zero(&mut self, start: RegionAddr, len: u64) -> Result<(), Error> {
+        let end = start.get().checked_add(len).ok_or(Error::InvalidArgument)?;
+        let mut at = start.get();
+        while at < end {
+            let page = at & !(PAGE_SIZE - 1);
+            let leaf = RegionAddr::new(page).and_then(|addr| self.table.leaf_at(addr));
+            let leaf = leaf.filter(|l| l.size == PageSize::Small && l.kind == FrameKind::Owned);
+            let frame = leaf.ok_or(Error::InvalidArgument)?.frame;
+            let upto = end.min(page + PAGE_SIZE);
+            self.mmu.zero_part(frame, at - page, upto - at)?;
+            at = upto;
+        }
+        Ok(())
     }
 
     /// The backend, for inspection.

@@ -393,6 +393,15 @@ impl Backend for Sim {
         assert!(self.remove_leaf(space.vspace, addr.get(), size, frame), "sim: unmap of a missing copy");
     }
 
+    /// Zeroing part of a frame can fail on seL4 (the server maps a copy of
+    /// it to write there): here it fails where a failure is injected.
+    fn zero_part(&mut self, frame: SimFrame, offset: u64, bytes: u64) -> Result<(), BackendError> {
+        self.creating_op(OpKind::ZeroPart)?;
+        let state = self.frames.get(&frame).expect("sim: zeroing an unknown frame");
+        assert!(offset.checked_add(bytes).is_some_and(|end| end <= state.size.bytes()), "sim: zeroing past {frame:?}");
+        Ok(())
+    }
+
     fn remap_frame(
         &mut self,
         space: SpaceRef<SimVSpace>,

@@ -10,10 +10,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::dispatcher::{dispatcher, register, send};
+use memserver_core::backend::OpKind;
 use memserver_core::dispatch::Dispatcher;
 use memserver_core::sim::Sim;
 use memserver_core::Badge;
-use memserver_protocol::{RegionInfo, Reply, Request, PROTOCOL_VERSION};
+use memserver_protocol::{ErrorCode, RegionInfo, Reply, Request, PROTOCOL_VERSION};
 
 const A: Badge = Badge(0x100);
 const B: Badge = Badge(0x101);
@@ -157,4 +158,51 @@ fn every_allocation_in_every_chunk_is_where_every_cpu_looks() {
         }
     }
     assert_eq!((d.server().usage(A).used, d.server().usage(B).used), (0, 0));
+}
+
+/// Zeroings of part of a frame the server made so far.
+fn zeroings(d: &Dispatcher<Sim>) -> u64 {
+    d.server().region().op_counts().get(OpKind::ZeroPart)
+}
+
+fn alloc(d: &mut Dispatcher<Sim>, owner: Badge, size: u32, align: u32) -> Result<u32, ErrorCode> {
+    match send(d, owner, Request::PercpuAlloc { size, align }, None) {
+        Reply::Offset(offset) => Ok(offset),
+        Reply::Error(code) => Err(code),
+        other => panic!("percpu alloc: {other:?}"),
+    }
+}
+
+fn free(d: &mut Dispatcher<Sim>, owner: Badge, offset: u32) {
+    assert_eq!(send(d, owner, Request::PercpuFree { offset }, None), Reply::Done);
+}
+
+/// An allocation starts as zeros in every CPU's unit, as Linux's
+/// `alloc_percpu`: one over bytes an earlier allocation used (another
+/// client's here) is zeroed first, a page of each unit at a time; one
+/// over bytes no allocation used since the chunk was populated is not
+/// (its frames came zeroed); and an allocation whose zeroing fails is
+/// refused with nothing made, and made (and zeroed) when asked again.
+#[test]
+fn an_allocation_over_used_bytes_is_zeroed_in_every_unit_first() {
+    let mut d = dispatcher();
+    register(&mut d, A);
+    register(&mut d, B);
+    let cpus = u64::from(region(&mut d).percpu.cpus);
+    let first = alloc(&mut d, A, 6000, 4096).unwrap();
+    assert_eq!(zeroings(&d), 0, "a fresh chunk's bytes are zeros already");
+    free(&mut d, A, first);
+    let again = alloc(&mut d, B, 6000, 4096).unwrap();
+    assert_eq!(again, first, "first fit takes the freed bytes");
+    assert_eq!(zeroings(&d), 2 * cpus, "its two pages in every unit");
+    let fresh = alloc(&mut d, B, 8, 8).unwrap();
+    assert_ne!(fresh, again);
+    assert_eq!(zeroings(&d), 2 * cpus, "bytes no allocation used");
+    free(&mut d, B, again);
+    let (allocs, usage) = (d.stats().percpu_allocs, d.server().usage(A));
+    d.sim_hooks().fail_after(Some(1));
+    assert_eq!(alloc(&mut d, A, 16, 16), Err(ErrorCode::OutOfMemory), "the second unit's zeroing fails");
+    assert_eq!((d.stats().percpu_allocs, d.server().usage(A)), (allocs, usage), "nothing made or charged");
+    assert_eq!(alloc(&mut d, A, 16, 16), Ok(first), "asked again, it is made");
+    assert!(zeroings(&d) > 2 * cpus + 2, "and zeroed in every unit");
 }
