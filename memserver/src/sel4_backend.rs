@@ -420,36 +420,6 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         zeroed
     }
 
-    /// Sets `bytes` bytes of the 4 KiB frame `frame` (in use) from `offset`
-    /// on to zero: through the window if it holds the frame, else through
-    /// a copy of its capability mapped at [`SCRATCH_SMALL`] while it is
-    /// written (a CNode Copy, a Page Map, a Page Unmap and a Delete).
-    fn zero_in_use(&mut self, frame: Frame, offset: u64, bytes: u64) -> Result<(), BackendError> {
-        let fits = offset.checked_add(bytes).is_some_and(|end| end <= PAGE_SIZE);
-        if frame.size != PageSize::Small || !fits {
-            return Err(BackendError::Rejected(0));
-        }
-        if self.window.holds(frame.index) {
-            let addr = Window::address(frame.index).ok_or(BackendError::Rejected(0))?;
-            return self.kernel.zero(addr + offset, bytes);
-        }
-        self.own_structures(SCRATCH_SMALL, PageSize::Small)?;
-        let copy = self.copy_own_frame(frame)?;
-        self.counts.record(Invocation::MapPage);
-        let zeroed = match self.map_own(copy, SCRATCH_SMALL) {
-            Ok(()) => {
-                let zeroed = self.kernel.zero(SCRATCH_SMALL + offset, bytes);
-                self.counts.record(Invocation::UnmapPage);
-                // Unmapping the server's own mapping of its copy cannot fail.
-                let _ = self.kernel.page_unmap(copy);
-                zeroed
-            }
-            Err(e) => Err(e),
-        };
-        self.delete(copy);
-        zeroed
-    }
-
     /// A read-write copy of `frame`'s capability, in a free slot.
     fn copy_own_frame(&mut self, frame: Frame) -> Result<CPtr, BackendError> {
         let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
@@ -661,11 +631,36 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
         }
     }
 
-    /// One Page Remap of the copy that maps the frame there.
+    /// Through the window if it holds the frame, else through a copy of
+    /// its capability mapped at [`SCRATCH_SMALL`] while it is written (a
+    /// CNode Copy, a Page Map, a Page Unmap and a Delete).
     fn zero_part(&mut self, frame: Frame, offset: u64, bytes: u64) -> Result<(), BackendError> {
-        self.zero_in_use(frame, offset, bytes)
+        let fits = offset.checked_add(bytes).is_some_and(|end| end <= PAGE_SIZE);
+        if frame.size != PageSize::Small || !fits {
+            return Err(BackendError::Rejected(0));
+        }
+        if self.window.holds(frame.index) {
+            let addr = Window::address(frame.index).ok_or(BackendError::Rejected(0))?;
+            return self.kernel.zero(addr + offset, bytes);
+        }
+        self.own_structures(SCRATCH_SMALL, PageSize::Small)?;
+        let copy = self.copy_own_frame(frame)?;
+        self.counts.record(Invocation::MapPage);
+        let zeroed = match self.map_own(copy, SCRATCH_SMALL) {
+            Ok(()) => {
+                let zeroed = self.kernel.zero(SCRATCH_SMALL + offset, bytes);
+                self.counts.record(Invocation::UnmapPage);
+                // Unmapping the server's own mapping of its copy cannot fail.
+                let _ = self.kernel.page_unmap(copy);
+                zeroed
+            }
+            Err(e) => Err(e),
+        };
+        self.delete(copy);
+        zeroed
     }
 
+    /// One Page Remap of the copy that maps the frame there.
     fn remap_frame(
         &mut self,
         space: SpaceRef<CPtr>,

@@ -72,6 +72,11 @@ struct AllocRecord {
 /// A bit per granule of a unit.
 type Granules = [u64; WORDS];
 
+/// Whether granule `g` of `map` is set.
+fn has(map: &Granules, g: usize) -> bool {
+    map.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0)
+}
+
 /// Sets (`on`) or clears granules `from..from + count` of `map`.
 fn mark(map: &mut Granules, from: usize, count: usize, on: bool) {
     for g in from..from + count {
@@ -100,7 +105,7 @@ impl Chunk {
     const EMPTY: Chunk = Chunk { map: [0; WORDS], used: 0, dirty: [0; WORDS] };
 
     fn is_set(&self, g: usize) -> bool {
-        self.map.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0)
+        has(&self.map, g)
     }
 
     fn set(&mut self, from: usize, count: usize, on: bool) {
@@ -113,7 +118,7 @@ impl Chunk {
 
     /// Whether a granule of `from..from + count` may hold old bytes.
     fn any_dirty(&self, from: usize, count: usize) -> bool {
-        (from..from + count).any(|g| self.dirty.get(g / 64).is_some_and(|w| w & (1 << (g % 64)) != 0))
+        (from..from + count).any(|g| has(&self.dirty, g))
     }
 
     /// The first free run of `count` granules starting at a multiple of
