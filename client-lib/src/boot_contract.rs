@@ -15,7 +15,7 @@ pub mod slot {
     pub const MEMSERVER: CPtr = 1;
     /// The fault endpoint of the program's thread.
     pub const FAULT: CPtr = 2;
-    /// The launcher's endpoint, for the verdict.
+    /// The launcher's endpoint, for the verdict and the console.
     pub const LAUNCHER: CPtr = 3;
     /// The first of the program's described endpoints, in its order.
     pub const ENDPOINTS: CPtr = 4;
@@ -64,6 +64,22 @@ const _: () = assert!(LAUNCHER_AREA_START <= IPC_BUFFER && IPC_BUFFER < STACK_TO
 const _: () = assert!(HEAP < LAUNCHER_AREA_END && LAUNCHER_AREA_END <= REGION_START && REGION_START < REGION_END);
 const _: () = assert!(STACK_TOP - MAX_STACK > IPC_BUFFER && HEAP + MAX_HEAP <= LAUNCHER_AREA_END);
 const _: () = assert!(MAX_FRAMES == 4096 << FRAMES_BITS);
+
+/// Defines the entry point of a program the launcher boots (with
+/// `sel4_layer::sel4_program!`, which see): its IPC buffer from rdi, and
+/// its lines printed by the launcher (console messages on
+/// [`slot::LAUNCHER`]), so no other program's output cuts them.
+#[macro_export]
+macro_rules! program {
+    ($main:path) => {
+        $crate::__sel4_layer::sel4_program!(
+            $main,
+            ipc_buffer = |regs| regs.rdi,
+            stack = $crate::__sel4_layer::runtime::DEFAULT_STACK_BYTES,
+            console = $crate::boot_contract::slot::LAUNCHER
+        );
+    };
+}
 
 /// The label of a verdict message.
 pub const VERDICT_LABEL: u64 = 0x5e1f;

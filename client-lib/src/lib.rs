@@ -15,6 +15,9 @@ pub use memserver_protocol::{
     Quota, Realloc, RegionInfo, Registration, Reply, Request, Stats, Translation, VmallocOptions, PROTOCOL_VERSION,
 };
 
+#[doc(hidden)]
+pub use sel4_layer as __sel4_layer;
+
 pub mod boot_contract;
 pub mod client;
 pub mod error;

@@ -33,6 +33,8 @@ fn constants() -> BTreeMap<&'static str, u64> {
         ("REGION_START", contract::REGION_START),
         ("REGION_END", contract::REGION_END),
         ("VERDICT_LABEL", contract::VERDICT_LABEL),
+        ("CONSOLE_LABEL", sel4_layer::print::CONSOLE_LABEL),
+        ("LINE_BYTES", sel4_layer::print::LINE_BYTES as u64),
     ])
 }
 

@@ -5,17 +5,11 @@
 //! status 35, exit status non-zero) because not every program succeeded.
 //! The system is `tests/fixtures/verdicts/`, a crate of its own.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 #[test]
 fn every_way_a_program_ends_is_reported_and_one_failure_fails_the_run() {
-    let system = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/verdicts/system.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_images"))
-        .args(["run", "--timeout", "900", "--system"])
-        .arg(&system)
-        .output()
-        .expect("running images");
+    let out = common::boot_fixture("verdicts");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a system with failed programs succeeded:\n{stdout}");

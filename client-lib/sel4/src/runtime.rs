@@ -1,6 +1,6 @@
 //! Start-up, exit and panic handling for seL4 programs.
 //!
-//! A program says `sel4_layer::sel4_program!(main);` once. That expands, in
+//! A program says `sel4_layer::sel4_program!(main, ipc_buffer = …);` once. That expands, in
 //! the program's own crate (so host test binaries never contain it), to the
 //! `_start` entry with a static stack, the memory functions the compiler
 //! calls (no libc here), and the panic handler.
@@ -11,6 +11,7 @@
 //! started with rsp = 0 (the root task, and each program's first thread)
 //! runs on the program's static stack; other threads bring their own.
 
+use super::abi::CPtr;
 use super::invocation::IoPort;
 use super::ipc_buffer;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -73,9 +74,13 @@ pub fn exit(success: bool) -> ! {
     }
 }
 
-/// Called by `_start`: records the IPC buffer and runs `main`.
-pub fn start(regs: StartRegs, ipc_buffer_address: u64, main: fn(StartRegs) -> !) -> ! {
+/// Called by `_start`: records the IPC buffer and the console endpoint (0:
+/// the kernel's debug console) and runs `main`.
+pub fn start(regs: StartRegs, ipc_buffer_address: u64, console: CPtr, main: fn(StartRegs) -> !) -> ! {
     ipc_buffer::init(ipc_buffer_address);
+    if console != 0 {
+        super::print::set_console(console);
+    }
     main(regs)
 }
 
@@ -88,13 +93,18 @@ pub fn panic(info: &core::panic::PanicInfo) -> ! {
 /// Defines the entry point, static stack, memory functions and panic
 /// handler of an seL4 program whose `main` takes the start-up registers.
 /// `ipc_buffer` maps them to this thread's IPC buffer address; `stack`
-/// (optional) sets the static stack's size in bytes.
+/// (optional) sets the static stack's size in bytes; `console` (optional,
+/// after `stack`) is the capability of the console endpoint its lines go
+/// to (see [`print`](crate::print); without it, the kernel's console).
 #[macro_export]
 macro_rules! sel4_program {
     ($main:path, ipc_buffer = $ipc:expr) => {
         $crate::sel4_program!($main, ipc_buffer = $ipc, stack = $crate::runtime::DEFAULT_STACK_BYTES);
     };
     ($main:path, ipc_buffer = $ipc:expr, stack = $stack:expr) => {
+        $crate::sel4_program!($main, ipc_buffer = $ipc, stack = $stack, console = 0);
+    };
+    ($main:path, ipc_buffer = $ipc:expr, stack = $stack:expr, console = $console:expr) => {
         core::arch::global_asm!(
             ".section .bss.sel4_stack, \"aw\", @nobits",
             ".balign 16",
@@ -117,7 +127,7 @@ macro_rules! sel4_program {
         extern "C" fn sel4_rust_start(rdi: u64, rsi: u64, rdx: u64, rcx: u64) -> ! {
             let regs = $crate::runtime::StartRegs { rdi, rsi, rdx, rcx };
             let ipc: fn($crate::runtime::StartRegs) -> u64 = $ipc;
-            $crate::runtime::start(regs, ipc(regs), $main)
+            $crate::runtime::start(regs, ipc(regs), $console, $main)
         }
 
         #[panic_handler]

@@ -1,12 +1,24 @@
-//! What the description and packing tests share: a root-task-like static
-//! executable built with rustc, and the bad descriptions, each with the
-//! place and field its error must name.
+//! What the description, packing and launcher tests share: a
+//! root-task-like static executable built with rustc, the bad
+//! descriptions, each with the place and field its error must name, and
+//! the boot of a fixture system.
 #![allow(dead_code, reason = "each test binary uses its own part of this module")]
 
 use images::description::DescriptionError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+/// `images run` of the system `tests/fixtures/NAME/system.toml` (a crate
+/// of its own, as a user's would be), as the user runs it.
+pub fn boot_fixture(name: &str) -> std::process::Output {
+    let system = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}/system.toml"));
+    Command::new(env!("CARGO_BIN_EXE_images"))
+        .args(["run", "--timeout", "900", "--system"])
+        .arg(&system)
+        .output()
+        .expect("running images")
+}
 
 /// A scratch folder of this test binary.
 pub fn scratch(name: &str) -> PathBuf {

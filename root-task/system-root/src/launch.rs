@@ -22,7 +22,7 @@ use sel4_layer::CapRights;
 use system_image::{Program, SystemImage};
 use system_root::grant;
 use system_root::outcome::Outcome;
-use system_root::sender::{fault_badge, verdict_badge, MAX_PROGRAMS};
+use system_root::sender::{fault_badge, program_badge, MAX_PROGRAMS};
 
 /// The booted system.
 pub struct Running {
@@ -106,7 +106,7 @@ fn load(
     if p.heap != 0 {
         process.map_memory(alloc, HEAP, p.heap);
     }
-    process.give(slot::LAUNCHER, endpoint, CapRights::SEND_GRANT, verdict_badge(i));
+    process.give(slot::LAUNCHER, endpoint, CapRights::SEND_GRANT, program_badge(i));
     for (k, &e) in p.endpoints.iter().enumerate() {
         let shared_endpoint = *shared.get(e as usize).unwrap_or_else(|| panic!("{}: no endpoint {e}", p.name));
         process.give(slot::endpoint(k as u64), shared_endpoint, CapRights::ALL, 0);

@@ -1,5 +1,6 @@
 //! Who sent a message to the launcher's endpoint, by its badge: program
-//! `i` reports its verdict with `VERDICT_BADGE_BASE + i`; while it is not a
+//! `i` sends its console lines and its verdict with `PROGRAM_BADGE_BASE +
+//! i`; while it is not a
 //! registered client, its thread's faults come from the kernel with
 //! `FAULT_BADGE_BASE + i`; the memory server signals waiting fault reports
 //! and the kernel sends the server's own faults with the bootstrap
@@ -7,8 +8,8 @@
 
 use memserver_protocol::bootstrap::badge;
 
-/// Program `i`'s verdicts carry `VERDICT_BADGE_BASE + i`.
-pub const VERDICT_BADGE_BASE: u64 = 0x4000;
+/// Program `i`'s messages carry `PROGRAM_BADGE_BASE + i`.
+pub const PROGRAM_BADGE_BASE: u64 = 0x4000;
 /// Program `i`'s faults, while it is not a registered client, carry
 /// `FAULT_BADGE_BASE + i`.
 pub const FAULT_BADGE_BASE: u64 = 0x8000;
@@ -17,9 +18,9 @@ pub const MAX_PROGRAMS: usize = 0x4000;
 
 // The ranges do not overlap each other or the contract's badges, and fit
 // the 28 bits of an endpoint badge below a space's fault badges.
-const _: () = assert!(VERDICT_BADGE_BASE + MAX_PROGRAMS as u64 <= FAULT_BADGE_BASE);
+const _: () = assert!(PROGRAM_BADGE_BASE + MAX_PROGRAMS as u64 <= FAULT_BADGE_BASE);
 const _: () = assert!(FAULT_BADGE_BASE + MAX_PROGRAMS as u64 <= badge::SPACE_FAULT);
-const _: () = assert!(badge::REPORT_NOTICE < VERDICT_BADGE_BASE && badge::SERVER_FAULT < VERDICT_BADGE_BASE);
+const _: () = assert!(badge::REPORT_NOTICE < PROGRAM_BADGE_BASE && badge::SERVER_FAULT < PROGRAM_BADGE_BASE);
 
 /// Who sent a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub enum Sender {
     ReportNotice,
     /// The kernel: the memory server faulted.
     ServerFault,
-    /// Program `i`: its verdict.
-    Verdict(usize),
+    /// Program `i`: a console line or its verdict.
+    Program(usize),
     /// The kernel: program `i`'s thread faulted while it was not a
     /// registered client.
     Fault(usize),
@@ -37,9 +38,9 @@ pub enum Sender {
     Unknown(u64),
 }
 
-/// The badge of program `i`'s verdicts.
-pub const fn verdict_badge(i: usize) -> u64 {
-    VERDICT_BADGE_BASE + i as u64
+/// The badge of program `i`'s messages.
+pub const fn program_badge(i: usize) -> u64 {
+    PROGRAM_BADGE_BASE + i as u64
 }
 
 /// The badge of program `i`'s faults while it is not a registered client.
@@ -53,8 +54,8 @@ pub fn sender(badge: u64) -> Sender {
     match badge {
         badge::REPORT_NOTICE => Sender::ReportNotice,
         badge::SERVER_FAULT => Sender::ServerFault,
-        _ => match (index(VERDICT_BADGE_BASE), index(FAULT_BADGE_BASE)) {
-            (Some(i), _) => Sender::Verdict(i),
+        _ => match (index(PROGRAM_BADGE_BASE), index(FAULT_BADGE_BASE)) {
+            (Some(i), _) => Sender::Program(i),
             (_, Some(i)) => Sender::Fault(i),
             _ => Sender::Unknown(badge),
         },
@@ -68,7 +69,7 @@ mod tests {
     #[test]
     fn every_program_s_badges_name_it_and_nothing_else_does() {
         for i in [0, 1, 17, MAX_PROGRAMS - 1] {
-            assert_eq!(sender(verdict_badge(i)), Sender::Verdict(i));
+            assert_eq!(sender(program_badge(i)), Sender::Program(i));
             assert_eq!(sender(fault_badge(i)), Sender::Fault(i));
         }
         assert_eq!(sender(badge::REPORT_NOTICE), Sender::ReportNotice);

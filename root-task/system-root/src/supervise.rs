@@ -1,11 +1,11 @@
-//! Waiting for the programs' verdicts and deaths, reclaiming each program
-//! as it ends (its thread suspended; a client's space unregistered and its
-//! fault capability revoked), and the summary.
+//! Printing the programs' console lines, waiting for their verdicts and
+//! deaths, reclaiming each program as it ends (its thread suspended; a
+//! client's space unregistered and its fault capability revoked), and the
+//! summary.
 
 use crate::launch::{Launched, Running};
 use client_lib::AdminClient;
-use sel4_layer::println;
-use sel4_layer::syscall;
+use sel4_layer::{print, println, syscall};
 use system_root::outcome::{Failure, Outcome};
 use system_root::sender::{fault_badge, sender, Sender};
 
@@ -21,7 +21,8 @@ pub fn until_all_ended(running: &mut Running) -> bool {
                 println!("launcher: the memory server faulted (type {label}, message {:x?})", msg.mrs);
                 break;
             }
-            Sender::Verdict(i) => end(running, i, Outcome::of_verdict(label, length, msg.mrs[0])),
+            Sender::Program(_) if label == print::CONSOLE_LABEL => print_piece(&msg),
+            Sender::Program(i) => end(running, i, Outcome::of_verdict(label, length, msg.mrs[0])),
             Sender::Fault(i) => end(running, i, Outcome::Failed(Failure::KernelFault { kind: label, mrs: msg.mrs })),
             Sender::Unknown(badge) => println!("launcher: unexpected message (badge {badge:#x}, label {label:#x})"),
         }
@@ -32,6 +33,14 @@ pub fn until_all_ended(running: &mut Running) -> bool {
     }
     println!("launcher: {ok} of {} programs succeeded", running.programs.len());
     ok == running.programs.len()
+}
+
+/// Prints the piece of a line a program's console message `msg` carries,
+/// then lets the program go on.
+fn print_piece(msg: &syscall::SyscallResult) {
+    let mut bytes = [0; print::LINE_BYTES];
+    print::write_to_kernel_console(print::received_piece(msg, &mut bytes));
+    print::answer_console_message();
 }
 
 /// Takes the memory server's waiting fault reports; each ends the program

@@ -10,7 +10,7 @@ use huge_pages::{canary, canary_offsets, code, CHECKED, SHARE};
 use sel4_layer::runtime::StartRegs;
 use sel4_layer::{println, syscall, MessageInfo};
 
-sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
+client_lib::program!(main);
 
 fn main(_: StartRegs) -> ! {
     boot_contract::exit(run())

@@ -11,7 +11,7 @@ use sel4_layer::runtime::StartRegs;
 use sel4_layer::{println, syscall, MessageInfo};
 use shared_buffer::{code, pattern, BUFFERS, CHECKED, SHARE};
 
-sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
+client_lib::program!(main);
 
 fn main(_: StartRegs) -> ! {
     boot_contract::exit(run())

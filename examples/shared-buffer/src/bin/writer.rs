@@ -10,7 +10,7 @@ use sel4_layer::runtime::StartRegs;
 use sel4_layer::{println, syscall, MessageInfo};
 use shared_buffer::{code, pattern, BUFFER_BYTES, CHECKED, FRAMES, SHARE};
 
-sel4_layer::sel4_program!(main, ipc_buffer = |regs| regs.rdi);
+client_lib::program!(main);
 
 /// The seed of the pattern the writer fills the buffer with.
 const SEED: u64 = 0x5eed;
