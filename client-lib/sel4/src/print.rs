@@ -10,7 +10,7 @@
 //! calls; the printer answers once the piece is written, so pieces keep
 //! their order.
 
-use super::abi::{size::MSG_MAX_LENGTH, CPtr, Word};
+use super::abi::{size::MSG_MAX_LENGTH, CPtr, Word, MSG_REGISTERS_IN_CPU};
 use super::ipc;
 use super::syscall::{self, debug_put_char, SyscallResult};
 use super::MessageInfo;
@@ -35,7 +35,8 @@ const MESSAGE_WORDS: usize = MSG_MAX_LENGTH;
 pub const LINE_BYTES: usize = 8 * (MESSAGE_WORDS - 1);
 
 /// Sends this process's lines to the console endpoint `endpoint` (a
-/// capability it may call) instead of the kernel's debug console.
+/// capability it may call) instead of the kernel's debug console (0: to
+/// the kernel's debug console).
 pub fn set_console(endpoint: CPtr) {
     CONSOLE.store(endpoint, Ordering::Relaxed);
 }
@@ -57,6 +58,11 @@ pub fn print_line(args: fmt::Arguments) {
 /// console's printer does with the pieces it receives).
 pub fn write_to_kernel_console(bytes: &[u8]) {
     let _guard = CONSOLE_LOCK.lock();
+    put_bytes(bytes);
+}
+
+/// Puts `bytes` on the kernel's debug console, one by one.
+fn put_bytes(bytes: &[u8]) {
     bytes.iter().copied().for_each(debug_put_char);
 }
 
@@ -94,7 +100,7 @@ fn piece_of(length: u64, word: impl Fn(usize) -> Word, out: &mut [u8; LINE_BYTES
 
 /// Answers a console message: the piece is written.
 pub fn answer_console_message() {
-    syscall::reply(MessageInfo::new(0, 0, 0, 0), [0; 4]);
+    syscall::reply(MessageInfo::new(0, 0, 0, 0), [0; MSG_REGISTERS_IN_CPU]);
 }
 
 /// A line being formatted.
@@ -108,7 +114,7 @@ impl Line {
     fn flush(&mut self) {
         let piece = self.bytes.get(..self.len).unwrap_or(&[]);
         match CONSOLE.load(Ordering::Relaxed) {
-            0 => piece.iter().copied().for_each(debug_put_char),
+            0 => put_bytes(piece),
             endpoint => {
                 let (words, used) = message_words(piece);
                 let (info, mrs) = ipc::stage(CONSOLE_LABEL, &words[..used], 0);

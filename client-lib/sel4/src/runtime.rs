@@ -1,9 +1,9 @@
 //! Start-up, exit and panic handling for seL4 programs.
 //!
-//! A program says `sel4_layer::sel4_program!(main, ipc_buffer = …);` once. That expands, in
-//! the program's own crate (so host test binaries never contain it), to the
-//! `_start` entry with a static stack, the memory functions the compiler
-//! calls (no libc here), and the panic handler.
+//! A program says `sel4_layer::sel4_program!(main, ipc_buffer = …);` once.
+//! That expands, in the program's own crate (so host test binaries never
+//! contain it), to the `_start` entry with a static stack, the memory
+//! functions the compiler calls (no libc here), and the panic handler.
 //!
 //! Start-up registers: the root task receives the bootinfo address in rdi;
 //! threads the root task starts receive their IPC buffer address in rdi
@@ -78,9 +78,7 @@ pub fn exit(success: bool) -> ! {
 /// the kernel's debug console) and runs `main`.
 pub fn start(regs: StartRegs, ipc_buffer_address: u64, console: CPtr, main: fn(StartRegs) -> !) -> ! {
     ipc_buffer::init(ipc_buffer_address);
-    if console != 0 {
-        super::print::set_console(console);
-    }
+    super::print::set_console(console);
     main(regs)
 }
 
