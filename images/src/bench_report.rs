@@ -63,14 +63,14 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// A replication cell the benchmark skipped: its capability slots
-/// exceeded the server's free slots.
+/// A replication cell the benchmark skipped: its frames, copies and the
+/// CNodes for them would take more than the server's free memory.
 struct Skipped {
     spaces: f64,
     pages: f64,
     copies: f64,
-    free_slots: f64,
-    cnode_bits: f64,
+    needed: f64,
+    free: f64,
 }
 
 fn skipped_cells(records: &[Record]) -> Result<Vec<Skipped>> {
@@ -80,13 +80,15 @@ fn skipped_cells(records: &[Record]) -> Result<Vec<Skipped>> {
                 spaces: r.number("n")?,
                 pages: r.number("p")?,
                 copies: r.number("copies")?,
-                free_slots: r.number("free_slots")?,
-                cnode_bits: r.number("cnode_bits")?,
+                needed: r.number("needed")?,
+                free: r.number("free")?,
             })
         })
         .collect()
 }
 
+/// Bytes of a MiB.
+const MIB: f64 = (1 << 20) as f64;
 /// Bytes of one paging structure (PDPT, page directory or page table).
 const STRUCTURE_BYTES: f64 = 4096.0;
 
@@ -107,8 +109,11 @@ fn replication_table(md: &mut String, records: &[Record]) -> Result<(f64, f64)> 
     }
     for cell in &skipped {
         let line = format!(
-            "not measured: P·N copies exceed the server's 2^{}-slot CNode ({} slots needed, {} free) | | | | | |",
-            cell.cnode_bits, cell.copies, cell.free_slots
+            "not measured: its {} frame copies, their CNodes and frames take more than the server's memory \
+             ({:.0} MiB needed, {:.0} MiB free) | | | | | |",
+            cell.copies,
+            cell.needed / MIB,
+            cell.free / MIB
         );
         lines.push((cell.spaces, cell.pages, line));
     }
@@ -269,8 +274,8 @@ pub fn report(records: &[Record]) -> Result<Report> {
     let (large_1g, huge_1g) = (huge.number("large")?, huge.number("huge")?);
     writeln!(
         md,
-        "\n**1 GiB pages** (invocations for a 1 GiB vmalloc and its vfree; on 4 KiB pages its 262,144 frames \
-         would take more than the server's 2^18-slot CNode)\n"
+        "\n**1 GiB pages** (invocations for a 1 GiB vmalloc and its vfree, on 2 MiB pages and on one 1 GiB \
+         page)\n"
     )?;
     writeln!(
         md,
@@ -430,7 +435,7 @@ mod tests {
             "bench replication n=2 p=1 mode=cold invocations=13 floor=12 cycles=30000 raw_cycles=20000",
             "bench replication n=2 p=1 mode=first-reuse invocations=10 floor=7 cycles=25000 raw_cycles=20000",
             "bench replication n=2 p=1 mode=warm invocations=8 floor=7 cycles=24000 raw_cycles=20000",
-            "bench replication-skipped n=2 p=16 copies=300000 free_slots=262000 cnode_bits=18",
+            "bench replication-skipped n=2 p=16 copies=300000 needed=40000000 free=20971520",
             "bench memory n=2 p=1 page_heap_bytes=96 space_heap_bytes=1280 root_bytes=8192 structures=6",
             "bench replication n=1 p=16 mode=cold invocations=32 floor=33 cycles=90000 raw_cycles=60000",
             "bench raw-costs n=1 page_map=1500 page_unmap=1200 cnode_copy=900 ipc=1800",
@@ -449,7 +454,7 @@ mod tests {
         assert!(table[0].starts_with("| 1 | 16 | 32 |"), "{table:?}");
         assert!(table[1].starts_with("| 2 | 1 | 13 |"), "{table:?}");
         assert!(
-            table[2].starts_with("| 2 | 16 | not measured: P·N copies exceed the server's 2^18-slot CNode"),
+            table[2].starts_with("| 2 | 16 | not measured: its 300000 frame copies, their CNodes and frames take more than the server's memory (38 MiB needed, 20 MiB free)"),
             "{table:?}"
         );
         assert!(

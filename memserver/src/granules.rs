@@ -215,8 +215,9 @@ struct Granule {
     made: usize,
     /// Objects in use.
     in_use: usize,
-    /// Part of a 1 GiB frame ([`Granules::lend`]): it serves nothing else
-    /// until the frame is freed.
+    /// Part of a 1 GiB frame, or one of the server's CNodes
+    /// ([`Granules::lend`]): it serves nothing else until the frame is
+    /// freed (a CNode stays).
     lent: bool,
     /// Holds objects taken for [`Use::Server`] since the last reset.
     server: bool,
@@ -604,6 +605,12 @@ impl Granules {
     /// Bytes of the granules not made into objects.
     pub fn untyped_free(&self) -> u64 {
         self.live().map(|(_, gr)| (gr.units - gr.used_units()) as u64 * PAGE_SIZE).sum()
+    }
+
+    /// Whether `granule` is whole, not lent and has made no object since
+    /// its last reset.
+    pub fn unmade(&self, granule: usize) -> bool {
+        self.granules.get(granule).is_some_and(|gr| gr.units == UNITS && !gr.lent && gr.made == 0)
     }
 
     /// Objects made from `granule` since its last reset.

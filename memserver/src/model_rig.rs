@@ -23,7 +23,7 @@
 
 use crate::cspace::own_cnode;
 use crate::granules::ObjectKind;
-use crate::sel4_backend::Sel4Backend;
+use crate::sel4_backend::{Sel4Backend, Start};
 use memserver_core::dispatch::{Dispatcher, Platform};
 use memserver_core::harness::{built, ADMIN};
 use memserver_core::host_backend::HostBackend;
@@ -34,7 +34,7 @@ use memserver_core::limits::STRUCTURE_BYTES;
 use memserver_core::server::{Config, MemServer};
 use memserver_core::Rights;
 use memserver_protocol::bootstrap::{server_slot, SERVER_CNODE_BITS};
-use sel4_layer::abi::{init_cap, object_type, CPtr};
+use sel4_layer::abi::{init_cap, object_type, CPtr, WORD_BITS};
 use sel4_layer::injecting::Injecting;
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights};
@@ -82,7 +82,7 @@ impl Rig {
             });
         }
         let pml4 = self.root.vspace(model).expect("the root task makes a VSpace");
-        let server_cnode = CNode { cap: self.server.process.cnode, depth: SERVER_CNODE_BITS as u8 };
+        let server_cnode = CNode { cap: self.server.root, depth: WORD_BITS as u8 };
         model.cnode_copy(server_cnode, slot, root_cnode, pml4, CapRights::ALL).expect("the VSpace arrives");
         model.run_as(self.server.process.thread);
         self.vspaces.push(pml4);
@@ -137,7 +137,7 @@ impl Rig {
     /// server's CNode, as with a vmap request.
     pub fn cnode_arrives(&mut self, model: &mut Model, frames: &ClientFrames, slot: CPtr) {
         model.run_as(self.root_thread);
-        let server_cnode = CNode { cap: self.server.process.cnode, depth: SERVER_CNODE_BITS as u8 };
+        let server_cnode = CNode { cap: self.server.root, depth: WORD_BITS as u8 };
         let root_cnode = CNode::root_task(init_cap::CNODE);
         model.cnode_copy(server_cnode, slot, root_cnode, frames.cnode.cap, CapRights::ALL).expect("the CNode arrives");
         model.run_as(self.server.process.thread);
@@ -283,7 +283,9 @@ pub fn started_with(cpus: usize, bits: u64) -> (Box<Dispatcher<ModelBackend>>, R
         let untypeds: Vec<(CPtr, u8)> = (0..start.untypeds)
             .map(|i| (server_slot::UNTYPED_START + u64::from(i), start.untyped_bits as u8))
             .collect();
-        d.start((start.first_free_slot, &untypeds)).expect("the server starts");
+        let first_free_slot = start.first_free_slot;
+        d.start(Start { first_free_slot, root_bits: start.root_bits(), untypeds: &untypeds })
+            .expect("the server starts");
         d
     });
     (d, Rig { root, root_thread: info.thread, server, vspaces: Vec::new() })
@@ -293,8 +295,9 @@ impl HostBackend for ModelBackend {
     type Rig = Rig;
     type SpaceViolation = ModelViolation;
     type Frames = ClientFrames;
-    /// Untyped bytes and slots no client holds (never retyped or empty, or
-    /// held by spare objects or the server's own): what the
+    /// Untyped bytes no client holds (never retyped, or held by spare
+    /// objects or the server's own), and slots clients hold (all but the
+    /// empty ones, those of spare objects and the server's own): what the
     /// fault-injection scenario compares.
     type Held = (u64, u64);
 
@@ -338,11 +341,14 @@ impl HostBackend for ModelBackend {
     fn held(&self) -> (u64, u64) {
         let (objects, bytes) = self.spares();
         let (own_objects, own_bytes) = self.own_use();
-        (self.untyped_free() + bytes + own_bytes, self.free_slots() + objects + own_objects)
+        (
+            self.untyped_free() + bytes + own_bytes,
+            self.slots().saturating_sub(self.free_slots() + objects + own_objects),
+        )
     }
 
     fn sparing((bytes, slots): (u64, u64), kept: u64) -> (u64, u64) {
-        (bytes + kept * STRUCTURE_BYTES, slots + kept)
+        (bytes + kept * STRUCTURE_BYTES, slots.saturating_sub(kept))
     }
 
     fn check_spaces(server: &MemServer<ModelBackend>) -> Result<(), ModelViolation> {
@@ -411,11 +417,13 @@ impl HostBackend for ModelBackend {
 /// made and of the untyped memory they take agree with the model.
 fn check_records(backend: &ModelBackend) -> Result<(), ModelViolation> {
     let model = backend.kernel().inner();
-    let cnode = model.object_of(server_slot::CNODE).ok_or(ModelViolation::NoServerCNode)?;
+    let root = model.object_of(server_slot::CNODE).ok_or(ModelViolation::NoServerCNode)?;
     // The slots below the first free one are the bootstrap contract's.
     let first_free = server_slot::UNTYPED_START + UNTYPEDS;
     let contract_empty = (0..first_free).filter(|&i| model.cap_at(i) == Some(Cap::Null)).count() as u64;
-    let empty = (1u64 << SERVER_CNODE_BITS) - model.slots_in_use(cnode) as u64 - contract_empty;
+    let cnodes = model.cnodes_in(root);
+    let in_use = cnodes.iter().map(|&cnode| model.slots_in_use(cnode) as u64).sum::<u64>();
+    let empty = ((cnodes.len() as u64) << SERVER_CNODE_BITS) - in_use - contract_empty;
     if empty != backend.free_slots() {
         return Err(ModelViolation::EmptySlots { model: empty, server: backend.free_slots() });
     }

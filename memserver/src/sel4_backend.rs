@@ -31,7 +31,7 @@
 //!   needs one ([`OwnVSpace`]). Both are the server's for good.
 
 use crate::borrowed::Borrowed;
-use crate::cspace::{own_cnode, Slots};
+use crate::cspace::{own_cnode, NoNode, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State, Use, UNITS};
 use crate::heap::{HeapGrowth, HeapMemory, HEAP_START};
@@ -47,7 +47,7 @@ use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
 use memserver_protocol::bootstrap::server_slot;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
-use sel4_layer::abi::{CPtr, X86_DEFAULT_VM_ATTRIBUTES};
+use sel4_layer::abi::{size, CPtr, X86_DEFAULT_VM_ATTRIBUTES};
 use sel4_layer::injecting::{Call, Injecting};
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights, PagingLevel, Sel4Error};
@@ -80,6 +80,18 @@ pub struct Structure {
 const DROP_BATCH: usize = 1024;
 /// The VM attributes of every mapping the server makes (write-back).
 const ATTRS: u64 = X86_DEFAULT_VM_ATTRIBUTES;
+
+/// What the backend starts from (the bootstrap contract's
+/// `ServerStart`, its untypeds listed).
+#[derive(Clone, Copy, Debug)]
+pub struct Start<'a> {
+    /// The first slot of CNode 0 the contract leaves empty.
+    pub first_free_slot: CPtr,
+    /// The radix of the root CNode of the server's CSpace.
+    pub root_bits: u32,
+    /// The untyped capabilities: slot and size bits.
+    pub untypeds: &'a [(CPtr, u8)],
+}
 
 /// The server's seL4 state behind the core, and the kernel it invokes.
 pub struct Sel4Backend<K> {
@@ -186,22 +198,26 @@ impl<K> Sel4Backend<K> {
 }
 
 impl<K: Kernel + Zeroing> Sel4Backend<K> {
-    /// Takes the free slots from `first_free_slot` and the untyped caps
-    /// (split into granules); once (again it does nothing).
-    pub fn start(&mut self, first_free_slot: CPtr, untypeds: &[(CPtr, u8)]) -> Result<(), BackendError> {
+    /// Takes the free slots of CNode 0 from `start.first_free_slot` and
+    /// the untyped caps (split into granules); once (again it does
+    /// nothing).
+    pub fn start(&mut self, start: Start) -> Result<(), BackendError> {
         if !self.started {
-            self.slots.start_at(first_free_slot);
-            self.pool.start(&mut self.kernel, untypeds, &mut self.slots, &mut self.counts).map_err(rejected)?;
+            self.slots.start(start.first_free_slot, start.root_bits).map_err(|_| BackendError::OutOfMemory)?;
+            let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+            self.pool.start(kernel, start.untypeds, slots, counts).map_err(rejected)?;
             self.started = true;
         }
         Ok(())
     }
 
     /// Objects made for the server itself (the heap's frames and the
-    /// structures of its own VSpace) and their bytes.
+    /// structures of its own VSpace) and the bytes they and the CNodes it
+    /// made take.
     pub fn own_use(&self) -> (u64, u64) {
         let objects = self.heap.pages() + self.own.count() as u64;
-        (objects, objects * PAGE_SIZE)
+        let cnodes = self.slots.node_granules().count() as u64;
+        (objects, objects * PAGE_SIZE + (cnodes << size::LARGE_PAGE_BITS))
     }
 
     /// The frame index of borrowed frame number `n`: above every object
@@ -255,22 +271,57 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         delete_cap(&mut self.kernel, &mut self.slots, &mut self.counts, slot);
     }
 
-    /// Makes sure a slot is free: when none is, kept copies that are not
-    /// mapped are deleted (they only save a CNode Copy). Without this, the
-    /// copies of recycled frames (up to one per frame per space) could fill
-    /// the CNode while memory is still free.
+    /// Makes sure a slot is free: when none is, a new CNode from a
+    /// granule nothing was made from; without one, kept copies that are
+    /// not mapped are deleted (they only save a CNode Copy; without this,
+    /// the copies of recycled frames, up to one per frame per space, could
+    /// take the slots while memory is still free); without those, a CNode
+    /// from a granule reset for it.
     fn make_room(&mut self) {
-        if self.slots.available() == 0 {
+        if self.slots.available() == 0 && self.grow_slots(false).is_err() {
             let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
             self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(kernel, slots, counts, copy));
+            if self.slots.available() == 0 {
+                let _ = self.grow_slots(true);
+            }
         }
     }
 
-    /// A free slot (making room if needed), or `None` when the CNode holds
-    /// nothing but objects in use.
+    /// A free slot (making room if needed), or `None` when the server's
+    /// memory holds no more.
     pub fn take_slot(&mut self) -> Option<CPtr> {
         self.make_room();
         self.slots.take()
+    }
+
+    /// Makes one more CNode of slots, from a granule none of whose objects
+    /// are made (with `reset`, else from one reset for it); `OutOfMemory`
+    /// without one, without a slot of the root for it or without the
+    /// memory for its record (the heap's shortfall then says so).
+    fn grow_slots(&mut self, reset: bool) -> Result<(), BackendError> {
+        let record = self.slots.reserve_node().map_err(|_| BackendError::OutOfMemory)?;
+        let node = self.slots.next_node().map_err(|_: NoNode| BackendError::OutOfMemory)?;
+        let granule = self.pool.node_granule(reset).ok_or(BackendError::OutOfMemory)?;
+        if !self.pool.granules.unmade(granule) {
+            self.reset(granule)?;
+        }
+        self.pool.make_node(&mut self.kernel, granule, node, &mut self.counts).map_err(rejected)?;
+        self.slots.add_node(record, granule);
+        Ok(())
+    }
+
+    /// Makes CNodes from granules nothing was made from until `n` slots
+    /// are free, as far as such granules last; `OutOfMemory` only when the
+    /// record of one does not fit the heap.
+    fn make_slots(&mut self, n: u64) -> Result<(), BackendError> {
+        while self.slots.available() < n {
+            match self.grow_slots(false) {
+                Ok(()) => {}
+                Err(_) if !crate::heap::short() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// An object of `kind` for `user` not in use, now in use: one kept or
@@ -295,7 +346,14 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         Ok((cap, id, state))
     }
 
+    /// An object from the pool; when none, and no run of slots is left
+    /// for a granule's objects, once more after making a CNode.
     fn taken(&mut self, kind: ObjectKind, user: Use) -> Result<Option<(CPtr, ObjectId, State)>, BackendError> {
+        let taken =
+            self.pool.take(&mut self.kernel, kind, user, &mut self.slots, &mut self.counts).map_err(rejected)?;
+        if taken.is_some() || self.slots.has_run(UNITS as u64) || self.grow_slots(false).is_err() {
+            return Ok(taken);
+        }
         self.pool.take(&mut self.kernel, kind, user, &mut self.slots, &mut self.counts).map_err(rejected)
     }
 
@@ -585,7 +643,8 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
     }
 
     /// The record of each mapping, as [`Backend::map_frame`] plans it, and
-    /// of the slots of the new copies (as many as the CNode has free).
+    /// the CNodes the slots of the new copies need (as far as memory has
+    /// granules for them).
     fn reserve_mappings(&mut self, space: SpaceId, frames: impl Iterator<Item = Frame>) -> Result<(), BackendError> {
         let mut copies = 0;
         for frame in frames {
@@ -595,19 +654,19 @@ impl<K: Kernel + Zeroing> Backend for Sel4Backend<K> {
                 CopyFor::NewKept | CopyFor::NewExtra
             ));
         }
-        self.slots.reserve(copies.min(self.slots.available())).map_err(|_| BackendError::OutOfMemory)
+        self.make_slots(copies as u64)
     }
 
     /// The records of each frame's copies in every space (kept ones
-    /// reused), and of the slots of the new copies (as far as the CNode
-    /// has them).
+    /// reused), and the CNodes the slots of the new copies need (as far as
+    /// memory has granules for them).
     fn reserve_new_mappings(&mut self, frames: impl Iterator<Item = Frame>, spaces: usize) -> Result<(), BackendError> {
         let mut copies = 0usize;
         for frame in frames {
             let new = self.copies.reserve_records(frame.index, spaces).map_err(|_| BackendError::OutOfMemory)?;
             copies = copies.saturating_add(new);
         }
-        self.slots.reserve(copies.min(self.slots.available())).map_err(|_| BackendError::OutOfMemory)
+        self.make_slots(copies as u64)
     }
 
     fn heap_short(&self) -> bool {
@@ -732,10 +791,10 @@ where
     Injecting<K>: Zeroing + HeapMemory,
 {
     /// The first free slot of the server's CNode and the untyped grant.
-    type Start<'a> = (CPtr, &'a [(CPtr, u8)]);
+    type Start<'a> = Start<'a>;
 
-    fn start(&mut self, (first_free_slot, untypeds): Self::Start<'_>) -> Result<(), BackendError> {
-        Sel4Backend::start(self, first_free_slot, untypeds)
+    fn start(&mut self, start: Start<'_>) -> Result<(), BackendError> {
+        Sel4Backend::start(self, start)
     }
 
     fn take_receive_slot(&mut self) -> Option<CPtr> {
@@ -779,9 +838,15 @@ where
         self.pool.granules.untyped_free()
     }
 
+    /// The slots of CNode 0 from the first free one, and of every CNode
+    /// made.
+    fn slots(&self) -> u64 {
+        self.slots.total()
+    }
+
     /// Empty slots, those set aside for objects not yet made included.
     fn free_slots(&self) -> u64 {
-        self.slots.available() as u64 + self.pool.empty_slots()
+        self.slots.available() + self.pool.empty_slots()
     }
 
     fn spares(&self) -> (u64, u64) {

@@ -14,19 +14,19 @@
 //! reply fits.
 
 use crate::heap;
-use crate::sel4_backend::Sel4Backend;
+use crate::sel4_backend::{Sel4Backend, Start};
 use alloc::vec::Vec;
 use memserver_core::dispatch::{CapUse, Dispatcher, FaultAction};
 use memserver_core::error::Error;
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
 use memserver_protocol::batch::BATCH_LABEL;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, READY_LABEL, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, READY_LABEL};
 use memserver_protocol::registers;
 use memserver_protocol::{DecodeError, ErrorCode, Reply, Request};
 use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
-use sel4_layer::abi::CPtr;
+use sel4_layer::abi::{CPtr, Word};
 use sel4_layer::injecting::Injecting;
 use sel4_layer::kernel::Syscalls;
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
@@ -78,7 +78,9 @@ pub fn run(start: ServerStart) -> ! {
     let started = heap::retrying(
         &mut *dispatcher,
         &mut heap::Server,
-        |d| d.start((start.first_free_slot, &untypeds)),
+        |d| {
+            d.start(Start { first_free_slot: start.first_free_slot, root_bits: start.root_bits(), untypeds: &untypeds })
+        },
         |r| matches!(r, Err(Error::OutOfMemory)),
         grow,
     );
@@ -113,7 +115,7 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
                 heap::retrying(dispatcher, &mut heap::Server, |d| d.take_receive_slot(), Option::is_none, grow);
         }
         match receive_slot {
-            Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, SERVER_CNODE_BITS),
+            Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, Word::BITS.into()),
             None => ipc_buffer::set_receive_path(0, 0, 0),
         }
         let msg = match pending_reply.take() {

@@ -19,15 +19,15 @@
 //! revokes the block again and remakes its granules: a 1 GiB frame is
 //! never kept for reuse, so it is always fresh (zeroed by its Retype).
 
-use crate::cspace::{own_cnode, Slots};
+use crate::cspace::{node_target, own_cnode, retype_target, Slots};
 use crate::granules::{Granules, ObjectId, ObjectKind, State, Use, UNITS};
 use alloc::vec::Vec;
 use core::ops::Range;
-use memserver_protocol::bootstrap::server_slot;
+use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use sel4_layer::abi::{object_type, size, CPtr};
 use sel4_layer::kernel::Kernel;
-use sel4_layer::{Sel4Error, Slot};
+use sel4_layer::Sel4Error;
 
 /// Size of a granule, in bits.
 const GRANULE_BITS: u8 = size::LARGE_PAGE_BITS as u8;
@@ -88,7 +88,7 @@ fn retype_untypeds(
     counts: &mut InvocationCounts,
 ) -> Result<(), Sel4Error> {
     for start in (first..first + count).step_by(size::RETYPE_MAX_OBJECTS as usize) {
-        let target = Slot::in_root(server_slot::CNODE, start);
+        let target = retype_target(start);
         let n = (first + count - start).min(size::RETYPE_MAX_OBJECTS);
         let mut retyped = Err(Sel4Error::InvalidArgument);
         for _ in 0..tries {
@@ -280,7 +280,7 @@ impl UntypedPool {
             b.huge = true;
         }
         counts.record(Invocation::Retype);
-        let target = Slot::in_root(server_slot::CNODE, slot);
+        let target = retype_target(slot);
         if let Err(e) = kernel.untyped_retype(cap, object_type::X64_HUGE_PAGE, 0, target, 1) {
             self.remake(kernel, block, counts);
             return Err(e);
@@ -421,13 +421,43 @@ impl UntypedPool {
         let untyped = *self.caps.get(batch.granule).ok_or(Sel4Error::NotEnoughMemory)?;
         self.granules.prepare(batch).map_err(|_| Sel4Error::NotEnoughMemory)?;
         counts.record(Invocation::Retype);
-        let target = Slot::in_root(server_slot::CNODE, self.slot(batch.first));
+        let target = retype_target(self.slot(batch.first));
         kernel.untyped_retype(untyped, sel4_type(kind), 0, target, batch.count as u64)?;
         self.granules.made(batch, kind);
         if user == Use::Server {
             self.granules.hold_for_server(batch.granule);
         }
         Ok(self.granules.take(kind, user).map(|(id, state)| (self.slot(id), id, state)))
+    }
+
+    /// A granule that can become one of the server's CNodes: whole, none
+    /// of its objects made (the one whose reset [`Granules::reclaimable`]
+    /// picks, when `reset`), preferring those outside the blocks that
+    /// could become 1 GiB frames.
+    pub fn node_granule(&self, reset: bool) -> Option<usize> {
+        let idle = self.idle_blocks();
+        let outside = |g: &usize| !idle.iter().any(|b| b.contains(g));
+        let mut unmade = (0..self.caps.len()).filter(|&g| self.granules.unmade(g));
+        match unmade.clone().find(outside).or_else(|| unmade.next()) {
+            None if reset => self.granules.reclaimable(ObjectKind::LargeFrame),
+            found => found,
+        }
+    }
+
+    /// Makes empty `granule` one CNode of 2^`SERVER_CNODE_BITS` slots in the
+    /// root's slot `node` (one Retype); from then on it serves nothing else.
+    pub fn make_node(
+        &mut self,
+        kernel: &mut impl Kernel,
+        granule: usize,
+        node: usize,
+        counts: &mut InvocationCounts,
+    ) -> Result<(), Sel4Error> {
+        let cap = *self.caps.get(granule).ok_or(Sel4Error::InvalidArgument)?;
+        counts.record(Invocation::Retype);
+        kernel.untyped_retype(cap, object_type::CAP_TABLE, SERVER_CNODE_BITS, node_target(node), 1)?;
+        self.granules.lend(granule..granule + 1);
+        Ok(())
     }
 
     /// Deletes every object made from `granule`, and every capability

@@ -613,9 +613,10 @@ struct Resources {
     /// Untyped bytes no client holds: never retyped, or held by spare
     /// objects or by the server's own.
     untyped_unused: u64,
-    /// Slots no client holds: empty, or holding spare objects or the
-    /// server's own.
-    slots_unused: u64,
+    /// Slots clients hold: the server's slots but the empty ones, those
+    /// of spare objects and those of the server's own (a CNode the server
+    /// made adds as many slots as empty ones).
+    slots_held: u64,
     vmalloc_areas: u32,
     vmemmap_ranges: u32,
     percpu_allocs: u32,
@@ -630,7 +631,7 @@ impl Resources {
             ("frames", self.frames),
             ("structures", self.structures),
             ("unused untyped bytes", self.untyped_unused),
-            ("unused slots", self.slots_unused),
+            ("slots held", self.slots_held),
             ("vmalloc areas", self.vmalloc_areas.into()),
             ("vmemmap ranges", self.vmemmap_ranges.into()),
             ("percpu allocations", self.percpu_allocs.into()),
@@ -644,7 +645,7 @@ impl Resources {
             frames: s.frames,
             structures: s.structures,
             untyped_unused: s.untyped_free + s.spare_bytes + s.own_bytes,
-            slots_unused: s.free_slots + s.spare_objects + s.own_objects,
+            slots_held: s.slots.saturating_sub(s.free_slots + s.spare_objects + s.own_objects),
             vmalloc_areas: s.vmalloc_areas,
             vmemmap_ranges: s.vmemmap_ranges,
             percpu_allocs: s.percpu_allocs,

@@ -50,7 +50,8 @@ use crate::words::Word;
 pub mod server_slot {
     /// The endpoint the server receives requests and client faults on.
     pub const ENDPOINT: u64 = 1;
-    /// The server's own CNode (unguarded, so indices resolve `SERVER_CNODE_BITS`).
+    /// The root of the server's CSpace ([`super::cspace`]), guarded so
+    /// that an index resolves the whole word.
     pub const CNODE: u64 = 2;
     /// The server's own VSpace (PML4), for its scratch mappings.
     pub const VSPACE: u64 = 3;
@@ -66,8 +67,43 @@ pub mod server_slot {
     pub const UNTYPED_START: u64 = 16;
 }
 
-/// Slots in the server's CNode: 2^18.
-pub const SERVER_CNODE_BITS: u64 = 18;
+/// Slots in each CNode of the server's CSpace: 2^16 (2 MiB of kernel
+/// memory, one of the server's granules).
+pub const SERVER_CNODE_BITS: u64 = 16;
+
+/// The server's CSpace: a root CNode whose slot `n` holds the server's CNode
+/// number `n`, each of 2^[`SERVER_CNODE_BITS`] slots. The starter makes the
+/// root and CNode 0 (in root slot 0), and puts the contract's capabilities
+/// in CNode 0 ([`server_slot`]); the server makes the others from its
+/// untyped memory as it needs slots, so its slots are bounded by its memory.
+/// Slot `i` of CNode `n` is CPtr `n << SERVER_CNODE_BITS | i` (so CNode 0's
+/// are the contract's small numbers).
+pub mod cspace {
+    use super::SERVER_CNODE_BITS;
+    use crate::words::Word;
+
+    /// Bits of a CPtr that name a CNode of the root, with the root's guard.
+    pub const NODE_DEPTH: Word = Word::BITS as Word - SERVER_CNODE_BITS;
+
+    /// The most CNodes the root may hold: 2^16, so that every slot's CPtr
+    /// fits 32 bits, as the server's records keep them.
+    pub const MAX_ROOT_BITS: u32 = 32 - SERVER_CNODE_BITS as u32;
+
+    /// The radix of the root CNode of a server given `untypeds` untyped
+    /// capabilities of 2^`untyped_bits` bytes: a slot for CNode 0 and for
+    /// every 2 MiB granule of that memory (each could become a CNode), up
+    /// to [`MAX_ROOT_BITS`] (2^32 slots, 128 GiB of CNodes).
+    pub fn root_bits(untypeds: u32, untyped_bits: u32) -> u32 {
+        let granules = u128::from(untypeds) << untyped_bits.saturating_sub(21).min(64);
+        (u128::BITS - granules.leading_zeros()).clamp(1, MAX_ROOT_BITS)
+    }
+
+    /// The guard size of the root CNode of 2^`root_bits` slots (its guard
+    /// is 0): with it, the root resolves the [`NODE_DEPTH`] high bits.
+    pub fn root_guard_size(root_bits: u32) -> Word {
+        NODE_DEPTH - Word::from(root_bits)
+    }
+}
 
 /// CPUs (seL4 nodes) the kernel is built for (`CONFIG_MAX_NUM_NODES`, set
 /// by the `images` build from this): the most the memory server keeps
@@ -89,6 +125,14 @@ pub struct ServerStart {
     pub first_free_slot: u64,
     /// The CPUs the kernel booted: the server keeps a percpu unit for each.
     pub cpus: u32,
+}
+
+impl ServerStart {
+    /// The radix of the root CNode of the server's CSpace
+    /// ([`cspace::root_bits`] of its memory).
+    pub fn root_bits(self) -> u32 {
+        cspace::root_bits(self.untypeds, self.untyped_bits)
+    }
 }
 
 impl ServerStart {
@@ -181,6 +225,17 @@ mod tests {
     fn start_arguments_round_trip() {
         let start = ServerStart { untypeds: 4, untyped_bits: 24, first_free_slot: 20, cpus: 2 };
         assert_eq!(ServerStart::from_args(start.to_args()), start);
+    }
+
+    #[test]
+    fn the_root_cnode_has_a_slot_for_cnode_0_and_every_granule() {
+        for (untypeds, bits, root) in [(4, 24, 6), (1, 30, 10), (1, 31, 11), (2, 31, 12), (1, 20, 1), (0, 0, 1)] {
+            assert_eq!(cspace::root_bits(untypeds, bits), root, "{untypeds} x 2^{bits}");
+            let granules = u64::from(untypeds) << bits.saturating_sub(21);
+            assert!(1 << root > granules, "{untypeds} x 2^{bits}: room for CNode 0 and {granules} more");
+        }
+        assert_eq!(cspace::root_guard_size(10) + 10 + SERVER_CNODE_BITS, 64, "a CPtr resolves the whole word");
+        assert_eq!(cspace::root_bits(u32::MAX, 63), cspace::MAX_ROOT_BITS);
     }
 
     #[test]

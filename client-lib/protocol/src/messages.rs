@@ -21,7 +21,7 @@ pub const PROTOCOL_LABEL: u64 = 0;
 pub const PING_LABEL: u64 = 0x9;
 
 /// The protocol version a client announces in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u16 = 9;
+pub const PROTOCOL_VERSION: u16 = 10;
 
 /// A request to the memory server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize, EnumCount)]
@@ -487,7 +487,10 @@ pub struct Stats {
     pub invocations: InvocationCounts,
     /// Bytes of untyped memory the server has not retyped yet.
     pub untyped_free: u64,
-    /// Empty slots of the server's CNode.
+    /// Capability slots of the server's CNodes (those it was given and
+    /// those it made from its memory), the bootstrap contract's excluded.
+    pub slots: u64,
+    /// Empty slots among them.
     pub free_slots: u64,
     /// Objects retyped earlier and kept unused for reuse (each holds a
     /// slot): objects retyped ahead, recycled frames and structures, kept

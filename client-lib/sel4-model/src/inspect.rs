@@ -112,6 +112,17 @@ impl Model {
         self.slots.iter().filter(|(id, s)| id.object == cnode && s.cap != Cap::Null).count()
     }
 
+    /// The CNodes whose capabilities a CNode holds (the CNodes of a
+    /// two-level CSpace, below its root).
+    pub fn cnodes_in(&self, cnode: ObjectId) -> Vec<ObjectId> {
+        let caps = self.slots.iter().filter(|(id, _)| id.object == cnode).map(|(_, s)| s.cap);
+        caps.filter_map(|cap| match cap {
+            Cap::CNode { object, .. } => Some(object),
+            _ => None,
+        })
+        .collect()
+    }
+
     /// What every invocation so far did that 5.0.0 would not have answered
     /// with an error reply.
     pub fn hazards(&self) -> &[Hazard] {

@@ -8,7 +8,7 @@
 use crate::boot::BootInfo;
 use crate::model::Model;
 use crate::object::ObjectId;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, cspace, server_slot, ServerStart, KERNEL_CPUS, SERVER_CNODE_BITS};
 use sel4_layer::abi::{init_cap, object_type, CPtr, Word, WORD_BITS};
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights, Sel4Error, Slot};
@@ -48,6 +48,10 @@ pub struct MemoryServer {
     pub process: Process,
     /// Its start-up arguments: untypeds and the first free slot.
     pub start: ServerStart,
+    /// The root CNode of its CSpace (`memserver_protocol::bootstrap::cspace`),
+    /// whose slot 0 holds the process's CNode, with the server's guard: it
+    /// names every slot of the server's by the server's CPtr, at depth 64.
+    pub root: CPtr,
 }
 
 impl RootTask {
@@ -105,8 +109,9 @@ impl RootTask {
         Ok(Process { tcb, thread, cnode, cnode_bits, vspace })
     }
 
-    /// The memory server's process: endpoint, its own CNode (unguarded) and
-    /// VSpace, the report notification and the fault endpoint, and `count` untypeds of
+    /// The memory server's process: endpoint, the root of its CSpace (its
+    /// CNode 0 the process's CNode) and its VSpace, the report
+    /// notification and the fault endpoint, and `count` untypeds of
     /// 2^`bits` bytes from `server_slot::UNTYPED_START`, as
     /// `MemServerProcess::launch` gives them.
     pub fn memory_server(&mut self, model: &mut Model, count: u64, bits: u64) -> Result<MemoryServer, Sel4Error> {
@@ -115,7 +120,6 @@ impl RootTask {
         let root_endpoint = self.retype(model, object_type::ENDPOINT, 0)?;
         let notice = self.retype(model, object_type::NOTIFICATION, 0)?;
         process.give(model, server_slot::ENDPOINT, endpoint, 0)?;
-        process.give(model, server_slot::CNODE, process.cnode, 0)?;
         process.give(model, server_slot::VSPACE, process.vspace, 0)?;
         process.give(model, server_slot::REPORT, notice, badge::REPORT_NOTICE)?;
         process.give(model, server_slot::FAULT, root_endpoint, badge::SERVER_FAULT)?;
@@ -124,15 +128,22 @@ impl RootTask {
             process.give(model, server_slot::UNTYPED_START + i, untyped, 0)?;
         }
         let first_free_slot = server_slot::UNTYPED_START + count;
-        Ok(MemoryServer {
-            process,
-            start: ServerStart {
-                untypeds: count as u32,
-                untyped_bits: bits as u32,
-                first_free_slot,
-                cpus: KERNEL_CPUS as u32,
-            },
-        })
+        let start = ServerStart {
+            untypeds: count as u32,
+            untyped_bits: bits as u32,
+            first_free_slot,
+            cpus: KERNEL_CPUS as u32,
+        };
+        let root_bits = start.root_bits();
+        let root = self.retype(model, object_type::CAP_TABLE, root_bits.into())?;
+        let own = CNode::root_task(init_cap::CNODE);
+        model.cnode_copy(CNode { cap: root, depth: root_bits as u8 }, 0, own, process.cnode, CapRights::ALL)?;
+        let guard = CNode::guard_data(0, cspace::root_guard_size(root_bits));
+        process.give(model, server_slot::CNODE, root, guard)?;
+        model.tcb_set_space(process.tcb, root, guard, process.vspace)?;
+        let guarded = self.slot()?;
+        model.cnode_mint(own, guarded, own, root, CapRights::ALL, guard)?;
+        Ok(MemoryServer { process, start, root: guarded })
     }
 }
 

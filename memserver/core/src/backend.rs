@@ -181,6 +181,9 @@ pub trait Platform: Backend {
     /// Gives up the handle of space `id`, just unregistered, and whatever
     /// the backend kept for it.
     fn release_vspace(&mut self, id: SpaceId, vspace: Self::VSpace);
+    /// Capability slots the backend has for its objects and copies, free
+    /// or not.
+    fn slots(&self) -> u64;
     /// Empty capability slots left.
     fn free_slots(&self) -> u64;
     /// Objects held ready or kept for reuse (each in a slot), and the

@@ -554,6 +554,7 @@ impl<B: Platform> Dispatcher<B> {
             structures: census.space_structures - kept,
             invocations: self.server.region().backend().invocations(),
             untyped_free: self.server.region().backend().untyped_free(),
+            slots: self.server.region().backend().slots(),
             free_slots: self.server.region().backend().free_slots(),
             spare_objects: spare_objects + kept,
             spare_bytes: spare_bytes + kept * STRUCTURE_BYTES,

@@ -525,6 +525,10 @@ impl crate::backend::Platform for Sim {
     fn release_vspace(&mut self, _id: crate::ids::SpaceId, _vspace: SimVSpace) {}
 
     /// The simulation has no capability slots to run out of.
+    fn slots(&self) -> u64 {
+        0
+    }
+
     fn free_slots(&self) -> u64 {
         0
     }

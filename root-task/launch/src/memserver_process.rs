@@ -7,7 +7,7 @@ use crate::allocator::Allocator;
 use crate::process::{Process, ProcessSpec};
 use crate::vspace::VSpace;
 use client_lib::AdminClient;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, READY_LABEL, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{badge, cspace, server_slot, ServerStart, READY_LABEL, SERVER_CNODE_BITS};
 use sel4_layer::abi::{init_cap, CPtr, ObjectType};
 use sel4_layer::{syscall, CNode, CapRights, Tcb};
 
@@ -84,9 +84,16 @@ impl MemServerProcess {
             fault_slot: server_slot::FAULT,
         };
         let process = Process::load(alloc, root, &spec);
+        let first_free = server_slot::UNTYPED_START + grant.count;
+        let start = ServerStart {
+            untypeds: grant.count as u32,
+            untyped_bits: grant.bits as u32,
+            first_free_slot: first_free,
+            cpus: alloc.cpus() as u32,
+        };
+        give_cspace_root(alloc, &process, start.root_bits());
         let endpoint = alloc.retype(ObjectType::Endpoint, 0);
         process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
-        process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
         process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
         let notice = alloc.retype(ObjectType::Notification, 0);
         process.give(server_slot::REPORT, notice, CapRights::SEND, badge::REPORT_NOTICE);
@@ -96,13 +103,6 @@ impl MemServerProcess {
             let untyped = alloc.retype(ObjectType::Untyped, grant.bits);
             process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
         }
-        let first_free = server_slot::UNTYPED_START + grant.count;
-        let start = ServerStart {
-            untypeds: grant.count as u32,
-            untyped_bits: grant.bits as u32,
-            first_free_slot: first_free,
-            cpus: alloc.cpus() as u32,
-        };
         let cpu = placement.cpu;
         process.main.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("memserver: affinity {cpu}: {e:?}"));
         process.start(&process.main, start.to_args());
@@ -122,6 +122,21 @@ impl MemServerProcess {
     pub fn admin_endpoint(&self) -> CPtr {
         self.admin_endpoint
     }
+}
+
+/// Makes the root CNode of the server's CSpace ([`cspace`]), of
+/// 2^`root_bits` slots, with the process's CNode as its CNode 0; puts it in
+/// the server's slot `server_slot::CNODE` and makes it the thread's CSpace
+/// root, guarded so that a CPtr resolves the whole word.
+fn give_cspace_root(alloc: &mut Allocator, process: &Process, root_bits: u32) {
+    let root = CNode { cap: alloc.retype(ObjectType::CNode, root_bits.into()), depth: root_bits as u8 };
+    root.copy(0, CNode::root_task(init_cap::CNODE), process.cnode.cap, CapRights::ALL)
+        .unwrap_or_else(|e| panic!("memserver: its CNode into the root of its CSpace: {e:?}"));
+    let guard = CNode::guard_data(0, cspace::root_guard_size(root_bits));
+    process.give(server_slot::CNODE, root.cap, CapRights::ALL, guard);
+    let tcb = process.main.tcb;
+    tcb.set_space(server_slot::FAULT, root.cap, guard, process.vspace.pml4)
+        .unwrap_or_else(|e| panic!("memserver: its CSpace root: {e:?}"));
 }
 
 /// Waits on `root_endpoint` for the server's start to end: its

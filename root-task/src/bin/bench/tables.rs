@@ -7,7 +7,7 @@ use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use memserver_protocol::registers;
 use memserver_protocol::{Invocation, Reply, Request, Stats, VmallocOptions};
 use sel4_launch::memserver_process::Placement;
-use sel4_layer::abi::init_cap;
+use sel4_layer::abi::{init_cap, size};
 use sel4_layer::invocation::Tcb;
 use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
@@ -18,6 +18,9 @@ const PAGES: [u64; 4] = [1, 16, 512, 4096];
 /// Pages mapped in the region (besides what the server maps at start)
 /// when a late space registers.
 const LATE_PAGES: [u64; 5] = [0, 512, 4096, 16384, 65536];
+/// Bytes of the server's records of one frame copy, at most (measured:
+/// 24 to 33 a page and space).
+const COPY_RECORD_BYTES: u64 = 64;
 /// Objects one Untyped Retype creates at most.
 const RETYPE_FAN_OUT: u64 = 256;
 
@@ -101,8 +104,9 @@ fn register(bench: &mut Bench) -> u16 {
 /// vmalloc + vfree of P pages with N spaces registered: cold (fresh
 /// frames), first reuse, and warm (frames recycled again). A P whose
 /// capability slots (one a page in every space, for it and for the pages
-/// held while it runs cold) exceed the server's free slots is skipped, and
-/// said so. Then the memory the N spaces and the last measured P take.
+/// held while it runs cold), with their frames, the CNodes the server
+/// would make for the slots and the records, exceed the server's free
+/// memory is skipped, and said so. Then the memory the N spaces and the last measured P take.
 pub fn replication(bench: &mut Bench, spaces: usize) {
     let before = bench.stats();
     let root_before = bench.root_untyped();
@@ -125,13 +129,14 @@ pub fn replication(bench: &mut Bench, spaces: usize) {
     let mut recycled = 0;
     let mut last = None;
     for pages in PAGES {
-        let slots = (pages + recycled) * spaces as u64;
-        let free_slots = bench.stats().free_slots;
-        if slots > free_slots {
-            println!(
-                "bench replication-skipped n={spaces} p={pages} copies={slots} free_slots={free_slots} \
-                 cnode_bits={SERVER_CNODE_BITS}"
-            );
+        let copies = (pages + recycled) * spaces as u64;
+        let stats = bench.stats();
+        let cnodes = copies.saturating_sub(stats.free_slots).div_ceil(1 << SERVER_CNODE_BITS);
+        let needed =
+            ((pages + recycled) << size::PAGE_BITS) + (cnodes << size::LARGE_PAGE_BITS) + copies * COPY_RECORD_BYTES;
+        let free = stats.untyped_free + stats.spare_bytes;
+        if needed > free {
+            println!("bench replication-skipped n={spaces} p={pages} copies={copies} needed={needed} free={free}");
             continue;
         }
         let held = (recycled > 0).then(|| bench.vmalloc(recycled, false));
