@@ -2,7 +2,7 @@
 //! scenario succeeds, reaching the counts of `root_task::scale_targets`;
 //! its figures and the boot's wall time are printed (`--nocapture`).
 
-use root_task::scale_targets::{AREAS, PERCPU_ALLOCS, SPACES};
+use root_task::scale_targets::{AREAS, PERCPU_ALLOCS, SPACES, VMEMMAP_BASE_GIB, VMEMMAP_COMPOUND_GIB};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -37,5 +37,7 @@ fn the_scale_system_reaches_its_targets() {
     let figures = figures(log);
     let reached = (figures["spaces"], figures["areas"], figures["percpu"]);
     assert_eq!(reached, (SPACES.into(), AREAS.into(), PERCPU_ALLOCS.into()), "{figures:?}");
+    let described = (figures["vmemmap-base-gib"], figures["vmemmap-compound-gib"]);
+    assert_eq!(described, (VMEMMAP_BASE_GIB, VMEMMAP_COMPOUND_GIB), "{figures:?}");
     println!("scale figures: {figures:?}; the boot took {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -12,3 +12,9 @@ pub const SPACES: u32 = 1024;
 pub const AREAS: u32 = 100_000;
 /// percpu allocations (of 16 bytes each) held at once.
 pub const PERCPU_ALLOCS: u32 = 10_000;
+/// GiB of memory whose descriptors are populated on 2 MiB frames (1 GiB
+/// of descriptor frames).
+pub const VMEMMAP_BASE_GIB: u64 = 64;
+/// GiB of memory in order-18 (1 GiB) compound pages whose descriptors are
+/// populated, their tail frames shared (4,096 descriptor pages each).
+pub const VMEMMAP_COMPOUND_GIB: u64 = 1024;

@@ -31,21 +31,22 @@ use ledger::Ledger;
 use memserver_protocol::bootstrap::badge;
 use memserver_protocol::{Quota, RegionInfo, Registration, Stats};
 use root_task::agent_protocol::{pattern, MAX_AGENTS};
-use root_task::scale_targets::{AREAS, PERCPU_ALLOCS, SPACES};
+use root_task::scale_targets::{AREAS, PERCPU_ALLOCS, SPACES, VMEMMAP_BASE_GIB, VMEMMAP_COMPOUND_GIB};
 use sel4_launch::memserver_process::UntypedGrant;
 use sel4_layer::abi::{size, CPtr};
 use sel4_layer::println;
 use sel4_layer::time_stamp::cycles;
 use visitor::Visitor;
 
-/// What the memory server is given in the scale system: 512 MiB, for the
+/// What the memory server is given in the scale system: 3 GiB, for the
 /// frames of the held areas (4 KiB each, about 0.4 GiB for 100,000 of
-/// them), its heap and each space's copy of the region. Its CNode (2^18
-/// slots) bounds what it can use: a run of 512 slots for every 2 MiB
-/// granule it makes objects from, and one for every frame copy. Every GiB
-/// given costs about half a minute of zeroing at the root task's first
-/// Retype of it.
-pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 2, bits: 28 };
+/// them), the descriptor frames (1 GiB for 64 GiB on 2 MiB frames), the
+/// CNodes of the frames' copies (a slot for every mapping in every space
+/// but one: 4 million for the tails of 1 TiB of compound pages in a
+/// space), its heap and each space's copy of the region. Every GiB given
+/// costs about half a minute of zeroing at the root task's first Retype of
+/// it.
+pub const SERVER_MEMORY: UntypedGrant = UntypedGrant { count: 3, bits: 30 };
 
 /// The badge of the scenario's client, whose spaces the mirrors are (the
 /// root task makes its requests): beyond every agent's.
@@ -65,15 +66,17 @@ const SEED: u64 = 0x5ca1e;
 const CANARY_PFN: u64 = 1 << 24;
 const CANARY_PFNS: u64 = 64;
 /// Size and alignment of each percpu allocation.
-/// Descriptors on 2 MiB frames: those of 8 GiB of memory (64 frames), from
-/// this pfn on.
+/// Descriptors on 2 MiB frames: those of [`VMEMMAP_BASE_GIB`] of memory
+/// (512 frames for 64 GiB), from this pfn on.
 const HUGE_PFN: u64 = 1 << 26;
-const HUGE_PFNS: u64 = 8 * GIB / PAGE;
-/// Descriptors of 4 GiB of order-18 (1 GiB) compound pages, their tail
-/// frames shared, from this pfn on.
+const HUGE_PFNS: u64 = VMEMMAP_BASE_GIB * GIB / PAGE;
+/// Descriptors of [`VMEMMAP_COMPOUND_GIB`] of order-18 (1 GiB) compound
+/// pages, their tail frames shared, from this pfn on, populated in requests
+/// of 64 such pages (1 GiB of descriptors, the most one request maps).
 const COMPOUND_PFN: u64 = 1 << 27;
 const COMPOUND_ORDER: u8 = 18;
-const COMPOUND_PAGES: u64 = 4;
+const COMPOUND_PAGES: u64 = VMEMMAP_COMPOUND_GIB;
+const COMPOUND_PAGES_PER_REQUEST: u64 = 64;
 const PERCPU_SIZE: u32 = 16;
 const PERCPU_ALIGN: u32 = 8;
 
@@ -220,7 +223,7 @@ pub fn run(w: &mut World) -> Verdict {
     canaries.free(&mem).context("freeing the canaries")?;
     s.w.server.admin.purge().context("purge")?;
     // The held areas live in the two mirrors alone: every further space
-    // costs a capability per frame in the server's 2^18-slot CNode.
+    // costs a copy of every frame (a slot and its record).
     let w = &mut *s.w;
     for agent in &mut w.agents {
         agent.unregister(&w.server.admin).context("unregistering an agent for the hold")?;
@@ -236,7 +239,9 @@ pub fn run(w: &mut World) -> Verdict {
         mem.percpu_free(offset).context("percpu free")?;
     }
     s.w.server.admin.purge().context("purge")?;
-    descriptors(&s, &mem, &region)?;
+    let freed = cycles();
+    let (base_gib, compound_gib, slots) = descriptors(&s, &mem, &region)?;
+    let described = cycles();
     let w = &mut *s.w;
     for agent in &mut w.agents {
         agent.register(&w.server.admin, AGENT_QUOTA).context("registering an agent again")?;
@@ -250,14 +255,17 @@ pub fn run(w: &mut World) -> Verdict {
     println!(
         "scale spaces={spaces} areas={} percpu={} root-bytes-per-space={root_per_space} \
          server-bytes-per-space={} server-structures-per-space={} server-bytes-held={held_bytes} \
-         ms-spaces={} ms-held={} ms-freed={}",
+         vmemmap-base-gib={base_gib} vmemmap-compound-gib={compound_gib} server-slots-described={slots} \
+         ms-spaces={} ms-held={} ms-freed={} ms-vmemmap={} ms-end={}",
         areas.len(),
         offsets.len(),
         server_bytes / added,
         server_structures / added,
         ms(toured - started),
         ms(held - toured),
-        ms(ended - held),
+        ms(freed - held),
+        ms(described - freed),
+        ms(ended - described),
     );
     Ok(())
 }
@@ -302,27 +310,39 @@ fn hold(s: &mut Scale, mem: &MemClient) -> Result<(Ledger<u64>, Ledger<u32>), Re
     Ok((areas, offsets))
 }
 
-/// vmemmap at size through the two mirrors: the descriptors of 8 GiB on
-/// 2 MiB frames and of 4 GiB of order-18 compound pages are populated, a
-/// canary written in the first and last huge-frame descriptors and in each
-/// compound page's head through the first mirror is read back through the
-/// second, and both ranges go again.
-fn descriptors(s: &Scale, mem: &MemClient, region: &RegionInfo) -> Verdict {
+/// vmemmap at size through the two mirrors: the descriptors of
+/// [`VMEMMAP_BASE_GIB`] on 2 MiB frames and of [`VMEMMAP_COMPOUND_GIB`] of
+/// order-18 compound pages are populated, a canary written in the first
+/// and last huge-frame descriptors and in each compound page's head (and
+/// its last tail descriptor read) through the first mirror is read back
+/// through the second, and both ranges go again. Returns the GiB of memory
+/// described on each path, and the server's slots with all populated.
+fn descriptors(s: &Scale, mem: &MemClient, region: &RegionInfo) -> Result<(u64, u64, u64), Reason> {
     mem.vmemmap_populate_huge(HUGE_PFN, HUGE_PFNS).context("descriptors on 2 MiB frames")?;
+    let per_request = COMPOUND_PAGES_PER_REQUEST << COMPOUND_ORDER;
+    let requests = |pfns: u64| (0..pfns.div_ceil(per_request)).map(move |r| COMPOUND_PFN + r * per_request);
     let compound_pfns = COMPOUND_PAGES << COMPOUND_ORDER;
-    mem.vmemmap_populate(COMPOUND_PFN, compound_pfns, COMPOUND_ORDER).context("compound-page descriptors")?;
+    for (r, first) in requests(compound_pfns).enumerate() {
+        let pfns = per_request.min(COMPOUND_PFN + compound_pfns - first);
+        mem.vmemmap_populate(first, pfns, COMPOUND_ORDER)
+            .map_err(|e| reason(format_args!("compound-page descriptors, request {r}: {e:?}")))?;
+    }
+    let slots = s.w.stats()?.slots;
     let heads = (0..COMPOUND_PAGES).map(|k| COMPOUND_PFN + (k << COMPOUND_ORDER));
-    let pfns: heapless::Vec<u64, { 2 + COMPOUND_PAGES as usize }> =
-        [HUGE_PFN, HUGE_PFN + HUGE_PFNS - 1].into_iter().chain(heads).collect();
+    let ends = [HUGE_PFN, HUGE_PFN + HUGE_PFNS - 1];
     s.enter(0)?;
-    for &pfn in &pfns {
+    for pfn in ends.into_iter().chain(heads.clone()) {
         s.write(region.descriptor_address(pfn))?;
     }
     s.enter(1)?;
-    for &pfn in &pfns {
+    for pfn in ends.into_iter().chain(heads) {
         s.check(region.descriptor_address(pfn), 1)?;
     }
     mem.vmemmap_depopulate(HUGE_PFN, HUGE_PFNS).context("depopulating the huge-frame descriptors")?;
-    mem.vmemmap_depopulate(COMPOUND_PFN, compound_pfns).context("depopulating the compound-page descriptors")?;
-    Ok(())
+    for (r, first) in requests(compound_pfns).enumerate() {
+        let pfns = per_request.min(COMPOUND_PFN + compound_pfns - first);
+        mem.vmemmap_depopulate(first, pfns)
+            .map_err(|e| reason(format_args!("depopulating the compound-page descriptors, request {r}: {e:?}")))?;
+    }
+    Ok((HUGE_PFNS * PAGE / GIB, (compound_pfns * PAGE) / GIB, slots))
 }
