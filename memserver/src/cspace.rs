@@ -1,47 +1,57 @@
 //! The server's CSpace (`memserver_protocol::bootstrap::cspace`): CNode 0,
-//! which the starter gives, and the CNodes the server makes from its own
-//! untyped memory as it needs slots (one 2 MiB granule each, in the next
-//! slot of the root), so its slots are bounded by its memory. Free slots
-//! are handed out and taken back in O(1): each CNode keeps a stack of its
-//! freed slots, taken first, and hands out its never-used ones in order;
-//! runs of never-used consecutive slots (within one CNode) serve batched
-//! retypes.
+//! which the starter gives and whose slots a CPtr names in one level, and
+//! the CNodes the server makes from its own untyped memory as it needs
+//! slots (one 2 MiB granule each), held in the last slots of CNode 0, set
+//! aside for them at start (one a granule), so its slots are bounded by its
+//! memory. Free slots are handed out and taken back in O(1): each CNode
+//! keeps a stack of its freed slots, taken first, and hands out its
+//! never-used ones in order; runs of never-used consecutive slots (within
+//! one CNode) serve batched retypes.
 
 use alloc::vec::Vec;
-use memserver_protocol::bootstrap::{cspace, server_slot, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::{cspace, SERVER_CNODE_BITS};
 use sel4_layer::abi::{CPtr, Word};
 use sel4_layer::{CNode, Slot};
 
 /// Slots in each CNode.
 const SLOTS: u32 = 1 << SERVER_CNODE_BITS;
 
-/// The server's CSpace, addressed through its root in `server_slot::CNODE`:
-/// every slot by its CPtr, at the full depth.
-pub fn own_cnode() -> CNode {
-    CNode { cap: server_slot::CNODE, depth: Word::BITS as u8 }
+/// How a CNode operation names the server's slot `slot`: from CNode 0,
+/// at the depth that slot needs, and its index.
+pub fn own(slot: CPtr) -> (CNode, Word) {
+    let (index, depth) = cspace::address(slot);
+    (CNode { cap: cspace::ROOT, depth: depth as u8 }, index)
+}
+
+/// How a CNode operation names slot `index` (resolved with `depth` bits,
+/// as a client says) of the CNode whose capability is in the server's slot
+/// `holder`: through CNode 0, the holder's index and then `index` (a CPtr
+/// of `holder` itself would go on into that CNode, so it cannot be invoked
+/// as a source). `None` for no depth, or one the prefix leaves no room for.
+pub fn through(holder: CPtr, index: Word, depth: u8) -> Option<(CNode, Word)> {
+    let (k, prefix) = cspace::address(holder);
+    let depth = Word::from(depth);
+    let total = prefix + depth;
+    if depth == 0 || total > Word::from(Word::BITS) {
+        return None;
+    }
+    let index = index & (Word::MAX >> (Word::from(Word::BITS) - depth));
+    Some((CNode { cap: cspace::ROOT, depth: total as u8 }, k << depth | index))
 }
 
 /// Where a Retype puts objects from slot `first` on: the CNode that holds
 /// `first`, at its index there (the objects stay in that CNode).
 pub fn retype_target(first: CPtr) -> Slot {
-    Slot {
-        root: server_slot::CNODE,
-        node_index: first >> SERVER_CNODE_BITS,
-        node_depth: cspace::NODE_DEPTH,
-        offset: first & Word::from(SLOTS - 1),
+    match cspace::split(first) {
+        (None, k) => Slot::in_root(cspace::ROOT, k),
+        (Some(holder), i) => Slot { root: cspace::ROOT, node_index: holder, node_depth: SERVER_CNODE_BITS, offset: i },
     }
-}
-
-/// Where a Retype puts the server's CNode number `node`: that slot of the
-/// root itself.
-pub fn node_target(node: usize) -> Slot {
-    Slot::in_root(server_slot::CNODE, node as Word)
 }
 
 /// Why no CNode could be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoNode {
-    /// The root has no slot left.
+    /// CNode 0 has no slot left for one.
     RootFull,
     /// No memory for the record of its slots.
     OutOfMemory,
@@ -49,9 +59,15 @@ pub enum NoNode {
 
 /// One CNode's slots.
 struct Node {
+    /// The slot of CNode 0 that holds it (0 for CNode 0 itself).
+    holder: u32,
     /// Slots below this one are not the server's to hand out (CNode 0:
-    /// the bootstrap contract's).
+    /// the bootstrap contract's; another: slot 0, whose CPtr names the
+    /// slot of CNode 0 that holds it).
     first: u32,
+    /// Slots from this one on are not handed out (CNode 0: those set aside
+    /// for the CNodes).
+    end: u32,
     /// The first slot never handed out.
     fresh: u32,
     /// Slots handed out and given back, taken first (room for all of them
@@ -65,17 +81,25 @@ struct Node {
 }
 
 impl Node {
-    fn new(first: u32, granule: Option<usize>) -> Result<Node, NoNode> {
+    fn new(holder: u32, first: u32, end: u32) -> Result<Node, NoNode> {
         let mut freed = Vec::new();
-        freed.try_reserve_exact((SLOTS - first) as usize).map_err(|_| NoNode::OutOfMemory)?;
+        freed.try_reserve_exact(end.saturating_sub(first) as usize).map_err(|_| NoNode::OutOfMemory)?;
         let mut taken = Vec::new();
         taken.try_reserve_exact((SLOTS / 64) as usize).map_err(|_| NoNode::OutOfMemory)?;
         taken.resize((SLOTS / 64) as usize, 0);
-        Ok(Node { first, fresh: first, freed, taken, granule })
+        Ok(Node { holder, first, end, fresh: first, freed, taken, granule: None })
     }
 
     fn free(&self) -> u32 {
-        SLOTS - self.fresh + self.freed.len() as u32
+        self.end.saturating_sub(self.fresh) + self.freed.len() as u32
+    }
+
+    /// The CPtr of its slot `i`.
+    fn cptr(&self, i: u32) -> CPtr {
+        match self.holder {
+            0 => cspace::cptr(i.into()),
+            holder => cspace::in_cnode(holder.into(), i.into()),
+        }
     }
 
     /// Marks slot `i` taken (`true`) or given back; whether it was the
@@ -95,7 +119,7 @@ impl Node {
     fn take(&mut self) -> Option<u32> {
         let i = match self.freed.pop() {
             Some(i) => u32::from(i),
-            None if self.fresh < SLOTS => {
+            None if self.fresh < self.end => {
                 self.fresh += 1;
                 self.fresh - 1
             }
@@ -107,7 +131,7 @@ impl Node {
 
     fn take_run(&mut self, n: u32) -> Option<u32> {
         let first = self.fresh;
-        if SLOTS - first < n {
+        if self.end.saturating_sub(first) < n {
             return None;
         }
         self.fresh += n;
@@ -128,8 +152,10 @@ impl Node {
 
 /// The free slots of the server's CNodes.
 pub struct Slots {
+    /// CNode 0, then the one in CNode 0's last slot, the one in the slot
+    /// before it, and so on.
     nodes: Vec<Node>,
-    /// CNodes the root has slots for.
+    /// The CNodes CNode 0 has slots set aside for.
     max_nodes: usize,
     /// The CNode `take` looks in first: the last one that had a free slot.
     current: usize,
@@ -149,46 +175,50 @@ impl Slots {
         Slots { nodes: Vec::new(), max_nodes: 0, current: 0, available: 0 }
     }
 
-    /// CNode 0's slots from `first` are free, and the root (2^`root_bits`
-    /// slots) has room for CNodes up to its size. `OutOfMemory` without the
-    /// memory for the record of CNode 0.
-    pub fn start(&mut self, first: CPtr, root_bits: u32) -> Result<(), NoNode> {
+    /// CNode 0's slots from `first` are free, but the last `cnodes`, set
+    /// aside for the CNodes the server makes (fewer if they would leave
+    /// CNode 0 less than `keep` free slots). `OutOfMemory` without the
+    /// memory for the records.
+    pub fn start(&mut self, first: CPtr, cnodes: u64, keep: u64) -> Result<(), NoNode> {
         let first = first.min(Word::from(SLOTS)) as u32;
+        let cnodes = cnodes.min(u64::from(SLOTS - first).saturating_sub(keep)) as u32;
         let mut nodes = Vec::new();
         nodes.try_reserve_exact(1).map_err(|_| NoNode::OutOfMemory)?;
-        nodes.push(Node::new(first, None)?);
-        let max_nodes = 1usize.checked_shl(root_bits.min(cspace::MAX_ROOT_BITS)).unwrap_or(1);
-        *self = Slots { nodes, max_nodes, current: 0, available: u64::from(SLOTS - first) };
+        nodes.push(Node::new(0, first, SLOTS - cnodes)?);
+        let available = u64::from(SLOTS - cnodes - first);
+        *self = Slots { nodes, max_nodes: cnodes as usize, current: 0, available };
         Ok(())
     }
 
-    /// The number the next CNode gets: the root's slot for it.
-    pub fn next_node(&self) -> Result<usize, NoNode> {
-        match self.nodes.len() {
-            n if n < self.max_nodes => Ok(n),
-            _ => Err(NoNode::RootFull),
+    /// Whether a slot set aside for a CNode is left.
+    pub fn can_add_node(&self) -> bool {
+        self.nodes.len() <= self.max_nodes
+    }
+
+    /// The record of one more CNode, ready for [`Slots::add_node`], and
+    /// the slot of CNode 0 to retype it into; `RootFull` when every slot
+    /// set aside holds one.
+    pub fn reserve_node(&mut self) -> Result<(NodeRecord, CPtr), NoNode> {
+        let n = self.nodes.len();
+        if !self.can_add_node() {
+            return Err(NoNode::RootFull);
         }
-    }
-
-    /// Makes room for the record of one more CNode (before it is made, so
-    /// that [`Slots::add_node`] cannot fail).
-    pub fn reserve_node(&mut self) -> Result<NodeRecord, NoNode> {
-        self.next_node()?;
+        let holder = SLOTS - n as u32;
         self.nodes.try_reserve(1).map_err(|_| NoNode::OutOfMemory)?;
-        Node::new(0, None).map(NodeRecord)
+        Ok((NodeRecord(Node::new(holder, 1, SLOTS)?), cspace::cptr(holder.into())))
     }
 
-    /// Records the CNode made in the root's slot [`Slots::next_node`] from
-    /// `granule`, with the record `reserved`: its slots are free.
+    /// Records the CNode made from `granule` in the slot
+    /// [`Slots::reserve_node`] gave with `record`: its slots are free.
     pub fn add_node(&mut self, NodeRecord(mut node): NodeRecord, granule: usize) {
         if self.nodes.len() < self.nodes.capacity() {
             node.granule = Some(granule);
+            self.available += u64::from(node.free());
             self.nodes.push(node);
-            self.available += u64::from(SLOTS);
         }
     }
 
-    /// The CNodes made from granules, by granule.
+    /// The granules of the CNodes the server made.
     pub fn node_granules(&self) -> impl Iterator<Item = usize> + '_ {
         self.nodes.iter().filter_map(|n| n.granule)
     }
@@ -200,37 +230,49 @@ impl Slots {
             _ => self.nodes.iter().position(|n| n.free() > 0)?,
         };
         self.current = node;
-        let i = self.nodes.get_mut(node)?.take()?;
+        let n = self.nodes.get_mut(node)?;
+        let i = n.take()?;
         self.available -= 1;
-        Some(slot(node, i))
+        Some(n.cptr(i))
     }
 
-    /// The first of `n` consecutive never-used slots of one CNode, or
-    /// `None`.
+    /// The first of `n` consecutive never-used slots of one CNode (the
+    /// others follow it, as `cspace::nth` counts), or `None`.
     pub fn take_run(&mut self, n: u64) -> Option<CPtr> {
         let n = u32::try_from(n).ok()?;
-        let fits = |node: &Node| SLOTS - node.fresh >= n;
+        let fits = |node: &Node| node.end.saturating_sub(node.fresh) >= n;
         let node = match self.nodes.get(self.current) {
             Some(node) if fits(node) => self.current,
             _ => self.nodes.iter().position(fits)?,
         };
-        let first = self.nodes.get_mut(node)?.take_run(n)?;
+        let node = self.nodes.get_mut(node)?;
+        let first = node.take_run(n)?;
         self.available -= u64::from(n);
-        Some(slot(node, first))
+        Some(node.cptr(first))
     }
 
     /// Whether a run of `n` never-used slots is left.
     pub fn has_run(&self, n: u64) -> bool {
-        self.nodes.iter().any(|node| u64::from(SLOTS - node.fresh) >= n)
+        self.nodes.iter().any(|node| u64::from(node.end.saturating_sub(node.fresh)) >= n)
     }
 
     /// Returns an emptied slot (one not handed out is ignored).
     pub fn give_back(&mut self, slot: CPtr) {
-        let node = (slot >> SERVER_CNODE_BITS) as usize;
-        let i = (slot & Word::from(SLOTS - 1)) as u32;
-        if self.nodes.get_mut(node).is_some_and(|n| n.give_back(i)) {
+        let (node, i) = match cspace::split(slot) {
+            (None, k) => (0, k),
+            (Some(holder), i) => (SLOTS as usize - holder as usize, i),
+        };
+        if node > 0 && self.nodes.get(node).is_none_or(|n| u64::from(n.holder) != slot >> SERVER_CNODE_BITS) {
+            return;
+        }
+        if self.nodes.get_mut(node).is_some_and(|n| n.give_back(i as u32)) {
             self.available += 1;
         }
+    }
+
+    /// Slots of CNode 0 set aside for CNodes the server has not made.
+    pub fn set_aside(&self) -> u64 {
+        (self.max_nodes + 1).saturating_sub(self.nodes.len()) as u64
     }
 
     /// Free slots left in the CNodes made so far.
@@ -238,58 +280,62 @@ impl Slots {
         self.available
     }
 
-    /// Slots of the CNodes made so far (CNode 0's from the first free one).
+    /// Slots of the CNodes made so far that are the server's to hand out.
     pub fn total(&self) -> u64 {
-        self.nodes.iter().map(|n| u64::from(SLOTS - n.first)).sum()
+        self.nodes.iter().map(|n| u64::from(n.end - n.first)).sum()
     }
 }
 
 /// The record of a CNode about to be made ([`Slots::reserve_node`]).
 pub struct NodeRecord(Node);
 
-/// The CPtr of slot `i` of CNode `node`.
-fn slot(node: usize, i: u32) -> CPtr {
-    (node as Word) << SERVER_CNODE_BITS | Word::from(i)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const FIRST: CPtr = SLOTS as u64 - 8;
+
     #[test]
-    fn slots_come_from_cnode_0_then_from_each_cnode_added_freed_ones_first() {
+    fn slots_come_from_cnode_0_then_from_each_cnode_made_freed_ones_first() {
         let mut slots = Slots::new();
-        slots.start(SLOTS as u64 - 3, 2).unwrap();
-        let first: Vec<_> = (0..3).map(|_| slots.take().unwrap()).collect();
-        assert_eq!(first, [SLOTS as u64 - 3, SLOTS as u64 - 2, SLOTS as u64 - 1]);
-        assert_eq!(slots.take(), None, "CNode 0 is full");
-        assert_eq!(slots.next_node(), Ok(1));
-        let node = slots.reserve_node().unwrap();
-        slots.add_node(node, 7);
-        assert_eq!(slots.take(), Some(1 << SERVER_CNODE_BITS), "slot 0 of CNode 1");
-        assert_eq!(slots.take_run(512), Some((1 << SERVER_CNODE_BITS) + 1));
+        slots.start(FIRST, 4, 0).unwrap();
+        let first: Vec<_> = (0..4).map(|_| slots.take().unwrap()).collect();
+        assert_eq!(first, (FIRST..FIRST + 4).map(cspace::cptr).collect::<Vec<_>>(), "CNode 0's, in order");
+        assert_eq!(slots.take(), None, "CNode 0's last 4 slots are set aside for CNodes");
+        let (record, holder) = slots.reserve_node().unwrap();
+        assert_eq!(holder, cspace::cptr(SLOTS as u64 - 1), "the first CNode goes in CNode 0's last slot");
+        slots.add_node(record, 7);
+        let node_slot = |i: u64| cspace::in_cnode(SLOTS as u64 - 1, i);
+        assert_eq!(slots.take(), Some(node_slot(1)), "its slot 0 is never handed out");
+        assert_eq!(slots.take_run(512), Some(node_slot(2)));
         slots.give_back(first[1]);
         slots.give_back(first[1]);
-        assert_eq!(slots.available(), u64::from(SLOTS) - 513 + 1, "a slot given back twice counts once");
-        assert_eq!(slots.take(), Some((1 << SERVER_CNODE_BITS) + 513), "the current CNode first");
-        slots.give_back((1 << SERVER_CNODE_BITS) + 7);
-        assert_eq!(slots.take(), Some((1 << SERVER_CNODE_BITS) + 7), "its freed slots before its never-used ones");
+        assert_eq!(slots.available(), u64::from(SLOTS) - 1 - 513 + 1, "a slot given back twice counts once");
+        assert_eq!(slots.take(), Some(node_slot(514)), "the current CNode first");
+        slots.give_back(node_slot(7));
+        assert_eq!(slots.take(), Some(node_slot(7)), "its freed slots before its never-used ones");
+        slots.give_back(cspace::in_cnode(SLOTS as u64 - 2, 5));
+        assert_eq!(slots.available(), u64::from(SLOTS) - 1 - 514 + 1, "a slot of no CNode made is ignored");
         assert_eq!(slots.node_granules().collect::<Vec<_>>(), [7]);
-        assert_eq!(slots.total(), 3 + u64::from(SLOTS));
+        assert_eq!(slots.total(), 4 + u64::from(SLOTS) - 1);
     }
 
     #[test]
-    fn a_run_stays_within_one_cnode_and_the_root_bounds_the_cnodes() {
+    fn a_run_stays_within_one_cnode_and_the_slots_set_aside_bound_the_cnodes() {
         let mut slots = Slots::new();
-        slots.start(SLOTS as u64 - 100, 1).unwrap();
+        slots.start(FIRST, 1, 0).unwrap();
+        assert!(slots.can_add_node());
         assert!(!slots.has_run(512));
-        assert_eq!(slots.take_run(512), None, "100 slots left in CNode 0");
-        let node = slots.reserve_node().unwrap();
-        slots.add_node(node, 0);
-        assert_eq!(slots.take_run(512), Some(1 << SERVER_CNODE_BITS));
-        assert_eq!(slots.next_node(), Err(NoNode::RootFull), "a root of 2 slots holds CNodes 0 and 1");
-        assert!(slots.reserve_node().is_err());
-        slots.give_back(5);
-        assert_eq!(slots.available(), 100 + u64::from(SLOTS) - 512, "a contract slot is not the server's");
+        assert_eq!(slots.take_run(512), None, "7 slots left in CNode 0");
+        let (record, _) = slots.reserve_node().unwrap();
+        slots.add_node(record, 0);
+        assert_eq!(slots.take_run(512), Some(cspace::in_cnode(SLOTS as u64 - 1, 1)));
+        assert!(!slots.can_add_node());
+        assert_eq!(slots.reserve_node().err(), Some(NoNode::RootFull), "one slot was set aside");
+        let mut squeezed = Slots::new();
+        squeezed.start(FIRST, 8, 6).unwrap();
+        assert_eq!(squeezed.available(), 6, "2 set aside, so that 6 stay for the start");
+        slots.give_back(cspace::cptr(5));
+        assert_eq!(slots.available(), 7 + u64::from(SLOTS) - 1 - 512, "a contract slot is not the server's");
     }
 }

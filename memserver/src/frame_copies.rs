@@ -25,7 +25,7 @@
 //! backend (`sel4::backend`) makes the invocations.
 
 use alloc::vec::Vec;
-use memserver_protocol::bootstrap::{cspace, SERVER_CNODE_BITS};
+use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
 use sel4_layer::abi::CPtr;
 
 /// No memory for a copy's record.
@@ -33,7 +33,7 @@ use sel4_layer::abi::CPtr;
 pub struct NoMemory;
 
 // A copy's slot (its CPtr in the server's CSpace) fits a record's `u32`.
-const _: () = assert!(SERVER_CNODE_BITS + cspace::MAX_ROOT_BITS as u64 <= 32);
+const _: () = assert!(2 * SERVER_CNODE_BITS <= 32);
 
 /// How to map a frame in a space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -270,7 +270,8 @@ impl HeapMemory for sel4_layer::injecting::Injecting<sel4_model::Model> {
     /// own VSpace (a store there would fault otherwise).
     fn heap_grown(&mut self, start: u64, end: u64) -> Result<(), memserver_core::error::BackendError> {
         let model = self.inner_mut();
-        let own = model.object_of(memserver_protocol::bootstrap::server_slot::VSPACE);
+        use memserver_protocol::bootstrap::{cspace, server_slot};
+        let own = model.object_of(cspace::cptr(server_slot::VSPACE));
         let writable = |model: &mut sel4_model::Model, addr| own.is_some_and(|pml4| model.write(pml4, addr).is_some());
         let mut pages = (start..end).step_by(PAGE_SIZE as usize);
         if in_heap(start, end.saturating_sub(start)) && pages.all(|addr| writable(model, addr)) {

@@ -21,7 +21,7 @@
 
 #![allow(clippy::expect_used, clippy::panic, reason = "the rig stops a test on a broken setup; it never runs on seL4")]
 
-use crate::cspace::own_cnode;
+use crate::cspace::own;
 use crate::granules::ObjectKind;
 use crate::sel4_backend::{Sel4Backend, Start};
 use memserver_core::dispatch::{Dispatcher, Platform};
@@ -33,8 +33,8 @@ use memserver_core::layout::{Level, PageSize, PAGE_SIZE, REGION_END, REGION_STAR
 use memserver_core::limits::STRUCTURE_BYTES;
 use memserver_core::server::{Config, MemServer};
 use memserver_core::Rights;
-use memserver_protocol::bootstrap::{server_slot, SERVER_CNODE_BITS};
-use sel4_layer::abi::{init_cap, object_type, CPtr, WORD_BITS};
+use memserver_protocol::bootstrap::{cspace, server_slot, SERVER_CNODE_BITS};
+use sel4_layer::abi::{init_cap, object_type, CPtr};
 use sel4_layer::injecting::Injecting;
 use sel4_layer::kernel::Kernel;
 use sel4_layer::{CNode, CapRights};
@@ -66,6 +66,14 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// How the root task names the server's slot `slot` (a CPtr of the
+    /// server's) in a CNode operation: from its capability to the server's
+    /// CNode 0, unguarded as the server's own.
+    fn server_slot(&self, slot: CPtr) -> (CNode, u64) {
+        let (index, depth) = cspace::address(slot);
+        (CNode { cap: self.server.process.cnode, depth: depth as u8 }, index)
+    }
+
     /// The root task makes a VSpace and copies its capability into slot
     /// `slot` of the server's CNode, first deleting those it made that
     /// are none of `registered` (objects) when it holds many.
@@ -82,8 +90,8 @@ impl Rig {
             });
         }
         let pml4 = self.root.vspace(model).expect("the root task makes a VSpace");
-        let server_cnode = CNode { cap: self.server.root, depth: WORD_BITS as u8 };
-        model.cnode_copy(server_cnode, slot, root_cnode, pml4, CapRights::ALL).expect("the VSpace arrives");
+        let (server_cnode, index) = self.server_slot(slot);
+        model.cnode_copy(server_cnode, index, root_cnode, pml4, CapRights::ALL).expect("the VSpace arrives");
         model.run_as(self.server.process.thread);
         self.vspaces.push(pml4);
     }
@@ -137,9 +145,9 @@ impl Rig {
     /// server's CNode, as with a vmap request.
     pub fn cnode_arrives(&mut self, model: &mut Model, frames: &ClientFrames, slot: CPtr) {
         model.run_as(self.root_thread);
-        let server_cnode = CNode { cap: self.server.root, depth: WORD_BITS as u8 };
+        let (server_cnode, index) = self.server_slot(slot);
         let root_cnode = CNode::root_task(init_cap::CNODE);
-        model.cnode_copy(server_cnode, slot, root_cnode, frames.cnode.cap, CapRights::ALL).expect("the CNode arrives");
+        model.cnode_copy(server_cnode, index, root_cnode, frames.cnode.cap, CapRights::ALL).expect("the CNode arrives");
         model.run_as(self.server.process.thread);
     }
 }
@@ -281,11 +289,10 @@ pub fn started_with(cpus: usize, bits: u64) -> (Box<Dispatcher<ModelBackend>>, R
         let backend = Sel4Backend::new(Injecting::new(model));
         let mut d = Box::new(Dispatcher::new(backend, Config { admin: ADMIN, cpus }));
         let untypeds: Vec<(CPtr, u8)> = (0..start.untypeds)
-            .map(|i| (server_slot::UNTYPED_START + u64::from(i), start.untyped_bits as u8))
+            .map(|i| (cspace::cptr(server_slot::UNTYPED_START + u64::from(i)), start.untyped_bits as u8))
             .collect();
         let first_free_slot = start.first_free_slot;
-        d.start(Start { first_free_slot, root_bits: start.root_bits(), untypeds: &untypeds })
-            .expect("the server starts");
+        d.start(Start { first_free_slot, untypeds: &untypeds }).expect("the server starts");
         d
     });
     (d, Rig { root, root_thread: info.thread, server, vspaces: Vec::new() })
@@ -314,7 +321,8 @@ impl HostBackend for ModelBackend {
 
     fn not_kept(d: &mut Dispatcher<ModelBackend>, _rig: &mut Rig, vspace: CPtr) {
         let model = d.rig_backend().kernel_mut().inner_mut();
-        model.cnode_delete(own_cnode(), vspace).expect("the loop deletes what arrived");
+        let (cnode, index) = own(vspace);
+        model.cnode_delete(cnode, index).expect("the loop deletes what arrived");
         d.rig_backend().give_back_slot(vspace);
     }
 
@@ -417,20 +425,23 @@ impl HostBackend for ModelBackend {
 /// made and of the untyped memory they take agree with the model.
 fn check_records(backend: &ModelBackend) -> Result<(), ModelViolation> {
     let model = backend.kernel().inner();
-    let root = model.object_of(server_slot::CNODE).ok_or(ModelViolation::NoServerCNode)?;
-    // The slots below the first free one are the bootstrap contract's.
+    let root = model.object_of(cspace::ROOT).ok_or(ModelViolation::NoServerCNode)?;
+    // The slots below the first free one are the bootstrap contract's,
+    // the empty ones set aside for CNodes are not yet the server's to
+    // hand out, nor is slot 0 of each CNode it made.
     let first_free = server_slot::UNTYPED_START + UNTYPEDS;
-    let contract_empty = (0..first_free).filter(|&i| model.cap_at(i) == Some(Cap::Null)).count() as u64;
-    let cnodes = model.cnodes_in(root);
+    let contract = (0..first_free).filter(|&i| model.cap_in(root, i) == Cap::Null).count() as u64;
+    let cnodes: BTreeSet<ObjectId> = model.cnodes_in(root).into_iter().chain([root]).collect();
     let in_use = cnodes.iter().map(|&cnode| model.slots_in_use(cnode) as u64).sum::<u64>();
-    let empty = ((cnodes.len() as u64) << SERVER_CNODE_BITS) - in_use - contract_empty;
+    let not_the_servers = contract + backend.cspace().set_aside() + (cnodes.len() as u64 - 1);
+    let empty = ((cnodes.len() as u64) << SERVER_CNODE_BITS) - in_use - not_the_servers;
     if empty != backend.free_slots() {
         return Err(ModelViolation::EmptySlots { model: empty, server: backend.free_slots() });
     }
     // Objects in the server's untyped memory: the root task's (clients'
     // frames among them) are not the server's.
     let mut objects = BTreeMap::new();
-    for untyped in (0..UNTYPEDS).filter_map(|i| model.untyped_at(server_slot::UNTYPED_START + i)) {
+    for untyped in (0..UNTYPEDS).filter_map(|i| model.untyped_at(cspace::cptr(server_slot::UNTYPED_START + i))) {
         for (otype, n) in model.objects_within(untyped.paddr, 1 << untyped.size_bits) {
             *objects.entry(otype).or_insert(0) += n;
         }

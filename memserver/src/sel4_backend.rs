@@ -31,12 +31,12 @@
 //!   needs one ([`OwnVSpace`]). Both are the server's for good.
 
 use crate::borrowed::Borrowed;
-use crate::cspace::{own_cnode, NoNode, Slots};
+use crate::cspace::{own, through, Slots};
 use crate::frame_copies::{CopyFor, FrameCopies, Unmapped};
 use crate::granules::{ObjectId, ObjectKind, State, Use, UNITS};
 use crate::heap::{HeapGrowth, HeapMemory, HEAP_START};
 use crate::own_vspace::OwnVSpace;
-use crate::untyped_pool::UntypedPool;
+use crate::untyped_pool::{caps_in, granules_in, UntypedPool};
 use crate::window::{Window, SCRATCH_LARGE, SCRATCH_SMALL};
 use crate::zeroing::Zeroing;
 use memserver_core::backend::{Backend, FrameFor, Rights, SpaceRef};
@@ -44,7 +44,7 @@ use memserver_core::dispatch::Platform;
 use memserver_core::error::{BackendError, Error};
 use memserver_core::ids::SpaceId;
 use memserver_core::layout::{Level, PageSize, RegionAddr, PAGE_SIZE};
-use memserver_protocol::bootstrap::server_slot;
+use memserver_protocol::bootstrap::{cspace, server_slot};
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use memserver_protocol::{ErrorCode, FailurePoint};
 use sel4_layer::abi::{size, CPtr, X86_DEFAULT_VM_ATTRIBUTES};
@@ -87,8 +87,6 @@ const ATTRS: u64 = X86_DEFAULT_VM_ATTRIBUTES;
 pub struct Start<'a> {
     /// The first slot of CNode 0 the contract leaves empty.
     pub first_free_slot: CPtr,
-    /// The radix of the root CNode of the server's CSpace.
-    pub root_bits: u32,
     /// The untyped capabilities: slot and size bits.
     pub untypeds: &'a [(CPtr, u8)],
 }
@@ -131,7 +129,8 @@ fn delete_cap(kernel: &mut impl Kernel, slots: &mut Slots, counts: &mut Invocati
     counts.record(Invocation::Delete);
     // Deleting a capability the server created in its own CNode cannot
     // fail.
-    let _ = kernel.cnode_delete(own_cnode(), slot);
+    let (cnode, index) = own(slot);
+    let _ = kernel.cnode_delete(cnode, index);
     slots.give_back(slot);
 }
 
@@ -186,6 +185,11 @@ impl<K> Sel4Backend<K> {
         (objects + self.copies.kept_unmapped(), bytes)
     }
 
+    /// The server's CNodes and their free slots.
+    pub fn cspace(&self) -> &Slots {
+        &self.slots
+    }
+
     /// The server's untyped memory: its granules and their objects.
     pub fn pool(&self) -> &UntypedPool {
         &self.pool
@@ -203,7 +207,10 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// nothing).
     pub fn start(&mut self, start: Start) -> Result<(), BackendError> {
         if !self.started {
-            self.slots.start(start.first_free_slot, start.root_bits).map_err(|_| BackendError::OutOfMemory)?;
+            // CNode 0 sets a slot aside for a CNode of each granule, as far
+            // as it keeps a slot for each granule's capability and block's.
+            let (granules, keep) = (granules_in(start.untypeds), caps_in(start.untypeds));
+            self.slots.start(start.first_free_slot, granules, keep).map_err(|_| BackendError::OutOfMemory)?;
             let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
             self.pool.start(kernel, start.untypeds, slots, counts).map_err(rejected)?;
             self.started = true;
@@ -236,7 +243,8 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// would wait on. A read-write frame is then copied again with its
     /// rights.
     fn copy_frame(&mut self, cnode: CPtr, index: u64, depth: u8, rights: Rights) -> Result<(CPtr, u64), Error> {
-        let probe = self.copy_in(CNode { cap: cnode, depth }, index, CapRights::READ)?;
+        let (src, index) = through(cnode, index, depth).ok_or(Error::NotAFrame)?;
+        let probe = self.copy_in(src, index, CapRights::READ)?;
         self.counts.record(Invocation::GetAddress);
         let paddr = match self.kernel.page_get_address(probe) {
             Ok(paddr) => paddr,
@@ -249,7 +257,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
             return Ok((probe, paddr));
         }
         self.delete(probe);
-        let copy = self.copy_in(CNode { cap: cnode, depth }, index, cap_rights(rights))?;
+        let copy = self.copy_in(src, index, cap_rights(rights))?;
         Ok((copy, paddr))
     }
 
@@ -258,7 +266,8 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     fn copy_in(&mut self, src: CNode, index: u64, rights: CapRights) -> Result<CPtr, Error> {
         let slot = self.take_slot().ok_or(Error::OutOfMemory)?;
         self.counts.record(Invocation::Copy);
-        match self.kernel.cnode_copy(own_cnode(), slot, src, index, rights) {
+        let (dest, dest_index) = own(slot);
+        match self.kernel.cnode_copy(dest, dest_index, src, index, rights) {
             Ok(()) => Ok(slot),
             Err(e) => {
                 self.slots.give_back(slot);
@@ -277,13 +286,16 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// the copies of recycled frames, up to one per frame per space, could
     /// take the slots while memory is still free); without those, a CNode
     /// from a granule reset for it.
+    /// (A CNode whose record found no room in the heap makes none: the
+    /// request fails, and the loop grows the heap and tries again.)
     fn make_room(&mut self) {
-        if self.slots.available() == 0 && self.grow_slots(false).is_err() {
-            let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
-            self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(kernel, slots, counts, copy));
-            if self.slots.available() == 0 {
-                let _ = self.grow_slots(true);
-            }
+        if self.slots.available() > 0 || self.grow_slots(false).is_ok() || crate::heap::short() {
+            return;
+        }
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.copies.drop_unmapped(DROP_BATCH, |copy| delete_cap(kernel, slots, counts, copy));
+        if self.slots.available() == 0 {
+            let _ = self.grow_slots(true);
         }
     }
 
@@ -299,13 +311,14 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// without one, without a slot of the root for it or without the
     /// memory for its record (the heap's shortfall then says so).
     fn grow_slots(&mut self, reset: bool) -> Result<(), BackendError> {
-        let record = self.slots.reserve_node().map_err(|_| BackendError::OutOfMemory)?;
-        let node = self.slots.next_node().map_err(|_: NoNode| BackendError::OutOfMemory)?;
-        let granule = self.pool.node_granule(reset).ok_or(BackendError::OutOfMemory)?;
+        let granule = self.pool.node_granule(reset).filter(|_| self.slots.can_add_node());
+        let granule = granule.ok_or(BackendError::OutOfMemory)?;
+        let (record, holder) = self.slots.reserve_node().map_err(|_| BackendError::OutOfMemory)?;
         if !self.pool.granules.unmade(granule) {
             self.reset(granule)?;
         }
-        self.pool.make_node(&mut self.kernel, granule, node, &mut self.counts).map_err(rejected)?;
+        let (kernel, slots, counts) = (&mut self.kernel, &mut self.slots, &mut self.counts);
+        self.pool.make_node(kernel, granule, holder, slots, counts).map_err(rejected)?;
         self.slots.add_node(record, granule);
         Ok(())
     }
@@ -436,7 +449,7 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
         for (level, base) in missing {
             self.own.reserve().map_err(|_| BackendError::OutOfMemory)?;
             let structure = self.new_structure(level, Use::Server)?;
-            self.map_structure(server_slot::VSPACE, structure, base)?;
+            self.map_structure(cspace::cptr(server_slot::VSPACE), structure, base)?;
             self.own.made(level, base);
         }
         Ok(())
@@ -481,9 +494,9 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// A read-write copy of `frame`'s capability, in a free slot.
     fn copy_own_frame(&mut self, frame: Frame) -> Result<CPtr, BackendError> {
         let copy = self.take_slot().ok_or(BackendError::OutOfMemory)?;
-        let cnode = own_cnode();
+        let ((dest, dest_index), (src, src_index)) = (own(copy), own(frame.cap));
         self.counts.record(Invocation::Copy);
-        match self.kernel.cnode_copy(cnode, copy, cnode, frame.cap, CapRights::READ_WRITE) {
+        match self.kernel.cnode_copy(dest, dest_index, src, src_index, CapRights::READ_WRITE) {
             Ok(()) => Ok(copy),
             Err(e) => {
                 self.slots.give_back(copy);
@@ -523,8 +536,8 @@ impl<K: Kernel + Zeroing> Sel4Backend<K> {
     /// Maps the server's own frame capability `frame` read-write at `addr`
     /// of its own VSpace.
     fn map_own(&mut self, frame: CPtr, addr: u64) -> Result<(), BackendError> {
-        let own = server_slot::VSPACE;
-        self.kernel.page_map(frame, own, addr, CapRights::READ_WRITE, ATTRS).map_err(rejected)
+        let vspace = cspace::cptr(server_slot::VSPACE);
+        self.kernel.page_map(frame, vspace, addr, CapRights::READ_WRITE, ATTRS).map_err(rejected)
     }
 }
 
@@ -804,7 +817,8 @@ where
     fn empty_receive_slot(&mut self, slot: CPtr) {
         // Deleting what arrived in the server's own slot cannot fail in a
         // way that matters: the slot is empty afterwards.
-        let _ = self.kernel.cnode_delete(own_cnode(), slot);
+        let (cnode, index) = own(slot);
+        let _ = self.kernel.cnode_delete(cnode, index);
     }
 
     /// A copy of the client's frame capability, with a borrowed frame's

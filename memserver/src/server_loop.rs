@@ -21,12 +21,12 @@ use memserver_core::error::Error;
 use memserver_core::ids::Badge;
 use memserver_core::server::Config;
 use memserver_protocol::batch::BATCH_LABEL;
-use memserver_protocol::bootstrap::{badge, server_slot, ServerStart, KERNEL_CPUS, READY_LABEL};
+use memserver_protocol::bootstrap::{badge, cspace, server_slot, ServerStart, KERNEL_CPUS, READY_LABEL};
 use memserver_protocol::registers;
 use memserver_protocol::{DecodeError, ErrorCode, Reply, Request};
 use memserver_protocol::{Message, Words, MAX_BATCH_WORDS, MAX_WORDS, PING_LABEL, PROTOCOL_LABEL};
 use sel4_layer::abi::size::MSG_MAX_LENGTH;
-use sel4_layer::abi::{CPtr, Word};
+use sel4_layer::abi::CPtr;
 use sel4_layer::injecting::Injecting;
 use sel4_layer::kernel::Syscalls;
 use sel4_layer::syscall::{self, CpuMrs, SyscallResult};
@@ -42,6 +42,9 @@ static DISPATCHER: spin::Mutex<Dispatcher<Backend>> = spin::Mutex::new(Dispatche
     Config { admin: Badge(badge::ADMIN), cpus: KERNEL_CPUS },
 ));
 
+/// The server's CPtr of the endpoint it receives on.
+const ENDPOINT: CPtr = cspace::cptr(server_slot::ENDPOINT);
+
 /// The empty reply: answers a ping, restarts a thread after a repair.
 const EMPTY: (MessageInfo, CpuMrs) = (MessageInfo::new(0, 0, 0, 0), [0; 4]);
 
@@ -54,7 +57,7 @@ fn untyped_grant(start: ServerStart) -> Result<Vec<(CPtr, u8)>, Error> {
     let mut untypeds = Vec::new();
     untypeds.try_reserve_exact(start.untypeds as usize).map_err(|_| Error::OutOfMemory)?;
     let slots = server_slot::UNTYPED_START..server_slot::UNTYPED_START + u64::from(start.untypeds);
-    untypeds.extend(slots.map(|slot| (slot, start.untyped_bits as u8)));
+    untypeds.extend(slots.map(|slot| (cspace::cptr(slot), start.untyped_bits as u8)));
     Ok(untypeds)
 }
 
@@ -78,9 +81,7 @@ pub fn run(start: ServerStart) -> ! {
     let started = heap::retrying(
         &mut *dispatcher,
         &mut heap::Server,
-        |d| {
-            d.start(Start { first_free_slot: start.first_free_slot, root_bits: start.root_bits(), untypeds: &untypeds })
-        },
+        |d| d.start(Start { first_free_slot: start.first_free_slot, untypeds: &untypeds }),
         |r| matches!(r, Err(Error::OutOfMemory)),
         grow,
     );
@@ -97,7 +98,7 @@ pub fn run(start: ServerStart) -> ! {
         share.areas
     );
     // Blocks until the starter takes it: it waits for this or a fault.
-    syscall::send(server_slot::FAULT, MessageInfo::new(READY_LABEL, 0, 0, 0), [0; 4]);
+    syscall::send(cspace::cptr(server_slot::FAULT), MessageInfo::new(READY_LABEL, 0, 0, 0), [0; 4]);
     serve(&mut dispatcher)
 }
 
@@ -115,12 +116,15 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
                 heap::retrying(dispatcher, &mut heap::Server, |d| d.take_receive_slot(), Option::is_none, grow);
         }
         match receive_slot {
-            Some(slot) => ipc_buffer::set_receive_path(server_slot::CNODE, slot, Word::BITS.into()),
+            Some(slot) => {
+                let (index, depth) = cspace::address(slot);
+                ipc_buffer::set_receive_path(cspace::ROOT, index, depth);
+            }
             None => ipc_buffer::set_receive_path(0, 0, 0),
         }
         let msg = match pending_reply.take() {
-            Some((info, mrs)) => syscall::reply_recv(server_slot::ENDPOINT, info, mrs),
-            None => syscall::recv(server_slot::ENDPOINT),
+            Some((info, mrs)) => syscall::reply_recv(ENDPOINT, info, mrs),
+            None => syscall::recv(ENDPOINT),
         };
         // The common messages, a client's ping and its request in
         // registers, with no capability, are answered here, on a path
@@ -133,7 +137,7 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             _ => answer(dispatcher, &msg, &mut receive_slot),
         };
         if dispatcher.take_notice() {
-            syscall::signal(server_slot::REPORT);
+            syscall::signal(cspace::cptr(server_slot::REPORT));
         }
     }
 }

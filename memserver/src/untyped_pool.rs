@@ -19,11 +19,11 @@
 //! revokes the block again and remakes its granules: a 1 GiB frame is
 //! never kept for reuse, so it is always fresh (zeroed by its Retype).
 
-use crate::cspace::{node_target, own_cnode, retype_target, Slots};
+use crate::cspace::{own, retype_target, Slots};
 use crate::granules::{Granules, ObjectId, ObjectKind, State, Use, UNITS};
 use alloc::vec::Vec;
 use core::ops::Range;
-use memserver_protocol::bootstrap::SERVER_CNODE_BITS;
+use memserver_protocol::bootstrap::{cspace, SERVER_CNODE_BITS};
 use memserver_protocol::invocation_counts::{Invocation, InvocationCounts};
 use sel4_layer::abi::{object_type, size, CPtr};
 use sel4_layer::kernel::Kernel;
@@ -50,6 +50,28 @@ struct Block {
 impl Block {
     fn granules(&self) -> Range<usize> {
         self.first..self.first + BLOCK_GRANULES
+    }
+}
+
+/// How many granules `untypeds` (slot, size bits) make: an untyped of at
+/// most a granule is one, a larger one splits into granules.
+pub fn granules_in(untypeds: &[(CPtr, u8)]) -> u64 {
+    untypeds.iter().fold(0u64, |n, &(_, bits)| n.saturating_add(granules(bits)))
+}
+
+/// How many capabilities the split of `untypeds` takes: one for each
+/// granule and each 1 GiB block.
+pub fn caps_in(untypeds: &[(CPtr, u8)]) -> u64 {
+    let granules = granules_in(untypeds);
+    granules + granules.div_ceil(BLOCK_GRANULES as u64)
+}
+
+/// How many granules an untyped of 2^`bits` bytes makes.
+fn granules(bits: u8) -> u64 {
+    match bits {
+        _ if bits < size::PAGE_BITS as u8 => 0,
+        _ if bits <= GRANULE_BITS => 1,
+        _ => 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX),
     }
 }
 
@@ -87,9 +109,9 @@ fn retype_untypeds(
     tries: u32,
     counts: &mut InvocationCounts,
 ) -> Result<(), Sel4Error> {
-    for start in (first..first + count).step_by(size::RETYPE_MAX_OBJECTS as usize) {
-        let target = retype_target(start);
-        let n = (first + count - start).min(size::RETYPE_MAX_OBJECTS);
+    for done in (0..count).step_by(size::RETYPE_MAX_OBJECTS as usize) {
+        let target = retype_target(cspace::nth(first, done));
+        let n = (count - done).min(size::RETYPE_MAX_OBJECTS);
         let mut retyped = Err(Sel4Error::InvalidArgument);
         for _ in 0..tries {
             counts.record(Invocation::Retype);
@@ -160,13 +182,7 @@ impl UntypedPool {
         slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<(), Sel4Error> {
-        let granules = |bits: u8| match bits {
-            _ if bits < size::PAGE_BITS as u8 => 0,
-            _ if bits <= GRANULE_BITS => 1,
-            _ => 1u64.checked_shl(u32::from(bits - GRANULE_BITS)).unwrap_or(u64::MAX),
-        };
-        let total = untypeds.iter().fold(0u64, |n, &(_, bits)| n.saturating_add(granules(bits)));
-        let total = usize::try_from(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
+        let total = usize::try_from(granules_in(untypeds)).map_err(|_| Sel4Error::NotEnoughMemory)?;
         self.granules.reserve(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
         self.caps.try_reserve_exact(total).map_err(|_| Sel4Error::NotEnoughMemory)?;
         let blocks = untypeds.iter().filter(|&&(_, bits)| bits >= BLOCK_BITS).map(|&(_, bits)| bits - BLOCK_BITS);
@@ -183,7 +199,7 @@ impl UntypedPool {
                     let count = granules(bits) / BLOCK_GRANULES as u64;
                     let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
                     retype_untypeds(kernel, untyped, BLOCK_BITS, (first, count), 1, counts)?;
-                    for block in first..first + count {
+                    for block in (0..count).map(|n| cspace::nth(first, n)) {
                         self.add_block(kernel, block, slots, counts)?;
                     }
                 }
@@ -195,7 +211,7 @@ impl UntypedPool {
         // now, so that no copy's slot ever stands in a run's way.
         if let Some(first) = slots.take_run((self.caps.len() * UNITS) as u64) {
             for (granule, run) in self.runs.iter_mut().enumerate() {
-                *run = Some(Run::Places(first + (granule * UNITS) as u64));
+                *run = Some(Run::Places(cspace::nth(first, (granule * UNITS) as u64)));
             }
         }
         Ok(())
@@ -220,7 +236,7 @@ impl UntypedPool {
     ) -> Result<(), Sel4Error> {
         let first = slots.take_run(count).ok_or(Sel4Error::NotEnoughMemory)?;
         retype_untypeds(kernel, untyped, GRANULE_BITS, (first, count), 1, counts)?;
-        for cap in first..first + count {
+        for cap in (0..count).map(|n| cspace::nth(first, n)) {
             self.add(cap, UNITS);
         }
         Ok(())
@@ -259,7 +275,8 @@ impl UntypedPool {
     ) -> Result<(), Sel4Error> {
         let cap = self.blocks.get(block).map(|b| b.cap).ok_or(Sel4Error::InvalidArgument)?;
         counts.record(Invocation::Revoke);
-        kernel.cnode_revoke(own_cnode(), cap)
+        let (cnode, index) = own(cap);
+        kernel.cnode_revoke(cnode, index)
     }
 
     /// Block `block`, revoked, made into one 1 GiB frame in the slot of its
@@ -346,7 +363,7 @@ impl UntypedPool {
     pub fn slot(&self, id: ObjectId) -> CPtr {
         let place = u64::from(id.get()) % UNITS as u64;
         match self.runs.get(id.granule()).copied().flatten() {
-            Some(Run::Places(first)) => first + place,
+            Some(Run::Places(first)) => cspace::nth(first, place),
             Some(Run::One(slot)) => slot,
             None => 0,
         }
@@ -444,19 +461,26 @@ impl UntypedPool {
         }
     }
 
-    /// Makes empty `granule` one CNode of 2^`SERVER_CNODE_BITS` slots in the
-    /// root's slot `node` (one Retype); from then on it serves nothing else.
+    /// Makes empty `granule` one CNode of 2^`SERVER_CNODE_BITS` slots in
+    /// slot `holder` (one Retype); from then on it serves nothing else, and
+    /// the slots set aside for its objects go back to `slots`.
     pub fn make_node(
         &mut self,
         kernel: &mut impl Kernel,
         granule: usize,
-        node: usize,
+        holder: CPtr,
+        slots: &mut Slots,
         counts: &mut InvocationCounts,
     ) -> Result<(), Sel4Error> {
         let cap = *self.caps.get(granule).ok_or(Sel4Error::InvalidArgument)?;
         counts.record(Invocation::Retype);
-        kernel.untyped_retype(cap, object_type::CAP_TABLE, SERVER_CNODE_BITS, node_target(node), 1)?;
+        kernel.untyped_retype(cap, object_type::CAP_TABLE, SERVER_CNODE_BITS, retype_target(holder), 1)?;
         self.granules.lend(granule..granule + 1);
+        match self.runs.get_mut(granule).and_then(Option::take) {
+            Some(Run::Places(first)) => (0..UNITS as u64).for_each(|n| slots.give_back(cspace::nth(first, n))),
+            Some(Run::One(slot)) => slots.give_back(slot),
+            None => {}
+        }
         Ok(())
     }
 
@@ -472,6 +496,7 @@ impl UntypedPool {
     ) -> Result<(), Sel4Error> {
         let cap = *self.caps.get(granule).ok_or(Sel4Error::InvalidArgument)?;
         counts.record(Invocation::Revoke);
-        kernel.cnode_revoke(own_cnode(), cap)
+        let (cnode, index) = own(cap);
+        kernel.cnode_revoke(cnode, index)
     }
 }

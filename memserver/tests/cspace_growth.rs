@@ -16,7 +16,9 @@ use memserver_protocol::{ErrorCode, Quota, Reply, Request};
 const UNLIMITED: Quota =
     Quota { bytes: 1 << 40, frames: Quota::NO_LIMIT, structures: Quota::NO_LIMIT, areas: Quota::NO_LIMIT };
 const CLIENTS: [Badge; 3] = [Badge(0x100), Badge(0x200), Badge(0x300)];
-const CNODE_SLOTS: u64 = 1 << SERVER_CNODE_BITS;
+/// The slots a CNode the server makes has for it (its slot 0's CPtr names
+/// the slot of CNode 0 that holds it).
+const CNODE_SLOTS: u64 = (1 << SERVER_CNODE_BITS) - 1;
 
 fn vfree_purged(s: &mut System, client: Badge, addr: u64) {
     s.ok(client, Request::Vfree { addr });

@@ -13,7 +13,7 @@ use common::{System, KIB, MIB};
 use memserver::heap::{HEAP_END, HEAP_START};
 use memserver_core::harness::ADMIN;
 use memserver_core::Badge;
-use memserver_protocol::bootstrap::server_slot;
+use memserver_protocol::bootstrap::{cspace, server_slot};
 use memserver_protocol::{ErrorCode, Reply, Request};
 
 const A: Badge = Badge(1);
@@ -23,7 +23,7 @@ const CPUS: usize = 4;
 /// addresses.
 fn heap_pages(s: &System) -> u64 {
     let model = s.model();
-    let own = model.object_of(server_slot::VSPACE).expect("the server's VSpace");
+    let own = model.object_of(cspace::cptr(server_slot::VSPACE)).expect("the server's VSpace");
     let leaves = model.leaves(own, HEAP_START..HEAP_END);
     assert!(leaves.iter().all(|leaf| leaf.writable() && leaf.frame.is_some()));
     leaves.len() as u64

@@ -15,7 +15,7 @@
 mod common;
 
 use common::{System, KIB, MIB};
-use memserver::cspace::own_cnode;
+use memserver::cspace::own;
 use memserver_core::dispatch::CapUse;
 use memserver_core::harness::ADMIN;
 use memserver_core::ids::SpaceId;
@@ -243,11 +243,12 @@ fn a_vspace_registered_again_through_another_capability_is_refused() {
     let before = snapshot(s.d.server());
     let registered = s.d.server().region().vspace(SpaceId::new(first.space.into()).unwrap()).expect("registered");
     let copy = s.d.rig_backend().take_slot().expect("a free slot");
-    s.model_mut().cnode_copy(own_cnode(), copy, own_cnode(), registered, CapRights::ALL).expect("a copy");
+    let ((dest, dest_index), (src, src_index)) = (own(copy), own(registered));
+    s.model_mut().cnode_copy(dest, dest_index, src, src_index, CapRights::ALL).expect("a copy");
     let request = Request::Register { client: CLIENTS[1].0, quota: Quota::bytes(MIB) };
     let (reply, cap_use) = s.d.handle(ADMIN, &Words::encode(&request).unwrap(), Some(copy));
     assert_eq!((reply, cap_use), (Reply::Error(ErrorCode::AlreadyRegistered), CapUse::Unused));
-    s.model_mut().cnode_delete(own_cnode(), copy).expect("the loop deletes what arrived");
+    s.model_mut().cnode_delete(own(copy).0, own(copy).1).expect("the loop deletes what arrived");
     s.d.rig_backend().give_back_slot(copy);
     s.check();
     assert_eq!(snapshot(s.d.server()), before, "the first registration keeps all it has");
@@ -282,7 +283,7 @@ fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
         let request = Request::Vmap { first, pages, depth: RADIX, protection: Protection::ReadWrite };
         let (reply, cap_use) = s.d.handle(CLIENTS[0], &Words::encode(&request).unwrap(), Some(slot));
         assert_eq!(cap_use, CapUse::Unused, "the CNode's capability is not kept");
-        s.model_mut().cnode_delete(own_cnode(), slot).expect("the loop deletes what arrived");
+        s.model_mut().cnode_delete(own(slot).0, own(slot).1).expect("the loop deletes what arrived");
         s.d.rig_backend().give_back_slot(slot);
         s.check();
         reply

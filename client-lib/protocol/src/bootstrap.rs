@@ -46,12 +46,14 @@
 
 use crate::words::Word;
 
-/// Slots of the memory server's CNode.
+/// Slots of the memory server's CNode 0 (the server's CPtr of each is
+/// [`cspace::cptr`] of it).
 pub mod server_slot {
     /// The endpoint the server receives requests and client faults on.
     pub const ENDPOINT: u64 = 1;
-    /// The root of the server's CSpace ([`super::cspace`]), guarded so
-    /// that an index resolves the whole word.
+    /// CNode 0 itself, unguarded: the server invokes it as
+    /// [`super::cspace::ROOT`] and names its slots from it by
+    /// [`super::cspace::address`].
     pub const CNODE: u64 = 2;
     /// The server's own VSpace (PML4), for its scratch mappings.
     pub const VSPACE: u64 = 3;
@@ -71,37 +73,66 @@ pub mod server_slot {
 /// memory, one of the server's granules).
 pub const SERVER_CNODE_BITS: u64 = 16;
 
-/// The server's CSpace: a root CNode whose slot `n` holds the server's CNode
-/// number `n`, each of 2^[`SERVER_CNODE_BITS`] slots. The starter makes the
-/// root and CNode 0 (in root slot 0), and puts the contract's capabilities
-/// in CNode 0 ([`server_slot`]); the server makes the others from its
-/// untyped memory as it needs slots, so its slots are bounded by its memory.
-/// Slot `i` of CNode `n` is CPtr `n << SERVER_CNODE_BITS | i` (so CNode 0's
-/// are the contract's small numbers).
+/// The server's CSpace. Its root is CNode 0, the starter's, of
+/// 2^[`SERVER_CNODE_BITS`] slots, with the contract's capabilities in its
+/// first slots ([`server_slot`]); as the thread's CSpace root it has a guard
+/// of [`ROOT_GUARD_SIZE`](cspace::ROOT_GUARD_SIZE) bits, so a CPtr names slot
+/// `k` of CNode 0 in its bits 16 to 31 ([`cptr`](cspace::cptr)), in one
+/// level. A slot of CNode 0 may hold a CNode of as many slots that the
+/// server made from its own memory: its slot `i` (from 1) is CPtr
+/// `k << 16 | i`, in two levels. So the server's slots are bounded by its
+/// memory, and a CPtr fits 32 bits.
 pub mod cspace {
-    use super::SERVER_CNODE_BITS;
+    use super::{server_slot, SERVER_CNODE_BITS as BITS};
     use crate::words::Word;
 
-    /// Bits of a CPtr that name a CNode of the root, with the root's guard.
-    pub const NODE_DEPTH: Word = Word::BITS as Word - SERVER_CNODE_BITS;
+    /// The guard size of CNode 0 as the root of the server's CSpace (its
+    /// guard is 0): what a CPtr has above its two levels' indices.
+    pub const ROOT_GUARD_SIZE: Word = Word::BITS as Word - 2 * BITS;
+    const MASK: Word = (1 << BITS) - 1;
 
-    /// The most CNodes the root may hold: 2^16, so that every slot's CPtr
-    /// fits 32 bits, as the server's records keep them.
-    pub const MAX_ROOT_BITS: u32 = 32 - SERVER_CNODE_BITS as u32;
+    /// The server's CPtr of its capability to CNode 0 (unguarded, in slot
+    /// [`server_slot::CNODE`]): through that slot, slot `CNODE` of CNode 0
+    /// again, which holds it (a CPtr that stopped at the slot would go on
+    /// into the CNode).
+    pub const ROOT: Word = in_cnode(server_slot::CNODE, server_slot::CNODE);
 
-    /// The radix of the root CNode of a server given `untypeds` untyped
-    /// capabilities of 2^`untyped_bits` bytes: a slot for CNode 0 and for
-    /// every 2 MiB granule of that memory (each could become a CNode), up
-    /// to [`MAX_ROOT_BITS`] (2^32 slots, 128 GiB of CNodes).
-    pub fn root_bits(untypeds: u32, untyped_bits: u32) -> u32 {
-        let granules = u128::from(untypeds) << untyped_bits.saturating_sub(21).min(64);
-        (u128::BITS - granules.leading_zeros()).clamp(1, MAX_ROOT_BITS)
+    /// The server's CPtr of slot `slot` of CNode 0.
+    pub const fn cptr(slot: Word) -> Word {
+        slot << BITS
     }
 
-    /// The guard size of the root CNode of 2^`root_bits` slots (its guard
-    /// is 0): with it, the root resolves the [`NODE_DEPTH`] high bits.
-    pub fn root_guard_size(root_bits: u32) -> Word {
-        NODE_DEPTH - Word::from(root_bits)
+    /// The server's CPtr of slot `i` (from 1) of the CNode in slot `holder`
+    /// of CNode 0.
+    pub const fn in_cnode(holder: Word, i: Word) -> Word {
+        holder << BITS | (i & MASK)
+    }
+
+    /// The slot of CNode 0 that holds the CNode of the server's slot
+    /// `cptr` (`None`: CNode 0 itself), and its index there.
+    pub const fn split(cptr: Word) -> (Option<Word>, Word) {
+        match cptr & MASK {
+            0 => (None, (cptr >> BITS) & MASK),
+            i => (Some((cptr >> BITS) & MASK), i),
+        }
+    }
+
+    /// How a CNode operation names the server's slot `cptr` from an
+    /// unguarded capability to CNode 0 ([`ROOT`]): index and depth (one
+    /// level or two).
+    pub const fn address(cptr: Word) -> (Word, Word) {
+        match split(cptr) {
+            (None, k) => (k, BITS),
+            (Some(_), _) => (cptr & (MASK << BITS | MASK), 2 * BITS),
+        }
+    }
+
+    /// The `n`-th slot from `first` in a run of slots of one CNode.
+    pub const fn nth(first: Word, n: Word) -> Word {
+        match split(first) {
+            (None, _) => first + (n << BITS),
+            (Some(_), _) => first + n,
+        }
     }
 }
 
@@ -125,14 +156,6 @@ pub struct ServerStart {
     pub first_free_slot: u64,
     /// The CPUs the kernel booted: the server keeps a percpu unit for each.
     pub cpus: u32,
-}
-
-impl ServerStart {
-    /// The radix of the root CNode of the server's CSpace
-    /// ([`cspace::root_bits`] of its memory).
-    pub fn root_bits(self) -> u32 {
-        cspace::root_bits(self.untypeds, self.untyped_bits)
-    }
 }
 
 impl ServerStart {
@@ -228,14 +251,17 @@ mod tests {
     }
 
     #[test]
-    fn the_root_cnode_has_a_slot_for_cnode_0_and_every_granule() {
-        for (untypeds, bits, root) in [(4, 24, 6), (1, 30, 10), (1, 31, 11), (2, 31, 12), (1, 20, 1), (0, 0, 1)] {
-            assert_eq!(cspace::root_bits(untypeds, bits), root, "{untypeds} x 2^{bits}");
-            let granules = u64::from(untypeds) << bits.saturating_sub(21);
-            assert!(1 << root > granules, "{untypeds} x 2^{bits}: room for CNode 0 and {granules} more");
-        }
-        assert_eq!(cspace::root_guard_size(10) + 10 + SERVER_CNODE_BITS, 64, "a CPtr resolves the whole word");
-        assert_eq!(cspace::root_bits(u32::MAX, 63), cspace::MAX_ROOT_BITS);
+    fn the_servers_cptrs_name_cnode_0_in_one_level_and_its_cnodes_in_two() {
+        assert_eq!(cspace::ROOT_GUARD_SIZE + 2 * SERVER_CNODE_BITS, 64, "a CPtr resolves the whole word");
+        assert_eq!(cspace::split(cspace::cptr(5)), (None, 5));
+        assert_eq!(cspace::address(cspace::cptr(5)), (5, 16));
+        let node_slot = cspace::in_cnode(65535, 7);
+        assert_eq!(cspace::split(node_slot), (Some(65535), 7));
+        assert_eq!(cspace::address(node_slot), (node_slot, 32));
+        assert_eq!(cspace::split(cspace::ROOT), (Some(server_slot::CNODE), server_slot::CNODE));
+        assert!(node_slot < 1 << 32, "a CPtr fits 32 bits");
+        assert_eq!(cspace::nth(cspace::cptr(100), 3), cspace::cptr(103));
+        assert_eq!(cspace::nth(cspace::in_cnode(9, 1), 3), cspace::in_cnode(9, 4));
     }
 
     #[test]

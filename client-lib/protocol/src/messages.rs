@@ -502,8 +502,8 @@ pub struct Stats {
     /// Objects the server made for itself (its heap's frames and its own
     /// paging structures; each holds a slot).
     pub own_objects: u64,
-    /// Bytes of untyped memory those objects hold: metadata memory, held
-    /// for no client.
+    /// Bytes of untyped memory those objects and the CNodes the server made
+    /// for its slots hold: metadata memory, held for no client.
     pub own_bytes: u64,
     /// Bytes of the server's heap its records take (the allocator's count
     /// of live allocations; 0 where the heap is the host's).

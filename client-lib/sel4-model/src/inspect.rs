@@ -112,6 +112,11 @@ impl Model {
         self.slots.iter().filter(|(id, s)| id.object == cnode && s.cap != Cap::Null).count()
     }
 
+    /// The capability in slot `index` of CNode `cnode`.
+    pub fn cap_in(&self, cnode: ObjectId, index: u64) -> Cap {
+        self.cap(SlotId { object: cnode, index })
+    }
+
     /// The CNodes whose capabilities a CNode holds (the CNodes of a
     /// two-level CSpace, below its root).
     pub fn cnodes_in(&self, cnode: ObjectId) -> Vec<ObjectId> {

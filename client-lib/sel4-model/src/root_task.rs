@@ -48,10 +48,6 @@ pub struct MemoryServer {
     pub process: Process,
     /// Its start-up arguments: untypeds and the first free slot.
     pub start: ServerStart,
-    /// The root CNode of its CSpace (`memserver_protocol::bootstrap::cspace`),
-    /// whose slot 0 holds the process's CNode, with the server's guard: it
-    /// names every slot of the server's by the server's CPtr, at depth 64.
-    pub root: CPtr,
 }
 
 impl RootTask {
@@ -109,8 +105,8 @@ impl RootTask {
         Ok(Process { tcb, thread, cnode, cnode_bits, vspace })
     }
 
-    /// The memory server's process: endpoint, the root of its CSpace (its
-    /// CNode 0 the process's CNode) and its VSpace, the report
+    /// The memory server's process: endpoint, its CNode (the root of its
+    /// CSpace, guarded as `cspace` says) and its VSpace, the report
     /// notification and the fault endpoint, and `count` untypeds of
     /// 2^`bits` bytes from `server_slot::UNTYPED_START`, as
     /// `MemServerProcess::launch` gives them.
@@ -134,16 +130,10 @@ impl RootTask {
             first_free_slot,
             cpus: KERNEL_CPUS as u32,
         };
-        let root_bits = start.root_bits();
-        let root = self.retype(model, object_type::CAP_TABLE, root_bits.into())?;
-        let own = CNode::root_task(init_cap::CNODE);
-        model.cnode_copy(CNode { cap: root, depth: root_bits as u8 }, 0, own, process.cnode, CapRights::ALL)?;
-        let guard = CNode::guard_data(0, cspace::root_guard_size(root_bits));
-        process.give(model, server_slot::CNODE, root, guard)?;
-        model.tcb_set_space(process.tcb, root, guard, process.vspace)?;
-        let guarded = self.slot()?;
-        model.cnode_mint(own, guarded, own, root, CapRights::ALL, guard)?;
-        Ok(MemoryServer { process, start, root: guarded })
+        process.give(model, server_slot::CNODE, process.cnode, 0)?;
+        let guard = CNode::guard_data(0, cspace::ROOT_GUARD_SIZE);
+        model.tcb_set_space(process.tcb, process.cnode, guard, process.vspace)?;
+        Ok(MemoryServer { process, start })
     }
 }
 

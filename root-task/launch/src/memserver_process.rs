@@ -91,9 +91,10 @@ impl MemServerProcess {
             first_free_slot: first_free,
             cpus: alloc.cpus() as u32,
         };
-        give_cspace_root(alloc, &process, start.root_bits());
+        root_the_cspace(&process);
         let endpoint = alloc.retype(ObjectType::Endpoint, 0);
         process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
+        process.give(server_slot::CNODE, process.cnode.cap, CapRights::ALL, 0);
         process.give(server_slot::VSPACE, process.vspace.pml4, CapRights::ALL, 0);
         let notice = alloc.retype(ObjectType::Notification, 0);
         process.give(server_slot::REPORT, notice, CapRights::SEND, badge::REPORT_NOTICE);
@@ -124,18 +125,14 @@ impl MemServerProcess {
     }
 }
 
-/// Makes the root CNode of the server's CSpace ([`cspace`]), of
-/// 2^`root_bits` slots, with the process's CNode as its CNode 0; puts it in
-/// the server's slot `server_slot::CNODE` and makes it the thread's CSpace
-/// root, guarded so that a CPtr resolves the whole word.
-fn give_cspace_root(alloc: &mut Allocator, process: &Process, root_bits: u32) {
-    let root = CNode { cap: alloc.retype(ObjectType::CNode, root_bits.into()), depth: root_bits as u8 };
-    root.copy(0, CNode::root_task(init_cap::CNODE), process.cnode.cap, CapRights::ALL)
-        .unwrap_or_else(|e| panic!("memserver: its CNode into the root of its CSpace: {e:?}"));
-    let guard = CNode::guard_data(0, cspace::root_guard_size(root_bits));
-    process.give(server_slot::CNODE, root.cap, CapRights::ALL, guard);
+/// Makes the process's CNode the root of the server's CSpace as
+/// [`cspace`] has it: guarded so that the CNodes the server puts in its
+/// slots are a second level.
+fn root_the_cspace(process: &Process) {
+    let guard = CNode::guard_data(0, cspace::ROOT_GUARD_SIZE);
+    let fault = cspace::cptr(server_slot::FAULT);
     let tcb = process.main.tcb;
-    tcb.set_space(server_slot::FAULT, root.cap, guard, process.vspace.pml4)
+    tcb.set_space(fault, process.cnode.cap, guard, process.vspace.pml4)
         .unwrap_or_else(|e| panic!("memserver: its CSpace root: {e:?}"));
 }
 
