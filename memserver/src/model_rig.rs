@@ -49,8 +49,8 @@ pub type ModelBackend = Sel4Backend<Injecting<Model>>;
 const UNTYPEDS: u64 = 2;
 const UNTYPED_BITS: u64 = 24;
 /// The untyped memory at boot, in 16 MiB pieces: one for the server's
-/// CNode (2^18 slots, 8 MiB), one for its other objects, two for the server
-/// to use, and one for the VSpaces the root task makes.
+/// CNode 0 (2^16 slots, 2 MiB) and its other objects, two for the server
+/// to use, and the others for the VSpaces the root task makes.
 const BOOT_UNTYPEDS: usize = 5;
 /// VSpaces the root task keeps before it deletes those no longer
 /// registered (the initial ASID pool has 512 ASIDs).

@@ -227,8 +227,7 @@ pub fn large_pages(bench: &mut Bench) {
 }
 
 /// Invocations for a 1 GiB vmalloc and its vfree: on one 1 GiB page, and
-/// on 512 2 MiB pages. (On 4 KiB pages its 262,144 frames would take more
-/// than the server's 2^18-slot CNode.)
+/// on 512 2 MiB pages.
 pub fn huge_pages(bench: &mut Bench) {
     const GIB: u64 = 1 << 30;
     let mut run = |options| bench.invocations(|b| b.vfree(b.vmalloc_with(GIB, options))).0;
