@@ -114,13 +114,15 @@ fn serve(dispatcher: &mut Dispatcher<Backend>) -> ! {
             // capability arrives, and a registration fails).
             receive_slot =
                 heap::retrying(dispatcher, &mut heap::Server, |d| d.take_receive_slot(), Option::is_none, grow);
-        }
-        match receive_slot {
-            Some(slot) => {
-                let (index, depth) = cspace::address(slot);
-                ipc_buffer::set_receive_path(cspace::ROOT, index, depth);
+            // The kernel reads the path at each receive and leaves it: it
+            // changes only with the slot.
+            match receive_slot {
+                Some(slot) => {
+                    let (index, depth) = cspace::address(slot);
+                    ipc_buffer::set_receive_path(cspace::ROOT, index, depth);
+                }
+                None => ipc_buffer::set_receive_path(0, 0, 0),
             }
-            None => ipc_buffer::set_receive_path(0, 0, 0),
         }
         let msg = match pending_reply.take() {
             Some((info, mrs)) => syscall::reply_recv(ENDPOINT, info, mrs),
