@@ -4,9 +4,9 @@
 //! slots (one 2 MiB granule each), held in the last slots of CNode 0, set
 //! aside for them at start (one a granule), so its slots are bounded by its
 //! memory. Free slots are handed out and taken back in O(1): each CNode
-//! keeps a stack of its freed slots, taken first, and hands out its
-//! never-used ones in order; runs of never-used consecutive slots (within
-//! one CNode) serve batched retypes.
+//! keeps a bitmap of its freed slots (8 KiB, and a bit a word of it), the
+//! lowest taken first, and hands out its never-used ones in order; runs of
+//! never-used consecutive slots (within one CNode) serve batched retypes.
 
 use alloc::vec::Vec;
 use memserver_protocol::bootstrap::{cspace, SERVER_CNODE_BITS};
@@ -57,6 +57,9 @@ pub enum NoNode {
     OutOfMemory,
 }
 
+/// Words of a bitmap of one bit a slot.
+const WORDS: usize = (SLOTS / 64) as usize;
+
 /// One CNode's slots.
 struct Node {
     /// The slot of CNode 0 that holds it (0 for CNode 0 itself).
@@ -68,14 +71,16 @@ struct Node {
     /// Slots from this one on are not handed out (CNode 0: those set aside
     /// for the CNodes).
     end: u32,
-    /// The first slot never handed out.
+    /// The first slot never handed out: those below it and from `first`
+    /// are taken but the freed ones.
     fresh: u32,
-    /// Slots handed out and given back, taken first (room for all of them
-    /// is reserved when the CNode is added, so giving one back never
-    /// allocates).
-    freed: Vec<u16>,
-    /// One bit a slot: handed out and not given back.
-    taken: Vec<u64>,
+    /// One bit a slot: handed out and given back since (taken first, the
+    /// lowest first).
+    freed: Vec<u64>,
+    /// One bit a word of `freed`: whether it has a bit set.
+    summary: [u64; WORDS / 64],
+    /// Bits set in `freed`.
+    freed_count: u32,
     /// The granule whose memory the CNode is (none for CNode 0).
     granule: Option<usize>,
 }
@@ -83,15 +88,13 @@ struct Node {
 impl Node {
     fn new(holder: u32, first: u32, end: u32) -> Result<Node, NoNode> {
         let mut freed = Vec::new();
-        freed.try_reserve_exact(end.saturating_sub(first) as usize).map_err(|_| NoNode::OutOfMemory)?;
-        let mut taken = Vec::new();
-        taken.try_reserve_exact((SLOTS / 64) as usize).map_err(|_| NoNode::OutOfMemory)?;
-        taken.resize((SLOTS / 64) as usize, 0);
-        Ok(Node { holder, first, end, fresh: first, freed, taken, granule: None })
+        freed.try_reserve_exact(WORDS).map_err(|_| NoNode::OutOfMemory)?;
+        freed.resize(WORDS, 0);
+        Ok(Node { holder, first, end, fresh: first, freed, summary: [0; WORDS / 64], freed_count: 0, granule: None })
     }
 
     fn free(&self) -> u32 {
-        self.end.saturating_sub(self.fresh) + self.freed.len() as u32
+        self.end.saturating_sub(self.fresh) + self.freed_count
     }
 
     /// The CPtr of its slot `i`.
@@ -102,31 +105,46 @@ impl Node {
         }
     }
 
-    /// Marks slot `i` taken (`true`) or given back; whether it was the
-    /// other.
-    fn set(&mut self, i: u32, taken: bool) -> bool {
-        let Some(word) = self.taken.get_mut((i / 64) as usize) else { return false };
-        let bit = 1 << (i % 64);
-        let was = *word & bit != 0;
-        if taken {
+    /// Marks slot `i` freed (`true`) or taken again, in `freed` and its
+    /// summary.
+    fn mark(&mut self, i: u32, freed: bool) {
+        let (w, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+        let Some(word) = self.freed.get_mut(w) else { return };
+        if freed {
             *word |= bit;
         } else {
             *word &= !bit;
         }
-        was != taken
+        let empty = *word == 0;
+        if let Some(summary) = self.summary.get_mut(w / 64) {
+            let bit = 1u64 << (w % 64);
+            if empty {
+                *summary &= !bit;
+            } else {
+                *summary |= bit;
+            }
+        }
+    }
+
+    /// The lowest freed slot: two bit scans.
+    fn lowest_freed(&self) -> Option<u32> {
+        let (s, summary) = self.summary.iter().enumerate().find(|(_, w)| **w != 0)?;
+        let w = s * 64 + summary.trailing_zeros() as usize;
+        let word = self.freed.get(w)?;
+        Some((w * 64) as u32 + word.trailing_zeros())
     }
 
     fn take(&mut self) -> Option<u32> {
-        let i = match self.freed.pop() {
-            Some(i) => u32::from(i),
-            None if self.fresh < self.end => {
-                self.fresh += 1;
-                self.fresh - 1
-            }
-            None => return None,
-        };
-        self.set(i, true);
-        Some(i)
+        if let Some(i) = self.lowest_freed() {
+            self.mark(i, false);
+            self.freed_count -= 1;
+            return Some(i);
+        }
+        if self.fresh < self.end {
+            self.fresh += 1;
+            return Some(self.fresh - 1);
+        }
+        None
     }
 
     fn take_run(&mut self, n: u32) -> Option<u32> {
@@ -135,17 +153,17 @@ impl Node {
             return None;
         }
         self.fresh += n;
-        (first..first + n).for_each(|i| _ = self.set(i, true));
         Some(first)
     }
 
+    /// Takes back slot `i`; whether it was handed out (and not freed).
     fn give_back(&mut self, i: u32) -> bool {
-        if i < self.first || !self.set(i, false) {
+        let freed = self.freed.get((i / 64) as usize).is_some_and(|w| w & (1 << (i % 64)) != 0);
+        if i < self.first || i >= self.fresh || freed {
             return false;
         }
-        if self.freed.len() < self.freed.capacity() {
-            self.freed.push(i as u16);
-        }
+        self.mark(i, true);
+        self.freed_count += 1;
         true
     }
 }
