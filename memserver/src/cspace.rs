@@ -93,8 +93,13 @@ impl Node {
         Ok(Node { holder, first, end, fresh: first, freed, summary: [0; WORDS / 64], freed_count: 0, granule: None })
     }
 
+    /// Slots never handed out.
+    fn never_used(&self) -> u32 {
+        self.end.saturating_sub(self.fresh)
+    }
+
     fn free(&self) -> u32 {
-        self.end.saturating_sub(self.fresh) + self.freed_count
+        self.never_used() + self.freed_count
     }
 
     /// The CPtr of its slot `i`.
@@ -140,16 +145,12 @@ impl Node {
             self.freed_count -= 1;
             return Some(i);
         }
-        if self.fresh < self.end {
-            self.fresh += 1;
-            return Some(self.fresh - 1);
-        }
-        None
+        self.take_run(1)
     }
 
     fn take_run(&mut self, n: u32) -> Option<u32> {
         let first = self.fresh;
-        if self.end.saturating_sub(first) < n {
+        if self.never_used() < n {
             return None;
         }
         self.fresh += n;
@@ -258,7 +259,7 @@ impl Slots {
     /// others follow it, as `cspace::nth` counts), or `None`.
     pub fn take_run(&mut self, n: u64) -> Option<CPtr> {
         let n = u32::try_from(n).ok()?;
-        let fits = |node: &Node| node.end.saturating_sub(node.fresh) >= n;
+        let fits = |node: &Node| node.never_used() >= n;
         let node = match self.nodes.get(self.current) {
             Some(node) if fits(node) => self.current,
             _ => self.nodes.iter().position(fits)?,
@@ -271,7 +272,7 @@ impl Slots {
 
     /// Whether a run of `n` never-used slots is left.
     pub fn has_run(&self, n: u64) -> bool {
-        self.nodes.iter().any(|node| u64::from(node.end.saturating_sub(node.fresh)) >= n)
+        self.nodes.iter().any(|node| u64::from(node.never_used()) >= n)
     }
 
     /// Returns an emptied slot (one not handed out is ignored).
@@ -280,9 +281,6 @@ impl Slots {
             (None, k) => (0, k),
             (Some(holder), i) => (SLOTS as usize - holder as usize, i),
         };
-        if node > 0 && self.nodes.get(node).is_none_or(|n| u64::from(n.holder) != slot >> SERVER_CNODE_BITS) {
-            return;
-        }
         if self.nodes.get_mut(node).is_some_and(|n| n.give_back(i as u32)) {
             self.available += 1;
         }

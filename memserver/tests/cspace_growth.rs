@@ -25,14 +25,21 @@ fn vfree_purged(s: &mut System, client: Badge, addr: u64) {
     s.ok(ADMIN, Request::Purge);
 }
 
-#[test]
-fn copies_beyond_cnode_0_live_in_cnodes_made_from_memory_and_are_given_back() {
-    let mut s = System::with_memory(1, 26);
-    for _ in 0..3 {
+/// A server given two untypeds of 2^`bits` bytes, with `rounds` spaces
+/// registered for each client.
+fn with_spaces(bits: u64, rounds: usize) -> System {
+    let mut s = System::with_memory(1, bits);
+    for _ in 0..rounds {
         for client in CLIENTS {
             s.try_register(client, UNLIMITED);
         }
     }
+    s
+}
+
+#[test]
+fn copies_beyond_cnode_0_live_in_cnodes_made_from_memory_and_are_given_back() {
+    let mut s = with_spaces(26, 3);
     let start = s.d.stats();
     assert!(start.slots < CNODE_SLOTS, "CNode 0 alone: {} slots", start.slots);
     let unused = s.unused();
@@ -56,12 +63,7 @@ fn copies_beyond_cnode_0_live_in_cnodes_made_from_memory_and_are_given_back() {
 
 #[test]
 fn when_memory_holds_no_cnode_more_the_request_fails_whole_and_the_server_serves_on() {
-    let mut s = System::with_memory(1, 24);
-    for _ in 0..4 {
-        for client in CLIENTS {
-            s.try_register(client, UNLIMITED);
-        }
-    }
+    let mut s = with_spaces(24, 4);
     let unused = s.unused();
     // Areas of 4 MiB in 12 spaces take 11,264 copies each, and 1 MiB of
     // frames: memory runs out, for frames, structures or CNodes.

@@ -16,8 +16,10 @@ mod common;
 
 use common::{System, KIB, MIB};
 use memserver::cspace::own;
+use memserver::model_rig::ModelBackend;
 use memserver_core::dispatch::CapUse;
 use memserver_core::harness::ADMIN;
+use memserver_core::host_backend::HostBackend;
 use memserver_core::ids::SpaceId;
 use memserver_core::invariant::snapshot;
 use memserver_core::layout::{Area, DESCRIPTOR_SIZE, PAGE_SIZE, TOP_ENTRY_SPAN};
@@ -248,8 +250,7 @@ fn a_vspace_registered_again_through_another_capability_is_refused() {
     let request = Request::Register { client: CLIENTS[1].0, quota: Quota::bytes(MIB) };
     let (reply, cap_use) = s.d.handle(ADMIN, &Words::encode(&request).unwrap(), Some(copy));
     assert_eq!((reply, cap_use), (Reply::Error(ErrorCode::AlreadyRegistered), CapUse::Unused));
-    s.model_mut().cnode_delete(own(copy).0, own(copy).1).expect("the loop deletes what arrived");
-    s.d.rig_backend().give_back_slot(copy);
+    ModelBackend::not_kept(&mut s.d, &mut s.rig, copy);
     s.check();
     assert_eq!(snapshot(s.d.server()), before, "the first registration keeps all it has");
     assert!(s.model().translate(s.vspace(first.space), addr).is_some());
@@ -283,8 +284,7 @@ fn frames_a_client_was_given_are_mapped_everywhere_and_stay_its_own() {
         let request = Request::Vmap { first, pages, depth: RADIX, protection: Protection::ReadWrite };
         let (reply, cap_use) = s.d.handle(CLIENTS[0], &Words::encode(&request).unwrap(), Some(slot));
         assert_eq!(cap_use, CapUse::Unused, "the CNode's capability is not kept");
-        s.model_mut().cnode_delete(own(slot).0, own(slot).1).expect("the loop deletes what arrived");
-        s.d.rig_backend().give_back_slot(slot);
+        ModelBackend::not_kept(&mut s.d, &mut s.rig, slot);
         s.check();
         reply
     };

@@ -116,6 +116,7 @@ impl RootTask {
         let root_endpoint = self.retype(model, object_type::ENDPOINT, 0)?;
         let notice = self.retype(model, object_type::NOTIFICATION, 0)?;
         process.give(model, server_slot::ENDPOINT, endpoint, 0)?;
+        process.give(model, server_slot::CNODE, process.cnode, 0)?;
         process.give(model, server_slot::VSPACE, process.vspace, 0)?;
         process.give(model, server_slot::REPORT, notice, badge::REPORT_NOTICE)?;
         process.give(model, server_slot::FAULT, root_endpoint, badge::SERVER_FAULT)?;
@@ -123,17 +124,18 @@ impl RootTask {
             let untyped = self.retype(model, object_type::UNTYPED, bits)?;
             process.give(model, server_slot::UNTYPED_START + i, untyped, 0)?;
         }
-        let first_free_slot = server_slot::UNTYPED_START + count;
-        let start = ServerStart {
-            untypeds: count as u32,
-            untyped_bits: bits as u32,
-            first_free_slot,
-            cpus: KERNEL_CPUS as u32,
-        };
-        process.give(model, server_slot::CNODE, process.cnode, 0)?;
         let guard = CNode::guard_data(0, cspace::ROOT_GUARD_SIZE);
         model.tcb_set_space(process.tcb, process.cnode, guard, process.vspace)?;
-        Ok(MemoryServer { process, start })
+        let first_free_slot = server_slot::UNTYPED_START + count;
+        Ok(MemoryServer {
+            process,
+            start: ServerStart {
+                untypeds: count as u32,
+                untyped_bits: bits as u32,
+                first_free_slot,
+                cpus: KERNEL_CPUS as u32,
+            },
+        })
     }
 }
 

@@ -84,13 +84,6 @@ impl MemServerProcess {
             fault_slot: server_slot::FAULT,
         };
         let process = Process::load(alloc, root, &spec);
-        let first_free = server_slot::UNTYPED_START + grant.count;
-        let start = ServerStart {
-            untypeds: grant.count as u32,
-            untyped_bits: grant.bits as u32,
-            first_free_slot: first_free,
-            cpus: alloc.cpus() as u32,
-        };
         root_the_cspace(&process);
         let endpoint = alloc.retype(ObjectType::Endpoint, 0);
         process.give(server_slot::ENDPOINT, endpoint, CapRights::ALL, 0);
@@ -104,6 +97,13 @@ impl MemServerProcess {
             let untyped = alloc.retype(ObjectType::Untyped, grant.bits);
             process.give(server_slot::UNTYPED_START + i, untyped, CapRights::ALL, 0);
         }
+        let first_free = server_slot::UNTYPED_START + grant.count;
+        let start = ServerStart {
+            untypeds: grant.count as u32,
+            untyped_bits: grant.bits as u32,
+            first_free_slot: first_free,
+            cpus: alloc.cpus() as u32,
+        };
         let cpu = placement.cpu;
         process.main.tcb.set_affinity(cpu).unwrap_or_else(|e| panic!("memserver: affinity {cpu}: {e:?}"));
         process.start(&process.main, start.to_args());
